@@ -1,0 +1,77 @@
+"""The error tree: every error knows its exit code and, where it has one, its place in a file."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_SIGINT = 130
+EXIT_SIGTERM = 143
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Location:
+    """A place in a file: 1-based line and column (column 0 when unknown)."""
+
+    file: str
+    line: int = 0
+    column: int = 0
+
+    def __str__(self) -> str:
+        if not self.line:
+            return self.file
+        if not self.column:
+            return f"{self.file}:{self.line}"
+        return f"{self.file}:{self.line}:{self.column}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Problem:
+    """One thing wrong with an input: where, which key path, and what."""
+
+    location: Location | None
+    path: str
+    message: str
+
+    def __str__(self) -> str:
+        where = f"{self.location}: " if self.location else ""
+        what = f"{self.path}: " if self.path else ""
+        return f"{where}{what}{self.message}"
+
+
+class OrchestratorError(Exception):
+    """Base of every error the CLI turns into one line and an exit code."""
+
+    exit_code = EXIT_USAGE
+
+    def __init__(self, message: str, *, location: Location | None = None, path: str = "") -> None:
+        self.problems: tuple[Problem, ...] = (Problem(location=location, path=path, message=message),)
+        super().__init__(str(self.problems[0]))
+
+    @classmethod
+    def from_problems(cls, problems: list[Problem]) -> OrchestratorError:
+        """One error that carries several problems, all reported."""
+        error = cls(problems[0].message, location=problems[0].location, path=problems[0].path)
+        error.problems = tuple(problems)
+        return error
+
+    def lines(self) -> list[str]:
+        return [str(problem) for problem in self.problems]
+
+
+class UsageError(OrchestratorError):
+    """Bad command-line input (exit 2)."""
+
+
+class PlaybookError(OrchestratorError):
+    """An invalid playbook, script header or settings file (exit 2)."""
+
+
+class PlanError(OrchestratorError):
+    """A graph that cannot run: cycles, unknown needs, pools too small (exit 2)."""
+
+
+class ExpressionError(OrchestratorError):
+    """A `${{ }}` expression that cannot be parsed or evaluated (exit 2)."""

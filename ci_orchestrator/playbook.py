@@ -1,0 +1,134 @@
+"""The declared model of a playbook: what the user wrote, checked and with defaults applied. No I/O."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from ci_orchestrator.errors import Location
+
+
+class Execution(Enum):
+    """How the steps of a playbook or group are ordered when nothing else says."""
+
+    SERIAL = "serial"
+    PARALLEL = "parallel"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MatrixSpec:
+    """A step's `matrix:` as written: axes in key order, then GitHub's `exclude` and `include`.
+
+    `axes` may also be a `${{ }}` string (a whole matrix from `fromJSON`), kept in `expression`.
+    """
+
+    axes: Mapping[str, tuple[Any, ...]]
+    include: tuple[Mapping[str, Any], ...] = ()
+    exclude: tuple[Mapping[str, Any], ...] = ()
+    expression: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Step:
+    """One declared step. Values that may hold `${{ }}` stay strings until expansion.
+
+    Exactly one of `run`, `script`, `command` is set. `script` is a path relative to the
+    playbook's directory (numbered scripts are resolved to their file by the loader).
+    """
+
+    id: str
+    name: str
+    location: Location
+    run: str | None = None
+    script: str | None = None
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] = ()
+    number: str | None = None  # the script number (`0407`) of a numbered script
+    shell: str = "bash"
+    needs: tuple[str, ...] = ()
+    parallel: bool = False
+    group: int | None = None  # `group: N` phase
+    block: str | None = None  # the name of the `groups:` entry it belongs to, None at top level
+    allow_parallel: bool | None = None  # None: nothing said at this level
+    matrix: MatrixSpec | None = None
+    max_parallel: int | None = None
+    resources: Mapping[str, int] = field(default_factory=dict)
+    timeout: float | str | None = None  # seconds, or a `${{ }}` string
+    continue_on_error: bool | str = False  # or a `${{ }}` string
+    retry: int = 0
+    condition: str | None = None  # `if:`
+    env: Mapping[str, str] = field(default_factory=dict)
+    working_directory: str = "."
+    inputs: tuple[str, ...] = ()
+    outputs: tuple[str, ...] = ()
+    cache: bool = False
+    tags: tuple[str, ...] = ()
+    stage: str | None = None
+    description: str | None = None
+    # Where each key was written, for errors found after loading (expressions, plan).
+    key_locations: Mapping[str, Location] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Group:
+    """A named phase under `groups:`; its steps are in `Playbook.steps` with `block == name`."""
+
+    name: str
+    location: Location
+    execution: Execution = Execution.SERIAL
+    stop_on_error: bool = False
+    step_ids: tuple[str, ...] = ()
+    schedule: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Playbook:
+    """A whole playbook. `steps` holds every step in declaration order: numbered scripts not named
+    by a step first, then top-level `steps`, then each group's steps in group order."""
+
+    name: str
+    path: str  # as given or found, relative to the working directory where possible
+    location: Location
+    description: str | None = None
+    execution: Execution = Execution.SERIAL
+    concurrency: int | None = None  # None: `auto`
+    fail_fast: bool = True
+    timeout: float | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+    vars: Mapping[str, str] = field(default_factory=dict)
+    resources: Mapping[str, int] = field(default_factory=dict)
+    scripts: str | None = None
+    schedule: tuple[str, ...] = ()
+    steps: tuple[Step, ...] = ()
+    groups: tuple[Group, ...] = ()
+
+    def step(self, step_id: str) -> Step:
+        for step in self.steps:
+            if step.id == step_id:
+                return step
+        raise KeyError(step_id)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Instance:
+    """One runnable instance of a step: one matrix combination, expressions evaluated.
+
+    `env` is the playbook's env overlaid with the step's, evaluated for this instance.
+    `condition` (`if:`) stays an expression: it needs the results of what the instance waits for.
+    """
+
+    id: str
+    step: Step
+    matrix: Mapping[str, Any]
+    name: str
+    run: str | None
+    env: Mapping[str, str]
+    working_directory: str
+    timeout: float | None
+    continue_on_error: bool
+    condition: str | None = None

@@ -1,0 +1,124 @@
+"""What a run produced: statuses, step and run results, run statistics, and the observer protocol
+through which the scheduler tells the outside what happens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+
+
+class Status(Enum):
+    """The final status of a step instance."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    TIMED_OUT = "timed-out"
+    CANCELLED = "cancelled"
+    SKIPPED = "skipped"
+    CACHED = "cached"
+
+    @property
+    def ok(self) -> bool:
+        """Counts as success for dependents."""
+        return self in (Status.PASSED, Status.CACHED)
+
+    @property
+    def is_failure(self) -> bool:
+        return self in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
+
+
+class RunStatus(Enum):
+    PASSED = "passed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepResult:
+    """How one instance ended. Times are timezone-aware UTC; `log` is relative to the working dir."""
+
+    id: str
+    step: str
+    name: str
+    matrix: Mapping[str, Any]
+    status: Status
+    exit_code: int | None = None
+    started: datetime | None = None
+    finished: datetime | None = None
+    duration: float = 0.0
+    attempts: int = 0
+    cached: bool = False
+    reason: str | None = None
+    log: str | None = None
+    continue_on_error: bool = False
+    stage: str | None = None
+    group: str | None = None  # the `groups:` entry, if any
+
+    def __bool__(self) -> bool:
+        return self.status.ok or (self.status.is_failure and self.continue_on_error) or (
+            self.status is Status.SKIPPED
+        )
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunStats:
+    max_concurrency_seen: int = 0
+    resource_utilization: Mapping[str, float] = field(default_factory=dict)
+    critical_path: tuple[str, ...] = ()
+    serial_duration: float = 0.0
+    speedup: float = 1.0
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunResult:
+    """A finished run: everything the reporters need, and nothing else.
+
+    `playbook_path` and `invocation` (vars, matrix filters, select) let a run be reproduced.
+    A run is truthy when it passed.
+    """
+
+    run_id: str
+    playbook: str
+    playbook_path: str
+    status: RunStatus
+    started: datetime
+    finished: datetime
+    steps: tuple[StepResult, ...]
+    stats: RunStats = field(default_factory=RunStats)
+    vars: Mapping[str, str] = field(default_factory=dict)
+    matrix_filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    interrupted_by: int | None = None  # signal number when interrupted
+    secrets: tuple[str, ...] = ()  # values to mask in every report
+
+    def __bool__(self) -> bool:
+        return self.status is RunStatus.PASSED
+
+    @property
+    def wall_time(self) -> float:
+        return (self.finished - self.started).total_seconds()
+
+    def counts(self) -> dict[Status, int]:
+        totals = dict.fromkeys(Status, 0)
+        for step in self.steps:
+            totals[step.status] += 1
+        return totals
+
+
+class RunObserver(Protocol):
+    """Events of a run, in order. The core never prints: observers decide how events look."""
+
+    def run_started(self, *, run_id: str, playbook: str, total: int) -> None: ...
+
+    def step_started(self, *, instance_id: str, attempt: int) -> None: ...
+
+    def step_output(self, *, instance_id: str, chunk: bytes) -> None:
+        """Output as it comes (masked); sent only when the observer asked for streaming."""
+
+    def step_finished(self, result: StepResult) -> None: ...
+
+    def run_finished(self, result: RunResult) -> None: ...

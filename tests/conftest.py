@@ -1,0 +1,31 @@
+"""Shared fixtures: a clean environment and reports, cache and logs kept in the test's own folder."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING
+
+import pytest
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+DATA = __import__("pathlib").Path(__file__).parent / "data"
+
+
+@pytest.fixture(autouse=True)
+def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No GitHub or CI variables leak in from the machine running the tests."""
+    for name in list(os.environ):
+        if name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) or name == "CI":
+            monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("CI_ORCHESTRATOR_CACHE_DIR", str(tmp_path / ".cache-dir"))
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh working directory, made current."""
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    return work
