@@ -60,9 +60,7 @@ class StepResult:
     group: str | None = None  # the `groups:` entry, if any
 
     def __bool__(self) -> bool:
-        return self.status.ok or (self.status.is_failure and self.continue_on_error) or (
-            self.status is Status.SKIPPED
-        )
+        return self.status.ok or (self.status.is_failure and self.continue_on_error)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,469 @@
+"""The scheduler: the ready set, slots, pools, exclusive steps, priority, failure policy.
+
+Event-driven: instances start the moment what they wait for is done and there is room; the
+loop sleeps only inside `Supervisor.wait()`, which wakes on a process exit, a deadline or a
+signal. Among ready instances, exclusive ones go first in plan order, then the one with the
+longest remaining path.
+"""
+
+from __future__ import annotations
+
+import heapq
+import os
+import re
+import signal
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_orchestrator import expressions, matrix
+from ci_orchestrator.executor import Exited, ProcessSpec, Signalled, Supervisor, build_argv
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+    from ci_orchestrator.cache import CacheKey, StepCache
+    from ci_orchestrator.plan import Plan
+    from ci_orchestrator.playbook import Instance
+    from ci_orchestrator.results import RunObserver
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Limits:
+    """What bounds a run: slots, order, time, failure policy."""
+
+    concurrency: int
+    cpus: int = 1
+    sequential: bool = False
+    fail_fast: bool = True
+    default_timeout: float | None = None
+    grace: float = 5.0
+    stream_output: bool = False
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunContext:
+    """Where a run lives: its id, the workspace, the log folder, and what to mask."""
+
+    run_id: str
+    workspace: Path
+    log_dir: Path
+    secrets: tuple[str, ...] = ()
+    durations: Mapping[str, float] = field(default_factory=dict)
+
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+
+
+def log_name(instance_id: str) -> str:
+    return _UNSAFE.sub("_", instance_id).strip("_") or "step"
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Run:
+    """The state of one run; `execute` drives it."""
+
+    def __init__(
+        self,
+        plan: Plan,
+        limits: Limits,
+        context: RunContext,
+        cache: StepCache | None,
+        observer: RunObserver,
+    ) -> None:
+        self.plan = plan
+        self.limits = limits
+        self.context = context
+        self.cache = cache
+        self.observer = observer
+        self.concurrency = 1 if limits.sequential else max(1, limits.concurrency)
+        self.position = {node: index for index, node in enumerate(plan.order)}
+        self.priority = plan.remaining(context.durations)
+        self.waiting = {node: len(befores) for node, befores in plan.waits_for.items()}
+        self.successors: dict[str, list[str]] = {node: [] for node in plan.order}
+        for node, befores in plan.waits_for.items():
+            for before in befores:
+                self.successors[before].append(node)
+        self.results: dict[str, StepResult] = {}
+        self.failed_upstream: dict[str, bool] = {}  # it, or something it waited for, failed
+        self.keys: dict[str, CacheKey | None] = {}
+        self.ready: list[tuple[int, float, int, str]] = []
+        self.running: dict[str, tuple[datetime, int]] = {}  # id -> (started, attempt)
+        self.attempts: dict[str, int] = {}
+        self.step_running: dict[str, int] = {}
+        self.pool_used: dict[str, int] = dict.fromkeys(plan.playbook.resources, 0)
+        self.pool_busy: dict[str, float] = dict.fromkeys(plan.playbook.resources, 0.0)
+        self.exclusive_running = False
+        self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
+        self.interrupted_by: int | None = None
+        self.stopped_blocks: dict[str, str] = {}
+        self.max_seen = 0
+        self.started = utcnow()
+        self.scratch = context.log_dir / "scripts"
+        self.hits = 0
+        self.misses = 0
+
+    # --- readiness -------------------------------------------------------------------
+    def seed(self) -> None:
+        for node in self.plan.order:
+            if self.waiting[node] == 0:
+                self.became_ready(node)
+
+    def became_ready(self, node: str) -> None:
+        instance = self.plan.by_id[node]
+        skip = self.skip_reason(instance)
+        if skip is not None:
+            self.finish(self.skipped(instance, skip))
+            return
+        if self.try_cache(instance):
+            return
+        exclusive = instance.step.allow_parallel is False
+        rank = (0, 0.0, self.position[node]) if exclusive else (1, -self.priority[node], self.position[node])
+        heapq.heappush(self.ready, (*rank, node))
+
+    def skip_reason(self, instance: Instance) -> str | None:
+        block = instance.step.block
+        if block is not None and block in self.stopped_blocks:
+            return self.stopped_blocks[block]
+        failed_need = next(
+            (
+                need
+                for need in sorted(self.plan.requires[instance.id], key=self.position.__getitem__)
+                if not self.results[need]
+            ),
+            None,
+        )
+        if instance.condition is not None:
+            upstream_failed = any(self.failed_upstream[before] for before in self.plan.waits_for[instance.id])
+            status = expressions.JobStatus(
+                success=failed_need is None and not upstream_failed,
+                failure=upstream_failed,
+                cancelled=self.interrupted_by is not None,
+            )
+            contexts = matrix.contexts_for(instance, self.plan.variables)
+            if not expressions.evaluate_condition(instance.condition, contexts, status):
+                return "condition is false"
+            if self.runs_anyway(instance):
+                return None  # `always()` / `failure()` steps run after failures
+        if failed_need is not None:
+            return f"needs '{failed_need}', which {_verb(self.results[failed_need].status.value)}"
+        return self.stopping
+
+    # --- cache -----------------------------------------------------------------------
+    def try_cache(self, instance: Instance) -> bool:
+        if self.cache is None:
+            return False
+        upstream = [key.digest for before in self.plan.waits_for[instance.id] if (key := self.keys.get(before))]
+        key = self.cache.key_for(instance, upstream_keys=upstream)
+        self.keys[instance.id] = key
+        if key is None:
+            return False
+        entry = self.cache.lookup(key)
+        if entry is None:
+            self.misses += 1
+            return False
+        log_path = self.context.log_dir / f"{log_name(instance.id)}.log"
+        try:
+            self.cache.restore(entry, log_path=log_path)
+        except Exception:  # noqa: BLE001 - a bad entry is a miss, reported by the cache
+            self.misses += 1
+            return False
+        self.hits += 1
+        now = utcnow()
+        self.finish(
+            self.make_result(
+                instance, Status.CACHED, started=now, finished=now, exit_code=0, attempts=0,
+                log=log_path, reason=None, cached=True,
+            )
+        )
+        return True
+
+    # --- starting --------------------------------------------------------------------
+    def fill(self, supervisor: Supervisor) -> None:
+        skipped: list[tuple[int, float, int, str]] = []
+        while self.ready and len(self.running) < self.concurrency and not self.exclusive_running:
+            entry = heapq.heappop(self.ready)
+            instance = self.plan.by_id[entry[3]]
+            if self.stopping is not None and not self.runs_anyway(instance):
+                self.finish(self.skipped(instance, self.stopping))
+                continue
+            exclusive = instance.step.allow_parallel is False
+            if exclusive and self.running:
+                skipped.append(entry)
+                break  # it runs alone: let what runs finish first
+            if not self.has_room(instance):
+                skipped.append(entry)
+                continue
+            self.start(instance, supervisor, exclusive=exclusive)
+        for entry in skipped:
+            heapq.heappush(self.ready, entry)
+
+    def runs_anyway(self, instance: Instance) -> bool:
+        return (
+            self.interrupted_by is None
+            and instance.condition is not None
+            and expressions.uses_status_function(instance.condition)
+        )
+
+    def has_room(self, instance: Instance) -> bool:
+        step = instance.step
+        if step.max_parallel is not None and self.step_running.get(step.id, 0) >= step.max_parallel:
+            return False
+        return all(
+            self.pool_used[pool] + demand <= self.plan.playbook.resources[pool]
+            for pool, demand in step.resources.items()
+        )
+
+    def start(self, instance: Instance, supervisor: Supervisor, *, exclusive: bool) -> None:
+        step = instance.step
+        attempt = self.attempts.get(instance.id, 0) + 1
+        self.attempts[instance.id] = attempt
+        self.step_running[step.id] = self.step_running.get(step.id, 0) + 1
+        for pool, demand in step.resources.items():
+            self.pool_used[pool] += demand
+        self.exclusive_running = exclusive
+        now = utcnow()
+        self.running[instance.id] = (now, attempt)
+        self.max_seen = max(self.max_seen, len(self.running))
+        self.observer.step_started(instance_id=instance.id, attempt=attempt)
+        suffix = "" if attempt == 1 else f".attempt{attempt}"
+        log_path = self.context.log_dir / f"{log_name(instance.id)}{suffix}.log"
+        timeout = instance.timeout
+        if timeout is None:
+            timeout = self.limits.default_timeout or self.plan.playbook.timeout
+        try:
+            argv = build_argv(
+                run=instance.run, command=step.command, script=step.script, args=step.args,
+                shell=step.shell, scratch_dir=self.scratch, name=log_name(instance.id),
+            )
+        except OSError as error:
+            argv = ("/nonexistent/cannot-prepare", str(error))
+        supervisor.start(
+            ProcessSpec(
+                key=instance.id,
+                argv=argv,
+                cwd=self.context.workspace / instance.working_directory,
+                env=self.environment(instance, exclusive=exclusive),
+                log_path=log_path,
+                timeout=timeout,
+                masks=self.context.secrets,
+            )
+        )
+
+    def environment(self, instance: Instance, *, exclusive: bool) -> dict[str, str]:
+        env = dict(os.environ)
+        env.update(instance.env)
+        alone = exclusive or self.concurrency == 1
+        env.update(
+            CI_ORCHESTRATOR="true",
+            CI_ORCHESTRATOR_RUN_ID=self.context.run_id,
+            CI_ORCHESTRATOR_STEP_ID=instance.id,
+            CI_ORCHESTRATOR_PARALLEL="false" if alone else "true",
+            CI_ORCHESTRATOR_NONINTERACTIVE="true",
+            CI_ORCHESTRATOR_JOBS=str(max(1, self.limits.cpus // max(1, len(self.running)))),
+        )
+        return env
+
+    # --- finishing -------------------------------------------------------------------
+    def exited(self, event: Exited) -> None:
+        instance = self.plan.by_id[event.key]
+        step = instance.step
+        started, attempt = self.running.pop(event.key)
+        self.step_running[step.id] -= 1
+        for pool, demand in step.resources.items():
+            self.pool_used[pool] -= demand
+            self.pool_busy[pool] += demand * (event.finished - event.started).total_seconds()
+        if step.allow_parallel is False:
+            self.exclusive_running = False
+        suffix = "" if attempt == 1 else f".attempt{attempt}"
+        log_path = self.context.log_dir / f"{log_name(instance.id)}{suffix}.log"
+        if event.cancelled:
+            status, reason = Status.CANCELLED, "cancelled: run interrupted"
+        elif event.timed_out:
+            status, reason = Status.TIMED_OUT, "timed out"
+        elif event.error is not None:
+            status, reason = Status.FAILED, event.error
+        elif event.exit_code == 0:
+            status, reason = Status.PASSED, None
+        else:
+            status, reason = Status.FAILED, f"exit code {event.exit_code}"
+        if status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry and self.stopping is None:
+            self.became_ready(instance.id)  # another attempt, straight away
+            return
+        result = self.make_result(
+            instance, status, started=started, finished=event.finished, exit_code=event.exit_code,
+            attempts=attempt, log=log_path, reason=reason, cached=False,
+        )
+        if status is Status.PASSED and self.cache is not None and (key := self.keys.get(instance.id)):
+            self.cache.store(key, instance, log_path=log_path, duration=result.duration)
+        self.finish(result)
+
+    def finish(self, result: StepResult) -> None:
+        self.results[result.id] = result
+        self.observer.step_finished(result)
+        instance = self.plan.by_id[result.id]
+        failed = result.status.is_failure and not result.continue_on_error
+        self.failed_upstream[result.id] = failed or (
+            result.status is Status.SKIPPED
+            and any(self.failed_upstream[before] for before in self.plan.waits_for[result.id])
+        )
+        if failed:
+            if self.limits.fail_fast and self.stopping is None:
+                self.stopping = "fail-fast"
+            block = instance.step.block
+            group = next((g for g in self.plan.playbook.groups if g.name == block), None)
+            if group is not None and group.stop_on_error and block not in self.stopped_blocks:
+                self.stopped_blocks[block] = f"stop-on-error: '{result.id}' failed in group '{block}'"
+        for after in self.successors[result.id]:
+            self.waiting[after] -= 1
+            if self.waiting[after] == 0:
+                self.became_ready(after)
+
+    def skipped(self, instance: Instance, reason: str) -> StepResult:
+        return self.make_result(
+            instance, Status.SKIPPED, started=None, finished=None, exit_code=None, attempts=0,
+            log=None, reason=reason, cached=False,
+        )
+
+    def make_result(
+        self,
+        instance: Instance,
+        status: Status,
+        *,
+        started: datetime | None,
+        finished: datetime | None,
+        exit_code: int | None,
+        attempts: int,
+        log: Path | None,
+        reason: str | None,
+        cached: bool,
+    ) -> StepResult:
+        duration = (finished - started).total_seconds() if started and finished else 0.0
+        return StepResult(
+            id=instance.id,
+            step=instance.step.id,
+            name=instance.name,
+            matrix=instance.matrix,
+            status=status,
+            exit_code=exit_code,
+            started=started,
+            finished=finished,
+            duration=duration,
+            attempts=attempts,
+            cached=cached,
+            reason=reason,
+            log=_relative(log, self.context.workspace) if log else None,
+            continue_on_error=instance.continue_on_error,
+            stage=instance.step.stage,
+            group=instance.step.block,
+        )
+
+    # --- interrupts ------------------------------------------------------------------
+    def interrupt(self, event: Signalled, supervisor: Supervisor) -> None:
+        if self.interrupted_by is not None:
+            supervisor.kill_all_now()
+            return
+        self.interrupted_by = event.signum
+        self.stopping = "interrupted"
+        supervisor.cancel_all()
+
+    def result(self) -> RunResult:
+        finished = utcnow()
+        steps = tuple(self.results[node] for node in self.plan.order if node in self.results)
+        wall = max((finished - self.started).total_seconds(), 1e-9)
+        serial = sum(step.duration for step in steps)
+        ran = {step.id: step.duration for step in steps if step.started is not None}
+        path, _ = self.plan.critical_path(ran) if ran else ([], 0.0)
+        capacity = self.plan.playbook.resources
+        stats = RunStats(
+            max_concurrency_seen=self.max_seen,
+            resource_utilization={
+                pool: round(busy / (capacity[pool] * wall), 4) for pool, busy in self.pool_busy.items()
+            },
+            critical_path=tuple(path),
+            serial_duration=round(serial, 6),
+            speedup=round(serial / wall, 3) if serial else 1.0,
+        )
+        if self.interrupted_by is not None:
+            status = RunStatus.CANCELLED
+        elif any(step.status.is_failure and not step.continue_on_error for step in steps):
+            status = RunStatus.FAILED
+        else:
+            status = RunStatus.PASSED
+        return RunResult(
+            run_id=self.context.run_id,
+            playbook=self.plan.playbook.name,
+            playbook_path=self.plan.playbook.path,
+            status=status,
+            started=self.started,
+            finished=finished,
+            steps=steps,
+            stats=stats,
+            vars=dict(self.plan.variables),
+            interrupted_by=self.interrupted_by,
+            secrets=self.context.secrets,
+        )
+
+
+def _verb(status: str) -> str:
+    return {"skipped": "was skipped", "cached": "was cached"}.get(status, status)
+
+
+def _relative(path: Path, workspace: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(workspace.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def execute(
+    plan: Plan,
+    *,
+    limits: Limits,
+    context: RunContext,
+    cache: StepCache | None,
+    observer: RunObserver,
+) -> RunResult:
+    """Run every instance of the plan; every instance ends in exactly one final status."""
+    run = _Run(plan, limits, context, cache, observer)
+    context.log_dir.mkdir(parents=True, exist_ok=True)
+    observer.run_started(run_id=context.run_id, playbook=plan.playbook.name, total=len(plan.instances))
+    on_output = _output_forwarder(observer) if limits.stream_output else None
+    with Supervisor(grace=limits.grace, on_output=on_output) as supervisor:
+        run.seed()
+        run.fill(supervisor)
+        while run.running:
+            for event in supervisor.wait():
+                if isinstance(event, Signalled):
+                    run.interrupt(event, supervisor)
+                else:
+                    run.exited(event)
+            run.fill(supervisor)
+        for node in plan.order:  # whatever never became ready (an interrupted run)
+            if node not in run.results:
+                run.results[node] = run.skipped(plan.by_id[node], run.stopping or "not run")
+        supervisor.reap_leftovers(context.run_id)
+    if cache is not None:
+        cache.record(run.hits, run.misses)
+    result = run.result()
+    observer.run_finished(result)
+    return result
+
+
+def _output_forwarder(observer: RunObserver) -> Callable[[str, bytes], None]:
+    def forward(key: str, chunk: bytes) -> None:
+        observer.step_output(instance_id=key, chunk=chunk)
+
+    return forward
+
+
+def interrupt_exit_code(signum: int | None) -> int | None:
+    """The exit code of a run stopped by this signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
+    if signum is None:
+        return None
+    return 128 + signal.Signals(signum).value
