@@ -1,6 +1,23 @@
-"""`python -m ci_orchestrator`."""
+"""`python -m ci_orchestrator` and the `ci-orchestrator` command.
 
-from ci_orchestrator.cli import main
+`--version` is answered before the CLI loads: start-up time matters in CI.
+"""
+
+from __future__ import annotations
+
+import sys
+
+
+def main() -> None:
+    if sys.argv[1:] == ["--version"]:
+        from ci_orchestrator import __version__
+
+        sys.stdout.write(f"ci-orchestrator {__version__}\n")
+        return
+    from ci_orchestrator.cli import app
+
+    app(prog_name="ci-orchestrator")
+
 
 if __name__ == "__main__":
     main()

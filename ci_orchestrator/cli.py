@@ -1,0 +1,315 @@
+"""The command line: typer commands turn options into pipeline calls, and errors into exit codes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ci_orchestrator import __version__, pipeline, queries, workflow
+from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
+from ci_orchestrator.pipeline import RunOptions, Selection
+
+app = typer.Typer(
+    name="ci-orchestrator",
+    help="Run a project's CI steps from a YAML playbook, here or in GitHub Actions.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+report_app = typer.Typer(help="Work with run records.", no_args_is_help=True)
+cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
+config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
+export_app = typer.Typer(help="Export the playbook for other systems.", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+app.add_typer(cache_app, name="cache")
+app.add_typer(config_app, name="config")
+app.add_typer(export_app, name="export")
+
+PlaybookArg = Annotated[
+    str | None,
+    typer.Argument(help="A playbook path, or a name in playbooks/ (default: playbooks/ci.yml).", show_default=False),
+]
+SelectOpt = Annotated[str | None, typer.Option("--select", help="Run only these steps (and what they need).")]
+OnlyOpt = Annotated[bool, typer.Option("--only", help="With --select: do not add what the selected steps need.")]
+MatrixOpt = Annotated[
+    list[str] | None, typer.Option("--matrix", help="Keep only these values of a matrix axis: KEY=V1,V2.")
+]
+VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Set a playbook variable: KEY=VALUE.")]
+ShardOpt = Annotated[str | None, typer.Option("--shard", help="Run only shard I of N: I/N.")]
+ConcurrencyOpt = Annotated[
+    str | None, typer.Option("-j", "--concurrency", help="Most step processes at once: N or auto.")
+]
+ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Settings profile.")]
+ConfigOpt = Annotated[str | None, typer.Option("--config", help="Settings file.")]
+TimeoutOpt = Annotated[str | None, typer.Option("--timeout", help="Default timeout of each step (90s, 2m, 1h30m).")]
+
+
+def _fail(error: OrchestratorError) -> None:
+    for line in error.lines():
+        typer.echo(f"ci-orchestrator: {line}", err=True)
+    raise typer.Exit(error.exit_code)
+
+
+def _selection(
+    playbook: str | None,
+    select: str | None,
+    only: bool,
+    matrix: list[str] | None,
+    var: list[str] | None,
+    shard: str | None,
+    profile: str | None,
+    config: str | None,
+) -> Selection:
+    return Selection(
+        playbook=playbook,
+        select=select,
+        only=only,
+        matrix=tuple(matrix or ()),
+        variables=tuple(var or ()),
+        shard=shard,
+        profile=profile,
+        config=config,
+    )
+
+
+@app.command()
+def run(
+    playbook: PlaybookArg = None,
+    concurrency: ConcurrencyOpt = None,
+    sequential: Annotated[bool, typer.Option("--sequential", help="One step at a time, in plan order.")] = False,
+    select: SelectOpt = None,
+    only: OnlyOpt = False,
+    matrix: MatrixOpt = None,
+    var: VarOpt = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Run every step even if cached.")] = False,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="The step cache folder.")] = None,
+    timeout: TimeoutOpt = None,
+    fail_fast: Annotated[
+        bool | None, typer.Option("--fail-fast/--no-fail-fast", help="After a failure, start no new steps.")
+    ] = None,
+    shard: ShardOpt = None,
+    junit: Annotated[str | None, typer.Option("--junit", help="JUnit XML report path.")] = None,
+    summary: Annotated[str | None, typer.Option("--summary", help="Markdown summary path.")] = None,
+    json_path: Annotated[str | None, typer.Option("--json", help="JSON run record path.")] = None,
+    output: Annotated[
+        str | None, typer.Option("--output", help="Step output on the console: grouped, stream or quiet.")
+    ] = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Run the playbook."""
+    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    options = RunOptions(
+        concurrency=concurrency,
+        sequential=sequential,
+        no_cache=no_cache,
+        force=force,
+        cache_dir=cache_dir,
+        timeout=timeout,
+        fail_fast=fail_fast,
+        junit=junit,
+        summary=summary,
+        json=json_path,
+        output=output,
+    )
+    try:
+        if dry_run:
+            typer.echo(pipeline.plan_text(selection, options, fmt="text"))
+            return
+        code = pipeline.run(selection, options)
+    except OrchestratorError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@app.command()
+def plan(
+    playbook: PlaybookArg = None,
+    fmt: Annotated[
+        str, typer.Option("--format", help="text, json, mermaid or github-matrix.")
+    ] = "text",
+    shards: Annotated[int | None, typer.Option("--shards", help="With github-matrix: one entry per shard.")] = None,
+    concurrency: ConcurrencyOpt = None,
+    sequential: Annotated[bool, typer.Option("--sequential", help="One step at a time.")] = False,
+    select: SelectOpt = None,
+    only: OnlyOpt = False,
+    matrix: MatrixOpt = None,
+    var: VarOpt = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not look at the cache.")] = False,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="The step cache folder.")] = None,
+    timeout: TimeoutOpt = None,
+    shard: ShardOpt = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Show what `run` would do; run nothing."""
+    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    options = RunOptions(
+        concurrency=concurrency, sequential=sequential, no_cache=no_cache, cache_dir=cache_dir, timeout=timeout
+    )
+    try:
+        typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
+    except OrchestratorError as error:
+        _fail(error)
+
+
+@app.command(name="list")
+def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
+    """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
+    try:
+        typer.echo(queries.list_text(Selection(playbook=playbook, profile=profile, config=config)))
+    except OrchestratorError as error:
+        _fail(error)
+
+
+@app.command()
+def validate(
+    playbooks: Annotated[list[str], typer.Argument(help="Playbook paths or names.")],
+) -> None:
+    """Check playbooks: exit 0 when all are valid, 2 otherwise."""
+    failures = 0
+    for name in playbooks:
+        try:
+            typer.echo(queries.validate_one(name))
+        except OrchestratorError as error:
+            failures += 1
+            for line in error.lines():
+                typer.echo(f"ci-orchestrator: {line}", err=True)
+    raise typer.Exit(EXIT_USAGE if failures else 0)
+
+
+@report_app.command("merge")
+def report_merge(
+    records: Annotated[list[Path], typer.Argument(help="run.json files to merge.")],
+    junit: Annotated[str | None, typer.Option("--junit", help="JUnit XML report path.")] = None,
+    summary: Annotated[str | None, typer.Option("--summary", help="Markdown summary path.")] = None,
+    json_path: Annotated[str | None, typer.Option("--json", help="JSON run record path.")] = None,
+) -> None:
+    """Merge run records (from shards) into one JUnit file, one summary and one record."""
+    try:
+        code = pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path))
+    except OrchestratorError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@cache_app.command("stats")
+def cache_stats(cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None) -> None:
+    """Entries, size, and the hits and misses of recent runs."""
+    typer.echo(queries.cache_stats(cache_dir))
+
+
+@cache_app.command("clear")
+def cache_clear(cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None) -> None:
+    """Remove every cache entry."""
+    typer.echo(queries.cache_clear(cache_dir))
+
+
+@cache_app.command("prune")
+def cache_prune(
+    max_size: Annotated[str, typer.Option("--max-size", help="Evict least recently used entries down to this.")],
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+) -> None:
+    """Evict least recently used entries until the cache fits."""
+    try:
+        typer.echo(queries.cache_prune(cache_dir, max_size))
+    except OrchestratorError as error:
+        _fail(error)
+
+
+@cache_app.command("explain")
+def cache_explain(
+    args: Annotated[list[str], typer.Argument(help="[PLAYBOOK] STEP", show_default=False)],
+    matrix: MatrixOpt = None,
+    var: VarOpt = None,
+    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+) -> None:
+    """Why a step would run, or be taken from the cache."""
+    if len(args) > 2:
+        typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
+        raise typer.Exit(EXIT_USAGE)
+    playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+    try:
+        typer.echo(queries.cache_explain(
+            Selection(playbook=playbook, matrix=tuple(matrix or ()), variables=tuple(var or ())), step, cache_dir
+        ))
+    except OrchestratorError as error:
+        _fail(error)
+
+
+@app.command()
+def history(
+    args: Annotated[list[str] | None, typer.Argument(help="show RUN_ID", show_default=False)] = None,
+    limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
+) -> None:
+    """Past runs and their steps, from the local run database."""
+    words = args or []
+    try:
+        if not words:
+            typer.echo(queries.history_list(limit))
+        elif words[0] == "show" and len(words) == 2:
+            typer.echo(queries.history_show(words[1]))
+        else:
+            typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
+            raise typer.Exit(EXIT_USAGE)
+    except OrchestratorError as error:
+        _fail(error)
+
+
+@config_app.command("get")
+def config_get(
+    key: Annotated[str, typer.Argument(help="A setting name, e.g. concurrency.")],
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
+) -> None:
+    """Print one effective setting and the level that set it."""
+    try:
+        typer.echo(queries.config_get(key, profile=profile, config=config))
+    except OrchestratorError as error:
+        _fail(error)
+
+
+@app.command()
+def repro(
+    record: Annotated[Path, typer.Argument(help="A run.json, e.g. downloaded from a CI run.")],
+    instance: Annotated[str | None, typer.Argument(help="One instance id (default: every failed one).")] = None,
+    concurrency: ConcurrencyOpt = None,
+) -> None:
+    """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
+    try:
+        code = pipeline.repro(record, instance, RunOptions(concurrency=concurrency))
+    except OrchestratorError as error:
+        _fail(error)
+    raise typer.Exit(code)
+
+
+@export_app.command("github-workflow")
+def export_github_workflow(
+    playbook: PlaybookArg = None,
+    shards: Annotated[int, typer.Option("--shards", help="Runners to split the run across.")] = 1,
+) -> None:
+    """Print a GitHub workflow that runs the playbook with the action (schedules, shards)."""
+    try:
+        typer.echo(workflow.export_workflow(Selection(playbook=playbook), shards=shards))
+    except OrchestratorError as error:
+        _fail(error)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ci-orchestrator {__version__}")
+        raise typer.Exit
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+    ] = False,
+) -> None:
+    """Run a project's CI steps from a YAML playbook, here or in GitHub Actions."""

@@ -1,0 +1,118 @@
+"""How a plan looks to a reader: waves as text, SPEC's JSON, a mermaid flowchart, a GitHub matrix."""
+
+from __future__ import annotations
+
+import json
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ci_orchestrator.plan import Plan
+    from ci_orchestrator.playbook import Instance
+
+
+class PlanFormat(Enum):
+    TEXT = "text"
+    JSON = "json"
+    MERMAID = "mermaid"
+    GITHUB_MATRIX = "github-matrix"
+
+
+def instance_timeout(plan: Plan, instance: Instance, default_timeout: float | None) -> float | None:
+    if instance.timeout is not None:
+        return instance.timeout
+    return default_timeout if default_timeout is not None else plan.playbook.timeout
+
+
+def as_json(
+    plan: Plan,
+    *,
+    cache_status: Mapping[str, str | None],
+    default_timeout: float | None = None,
+) -> dict[str, Any]:
+    waves = plan.waves()
+    return {
+        "playbook": plan.playbook.name,
+        "instances": [
+            {
+                "id": instance.id,
+                "step": instance.step.id,
+                "name": instance.name,
+                "matrix": dict(instance.matrix),
+                "needs": list(plan.waits_for[instance.id]),
+                "resources": dict(instance.step.resources),
+                "exclusive": instance.step.allow_parallel is False,
+                "timeout": instance_timeout(plan, instance, default_timeout),
+                "wave": waves[instance.id],
+                "cache": cache_status.get(instance.id),
+                "stage": instance.step.stage,
+                "group": instance.step.block,
+            }
+            for instance in plan.instances
+        ],
+    }
+
+
+def render_json(plan: Plan, *, cache_status: Mapping[str, str | None], default_timeout: float | None) -> str:
+    return json.dumps(as_json(plan, cache_status=cache_status, default_timeout=default_timeout), indent=2)
+
+
+def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_timeout: float | None) -> str:
+    waves = plan.waves()
+    by_wave: dict[int, list[Instance]] = {}
+    for instance in plan.instances:
+        by_wave.setdefault(waves[instance.id], []).append(instance)
+    lines = [f"{plan.playbook.name}: {len(plan.instances)} step instances in {len(by_wave)} waves"]
+    for wave in sorted(by_wave):
+        members = by_wave[wave]
+        together = "runs alone" if len(members) == 1 else f"{len(members)} may run together"
+        lines.append(f"\nwave {wave + 1}  ({together})")
+        for instance in members:
+            notes = []
+            if plan.waits_for[instance.id]:
+                notes.append("after " + ", ".join(plan.waits_for[instance.id]))
+            if instance.step.allow_parallel is False:
+                notes.append("exclusive")
+            if instance.step.resources:
+                notes.append("pools " + ", ".join(f"{k}:{v}" for k, v in instance.step.resources.items()))
+            timeout = instance_timeout(plan, instance, default_timeout)
+            if timeout is not None:
+                notes.append(f"timeout {timeout:g}s")
+            cached = cache_status.get(instance.id)
+            if cached:
+                notes.append(f"cache {cached}")
+            suffix = f"  [{'; '.join(notes)}]" if notes else ""
+            lines.append(f"  {instance.id}{suffix}")
+    return "\n".join(lines)
+
+
+def render_mermaid(plan: Plan) -> str:
+    """A `flowchart` GitHub renders: one node per instance, one arrow per wait."""
+    node_ids = {instance.id: f"n{index}" for index, instance in enumerate(plan.instances)}
+    lines = ["flowchart TD"]
+    for instance in plan.instances:
+        label = instance.id.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        shape = f'{node_ids[instance.id]}[["{label}"]]' if instance.step.allow_parallel is False else (
+            f'{node_ids[instance.id]}["{label}"]'
+        )
+        lines.append(f"  {shape}")
+    for instance in plan.instances:
+        for before in plan.waits_for[instance.id]:
+            arrow = "-->" if before in plan.requires[instance.id] else "-.->"
+            lines.append(f"  {node_ids[before]} {arrow} {node_ids[instance.id]}")
+    return "\n".join(lines)
+
+
+def render_github_matrix(plan: Plan, *, shards: Sequence[Sequence[str]] | None) -> str:
+    """The JSON for `strategy.matrix: ${{ fromJSON(...) }}`: one entry per shard, or per instance."""
+    if shards is not None:
+        count = len(shards)
+        include = [
+            {"shard": f"{index}/{count}", "name": f"shard {index} of {count}", "steps": len(members)}
+            for index, members in enumerate(shards, start=1)
+        ]
+    else:
+        include = [{"instance": instance.id, "select": instance.id} for instance in plan.instances]
+    return json.dumps({"include": include})
