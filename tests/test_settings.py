@@ -1,0 +1,398 @@
+"""Settings files, profiles, step defaults, durations, sizes and the CPUs a run may use."""
+
+from __future__ import annotations
+
+import os
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from ci_orchestrator.errors import PlaybookError, UsageError
+from ci_orchestrator.playbook import Execution
+from ci_orchestrator.settings import (
+    DEFAULT_CACHE_DIR,
+    OutputMode,
+    available_cpus,
+    load_settings,
+    most_restrictive,
+    parse_duration,
+    parse_size,
+    smallest_limit,
+)
+
+
+def write(path: Path, text: str) -> Path:
+    path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
+    return path
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"),
+    [
+        ("90", 90),
+        ("1.5", 1.5),
+        (42, 42),
+        (2.5, 2.5),
+        ("90s", 90),
+        ("2m", 120),
+        ("1h30m", 5400),
+        ("1h", 3600),
+        ("1m30s", 90),
+        (" 2M ", 120),
+        ("1h 5s", 3605),
+        ("0", 0),
+    ],
+)
+def test_durations_read_as_seconds(text: str | float, seconds: float) -> None:
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "1x", "m", "-5", "30m1h", "1.2.3s", "inf", "nan", "ten"])
+def test_malformed_durations_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="duration"):
+        parse_duration(text)
+
+
+def test_a_boolean_is_not_a_duration() -> None:
+    with pytest.raises(TypeError):
+        parse_duration(True)
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        (1024, 1024),
+        ("512", 512),
+        ("2GiB", 2 * 2**30),
+        ("2G", 2 * 2**30),
+        ("500MB", 500_000_000),
+        ("1.5k", 1536),
+        ("10 KiB", 10240),
+        ("3b", 3),
+    ],
+)
+def test_sizes_read_as_bytes(text: str | int, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "2 gigs", "0", "-1G", "G"])
+def test_malformed_sizes_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="size"):
+        parse_size(text)
+
+
+def test_the_most_restrictive_parallel_permission_wins() -> None:
+    assert most_restrictive() is True
+    assert most_restrictive(None, None) is True
+    assert most_restrictive(True, None, True) is True
+    assert most_restrictive(True, False, None) is False
+
+
+def test_the_smallest_concurrency_limit_wins() -> None:
+    assert smallest_limit() is None
+    assert smallest_limit(None, None) is None
+    assert smallest_limit(8, None, 3, 4) == 3
+
+
+def test_without_a_file_every_setting_is_a_default(workdir: Path) -> None:
+    settings = load_settings(workdir, environ={})
+    assert settings.source is None
+    assert {setting.origin for setting in settings} == {"default"}
+    assert settings.execution is None
+    assert settings.concurrency is None
+    assert settings.fail_fast is True
+    assert settings.allow_parallel is True
+    assert settings.output is OutputMode.GROUPED
+    assert settings.cache_dir == DEFAULT_CACHE_DIR
+    assert settings.get("fail-fast").text == "true"
+    assert settings.step_defaults == ()
+
+
+def test_file_values_name_their_line(workdir: Path) -> None:
+    write(
+        workdir / "ci-orchestrator.toml",
+        """
+        # project settings
+        execution = "parallel"
+        max-parallel-workers = 3
+        timeout = "1h30m"
+        cache-size = "2GiB"
+        output = "stream"
+        allow-parallel = false
+        """,
+    )
+    settings = load_settings(workdir, environ={})
+    assert settings.execution is Execution.PARALLEL
+    assert settings.concurrency == 3
+    assert settings.get("max-parallel-workers").origin == "ci-orchestrator.toml:3"
+    assert settings.get("concurrency").origin == "ci-orchestrator.toml:3"
+    assert settings.timeout == 5400
+    assert settings.cache_size == 2 * 2**30
+    assert settings.output is OutputMode.STREAM
+    assert settings.allow_parallel is False
+    assert settings.get("output").origin == "ci-orchestrator.toml:6"
+    assert settings.get("fail-fast").origin == "default"
+
+
+def test_auto_concurrency_is_the_available_cpus(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", 'concurrency = "auto"\n')
+    settings = load_settings(workdir, environ={})
+    assert settings.get("concurrency").text == "auto"
+    assert settings.concurrency == available_cpus()
+
+
+def test_pyproject_table_is_read_when_there_is_no_settings_file(workdir: Path) -> None:
+    write(
+        workdir / "pyproject.toml",
+        """
+        [project]
+        name = "demo"
+
+        [tool.ci-orchestrator]
+        fail-fast = false
+
+        [tool.ci-orchestrator.profile.ci]
+        concurrency = 2
+        """,
+    )
+    settings = load_settings(workdir, environ={"CI": "true"})
+    assert settings.fail_fast is False
+    assert settings.get("fail-fast").origin == "pyproject.toml:5"
+    assert settings.get("concurrency").origin == "profile ci, pyproject.toml:8"
+    write(workdir / "ci-orchestrator.toml", "fail-fast = true\n")
+    assert load_settings(workdir, environ={}).get("fail-fast").origin == "ci-orchestrator.toml:1"
+
+
+def test_a_pyproject_without_our_table_is_ignored(workdir: Path) -> None:
+    write(workdir / "pyproject.toml", '[project]\nname = "demo"\n[tool.ruff]\nline-length = 99\n')
+    assert load_settings(workdir, environ={}).source is None
+
+
+def test_config_option_names_the_file(workdir: Path) -> None:
+    other = write(workdir / "elsewhere.toml", "timeout = 30\n")
+    settings = load_settings(workdir, config=other, environ={})
+    assert settings.timeout == 30
+    with pytest.raises(UsageError, match=r"missing\.toml"):
+        load_settings(workdir, config=workdir / "missing.toml", environ={})
+
+
+PROFILES = """
+    concurrency = 8
+    fail-fast = true
+
+    [profile.ci]
+    concurrency = 2
+
+    [profile.local]
+    fail-fast = false
+    """
+
+
+def test_the_ci_profile_applies_under_ci(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    assert load_settings(workdir, environ={}).concurrency == 8
+    on_ci = load_settings(workdir, environ={"CI": "true"})
+    assert on_ci.profile == "ci"
+    assert on_ci.concurrency == 2
+    assert on_ci.get("concurrency").origin == "profile ci, ci-orchestrator.toml:5"
+    assert on_ci.get("fail-fast").origin == "ci-orchestrator.toml:2"
+
+
+def test_an_explicit_profile_beats_ci(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    local = load_settings(workdir, profile="local", environ={"CI": "true"})
+    assert local.profile == "local"
+    assert local.concurrency == 8
+    assert local.fail_fast is False
+
+
+def test_an_unknown_profile_lists_the_known_ones(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    with pytest.raises(UsageError, match=r"'lokal' \(did you mean 'local'\?\).*ci, local") as error:
+        load_settings(workdir, profile="lokal", environ={})
+    assert error.value.exit_code == 2
+
+
+def test_mistakes_are_all_reported_with_line_and_suggestion(workdir: Path) -> None:
+    write(
+        workdir / "ci-orchestrator.toml",
+        """
+        execution = "paralel"
+        concurency = 4
+        timeout = "1x"
+
+        [defaults]
+        "0499-0400" = {allow-parallel = false}
+        "test-*" = { retri = 2 }
+
+        [profile.ci]
+        fail-fast = "no"
+        """,
+    )
+    with pytest.raises(PlaybookError) as caught:
+        load_settings(workdir, environ={})
+    lines = caught.value.lines()
+    assert caught.value.exit_code == 2
+    assert lines == [
+        "ci-orchestrator.toml:1:1: execution: expected one of serial, parallel, got 'paralel' "
+        "(did you mean 'parallel'?)",
+        "ci-orchestrator.toml:2:1: concurency: unknown key 'concurency' (did you mean 'concurrency'?)",
+        "ci-orchestrator.toml:3:1: timeout: invalid duration '1x': use seconds or a form like 90s, 2m, 1h30m",
+        "ci-orchestrator.toml:6:1: defaults.0499-0400: invalid range '0499-0400': its start is after its end",
+        "ci-orchestrator.toml:7:14: defaults.test-*.retri: unknown key 'retri' (did you mean 'retry'?)",
+        "ci-orchestrator.toml:10:1: profile.ci.fail-fast: expected true or false, got 'no'",
+    ]
+
+
+def test_a_key_given_twice_through_its_alias_is_refused(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", "concurrency = 2\nmax-parallel-workers = 4\n")
+    with pytest.raises(PlaybookError, match=r"ci-orchestrator.toml:2:1: .*set twice"):
+        load_settings(workdir, environ={})
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("concurrency = 0", "1 or more"),
+        ("concurrency = true", "or 'auto'"),
+        ("timeout = 0", "more than 0"),
+        ('cache-size = "lots"', "invalid size"),
+        ("cache-dir = ''", "folder"),
+        ('output = "loud"', "grouped"),
+    ],
+)
+def test_bad_values_are_refused(workdir: Path, text: str, message: str) -> None:
+    write(workdir / "ci-orchestrator.toml", f"# settings\n{text}\n")
+    with pytest.raises(PlaybookError, match=f"ci-orchestrator.toml:2:1: .*{message}"):
+        load_settings(workdir, environ={})
+
+
+def test_broken_toml_points_at_the_spot(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", 'fail-fast = true\ntimeout = "5m\n')
+    with pytest.raises(PlaybookError, match=r"^ci-orchestrator.toml:2:\d+: invalid TOML"):
+        load_settings(workdir, environ={})
+
+
+def test_an_error_in_pyproject_is_located_in_pyproject(workdir: Path) -> None:
+    write(workdir / "pyproject.toml", '[project]\nname = "x"\n\n[tool.ci-orchestrator]\nfial-fast = false\n')
+    with pytest.raises(PlaybookError, match=r"pyproject.toml:5:1: fial-fast: unknown key .*'fail-fast'"):
+        load_settings(workdir, environ={})
+
+
+STEP_DEFAULTS = """
+    [defaults]
+    "0400-0499" = {allow-parallel = false, timeout = "10m"}
+    "test-*" = {retry = 2, tags = ["slow"]}
+    "tag:db" = {allow-parallel = false}
+
+    [profile.ci.defaults]
+    "0400-0449" = {allow-parallel = true}
+    "stage:Testing" = {tags = ["ci"]}
+    """
+
+
+def test_step_defaults_keep_file_order_with_the_profile_after(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", STEP_DEFAULTS)
+    entries = load_settings(workdir, environ={"CI": "true"}).step_defaults
+    assert [entry.pattern for entry in entries] == [
+        "0400-0499",
+        "test-*",
+        "tag:db",
+        "0400-0449",
+        "stage:Testing",
+    ]
+    assert entries[0].timeout == 600
+    assert entries[0].origin == "ci-orchestrator.toml:2"
+    assert entries[3].origin == "profile ci, ci-orchestrator.toml:7"
+    assert [entry.pattern for entry in load_settings(workdir, environ={}).step_defaults] == [
+        "0400-0499",
+        "test-*",
+        "tag:db",
+    ]
+
+
+def test_step_defaults_match_like_selectors_and_later_entries_win(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", STEP_DEFAULTS)
+    settings = load_settings(workdir, environ={"CI": "true"})
+    script = settings.defaults_for("0402", number="0402", stage="Testing")
+    assert script.allow_parallel is True  # the profile's narrower range comes later
+    assert script.timeout == 600
+    assert script.tags == ("ci",)
+    late = settings.defaults_for("0480")
+    assert (late.allow_parallel, late.timeout) == (False, 600)
+    unit = settings.defaults_for("test-unit")
+    assert (unit.retry, unit.tags, unit.allow_parallel) == (2, ("slow",), None)
+    assert settings.defaults_for("migrate", tags=("db",)).allow_parallel is False
+    assert settings.defaults_for("lint").pattern == ""
+    assert settings.defaults_for("0500").timeout is None
+
+
+def test_cache_dir_is_relative_to_the_file_and_the_environment_overrides_it(workdir: Path) -> None:
+    config_dir = workdir / "config"
+    config_dir.mkdir()
+    config = write(config_dir / "settings.toml", 'cache-dir = "cache"\n')
+    assert load_settings(workdir, config=config, environ={}).cache_dir == config_dir / "cache"
+    from_env = load_settings(workdir, config=config, environ={"CI_ORCHESTRATOR_CACHE_DIR": "/tmp/elsewhere"})
+    assert from_env.cache_dir == Path("/tmp/elsewhere")
+    assert from_env.get("cache-dir").origin == "environment CI_ORCHESTRATOR_CACHE_DIR"
+
+
+def test_unknown_setting_names_get_a_suggestion(workdir: Path) -> None:
+    settings = load_settings(workdir, environ={})
+    with pytest.raises(UsageError, match=r"'timout' \(did you mean 'timeout'\?\)"):
+        settings.get("timout")
+
+
+def affinity() -> int:
+    return len(os.sched_getaffinity(0))
+
+
+def fake_cgroup(tmp_path: Path, membership: str, files: dict[str, str]) -> dict[str, Path]:
+    tmp_path.mkdir(exist_ok=True)
+    proc = write(tmp_path / "cgroup", membership)
+    root = tmp_path / "sys"
+    for relative, content in files.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(content, encoding="utf-8")
+    return {"proc_cgroup": proc, "cgroup_root": root}
+
+
+def test_available_cpus_follow_the_affinity_mask_on_this_machine() -> None:
+    assert 1 <= available_cpus() <= affinity()
+
+
+def test_a_cgroup_v2_quota_caps_the_cpus(tmp_path: Path) -> None:
+    paths = fake_cgroup(
+        tmp_path, "0::/job/step\n", {"job/cpu.max": "50000 100000\n", "job/step/cpu.max": "max 100000"}
+    )
+    assert available_cpus(**paths) == 1
+
+
+def test_a_fractional_quota_rounds_up_but_never_beyond_the_affinity(tmp_path: Path) -> None:
+    paths = fake_cgroup(tmp_path, "0::/\n", {"cpu.max": "150000 100000\n"})
+    assert available_cpus(**paths) == min(2, affinity())
+    unlimited = fake_cgroup(tmp_path / "u", "0::/\n", {"cpu.max": "max 100000\n"})
+    assert available_cpus(**unlimited) == affinity()
+
+
+def test_a_cgroup_v1_quota_caps_the_cpus(tmp_path: Path) -> None:
+    paths = fake_cgroup(
+        tmp_path,
+        "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n",
+        {
+            "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "100000\n",
+            "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000",
+        },
+    )
+    assert available_cpus(**paths) == 1
+    unlimited = fake_cgroup(
+        tmp_path / "u", "3:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000"}
+    )
+    assert available_cpus(**unlimited) == affinity()
+
+
+def test_unreadable_cgroup_files_fall_back_to_the_affinity(tmp_path: Path) -> None:
+    assert available_cpus(proc_cgroup=tmp_path / "absent", cgroup_root=tmp_path) == affinity()
+    garbage = fake_cgroup(tmp_path, "0::/\n", {"cpu.max": "lots\n"})
+    assert available_cpus(**garbage) == affinity()
