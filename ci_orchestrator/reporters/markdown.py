@@ -1,0 +1,330 @@
+"""The markdown job summary: what a person reads first after a run, on GitHub or with `cat`.
+
+Overall result, counts, wall time against the serial time, a table of instances, each failure with
+its log tail and the command that reproduces it here, and a mermaid timeline. It stays under
+GitHub's 1 MiB step-summary limit by cutting log tails first, then rows, and saying what it cut.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shlex
+import signal
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator.reporters import failure_message, format_seconds, write_atomic
+from ci_orchestrator.reporters.logs import clean, clean_tail, mask
+from ci_orchestrator.results import RunStatus, Status
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+    from pathlib import Path
+
+    from ci_orchestrator.results import RunResult, StepResult
+
+MAX_BYTES = 1024 * 1024  # GitHub's limit for one step's summary
+TAIL_LINES = 50
+ICONS = {
+    Status.PASSED: "✅",
+    Status.FAILED: "❌",
+    Status.TIMED_OUT: "⏱️",
+    Status.CANCELLED: "🛑",
+    Status.SKIPPED: "⏭️",
+    Status.CACHED: "💾",
+}
+RUN_ICONS = {RunStatus.PASSED: "✅", RunStatus.FAILED: "❌", RunStatus.CANCELLED: "🛑"}
+# Room kept free for the note that says what was cut.
+_NOTE_ROOM = 1024
+_MIN_TAIL = 256
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Cuts:
+    """How much of the summary to keep; None keeps everything."""
+
+    tail_bytes: int | None = None  # the last bytes of each log tail
+    rows: int | None = None  # table rows and timeline bars (failures kept first)
+    failures: int | None = None  # failure sections
+
+    def any(self) -> bool:
+        return (self.tail_bytes, self.rows, self.failures) != (None, None, None)
+
+
+def write_summary(result: RunResult, path: Path | str) -> str:
+    """Write the summary of `result` to `path` (atomically) and return its text."""
+    text = render_summary(result)
+    write_atomic(path, text)
+    return text
+
+
+def render_summary(result: RunResult, *, max_bytes: int = MAX_BYTES) -> str:
+    """The GitHub-flavored markdown summary of `result`, at most `max_bytes` bytes of UTF-8."""
+    failures = [step for step in result.steps if step.status.is_failure]
+    tails = {step.id: clean_tail(step.log, secrets=result.secrets, lines=TAIL_LINES) for step in failures}
+    text = ""
+    for cuts in _cut_sequence(result, tails, max_bytes):
+        text = _render(result, tails, cuts)
+        if len(text.encode("utf-8")) <= max_bytes:
+            return text
+    return _hard_cut(text, max_bytes)
+
+
+def _cut_sequence(result: RunResult, tails: Mapping[str, str], max_bytes: int) -> Iterator[_Cuts]:
+    """Ever smaller summaries: whole, then shorter log tails, then fewer rows, then fewer failures."""
+    yield _Cuts()
+    longest = max((len(tail.encode("utf-8")) for tail in tails.values()), default=0)
+    budget = min(longest, max_bytes // max(len(tails), 1)) // 2
+    while budget >= _MIN_TAIL:
+        yield _Cuts(tail_bytes=budget)
+        budget //= 2
+    rows = len(result.steps)
+    while rows:
+        rows //= 2
+        yield _Cuts(tail_bytes=0, rows=rows)
+    failures = len(tails)
+    while failures:
+        failures //= 2
+        yield _Cuts(tail_bytes=0, rows=0, failures=failures)
+
+
+def _render(result: RunResult, tails: Mapping[str, str], cuts: _Cuts) -> str:
+    secrets = result.secrets
+    kept = _kept_rows(result.steps, cuts.rows)
+    failures = [step for step in result.steps if step.status.is_failure]
+    shown_failures = failures if cuts.failures is None else failures[: cuts.failures]
+    parts = [_header(result)]
+    if cuts.any():
+        parts.append(_cut_note(result, cuts, kept=len(kept), failures=len(shown_failures)))
+    parts.append(_table(kept))
+    if shown_failures:
+        parts.append("### Failures")
+        parts.extend(
+            _failure(step, result, tails.get(step.id, ""), cuts.tail_bytes) for step in shown_failures
+        )
+    timeline = _gantt(result, kept)
+    if timeline:
+        parts.append(timeline)
+    return clean("\n\n".join(parts), secrets) + "\n"
+
+
+def _header(result: RunResult) -> str:
+    counts = result.counts()
+    total = len(result.steps)
+    tally = " · ".join(f"{ICONS[status]} {count} {status.value}" for status, count in counts.items() if count)
+    stats = result.stats
+    lines = [
+        f"## {RUN_ICONS[result.status]} {_escape(result.playbook)}: {result.status.value}",
+        "",
+        f"**{total} instance{'s' if total != 1 else ''}**" + (f": {tally}" if tally else ""),
+        "",
+        f"Wall time **{format_seconds(result.wall_time)}** · one after another "
+        f"**{format_seconds(stats.serial_duration)}** · speed-up **{stats.speedup:.2f}×**",
+    ]
+    if result.interrupted_by is not None:
+        lines += ["", f"Interrupted by {_signal_name(result.interrupted_by)}."]
+    if stats.critical_path:
+        lines += ["", "Critical path: " + " → ".join(_code(step_id) for step_id in stats.critical_path)]
+    lines += ["", f"Run {_code(result.run_id)} of {_code(result.playbook_path or result.playbook)}"]
+    return "\n".join(lines)
+
+
+def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int) -> str:
+    cut: list[str] = []
+    if cuts.tail_bytes:
+        cut.append(f"log tails shortened to their last {cuts.tail_bytes} bytes")
+    elif cuts.tail_bytes == 0:
+        cut.append("log tails left out")
+    if kept < len(result.steps):
+        cut.append(f"{len(result.steps) - kept} of {len(result.steps)} instances left out of the table")
+    total_failures = sum(1 for step in result.steps if step.status.is_failure)
+    if failures < total_failures:
+        cut.append(f"{total_failures - failures} of {total_failures} failures not detailed")
+    what = "; ".join(cut) or "some content left out"
+    return (
+        f"> ✂️ Cut to stay under GitHub's 1 MiB summary limit: {what}."
+        " The JUnit report and run.json are whole."
+    )
+
+
+def _kept_rows(steps: Sequence[StepResult], limit: int | None) -> list[StepResult]:
+    """The rows to show, in run order: with a limit, failures first, then skips, then the rest."""
+    if limit is None or limit >= len(steps):
+        return list(steps)
+
+    def importance(index: int) -> tuple[int, int]:
+        status = steps[index].status
+        return (0 if status.is_failure else 1 if status is Status.SKIPPED else 2, index)
+
+    chosen = sorted(sorted(range(len(steps)), key=importance)[:limit])
+    return [steps[index] for index in chosen]
+
+
+def _table(steps: Sequence[StepResult]) -> str:
+    lines = [
+        "### Steps",
+        "",
+        "| Status | Instance | Duration | Cached | Note |",
+        "| --- | --- | ---: | :---: | --- |",
+    ]
+    for step in steps:
+        duration = "" if step.status is Status.SKIPPED else format_seconds(step.duration)
+        cached = "yes" if step.cached or step.status is Status.CACHED else ""
+        note = step.reason or ""
+        if step.status.is_failure:
+            note = failure_message(step) + (" (continue-on-error)" if step.continue_on_error else "")
+        cells = [f"{ICONS[step.status]} {step.status.value}", _code(step.id), duration, cached, _short(note)]
+        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    return "\n".join(lines)
+
+
+def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | None) -> str:
+    lines = [
+        f"#### {ICONS[step.status]} {_code(step.id)}: {_escape(failure_message(step))}",
+        "",
+        "Reproduce locally:",
+        "",
+        _fenced(repro_command(result, step), "sh"),
+    ]
+    if tail_bytes is not None:
+        tail = _last_bytes(tail, tail_bytes)
+    if tail:
+        where = f" of <code>{html.escape(step.log)}</code>" if step.log else ""
+        lines += [
+            "",
+            f"<details><summary>Log tail{where}</summary>",
+            "",
+            _fenced(tail, "text"),
+            "",
+            "</details>",
+        ]
+    return "\n".join(lines)
+
+
+def repro_command(result: RunResult, step: StepResult) -> str:
+    """The shell command that runs this instance again here, alone, with the run's values."""
+    words = ["ci-orchestrator", "run", result.playbook_path or result.playbook]
+    words += ["--select", step.id, "--only"]
+    for key, value in step.matrix.items():
+        words += ["--matrix", f"{key}={_matrix_value(value)}"]
+    for key, value in result.vars.items():
+        words += ["--var", f"{key}={value}"]
+    return mask(shlex.join(words), result.secrets)
+
+
+def _matrix_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return "" if value is None else str(value)
+
+
+def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
+    """A mermaid gantt chart of the instances that ran, at their real start and end times."""
+    ran = [
+        step
+        for step in steps
+        if step.started and step.finished and step.status not in (Status.SKIPPED, Status.CACHED)
+    ]
+    if not ran:
+        return ""
+    ran.sort(key=lambda step: (step.started, step.id))
+    sections: dict[str, list[StepResult]] = {}
+    for step in ran:
+        sections.setdefault(step.stage or step.group or result.playbook, []).append(step)
+    lines = ["### Timeline", "", "```mermaid", "gantt", "    dateFormat x", "    axisFormat %H:%M:%S"]
+    lines.append("    todayMarker off")
+    number = 0
+    for label, members in sections.items():
+        lines.append(f"    section {_mermaid_text(label)}")
+        for step in members:
+            assert step.started and step.finished  # narrowed by the filter above
+            start = int(step.started.timestamp() * 1000)
+            end = max(int(step.finished.timestamp() * 1000), start + 1)
+            tags = "crit, " if step.status.is_failure else ""
+            lines.append(f"    {_mermaid_text(step.id)} :{tags}t{number}, {start}, {end}")
+            number += 1
+    lines.append("```")
+    return "\n".join(lines)
+
+
+# The gantt lexer ends a task name at `:`, treats `#` and `;` specially, `%%` starts a comment, and
+# parentheses trip some renderers. Mermaid decodes `#NN;` entities in labels, so those are written
+# as entities, and `#` itself too so an entity-like id stays as written.
+_MERMAID_SPECIAL = re.compile(r"[#:;%()\[\]{}<>\"`]")
+# Words the gantt lexer reads as statements when a line starts with them.
+_MERMAID_KEYWORDS = frozenset(
+    {
+        "gantt", "title", "section", "dateformat", "axisformat", "tickinterval", "includes",
+        "excludes", "todaymarker", "weekday", "weekend", "inclusiveenddates", "topaxis",
+        "acctitle", "accdescr", "click", "call", "href", "displaymode",
+    }
+)  # fmt: skip
+
+
+def _mermaid_text(text: str) -> str:
+    text = " ".join(text.split()) or "-"
+    escaped = _MERMAID_SPECIAL.sub(lambda match: f"#{ord(match.group())};", text)
+    first_word = re.match(r"[A-Za-z]+", escaped)
+    if first_word and first_word.group().lower() in _MERMAID_KEYWORDS:
+        escaped = f"#{ord(escaped[0])};{escaped[1:]}"
+    return escaped
+
+
+def _fenced(text: str, info: str) -> str:
+    """A fenced code block that nothing in `text` can close: the fence outruns every backtick run."""
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    fence = "`" * max(3, longest + 1)
+    return f"{fence}{info}\n{text}\n{fence}"
+
+
+def _code(text: str) -> str:
+    """An inline code span for any text (ids may hold backticks)."""
+    text = " ".join(text.split())
+    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
+
+
+def _escape(text: str) -> str:
+    """Free text that markdown shows as written."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def _short(text: str, limit: int = 120) -> str:
+    text = " ".join(text.split())
+    return _escape(text if len(text) <= limit else text[: limit - 1] + "…")
+
+
+def _last_bytes(text: str, limit: int) -> str:
+    """The end of `text` in at most `limit` bytes of UTF-8, from a line start when there is one."""
+    data = text.encode("utf-8")
+    if len(data) <= limit:
+        return text
+    if limit <= 0:
+        return ""
+    end = data[-limit:]
+    newline = end.find(b"\n")
+    if 0 <= newline < len(end) - 1:
+        end = end[newline + 1 :]
+    return end.decode("utf-8", errors="ignore")
+
+
+def _hard_cut(text: str, max_bytes: int) -> str:
+    """The last resort when even the shortest summary is too long: cut at a line, say so."""
+    note = "\n\n> ✂️ Cut here to stay under GitHub's 1 MiB summary limit.\n"
+    room = max(max_bytes - len(note.encode("utf-8")), 0)
+    head = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
+    head = head[: head.rfind("\n")] if "\n" in head else head
+    return head + note
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
