@@ -5,21 +5,26 @@ from __future__ import annotations
 import dataclasses
 import os
 import secrets as random_tokens
+import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import loader, matrix, selectors, settings
-from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError
+from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, OrchestratorError, UsageError
 from ci_orchestrator.plan import Plan, build_plan
+from ci_orchestrator.results import Observers
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
-    from ci_orchestrator.cache import StepCache
+    from ci_orchestrator.cache import CacheKey, StepCache
+    from ci_orchestrator.history import History
     from ci_orchestrator.playbook import Playbook, Step
-    from ci_orchestrator.results import RunResult
+    from ci_orchestrator.reporters import ReportPaths
+    from ci_orchestrator.results import RunResult, StepResult
+    from ci_orchestrator.scheduler import Limits
     from ci_orchestrator.settings import Settings
 
 STATE_DIR = Path(".ci-orchestrator")
@@ -97,29 +102,23 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
 
 
 def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
-    """Settings defaults by number range or selector, under what the step itself says; the
+    """Settings defaults by number range or selector go under what the step itself says; the
     parallel permission takes the most restrictive level."""
-    if not config.step_defaults and config.get("allow-parallel").value is not False:
+    if not config.step_defaults and config.allow_parallel:
         return playbook
     steps: list[Step] = []
-    playbook_says = config.get("allow-parallel").value
     for step in playbook.steps:
-        changes: dict[str, object] = {}
-        allow = [step.allow_parallel, playbook_says if isinstance(playbook_says, bool) else None]
-        for defaults in config.step_defaults:
-            if not selectors.matches(
-                defaults.pattern, step.id, step_id=step.id, number=step.number, stage=step.stage, tags=step.tags
-            ):
-                continue
-            allow.append(defaults.allow_parallel)
-            if defaults.timeout is not None and step.timeout is None and "timeout" not in changes:
-                changes["timeout"] = defaults.timeout
-            if defaults.retry is not None and not step.retry and "retry" not in changes:
-                changes["retry"] = defaults.retry
-        restrictive = settings.most_restrictive(*allow)
-        if restrictive is False:
+        defaults = config.defaults_for(step.id, number=step.number, tags=step.tags, stage=step.stage)
+        changes: dict[str, Any] = {}
+        if not settings.most_restrictive(step.allow_parallel, defaults.allow_parallel, config.allow_parallel):
             changes["allow_parallel"] = False
-        steps.append(dataclasses.replace(step, **changes) if changes else step)  # type: ignore[arg-type]
+        if defaults.timeout is not None and step.timeout is None:
+            changes["timeout"] = defaults.timeout
+        if defaults.retry is not None and not step.retry:
+            changes["retry"] = defaults.retry
+        if defaults.tags:
+            changes["tags"] = tuple(dict.fromkeys([*step.tags, *defaults.tags]))
+        steps.append(dataclasses.replace(step, **changes) if changes else step)
     return dataclasses.replace(playbook, steps=tuple(steps))
 
 
@@ -173,3 +172,223 @@ def exit_code(result: RunResult) -> int:
     if code is not None:
         return code
     return EXIT_OK if result else EXIT_FAILED
+
+
+def resolve_limits(prepared: Prepared, options: RunOptions) -> Limits:
+    """Each level may lower concurrency (the smallest limit wins); the command line wins for the rest."""
+    from ci_orchestrator.scheduler import Limits
+
+    config = prepared.settings
+    cpus = settings.available_cpus()
+    asked = None
+    if options.concurrency and options.concurrency != "auto":
+        try:
+            asked = int(options.concurrency)
+        except ValueError:
+            raise UsageError(f"--concurrency {options.concurrency!r}: expected a number or 'auto'") from None
+        if asked < 1:
+            raise UsageError("--concurrency must be at least 1")
+    concurrency = settings.smallest_limit(asked, prepared.playbook.concurrency, config.concurrency) or cpus
+    fail_fast = options.fail_fast
+    if fail_fast is None:
+        set_in_file = config.get("fail-fast").origin != "default"
+        fail_fast = config.fail_fast if set_in_file else prepared.playbook.fail_fast
+    timeout = settings.parse_duration(options.timeout) if options.timeout else config.timeout
+    output = options.output or config.output.value
+    return Limits(
+        concurrency=concurrency,
+        cpus=cpus,
+        sequential=options.sequential,
+        fail_fast=fail_fast,
+        default_timeout=timeout,
+        stream_output=output == "stream",
+    )
+
+
+def secret_values(playbook: Playbook) -> tuple[str, ...]:
+    """The values of the env names listed in `secrets`, longest first (so none is half-masked)."""
+    values = {os.environ.get(name) or playbook.env.get(name) or "" for name in playbook.secrets}
+    return tuple(sorted((value for value in values if value), key=len, reverse=True))
+
+
+def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
+    from ci_orchestrator.reporters import ReportPaths
+
+    return ReportPaths(
+        junit=root / (options.junit or REPORTS_DIR / "junit.xml"),
+        summary=root / (options.summary or REPORTS_DIR / "summary.md"),
+        json=root / (options.json or REPORTS_DIR / "run.json"),
+    )
+
+
+def run(selection: Selection, options: RunOptions, *, root: Path | None = None) -> int:
+    """Run the selected plan, write every report, and return the exit code."""
+    from ci_orchestrator import scheduler
+    from ci_orchestrator.reporters.console import ConsoleReporter, OutputMode
+
+    root = root or Path.cwd()
+    prepared = prepare(selection, root=root)
+    limits = resolve_limits(prepared, options)
+    secrets = secret_values(prepared.playbook)
+    mode = OutputMode(options.output or prepared.settings.output.value)
+    console = ConsoleReporter(mode=mode, secrets=secrets)
+    cache = open_cache(options, prepared.settings, root=root)
+    for warning in cache.warnings if cache else ():
+        console.warn(warning)
+    run_id = new_run_id()
+    recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=console.warn)
+    context = scheduler.RunContext(
+        run_id=run_id,
+        workspace=root,
+        log_dir=root / STATE_DIR / "logs" / run_id,
+        secrets=secrets,
+        durations=recorder.durations(),
+    )
+    try:
+        result = scheduler.execute(
+            prepared.plan, limits=limits, context=context, cache=cache, observer=Observers(console, recorder)
+        )
+    finally:
+        console.close()
+        recorder.close()
+    result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters)
+    write_reports(result, options, root=root, warn=console.warn)
+    return exit_code(result)
+
+
+def write_reports(
+    result: RunResult, options: RunOptions, *, root: Path, warn: Callable[[str], None]
+) -> None:
+    from ci_orchestrator import reporters
+    from ci_orchestrator.reporters import github
+
+    paths = report_paths(options, root=root)
+    try:
+        summary = reporters.write_all(result, paths)
+    except OrchestratorError as error:
+        for line in error.lines():
+            warn(line)
+        summary = ""
+    if github.active():
+        github.publish(result, summary_text=summary, paths=paths)
+
+
+def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: int | None = None) -> str:
+    """What `run` would do, in one of the plan formats; runs nothing."""
+    from ci_orchestrator import planview
+
+    try:
+        kind = planview.PlanFormat(fmt)
+    except ValueError:
+        choices = ", ".join(item.value for item in planview.PlanFormat)
+        raise UsageError(f"--format {fmt!r}: expected one of {choices}") from None
+    root = Path.cwd()
+    prepared = prepare(selection, root=root)
+    plan = prepared.plan
+    if kind is planview.PlanFormat.MERMAID:
+        return planview.render_mermaid(plan)
+    if kind is planview.PlanFormat.GITHUB_MATRIX:
+        parts = None
+        if shards:
+            from ci_orchestrator import shard as sharding
+
+            parts = sharding.assign_shards(plan.waits_for, known_durations(plan.playbook.name, root=root), shards)
+        return planview.render_github_matrix(plan, shards=parts)
+    cache = open_cache(options, prepared.settings, root=root)
+    status = cache_status(plan, cache) if cache else {}
+    timeout = settings.parse_duration(options.timeout) if options.timeout else prepared.settings.timeout
+    render = planview.render_json if kind is planview.PlanFormat.JSON else planview.render_text
+    return render(plan, cache_status=status, default_timeout=timeout)
+
+
+def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
+    """instance id -> `hit`, `miss`, or None when not cacheable, as if run now."""
+    from ci_orchestrator.scheduler import cache_key
+
+    keys: dict[str, CacheKey | None] = {}
+    status: dict[str, str | None] = {}
+    for instance in plan.instances:
+        key = keys[instance.id] = cache_key(plan, cache, keys, instance)
+        status[instance.id] = None if key is None else ("hit" if cache.lookup(key) else "miss")
+    return status
+
+
+def merge(records: Sequence[Path], options: RunOptions) -> int:
+    """Join run records into one set of reports; exit as a run with those results would."""
+    from ci_orchestrator.reporters.runrecord import merge_results, read_run_record
+
+    if not records:
+        raise UsageError("report merge needs at least one run record")
+    result = merge_results([read_run_record(path) for path in records])
+    write_reports(result, options, root=Path.cwd(), warn=lambda line: sys.stderr.write(line + "\n"))
+    return exit_code(result)
+
+
+def repro(record: Path, instance: str | None, options: RunOptions) -> int:
+    """Rerun here the failed instances of a recorded run (or the one named), as they ran."""
+    from ci_orchestrator.reporters.runrecord import read_run_record
+
+    recorded = read_run_record(record)
+    if instance is not None:
+        if instance not in {step.id for step in recorded.steps}:
+            raise UsageError(f"{record}: no instance {instance!r} in this run")
+        wanted = [instance]
+    else:
+        wanted = [step.id for step in recorded.steps if step.status.is_failure]
+        if not wanted:
+            raise UsageError(f"{record}: nothing failed in run {recorded.run_id}")
+    selection = Selection(
+        playbook=recorded.playbook_path,
+        select=",".join(wanted),
+        variables=tuple(f"{key}={value}" for key, value in recorded.vars.items()),
+    )
+    return run(selection, dataclasses.replace(options, no_cache=True))
+
+
+class HistoryRecorder:
+    """Records the run in the local run database as it goes; a database that cannot be opened
+    is one warning, and the run goes on without it."""
+
+    def __init__(self, history: History | None, playbook: Playbook) -> None:
+        self.history = history
+        self.playbook = playbook
+        self.run_id = ""
+
+    @classmethod
+    def open(cls, path: Path, playbook: Playbook, *, warn: Callable[[str], None]) -> HistoryRecorder:
+        from ci_orchestrator.history import History
+
+        try:
+            return cls(History.open(path), playbook)
+        except OrchestratorError as error:
+            warn(f"run history unavailable: {error}")
+            return cls(None, playbook)
+
+    def durations(self) -> dict[str, float]:
+        return self.history.durations(self.playbook.name) if self.history else {}
+
+    def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
+        self.run_id = run_id
+        if self.history:
+            self.history.start_run(
+                run_id=run_id, playbook=playbook, playbook_path=self.playbook.path,
+                started=datetime.now(UTC), total=total,
+            )
+
+    def step_started(self, *, instance_id: str, attempt: int) -> None:
+        pass
+
+    def step_output(self, *, instance_id: str, chunk: bytes) -> None:
+        pass
+
+    def step_finished(self, result: StepResult) -> None:
+        if self.history:
+            self.history.record_step(self.run_id, result)
+
+    def run_finished(self, result: RunResult) -> None:
+        if self.history:
+            self.history.finish_run(result)
+
+    def close(self) -> None:
+        if self.history:
+            self.history.close()

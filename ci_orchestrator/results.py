@@ -120,3 +120,30 @@ class RunObserver(Protocol):
     def step_finished(self, result: StepResult) -> None: ...
 
     def run_finished(self, result: RunResult) -> None: ...
+
+
+class Observers:
+    """Several observers seen as one: each event goes to each, in order."""
+
+    def __init__(self, *observers: RunObserver) -> None:
+        self.observers = observers
+
+    def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
+        for observer in self.observers:
+            observer.run_started(run_id=run_id, playbook=playbook, total=total)
+
+    def step_started(self, *, instance_id: str, attempt: int) -> None:
+        for observer in self.observers:
+            observer.step_started(instance_id=instance_id, attempt=attempt)
+
+    def step_output(self, *, instance_id: str, chunk: bytes) -> None:
+        for observer in self.observers:
+            observer.step_output(instance_id=instance_id, chunk=chunk)
+
+    def step_finished(self, result: StepResult) -> None:
+        for observer in self.observers:
+            observer.step_finished(result)
+
+    def run_finished(self, result: RunResult) -> None:
+        for observer in self.observers:
+            observer.run_finished(result)

@@ -158,9 +158,7 @@ class _Run:
     def try_cache(self, instance: Instance) -> bool:
         if self.cache is None:
             return False
-        upstream = [key.digest for before in self.plan.waits_for[instance.id] if (key := self.keys.get(before))]
-        key = self.cache.key_for(instance, upstream_keys=upstream)
-        self.keys[instance.id] = key
+        key = self.keys[instance.id] = cache_key(self.plan, self.cache, self.keys, instance)
         if key is None:
             return False
         entry = self.cache.lookup(key)
@@ -408,6 +406,14 @@ class _Run:
             interrupted_by=self.interrupted_by,
             secrets=self.context.secrets,
         )
+
+
+def cache_key(
+    plan: Plan, cache: StepCache, keys: Mapping[str, CacheKey | None], instance: Instance
+) -> CacheKey | None:
+    """The instance's cache key, built on the keys of the cacheable instances it waits for."""
+    upstream = [key.digest for before in plan.waits_for[instance.id] if (key := keys.get(before))]
+    return cache.key_for(instance, upstream_keys=upstream)
 
 
 def _verb(status: str) -> str:

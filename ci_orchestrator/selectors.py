@@ -25,8 +25,10 @@ class Term:
     negated: bool = False
 
     def matches(self, instance: Instance) -> bool:
-        return matches(self.text, instance.id, step_id=instance.step.id, number=instance.step.number,
-                       stage=instance.step.stage, tags=instance.step.tags)
+        step = instance.step
+        if self.text.startswith("group:"):
+            return step.block is not None and step.block.casefold() == self.text[6:].casefold()
+        return matches(self.text, instance.id, step_id=step.id, number=step.number, stage=step.stage, tags=step.tags)
 
 
 def matches(
@@ -55,9 +57,22 @@ def matches(
     return term in names
 
 
+def _split(expression: str) -> list[str]:
+    """Comma-separated terms; a comma inside parentheses belongs to a matrix instance id."""
+    parts, depth, current = [], 0, ""
+    for char in expression:
+        depth += (char == "(") - (char == ")")
+        if char == "," and depth <= 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    return [*parts, current]
+
+
 def parse(expression: str) -> list[Term]:
     terms = []
-    for raw in expression.split(","):
+    for raw in _split(expression):
         text = raw.strip()
         negated = text.startswith("!")
         text = text[1:].strip() if negated else text

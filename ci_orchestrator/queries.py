@@ -1,0 +1,175 @@
+"""The read-only commands: list, validate, cache upkeep and explain, history, config get."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_orchestrator import loader, matrix, settings
+from ci_orchestrator.errors import UsageError
+from ci_orchestrator.pipeline import STATE_DIR, RunOptions, Selection, apply_step_defaults, open_cache, prepare
+from ci_orchestrator.plan import build_plan
+
+if TYPE_CHECKING:
+    from ci_orchestrator.cache import StepCache
+    from ci_orchestrator.playbook import Playbook, Step
+
+
+def _table(rows: list[list[str]]) -> list[str]:
+    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
+    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+
+
+def _mode(step: Step, playbook: Playbook) -> str:
+    if step.allow_parallel is False:
+        return "exclusive"
+    if step.group is not None:
+        return f"group {step.group}"
+    if step.parallel:
+        return "parallel"
+    block = next((group for group in playbook.groups if group.name == step.block), None)
+    execution = block.execution if block else playbook.execution
+    return execution.value
+
+
+def list_text(selection: Selection) -> str:
+    """The steps with id, number, name, stage, tags, parallel mode and needs; then the groups."""
+    root = Path.cwd()
+    config = settings.load_settings(
+        root, config=Path(selection.config) if selection.config else None, profile=selection.profile
+    )
+    playbook = apply_step_defaults(loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config)
+    rows = [["ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS"]]
+    for step in playbook.steps:
+        rows.append([
+            step.id, step.number or "-", step.name, step.stage or "-", ",".join(step.tags) or "-",
+            _mode(step, playbook), ",".join(step.needs) or "-",
+        ])
+    lines = [f"{playbook.name}: {len(playbook.steps)} steps ({playbook.execution.value})", *_table(rows)]
+    if playbook.groups:
+        lines.append("")
+        group_rows = []
+        for group in playbook.groups:
+            flags = [group.execution.value] + (["stop-on-error"] if group.stop_on_error else [])
+            count = len(group.step_ids)
+            group_rows.append([group.name, f"[{', '.join(flags)}]", f"{count} step{'s' * (count != 1)}"])
+        lines.extend(_table(group_rows))
+    return "\n".join(lines)
+
+
+def validate_one(name: str) -> str:
+    """Load, expand and plan one playbook; a problem raises, success says what was checked."""
+    root = Path.cwd()
+    playbook = loader.load_playbook(loader.find_playbook(name, root=root))
+    instances = matrix.expand(playbook)
+    build_plan(playbook, instances)
+    return f"{playbook.path}: valid ({len(playbook.steps)} steps, {len(instances)} instances)"
+
+
+def _cache(cache_dir: str | None) -> StepCache:
+    root = Path.cwd()
+    config = settings.load_settings(root)
+    cache = open_cache(RunOptions(cache_dir=cache_dir), config, root=root)
+    assert cache is not None  # noqa: S101 - opened without --no-cache
+    return cache
+
+
+def cache_stats(cache_dir: str | None) -> str:
+    stats = _cache(cache_dir).stats()
+    return "\n".join(
+        [
+            f"entries  {stats.entries}",
+            f"size     {stats.size} bytes",
+            f"hits     {stats.hits}",
+            f"misses   {stats.misses}",
+        ]
+    )
+
+
+def cache_clear(cache_dir: str | None) -> str:
+    removed = _cache(cache_dir).clear()
+    return f"removed {removed} cache entries"
+
+
+def cache_prune(cache_dir: str | None, max_size: str) -> str:
+    try:
+        limit = settings.parse_size(max_size)
+    except ValueError as error:
+        raise UsageError(f"--max-size {max_size!r}: {error}") from None
+    removed = _cache(cache_dir).prune(limit)
+    return f"evicted {removed} entries; the cache now holds at most {limit} bytes"
+
+
+def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:
+    """Why each instance of a step would run, or be taken from the cache."""
+    from ci_orchestrator.scheduler import cache_key
+
+    prepared = prepare(selection)
+    plan = prepared.plan
+    wanted = [instance for instance in plan.instances if step_id in (instance.id, instance.step.id)]
+    if not wanted:
+        raise UsageError(f"no step {step_id!r} in {prepared.playbook.path}")
+    cache = _cache(cache_dir)
+    keys: dict[str, object] = {}
+    lines = []
+    for instance in plan.instances:
+        key = keys[instance.id] = cache_key(plan, cache, keys, instance)  # type: ignore[arg-type]
+        if instance not in wanted:
+            continue
+        if key is None:
+            lines.append(f"{instance.id}: not cacheable (no inputs and no `cache: true`): it always runs")
+            continue
+        reasons = cache.explain(instance, key)
+        if not reasons:
+            lines.append(f"{instance.id}: cached — nothing changed since its last stored success")
+        else:
+            lines.append(f"{instance.id}: will run")
+            lines.extend(f"  - {reason}" for reason in reasons)
+    return "\n".join(lines)
+
+
+def _history_path() -> Path:
+    return Path.cwd() / STATE_DIR / "history.db"
+
+
+def history_list(limit: int) -> str:
+    from ci_orchestrator.history import History
+
+    with History.open(_history_path()) as history:
+        runs = history.runs(limit)
+    if not runs:
+        return "no runs recorded yet"
+    rows = [["RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "STEPS"]]
+    for run in runs:
+        rows.append([
+            run.run_id, run.playbook, run.status, run.started.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{run.duration:.1f}s" if run.duration is not None else "-", run.counts_text,
+        ])
+    return "\n".join(_table(rows))
+
+
+def history_show(run_id: str) -> str:
+    from ci_orchestrator.history import History
+
+    with History.open(_history_path()) as history:
+        detail = history.run(run_id)
+    if detail is None:
+        raise UsageError(f"no run {run_id!r} in the history")
+    rows = [["STEP", "STATUS", "EXIT", "ATTEMPTS", "DURATION", "REASON"]]
+    for step in detail.steps:
+        rows.append([
+            step.id, step.status, "-" if step.exit_code is None else str(step.exit_code), str(step.attempts),
+            f"{step.duration:.2f}s", step.reason or "",
+        ])
+    head = f"run {detail.run_id}  {detail.playbook}  {detail.status}"
+    return "\n".join([head, *_table(rows)])
+
+
+def config_get(key: str, *, profile: str | None, config: str | None) -> str:
+    """`concurrency = 4  (profile ci, ci-orchestrator.toml:7)`."""
+    loaded = settings.load_settings(
+        Path.cwd(), config=Path(config) if config else None, profile=profile, environ=os.environ
+    )
+    setting = loaded.get(key)
+    return f"{setting.key} = {setting.text}  ({setting.origin})"

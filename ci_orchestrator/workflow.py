@@ -1,0 +1,150 @@
+"""`export github-workflow`: a GitHub workflow that runs a playbook with the action.
+
+GitHub is the scheduler: playbook and group `schedule:` entries become `on: schedule` triggers,
+each selecting what it covers. With shards, a plan job computes the matrix, N shard jobs run
+their parts, and a merge job joins their run records.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_orchestrator import loader
+
+if TYPE_CHECKING:
+    from ci_orchestrator.pipeline import Selection
+    from ci_orchestrator.playbook import Playbook
+
+ACTION = "ci-orchestrator/ci-orchestrator@v1"
+
+
+def _q(text: str) -> str:
+    """A YAML double-quoted scalar (JSON strings are valid YAML)."""
+    return json.dumps(text)
+
+
+def schedules(playbook: Playbook) -> list[tuple[str, str]]:
+    """(cron, --select expression) for every schedule; an empty selection runs everything."""
+    entries = [(cron, "") for cron in playbook.schedule]
+    for group in playbook.groups:
+        entries.extend((cron, f"group:{group.name}") for cron in group.schedule)
+    return entries
+
+
+def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTION) -> str:
+    playbook = loader.load_playbook(loader.find_playbook(selection.playbook, root=Path.cwd()))
+    crons = schedules(playbook)
+    lines = [
+        f"name: {_q(playbook.name)}",
+        "on:",
+        "  push:",
+        "    branches: [main]",
+        "  pull_request:",
+        "  workflow_dispatch:",
+    ]
+    if crons:
+        lines.append("  schedule:")
+        lines.extend(f"    - cron: {_q(cron)}" for cron in dict.fromkeys(cron for cron, _ in crons))
+    lines += ["permissions:", "  contents: read", "jobs:"]
+    select = _select_expression(crons)
+    if shards > 1:
+        lines += _sharded_jobs(playbook, shards, action, select)
+    else:
+        lines += [
+            "  run:",
+            "    runs-on: ubuntu-latest",
+            "    steps:",
+            "      - uses: actions/checkout@v4",
+            "      - uses: actions/setup-python@v5",
+            "        with:",
+            '          python-version: "3.11"',
+            f"      - uses: {action}",
+            "        id: ci",
+            "        with:",
+            f"          playbook: {_q(playbook.path)}",
+            f"          select: {_q(select)}" if select else "          select: \"\"",
+            "      - uses: actions/upload-artifact@v4",
+            "        if: always()",
+            "        with:",
+            "          name: ci-orchestrator-reports",
+            "          path: .ci-orchestrator/reports/",
+        ]
+    return "\n".join(lines) + "\n"
+
+
+def _select_expression(crons: list[tuple[str, str]]) -> str:
+    """A `${{ }}` choosing the selection by the schedule that fired; empty when all run everything."""
+    chosen = [(cron, select) for cron, select in crons if select]
+    if not chosen:
+        return ""
+    parts = " || ".join(f"github.event.schedule == '{cron}' && '{select}'" for cron, select in chosen)
+    return "${{ " + parts + " || '' }}"
+
+
+def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> list[str]:
+    return [
+        "  plan:",
+        "    runs-on: ubuntu-latest",
+        "    outputs:",
+        "      matrix: ${{ steps.plan.outputs.matrix }}",
+        "    steps:",
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        '          python-version: "3.11"',
+        "      - id: plan",
+        "        shell: bash",
+        "        env:",
+        f"          PLAYBOOK: {_q(playbook.path)}",
+        "        run: |",
+        "          pip install ci-orchestrator",
+        f'          echo "matrix=$(ci-orchestrator plan "$PLAYBOOK" --format github-matrix --shards {shards})"'
+        ' >> "$GITHUB_OUTPUT"',
+        "  shard:",
+        "    needs: plan",
+        "    runs-on: ubuntu-latest",
+        "    strategy:",
+        "      fail-fast: false",
+        "      matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}",
+        "    name: ${{ matrix.name }}",
+        "    steps:",
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        '          python-version: "3.11"',
+        f"      - uses: {action}",
+        "        with:",
+        f"          playbook: {_q(playbook.path)}",
+        "          shard: ${{ matrix.shard }}",
+        f"          select: {_q(select)}" if select else '          select: ""',
+        "      - uses: actions/upload-artifact@v4",
+        "        if: always()",
+        "        with:",
+        "          name: run-${{ strategy.job-index }}",
+        "          path: .ci-orchestrator/reports/run.json",
+        "  merge:",
+        "    needs: shard",
+        "    if: always()",
+        "    runs-on: ubuntu-latest",
+        "    steps:",
+        "      - uses: actions/checkout@v4",
+        "      - uses: actions/setup-python@v5",
+        "        with:",
+        '          python-version: "3.11"',
+        "      - uses: actions/download-artifact@v4",
+        "        with:",
+        "          pattern: run-*",
+        "          path: runs",
+        "      - shell: bash",
+        "        run: |",
+        "          pip install ci-orchestrator",
+        "          ci-orchestrator report merge runs/*/run.json",
+        '          cat .ci-orchestrator/reports/summary.md >> "$GITHUB_STEP_SUMMARY"',
+        "      - uses: actions/upload-artifact@v4",
+        "        if: always()",
+        "        with:",
+        "          name: ci-orchestrator-reports",
+        "          path: .ci-orchestrator/reports/",
+    ]
