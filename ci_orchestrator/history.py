@@ -1,0 +1,427 @@
+"""The local run database: every run and each of its steps, kept in SQLite for `history`, for the
+scheduler's priorities and for balancing shards.
+
+Several processes may write at once (WAL journal, a busy timeout, one short transaction per
+write), and a process killed in the middle of a write leaves the database whole: SQLite's commit
+is atomic. A run that was started and never finished reads back as `interrupted`.
+
+Every failure (a damaged or unreadable file, a schema from a newer version, a disk that is full)
+is raised as `HistoryError`, from `History.open` or from the call that met it. The history is an
+aid, not the run: callers turn the error into a warning and go on without it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import socket
+import sqlite3
+import statistics
+import threading
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator.errors import EXIT_FAILED, Location, OrchestratorError, UsageError
+from ci_orchestrator.results import Status
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping, Sequence
+    from types import TracebackType
+
+    from ci_orchestrator.results import RunResult, StepResult
+
+DEFAULT_PATH = Path(".ci-orchestrator/history.db")
+SCHEMA_VERSION = 1
+BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction
+KEEP_RUNS = 500  # older runs are dropped when a run finishes
+
+_SCHEMA = """
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY,
+    playbook TEXT NOT NULL,
+    playbook_path TEXT NOT NULL,
+    started TEXT NOT NULL,
+    finished TEXT,
+    status TEXT,
+    total INTEGER NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER NOT NULL
+);
+CREATE INDEX runs_by_start ON runs (started);
+CREATE INDEX runs_by_playbook ON runs (playbook, started);
+CREATE TABLE steps (
+    run_id TEXT NOT NULL,
+    id TEXT NOT NULL,
+    step TEXT NOT NULL,
+    matrix TEXT NOT NULL,
+    status TEXT NOT NULL,
+    exit_code INTEGER,
+    attempts INTEGER NOT NULL,
+    started TEXT,
+    finished TEXT,
+    duration REAL NOT NULL,
+    cached INTEGER NOT NULL,
+    reason TEXT,
+    log TEXT,
+    PRIMARY KEY (run_id, id)
+);
+"""
+
+
+class HistoryError(OrchestratorError):
+    """The run database cannot be opened, read or written (exit 1 if it ever ends a command)."""
+
+    exit_code = EXIT_FAILED
+
+
+class RunState(Enum):
+    """A recorded run's status: a finished run's `RunStatus`, or what became of an unfinished one."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RUNNING = "running"  # unfinished, and the process that started it is still alive
+    INTERRUPTED = "interrupted"  # unfinished, and its process is gone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """One line of `history`. `duration` is None for a run that never finished."""
+
+    run_id: str
+    playbook: str
+    playbook_path: str
+    status: RunState
+    started: datetime
+    finished: datetime | None
+    duration: float | None
+    total: int
+    counts: Mapping[Status, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """How one step instance of a recorded run ended."""
+
+    id: str
+    step: str
+    matrix: Mapping[str, Any]
+    status: Status
+    exit_code: int | None
+    attempts: int
+    started: datetime | None
+    finished: datetime | None
+    duration: float
+    cached: bool
+    reason: str | None
+    log: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDetail:
+    """`history show RUN_ID`: the run and its steps in the order they were recorded."""
+
+    summary: RunSummary
+    steps: tuple[StepRecord, ...]
+
+
+class History:
+    """A connection to the run database. Open with `History.open`; usable as a context manager.
+
+    Safe to call from several threads of one process (calls are serialised).
+    """
+
+    def __init__(self, connection: sqlite3.Connection, path: Path) -> None:
+        self._connection = connection
+        self._path = path
+        self._lock = threading.Lock()
+
+    @classmethod
+    def open(cls, path: Path = DEFAULT_PATH) -> History:
+        """Open (creating it and its folder if needed) the database at `path`; HistoryError if not."""
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            connection = sqlite3.connect(
+                path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False
+            )
+        except (OSError, sqlite3.Error) as error:
+            raise _error(path, error) from None
+        connection.row_factory = sqlite3.Row
+        history = cls(connection, path)
+        try:
+            history._prepare()
+        except HistoryError:
+            connection.close()
+            raise
+        return history
+
+    def _prepare(self) -> None:
+        with self._guard():
+            # WAL lets readers and one writer work at once; NORMAL sync loses nothing when a
+            # process is killed, only (at worst) the last commits on a power cut.
+            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._connection.execute("PRAGMA synchronous=NORMAL")
+        with self._write():
+            version = self._connection.execute("PRAGMA user_version").fetchone()[0]
+            if version > SCHEMA_VERSION:
+                raise HistoryError(
+                    f"written by a newer ci-orchestrator (schema {version}); not touched",
+                    location=Location(file=str(self._path)),
+                )
+            if version == 0:
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        self._connection.execute(statement)
+                self._connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def close(self) -> None:
+        with self._lock:
+            self._connection.close()
+
+    def __enter__(self) -> History:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+    # ------------------------------------------------------------ writing
+
+    def start_run(
+        self, *, run_id: str, playbook: str, playbook_path: str, started: datetime, total: int
+    ) -> None:
+        """Record that a run began; until `finish_run` it reads as running, then interrupted."""
+        with self._write():
+            self._connection.execute(
+                """INSERT INTO runs (run_id, playbook, playbook_path, started, total, host, pid)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (run_id) DO UPDATE SET playbook = excluded.playbook,
+                       playbook_path = excluded.playbook_path, started = excluded.started,
+                       total = excluded.total, host = excluded.host, pid = excluded.pid""",
+                (run_id, playbook, playbook_path, _text(started), total, socket.gethostname(), os.getpid()),
+            )
+
+    def record_step(self, run_id: str, result: StepResult) -> None:
+        """Record how one instance ended (again for the same id: the later record wins)."""
+        with self._write():
+            self._insert_steps(run_id, [result])
+
+    def finish_run(self, result: RunResult) -> None:
+        """Record the end of a run and all its steps (also when `start_run` was never called),
+        then drop runs older than the newest `KEEP_RUNS`."""
+        with self._write():
+            self._connection.execute(
+                """INSERT INTO runs (run_id, playbook, playbook_path, started, finished, status, total,
+                                     host, pid)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT (run_id) DO UPDATE SET finished = excluded.finished,
+                       status = excluded.status, total = max(runs.total, excluded.total)""",
+                (
+                    result.run_id,
+                    result.playbook,
+                    result.playbook_path,
+                    _text(result.started),
+                    _text(result.finished),
+                    result.status.value,
+                    len(result.steps),
+                    socket.gethostname(),
+                    os.getpid(),
+                ),
+            )
+            self._insert_steps(result.run_id, result.steps)
+            self._connection.execute(
+                "DELETE FROM runs WHERE run_id NOT IN "
+                "(SELECT run_id FROM runs ORDER BY started DESC, rowid DESC LIMIT ?)",
+                (KEEP_RUNS,),
+            )
+            self._connection.execute("DELETE FROM steps WHERE run_id NOT IN (SELECT run_id FROM runs)")
+
+    def _insert_steps(self, run_id: str, results: Sequence[StepResult]) -> None:
+        self._connection.executemany(
+            """INSERT INTO steps (run_id, id, step, matrix, status, exit_code, attempts, started,
+                                  finished, duration, cached, reason, log)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+               ON CONFLICT (run_id, id) DO UPDATE SET step = excluded.step, matrix = excluded.matrix,
+                   status = excluded.status, exit_code = excluded.exit_code,
+                   attempts = excluded.attempts, started = excluded.started,
+                   finished = excluded.finished, duration = excluded.duration,
+                   cached = excluded.cached, reason = excluded.reason, log = excluded.log""",
+            [
+                (
+                    run_id,
+                    result.id,
+                    result.step,
+                    json.dumps(dict(result.matrix), default=str),
+                    result.status.value,
+                    result.exit_code,
+                    result.attempts,
+                    _text(result.started),
+                    _text(result.finished),
+                    result.duration,
+                    int(result.cached),
+                    result.reason,
+                    result.log,
+                )
+                for result in results
+            ],
+        )
+
+    # ------------------------------------------------------------ reading
+
+    def durations(self, playbook: str, *, last: int = 5) -> dict[str, float]:
+        """Instance id -> median duration of its `last` most recent runs that passed or failed.
+
+        Cached, skipped, cancelled and timed-out runs say nothing about how long a step takes.
+        """
+        with self._guard():
+            rows = self._connection.execute(
+                """SELECT steps.id, steps.duration FROM steps JOIN runs USING (run_id)
+                   WHERE runs.playbook = ? AND steps.status IN (?, ?) AND NOT steps.cached
+                   ORDER BY runs.started DESC, runs.rowid DESC""",
+                (playbook, Status.PASSED.value, Status.FAILED.value),
+            ).fetchall()
+        recent: dict[str, list[float]] = {}
+        for instance, duration in rows:
+            kept = recent.setdefault(instance, [])
+            if len(kept) < last:
+                kept.append(duration)
+        return {instance: statistics.median(values) for instance, values in recent.items()}
+
+    def runs(self, limit: int = 20) -> list[RunSummary]:
+        """The most recent runs, newest first."""
+        with self._guard():
+            rows = self._connection.execute(
+                "SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,)
+            ).fetchall()
+            return [self._summary(row) for row in rows]
+
+    def run(self, run_id: str) -> RunDetail | None:
+        """One run and its steps, by its id or an unambiguous prefix of it; None when unknown."""
+        with self._guard():
+            rows = self._connection.execute("SELECT * FROM runs WHERE run_id = ?", (run_id,)).fetchall()
+            if not rows and run_id:
+                rows = self._connection.execute(
+                    "SELECT * FROM runs WHERE substr(run_id, 1, ?) = ? ORDER BY started DESC",
+                    (len(run_id), run_id),
+                ).fetchall()
+            if len(rows) > 1:
+                shown = ", ".join(row["run_id"] for row in rows[:5])
+                raise UsageError(f"run id {run_id!r} is ambiguous: it starts {shown}")
+            if not rows:
+                return None
+            steps = self._connection.execute(
+                "SELECT * FROM steps WHERE run_id = ? ORDER BY rowid", (rows[0]["run_id"],)
+            ).fetchall()
+            return RunDetail(summary=self._summary(rows[0]), steps=tuple(_step(row) for row in steps))
+
+    def _summary(self, row: sqlite3.Row) -> RunSummary:
+        counts = dict.fromkeys(Status, 0)
+        for name, count in self._connection.execute(
+            "SELECT status, count(*) FROM steps WHERE run_id = ? GROUP BY status", (row["run_id"],)
+        ):
+            counts[Status(name)] += count
+        begun = _time(row["started"])
+        ended = _time(row["finished"])
+        if row["status"] is not None:
+            state = RunState(row["status"])
+        else:
+            state = RunState.RUNNING if _still_running(row["host"], row["pid"]) else RunState.INTERRUPTED
+        return RunSummary(
+            run_id=row["run_id"],
+            playbook=row["playbook"],
+            playbook_path=row["playbook_path"],
+            status=state,
+            started=begun or datetime.fromtimestamp(0, UTC),
+            finished=ended,
+            duration=(ended - begun).total_seconds() if ended and begun else None,
+            total=row["total"],
+            counts=counts,
+        )
+
+    # ------------------------------------------------------------ plumbing
+
+    @contextlib.contextmanager
+    def _guard(self) -> Iterator[None]:
+        """Serialise calls and turn every SQLite failure into a HistoryError."""
+        with self._lock:
+            try:
+                yield
+            except sqlite3.Error as error:
+                raise _error(self._path, error) from None
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[None]:
+        # IMMEDIATE takes the write lock up front, so the busy timeout applies; a deferred
+        # transaction that upgrades later can fail at once when another process wrote meanwhile.
+        with self._guard():
+            self._connection.execute("BEGIN IMMEDIATE")
+            try:
+                yield
+            except BaseException:
+                self._connection.execute("ROLLBACK")
+                raise
+            self._connection.execute("COMMIT")
+
+
+_RUN_COLUMNS = "run_id, playbook, playbook_path, started, finished, status, total, host, pid"
+_STEP_COLUMNS = (
+    "id, step, matrix, status, exit_code, attempts, started, finished, duration, cached, reason, log"
+)
+
+
+def _step(row: sqlite3.Row) -> StepRecord:
+    return StepRecord(
+        id=row["id"],
+        step=row["step"],
+        matrix=json.loads(row["matrix"]),
+        status=Status(row["status"]),
+        exit_code=row["exit_code"],
+        attempts=row["attempts"],
+        started=_time(row["started"]),
+        finished=_time(row["finished"]),
+        duration=row["duration"],
+        cached=bool(row["cached"]),
+        reason=row["reason"],
+        log=row["log"],
+    )
+
+
+def _text(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds: sorts as text, as the reports write it."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def _still_running(host: str, pid: int) -> bool:
+    # Another machine's process cannot be asked; a run from there that never finished is
+    # taken as interrupted. A recycled pid may make a dead run look alive: rare and harmless.
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _error(path: Path, error: BaseException) -> HistoryError:
+    detail = str(error) or type(error).__name__
+    if isinstance(error, sqlite3.DatabaseError) and "not a database" in detail:
+        detail = f"damaged run database ({detail}); delete it to start a new history"
+    elif isinstance(error, OSError):
+        detail = f"cannot open the run database: {error.strerror or detail}"
+    return HistoryError(detail, location=Location(file=str(path)))
