@@ -1,0 +1,322 @@
+"""One child process and its tree: started in its own session with stdin closed and its output
+in a log file (or a pipe, to mask it), a descriptor that tells when it ends, and every process it
+started, found by descent and by the marker in their environment, signalled together and watched
+until gone. The only user of psutil."""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import re
+import signal
+import subprocess
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import psutil
+
+from ci_orchestrator.commands import missing_program
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping
+    from pathlib import Path
+
+RUN_ID = "CI_ORCHESTRATOR_RUN_ID"
+STEP_ID = "CI_ORCHESTRATOR_STEP_ID"
+
+MASK = b"***"
+_GONE = (psutil.NoSuchProcess, psutil.AccessDenied)
+_LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
+
+
+class StartError(Exception):
+    """A process could not start; the message says why in the user's terms."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Child:
+    """A started process: the log file's descriptor, the read end of its output pipe when its
+    output passes through us, and a descriptor that becomes readable when it ends."""
+
+    process: subprocess.Popen[bytes]
+    log_fd: int
+    read_fd: int | None
+    exit_fd: int
+
+
+def spawn(
+    argv: tuple[str, ...],
+    *,
+    cwd: Path,
+    env: Mapping[str, str],
+    log_path: Path,
+    stdin: int,
+    piped: bool,
+) -> Child:
+    """Starts `argv` in its own session, stdin from `stdin`, stdout and stderr to the log file or,
+    when `piped`, to a pipe. Raises `StartError` when it cannot start."""
+    if not argv:
+        raise StartError("nothing to run")
+    log_fd = _open_log(log_path)
+    # Unpiped, the child writes to the log file itself: none of its output passes through us.
+    read_fd, out_fd = os.pipe() if piped else (None, log_fd)
+    try:
+        process = subprocess.Popen(
+            argv,
+            cwd=cwd,
+            env=env,
+            stdin=stdin,
+            stdout=out_fd,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    except OSError as error:
+        os.close(log_fd)
+        if read_fd is not None:
+            os.close(read_fd)
+        raise StartError(_explain(argv, cwd, error)) from None
+    finally:
+        if read_fd is not None:
+            os.close(out_fd)
+    if read_fd is not None:
+        os.set_blocking(read_fd, False)
+    return Child(process=process, log_fd=log_fd, read_fd=read_fd, exit_fd=_exit_fd(process))
+
+
+def write_all(fd: int, data: bytes) -> None:
+    """Writes all of `data`; a full disk loses log text but must not stop the run."""
+    view = memoryview(data)
+    with contextlib.suppress(OSError):
+        while view:
+            view = view[os.write(fd, view) :]
+
+
+class Masker:
+    """Replaces every mask value by `***` in a stream given chunk by chunk.
+
+    The last len(longest)-1 bytes are held back until the next chunk shows whether a value
+    starts there, so a value split across two chunks is masked all the same; the result is the
+    same as masking the whole stream at once, with memory bounded by one chunk.
+    """
+
+    __slots__ = ("_carry", "_hold", "_pattern")
+
+    def __init__(self, masks: tuple[str, ...]) -> None:
+        # Longest first: where two values start at one place, the longer one is hidden whole.
+        values = sorted({mask.encode() for mask in masks if mask}, key=len, reverse=True)
+        self._pattern = re.compile(b"|".join(re.escape(value) for value in values)) if values else None
+        self._hold = len(values[0]) - 1 if values else 0
+        self._carry = b""
+
+    def feed(self, chunk: bytes) -> bytes:
+        data = self._carry + chunk
+        masked, end = self._mask(data, max(len(data) - self._hold, 0))
+        self._carry = data[end:]
+        return masked
+
+    def flush(self) -> bytes:
+        data, self._carry = self._carry, b""
+        return self._mask(data, len(data))[0]
+
+    def _mask(self, data: bytes, cut: int) -> tuple[bytes, int]:
+        """Masks each value that starts before `cut` (every value fits in `data` from there);
+        returns the masked bytes and where in `data` they end."""
+        if self._pattern is None:
+            return data[:cut], cut
+        parts = []
+        position = 0
+        while (match := self._pattern.search(data, position)) is not None and match.start() < cut:
+            parts.append(data[position : match.start()])
+            parts.append(MASK)
+            position = match.end()
+        end = max(position, cut)
+        parts.append(data[position:end])
+        return b"".join(parts), end
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Marker:
+    """The environment values that tag a step's processes, even those that left its session.
+
+    With no `step_id` it stands for every step of the run.
+    """
+
+    run_id: str
+    step_id: str | None = None
+
+    @classmethod
+    def of(cls, env: Mapping[str, str]) -> Marker | None:
+        """The marker of a step given its environment; None when the environment has none."""
+        run_id = env.get(RUN_ID)
+        step_id = env.get(STEP_ID)
+        if not run_id or step_id is None:
+            return None
+        return cls(run_id=run_id, step_id=step_id)
+
+    def matches(self, env: Mapping[str, str]) -> bool:
+        if env.get(RUN_ID) != self.run_id:
+            return False
+        return self.step_id is None or env.get(STEP_ID) == self.step_id
+
+
+def marked_processes(marker: Marker) -> list[psutil.Process]:
+    """Every live process (but this one) whose environment carries `marker`."""
+    found = []
+    own = os.getpid()
+    for process in psutil.process_iter(["environ"], ad_value=None):
+        environ = process.info["environ"]
+        if process.pid != own and environ and marker.matches(environ) and is_alive(process):
+            found.append(process)
+    return found
+
+
+def is_alive(process: psutil.Process) -> bool:
+    """Running and not a zombie: an orphaned zombie waits for a reaper, it runs nothing."""
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except _GONE:
+        return False
+
+
+class Tree:
+    """The processes of one step but its leader (the leader is the caller's child, signalled
+    through its process group and reaped by the caller). Grows with each `refresh`."""
+
+    __slots__ = ("leader", "marker", "members")
+
+    def __init__(self, leader: int, marker: Marker | None) -> None:
+        self.leader = leader
+        self.marker = marker
+        self.members: dict[int, psutil.Process] = {}
+
+    def refresh(self, *, leader_reaped: bool) -> None:
+        """Adds the leader's descendants (while it can still be asked) and the marked processes."""
+        found: list[psutil.Process] = []
+        if not leader_reaped:
+            with contextlib.suppress(*_GONE):
+                found.extend(psutil.Process(self.leader).children(recursive=True))
+        if self.marker is not None:
+            found.extend(marked_processes(self.marker))
+        for process in found:
+            if process.pid != self.leader:
+                self.members.setdefault(process.pid, process)
+
+    def signal(self, signum: int, *, leader_reaped: bool) -> None:
+        """Sends `signum` to the leader's process group and to every live member.
+
+        The group is signalled only while the leader is unreaped: until then its pid, and so the
+        group id, cannot be taken by an unrelated process. psutil checks each member's identity.
+        """
+        if not leader_reaped:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(self.leader, signum)
+        for process in self.alive():
+            with contextlib.suppress(*_GONE):
+                process.send_signal(signum)
+
+    def alive(self) -> list[psutil.Process]:
+        return [process for process in self.members.values() if is_alive(process)]
+
+    def watch(self) -> tuple[list[int], bool]:
+        """pidfds of the live members, and whether every live member got one."""
+        fds = []
+        complete = True
+        for process in self.alive():
+            fd = open_pidfd(process)
+            if fd is not None:
+                fds.append(fd)
+            elif is_alive(process):
+                complete = False
+        return fds, complete
+
+    def wait_gone(self, timeout: float) -> bool:
+        """Waits up to `timeout` seconds for every member to end; True when they all did."""
+        return not wait_gone(self.alive(), timeout)
+
+
+def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Waits up to `timeout` seconds for `processes` to end; returns those still alive."""
+    _, alive = psutil.wait_procs(list(processes), timeout=timeout)
+    return [process for process in alive if is_alive(process)]
+
+
+def open_pidfd(process: psutil.Process) -> int | None:
+    """A pidfd that becomes readable when `process` ends; None where there are no pidfds or the
+    process is already gone."""
+    if not hasattr(os, "pidfd_open"):
+        return None
+    try:
+        fd = os.pidfd_open(process.pid)
+    except OSError:
+        return None
+    if not is_alive(process):  # the pid may have been reused before the fd was opened
+        os.close(fd)
+        return None
+    return fd
+
+
+def terminate_marked(marker: Marker, *, grace: float) -> int:
+    """Stops every process carrying `marker`: SIGTERM, then SIGKILL after `grace` seconds.
+
+    Returns how many were found.
+    """
+    found = marked_processes(marker)
+    for process in found:
+        with contextlib.suppress(*_GONE):
+            process.send_signal(signal.SIGTERM)
+    survivors = wait_gone(found, grace)
+    for process in survivors:
+        with contextlib.suppress(*_GONE):
+            process.kill()
+    wait_gone(survivors, 1.0)
+    return len(found)
+
+
+def _open_log(path: Path) -> int:
+    try:
+        try:
+            return os.open(path, _LOG_FLAGS, 0o666)
+        except FileNotFoundError:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            return os.open(path, _LOG_FLAGS, 0o666)
+    except OSError as error:
+        raise StartError(f"cannot write the log file {path}: {error.strerror or error}") from None
+
+
+def _exit_fd(process: subprocess.Popen[bytes]) -> int:
+    """A file descriptor that becomes readable when `process` ends: its pidfd, or where there
+    are none (macOS), a pipe closed by a thread that waits for it."""
+    if hasattr(os, "pidfd_open"):
+        with contextlib.suppress(OSError):
+            return os.pidfd_open(process.pid)
+    read_fd, write_fd = os.pipe()
+
+    def watch() -> None:
+        process.wait()
+        os.close(write_fd)
+
+    threading.Thread(target=watch, name=f"wait-{process.pid}", daemon=True).start()
+    return read_fd
+
+
+def _explain(argv: tuple[str, ...], cwd_path: Path, error: OSError) -> str:
+    """Why a process could not start, in the user's terms."""
+    cwd = os.fspath(cwd_path)
+    if error.filename == cwd:
+        if isinstance(error, FileNotFoundError):
+            return f"working directory does not exist: {cwd}"
+        if isinstance(error, NotADirectoryError):
+            return f"working directory is not a directory: {cwd}"
+        return f"cannot enter the working directory {cwd}: {error.strerror}"
+    program = argv[0]
+    if isinstance(error, FileNotFoundError):
+        if os.sep in program and (cwd_path / program).exists():
+            return f"cannot run {program}: the interpreter on its #! line is not installed"
+        return missing_program(program)
+    if isinstance(error, PermissionError):
+        return f"cannot run {program}: permission denied (is it executable?)"
+    if error.errno == errno.ENOEXEC:
+        return f"cannot run {program}: not an executable file (does it start with a #! line?)"
+    return f"cannot run {program}: {error.strerror or error}"
