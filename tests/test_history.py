@@ -1,0 +1,290 @@
+"""The run database: what `history` shows, the durations the scheduler reads, and its safety with
+two processes writing at once or a process killed in the middle of a run."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ci_orchestrator.errors import UsageError
+from ci_orchestrator.history import History, HistoryError, RunState
+from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+REPO = Path(__file__).resolve().parent.parent
+T0 = datetime(2026, 1, 5, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+def step(instance: str, status: Status = Status.PASSED, duration: float = 1.0, **extra: object) -> StepResult:
+    return StepResult(
+        id=instance,
+        step=instance.split(" ", maxsplit=1)[0],
+        name=instance,
+        matrix=extra.pop("matrix", {}),  # type: ignore[arg-type]
+        status=status,
+        exit_code=extra.pop("exit_code", 0 if status is Status.PASSED else None),  # type: ignore[arg-type]
+        started=T0,
+        finished=T0 + timedelta(seconds=duration),
+        duration=duration,
+        attempts=1,
+        **extra,  # type: ignore[arg-type]
+    )
+
+
+def finished_run(
+    run_id: str, steps: list[StepResult], *, playbook: str = "ci", started: datetime = T0, seconds: float = 10
+) -> RunResult:
+    failed = any(result.status.is_failure for result in steps)
+    return RunResult(
+        run_id=run_id,
+        playbook=playbook,
+        playbook_path=f"playbooks/{playbook}.yml",
+        status=RunStatus.FAILED if failed else RunStatus.PASSED,
+        started=started,
+        finished=started + timedelta(seconds=seconds),
+        steps=tuple(steps),
+    )
+
+
+def record(history: History, result: RunResult) -> None:
+    history.start_run(
+        run_id=result.run_id,
+        playbook=result.playbook,
+        playbook_path=result.playbook_path,
+        started=result.started,
+        total=len(result.steps),
+    )
+    for one in result.steps:
+        history.record_step(result.run_id, one)
+    history.finish_run(result)
+
+
+@pytest.fixture
+def history(tmp_path: Path) -> Iterator[History]:
+    with History.open(tmp_path / "state" / "history.db") as opened:
+        yield opened
+
+
+def test_a_finished_run_reads_back_with_its_steps(history: History) -> None:
+    steps = [
+        step("lint", duration=2.5),
+        step(
+            "test (3.12)",
+            Status.FAILED,
+            4.0,
+            exit_code=3,
+            reason="exit code 3",
+            matrix={"python": "3.12"},
+            log=".ci-orchestrator/logs/test.log",
+        ),
+        step("deploy", Status.SKIPPED, 0.0, reason="needs test (3.12)"),
+    ]
+    record(history, finished_run("20260105-100000-abcd", steps, seconds=7.5))
+
+    [summary] = history.runs()
+    assert summary.run_id == "20260105-100000-abcd"
+    assert summary.status is RunState.FAILED
+    assert summary.started == T0
+    assert summary.duration == 7.5
+    assert summary.total == 3
+    assert (summary.counts[Status.PASSED], summary.counts[Status.FAILED], summary.counts[Status.SKIPPED]) == (
+        1,
+        1,
+        1,
+    )
+
+    detail = history.run("20260105-100000-abcd")
+    assert detail is not None
+    assert [one.id for one in detail.steps] == ["lint", "test (3.12)", "deploy"]
+    failed = detail.steps[1]
+    assert (failed.status, failed.exit_code, failed.reason) == (Status.FAILED, 3, "exit code 3")
+    assert failed.matrix == {"python": "3.12"}
+    assert failed.log == ".ci-orchestrator/logs/test.log"
+    assert failed.finished == T0 + timedelta(seconds=4)
+    assert detail.steps[2].exit_code is None
+
+
+def test_finish_alone_records_everything(history: History) -> None:
+    history.finish_run(finished_run("only-finish", [step("a"), step("b")]))
+    detail = history.run("only-finish")
+    assert detail is not None
+    assert detail.summary.status is RunState.PASSED
+    assert len(detail.steps) == 2
+
+
+def test_runs_are_listed_newest_first_and_limited(history: History) -> None:
+    for number in range(5):
+        record(history, finished_run(f"run-{number}", [step("a")], started=T0 + timedelta(minutes=number)))
+    assert [summary.run_id for summary in history.runs(limit=3)] == ["run-4", "run-3", "run-2"]
+
+
+def test_a_run_id_prefix_finds_the_run(history: History) -> None:
+    record(history, finished_run("20260105-aaaa", [step("a")]))
+    record(history, finished_run("20260105-abbb", [step("a")]))
+    found = history.run("20260105-b") or history.run("20260105-aa")
+    assert found is not None
+    assert found.summary.run_id == "20260105-aaaa"
+    assert history.run("nope") is None
+    with pytest.raises(UsageError, match="ambiguous"):
+        history.run("20260105-a")
+
+
+def test_durations_are_medians_of_recent_real_runs(history: History) -> None:
+    timings = [10.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # the oldest (10 s) falls out of the last five
+    for number, seconds in enumerate(timings):
+        steps = [
+            step("build", duration=seconds),
+            step("test", Status.FAILED if number % 2 else Status.PASSED, seconds * 2),
+            step("slow", Status.TIMED_OUT, 999.0),
+            step("fetch", Status.CACHED, 0.0, cached=True),
+        ]
+        record(history, finished_run(f"run-{number}", steps, started=T0 + timedelta(hours=number)))
+    record(history, finished_run("other", [step("build", duration=500.0)], playbook="nightly"))
+
+    durations = history.durations("ci")
+    assert durations == {"build": 3.0, "test": 6.0}
+    assert history.durations("ci", last=2) == {"build": 4.5, "test": 9.0}
+    assert history.durations("nightly") == {"build": 500.0}
+    assert history.durations("unknown") == {}
+
+
+def test_an_unfinished_run_of_a_live_process_is_running(history: History) -> None:
+    history.start_run(run_id="live", playbook="ci", playbook_path="playbooks/ci.yml", started=T0, total=4)
+    history.record_step("live", step("a"))
+    [summary] = history.runs()
+    assert summary.status is RunState.RUNNING
+    assert summary.duration is None
+    assert summary.counts[Status.PASSED] == 1
+
+
+CHILD = textwrap.dedent(
+    """
+    import sys
+    from datetime import UTC, datetime
+    from ci_orchestrator.history import History
+    from ci_orchestrator.results import Status, StepResult
+
+    path, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
+    history = History.open(__import__("pathlib").Path(path))
+    history.start_run(
+        run_id=run_id, playbook="ci", playbook_path="ci.yml", started=datetime.now(UTC), total=count
+    )
+    print("started", flush=True)
+    sys.stdin.readline()  # the go-ahead, so that writers really overlap
+    number = 0
+    while count < 0 or number < count:
+        result = StepResult(id=f"step-{number}", step="step", name="step", matrix={"n": number},
+                            status=Status.PASSED, duration=0.01, attempts=1, reason="x" * 2000)
+        history.record_step(run_id, result)
+        number += 1
+        if number == 20:
+            print("writing", flush=True)
+    """
+)
+
+
+def child(path: Path, run_id: str, count: int) -> subprocess.Popen[str]:
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(path), run_id, str(count)],
+        stdout=subprocess.PIPE,
+        stdin=subprocess.PIPE,
+        text=True,
+        env=environment,
+    )
+
+
+def go(writer: subprocess.Popen[str]) -> None:
+    """Wait until the child has opened the database and started its run, then let it write."""
+    assert writer.stdout is not None
+    assert writer.stdin is not None
+    assert writer.stdout.readline().strip() == "started"
+    writer.stdin.write("go\n")
+    writer.stdin.flush()
+
+
+def test_two_processes_write_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    writers = [child(path, f"writer-{number}", 1000) for number in range(2)]
+    for writer in writers:
+        assert writer.stdout is not None
+        assert writer.stdout.readline().strip() == "started"
+    for writer in writers:
+        assert writer.stdin is not None
+        writer.stdin.write("go\n")
+        writer.stdin.flush()
+    for writer in writers:
+        writer.communicate(timeout=60)
+        assert writer.returncode == 0
+    with History.open(path) as history:
+        for number in range(2):
+            detail = history.run(f"writer-{number}")
+            assert detail is not None
+            assert len(detail.steps) == 1000
+            assert detail.summary.status is RunState.INTERRUPTED  # never finished: the child just exits
+
+
+def test_a_run_killed_mid_write_reads_back_as_interrupted(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    writer = child(path, "killed", -1)  # writes steps until it is killed
+    go(writer)
+    assert writer.stdout is not None
+    assert writer.stdout.readline().strip() == "writing"
+    writer.send_signal(signal.SIGKILL)
+    writer.wait(timeout=30)
+    assert writer.returncode == -signal.SIGKILL
+
+    with History.open(path) as history:
+        detail = history.run("killed")
+        assert detail is not None
+        assert detail.summary.status is RunState.INTERRUPTED
+        assert len(detail.steps) >= 20
+        assert all(one.status is Status.PASSED for one in detail.steps)
+        record(history, finished_run("after", [step("a")], started=datetime.now(UTC)))
+        assert history.runs()[0].run_id == "after"
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+
+
+def test_a_damaged_database_is_a_clear_error(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    path.write_bytes(b"this is not a database at all, just some bytes" * 100)
+    with pytest.raises(HistoryError, match="damaged run database") as caught:
+        History.open(path)
+    assert caught.value.exit_code == 1
+    assert str(path) in str(caught.value)
+
+
+def test_a_database_from_a_newer_version_is_left_alone(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    with sqlite3.connect(path) as newer:
+        newer.execute("PRAGMA user_version=99")
+    with pytest.raises(HistoryError, match="newer"):
+        History.open(path)
+
+
+def test_a_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x", encoding="utf-8")
+    with pytest.raises(HistoryError, match="cannot open"):
+        History.open(blocker / "history.db")
+
+
+def test_reopening_keeps_what_was_written(tmp_path: Path) -> None:
+    path = tmp_path / "history.db"
+    with History.open(path) as first:
+        record(first, finished_run("kept", [step("a", duration=2.0)]))
+    with History.open(path) as second:
+        assert [summary.run_id for summary in second.runs()] == ["kept"]
+        assert second.durations("ci") == {"a": 2.0}
