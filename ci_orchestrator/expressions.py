@@ -54,6 +54,7 @@ __all__ = [
     "parse",
     "to_string",
     "truthy",
+    "uses_status_function",
 ]
 
 CONTEXTS = ("matrix", "vars", "env", "runner")
@@ -61,14 +62,19 @@ CONTEXTS = ("matrix", "vars", "env", "runner")
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class JobStatus:
-    """What the instances an instance waits for did: the input of the status functions."""
+    """What the instances an instance waits for did: the input of the status functions.
 
-    failed: bool = False
+    `success` defaults to "nothing failed"; whatever it says, `success()` is false once the run
+    is being cancelled, as on GitHub.
+    """
+
+    failure: bool = False
     cancelled: bool = False
+    success: bool | None = None
 
     @property
     def succeeded(self) -> bool:
-        return not (self.failed or self.cancelled)
+        return (not self.failure if self.success is None else self.success) and not self.cancelled
 
 
 class Kind(Enum):
@@ -342,7 +348,7 @@ class _Evaluator:
                 raise ExpressionError(f"{name}() can only be used in an if: condition")
             return {
                 "success": self.status.succeeded,
-                "failure": self.status.failed,
+                "failure": self.status.failure,
                 "cancelled": self.status.cancelled,
                 "always": True,
             }[name]
@@ -436,6 +442,12 @@ def evaluate_condition(text: str, contexts: Mapping[str, Any], status: JobStatus
     if not expression.uses_status and not status.succeeded:
         return False
     return truthy(evaluate(expression, contexts, status=status))
+
+
+def uses_status_function(condition: str) -> bool:
+    """Whether an `if:` calls `success()`, `failure()`, `always()` or `cancelled()` (and so does
+    not mean `success() && (...)`)."""
+    return _condition(condition).uses_status
 
 
 def check(text: str, *, contexts: Collection[str] = CONTEXTS, condition: bool = False) -> None:

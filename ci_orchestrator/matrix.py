@@ -1,0 +1,413 @@
+"""GitHub's matrix rules and the step instances they give: one per combination, with every `${{ }}`
+of the step evaluated for it.
+
+Instance ids follow GitHub's job names: `STEP (v1, v2)`, the combination's values in key order.
+Null and empty values are left out, an object or array value shows its scalar leaves in order,
+and a second instance with the same id gets ` #2` (then ` #3`...) so ids stay unique.
+"""
+
+from __future__ import annotations
+
+import difflib
+import functools
+import itertools
+import math
+import platform
+import re
+import tempfile
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ci_orchestrator import expressions
+from ci_orchestrator.errors import ExpressionError, OrchestratorError, PlaybookError, Problem, UsageError
+from ci_orchestrator.playbook import Instance, MatrixSpec
+from ci_orchestrator.settings import parse_duration
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator, Sequence
+
+    from ci_orchestrator.errors import Location
+    from ci_orchestrator.playbook import Playbook, Step
+
+T = TypeVar("T")
+
+MAX_COMBINATIONS = 256  # GitHub's limit of jobs per matrix
+_PRODUCT_LIMIT = 65_536  # combinations walked before `exclude`: refuse runaway products early
+STEP_CONTEXTS = ("matrix", "vars", "env", "runner")
+MATRIX_CONTEXTS = ("vars", "runner")  # a matrix cannot refer to itself or to the env it sets
+
+
+def combinations(spec: MatrixSpec) -> list[dict[str, Any]]:
+    """The combinations of a matrix, in GitHub's order: the product (first key outermost) less
+    `exclude` (partial matches), then each `include` entry merged into every original combination
+    whose axis values it does not change, or else appended as a combination of its own."""
+    for axis, values in spec.axes.items():
+        if not values:
+            raise PlaybookError(f"matrix axis '{axis}' has no values")
+    for entry in spec.exclude:
+        for key in entry:
+            if key not in spec.axes:
+                raise PlaybookError(f"exclude key '{key}' is not a matrix axis (axes: {_listed(spec.axes)})")
+    size = math.prod(len(values) for values in spec.axes.values()) if spec.axes else 0
+    if size > _PRODUCT_LIMIT:
+        raise PlaybookError(f"matrix has {size} combinations; at most {MAX_COMBINATIONS} are allowed")
+    names = list(spec.axes)
+    base: list[dict[str, Any]] = []
+    for values in itertools.product(*spec.axes.values()) if names else ():
+        combination = dict(zip(names, values, strict=True))
+        if not any(_contains(combination, entry) for entry in spec.exclude):
+            base.append(combination)
+    if names and not base:
+        raise PlaybookError("matrix `exclude` removes every combination")
+    extra: list[dict[str, Any]] = []
+    for entry in spec.include:
+        matched = False
+        for combination in base:
+            # Only original axes block a merge: values added by an earlier include may be replaced.
+            if all(_same(combination[key], value) for key, value in entry.items() if key in spec.axes):
+                combination.update(entry)
+                matched = True
+        if not matched:
+            extra.append(dict(entry))
+    result = base + extra
+    if len(result) > MAX_COMBINATIONS:
+        raise PlaybookError(f"matrix has {len(result)} combinations; at most {MAX_COMBINATIONS} are allowed")
+    return result
+
+
+def _contains(combination: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
+    return all(key in combination and _same(combination[key], value) for key, value in entry.items())
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal as data: `true` is not `1`, `'1'` is not `1`, objects compare key by key."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return type(a) is type(b) and a == b
+    if isinstance(a, Mapping) or isinstance(b, Mapping):
+        return (
+            isinstance(a, Mapping)
+            and isinstance(b, Mapping)
+            and a.keys() == b.keys()
+            and all(_same(a[key], b[key]) for key in a)
+        )
+    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
+        return (
+            isinstance(a, list | tuple)
+            and isinstance(b, list | tuple)
+            and len(a) == len(b)
+            and all(_same(x, y) for x, y in zip(a, b, strict=True))
+        )
+    return bool(type(a) is type(b) or {type(a), type(b)} <= {int, float}) and bool(a == b)
+
+
+def _labels(value: Any) -> Iterator[str]:
+    if isinstance(value, Mapping):
+        for item in value.values():
+            yield from _labels(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from _labels(item)
+    elif value is not None and value != "":
+        yield expressions.to_string(value)
+
+
+def instance_id(step_id: str, combination: Mapping[str, Any]) -> str:
+    """`STEP (v1, v2)` as GitHub names matrix jobs; the step id alone without a matrix."""
+    labels = [label for value in combination.values() for label in _labels(value)]
+    return f"{step_id} ({', '.join(labels)})" if labels else step_id
+
+
+def env_name(key: str) -> str:
+    """`MATRIX_<KEY>`: upper case, with anything a shell name cannot hold turned into `_`."""
+    return "MATRIX_" + re.sub(r"[^A-Za-z0-9_]", "_", key).upper()
+
+
+@functools.cache
+def _machine() -> tuple[tuple[str, str], ...]:
+    system = platform.system()
+    machine = platform.machine().lower()
+    arches = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64", "i386": "X86"}
+    arch = arches.get(machine) or (
+        "X86" if machine in ("i686", "x86") else "ARM" if machine.startswith("arm") else machine.upper()
+    )
+    os_name = {"Darwin": "macOS"}.get(system, system)
+    return (("os", os_name), ("arch", arch), ("temp", tempfile.gettempdir()))
+
+
+def default_runner() -> dict[str, str]:
+    """The `runner` context of this machine: `os` (Linux, macOS, Windows), `arch` (X64, ARM64...),
+    `temp`."""
+    return dict(_machine())
+
+
+def contexts_for(
+    instance: Instance, variables: Mapping[str, str], *, runner: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The contexts an instance's expressions see; `variables` are the effective ones (the
+    playbook's `vars` overlaid with `--var`)."""
+    return {
+        "matrix": dict(instance.matrix),
+        "vars": dict(variables),
+        "env": dict(instance.env),
+        "runner": dict(runner) if runner is not None else default_runner(),
+    }
+
+
+def expand(
+    playbook: Playbook,
+    *,
+    matrix_filters: Mapping[str, Sequence[str]] | None = None,
+    variables: Mapping[str, str] | None = None,
+    runner: Mapping[str, str] | None = None,
+) -> list[Instance]:
+    """Every step's instances, in the playbook's step order.
+
+    `matrix_filters` keeps only the given values of an axis (`--matrix KEY=V1,V2`); `variables`
+    overlay the playbook's `vars` (`--var`). Every expression problem of the playbook is raised
+    at once, each located at the key that holds it.
+    """
+    expander = _Expander(
+        playbook,
+        variables={**playbook.vars, **(variables or {})},
+        runner=dict(runner) if runner is not None else default_runner(),
+    )
+    expanded = [(step, expander.combinations(step)) for step in playbook.steps]
+    expander.raise_problems()
+    expanded = _filtered(expanded, matrix_filters or {})
+    instances = [instance for step, found in expanded for instance in expander.instances(step, found)]
+    expander.raise_problems()
+    return instances
+
+
+def _listed(values: Iterator[str] | Sequence[str] | Mapping[str, Any]) -> str:
+    return ", ".join(values) or "none"
+
+
+def _filtered(
+    expanded: list[tuple[Step, list[dict[str, Any]]]], filters: Mapping[str, Sequence[str]]
+) -> list[tuple[Step, list[dict[str, Any]]]]:
+    axes = list(dict.fromkeys(key for _, found in expanded for combination in found for key in combination))
+    for key in filters:
+        if key not in axes:
+            close = difflib.get_close_matches(key, axes, n=1)
+            hint = f" (did you mean '{close[0]}'?)" if close else ""
+            raise UsageError(
+                f"--matrix {key}: no step has a matrix axis '{key}'{hint}; axes: {_listed(axes)}"
+            )
+    problems: list[Problem] = []
+    result: list[tuple[Step, list[dict[str, Any]]]] = []
+    for step, found in expanded:
+        kept = found
+        for key, wanted in filters.items():
+            values = list(dict.fromkeys(expressions.to_string(c[key]) for c in found if key in c))
+            if not values:
+                continue
+            missing = [value for value in wanted if value not in values]
+            if missing:
+                problems.append(
+                    Problem(
+                        location=None,
+                        path="--matrix",
+                        message=f"{key}={','.join(missing)}: step '{step.id}' has no such value "
+                        f"(its {key} values: {_listed(values)})",
+                    )
+                )
+            kept = [c for c in kept if key in c and expressions.to_string(c[key]) in wanted]
+        result.append((step, kept))
+    if problems:
+        raise UsageError.from_problems(problems)
+    return result
+
+
+class _Expander:
+    """Evaluates one playbook's expressions, collecting every problem with its place."""
+
+    def __init__(self, playbook: Playbook, *, variables: dict[str, str], runner: dict[str, str]) -> None:
+        self.playbook = playbook
+        self.variables = variables
+        self.runner = runner
+        self.problems: dict[tuple[str, str], Problem] = {}  # deduplicated: instances repeat them
+        self.shape_problems = False  # problems that are not expressions: raised as PlaybookError
+        self.env_ok = all(
+            self.checked(playbook.location, f"env.{name}", value) for name, value in playbook.env.items()
+        )
+
+    def add(self, location: Location | None, path: str, error: Exception) -> None:
+        message = error.problems[0].message if isinstance(error, OrchestratorError) else str(error)
+        self.problems.setdefault((path, message), Problem(location=location, path=path, message=message))
+        self.shape_problems |= not isinstance(error, ExpressionError)
+
+    def checked(
+        self,
+        location: Location,
+        path: str,
+        text: str,
+        *,
+        contexts: Sequence[str] = STEP_CONTEXTS,
+        condition: bool = False,
+    ) -> bool:
+        try:
+            expressions.check(text, contexts=contexts, condition=condition)
+        except ExpressionError as error:
+            self.add(location, path, error)
+            return False
+        return True
+
+    def guarded(self, location: Location, path: str, compute: Callable[[], T], fallback: T) -> T:
+        try:
+            return compute()
+        except (ExpressionError, PlaybookError) as error:
+            self.add(location, path, error)
+            return fallback
+
+    def raise_problems(self) -> None:
+        if self.problems:
+            kind = PlaybookError if self.shape_problems else ExpressionError
+            raise kind.from_problems(list(self.problems.values()))
+
+    def combinations(self, step: Step) -> list[dict[str, Any]]:
+        if step.matrix is None:
+            return [{}]
+        where = _where(step, "matrix")
+        texts = (
+            [step.matrix.expression] if step.matrix.expression is not None else list(_strings(step.matrix))
+        )
+        if not all(self.checked(*where, text, contexts=MATRIX_CONTEXTS) for text in texts):
+            return []
+        contexts = {"vars": self.variables, "runner": self.runner}
+        matrix = step.matrix
+        return self.guarded(*where, lambda: combinations(_resolved(matrix, contexts)), [])
+
+    def instances(self, step: Step, found: list[dict[str, Any]]) -> Iterator[Instance]:
+        texts: dict[str, object] = {"name": step.name, "run": step.run, "timeout": step.timeout}
+        texts |= {"working-directory": step.working_directory, "continue-on-error": step.continue_on_error}
+        fields_ok = [
+            self.checked(*_where(step, key), text) for key, text in texts.items() if isinstance(text, str)
+        ]
+        fields_ok += [self.checked(*_where(step, "env", name), text) for name, text in step.env.items()]
+        if step.condition is not None:
+            fields_ok.append(self.checked(*_where(step, "if"), step.condition, condition=True))
+        if not (all(fields_ok) and self.env_ok):
+            return
+        seen: dict[str, int] = {}
+        for combination in found:
+            identity = instance_id(step.id, combination)
+            seen[identity] = seen.get(identity, 0) + 1
+            if seen[identity] > 1:
+                identity = f"{identity} #{seen[identity]}"
+            yield self.instance(step, combination, identity)
+
+    def instance(self, step: Step, combination: dict[str, Any], identity: str) -> Instance:
+        contexts: dict[str, Any] = {"matrix": combination, "vars": self.variables, "runner": self.runner}
+
+        def text(location: Location, path: str, value: str) -> str:
+            return self.guarded(location, path, lambda: expressions.interpolate(value, contexts), value)
+
+        contexts["env"] = {}
+        base = {
+            name: text(self.playbook.location, f"env.{name}", value)
+            for name, value in self.playbook.env.items()
+        }
+        contexts["env"] = base
+        own = {name: text(*_where(step, "env", name), value) for name, value in step.env.items()}
+        contexts["env"] = env = (
+            base | own | {env_name(key): expressions.to_string(value) for key, value in combination.items()}
+        )
+        name = text(*_where(step, "name"), step.name)
+        if not expressions.has_expression(step.name) and combination:
+            name = instance_id(name, combination)
+        return Instance(
+            id=identity,
+            step=step,
+            matrix=combination,
+            name=name,
+            run=text(*_where(step, "run"), step.run) if step.run is not None else None,
+            env=env,
+            working_directory=text(*_where(step, "working-directory"), step.working_directory),
+            timeout=self.guarded(*_where(step, "timeout"), lambda: _timeout(step.timeout, contexts), None),
+            continue_on_error=self.guarded(
+                *_where(step, "continue-on-error"), lambda: _flag(step.continue_on_error, contexts), False
+            ),
+            condition=step.condition,
+        )
+
+
+def _where(step: Step, key: str, entry: str | None = None) -> tuple[Location, str]:
+    """The place of a step's key (`env` entries by name) and its path for error messages."""
+    names = [f"{key}.{entry}", key] if entry else [key]
+    names += [name.replace("-", "_") for name in names]
+    location = next((step.key_locations[name] for name in names if name in step.key_locations), step.location)
+    return location, f"steps.{step.id}.{key}" + (f".{entry}" if entry else "")
+
+
+def _strings(spec: MatrixSpec) -> Iterator[str]:
+    """The strings of a matrix that hold expressions."""
+    entries = [*spec.axes.values(), *(entry.values() for entry in (*spec.include, *spec.exclude))]
+    for values in entries:
+        for value in values:
+            if isinstance(value, str) and expressions.has_expression(value):
+                yield value
+
+
+def _resolved(spec: MatrixSpec, contexts: Mapping[str, Any]) -> MatrixSpec:
+    """The matrix with its expressions evaluated: a whole-matrix `${{ fromJSON(...) }}`, or values
+    (an axis written as one expression may give the whole list)."""
+    if spec.expression is not None:
+        return _spec_from(expressions.evaluate_template(spec.expression, contexts))
+
+    def value(item: Any) -> Any:
+        is_template = isinstance(item, str) and expressions.has_expression(item)
+        return expressions.evaluate_template(item, contexts) if is_template else item
+
+    axes: dict[str, tuple[Any, ...]] = {}
+    for axis, values in spec.axes.items():
+        resolved = [value(item) for item in values]
+        single = len(values) == 1 and isinstance(values[0], str) and isinstance(resolved[0], list)
+        axes[axis] = tuple(resolved[0]) if single else tuple(resolved)
+    return MatrixSpec(
+        axes=axes,
+        include=tuple({key: value(item) for key, item in entry.items()} for entry in spec.include),
+        exclude=tuple({key: value(item) for key, item in entry.items()} for entry in spec.exclude),
+    )
+
+
+def _spec_from(value: Any) -> MatrixSpec:
+    """A matrix given as data (from `fromJSON`)."""
+    if not isinstance(value, Mapping):
+        raise PlaybookError(f"matrix expression must give an object, got {expressions.to_string(value)!r}")
+    axes: dict[str, tuple[Any, ...]] = {}
+    lists: dict[str, tuple[Mapping[str, Any], ...]] = {"include": (), "exclude": ()}
+    for key, values in value.items():
+        if not isinstance(values, list):
+            raise PlaybookError(f"matrix '{key}' must be a list, got {expressions.to_string(values)!r}")
+        if key in lists:
+            if not all(isinstance(entry, Mapping) for entry in values):
+                raise PlaybookError(f"matrix '{key}' must be a list of objects")
+            lists[key] = tuple(values)
+        else:
+            axes[key] = tuple(values)
+    return MatrixSpec(axes=axes, include=lists["include"], exclude=lists["exclude"])
+
+
+def _timeout(value: float | str | None, contexts: Mapping[str, Any]) -> float | None:
+    if isinstance(value, str):
+        value = expressions.evaluate_template(value, contexts)
+    if value is None or value == "":
+        return None
+    try:
+        return parse_duration(value)
+    except (TypeError, ValueError):
+        raise ExpressionError(
+            f"expected a duration such as 90, 90s, 2m or 1h30m, got {expressions.to_string(value)!r}"
+        ) from None
+
+
+def _flag(value: bool | str, contexts: Mapping[str, Any]) -> bool:
+    if isinstance(value, bool):
+        return value
+    result = expressions.evaluate_template(value, contexts)
+    if isinstance(result, str):
+        if result.strip().lower() in ("true", "false", ""):
+            return result.strip().lower() == "true"
+        raise ExpressionError(f"expected true or false, got {result!r}")
+    return expressions.truthy(result)
