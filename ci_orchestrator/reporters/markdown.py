@@ -37,6 +37,7 @@ ICONS = {
 RUN_ICONS = {RunStatus.PASSED: "✅", RunStatus.FAILED: "❌", RunStatus.CANCELLED: "🛑"}
 # Room kept free for the note that says what was cut.
 _NOTE_ROOM = 1024
+MERMAID_MAX_TEXT = 45_000  # mermaid's default maxTextSize is 50,000; room for the header
 _MIN_TAIL = 256
 
 
@@ -74,11 +75,15 @@ def render_summary(result: RunResult, *, max_bytes: int = MAX_BYTES) -> str:
 def _cut_sequence(result: RunResult, tails: Mapping[str, str], max_bytes: int) -> Iterator[_Cuts]:
     """Ever smaller summaries: whole, then shorter log tails, then fewer rows, then fewer failures."""
     yield _Cuts()
-    longest = max((len(tail.encode("utf-8")) for tail in tails.values()), default=0)
-    budget = min(longest, max_bytes // max(len(tails), 1)) // 2
-    while budget >= _MIN_TAIL:
-        yield _Cuts(tail_bytes=budget)
-        budget //= 2
+    if tails:
+        # Share what the rest of the summary leaves free among the tails, then shrink from there.
+        rest = len(_render(result, tails, _Cuts(tail_bytes=0)).encode("utf-8"))
+        budget = (max_bytes - rest - _NOTE_ROOM) // len(tails)
+        longest = max(len(tail.encode("utf-8")) for tail in tails.values())
+        budget = min(budget, longest - 1)
+        while budget >= _MIN_TAIL:
+            yield _Cuts(tail_bytes=budget)
+            budget = budget * 3 // 4
     rows = len(result.steps)
     while rows:
         rows //= 2
@@ -220,7 +225,11 @@ def _matrix_value(value: Any) -> str:
 
 
 def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
-    """A mermaid gantt chart of the instances that ran, at their real start and end times."""
+    """A mermaid gantt chart of the instances that ran, at their real start and end times.
+
+    Mermaid refuses diagrams past `MERMAID_MAX_TEXT` characters, so a long run shows its failures
+    and its longest instances, and says so.
+    """
     ran = [
         step
         for step in steps
@@ -228,9 +237,17 @@ def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
     ]
     if not ran:
         return ""
-    ran.sort(key=lambda step: (step.started, step.id))
+    by_importance = sorted(ran, key=lambda step: (not step.status.is_failure, -step.duration))
+    shown: set[str] = set()
+    size = 0
+    for step in by_importance:
+        size += len(_gantt_bar(step, len(ran))) + 1
+        if size > MERMAID_MAX_TEXT:
+            break
+        shown.add(step.id)
+    ordered = sorted((step for step in ran if step.id in shown), key=lambda step: (step.started, step.id))
     sections: dict[str, list[StepResult]] = {}
-    for step in ran:
+    for step in ordered:
         sections.setdefault(step.stage or step.group or result.playbook, []).append(step)
     lines = ["### Timeline", "", "```mermaid", "gantt", "    dateFormat x", "    axisFormat %H:%M:%S"]
     lines.append("    todayMarker off")
@@ -238,14 +255,25 @@ def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
     for label, members in sections.items():
         lines.append(f"    section {_mermaid_text(label)}")
         for step in members:
-            assert step.started and step.finished  # narrowed by the filter above
-            start = int(step.started.timestamp() * 1000)
-            end = max(int(step.finished.timestamp() * 1000), start + 1)
-            tags = "crit, " if step.status.is_failure else ""
-            lines.append(f"    {_mermaid_text(step.id)} :{tags}t{number}, {start}, {end}")
+            lines.append(_gantt_bar(step, number))
             number += 1
     lines.append("```")
+    if len(shown) < len(ran):
+        lines += [
+            "",
+            f"The timeline shows {len(shown)} of the {len(ran)} instances that ran:"
+            " the failures and the longest.",
+        ]
     return "\n".join(lines)
+
+
+def _gantt_bar(step: StepResult, number: int) -> str:
+    """One gantt task line; `number` makes its task id."""
+    assert step.started and step.finished  # only instances that ran get a bar
+    start = int(step.started.timestamp() * 1000)
+    end = max(int(step.finished.timestamp() * 1000), start + 1)
+    tags = "crit, " if step.status.is_failure else ""
+    return f"    {_mermaid_text(step.id)} :{tags}t{number}, {start}, {end}"
 
 
 # The gantt lexer ends a task name at `:`, treats `#` and `;` specially, `%%` starts a comment, and

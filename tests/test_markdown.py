@@ -1,0 +1,172 @@
+"""The markdown summary: what it tells, how it survives hostile logs, and its 1 MiB ceiling."""
+
+from __future__ import annotations
+
+import re
+import shlex
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator.reporters.markdown import render_summary, repro_command, write_summary
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+MIB = 1024 * 1024
+
+
+def step(step_id: str, status: Status, *, offset: float = 0.0, **fields: Any) -> StepResult:
+    ran = status not in (Status.SKIPPED, Status.CACHED)
+    values: dict[str, Any] = {
+        "id": step_id,
+        "step": step_id.split(" ")[0],
+        "name": step_id,
+        "matrix": {},
+        "status": status,
+        "started": T0 + timedelta(seconds=offset) if ran else None,
+        "finished": T0 + timedelta(seconds=offset + 2) if ran else None,
+        "duration": 2.0 if ran else 0.0,
+        "attempts": 1 if ran else 0,
+    }
+    values.update(fields)
+    return StepResult(**values)
+
+
+def run(*steps: StepResult, status: RunStatus = RunStatus.FAILED, **fields: Any) -> RunResult:
+    values: dict[str, Any] = {
+        "run_id": "run-1",
+        "playbook": "ci",
+        "playbook_path": "playbooks/ci.yml",
+        "status": status,
+        "started": T0,
+        "finished": T0 + timedelta(seconds=5),
+        "steps": steps,
+        "stats": RunStats(serial_duration=12.5, speedup=2.5, critical_path=("lint",)),
+        "vars": {"ENV": "staging eu"},
+        "secrets": ("hunter2",),
+    }
+    values.update(fields)
+    return RunResult(**values)
+
+
+def sample(log: str | None = "step.log") -> RunResult:
+    return run(
+        step("lint", Status.PASSED, exit_code=0),
+        step(
+            "test (3.12, a:b)",
+            Status.FAILED,
+            offset=1,
+            exit_code=3,
+            log=log,
+            matrix={"python": "3.12", "flavour": "a:b"},
+        ),
+        step("deploy", Status.SKIPPED, reason="fail-fast"),
+        step("build", Status.CACHED, cached=True),
+    )
+
+
+def test_the_summary_tells_result_counts_times_and_steps(workdir: Path) -> None:
+    (workdir / "step.log").write_text("collecting\nFAILED test_x - assert 1 == 2\n")
+    text = render_summary(sample())
+
+    assert text.startswith("## ❌ ci: failed")
+    assert "✅ 1 passed" in text and "❌ 1 failed" in text and "⏭️ 1 skipped" in text and "💾 1 cached" in text
+    assert "Wall time **5.0s**" in text and "**12.5s**" in text and "2.50×" in text
+    assert "| Status | Instance | Duration | Cached |" in text
+    assert "| ❌ failed | `test (3.12, a:b)` | 2.0s |  | exit code 3 |" in text
+    assert "| 💾 cached | `build` | 0.0s | yes |" in text
+    assert "<details><summary>" in text and "FAILED test_x - assert 1 == 2" in text
+
+
+def test_the_repro_command_runs_that_instance_alone(workdir: Path) -> None:
+    result = sample()
+    command = repro_command(result, result.steps[1])
+
+    assert shlex.split(command) == [
+        "ci-orchestrator", "run", "playbooks/ci.yml", "--select", "test (3.12, a:b)", "--only",
+        "--matrix", "python=3.12", "--matrix", "flavour=a:b", "--var", "ENV=staging eu",
+    ]  # fmt: skip
+    assert command in render_summary(result)
+
+
+def test_the_timeline_is_a_mermaid_gantt_of_what_ran(workdir: Path) -> None:
+    text = render_summary(sample(log=None))
+    block = re.search(r"```mermaid\n(.*?)\n```", text, re.DOTALL)
+
+    assert block is not None
+    chart = block.group(1).splitlines()
+    assert chart[0] == "gantt"
+    tasks = [line.strip() for line in chart if re.search(r":.*t\d+, \d+, \d+$", line)]
+    assert len(tasks) == 2  # skipped and cached did not run
+    names = [task.split(" :", 1)[0] for task in tasks]
+    for name in names:
+        # Mermaid misreads these characters; it decodes `#NN;` entities before parsing.
+        assert not set(re.sub(r"#\d+;", "", name)) & set(":;#()"), name
+    decoded = [re.sub(r"#(\d+);", lambda m: chr(int(m.group(1))), name) for name in names]
+    assert decoded == ["lint", "test (3.12, a:b)"]
+    start, end = (int(n) for n in tasks[1].rsplit(",", 2)[1:])
+    assert end - start == 2000
+    assert "crit" in tasks[1]
+
+
+def test_log_content_cannot_break_out_of_its_fence(workdir: Path) -> None:
+    (workdir / "step.log").write_text("before\n```\n# Injected heading\n`````\n</details>\nafter\n")
+    text = render_summary(sample())
+
+    fence = re.search(r"^(`{3,})text$", text, re.MULTILINE)
+    assert fence is not None
+    ticks = fence.group(1)
+    assert len(ticks) > 5
+    body = text[fence.end() :].split("\n" + ticks + "\n", 1)[0]
+    assert "# Injected heading" in body and "after" in body
+
+
+def test_secrets_and_control_bytes_never_reach_the_summary(workdir: Path) -> None:
+    (workdir / "step.log").write_bytes(b"\x1b[31mtoken=hunter2\x1b[0m\x00 \xff\n")
+    result = run(
+        step("t", Status.FAILED, exit_code=1, log="step.log", reason="hunter2"),
+        vars={"TOKEN": "hunter2"},
+    )
+    text = render_summary(result)
+
+    assert "hunter2" not in text
+    assert "token=***" in text
+    assert "\x1b" not in text and "\x00" not in text
+
+
+def test_a_5_mb_log_keeps_the_summary_under_1_mib_with_the_failure_tail(workdir: Path) -> None:
+    line = "x" * 2000 + "\n"
+    (workdir / "huge.log").write_text(line * (5 * MIB // len(line)) + "FATAL: the cause\n")
+    failures = [step(f"t{n}", Status.FAILED, exit_code=1, log="huge.log") for n in range(40)]
+    text = render_summary(run(*failures))
+
+    assert len(text.encode()) <= MIB
+    assert text.count("FATAL: the cause") == 40
+    assert "Cut to stay under GitHub's 1 MiB summary limit" in text
+    assert "log tails shortened" in text
+
+
+def test_too_many_rows_are_cut_failures_first_and_said(workdir: Path) -> None:
+    steps = [step(f"passing-step-number-{n}", Status.PASSED, offset=n) for n in range(3000)]
+    steps.append(step("the-failure", Status.FAILED, offset=5, exit_code=2))
+    text = render_summary(run(*steps), max_bytes=64 * 1024)
+
+    assert len(text.encode()) <= 64 * 1024
+    assert "| ❌ failed | `the-failure` |" in text
+    assert re.search(r"\d+ of 3001 instances left out of the table", text)
+
+
+def test_the_summary_shows_a_passed_run_without_failures(workdir: Path) -> None:
+    text = render_summary(run(step("lint", Status.PASSED), status=RunStatus.PASSED))
+
+    assert text.startswith("## ✅ ci: passed")
+    assert "### Failures" not in text
+    assert "Cut to stay" not in text
+
+
+def test_write_summary_writes_what_it_returns(workdir: Path) -> None:
+    text = write_summary(sample(log=None), workdir / "reports" / "summary.md")
+
+    assert (workdir / "reports" / "summary.md").read_text(encoding="utf-8") == text
