@@ -1,0 +1,105 @@
+"""The archive of a step's stored result (its log and output files) and its checked restore.
+
+A restore checks every member before it writes anything, then writes each file next to its
+destination and renames them all into place, so a refused or broken archive leaves the
+workspace as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
+from typing import IO, TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+LOG_MEMBER = "log"
+FILES_PREFIX = "files/"
+_CHUNK = 1024 * 1024
+
+
+class RestoreError(Exception):
+    """A stored result that cannot be put back; the step runs instead."""
+
+
+def write_archive(target: IO[bytes], *, workspace: Path, files: Sequence[str], log_path: Path) -> None:
+    """Streams the log and the workspace-relative `files` (content and mode) into `target`."""
+
+    def anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    # dereference: a symlinked output is stored as the file it points to; links are never stored.
+    with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT, dereference=True) as tar:
+        if log_path.is_file():
+            tar.add(log_path, arcname=LOG_MEMBER, recursive=False, filter=anonymous)
+        for name in files:
+            tar.add(workspace / name, arcname=FILES_PREFIX + name, recursive=False, filter=anonymous)
+
+
+def restore_archive(source: IO[bytes], *, workspace: Path, log_path: Path) -> list[str]:
+    """Writes the archived files into `workspace` and the log to `log_path`; the files restored.
+
+    RestoreError, before anything is written, when a member is not a regular file or would land
+    outside the workspace (an absolute path, `..`, or a symlinked directory leading out).
+    """
+    workspace = Path(os.path.realpath(workspace))
+    try:
+        archive = tarfile.open(fileobj=source, mode="r:")  # noqa: SIM115 - closed below
+        members = archive.getmembers()
+    except (tarfile.TarError, EOFError) as error:
+        raise RestoreError(f"damaged archive ({error})") from error
+    with archive:
+        plan: list[tuple[tarfile.TarInfo, Path]] = []
+        for member in members:
+            if member.name == LOG_MEMBER:
+                destination = log_path
+            elif member.name.startswith(FILES_PREFIX):
+                destination = destination_inside(workspace, member.name.removeprefix(FILES_PREFIX))
+            else:
+                raise RestoreError(f"unexpected member {member.name!r}")
+            if not member.isreg():
+                raise RestoreError(f"member {member.name!r} is not a regular file")
+            plan.append((member, destination))
+        _write_all(archive, plan)
+    return [member.name.removeprefix(FILES_PREFIX) for member, _ in plan if member.name != LOG_MEMBER]
+
+
+def destination_inside(workspace: Path, name: str) -> Path:
+    """Where a stored file goes under the (real) workspace, or RestoreError naming it."""
+    pure = PurePosixPath(name)
+    if pure.is_absolute() or re.match(r"^[A-Za-z]:", name):
+        raise RestoreError(f"{name!r} is an absolute path, outside the workspace")
+    if not pure.parts or ".." in pure.parts:
+        raise RestoreError(f"{name!r} climbs out of the workspace with '..'")
+    destination = workspace.joinpath(*pure.parts)
+    if not Path(os.path.realpath(destination.parent)).is_relative_to(workspace):
+        raise RestoreError(f"{name!r} leads outside the workspace through a symlink")
+    return destination
+
+
+def _write_all(archive: tarfile.TarFile, plan: Sequence[tuple[tarfile.TarInfo, Path]]) -> None:
+    staged: list[tuple[Path, Path]] = []
+    try:
+        for member, destination in plan:
+            source = archive.extractfile(member)
+            if source is None:
+                raise RestoreError(f"member {member.name!r} has no content")
+            destination.parent.mkdir(parents=True, exist_ok=True)
+            descriptor, name = tempfile.mkstemp(dir=destination.parent, prefix=f".{destination.name}.")
+            staged.append((Path(name), destination))
+            with os.fdopen(descriptor, "wb") as target, source:
+                shutil.copyfileobj(source, target, _CHUNK)
+                os.fchmod(target.fileno(), member.mode & 0o777)
+        for temporary, destination in staged:
+            temporary.replace(destination)
+        staged.clear()
+    finally:
+        for temporary, _ in staged:
+            temporary.unlink(missing_ok=True)

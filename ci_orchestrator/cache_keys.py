@@ -1,0 +1,157 @@
+"""What a step instance's cache key is made of, and how two keys' ingredients differ.
+
+The key is a digest of a `Manifest`: the command, shell, working directory, declared env and
+matrix values, input globs and the digest of each file they match, output globs, the keys of
+what the instance waits for, and the cache format version. Paths are workspace-relative, so a
+checkout moved elsewhere keeps its keys.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator.digests import digest_bytes, digest_file
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
+
+    from ci_orchestrator.playbook import Instance
+
+CACHE_FORMAT = 1
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Manifest:
+    """What went into a key. Env values are kept as digests: they may be secrets."""
+
+    version: int
+    command: str
+    shell: str
+    working_directory: str
+    env: Mapping[str, str]
+    matrix: Mapping[str, str]
+    patterns: tuple[str, ...]
+    inputs: Mapping[str, str]  # workspace-relative path -> content digest
+    outputs: tuple[str, ...]
+    upstream: tuple[tuple[str, str], ...]  # (instance id or "", key), sorted by key
+
+    def digest(self) -> str:
+        data = asdict(self)
+        data["upstream"] = [key for _, key in self.upstream]  # the names only help explain
+        return digest_bytes(json.dumps(data, sort_keys=True).encode())
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Manifest | None:
+        """The manifest stored by `to_json`, or None when it is not one (an older or damaged value)."""
+        try:
+            return cls(
+                version=int(data["version"]),
+                command=str(data["command"]),
+                shell=str(data["shell"]),
+                working_directory=str(data["working_directory"]),
+                env=dict(data["env"]),
+                matrix=dict(data["matrix"]),
+                patterns=tuple(data["patterns"]),
+                inputs=dict(data["inputs"]),
+                outputs=tuple(data["outputs"]),
+                upstream=tuple((str(name), str(key)) for name, key in data["upstream"]),
+            )
+        except (KeyError, TypeError, ValueError):
+            return None
+
+
+def build_manifest(
+    instance: Instance,
+    *,
+    workspace: Path,
+    playbook_dir: Path,
+    inputs: Mapping[str, str],
+    upstream_keys: Sequence[str] | Mapping[str, str],
+) -> Manifest:
+    """The manifest of an instance whose input files were digested into `inputs`."""
+    step = instance.step
+    pairs = upstream_keys.items() if isinstance(upstream_keys, Mapping) else (("", k) for k in upstream_keys)
+    return Manifest(
+        version=CACHE_FORMAT,
+        command=command_digest(instance, playbook_dir),
+        shell=step.shell,
+        working_directory=_relative(instance.working_directory, workspace),
+        env={name: digest_bytes(value.encode()) for name, value in sorted(instance.env.items())},
+        matrix={
+            name: json.dumps(value, sort_keys=True, default=str) for name, value in instance.matrix.items()
+        },
+        patterns=step.inputs,
+        inputs=dict(sorted(inputs.items())),
+        outputs=step.outputs,
+        upstream=tuple(sorted(pairs, key=lambda pair: (pair[1], pair[0]))),
+    )
+
+
+def command_digest(instance: Instance, playbook_dir: Path) -> str:
+    """The digest of what runs: the expanded `run` text, the argv, or the script's content and args."""
+    step = instance.step
+    if step.command is not None:
+        return digest_bytes(json.dumps(["command", *step.command]).encode())
+    if step.script is not None:
+        script = Path(step.script)
+        try:
+            content = digest_file(playbook_dir / script)
+        except FileNotFoundError:
+            content = "missing"  # it will fail to start, and failures are never stored
+        return digest_bytes(json.dumps(["script", script.suffix, content, *step.args]).encode())
+    run = instance.run if instance.run is not None else step.run or ""
+    return digest_bytes(json.dumps(["run", run]).encode())
+
+
+def _relative(directory: str, workspace: Path) -> str:
+    path = Path(directory)
+    if path.is_absolute() and path.is_relative_to(workspace):
+        path = path.relative_to(workspace)
+    return os.path.normpath(path).replace(os.sep, "/")
+
+
+def differences(last: Manifest, now: Manifest) -> list[str]:
+    """What changed from `last` to `now`, one plain sentence per change."""
+    reasons: list[str] = []
+    if last.version != now.version:
+        reasons.append(f"the cache format changed ({last.version} -> {now.version})")
+    if last.command != now.command:
+        reasons.append("the command changed")
+    if last.shell != now.shell:
+        reasons.append(f"the shell changed ({last.shell} -> {now.shell})")
+    if last.working_directory != now.working_directory:
+        reasons.append(f"the working directory changed ({last.working_directory} -> {now.working_directory})")
+    reasons.extend(_changed("env", last.env, now.env))
+    reasons.extend(_changed("matrix value", last.matrix, now.matrix))
+    if last.patterns != now.patterns:
+        reasons.append(f"the inputs globs changed ({list(last.patterns)} -> {list(now.patterns)})")
+    reasons.extend(_changed("input", last.inputs, now.inputs))
+    if last.outputs != now.outputs:
+        reasons.append(f"the outputs globs changed ({list(last.outputs)} -> {list(now.outputs)})")
+    if last.upstream != now.upstream:
+        before, after = dict(last.upstream), dict(now.upstream)
+        names = sorted(name for name in set(before) | set(after) if name)
+        named = [name for name in names if before.get(name) != after.get(name)]
+        if named:
+            reasons.extend(f"upstream {name} changed" for name in named)
+        else:
+            reasons.append("the key of a step it waits for changed")
+    return reasons
+
+
+def _changed(what: str, before: Mapping[str, str], after: Mapping[str, str]) -> Iterator[str]:
+    for name in sorted(set(before) | set(after)):
+        if name not in before:
+            yield f"{what} {name} added"
+        elif name not in after:
+            yield f"{what} {name} removed"
+        elif before[name] != after[name]:
+            yield f"{what} {name} changed"

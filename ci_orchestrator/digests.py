@@ -1,0 +1,234 @@
+"""Content digests of workspace files: glob expansion and streaming hashes, memoised by file identity.
+
+A file is read only when its identity (size, mtime_ns, inode) is new: digests are kept for the
+run in memory and across runs in a `MemoStore` the caller provides. Glob results are kept for the
+run too, and trusted again only while none of the directories walked has changed.
+"""
+
+# str paths and os calls on purpose: this runs once per input file, where pathlib costs more than the work.
+# ruff: noqa: PTH112, PTH113, PTH116, PTH118, PTH123
+
+from __future__ import annotations
+
+import hashlib
+import os
+import posixpath
+import re
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping, Sequence
+    from pathlib import Path
+
+# Filesystems stamp times coarsely (ext4: a clock tick, FAT: 2 s): a file changed within this window
+# after it was hashed may keep its mtime, so such digests are not kept across runs.
+RACY_WINDOW_NS = 2_000_000_000
+
+# Never walked into by a wildcard: version control internals and the tool's own logs and cache,
+# which change on every run and would make every key new. A literal input path still reaches them.
+SKIPPED_NAMES = frozenset({".git", ".ci-orchestrator"})
+
+_MAGIC = re.compile(r"[*?\[]")
+
+
+class MemoStore(Protocol):
+    """Where digests outlive the run: absolute path -> (size, mtime_ns, inode, digest)."""
+
+    def load(self, path: str) -> tuple[int, int, int, str] | None: ...
+
+    def save(self, records: Mapping[str, tuple[int, int, int, str]]) -> None: ...
+
+
+def new_hash() -> hashlib.blake2b:
+    return hashlib.blake2b(digest_size=32)
+
+
+def digest_bytes(data: bytes) -> str:
+    digest = new_hash()
+    digest.update(data)
+    return digest.hexdigest()
+
+
+def digest_file(path: str | Path) -> str:
+    """The blake2b digest of a file's content, read in chunks."""
+    with open(path, "rb") as handle:
+        return hashlib.file_digest(handle, new_hash).hexdigest()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class _Walk:
+    """One glob's matches and the directories listed to find them (path -> mtime_ns)."""
+
+    files: tuple[str, ...]
+    directories: Mapping[str, int]
+
+
+class FileDigests:
+    """Expands input globs under a root and digests the files they match."""
+
+    def __init__(self, root: Path, *, memo: MemoStore | None = None, skip: Iterable[Path] = ()) -> None:
+        self.root = os.path.realpath(root)
+        self._memo = memo
+        self._skip = frozenset(os.path.realpath(path) for path in skip)
+        self._known: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._walks: dict[str, _Walk] = {}
+        self._pending: dict[str, tuple[int, int, int, str]] = {}
+
+    def expand(self, pattern: str, *, directories_whole: bool = True) -> tuple[str, ...]:
+        """The files a glob matches, as sorted root-relative POSIX paths.
+
+        `**` matches any number of directories (or, last, every file below). A literal path that
+        names a directory stands for every file below it.
+        """
+        pattern = _normalise(pattern)
+        if not _MAGIC.search(pattern):
+            return self._literal(pattern, directories_whole=directories_whole)
+        walk = self._walks.get(pattern)
+        if walk is None or not _unchanged(walk.directories):
+            walk = self._walk(pattern)
+            self._walks[pattern] = walk
+        return walk.files
+
+    def digests(self, paths: Iterable[str]) -> dict[str, str]:
+        """root-relative path -> content digest; a file that vanished meanwhile is left out."""
+        found: dict[str, str] = {}
+        for relative in paths:
+            digest = self.digest(relative)
+            if digest is not None:
+                found[relative] = digest
+        return found
+
+    def digest(self, relative: str) -> str | None:
+        path = os.path.join(self.root, relative)
+        try:
+            info = os.stat(path)
+        except FileNotFoundError:
+            return None
+        identity = (info.st_size, info.st_mtime_ns, info.st_ino)
+        known = self._known.get(path)
+        if known is not None and known[0] == identity:
+            return known[1]
+        stored = self._memo.load(path) if self._memo is not None else None
+        if stored is not None and stored[:3] == identity:
+            digest = stored[3]
+        else:
+            before = time.time_ns()
+            digest = digest_file(path)
+            if before - info.st_mtime_ns > RACY_WINDOW_NS:
+                self._pending[path] = (*identity, digest)
+        self._known[path] = (identity, digest)
+        return digest
+
+    def flush(self) -> None:
+        """Keep the digests computed since the last flush for later runs."""
+        if self._pending and self._memo is not None:
+            pending, self._pending = self._pending, {}
+            self._memo.save(pending)
+
+    def forget(self) -> None:
+        self._known.clear()
+        self._walks.clear()
+        self._pending.clear()
+
+    # --- walking ---------------------------------------------------------------------
+    def _literal(self, pattern: str, *, directories_whole: bool) -> tuple[str, ...]:
+        path = os.path.join(self.root, pattern)
+        if os.path.isfile(path):
+            return (pattern,)
+        if directories_whole and os.path.isdir(path):
+            found = [posixpath.join(pattern, below) for below in self._files_below(path, None, {})]
+            return tuple(sorted(found))
+        return ()
+
+    def _walk(self, pattern: str) -> _Walk:
+        segments = pattern.split("/")
+        literal = 0
+        while literal < len(segments) - 1 and not _MAGIC.search(segments[literal]):
+            literal += 1
+        base = "/".join(segments[:literal])
+        rest = segments[literal:]
+        depth = None if "**" in rest else len(rest)
+        matcher = _compile(rest)
+        directories: dict[str, int] = {}
+        start = os.path.join(self.root, base) if base else self.root
+        found = [
+            posixpath.join(base, below) if base else below
+            for below in self._files_below(start, depth, directories)
+            if matcher.fullmatch(below)
+        ]
+        return _Walk(files=tuple(sorted(found)), directories=directories)
+
+    def _files_below(self, start: str, depth: int | None, directories: dict[str, int]) -> Iterator[str]:
+        """Relative POSIX paths of the files under `start`, down to `depth` levels (None: all)."""
+        stack: list[tuple[str, str, int]] = [(start, "", 1)]
+        while stack:
+            directory, prefix, level = stack.pop()
+            try:
+                directories[directory] = os.stat(directory).st_mtime_ns
+                entries = list(os.scandir(directory))
+            except (FileNotFoundError, NotADirectoryError):
+                continue
+            for entry in entries:
+                relative = prefix + entry.name
+                if entry.is_dir(follow_symlinks=False):
+                    if (depth is None or level < depth) and not self._skipped(entry):
+                        stack.append((entry.path, relative + "/", level + 1))
+                elif entry.is_file():  # follows a symlink to a file
+                    yield relative
+
+    def _skipped(self, entry: os.DirEntry[str]) -> bool:
+        return entry.name in SKIPPED_NAMES or (bool(self._skip) and entry.path in self._skip)
+
+
+def _normalise(pattern: str) -> str:
+    pattern = pattern.replace("\\", "/") if os.sep == "\\" else pattern
+    while pattern.startswith("./"):
+        pattern = pattern[2:]
+    return pattern.rstrip("/") or "."
+
+
+def _unchanged(directories: Mapping[str, int]) -> bool:
+    for directory, mtime_ns in directories.items():
+        try:
+            if os.stat(directory).st_mtime_ns != mtime_ns:
+                return False
+        except OSError:
+            return False
+    return True
+
+
+def _compile(segments: Sequence[str]) -> re.Pattern[str]:
+    """A regex over relative POSIX paths for glob segments: `*`, `?`, `[...]`, `**`."""
+    parts: list[str] = []
+    for index, segment in enumerate(segments):
+        last = index == len(segments) - 1
+        if segment == "**":
+            parts.append(".+" if last else "(?:[^/]+/)*")
+            continue
+        parts.append(_translate(segment) + ("" if last else "/"))
+    return re.compile("".join(parts))
+
+
+def _translate(segment: str) -> str:
+    out: list[str] = []
+    index = 0
+    while index < len(segment):
+        char = segment[index]
+        index += 1
+        if char == "*":
+            while index < len(segment) and segment[index] == "*":
+                index += 1
+            out.append("[^/]*")
+        elif char == "?":
+            out.append("[^/]")
+        elif char == "[" and (close := segment.find("]", index + 1)) != -1:
+            body = segment[index:close]
+            negate = body[:1] in ("!", "^")
+            body = body[1:] if negate else body
+            out.append(("[^/" if negate else "[") + body.replace("\\", "\\\\") + "]")
+            index = close + 1
+        else:
+            out.append(re.escape(char))
+    return "".join(out)
