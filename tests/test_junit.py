@@ -18,14 +18,14 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
-HOSTILE = b"\x1b[31mERROR\x1b[0m \x00NUL ]]> <tag> & \"q\" \xff\xfe\xc3( \x07\x0b\x0c\x1f bell token=hunter2\n"
+HOSTILE = b'\x1b[31mERROR\x1b[0m \x00NUL ]]> <tag> & "q" \xff\xfe\xc3( \x07\x0b\x0c\x1f bell token=hunter2\n'
 
 
 def step(step_id: str, status: Status, **fields: Any) -> StepResult:
     ran = status not in (Status.SKIPPED, Status.CACHED)
     values: dict[str, Any] = {
         "id": step_id,
-        "step": step_id.split(" ")[0],
+        "step": step_id.split(" ", maxsplit=1)[0],
         "name": step_id,
         "matrix": {},
         "status": status,
@@ -102,7 +102,7 @@ def test_messages_and_log_tails_are_clean(workdir: Path) -> None:
     assert messages["deploy"] == "needs 'test (3.12, <&>)' failed"
     failure = cases["test (3.12, <&>)"].find("failure")
     assert failure is not None and failure.text is not None
-    assert "ERROR NUL ]]> <tag> & \"q\"" in failure.text
+    assert 'ERROR NUL ]]> <tag> & "q"' in failure.text
     assert "token=***" in failure.text
     assert b"hunter2" not in raw
     assert b"\x1b" not in raw and b"\x00" not in raw

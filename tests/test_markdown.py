@@ -21,7 +21,7 @@ def step(step_id: str, status: Status, *, offset: float = 0.0, **fields: Any) ->
     ran = status not in (Status.SKIPPED, Status.CACHED)
     values: dict[str, Any] = {
         "id": step_id,
-        "step": step_id.split(" ")[0],
+        "step": step_id.split(" ", maxsplit=1)[0],
         "name": step_id,
         "matrix": {},
         "status": status,

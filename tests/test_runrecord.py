@@ -1,0 +1,267 @@
+"""The run record: SPEC's run.json written and read back, shard records merged, and write_all."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from datetime import UTC, datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ci_orchestrator.errors import UsageError
+from ci_orchestrator.reporters import ReportError, ReportPaths, write_all
+from ci_orchestrator.reporters.runrecord import merge_results, read_run_record, write_run_record
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
+
+
+def step(
+    step_id: str, status: Status, *, offset: float = 0.0, duration: float = 2.0, **fields: Any
+) -> StepResult:
+    ran = status not in (Status.SKIPPED, Status.CACHED)
+    values: dict[str, Any] = {
+        "id": step_id,
+        "step": step_id.split(" ", maxsplit=1)[0],
+        "name": step_id.title(),
+        "matrix": {},
+        "status": status,
+        "exit_code": (1 if status.is_failure else 0) if ran else None,
+        "started": T0 + timedelta(seconds=offset) if ran else None,
+        "finished": T0 + timedelta(seconds=offset + duration) if ran else None,
+        "duration": duration if ran else 0.0,
+        "attempts": 1 if ran else 0,
+    }
+    values.update(fields)
+    return StepResult(**values)
+
+
+def run(
+    *steps: StepResult, run_id: str = "run-1", start: float = 0.0, end: float = 10.0, **fields: Any
+) -> RunResult:
+    values: dict[str, Any] = {
+        "run_id": run_id,
+        "playbook": "ci",
+        "playbook_path": "playbooks/ci.yml",
+        "status": RunStatus.PASSED,
+        "started": T0 + timedelta(seconds=start),
+        "finished": T0 + timedelta(seconds=end),
+        "steps": steps,
+    }
+    values.update(fields)
+    return RunResult(**values)
+
+
+def full_run() -> RunResult:
+    return run(
+        step("install", Status.PASSED, stage="Setup", log=".ci-orchestrator/logs/install.log"),
+        step("test (3.12, x)", Status.FAILED, matrix={"python": "3.12", "os": "x"}, continue_on_error=True),
+        step("slow", Status.TIMED_OUT, exit_code=124, reason="timed out after 30s", group="checks"),
+        step("deploy", Status.SKIPPED, reason="needs 'slow' failed"),
+        step("build", Status.CACHED, cached=True),
+        status=RunStatus.FAILED,
+        stats=RunStats(
+            max_concurrency_seen=3,
+            resource_utilization={"db": 0.5},
+            critical_path=("install", "slow"),
+            serial_duration=6.0,
+            speedup=0.6,
+        ),
+        vars={"ENV": "prod"},
+        matrix_filters={"python": ("3.12",)},
+        interrupted_by=None,
+    )
+
+
+def test_run_json_has_spec_keys_and_utc_microsecond_times(workdir: Path) -> None:
+    write_run_record(full_run(), "reports/run.json")
+    data = json.loads((workdir / "reports" / "run.json").read_text(encoding="utf-8"))
+
+    assert {"run_id", "playbook", "status", "started", "finished", "steps", "stats"} <= set(data)
+    assert data["status"] == "failed"
+    assert data["started"] == "2026-11-25T10:00:00.123456Z"
+    for entry in data["steps"]:
+        assert {
+            "id", "step", "matrix", "status", "exit_code", "started", "finished",
+            "duration", "attempts", "cached", "reason", "log",
+        } <= set(entry)  # fmt: skip
+        for key in ("started", "finished"):
+            assert entry[key] is None or ISO_Z.fullmatch(entry[key])
+    skipped = data["steps"][3]
+    assert (skipped["status"], skipped["exit_code"], skipped["reason"]) == (
+        "skipped",
+        None,
+        "needs 'slow' failed",
+    )
+    assert data["steps"][1]["matrix"] == {"python": "3.12", "os": "x"}
+    assert data["stats"] == {
+        "max_concurrency_seen": 3,
+        "resource_utilization": {"db": 0.5},
+        "critical_path": ["install", "slow"],
+        "serial_duration": 6.0,
+        "speedup": 0.6,
+    }
+
+
+def test_run_json_round_trips(workdir: Path) -> None:
+    original = full_run()
+    write_run_record(original, "run.json")
+
+    assert read_run_record("run.json") == original
+
+
+def test_local_times_are_written_in_utc(workdir: Path) -> None:
+    paris = datetime(2026, 11, 25, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=1)))
+    result = run(step("a", Status.PASSED, started=paris, finished=paris))
+    write_run_record(result, "run.json")
+
+    entry = json.loads((workdir / "run.json").read_text())["steps"][0]
+    assert entry["started"] == "2026-11-25T11:00:00.000005Z"
+
+
+def test_secret_values_are_not_written(workdir: Path) -> None:
+    result = run(
+        step("a", Status.FAILED, reason="bad token s3cr3t"), vars={"TOKEN": "s3cr3t"}, secrets=("s3cr3t",)
+    )
+    write_run_record(result, "run.json")
+
+    text = (workdir / "run.json").read_text()
+    assert "s3cr3t" not in text
+    assert "bad token ***" in text
+
+
+def test_a_missing_run_record_is_a_usage_error_naming_it(workdir: Path) -> None:
+    with pytest.raises(UsageError, match=r"shard-1\.json: run record not found"):
+        read_run_record("shard-1.json")
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("{not json", r"bad\.json:1:2: not a run record: invalid JSON"),
+        ("[]", r"bad\.json: not a run record"),
+        ('{"playbook": "ci"}', r"bad\.json: missing key 'status'"),
+        (
+            '{"run_id": "r", "playbook": "ci", "status": "passed", "started": "2026-11-25T10:00:00Z",'
+            ' "finished": "2026-11-25T10:00:00Z", "steps": [{"id": "a", "step": "a", "status": "great"}]}',
+            r"bad\.json: steps\[0\]\.status: unknown step status 'great'",
+        ),
+    ],
+)
+def test_an_invalid_run_record_is_a_usage_error_saying_where(
+    workdir: Path, content: str, message: str
+) -> None:
+    (workdir / "bad.json").write_text(content)
+
+    with pytest.raises(UsageError, match=message):
+        read_run_record("bad.json")
+
+
+def three_shards() -> list[RunResult]:
+    return [
+        run(
+            step("lint", Status.PASSED, duration=1),
+            step("test (3.11)", Status.FAILED, offset=1, duration=4),
+            run_id="shard-1",
+            end=5,
+            stats=RunStats(
+                critical_path=("lint", "test (3.11)"),
+                max_concurrency_seen=2,
+                resource_utilization={"db": 1.0},
+            ),
+        ),
+        run(
+            step("test (3.12)", Status.PASSED, offset=2, duration=3),
+            run_id="shard-2",
+            start=2,
+            end=6,
+            stats=RunStats(
+                critical_path=("test (3.12)",), max_concurrency_seen=1, resource_utilization={"db": 0.0}
+            ),
+        ),
+        run(
+            step("docs", Status.CACHED, cached=True),
+            step("package", Status.PASSED, offset=3, duration=6),
+            run_id="shard-3",
+            start=3,
+            end=9,
+            stats=RunStats(critical_path=("package",), max_concurrency_seen=4),
+        ),
+    ]
+
+
+def test_merging_three_shards_lists_every_instance_once(workdir: Path) -> None:
+    shards = three_shards()
+    for number, shard in enumerate(shards, 1):
+        write_run_record(shard, f"shard-{number}.json")
+
+    merged = merge_results([read_run_record(f"shard-{number}.json") for number in (1, 2, 3)])
+
+    assert [s.id for s in merged.steps] == ["lint", "test (3.11)", "test (3.12)", "docs", "package"]
+    assert merged.status is RunStatus.FAILED
+    assert merged.started == T0 and merged.finished == T0 + timedelta(seconds=9)
+    assert merged.stats.serial_duration == 14.0
+    assert merged.stats.speedup == pytest.approx(14.0 / 9.0)
+    assert merged.stats.max_concurrency_seen == 4
+    assert merged.stats.critical_path == ("package",)  # 6 s, the longest of the three
+    assert merged.stats.resource_utilization["db"] == pytest.approx((1.0 * 5 + 0.0 * 4) / 15)
+    assert merged.run_id.startswith("merged-")
+
+
+def test_a_later_record_wins_for_the_same_instance(workdir: Path) -> None:
+    rerun = run(step("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", start=20, end=23)
+
+    merged = merge_results([*three_shards(), rerun])
+
+    assert [s.id for s in merged.steps].count("test (3.11)") == 1
+    assert next(s for s in merged.steps if s.id == "test (3.11)").status is Status.PASSED
+    assert merged.status is RunStatus.PASSED
+    assert merged.stats.serial_duration == 13.0
+
+
+def test_merged_status_follows_continue_on_error_and_interruption() -> None:
+    tolerated = run(step("flaky", Status.FAILED, continue_on_error=True))
+    interrupted = run(step("b", Status.CANCELLED, reason="interrupted"), run_id="r2", interrupted_by=2)
+
+    assert merge_results([tolerated]).status is RunStatus.PASSED
+    assert merge_results([tolerated, interrupted]).status is RunStatus.CANCELLED
+
+
+def test_merge_refuses_nothing_and_mixed_playbooks() -> None:
+    with pytest.raises(UsageError, match="no run records"):
+        merge_results([])
+    with pytest.raises(UsageError, match="different playbooks"):
+        merge_results([run(), run(playbook="nightly")])
+
+
+def test_write_all_writes_the_three_reports(workdir: Path) -> None:
+    paths = ReportPaths(
+        junit=workdir / "r" / "junit.xml", summary=workdir / "r" / "s.md", json=workdir / "r" / "run.json"
+    )
+
+    summary = write_all(full_run(), paths)
+
+    assert (workdir / "r" / "s.md").read_text(encoding="utf-8") == summary
+    assert read_run_record(workdir / "r" / "run.json") == full_run()
+    assert ET.parse(workdir / "r" / "junit.xml").getroot().get("tests") == "5"
+
+
+def test_a_report_that_cannot_be_written_does_not_stop_the_others(workdir: Path) -> None:
+    (workdir / "blocked").write_text("a file where a folder should be")
+    paths = ReportPaths(
+        junit=workdir / "blocked" / "junit.xml", summary=workdir / "s.md", json=workdir / "run.json"
+    )
+
+    with pytest.raises(ReportError) as caught:
+        write_all(full_run(), paths)
+
+    assert caught.value.exit_code == 1
+    assert "blocked/junit.xml" in str(caught.value)
+    assert (workdir / "s.md").read_text(encoding="utf-8") == caught.value.summary
+    assert (workdir / "run.json").exists()
