@@ -293,16 +293,21 @@ class Settings:
         """The `[defaults]` entries matching one step, merged: a later entry overrides an earlier
         one key by key (so a profile's entry overrides the base's), tags add up."""
         merged: dict[str, Any] = {"allow_parallel": None, "timeout": None, "retry": None}
-        tags_given: list[str] = []
-        patterns: list[str] = []
-        for entry in self.step_defaults:
-            if entry.matches(step_id, number=number, tags=tags, stage=stage):
-                patterns.extend([entry.pattern] if entry.pattern not in patterns else [])
-                tags_given.extend(tag for tag in entry.tags if tag not in tags_given)
-                for name in merged:
-                    if getattr(entry, name) is not None:
-                        merged[name] = getattr(entry, name)
-        return StepDefaults(pattern=",".join(patterns), origin="defaults", tags=tuple(tags_given), **merged)
+        matched = [
+            entry
+            for entry in self.step_defaults
+            if entry.matches(step_id, number=number, tags=tags, stage=stage)
+        ]
+        for entry in matched:
+            for name in merged:
+                if getattr(entry, name) is not None:
+                    merged[name] = getattr(entry, name)
+        return StepDefaults(
+            pattern=",".join(dict.fromkeys(entry.pattern for entry in matched)),
+            origin="; ".join(entry.origin for entry in matched) or "default",
+            tags=tuple(dict.fromkeys(tag for entry in matched for tag in entry.tags)),
+            **merged,
+        )
 
 
 # ---------------------------------------------------------------- keys and checks
@@ -413,27 +418,26 @@ def load_settings(
     `config` file or an unknown `profile` is a UsageError.
     """
     source = _find_source(root, config)
-    table: dict[str, Any] = {}
-    reader: _Reader | None = None
-    if source is not None:
-        reader = _Reader(source, root)
-        table = reader.table
+    reader = _Reader(source, root) if source is not None else None
+    table = reader.table if reader is not None else {}
     profiles = table.get("profile", {}) if isinstance(table.get("profile"), dict) else {}
+    levels: dict[tuple[str, ...], tuple[dict[str, Setting], list[StepDefaults]]] = {}
+    if reader is not None:
+        # Every profile is checked, not only the one in use: a mistake shows before it matters.
+        problems: list[Problem] = []
+        levels[()] = reader.level((), table, problems)
+        for name, body in profiles.items():
+            levels["profile", name] = reader.level(("profile", name), body, problems)
+        if problems:
+            raise PlaybookError.from_problems(problems)
     chosen = _choose_profile(profile, profiles, environ, reader.name if reader else None)
 
     values = {key: Setting(key=key, value=default, origin="default") for key, (_, default) in _KEYS.items()}
     step_defaults: list[StepDefaults] = []
-    if reader is not None:
-        problems: list[Problem] = []
-        levels: list[tuple[tuple[str, ...], Any]] = [((), table)]
-        levels += [(("profile", name), body) for name, body in profiles.items()]
-        for prefix, body in levels:
-            level_values, level_defaults = reader.level(prefix, body, problems)
-            if prefix in ((), ("profile", chosen)):
-                values.update(level_values)
-                step_defaults.extend(level_defaults)
-        if problems:
-            raise PlaybookError.from_problems(problems)
+    for prefix in [(), ("profile", chosen)] if chosen else [()]:
+        level_values, level_defaults = levels.get(prefix, ({}, []))
+        values.update(level_values)
+        step_defaults.extend(level_defaults)
     if environ.get(CACHE_DIR_VARIABLE):
         values["cache-dir"] = Setting(
             key="cache-dir",
@@ -455,12 +459,17 @@ def _find_source(root: Path, config: Path | None) -> Path | None:
 
 
 def _has_tool_table(pyproject: Path) -> bool:
-    # A broken pyproject.toml without our table is not ours to report.
     try:
-        document = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
-        return "[tool.ci-orchestrator" in pyproject.read_text(encoding="utf-8", errors="replace")
-    return "ci-orchestrator" in document.get("tool", {})
+        text = pyproject.read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    try:
+        document = tomllib.loads(text)
+    except tomllib.TOMLDecodeError:
+        # A broken pyproject.toml is ours to report only when it holds our table.
+        return "[tool.ci-orchestrator" in text
+    tool = document.get("tool")
+    return isinstance(tool, dict) and "ci-orchestrator" in tool
 
 
 def _choose_profile(
@@ -540,8 +549,9 @@ class _Reader:
             name = _ALIASES.get(key, key)
             if key == "defaults":
                 defaults = self._defaults(path, raw, profile, problems)
-            elif key in tables:
-                continue
+            elif key == "profile" and not prefix:
+                if not isinstance(raw, dict):
+                    problems.append(self._problem(path, "expected tables such as [profile.ci]"))
             elif name not in _KEYS:
                 candidates = [*_KEYS, *_ALIASES, *tables]
                 problems.append(self._problem(path, f"unknown key {key!r}{_suggest(key, candidates)}"))

@@ -396,3 +396,28 @@ def test_unreadable_cgroup_files_fall_back_to_the_affinity(tmp_path: Path) -> No
     assert available_cpus(proc_cgroup=tmp_path / "absent", cgroup_root=tmp_path) == affinity()
     garbage = fake_cgroup(tmp_path, "0::/\n", {"cpu.max": "lots\n"})
     assert available_cpus(**garbage) == affinity()
+
+
+def test_profile_must_be_tables_and_every_profile_is_checked(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", 'profile = "ci"\n')
+    with pytest.raises(PlaybookError, match=r"ci-orchestrator.toml:1:1: profile: expected tables"):
+        load_settings(workdir, environ={})
+    write(workdir / "ci-orchestrator.toml", "[profile.nightly]\ntimeout = -1\n")
+    with pytest.raises(PlaybookError, match=r"ci-orchestrator.toml:2:1: profile.nightly.timeout"):
+        load_settings(workdir, profile="unknown", environ={})
+
+
+def test_merged_step_defaults_name_where_they_come_from(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", STEP_DEFAULTS)
+    merged = load_settings(workdir, environ={}).defaults_for("0410", number="0410", tags=("db",))
+    assert merged.pattern == "0400-0499,tag:db"
+    assert merged.origin == "ci-orchestrator.toml:2; ci-orchestrator.toml:4"
+    assert load_settings(workdir, environ={}).defaults_for("lint").origin == "default"
+
+
+def test_a_broken_pyproject_without_our_table_is_not_ours(workdir: Path) -> None:
+    write(workdir / "pyproject.toml", "[project\nname = \n")
+    assert load_settings(workdir, environ={}).source is None
+    write(workdir / "pyproject.toml", "[tool.ci-orchestrator]\ntimeout = \n")
+    with pytest.raises(PlaybookError, match=r"^pyproject.toml:2:\d+: invalid TOML"):
+        load_settings(workdir, environ={})
