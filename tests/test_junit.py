@@ -56,7 +56,7 @@ def every_status(log: str | None) -> RunResult:
     return run(
         step("lint", Status.PASSED, exit_code=0),
         step("test (3.12, <&>)", Status.FAILED, exit_code=3, log=log, matrix={"python": "3.12"}),
-        step("slow", Status.TIMED_OUT, exit_code=124, duration=30.2, log=log),
+        step("slow", Status.TIMED_OUT, exit_code=124, duration=30.2, log=log, reason="timed out"),
         step("stopped", Status.CANCELLED, reason="cancelled by SIGINT", log=log),
         step("deploy", Status.SKIPPED, reason="needs 'test (3.12, <&>)' failed\x00"),
         step("build", Status.CACHED, cached=True),

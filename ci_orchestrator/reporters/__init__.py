@@ -106,7 +106,9 @@ def failure_message(step: StepResult) -> str:
     if step.status is Status.TIMED_OUT:
         # The limit itself is not recorded; the time the step ran is the nearest fact.
         limit = f"{round(step.duration)}s" if step.duration < 60 else format_seconds(step.duration)
-        text = step.reason or f"timed out after {limit}"
+        # A bare "timed out" says less than the time it ran.
+        bare = not step.reason or step.reason.strip().lower() == "timed out"
+        text = f"timed out after {limit}" if bare else str(step.reason)
     elif step.status is Status.CANCELLED:
         text = step.reason or "cancelled"
     else:
