@@ -167,6 +167,8 @@ def _kept_rows(steps: Sequence[StepResult], limit: int | None) -> list[StepResul
 
 
 def _table(steps: Sequence[StepResult]) -> str:
+    if not steps:
+        return "### Steps\n\nNo step instances."
     lines = [
         "### Steps",
         "",
