@@ -129,6 +129,9 @@ class StepCache:
                 str(cache.directory / "entries"),
                 size_limit=size_limit,
                 eviction_policy="least-recently-used",
+                # One item out per write when over the limit: diskcache's default of ten would,
+                # in a small cache, evict the result just stored.
+                cull_limit=1,
                 disk=diskcache.JSONDisk,
             )
             # Reads here must not write: least-recently-used would record every file lookup.

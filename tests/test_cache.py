@@ -1,0 +1,604 @@
+"""The step cache against real files, real cache directories and real concurrent processes."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tarfile
+import textwrap
+from pathlib import Path
+from typing import Any
+
+import diskcache
+import pytest
+
+from ci_orchestrator.cache import RestoreError, StepCache, parse_size
+from ci_orchestrator.errors import Location, UsageError
+from ci_orchestrator.playbook import Instance, Step
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def instance(
+    step_id: str = "build",
+    *,
+    run: str | None = "make all",
+    command: tuple[str, ...] | None = None,
+    script: str | None = None,
+    args: tuple[str, ...] = (),
+    inputs: tuple[str, ...] = ("src/**/*.py",),
+    outputs: tuple[str, ...] = (),
+    cache: bool = False,
+    env: dict[str, str] | None = None,
+    matrix: dict[str, Any] | None = None,
+    shell: str = "bash",
+    working_directory: str = ".",
+) -> Instance:
+    if command is not None or script is not None:
+        run = None
+    step = Step(
+        id=step_id,
+        name=step_id,
+        location=Location(file="playbooks/ci.yml", line=1),
+        run=run,
+        command=command,
+        script=script,
+        args=args,
+        shell=shell,
+        inputs=inputs,
+        outputs=outputs,
+        cache=cache,
+    )
+    values = matrix or {}
+    instance_id = f"{step_id} ({', '.join(map(str, values.values()))})" if values else step_id
+    return Instance(
+        id=instance_id,
+        step=step,
+        matrix=values,
+        name=step_id,
+        run=run,
+        env=env or {},
+        working_directory=working_directory,
+        timeout=None,
+        continue_on_error=False,
+    )
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Path:
+    root = tmp_path / "project"
+    (root / "src" / "pkg").mkdir(parents=True)
+    (root / "src" / "main.py").write_text("print('main')\n")
+    (root / "src" / "pkg" / "util.py").write_text("VALUE = 1\n")
+    (root / "README.md").write_text("readme\n")
+    return root
+
+
+def open_cache(workspace: Path, **options: Any) -> StepCache:
+    directory = options.pop("directory", workspace / ".ci-orchestrator" / "cache")
+    return StepCache.open(directory, workspace=workspace, **options)
+
+
+def build_outputs(workspace: Path) -> dict[str, bytes]:
+    (workspace / "dist" / "bin").mkdir(parents=True, exist_ok=True)
+    files = {
+        "dist/app.whl": bytes(range(256)) * 400,  # large enough to live in its own file
+        "dist/bin/run": b"#!/bin/sh\necho run\n",
+    }
+    for name, content in files.items():
+        (workspace / name).write_bytes(content)
+    (workspace / "dist" / "bin" / "run").chmod(0o755)
+    (workspace / "dist" / "app.whl").chmod(0o640)
+    return files
+
+
+def stored(cache: StepCache, workspace: Path, item: Instance, log_text: str = "built\n") -> str:
+    key = cache.key_for(item, upstream_keys=[])
+    assert key is not None
+    log = workspace.parent / "logs" / f"{item.step.id}.log"
+    log.parent.mkdir(exist_ok=True)
+    log.write_text(log_text)
+    cache.store(key, item, log_path=log, duration=1.5)
+    return key.digest
+
+
+# --- store, lookup, restore -------------------------------------------------------------
+
+
+def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(workspace: Path) -> None:
+    item = instance(outputs=("dist/**",))
+    files = build_outputs(workspace)
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        assert cache.lookup(key) is None
+        stored(cache, workspace, item, log_text="compiled 2 files\n")
+
+    shutil.rmtree(workspace / "dist")
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        entry = cache.lookup(key)
+        assert entry is not None
+        assert entry.files == ("dist/app.whl", "dist/bin/run")
+        restored_log = workspace.parent / "restored.log"
+        cache.restore(entry, log_path=restored_log)
+        assert cache.warnings == []
+
+    for name, content in files.items():
+        assert (workspace / name).read_bytes() == content
+    assert (workspace / "dist/bin/run").stat().st_mode & 0o777 == 0o755
+    assert (workspace / "dist/app.whl").stat().st_mode & 0o777 == 0o640
+    assert restored_log.read_text() == "compiled 2 files\n"
+
+
+def test_a_step_without_inputs_or_cache_flag_is_not_cacheable(workspace: Path) -> None:
+    with open_cache(workspace) as cache:
+        assert cache.key_for(instance(inputs=()), upstream_keys=[]) is None
+        assert cache.key_for(instance(inputs=(), cache=True), upstream_keys=[]) is not None
+
+
+def test_force_stores_but_never_finds(workspace: Path) -> None:
+    item = instance()
+    with open_cache(workspace, read=False) as cache:
+        digest = stored(cache, workspace, item)
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None and key.digest == digest
+        assert cache.lookup(key) is None
+    with open_cache(workspace) as cache:
+        assert cache.lookup(key) is not None
+
+
+# --- what the key is made of ------------------------------------------------------------
+
+
+def key_of(workspace: Path, item: Instance, upstream: Any = ()) -> str:
+    # A fresh cache each time: nothing remembered from an earlier call can hide a change.
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=upstream)
+        assert key is not None
+        return key.digest
+
+
+def test_changing_one_input_file_changes_the_key_and_explain_names_it(workspace: Path) -> None:
+    item = instance()
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+    before = key_of(workspace, item)
+    (workspace / "src" / "pkg" / "util.py").write_text("VALUE = 2\n")
+    assert key_of(workspace, item) != before
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert cache.explain(item, key) == ["input src/pkg/util.py changed"]
+
+
+def test_a_file_outside_the_inputs_does_not_change_the_key(workspace: Path) -> None:
+    item = instance()
+    before = key_of(workspace, item)
+    (workspace / "README.md").write_text("other\n")
+    (workspace / "src" / "notes.txt").write_text("not python\n")
+    assert key_of(workspace, item) == before
+
+
+@pytest.mark.parametrize(
+    ("changed", "reason"),
+    [
+        ({"env": {"MODE": "release"}}, "env MODE changed"),
+        ({"matrix": {"python": "3.12"}}, "matrix value python changed"),
+        ({"run": "make other"}, "the command changed"),
+        ({"shell": "sh"}, "the shell changed (bash -> sh)"),
+        ({"working_directory": "src"}, "the working directory changed (. -> src)"),
+        ({"outputs": ("dist/**",)}, "the outputs globs changed ([] -> ['dist/**'])"),
+    ],
+)
+def test_env_matrix_command_shell_directory_and_outputs_are_in_the_key(
+    workspace: Path, changed: dict[str, Any], reason: str
+) -> None:
+    base: dict[str, Any] = {"env": {"MODE": "debug"}, "matrix": {"python": "3.11"}}
+    item = instance(**base)
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+    other = instance(**{**base, **changed})
+    assert key_of(workspace, other) != key_of(workspace, item)
+    with open_cache(workspace) as cache:
+        lines = cache.explain(other, cache.key_for(other, upstream_keys=[]))
+    if "matrix" in changed:
+        assert lines == ["no stored success"]  # another matrix value is another instance
+    else:
+        assert lines == [reason]
+
+
+def test_env_values_are_not_kept_in_the_cache(workspace: Path) -> None:
+    item = instance(env={"TOKEN": "s3cr3t-value"})
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+    for path in (workspace / ".ci-orchestrator" / "cache").rglob("*"):
+        if path.is_file():
+            assert b"s3cr3t-value" not in path.read_bytes()
+
+
+def test_command_argv_and_script_content_are_in_the_key(workspace: Path) -> None:
+    argv = instance(command=("python", "-m", "build"))
+    assert key_of(workspace, argv) != key_of(workspace, instance(command=("python", "-m", "pytest")))
+    script = workspace / "scripts" / "0100_build.sh"
+    script.parent.mkdir()
+    script.write_text("echo one\n")
+    item = instance(script="scripts/0100_build.sh", args=("--fast",))
+    before = key_of(workspace, item)
+    assert key_of(workspace, instance(script="scripts/0100_build.sh", args=("--slow",))) != before
+    script.write_text("echo two\n")
+    assert key_of(workspace, item) != before
+
+
+def test_a_glob_gaining_a_file_changes_the_key(workspace: Path) -> None:
+    item = instance(inputs=("src/**/*.py", "config/*.toml"))
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+    before = key_of(workspace, item)
+    (workspace / "src" / "pkg" / "deep").mkdir()
+    (workspace / "src" / "pkg" / "deep" / "new.py").write_text("")
+    after_python = key_of(workspace, item)
+    assert after_python != before
+    (workspace / "config").mkdir()  # the glob that matched nothing now matches a file
+    (workspace / "config" / "app.toml").write_text("")
+    assert key_of(workspace, item) != after_python
+    with open_cache(workspace) as cache:
+        lines = cache.explain(item, cache.key_for(item, upstream_keys=[]))
+    assert lines == ["input config/app.toml added", "input src/pkg/deep/new.py added"]
+
+
+def test_a_glob_sees_files_created_during_the_run(workspace: Path) -> None:
+    # Keys are taken as instances become ready; an upstream step may have just written inputs.
+    item = instance(inputs=("src/**/*.py",))
+    with open_cache(workspace) as cache:
+        first = cache.key_for(item, upstream_keys=[])
+        (workspace / "src" / "pkg" / "generated.py").write_text("X = 1\n")
+        second = cache.key_for(item, upstream_keys=[])
+        (workspace / "src" / "main.py").write_text("print('changed')\n")
+        third = cache.key_for(item, upstream_keys=[])
+    assert first is not None and second is not None and third is not None
+    assert len({first.digest, second.digest, third.digest}) == 3
+    assert "src/pkg/generated.py" in second.manifest.inputs
+
+
+def test_glob_forms(workspace: Path) -> None:
+    (workspace / ".hidden.py").write_text("")
+    (workspace / ".git").mkdir()
+    (workspace / ".git" / "HEAD.py").write_text("")
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, instance())  # the cache's own files are in the workspace now
+
+        def manifest(*globs: str) -> Any:
+            key = cache.key_for(instance(inputs=globs), upstream_keys=[])
+            assert key is not None
+            return key.manifest
+
+        assert set(manifest("**/*.py").inputs) == {".hidden.py", "src/main.py", "src/pkg/util.py"}
+        assert set(manifest("**").inputs) == {".hidden.py", "README.md", "src/main.py", "src/pkg/util.py"}
+        assert set(manifest(".git/*").inputs) == {".git/HEAD.py"}  # named, not wildcarded
+        assert set(manifest("src/*.py").inputs) == {"src/main.py"}
+        assert set(manifest("src").inputs) == {"src/main.py", "src/pkg/util.py"}
+        assert set(manifest("src/**").inputs) == {"src/main.py", "src/pkg/util.py"}
+        assert set(manifest("src/p?g/[a-u]til.py").inputs) == {"src/pkg/util.py"}
+        assert set(manifest("./README.md").inputs) == {"README.md"}
+        assert set(manifest("nothing/*.py").inputs) == set()
+
+
+def test_upstream_keys_are_in_the_key_and_explain_names_the_upstream(workspace: Path) -> None:
+    item = instance("test")
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys={"build": "a" * 64})
+        assert key is not None
+        cache.store(key, item, log_path=workspace / "missing.log", duration=0.1)
+        changed = cache.key_for(item, upstream_keys={"build": "b" * 64})
+        assert changed is not None and changed.digest != key.digest
+        assert cache.explain(item, changed) == ["upstream build changed"]
+        # The same keys given as a list key the same.
+        listed = cache.key_for(item, upstream_keys=["b" * 64])
+        assert listed is not None and listed.digest == changed.digest
+
+
+def test_a_relocated_checkout_keeps_its_keys_and_hits(workspace: Path, tmp_path: Path) -> None:
+    item = instance(inputs=("**/*.py", "*.md"), outputs=("dist/**",))
+    build_outputs(workspace)
+    with open_cache(workspace) as cache:
+        digest = stored(cache, workspace, item)
+    moved = tmp_path / "elsewhere" / "checkout"
+    shutil.copytree(workspace, moved, symlinks=True)
+    shutil.rmtree(moved / "dist")
+    with open_cache(moved) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None and key.digest == digest
+        entry = cache.lookup(key)
+        assert entry is not None
+        cache.restore(entry, log_path=tmp_path / "moved.log")
+    assert (moved / "dist" / "bin" / "run").read_bytes() == (workspace / "dist" / "bin" / "run").read_bytes()
+    assert str(workspace) not in json.dumps(key.manifest.to_json())
+
+
+def test_an_unchanged_file_is_not_read_again(workspace: Path) -> None:
+    # Content rewritten behind an identical size and mtime (and inode) keeps the old digest:
+    # proof that the digest came from the memo, not from reading the file.
+    target = workspace / "src" / "main.py"
+    old = 1_600_000_000_000_000_000
+    os.utime(target, ns=(old, old))
+    item = instance()
+    before = key_of(workspace, item)
+    with target.open("r+b") as handle:
+        handle.write(b"PRINT")
+    os.utime(target, ns=(old, old))
+    assert key_of(workspace, item) == before
+    os.utime(target, ns=(old + 1, old + 1))
+    assert key_of(workspace, item) != before
+
+
+# --- a cache that cannot be used --------------------------------------------------------
+
+
+def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(workspace: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    item = instance()
+    with open_cache(workspace, directory=directory) as cache:
+        stored(cache, workspace, item)
+    (directory / "entries" / "cache.db").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (directory / "entries" / f"cache.db{suffix}").unlink(missing_ok=True)
+    with open_cache(workspace, directory=directory) as cache:
+        assert not cache.enabled
+        assert len(cache.warnings) == 1
+        assert str(directory) in cache.warnings[0]
+        assert cache.key_for(item, upstream_keys=[]) is None
+        cache.record(1, 1)
+        assert cache.stats().entries == 0
+        assert len(cache.warnings) == 1
+
+
+def test_a_cache_dir_that_cannot_be_created_is_a_warning(workspace: Path, tmp_path: Path) -> None:
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    cache = open_cache(workspace, directory=blocker / "cache")
+    assert not cache.enabled
+    assert len(cache.warnings) == 1
+    assert cache.key_for(instance(), upstream_keys=[]) is None
+    cache.close()
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permissions")
+def test_a_read_only_cache_dir_is_a_warning(workspace: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "readonly"
+    directory.mkdir()
+    directory.chmod(0o500)
+    try:
+        cache = open_cache(workspace, directory=directory)
+        assert not cache.enabled
+        assert len(cache.warnings) == 1
+        cache.close()
+    finally:
+        directory.chmod(0o700)
+
+
+def test_a_damaged_archive_is_refused_and_dropped(workspace: Path) -> None:
+    item = instance(outputs=("dist/**",))
+    build_outputs(workspace)
+    with open_cache(workspace) as cache:
+        digest = stored(cache, workspace, item)
+    entries = diskcache.Cache(str(workspace / ".ci-orchestrator/cache/entries"), disk=diskcache.JSONDisk)
+    entries.set("data:" + digest, io.BytesIO(b"\x00garbage" * 1000), read=True)
+    entries.close()
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        entry = cache.lookup(key)
+        assert entry is not None
+        with pytest.raises(RestoreError):
+            cache.restore(entry, log_path=workspace.parent / "x.log")
+        assert cache.lookup(key) is None  # dropped: the next run stores a good one
+        assert cache.enabled
+
+
+# --- path escapes -----------------------------------------------------------------------
+
+
+def plant_archive(workspace: Path, digest: str, members: list[tuple[tarfile.TarInfo, bytes]]) -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as tar:
+        for info, content in members:
+            info.size = len(content) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    buffer.seek(0)
+    entries = diskcache.Cache(str(workspace / ".ci-orchestrator/cache/entries"), disk=diskcache.JSONDisk)
+    entries.set("data:" + digest, buffer, read=True)
+    entries.close()
+
+
+def member(name: str, kind: bytes = tarfile.REGTYPE, target: str = "") -> tarfile.TarInfo:
+    info = tarfile.TarInfo(name)
+    info.type = kind
+    info.linkname = target
+    info.mode = 0o644
+    return info
+
+
+@pytest.mark.parametrize(
+    ("bad", "named"),
+    [
+        (member("files//tmp/escaped-absolute"), "'/tmp/escaped-absolute'"),
+        (member("files/../escaped-parent"), "'../escaped-parent'"),
+        (member("files/dist/../../escaped-deep"), "'dist/../../escaped-deep'"),
+        (member("files/dist/link", tarfile.SYMTYPE, "/etc/passwd"), "'files/dist/link'"),
+    ],
+)
+def test_members_leading_outside_the_workspace_are_refused_and_nothing_is_written(
+    workspace: Path, bad: tarfile.TarInfo, named: str
+) -> None:
+    item = instance(outputs=("dist/**",))
+    with open_cache(workspace) as cache:
+        digest = stored(cache, workspace, item)
+    plant_archive(
+        workspace, digest, [(member("log"), b"log\n"), (member("files/dist/ok.txt"), b"ok"), (bad, b"x")]
+    )
+    log = workspace.parent / "refused.log"
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        entry = cache.lookup(key)
+        assert entry is not None
+        with pytest.raises(RestoreError, match=re.escape(named)):
+            cache.restore(entry, log_path=log)
+        assert any(named in warning for warning in cache.warnings)
+    assert not (workspace / "dist").exists()
+    assert not log.exists()
+    assert not (workspace.parent / "escaped-parent").exists()
+    assert not Path("/tmp/escaped-absolute").exists()
+
+
+def test_a_member_is_refused_when_a_symlinked_directory_leads_out(
+    workspace: Path, tmp_path: Path
+) -> None:
+    item = instance(outputs=("out/**",))
+    (workspace / "out").mkdir()
+    (workspace / "out" / "report.txt").write_text("stored\n")
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    shutil.rmtree(workspace / "out")
+    (workspace / "out").symlink_to(outside)
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        entry = cache.lookup(key)
+        assert entry is not None
+        with pytest.raises(RestoreError, match=r"'out/report\.txt' leads outside the workspace through a symlink"):
+            cache.restore(entry, log_path=tmp_path / "log")
+    assert list(outside.iterdir()) == []
+
+
+# --- stats and upkeep -------------------------------------------------------------------
+
+
+def test_stats_record_prune_and_clear(workspace: Path) -> None:
+    with open_cache(workspace) as cache:
+        for index in range(3):
+            (workspace / "src" / "main.py").write_text(f"print({index})\n")
+            stored(cache, workspace, instance(), log_text="x" * 50_000)
+        cache.record(hits=2, misses=1)
+        cache.record(hits=5, misses=0)
+        stats = cache.stats()
+        assert (stats.entries, stats.hits, stats.misses, stats.runs) == (3, 7, 1, 2)
+        assert stats.size > 150_000
+        assert cache.prune(stats.size) == 0
+        removed = cache.prune(0)
+        assert removed == 3
+        assert cache.stats().entries == 0
+        stored(cache, workspace, instance())
+        cache.clear()
+        after = cache.stats()
+        assert (after.entries, after.runs) == (0, 0)
+        assert cache.warnings == []
+
+
+def test_the_oldest_used_results_go_first_when_the_size_limit_is_reached(workspace: Path) -> None:
+    item = instance()
+    digests = []
+    with open_cache(workspace, size_limit=400_000) as cache:
+        for index in range(8):
+            (workspace / "src" / "main.py").write_text(f"print({index})\n")
+            digests.append(stored(cache, workspace, item, log_text="y" * 100_000))
+        stats = cache.stats()
+        assert 0 < stats.entries < 8
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None and key.digest == digests[-1]
+        assert cache.lookup(key) is not None  # the newest survives
+        (workspace / "src" / "main.py").write_text("print(0)\n")
+        oldest = cache.key_for(item, upstream_keys=[])
+        assert oldest is not None and oldest.digest == digests[0]
+        assert cache.lookup(oldest) is None
+
+
+@pytest.mark.parametrize(
+    ("text", "size"),
+    [
+        ("1000", 1000),
+        ("500M", 500 * 1024**2),
+        ("2GiB", 2 * 1024**3),
+        ("1.5g", int(1.5 * 1024**3)),
+        ("10MB", 10_000_000),
+        ("64 KiB", 64 * 1024),
+        ("7b", 7),
+    ],
+)
+def test_parse_size(text: str, size: int) -> None:
+    assert parse_size(text) == size
+
+
+@pytest.mark.parametrize("text", ["", "big", "-1", "5X", "1.2.3G"])
+def test_parse_size_rejects_what_it_cannot_read(text: str) -> None:
+    with pytest.raises(UsageError, match="not a size"):
+        parse_size(text)
+
+
+# --- two processes ----------------------------------------------------------------------
+
+WORKER = textwrap.dedent(
+    """
+    import sys
+    from pathlib import Path
+    from ci_orchestrator.cache import StepCache
+    from ci_orchestrator.errors import Location
+    from ci_orchestrator.playbook import Instance, Step
+
+    workspace, directory, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    log = workspace.parent / f"{name}.log"
+    log.write_text(name * 1000)
+    found = 0
+    cache = StepCache.open(directory, workspace=workspace)
+    for index in range(40):
+        step = Step(id=f"s{index % 10}", name="s", location=Location(file="ci.yml"),
+                    run=f"echo {index % 20}", inputs=("src/**/*.py",), outputs=("src/main.py",))
+        item = Instance(id=step.id, step=step, matrix={}, name="s", run=step.run, env={},
+                        working_directory=".", timeout=None, continue_on_error=False)
+        key = cache.key_for(item, upstream_keys=[])
+        entry = cache.lookup(key)
+        if entry is None:
+            cache.store(key, item, log_path=log, duration=0.1)
+        else:
+            found += 1
+            cache.restore(entry, log_path=workspace.parent / f"{name}-restored.log")
+        cache.record(1, 0)
+    cache.close()
+    print(found, len(cache.warnings), *cache.warnings)
+    """
+)
+
+
+def test_two_processes_share_a_cache_without_damage(workspace: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "shared-cache"
+    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    workers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WORKER, str(workspace), str(directory), name],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=environment,
+        )
+        for name in ("a", "b")
+    ]
+    outputs = [worker.communicate(timeout=60) for worker in workers]
+    for worker, (out, err) in zip(workers, outputs, strict=True):
+        assert worker.returncode == 0, err
+        found, warnings = out.split()[:2]
+        assert warnings == "0", out
+        assert int(found) >= 20  # each of the 20 distinct keys is stored at most twice
+    with open_cache(workspace, directory=directory) as cache:
+        stats = cache.stats()
+        assert stats.entries == 20
+        assert (stats.runs, stats.hits) == (20, 20)  # the window of recent runs keeps the last 20
+        assert cache.warnings == []
+    assert (workspace / "src" / "main.py").read_text() == "print('main')\n"
