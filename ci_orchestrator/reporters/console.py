@@ -1,0 +1,417 @@
+"""The console view of a run: step output grouped, streamed or shown only on failure, a live
+progress view on a terminal, and a closing summary.
+
+Everything goes to one stream (stdout by default): progress lines, step logs and GitHub workflow
+commands stay in the order they happened, and the runner reads workflow commands from stdout.
+Secret values are masked in every line written.
+"""
+
+from __future__ import annotations
+
+import codecs
+import itertools
+import os
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_orchestrator.reporters import failure_message, format_seconds, github
+from ci_orchestrator.reporters.logs import mask, read_tail
+from ci_orchestrator.results import RunStatus, Status
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Iterator, Mapping
+    from typing import TextIO
+
+    from rich.console import Console, RenderableType
+
+    from ci_orchestrator.results import RunResult, StepResult
+
+_CHUNK = 64 * 1024  # logs are echoed in pieces of about this many characters
+_ANNOTATION_LINES = 10
+_LIVE_ROWS = 12  # running steps listed in the live view; the rest are counted
+_STYLES = {
+    Status.PASSED: "green",
+    Status.CACHED: "cyan",
+    Status.SKIPPED: "yellow",
+    Status.FAILED: "bold red",
+    Status.TIMED_OUT: "bold red",
+    Status.CANCELLED: "bold red",
+}
+
+
+class OutputMode(Enum):
+    """How step output reaches the console."""
+
+    GROUPED = "grouped"  # a step's whole log when it ends, never interleaved with another's
+    STREAM = "stream"  # lines as they come, each prefixed with its instance id
+    QUIET = "quiet"  # only the logs of failed steps, and the result
+
+
+class ConsoleReporter:
+    """A `RunObserver` that shows a run on a text stream.
+
+    On a terminal (and not under CI) a live view shows the running steps; elsewhere each start
+    and finish is one line. Under GitHub Actions logs are folded in `::group::` and failures
+    annotated. `secrets` are masked from the first event; `RunResult.secrets` from the summary on.
+    """
+
+    def __init__(
+        self,
+        stream: TextIO | None = None,
+        *,
+        mode: OutputMode = OutputMode.GROUPED,
+        secrets: Iterable[str] = (),
+        environ: Mapping[str, str] | None = None,
+        tail_lines: int = 20,
+        live: bool | None = None,
+    ) -> None:
+        env = os.environ if environ is None else environ
+        self._stream = sys.stdout if stream is None else stream
+        self._mode = mode
+        self._secrets = tuple(value for value in secrets if value)
+        self._tail_lines = tail_lines
+        self._github = github.WorkflowCommands() if github.active(env) else None
+        if live is None:
+            in_ci = env.get("CI", "").lower() not in ("", "0", "false")
+            live = self._stream.isatty() and not in_ci and mode is not OutputMode.QUIET
+        self._live = live
+        self._view: _LiveView | None = None
+        self._progress = _Progress()
+        self._buffers: dict[str, _LineBuffer] = {}
+        self._tails: dict[str, str] = {}
+        # The scheduler may report from several threads; lines of one event stay together.
+        self._lock = threading.RLock()
+
+    @property
+    def wants_output(self) -> bool:
+        """Whether `step_output` events are wanted (stream mode only)."""
+        return self._mode is OutputMode.STREAM
+
+    # -- RunObserver ---------------------------------------------------------------------------
+
+    def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
+        with self._lock:
+            self._progress.total = total
+            if self._github:
+                self._commands(self._github.add_masks(self._secrets))
+            if self._live:
+                self._view = _LiveView(self._stream, self._progress)
+            elif self._mode is not OutputMode.QUIET:
+                self._line(f"{playbook}: {total} step{'s' * (total != 1)} (run {run_id})")
+            self._flush()
+
+    def step_started(self, *, instance_id: str, attempt: int) -> None:
+        with self._lock:
+            self._progress.running[instance_id] = time.monotonic()
+            if self._view is not None:
+                self._view.refresh()
+            elif self._mode is not OutputMode.QUIET:
+                again = f" (attempt {attempt})" if attempt > 1 else ""
+                self._line(f"{'start':<9} {instance_id}{again}")
+                self._flush()
+
+    def step_output(self, *, instance_id: str, chunk: bytes) -> None:
+        if self._mode is not OutputMode.STREAM:
+            return
+        with self._lock:
+            buffer = self._buffers.setdefault(instance_id, _LineBuffer(self._secrets))
+            # The prefix also keeps a step's line from starting with `::` (a workflow command).
+            for line in buffer.feed(chunk):
+                self._log(f"[{instance_id}] {line}")
+            self._flush()
+
+    def step_finished(self, result: StepResult) -> None:
+        with self._lock:
+            self._progress.running.pop(result.id, None)
+            self._progress.done += 1
+            if result.status.is_failure:
+                self._progress.failed.append(result.id)
+            if self._view is not None:
+                self._view.refresh()
+            if (buffer := self._buffers.pop(result.id, None)) and (rest := buffer.rest()):
+                self._log(f"[{result.id}] {rest}")
+            shows_log = self._mode is OutputMode.GROUPED or (
+                self._mode is OutputMode.QUIET and result.status.is_failure
+            )
+            if shows_log and result.status not in (Status.SKIPPED, Status.CACHED):
+                self._finish_with_log(result)
+            elif self._mode is not OutputMode.QUIET:
+                self._finish_line(result)
+            if self._github and result.status.is_failure:
+                self._annotate(result, self._github)
+            self._flush()
+
+    def run_finished(self, result: RunResult) -> None:
+        with self._lock:
+            self.close()
+            secrets = tuple(dict.fromkeys((*self._secrets, *(v for v in result.secrets if v))))
+            if self._github:
+                self._commands(self._github.add_masks(secrets))
+            self._summary(result, secrets)
+            if self._github:
+                self._commands(self._github.annotate_rest(tails=self._tails))
+            self._flush()
+
+    def close(self) -> None:
+        """Stop the live view (also when a run ends without `run_finished`)."""
+        if self._view is not None:
+            self._view.stop()
+            self._view = None
+
+    # -- pieces --------------------------------------------------------------------------------
+
+    def _finish_line(self, result: StepResult, *, prefix: str = "") -> None:
+        self._line(prefix + _finish_text(result), style=_STYLES[result.status])
+
+    def _finish_with_log(self, result: StepResult) -> None:
+        chunks = _masked_chunks(result.log, self._secrets)
+        first = next(chunks, "")
+        if not first:
+            self._finish_line(result)
+            return
+        if self._github is None:
+            self._finish_line(result)
+            self._log_chunks(first, chunks)
+            self._line(f"{'':<9} end of {result.id}")
+            return
+        self._finish_line(result, prefix="::group::")
+        self._line(self._github.stop_commands())
+        self._log_chunks(first, chunks)
+        self._line(self._github.resume_commands())
+        self._line(self._github.endgroup())
+
+    def _log_chunks(self, first: str, rest: Iterator[str]) -> None:
+        ends_with_newline = True
+        for chunk in itertools.chain((first,), rest):
+            self._log(chunk, end="")
+            ends_with_newline = chunk.endswith("\n")
+        if not ends_with_newline:
+            self._log("")
+
+    def _annotate(self, result: StepResult, commands: github.WorkflowCommands) -> None:
+        tail = mask(read_tail(result.log, lines=_ANNOTATION_LINES), self._secrets)
+        self._tails[result.id] = tail
+        self._commands(commands.annotate(result, tail=tail))
+
+    def _summary(self, result: RunResult, secrets: tuple[str, ...]) -> None:
+        failures = [step for step in result.steps if step.status.is_failure]
+        if failures:
+            self._line("")
+            self._line("Failed steps:", style="bold")
+        for step in failures:
+            self._finish_line(step, prefix="  ")
+            tail = mask(read_tail(step.log, lines=self._tail_lines), secrets)
+            if tail:
+                self._guarded([f"      {line}" for line in tail.splitlines()])
+        if self._mode is not OutputMode.QUIET:
+            self._line("")
+            for line in group_lines(result.steps):
+                self._line(line)
+            self._line(count_line(result))
+        self._line(result_line(result), style="bold green" if result else "bold red")
+
+    def _guarded(self, lines: list[str]) -> None:
+        """Echo a step's own text; under GitHub no line of it may act as a workflow command."""
+        if self._github:
+            self._line(self._github.stop_commands())
+        for line in lines:
+            self._log(line)
+        if self._github:
+            self._line(self._github.resume_commands())
+
+    def _commands(self, lines: list[str]) -> None:
+        for line in lines:
+            self._line(line)
+
+    def _line(self, text: str, *, style: str | None = None) -> None:
+        """One line of our own text (never markup, never re-wrapped)."""
+        if self._view is not None:
+            self._view.print_line(text, style=style)
+        else:
+            self._stream.write(text + "\n")
+
+    def _log(self, text: str, *, end: str = "\n") -> None:
+        """Text a step printed: on a terminal its colours are kept."""
+        if self._view is not None:
+            self._view.print_ansi(text, end=end)
+        else:
+            self._stream.write(text + end)
+
+    def _flush(self) -> None:
+        if self._view is None:
+            self._stream.flush()
+
+
+@dataclass(slots=True)
+class _Progress:
+    """What the live view shows; changed by the reporter, read by rich's refresh thread."""
+
+    total: int = 0
+    done: int = 0
+    running: dict[str, float] = field(default_factory=dict)  # instance id -> monotonic start
+    failed: list[str] = field(default_factory=list)
+
+
+class _LiveView:
+    """The terminal's live progress, drawn by rich below the lines printed above it."""
+
+    def __init__(self, stream: TextIO, progress: _Progress) -> None:
+        # Imported here: rich costs start-up time and is only needed on a terminal.
+        from rich.console import Console
+        from rich.live import Live
+
+        self._progress = progress
+        self.console: Console = Console(file=stream, highlight=False, soft_wrap=True)
+        self._live = Live(
+            get_renderable=self._render, console=self.console, refresh_per_second=4, transient=True
+        )
+        self._live.start()
+
+    def print_line(self, text: str, *, style: str | None) -> None:
+        from rich.text import Text
+
+        # A `Text` carries the style: a style given to `print` would colour the live view too.
+        self.console.print(Text(text, style=style or ""), soft_wrap=True)
+
+    def print_ansi(self, text: str, *, end: str = "\n") -> None:
+        from rich.text import Text
+
+        self.console.print(Text.from_ansi(text, end=end), end="")
+
+    def refresh(self) -> None:
+        """Redraw now: rich would otherwise redraw the last view under the next printed line."""
+        self._live.refresh()
+
+    def stop(self) -> None:
+        self._live.stop()
+
+    def _render(self) -> RenderableType:
+        from rich.text import Text
+
+        progress = self._progress
+        # Copies: the reporter may change these while rich draws from its own thread.
+        running = sorted(dict(progress.running).items(), key=lambda item: item[1])
+        failed = list(progress.failed)
+        now = time.monotonic()
+        view = Text(f"{progress.done}/{progress.total} done, {len(running)} running", style="bold")
+        if failed:
+            view.append(f", {len(failed)} failed: {', '.join(failed)}", style="bold red")
+        for instance_id, started in running[:_LIVE_ROWS]:
+            view.append(f"\n  {format_seconds(now - started):>8}  {instance_id}")
+        if len(running) > _LIVE_ROWS:
+            view.append(f"\n  ... and {len(running) - _LIVE_ROWS} more")
+        return view
+
+
+class _LineBuffer:
+    """Streamed bytes of one instance, cut into masked whole lines; a partial line waits."""
+
+    def __init__(self, secrets: tuple[str, ...]) -> None:
+        self._secrets = secrets
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._pending = ""
+
+    def feed(self, chunk: bytes) -> list[str]:
+        lines = (self._pending + self._decoder.decode(chunk)).split("\n")
+        self._pending = lines.pop()
+        if len(self._pending) > _CHUNK:  # a huge line without end is shown in pieces
+            cut = len(self._pending) - _secret_start(self._pending, self._secrets)
+            lines.append(self._pending[:cut])
+            self._pending = self._pending[cut:]
+        return [mask(line.rstrip("\r"), self._secrets) for line in lines]
+
+    def rest(self) -> str:
+        text, self._pending = self._pending + self._decoder.decode(b"", final=True), ""
+        return mask(text.rstrip("\r"), self._secrets)
+
+
+def _masked_chunks(log: str | None, secrets: tuple[str, ...]) -> Iterator[str]:
+    """A log file's text in pieces of whole lines, secrets masked, never read whole.
+
+    A missing file gives nothing. A piece ends at a line end when it can; a line longer than a
+    piece is cut, holding back any end that could begin a secret.
+    """
+    if not log:
+        return
+    try:
+        file = Path(log).open(encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+    except OSError:
+        return
+    with file:
+        carry = ""
+        while piece := file.read(_CHUNK):
+            text = carry + piece
+            cut = text.rfind("\n") + 1 or len(text) - _secret_start(text, secrets)
+            carry = text[cut:]
+            yield mask(text[:cut], secrets)
+        if carry:
+            yield mask(carry, secrets)
+
+
+def _secret_start(text: str, secrets: tuple[str, ...]) -> int:
+    """The length of the longest end of `text` that could be the start of a secret."""
+    longest = max((len(value) for value in secrets), default=0)
+    for size in range(min(longest - 1, len(text)), 0, -1):
+        if any(value.startswith(text[-size:]) for value in secrets):
+            return size
+    return 0
+
+
+def _finish_text(result: StepResult) -> str:
+    text = f"{result.status.value:<9} {result.id}"
+    if result.status is Status.SKIPPED:
+        return f"{text} ({result.reason})" if result.reason else text
+    if result.status.is_failure:
+        text = f"{text} after {format_seconds(result.duration)}: {failure_message(result)}"
+        return text + (" (continue-on-error)" if result.continue_on_error else "")
+    return f"{text} in {format_seconds(result.duration)}"
+
+
+def group_lines(steps: Iterable[StepResult]) -> list[str]:
+    """One line per `groups:` entry: `group checks: 5 completed, 4 successful, 1 failed (lint)`."""
+    groups: dict[str, list[StepResult]] = {}
+    for step in steps:
+        if step.group is not None:
+            groups.setdefault(step.group, []).append(step)
+    lines = []
+    for name, members in groups.items():
+        completed = [step for step in members if step.status is not Status.SKIPPED]
+        ok = sum(step.status.ok for step in members)
+        failed = [step.id for step in members if step.status.is_failure]
+        line = f"group {name}: {len(completed)} completed, {ok} successful, {len(failed)} failed"
+        line += f" ({', '.join(failed)})" if failed else ""
+        skipped = len(members) - len(completed)
+        lines.append(line + (f", {skipped} skipped" if skipped else ""))
+    return lines
+
+
+def count_line(result: RunResult) -> str:
+    """`7 steps: 3 passed, 1 failed, 1 skipped, 2 cached`."""
+    counts = [f"{count} {status.value}" for status, count in result.counts().items() if count]
+    total = len(result.steps)
+    return f"{total} step{'s' * (total != 1)}" + (f": {', '.join(counts)}" if counts else "")
+
+
+def result_line(result: RunResult) -> str:
+    """`ci failed in 12.3s (steps one after another: 29.5s, 2.40x speed-up)`."""
+    if result.interrupted_by is not None:
+        try:
+            how = f"interrupted by {signal.Signals(result.interrupted_by).name}"
+        except ValueError:
+            how = f"interrupted by signal {result.interrupted_by}"
+    else:
+        how = {RunStatus.PASSED: "passed", RunStatus.FAILED: "failed"}.get(result.status, "cancelled")
+    line = f"{result.playbook} {how} in {format_seconds(result.wall_time)}"
+    stats = result.stats
+    if stats.serial_duration > 0:
+        line += (
+            f" (steps one after another: {format_seconds(stats.serial_duration)},"
+            f" {stats.speedup:.2f}x speed-up)"
+        )
+    return line
