@@ -457,9 +457,7 @@ def test_members_leading_outside_the_workspace_are_refused_and_nothing_is_writte
     assert not Path("/tmp/escaped-absolute").exists()
 
 
-def test_a_member_is_refused_when_a_symlinked_directory_leads_out(
-    workspace: Path, tmp_path: Path
-) -> None:
+def test_a_member_is_refused_when_a_symlinked_directory_leads_out(workspace: Path, tmp_path: Path) -> None:
     item = instance(outputs=("out/**",))
     (workspace / "out").mkdir()
     (workspace / "out" / "report.txt").write_text("stored\n")
@@ -474,7 +472,7 @@ def test_a_member_is_refused_when_a_symlinked_directory_leads_out(
         assert key is not None
         entry = cache.lookup(key)
         assert entry is not None
-        with pytest.raises(RestoreError, match=r"'out/report\.txt' leads outside the workspace through a symlink"):
+        with pytest.raises(RestoreError, match=r"'out/report\.txt' leads outside .* through a symlink"):
             cache.restore(entry, log_path=tmp_path / "log")
     assert list(outside.iterdir()) == []
 
