@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 from ci_orchestrator.errors import ExpressionError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
+    from collections.abc import Iterator
 
 MAX_DEPTH = 100  # nesting past this is refused before Python's own recursion limit is near
 MAX_LENGTH = 20_000  # characters in one expression
@@ -153,6 +153,7 @@ _TOKEN = re.compile(
 )
 _KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
 _COMPARISONS = {op.value: op for op in Operator}
+_PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -198,7 +199,8 @@ def number_literal(literal: str) -> int | float:
 
 
 class _Parser:
-    """Recursive descent, lowest precedence first: `||`, `&&`, `== !=`, `< <= > >=`, `!`, postfix."""
+    """Binary operators by precedence climbing (`||`, `&&`, `== !=`, `< <= > >=`), then `!`, then
+    postfix property access, by recursive descent."""
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -230,6 +232,8 @@ class _Parser:
         return error_at(f"{what}{', ' + hint if hint else ''}", self.text, token.position)
 
     def nested(self) -> None:
+        """Enter one level of recursion; the levels are counted so that no input reaches Python's
+        own recursion limit."""
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise error_at(f"nested deeper than {MAX_DEPTH} levels", self.text, self.peek().position)
@@ -237,29 +241,25 @@ class _Parser:
     def parse(self) -> Node:
         if not self.text.strip():
             raise error_at("empty expression", self.text, 1)
-        node = self.logical(all_=False)
+        node = self.expression()
         if self.peek().kind != "end":
             raise self.unexpected()
         return node
 
-    def logical(self, *, all_: bool) -> Node:
-        operand: Callable[[], Node] = (lambda: self.logical(all_=True)) if not all_ else self.equality
-        operands = [operand()]
-        while self.accept("&&" if all_ else "||"):
-            operands.append(operand())
-        return operands[0] if len(operands) == 1 else Logical(all=all_, operands=tuple(operands))
-
-    def equality(self) -> Node:
-        return self.binary(self.comparison, ("==", "!="))
-
-    def comparison(self) -> Node:
-        return self.binary(self.unary, ("<", "<=", ">", ">="))
-
-    def binary(self, operand: Callable[[], Node], ops: tuple[str, ...]) -> Node:
-        node = operand()
-        while self.peek().kind == "op" and self.peek().text in ops:
-            self.nested()  # a left-leaning chain deepens the tree
-            node = Compare(operator=_COMPARISONS[self.take().text], left=node, right=operand())
+    def expression(self, floor: int = 1) -> Node:
+        """Precedence climbing over the binary operators, loosest first."""
+        node = self.unary()
+        while (token := self.peek()).kind == "op" and _PRECEDENCE.get(token.text, 0) >= floor:
+            self.index += 1
+            right = self.expression(_PRECEDENCE[token.text] + 1)
+            if token.text in ("&&", "||"):
+                all_ = token.text == "&&"
+                if isinstance(node, Logical) and node.all is all_:
+                    node = Logical(all=all_, operands=(*node.operands, right))  # flat: chains stay shallow
+                else:
+                    node = Logical(all=all_, operands=(node, right))
+            else:
+                node = Compare(operator=_COMPARISONS[token.text], left=node, right=right)
         return node
 
     def unary(self) -> Node:
@@ -271,11 +271,9 @@ class _Parser:
         return self.postfix()
 
     def postfix(self) -> Node:
-        start = self.depth
         node = self.primary()
         while True:
             if self.accept("."):
-                self.nested()
                 token = self.take()
                 if token.kind == "op" and token.text == "*":
                     node = Star(target=node)
@@ -285,14 +283,14 @@ class _Parser:
                     self.index -= 1
                     raise self.unexpected("expected a property name after '.'")
             elif self.accept("["):
-                self.nested()
                 if self.accept("*"):
                     node = Star(target=node)
                 else:
-                    node = Index(target=node, key=self.logical(all_=False))
+                    self.nested()
+                    node = Index(target=node, key=self.expression())
+                    self.depth -= 1
                 self.expect("]")
             else:
-                self.depth = start
                 return node
 
     def primary(self) -> Node:
@@ -309,7 +307,7 @@ class _Parser:
             return ContextName(name=token.text, position=token.position)
         if token.kind == "op" and token.text == "(":
             self.nested()
-            node = self.logical(all_=False)
+            node = self.expression()
             self.expect(")")
             self.depth -= 1
             return node
@@ -325,9 +323,9 @@ class _Parser:
         self.nested()
         args: list[Node] = []
         if not self.accept(")"):
-            args.append(self.logical(all_=False))
+            args.append(self.expression())
             while self.accept(","):
-                args.append(self.logical(all_=False))
+                args.append(self.expression())
             self.expect(")")
         self.depth -= 1
         low, high = ARITY[name]
@@ -342,4 +340,13 @@ def parse(text: str) -> Expression:
     """Parse the text of one expression (without `${{ }}`); raise `ExpressionError` if invalid."""
     if len(text) > MAX_LENGTH:
         raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
-    return Expression(text=text, root=_Parser(text).parse())
+    root = _Parser(text).parse()
+    # Left-leaning chains (`a.b.c`, `a == b == c`) are built by loops, not recursion: their
+    # depth is checked here, before evaluation recurses over the tree.
+    stack = [(root, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise error_at(f"nested deeper than {MAX_DEPTH} levels", text, 1)
+        stack.extend((child, depth + 1) for child in _children(node))
+    return Expression(text=text, root=root)
