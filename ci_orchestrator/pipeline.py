@@ -232,11 +232,12 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     secrets = secret_values(prepared.playbook)
     mode = OutputMode(options.output or prepared.settings.output.value)
     console = ConsoleReporter(mode=mode, secrets=secrets)
+    warn = _warn
     cache = open_cache(options, prepared.settings, root=root)
     for warning in cache.warnings if cache else ():
-        console.warn(warning)
+        warn(warning)
     run_id = new_run_id()
-    recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=console.warn)
+    recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=warn)
     context = scheduler.RunContext(
         run_id=run_id,
         workspace=root,
@@ -252,8 +253,12 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
         console.close()
         recorder.close()
     result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters)
-    write_reports(result, options, root=root, warn=console.warn)
+    write_reports(result, options, root=root, warn=warn)
     return exit_code(result)
+
+
+def _warn(message: str) -> None:
+    print(f"ci-orchestrator: warning: {message}", file=sys.stderr)
 
 
 def write_reports(
@@ -265,10 +270,10 @@ def write_reports(
     paths = report_paths(options, root=root)
     try:
         summary = reporters.write_all(result, paths)
-    except OrchestratorError as error:
+    except reporters.ReportError as error:
         for line in error.lines():
             warn(line)
-        summary = ""
+        summary = error.summary
     if github.active():
         github.publish(result, summary_text=summary, paths=paths)
 
@@ -320,7 +325,7 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
     if not records:
         raise UsageError("report merge needs at least one run record")
     result = merge_results([read_run_record(path) for path in records])
-    write_reports(result, options, root=Path.cwd(), warn=lambda line: sys.stderr.write(line + "\n"))
+    write_reports(result, options, root=Path.cwd(), warn=_warn)
     return exit_code(result)
 
 

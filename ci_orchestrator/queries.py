@@ -88,8 +88,8 @@ def cache_stats(cache_dir: str | None) -> str:
 
 
 def cache_clear(cache_dir: str | None) -> str:
-    removed = _cache(cache_dir).clear()
-    return f"removed {removed} cache entries"
+    _cache(cache_dir).clear()
+    return "cache cleared"
 
 
 def cache_prune(cache_dir: str | None, max_size: str) -> str:
@@ -142,9 +142,10 @@ def history_list(limit: int) -> str:
         return "no runs recorded yet"
     rows = [["RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "STEPS"]]
     for run in runs:
+        counts = ", ".join(f"{count} {status.value}" for status, count in run.counts.items() if count)
         rows.append([
-            run.run_id, run.playbook, run.status, run.started.strftime("%Y-%m-%d %H:%M:%S"),
-            f"{run.duration:.1f}s" if run.duration is not None else "-", run.counts_text,
+            run.run_id, run.playbook, run.status.value, run.started.strftime("%Y-%m-%d %H:%M:%S"),
+            f"{run.duration:.1f}s" if run.duration is not None else "-", counts or f"{run.total} planned",
         ])
     return "\n".join(_table(rows))
 
@@ -159,10 +160,11 @@ def history_show(run_id: str) -> str:
     rows = [["STEP", "STATUS", "EXIT", "ATTEMPTS", "DURATION", "REASON"]]
     for step in detail.steps:
         rows.append([
-            step.id, step.status, "-" if step.exit_code is None else str(step.exit_code), str(step.attempts),
+            step.id, step.status.value, "-" if step.exit_code is None else str(step.exit_code), str(step.attempts),
             f"{step.duration:.2f}s", step.reason or "",
         ])
-    head = f"run {detail.run_id}  {detail.playbook}  {detail.status}"
+    run = detail.summary
+    head = f"run {run.run_id}  {run.playbook}  {run.status.value}"
     return "\n".join([head, *_table(rows)])
 
 

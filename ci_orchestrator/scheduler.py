@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import expressions, matrix
-from ci_orchestrator.executor import Exited, ProcessSpec, Signalled, Supervisor, build_argv
+from ci_orchestrator.commands import build_argv
+from ci_orchestrator.executor import Exited, ProcessSpec, Signalled, Supervisor
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 
 if TYPE_CHECKING:
@@ -231,9 +232,7 @@ class _Run:
         self.observer.step_started(instance_id=instance.id, attempt=attempt)
         suffix = "" if attempt == 1 else f".attempt{attempt}"
         log_path = self.context.log_dir / f"{log_name(instance.id)}{suffix}.log"
-        timeout = instance.timeout
-        if timeout is None:
-            timeout = self.limits.default_timeout or self.plan.playbook.timeout
+        timeout = self.timeout_of(instance)
         try:
             argv = build_argv(
                 run=instance.run, command=step.command, script=step.script, args=step.args,
@@ -252,6 +251,13 @@ class _Run:
                 masks=self.context.secrets,
             )
         )
+
+    def timeout_of(self, instance: Instance) -> float | None:
+        if instance.timeout is not None:
+            return instance.timeout
+        if self.limits.default_timeout is not None:
+            return self.limits.default_timeout
+        return self.plan.playbook.timeout
 
     def environment(self, instance: Instance, *, exclusive: bool) -> dict[str, str]:
         env = dict(os.environ)
@@ -283,7 +289,7 @@ class _Run:
         if event.cancelled:
             status, reason = Status.CANCELLED, "cancelled: run interrupted"
         elif event.timed_out:
-            status, reason = Status.TIMED_OUT, "timed out"
+            status, reason = Status.TIMED_OUT, f"timed out after {self.timeout_of(instance):g}s"
         elif event.error is not None:
             status, reason = Status.FAILED, event.error
         elif event.exit_code == 0:
@@ -315,7 +321,7 @@ class _Run:
                 self.stopping = "fail-fast"
             block = instance.step.block
             group = next((g for g in self.plan.playbook.groups if g.name == block), None)
-            if group is not None and group.stop_on_error and block not in self.stopped_blocks:
+            if block is not None and group is not None and group.stop_on_error and block not in self.stopped_blocks:
                 self.stopped_blocks[block] = f"stop-on-error: '{result.id}' failed in group '{block}'"
         for after in self.successors[result.id]:
             self.waiting[after] -= 1

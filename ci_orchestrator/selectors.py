@@ -101,9 +101,7 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
         if (not plain or any(term.matches(instance) for term in plain))
         and not any(term.matches(instance) for term in excluded)
     ]
-    if not only:
-        chosen = _with_needs(plan, chosen)
-    return plan.subset(chosen)
+    return plan.subset(chosen if only else _with_needs(plan, chosen))
 
 
 def _with_needs(plan: Plan, chosen: list[str]) -> set[str]:
