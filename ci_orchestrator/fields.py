@@ -10,8 +10,10 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator import settings
 from ci_orchestrator.errors import Location, Problem
 from ci_orchestrator.yamlnodes import Mapping, Scalar, Sequence
 
@@ -20,9 +22,9 @@ if TYPE_CHECKING:
 
     from ci_orchestrator.yamlnodes import Node
 
+SHELLS = ("bash", "sh", "python", "pwsh")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_DURATION_PATTERN = re.compile(r"(?:(\d+(?:\.\d+)?)h)?(?:(\d+(?:\.\d+)?)m)?(?:(\d+(?:\.\d+)?)s)?")
 _NOT_A_DURATION = "{value!r} is not a duration (a number of seconds, or 90s, 2m, 1h30m)"
 _EXPRESSION_PATTERN = re.compile(r"^\s*\$\{\{.*\}\}\s*$", re.DOTALL)
 
@@ -39,27 +41,28 @@ def is_expression(text: str) -> bool:
 
 
 def parse_duration(value: str | float) -> float:
-    """Seconds from a number of seconds or `90s`, `2m`, `1h30m`, `1.5h`. Raises ValueError."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        try:
-            seconds = float(value)
-        except OverflowError:
-            seconds = math.inf
-    elif isinstance(value, str):
-        text = value.strip()
-        try:
-            seconds = float(text)
-        except ValueError:
-            match = _DURATION_PATTERN.fullmatch(text)
-            if not text or match is None:
-                raise ValueError(_NOT_A_DURATION.format(value=value)) from None
-            hours, minutes, secs = (float(part) if part else 0.0 for part in match.groups())
-            seconds = hours * 3600 + minutes * 60 + secs
-    else:  # booleans and anything else a document may hold
-        raise ValueError(_NOT_A_DURATION.format(value=value))  # noqa: TRY004 - a value error to the user
+    """Seconds from a number or `90s`, `2m`, `1h30m` (the settings grammar), above 0.
+
+    Raises ValueError with a message fit for the user.
+    """
+    try:
+        seconds = settings.parse_duration(value)
+    except OverflowError:
+        seconds = math.inf
+    except TypeError:
+        raise ValueError(_NOT_A_DURATION.format(value=value)) from None
     if not math.isfinite(seconds) or seconds <= 0:
-        raise ValueError(f"{value!r} is not a duration: it must be a finite number of seconds above 0")
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise ValueError(f"{shown} is not a duration: it must be a finite number of seconds above 0")
     return seconds
+
+
+def display_path(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when inside it."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd().resolve()))
+    except (ValueError, OSError):
+        return str(path)
 
 
 def slug(text: str) -> str:

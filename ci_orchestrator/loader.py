@@ -1,0 +1,343 @@
+"""Find a playbook and read it: YAML or JSON text -> a checked `Playbook`, or one `PlaybookError`
+that lists every problem of the file, each with its line, column and key path."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator import yamlnodes
+from ci_orchestrator.errors import Location, PlaybookError, UsageError
+from ci_orchestrator.fields import ENV_NAME_PATTERN, Checker, did_you_mean, display_path, kind_of
+from ci_orchestrator.playbook import Execution, Group, Playbook, Step
+from ci_orchestrator.scripts import discover
+from ci_orchestrator.stepreader import StepContext, StepDefaults, read_shell, read_step, script_step
+from ci_orchestrator.yamlnodes import Sequence
+
+if TYPE_CHECKING:
+    from ci_orchestrator.scripts import ScriptInfo
+    from ci_orchestrator.yamlnodes import Node
+
+PLAYBOOK_DIR = "playbooks"
+DEFAULT_PLAYBOOK = "ci"
+EXTENSIONS = (".yml", ".yaml", ".json")
+PLAYBOOK_KEYS = (
+    "name", "description", "execution", "concurrency", "fail-fast", "timeout", "env", "secrets", "vars",
+    "resources", "scripts", "defaults", "steps", "groups", "schedule",
+)  # fmt: skip
+GROUP_KEYS = ("name", "execution", "stop-on-error", "steps", "schedule")
+DEFAULTS_KEYS = ("shell", "timeout", "working-directory", "env", "retry")
+_EXECUTIONS = tuple(execution.value for execution in Execution)
+
+
+def find_playbook(name: str | None, *, root: Path) -> Path:
+    """The playbook file `name` means: a path to a file, or a name in `root/playbooks/`.
+
+    None means `playbooks/ci.yml`. Raises UsageError, listing the playbooks there are, when
+    nothing matches.
+    """
+    if name is not None:
+        given = Path(name)
+        for candidate in (given, root / given) if not given.is_absolute() else (given,):
+            if candidate.is_file():
+                return candidate
+            if candidate.is_dir():
+                raise UsageError(f"{name}: is a folder, not a playbook file")
+    wanted = DEFAULT_PLAYBOOK if name is None else name
+    folder = root / PLAYBOOK_DIR
+    for extension in EXTENSIONS:
+        candidate = folder / f"{wanted}{extension}"
+        if candidate.is_file():
+            return candidate
+    known = available_playbooks(root)
+    if not known:
+        raise UsageError(
+            f"no playbook {wanted!r}: {display_path(folder)}/ holds no playbooks (.yml, .yaml, .json)"
+        )
+    listed = ", ".join(known)
+    raise UsageError(f"unknown playbook {wanted!r}{did_you_mean(wanted, known)}; playbooks: {listed}")
+
+
+def available_playbooks(root: Path) -> list[str]:
+    """The names (without extension) of the playbooks in `root/playbooks/`, sorted."""
+    folder = root / PLAYBOOK_DIR
+    if not folder.is_dir():
+        return []
+    names = {path.stem for path in folder.iterdir() if path.suffix in EXTENSIONS and path.is_file()}
+    return sorted(names)
+
+
+def load_playbook(path: Path) -> Playbook:
+    """The checked playbook in `path` (YAML or JSON). Raises PlaybookError with every problem."""
+    shown = display_path(path)
+    text = _read_text(path, shown)
+    try:
+        document, duplicates = yamlnodes.compose(text)
+    except yamlnodes.ComposeError as error:
+        raise PlaybookError(
+            error.message, location=Location(file=shown, line=error.line, column=error.column)
+        ) from None
+    checker = Checker(shown)
+    for duplicate in duplicates:
+        where = Location(file=shown, line=duplicate.line, column=duplicate.column)
+        checker.problem(
+            where, duplicate.path, f"duplicate key {duplicate.key!r} (first at line {duplicate.first_line})"
+        )
+    playbook = _PlaybookReader(checker, path, shown).read(document)
+    if checker.problems or playbook is None:
+        problems = sorted(checker.problems, key=lambda problem: _order(problem.location))
+        raise PlaybookError.from_problems(problems or [])
+    return playbook
+
+
+def _order(location: Location | None) -> tuple[int, int]:
+    return (location.line, location.column) if location else (0, 0)
+
+
+def _read_text(path: Path, shown: str) -> str:
+    where = Location(file=shown)
+    if path.is_dir():
+        raise PlaybookError("is a folder, not a playbook file", location=where)
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise PlaybookError("no such file", location=where) from None
+    except OSError as error:
+        raise PlaybookError(f"cannot read the file: {error.strerror or error}", location=where) from None
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        message = f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot be read"
+        raise PlaybookError(message, location=Location(file=shown, line=line, column=column)) from None
+
+
+class _PlaybookReader:
+    def __init__(self, checker: Checker, path: Path, shown: str) -> None:
+        self.checker = checker
+        self.base = path.parent
+        self.shown = shown
+
+    def read(self, document: Node) -> Playbook | None:
+        checker = self.checker
+        if not isinstance(document, yamlnodes.Mapping):
+            message = f"a playbook must be a mapping of keys (name, steps, ...), not {kind_of(document)}"
+            checker.problem(document, "", message)
+            return None
+        entries = checker.mapping(document, "", known=PLAYBOOK_KEYS)
+        values = {key: value for key, (_, value) in (entries or {}).items()}
+        fields: dict[str, Any] = {}
+        if "name" not in values:
+            checker.problem(document, "", "missing required key 'name'")
+        self.read_options(values, fields)
+        defaults = self.read_defaults(values.get("defaults"))
+        scripts_dir, scripts = self.read_scripts(values.get("scripts"))
+        context = StepContext(base=self.base, scripts_dir=scripts_dir, scripts=scripts, defaults=defaults)
+        steps = self.read_steps(values.get("steps"), "steps", context)
+        groups: list[Group] = []
+        if "groups" in values:
+            groups, group_steps = self.read_groups(values["groups"], context)
+            steps.extend(group_steps)
+        named = {step.number for _, step in steps if step.number}
+        unnamed = [
+            (f"scripts.{number}", script_step(info, defaults))
+            for number, info in scripts.items()
+            if number not in named
+        ]
+        steps = unnamed + steps
+        if not steps and not checker.problems:
+            checker.problem(document, "", "the playbook has no steps: give 'steps', 'groups' or 'scripts'")
+        self.check_references(steps, fields.get("resources"))
+        if "name" not in fields:
+            return None
+        return Playbook(
+            path=self.shown,
+            location=checker.at(document),
+            steps=tuple(step for _, step in steps),
+            groups=tuple(groups),
+            **fields,
+        )
+
+    def read_options(self, values: dict[str, Node], fields: dict[str, Any]) -> None:
+        checker = self.checker
+        readers: dict[str, tuple[str, Any]] = {
+            "name": ("name", checker.text),
+            "description": ("description", checker.text),
+            "execution": ("execution", self.execution),
+            "concurrency": ("concurrency", self.concurrency),
+            "fail-fast": ("fail_fast", checker.boolean),
+            "timeout": ("timeout", checker.duration),
+            "env": ("env", checker.env),
+            "secrets": ("secrets", self.secrets),
+            "vars": ("vars", checker.env),
+            "resources": ("resources", checker.resources),
+            "scripts": ("scripts", checker.text),
+            "schedule": ("schedule", checker.schedule),
+        }
+        for key, (name, read) in readers.items():
+            if key in values:
+                value = read(values[key], key)
+                if value is not None:
+                    fields[name] = value
+        if fields.get("concurrency") == "auto":
+            fields["concurrency"] = None
+
+    def execution(self, node: Node, path: str) -> Execution | None:
+        text = self.checker.choice(node, path, _EXECUTIONS)
+        return Execution(text) if text is not None else None
+
+    def concurrency(self, node: Node, path: str) -> int | str | None:
+        if isinstance(node, yamlnodes.Scalar) and node.text == "auto":
+            return "auto"
+        value = self.checker.scalar_value(node, path, "'auto' or a number of steps")
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            if isinstance(node, yamlnodes.Scalar):
+                self.checker.problem(
+                    node, path, f"must be 'auto' or a number of steps (1 or more), not {node.text!r}"
+                )
+            return None
+        return value
+
+    def secrets(self, node: Node, path: str) -> tuple[str, ...] | None:
+        names = self.checker.strings(node, path)
+        for index, name in enumerate(names or ()):
+            if not ENV_NAME_PATTERN.fullmatch(name):
+                item = node.items[index] if isinstance(node, Sequence) else node
+                self.checker.problem(
+                    item, f"{path}[{index}]", f"{name!r} is not an environment variable name"
+                )
+        return names
+
+    def read_defaults(self, node: Node | None) -> StepDefaults:
+        if node is None:
+            return StepDefaults()
+        checker = self.checker
+        entries = checker.mapping(node, "defaults", known=DEFAULTS_KEYS) or {}
+        fields: dict[str, Any] = {}
+        for key, (_, value) in entries.items():
+            path = f"defaults.{key}"
+            if key == "shell":
+                fields["shell"] = read_shell(checker, value, path)
+            elif key == "timeout":
+                fields["timeout"] = checker.duration(value, path, expression=True)
+            elif key == "working-directory":
+                fields["working_directory"] = checker.text(value, path)
+            elif key == "env":
+                fields["env"] = checker.env(value, path)
+            else:
+                fields["retry"] = checker.integer(value, path, minimum=0)
+        return StepDefaults(**{name: value for name, value in fields.items() if value is not None})
+
+    def read_scripts(self, node: Node | None) -> tuple[Path | None, dict[str, ScriptInfo]]:
+        if node is None:
+            return None, {}
+        text = self.checker.text(node, "scripts")
+        if text is None:
+            return None, {}
+        folder = self.base / text
+        if not folder.is_dir():
+            self.checker.problem(node, "scripts", f"scripts folder {display_path(folder)!r} does not exist")
+            return None, {}
+        try:
+            return folder, {info.number: info for info in discover(folder)}
+        except PlaybookError as error:
+            self.checker.problems.extend(error.problems)
+            return folder, {}
+
+    def read_steps(self, node: Node | None, path: str, context: StepContext) -> list[tuple[str, Step]]:
+        """The steps of a list, each with its key path."""
+        if node is None:
+            return []
+        if not isinstance(node, Sequence):
+            self.checker.problem(node, path, f"must be a list of steps, not {kind_of(node)}")
+            return []
+        steps = []
+        for index, item in enumerate(node.items):
+            where = f"{path}[{index}]"
+            step = read_step(self.checker, item, where, context)
+            if step is not None:
+                steps.append((where, step))
+        return steps
+
+    def read_groups(self, node: Node, context: StepContext) -> tuple[list[Group], list[tuple[str, Step]]]:
+        checker = self.checker
+        if not isinstance(node, Sequence):
+            checker.problem(node, "groups", f"must be a list of groups, not {kind_of(node)}")
+            return [], []
+        groups: list[Group] = []
+        steps: list[tuple[str, Step]] = []
+        seen: dict[str, int] = {}
+        for index, item in enumerate(node.items):
+            path = f"groups[{index}]"
+            entries = checker.mapping(item, path, known=GROUP_KEYS)
+            if entries is None:
+                continue
+            values = {key: value for key, (_, value) in entries.items()}
+            name = checker.text(values["name"], f"{path}.name") if "name" in values else None
+            if "name" not in values:
+                checker.problem(item, path, "a group needs a 'name'")
+            if name is None:
+                continue
+            if name in seen:
+                checker.problem(
+                    values["name"], f"{path}.name", f"duplicate group {name!r} (first at line {seen[name]})"
+                )
+            seen.setdefault(name, item.line)
+            execution = (
+                self.execution(values["execution"], f"{path}.execution") if "execution" in values else None
+            )
+            stop = (
+                checker.boolean(values["stop-on-error"], f"{path}.stop-on-error")
+                if "stop-on-error" in values
+                else None
+            )
+            schedule = (
+                checker.schedule(values["schedule"], f"{path}.schedule") if "schedule" in values else None
+            )
+            block = StepContext(
+                base=context.base,
+                scripts_dir=context.scripts_dir,
+                scripts=context.scripts,
+                defaults=context.defaults,
+                block=name,
+            )
+            members = self.read_steps(values.get("steps"), f"{path}.steps", block)
+            if "steps" not in values:
+                checker.problem(item, path, "a group needs 'steps'")
+            steps.extend(members)
+            groups.append(
+                Group(
+                    name=name,
+                    location=checker.at(item),
+                    execution=execution or Execution.SERIAL,
+                    stop_on_error=bool(stop),
+                    step_ids=tuple(step.id for _, step in members),
+                    schedule=schedule or (),
+                )
+            )
+        return groups, steps
+
+    def check_references(self, steps: list[tuple[str, Step]], pools: dict[str, int] | None) -> None:
+        """Duplicate ids, and `needs` and pools that name nothing (the plan checks these again)."""
+        checker = self.checker
+        first: dict[str, Step] = {}
+        for path, step in steps:
+            if step.id in first:
+                where = step.key_locations.get("id", step.location)
+                earlier = first[step.id].location
+                at = f"line {earlier.line}" if earlier.file == where.file and earlier.line else str(earlier)
+                checker.problem(where, f"{path}.id", f"duplicate step id {step.id!r} (first at {at})")
+            first.setdefault(step.id, step)
+        known = set(first) | {step.number for _, step in steps if step.number}
+        for path, step in steps:
+            for need in step.needs:
+                if need not in known:
+                    where = step.key_locations.get("needs", step.location)
+                    message = f"unknown step {need!r}{did_you_mean(need, known)}"
+                    checker.problem(where, f"{path}.needs", message)
+            for pool in step.resources:
+                if pools is None or pool not in pools:
+                    where = step.key_locations.get("resources", step.location)
+                    why = did_you_mean(pool, pools) if pools else ": the playbook declares no 'resources'"
+                    checker.problem(where, f"{path}.resources", f"unknown resource pool {pool!r}{why}")
