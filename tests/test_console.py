@@ -231,6 +231,14 @@ def test_missing_log_is_not_an_error(tmp_path: Path) -> None:
     assert "gone" in out.getvalue()
 
 
+def test_a_console_that_cannot_show_every_character(tmp_path: Path) -> None:
+    log = log_file(tmp_path, "intl", "caf\u00e9 \u2713\n")
+    raw = io.BytesIO()
+    out = io.TextIOWrapper(raw, encoding="ascii", write_through=True)
+    play(ConsoleReporter(out, environ=NO_CI), [step("intl", log=log)])
+    assert b"caf? ?" in raw.getvalue()
+
+
 def read_until(fd: int, marker: str, *, timeout: float = 10.0) -> str:
     """What a terminal shows until `marker` appears (the live view keeps drawing: never "until quiet")."""
     seen = b""

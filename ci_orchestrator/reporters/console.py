@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.reporters import failure_message, format_seconds, github
-from ci_orchestrator.reporters.logs import mask, read_tail
+from ci_orchestrator.reporters.logs import mask, read_tail, strip_ansi
 from ci_orchestrator.results import RunStatus, Status
 
 if TYPE_CHECKING:
@@ -79,7 +79,8 @@ class ConsoleReporter:
         self._github = github.WorkflowCommands() if github.active(env) else None
         if live is None:
             in_ci = env.get("CI", "").lower() not in ("", "0", "false")
-            live = self._stream.isatty() and not in_ci and mode is not OutputMode.QUIET
+            dumb = env.get("TERM") == "dumb"  # cannot redraw: plain lines say more
+            live = self._stream.isatty() and not (in_ci or dumb) and mode is not OutputMode.QUIET
         self._live = live
         self._view: _LiveView | None = None
         self._progress = _Progress()
@@ -159,10 +160,9 @@ class ConsoleReporter:
             self._flush()
 
     def close(self) -> None:
-        """Stop the live view (also when a run ends without `run_finished`)."""
+        """Stop the live view (also when a run ends without `run_finished`); its console stays."""
         if self._view is not None:
             self._view.stop()
-            self._view = None
 
     # -- pieces --------------------------------------------------------------------------------
 
@@ -180,7 +180,7 @@ class ConsoleReporter:
             self._log_chunks(first, chunks)
             self._line(f"{'':<9} end of {result.id}")
             return
-        self._finish_line(result, prefix="::group::")
+        self._line(self._github.group(_finish_text(result)))
         self._line(self._github.stop_commands())
         self._log_chunks(first, chunks)
         self._line(self._github.resume_commands())
@@ -195,7 +195,7 @@ class ConsoleReporter:
             self._log("")
 
     def _annotate(self, result: StepResult, commands: github.WorkflowCommands) -> None:
-        tail = mask(read_tail(result.log, lines=_ANNOTATION_LINES), self._secrets)
+        tail = mask(strip_ansi(read_tail(result.log, lines=_ANNOTATION_LINES)), self._secrets)
         self._tails[result.id] = tail
         self._commands(commands.annotate(result, tail=tail))
 
@@ -234,14 +234,22 @@ class ConsoleReporter:
         if self._view is not None:
             self._view.print_line(text, style=style)
         else:
-            self._stream.write(text + "\n")
+            self._write(text + "\n")
 
     def _log(self, text: str, *, end: str = "\n") -> None:
         """Text a step printed: on a terminal its colours are kept."""
         if self._view is not None:
             self._view.print_ansi(text, end=end)
         else:
-            self._stream.write(text + end)
+            self._write(text + end)
+
+    def _write(self, text: str) -> None:
+        try:
+            self._stream.write(text)
+        except UnicodeEncodeError:
+            # A console that cannot show everything a step printed still gets the rest of it.
+            encoding = getattr(self._stream, "encoding", None) or "ascii"
+            self._stream.write(text.encode(encoding, errors="replace").decode(encoding))
 
     def _flush(self) -> None:
         if self._view is None:
@@ -286,7 +294,8 @@ class _LiveView:
 
     def refresh(self) -> None:
         """Redraw now: rich would otherwise redraw the last view under the next printed line."""
-        self._live.refresh()
+        if self._live.is_started:
+            self._live.refresh()
 
     def stop(self) -> None:
         self._live.stop()
