@@ -9,9 +9,11 @@ import contextlib
 import errno
 import os
 import re
+import selectors
 import signal
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -237,8 +239,24 @@ class Tree:
 
 
 def wait_gone(processes: Iterable[psutil.Process], timeout: float) -> list[psutil.Process]:
-    """Waits up to `timeout` seconds for `processes` to end; returns those still alive."""
-    _, alive = psutil.wait_procs(list(processes), timeout=timeout)
+    """Waits up to `timeout` seconds for `processes` to end; returns those still alive.
+
+    An ended process counts as gone at once, even before its reaper collects the zombie (some
+    container init processes take a second to do so).
+    """
+    alive = [process for process in processes if is_alive(process)]
+    fds = {fd: process for process in alive if (fd := open_pidfd(process)) is not None}
+    if len(fds) < len(alive):  # no pidfds here: psutil polls
+        psutil.wait_procs([process for process in alive if process not in fds.values()], timeout=timeout)
+    deadline = time.monotonic() + timeout
+    with selectors.DefaultSelector() as selector:
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        while selector.get_map() and (remaining := deadline - time.monotonic()) > 0:
+            for key, _ in selector.select(remaining):
+                selector.unregister(key.fd)
+    for fd in fds:
+        os.close(fd)
     return [process for process in alive if is_alive(process)]
 
 
@@ -304,7 +322,7 @@ def _exit_fd(process: subprocess.Popen[bytes]) -> int:
 def _explain(argv: tuple[str, ...], cwd_path: Path, error: OSError) -> str:
     """Why a process could not start, in the user's terms."""
     cwd = os.fspath(cwd_path)
-    if error.filename == cwd:
+    if error.filename is not None and os.fspath(error.filename) == cwd:
         if isinstance(error, FileNotFoundError):
             return f"working directory does not exist: {cwd}"
         if isinstance(error, NotADirectoryError):
