@@ -36,7 +36,7 @@ def write_archive(target: IO[bytes], *, workspace: Path, files: Sequence[str], l
         return info
 
     # dereference: a symlinked output is stored as the file it points to; links are never stored.
-    with tarfile.open(fileobj=target, mode="w", format=tarfile.PAX_FORMAT, dereference=True) as tar:
+    with tarfile.open(fileobj=target, mode="w", format=tarfile.GNU_FORMAT, dereference=True) as tar:
         if log_path.is_file():
             tar.add(log_path, arcname=LOG_MEMBER, recursive=False, filter=anonymous)
         for name in files:
@@ -56,19 +56,25 @@ def restore_archive(source: IO[bytes], *, workspace: Path, log_path: Path) -> li
     except (tarfile.TarError, EOFError) as error:
         raise RestoreError(f"damaged archive ({error})") from error
     with archive:
-        plan: list[tuple[tarfile.TarInfo, Path]] = []
+        log: tarfile.TarInfo | None = None
+        files: list[tuple[tarfile.TarInfo, Path]] = []
         for member in members:
-            if member.name == LOG_MEMBER:
-                destination = log_path
-            elif member.name.startswith(FILES_PREFIX):
-                destination = destination_inside(workspace, member.name.removeprefix(FILES_PREFIX))
-            else:
-                raise RestoreError(f"unexpected member {member.name!r}")
             if not member.isreg():
                 raise RestoreError(f"member {member.name!r} is not a regular file")
-            plan.append((member, destination))
-        _write_all(archive, plan)
-    return [member.name.removeprefix(FILES_PREFIX) for member, _ in plan if member.name != LOG_MEMBER]
+            if member.name == LOG_MEMBER:
+                log = member
+            elif member.name.startswith(FILES_PREFIX):
+                files.append((member, destination_inside(workspace, member.name.removeprefix(FILES_PREFIX))))
+            else:
+                raise RestoreError(f"unexpected member {member.name!r}")
+        _write_all(archive, files)
+        # The log is the run's, not the workspace's: written in place, with no staging.
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        with log_path.open("wb") as target:
+            content = archive.extractfile(log) if log is not None else None
+            if content is not None:
+                shutil.copyfileobj(content, target, _CHUNK)
+    return [member.name.removeprefix(FILES_PREFIX) for member, _ in files]
 
 
 def destination_inside(workspace: Path, name: str) -> Path:

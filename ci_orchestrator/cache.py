@@ -1,9 +1,9 @@
 """The step cache: stored successes of step instances under their keys, in diskcache.
 
 Two stores under the cache directory: `entries/` (bounded, least recently used out first) holds
-each result's metadata and an archive of its log and output files; `index/` holds what makes
-the next runs fast and able to explain themselves: file digests, the last stored manifest of
-each instance, hits and misses of recent runs. Values are JSON, never pickle, so a cache
+an archive of each result's log and output files; `index/` holds what is read often and must
+be read fast: each result's metadata, file digests, the last stored manifest of each instance
+(for `explain`), hits and misses of recent runs. Values are JSON, never pickle, so a cache
 directory shared between jobs cannot make this process run code. A failure of the store
 itself becomes one warning and a cache that is off: it never stops a run.
 """
@@ -221,11 +221,11 @@ class StepCache:
     # --- results ---------------------------------------------------------------------
     def lookup(self, key: CacheKey) -> CacheEntry | None:
         """The stored success for this key, or None (always None when reading is off)."""
-        if not self.read or self._entries is None:
+        if not self.read or self._entries is None or self._index is None:
             return None
         data: Any = None
         with self._guard():
-            data = self._entries.get("entry:" + key.digest)
+            data = self._index.get("entry:" + key.digest)
             if data is not None and "data:" + key.digest not in self._entries:
                 data = None  # its archive was evicted
         if data is None:
@@ -265,7 +265,7 @@ class StepCache:
             if self._entries is not None and self._index is not None:
                 # The archive first: metadata is never seen without its archive.
                 self._entries.set("data:" + key.digest, archive, read=True)
-                self._entries.set("entry:" + key.digest, entry)
+                self._index.set("entry:" + key.digest, entry)
                 self._index.set(_last_key(instance), key.manifest.to_json())
 
     def restore(self, entry: CacheEntry, *, log_path: Path) -> None:
@@ -293,8 +293,8 @@ class StepCache:
 
     def _drop(self, digest: str) -> None:
         with self._guard():
-            if self._entries is not None:
-                self._entries.delete("entry:" + digest)
+            if self._entries is not None and self._index is not None:
+                self._index.delete("entry:" + digest)
                 self._entries.delete("data:" + digest)
 
     # --- explain, stats, upkeep ------------------------------------------------------
@@ -331,7 +331,7 @@ class StepCache:
             if self._entries is not None and self._index is not None:
                 runs = self._index.get("runs", [])
                 stats = CacheStats(
-                    entries=sum(1 for name in self._entries.iterkeys() if str(name).startswith("entry:")),
+                    entries=sum(1 for name in self._entries.iterkeys() if str(name).startswith("data:")),
                     size=int(self._entries.volume() + self._index.volume()),
                     hits=sum(int(run[1]) for run in runs),
                     misses=sum(int(run[2]) for run in runs),
@@ -353,21 +353,17 @@ class StepCache:
         """
         before = self.stats().entries
         with self._guard():
-            store = self._entries
-            if store is None:
+            if self._entries is None or self._index is None:
                 return 0
-            store.reset("size_limit", max_size)
+            self._entries.reset("size_limit", max_size)
             try:
-                store.cull()
+                self._entries.cull()
             finally:
-                store.reset("size_limit", self._size_limit)
-            # Eviction goes by item: drop metadata whose archive went, and the reverse.
-            names = {str(name) for name in store.iterkeys()}
-            for name in names:
-                kind, _, digest = name.partition(":")
-                partner = {"entry": "data:", "data": "entry:"}.get(kind)
-                if partner is not None and partner + digest not in names:
-                    store.delete(name)
+                self._entries.reset("size_limit", self._size_limit)
+            kept = {str(name) for name in self._entries.iterkeys()}
+            for name in list(self._index.iterkeys()):
+                if str(name).startswith("entry:") and "data:" + str(name)[6:] not in kept:
+                    self._index.delete(name)
         return max(0, before - self.stats().entries)
 
 
