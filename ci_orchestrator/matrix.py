@@ -259,6 +259,9 @@ class _Expander:
         except (ExpressionError, PlaybookError) as error:
             self.add(location, path, error)
             return fallback
+        except RecursionError:  # data from fromJSON may nest deeper than any playbook would
+            self.add(location, path, PlaybookError("value nested too deeply"))
+            return fallback
 
     def raise_problems(self) -> None:
         if self.problems:
