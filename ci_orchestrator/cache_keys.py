@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,12 +41,24 @@ class Manifest:
     upstream: tuple[tuple[str, str], ...]  # (instance id or "", key), sorted by key
 
     def digest(self) -> str:
-        data = asdict(self)
+        data = self.to_json()
         data["upstream"] = [key for _, key in self.upstream]  # the names only help explain
         return digest_bytes(json.dumps(data, sort_keys=True).encode())
 
     def to_json(self) -> dict[str, Any]:
-        return asdict(self)
+        # Spelled out rather than dataclasses.asdict, which deep-copies and is slow per instance.
+        return {
+            "version": self.version,
+            "command": self.command,
+            "shell": self.shell,
+            "working_directory": self.working_directory,
+            "env": dict(self.env),
+            "matrix": dict(self.matrix),
+            "patterns": list(self.patterns),
+            "inputs": dict(self.inputs),
+            "outputs": list(self.outputs),
+            "upstream": [list(pair) for pair in self.upstream],
+        }
 
     @classmethod
     def from_json(cls, data: Any) -> Manifest | None:
