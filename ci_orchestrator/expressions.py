@@ -1,4 +1,7 @@
-"""GitHub Actions' `${{ }}` expressions evaluated over plain data: coercions, functions, templates.
+"""GitHub Actions' `${{ }}` expressions evaluated over plain data: functions, templates, conditions.
+
+The syntax lives in `expression_syntax`, GitHub's value rules in `expression_values`; this module
+is the entry point the rest of the package uses.
 
 Nothing is ever handed to Python's `eval`, and no attribute of a Python object is ever read:
 property access is a key lookup in a mapping or an index in a list, so `a.__class__` is null.
@@ -10,11 +13,8 @@ from __future__ import annotations
 import difflib
 import functools
 import json
-import math
 import re
-from collections.abc import Mapping
 from dataclasses import dataclass
-from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import ExpressionError
@@ -31,12 +31,21 @@ from ci_orchestrator.expression_syntax import (
     Operator,
     Star,
     error_at,
-    number_literal,
     parse,
+)
+from ci_orchestrator.expression_values import (
+    Kind,
+    kind,
+    loose_equal,
+    ordered,
+    to_json,
+    to_number,
+    to_string,
+    truthy,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection
+    from collections.abc import Collection, Mapping
 
     from ci_orchestrator.expression_syntax import Node
 
@@ -77,138 +86,8 @@ class JobStatus:
         return (not self.failure if self.success is None else self.success) and not self.cancelled
 
 
-class Kind(Enum):
-    NULL = "null"
-    BOOLEAN = "boolean"
-    NUMBER = "number"
-    STRING = "string"
-    ARRAY = "array"
-    OBJECT = "object"
-
-
 class _Filtered(list[Any]):
     """The array made by `*`: a property of it is that property of each of its items."""
-
-
-def kind(value: Any) -> Kind:
-    if value is None:
-        return Kind.NULL
-    if isinstance(value, bool):
-        return Kind.BOOLEAN
-    if isinstance(value, int | float):
-        return Kind.NUMBER
-    if isinstance(value, str):
-        return Kind.STRING
-    if isinstance(value, Mapping):
-        return Kind.OBJECT
-    return Kind.ARRAY
-
-
-def truthy(value: Any) -> bool:
-    """GitHub's truthiness: null, false, 0, NaN and '' are false; everything else is true."""
-    match kind(value):
-        case Kind.NULL:
-            return False
-        case Kind.BOOLEAN:
-            return bool(value)
-        case Kind.NUMBER:
-            return not (value == 0 or math.isnan(value))
-        case Kind.STRING:
-            return bool(value)
-    return True
-
-
-_NUMERIC = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|[+-]?0[xX][0-9a-fA-F]+|[+-]?Infinity|NaN")
-
-
-def to_number(value: Any) -> float:
-    """null is 0, booleans 1 and 0, strings parsed as numbers ('' is 0, junk NaN), collections NaN."""
-    match kind(value):
-        case Kind.NULL:
-            return 0.0
-        case Kind.BOOLEAN | Kind.NUMBER:
-            return float(value)
-        case Kind.STRING:
-            text = value.strip()
-            if not text:
-                return 0.0
-            if _NUMERIC.fullmatch(text):
-                return float(number_literal(text.lstrip("+")))
-    return math.nan
-
-
-def format_number(value: float) -> str:
-    if isinstance(value, int):
-        return str(value)
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if value.is_integer() and abs(value) < 1e15:
-        return str(int(value))
-    return repr(value)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(type(value).__name__)
-
-
-def to_json(value: Any, *, indent: int | None = None) -> str:
-    try:
-        return json.dumps(value, indent=indent, default=_plain, ensure_ascii=False)
-    except (TypeError, ValueError, RecursionError) as error:
-        raise ExpressionError(f"cannot convert to JSON: {error}") from None
-
-
-def to_string(value: Any) -> str:
-    """A value as it appears in text: strings as-is, null as '', numbers and booleans as written,
-    arrays and objects as JSON."""
-    match kind(value):
-        case Kind.NULL:
-            return ""
-        case Kind.BOOLEAN:
-            return "true" if value else "false"
-        case Kind.NUMBER:
-            return format_number(value)
-        case Kind.STRING:
-            return str(value)
-    return to_json(value)
-
-
-def loose_equal(left: Any, right: Any) -> bool:
-    """GitHub's `==`: strings ignore case, other mixed types are compared as numbers,
-    arrays and objects only equal themselves."""
-    left_kind, right_kind = kind(left), kind(right)
-    if left_kind is right_kind:
-        match left_kind:
-            case Kind.NULL:
-                return True
-            case Kind.STRING:
-                return bool(left.upper() == right.upper())
-            case Kind.BOOLEAN | Kind.NUMBER:
-                return bool(float(left) == float(right))
-        return left is right
-    if {left_kind, right_kind} & {Kind.ARRAY, Kind.OBJECT}:
-        return False
-    return to_number(left) == to_number(right)
-
-
-def _order(operator: Operator, left: Any, right: Any) -> bool:
-    if kind(left) is Kind.STRING and kind(right) is Kind.STRING:
-        a: Any = left.upper()
-        b: Any = right.upper()
-    else:
-        a, b = to_number(left), to_number(right)  # NaN makes every ordering false, as on GitHub
-    match operator:
-        case Operator.LT:
-            return bool(a < b)
-        case Operator.LE:
-            return bool(a <= b)
-        case Operator.GT:
-            return bool(a > b)
-    return bool(a >= b)
 
 
 def _index(target: Any, key: Any) -> Any:
@@ -329,7 +208,7 @@ class _Evaluator:
                     return loose_equal(a, b)
                 if operator is Operator.NE:
                     return not loose_equal(a, b)
-                return _order(operator, a, b)
+                return ordered(operator, a, b)
             case Logical(all=all_, operands=operands):
                 # `&&` gives its first falsy operand, `||` its first truthy one, else the last.
                 result: Any = None
