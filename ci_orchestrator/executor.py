@@ -289,7 +289,7 @@ class Supervisor:
         return events
 
     def _next_timeout(self) -> float | None:
-        times = [step.kill_at if step.stop else step.deadline for step in self._steps.values()]
+        times = [step.deadline if step.stop is None else step.kill_at for step in self._steps.values()]
         pending = [moment for moment in times if moment is not None]
         return max(min(pending) - time.monotonic(), 0.0) if pending else None
 
@@ -325,7 +325,11 @@ class Supervisor:
             step.exit_fd = None
         if step.process.poll() is None:  # cannot be: its pidfd says it ended
             step.process.wait()
-        if step.stop is None or step.killed:
+        if step.stop is None:
+            self._finish(step)
+            return
+        if step.killed:
+            step.tree.wait_gone(1.0)  # SIGKILL went to all at once; the leader may have gone first
             self._finish(step)
             return
         # A stopping tree whose leader went first: the step ends when the rest is gone too,

@@ -207,6 +207,25 @@ def test_a_file_that_is_not_executable_is_an_error(
     assert "permission denied" in ended.error
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("#!/no/such/interpreter\necho hi\n", "the interpreter on its #! line is not installed"),
+        ("\x7fELF not really\n", "not an executable file"),
+    ],
+)
+def test_executables_that_cannot_run_say_why(
+    supervisor: Supervisor, workdir: Path, run_id: str, text: str, expected: str
+) -> None:
+    tool = workdir / "tool"
+    tool.write_text(text)
+    tool.chmod(0o755)
+    ended = run(supervisor, spec(workdir, run_id, "tool", (str(tool),)))
+    assert ended.exit_code is None
+    assert ended.error is not None
+    assert ended.error.startswith(f"cannot run {tool}: {expected}")
+
+
 def test_the_log_folder_is_created(supervisor: Supervisor, workdir: Path, run_id: str) -> None:
     process = spec(workdir, run_id, "deep", ("echo", "x"), log_path=workdir / "a" / "b" / "deep.log")
     assert run(supervisor, process).exit_code == 0
