@@ -98,7 +98,7 @@ class StepCache:
         self._size_limit = DEFAULT_SIZE_LIMIT
         self._entries: diskcache.Cache | None = None
         self._index: diskcache.Cache | None = None
-        self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[self.workspace / directory])
+        self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[directory.absolute()])
 
     @classmethod
     def open(
@@ -149,9 +149,10 @@ class StepCache:
 
     def close(self) -> None:
         self._files.flush()
-        for store in (self._entries, self._index):
-            if store is not None:
-                store.close()
+        with self._guard():
+            for store in (self._entries, self._index):
+                if store is not None:
+                    store.close()
 
     def __enter__(self) -> StepCache:
         return self
@@ -247,7 +248,11 @@ class StepCache:
             return
         files: dict[str, None] = {}
         for pattern in instance.step.outputs:
-            files.update(dict.fromkeys(self._files.expand(pattern)))
+            for name in self._files.expand(pattern):
+                if name.startswith(("../", "/")):  # it could never be restored
+                    self.warnings.append(f"{instance.id}: output {name} is outside the workspace, not cached")
+                else:
+                    files[name] = None
         with self._guard(), tempfile.TemporaryFile(dir=self.directory) as archive:
             try:
                 write_archive(archive, workspace=self.workspace, files=list(files), log_path=log_path)

@@ -126,6 +126,7 @@ def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(workspac
         entry = cache.lookup(key)
         assert entry is not None
         assert entry.files == ("dist/app.whl", "dist/bin/run")
+        assert cache.explain(item, key) == []
         restored_log = workspace.parent / "restored.log"
         cache.restore(entry, log_path=restored_log)
         assert cache.warnings == []
@@ -401,6 +402,21 @@ def test_a_damaged_archive_is_refused_and_dropped(workspace: Path) -> None:
         assert cache.enabled
 
 
+def test_outputs_outside_the_workspace_are_not_stored(workspace: Path, tmp_path: Path) -> None:
+    (tmp_path / "sibling").mkdir()
+    (tmp_path / "sibling" / "artifact.bin").write_bytes(b"outside")
+    item = instance(outputs=("../sibling/*.bin",))
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        entry = cache.lookup(key)
+        assert entry is not None and entry.files == ()
+        assert cache.warnings == [
+            "build: output ../sibling/artifact.bin is outside the workspace, not cached"
+        ]
+
+
 # --- path escapes -----------------------------------------------------------------------
 
 
@@ -552,6 +568,7 @@ WORKER = textwrap.dedent(
     from ci_orchestrator.playbook import Instance, Step
 
     workspace, directory, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    sys.stdin.readline()  # both start together
     log = workspace.parent / f"{name}.log"
     log.write_text(name * 1000)
     found = 0
@@ -581,6 +598,7 @@ def test_two_processes_share_a_cache_without_damage(workspace: Path, tmp_path: P
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(workspace), str(directory), name],
+            stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -588,6 +606,10 @@ def test_two_processes_share_a_cache_without_damage(workspace: Path, tmp_path: P
         )
         for name in ("a", "b")
     ]
+    for worker in workers:
+        assert worker.stdin is not None
+        worker.stdin.write("go\n")
+        worker.stdin.flush()
     outputs = [worker.communicate(timeout=60) for worker in workers]
     for worker, (out, err) in zip(workers, outputs, strict=True):
         assert worker.returncode == 0, err
