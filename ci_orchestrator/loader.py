@@ -191,6 +191,8 @@ class _PlaybookReader:
         if isinstance(node, yamlnodes.Scalar) and node.text == "auto":
             return "auto"
         value = self.checker.scalar_value(node, path, "'auto' or a number of steps")
+        if value is None and kind_of(node) != "null":
+            return None  # already reported: a list, a mapping or an unreadable number
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             if isinstance(node, yamlnodes.Scalar):
                 self.checker.problem(

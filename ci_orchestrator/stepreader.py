@@ -23,6 +23,7 @@ from ci_orchestrator.yamlnodes import Mapping, Scalar, Sequence, to_python
 
 if TYPE_CHECKING:
     from collections import abc
+    from collections.abc import Callable
     from pathlib import Path
 
     from ci_orchestrator.yamlnodes import Node
@@ -148,36 +149,13 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
 
 def _read_options(checker: Checker, values: dict[str, Node], path: str, fields: dict[str, Any]) -> None:
     """Every key but the command and the id, into `fields` under the model's names; bad ones left out."""
-    readers: dict[str, tuple[str, Any]] = {
-        "needs": ("needs", checker.strings),
-        "parallel": ("parallel", checker.boolean),
-        "group": ("group", checker.integer),
-        "allow-parallel": ("allow_parallel", checker.boolean),
-        "matrix": ("matrix", lambda node, where: read_matrix(checker, node, where)),
-        "max-parallel": ("max_parallel", lambda node, where: checker.integer(node, where, minimum=1)),
-        "resources": ("resources", checker.resources),
-        "timeout": ("timeout", lambda node, where: checker.duration(node, where, expression=True)),
-        "continue-on-error": ("continue_on_error", lambda node, where: _flag(checker, node, where)),
-        "retry": ("retry", lambda node, where: checker.integer(node, where, minimum=0)),
-        "if": ("condition", lambda node, where: _condition(checker, node, where)),
-        "env": ("env", checker.env),
-        "working-directory": ("working_directory", checker.text),
-        "inputs": ("inputs", checker.strings),
-        "outputs": ("outputs", checker.strings),
-        "cache": ("cache", checker.boolean),
-        "tags": ("tags", checker.strings),
-        "stage": ("stage", checker.text),
-        "description": ("description", checker.text),
-        "shell": ("shell", lambda node, where: read_shell(checker, node, where)),
-    }
     for key, node in values.items():
-        reader = readers.get(key)
-        if reader is None:
-            continue
-        name, read = reader
-        value = read(node, f"{path}.{key}")
-        if value is not None:
-            fields[name] = value
+        option = _OPTIONS.get(key)
+        if option is not None:
+            name, read = option
+            value = read(checker, node, f"{path}.{key}")
+            if value is not None:
+                fields[name] = value
 
 
 def _fold_defaults(fields: dict[str, Any], defaults: StepDefaults, info: ScriptInfo | None) -> None:
@@ -249,7 +227,7 @@ def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
                 message = f"exclude key {axis!r} is not a matrix axis{did_you_mean(str(axis), axes)}"
                 checker.problem(key_node, f"{path}.exclude[{index}]", message)
                 valid = False
-    if not axes and not lists["include"]:
+    if valid and not axes and not lists["include"]:
         checker.problem(node, path, "a matrix needs at least one axis or an 'include' list")
         valid = False
     if not valid:
@@ -350,3 +328,28 @@ def _condition(checker: Checker, node: Node, path: str) -> str | None:
         return render_scalar(node)
     checker.problem(node, path, f"must be an expression or true/false, not {kind_of(node)}")
     return None
+
+
+# key -> (Step field, reader); the command keys and `id`/`name`/`args` are read by `read_step`.
+_OPTIONS: dict[str, tuple[str, Callable[[Checker, Node, str], Any]]] = {
+    "needs": ("needs", Checker.strings),
+    "parallel": ("parallel", Checker.boolean),
+    "group": ("group", Checker.integer),
+    "allow-parallel": ("allow_parallel", Checker.boolean),
+    "matrix": ("matrix", read_matrix),
+    "max-parallel": ("max_parallel", lambda checker, node, path: checker.integer(node, path, minimum=1)),
+    "resources": ("resources", Checker.resources),
+    "timeout": ("timeout", lambda checker, node, path: checker.duration(node, path, expression=True)),
+    "continue-on-error": ("continue_on_error", _flag),
+    "retry": ("retry", lambda checker, node, path: checker.integer(node, path, minimum=0)),
+    "if": ("condition", _condition),
+    "env": ("env", Checker.env),
+    "working-directory": ("working_directory", Checker.text),
+    "inputs": ("inputs", Checker.strings),
+    "outputs": ("outputs", Checker.strings),
+    "cache": ("cache", Checker.boolean),
+    "tags": ("tags", Checker.strings),
+    "stage": ("stage", Checker.text),
+    "description": ("description", Checker.text),
+    "shell": ("shell", read_shell),
+}
