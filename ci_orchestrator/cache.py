@@ -86,12 +86,9 @@ class StepCache:
     still stores new ones. Problems are collected in `warnings`.
     """
 
-    def __init__(
-        self, directory: Path, *, workspace: Path, playbook_dir: Path, read: bool, write: bool
-    ) -> None:
+    def __init__(self, directory: Path, *, workspace: Path, read: bool, write: bool) -> None:
         self.directory = directory
         self.workspace = Path(os.path.realpath(workspace))
-        self.playbook_dir = playbook_dir
         self.read = read
         self.write = write
         self.warnings: list[str] = []
@@ -106,22 +103,12 @@ class StepCache:
         directory: Path,
         *,
         workspace: Path,
-        playbook_dir: Path | None = None,
         size_limit: int = DEFAULT_SIZE_LIMIT,
         read: bool = True,
         write: bool = True,
     ) -> StepCache:
-        """The cache in `directory` (created if needed); off, with a warning, when it cannot be used.
-
-        `playbook_dir` is where `script:` paths start (default: the workspace).
-        """
-        cache = cls(
-            Path(directory),
-            workspace=workspace,
-            playbook_dir=playbook_dir or workspace,
-            read=read,
-            write=write,
-        )
+        """The cache in `directory` (created if needed); off, with a warning, when it cannot be used."""
+        cache = cls(Path(directory), workspace=workspace, read=read, write=write)
         cache._size_limit = size_limit
         with cache._guard():
             cache.directory.mkdir(parents=True, exist_ok=True)
@@ -209,7 +196,6 @@ class StepCache:
             manifest = build_manifest(
                 instance,
                 workspace=self.workspace,
-                playbook_dir=self.playbook_dir,
                 inputs=inputs,
                 upstream_keys=upstream_keys,
             )

@@ -84,7 +84,6 @@ def build_manifest(
     instance: Instance,
     *,
     workspace: Path,
-    playbook_dir: Path,
     inputs: Mapping[str, str],
     upstream_keys: Sequence[str] | Mapping[str, str],
 ) -> Manifest:
@@ -93,7 +92,7 @@ def build_manifest(
     pairs = upstream_keys.items() if isinstance(upstream_keys, Mapping) else (("", k) for k in upstream_keys)
     return Manifest(
         version=CACHE_FORMAT,
-        command=command_digest(instance, playbook_dir),
+        command=command_digest(instance, workspace),
         shell=step.shell,
         working_directory=_relative(instance.working_directory, workspace),
         env={name: digest_bytes(value.encode()) for name, value in sorted(instance.env.items())},
@@ -107,15 +106,18 @@ def build_manifest(
     )
 
 
-def command_digest(instance: Instance, playbook_dir: Path) -> str:
-    """The digest of what runs: the expanded `run` text, the argv, or the script's content and args."""
+def command_digest(instance: Instance, workspace: Path) -> str:
+    """The digest of what runs: the expanded `run` text, the argv, or the script's content and args.
+
+    A relative `script:` path starts at the workspace, as the loader writes it.
+    """
     step = instance.step
     if step.command is not None:
         return digest_bytes(json.dumps(["command", *step.command]).encode())
     if step.script is not None:
         script = Path(step.script)
         try:
-            content = digest_file(playbook_dir / script)
+            content = digest_file(workspace / script)
         except FileNotFoundError:
             content = "missing"  # it will fail to start, and failures are never stored
         return digest_bytes(json.dumps(["script", script.suffix, content, *step.args]).encode())
