@@ -229,7 +229,7 @@ def test_merge_keys_and_anchors_are_followed(workdir: Path) -> None:
         ),
         (
             "name: x\nsteps:\n  - {id: 'a b', run: x}\n",
-            "playbooks/ci.yml:3:10: steps[0].id: 'a b' is not a valid id: use letters, digits, '-', '_' and '.'",
+            "playbooks/ci.yml:3:10: steps[0].id: 'a b' is not a valid id: use letters, digits,",
         ),
         (
             "name: x\nsteps:\n  - {id: a, run: x, timeout: soon}\n",
@@ -299,7 +299,8 @@ def test_merge_keys_and_anchors_are_followed(workdir: Path) -> None:
         ),
         (
             "name: x\nschedule: '61 * * * *'\nsteps: [{id: a, run: x}]\n",
-            "playbooks/ci.yml:2:11: schedule: '61 * * * *' is not a cron schedule: minute 61 is out of range 0-59",
+            "playbooks/ci.yml:2:11: schedule: '61 * * * *' is not a cron schedule: "
+            "minute 61 is out of range 0-59",
         ),
         (
             "name: x\nschedule: ['0 3 * *']\nsteps: [{id: a, run: x}]\n",
