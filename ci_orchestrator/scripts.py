@@ -80,8 +80,13 @@ def discover(directory: Path) -> list[ScriptInfo]:
             continue
         scripts[info.number] = info
     if problems:
-        raise PlaybookError.from_problems(problems)
+        raise PlaybookError.from_problems(sorted(problems, key=_place))
     return [scripts[number] for number in sorted(scripts)]
+
+
+def _place(problem: Problem) -> tuple[str, int, int]:
+    where = problem.location
+    return (where.file, where.line, where.column) if where else ("", 0, 0)
 
 
 def read_script(path: Path, problems: list[Problem]) -> ScriptInfo:

@@ -1,0 +1,3 @@
+# Stage: Validation
+# AllowParallel: true
+print("lint")

@@ -1,0 +1,6 @@
+#!/bin/sh
+# Stage: Broken
+# AllowParallel: sometimes
+# Timeout: soon
+# Dependencies: 0001, abc
+echo bad
