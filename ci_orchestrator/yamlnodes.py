@@ -165,8 +165,8 @@ class _Composer:
         self.anchors: dict[str, Node] = {}
         self.open_anchors: set[str] = set()
         self.duplicates: list[Duplicate] = []
-        self.written = 0
-        self.expanded = 0
+        self.written = 0  # nodes as written
+        self.expanded = 0  # nodes added by aliases, each alias counting its whole subtree
 
     def run(self) -> tuple[Node, list[Duplicate]]:
         get_event = self.parser.get_event
@@ -185,36 +185,43 @@ class _Composer:
         stack: list[_Frame] = []
         scalar_event, alias_event = events.ScalarEvent, events.AliasEvent
         start_events = (events.SequenceStartEvent, events.MappingStartEvent)
+        make_scalar = Scalar
         while True:
-            event = get_event()
+            event: Any = get_event()
             kind = type(event)
             node: Node
             if kind is scalar_event:
-                node = self.scalar(event)  # type: ignore[arg-type]
                 self.written += 1
-                self.expanded += 1
+                if event.tag is None and event.anchor is None:  # the common case, kept short
+                    mark = event.start_mark
+                    node = make_scalar(
+                        text=event.value,
+                        line=mark.line + 1,
+                        column=mark.column + 1,
+                        plain=event.implicit[0] and not event.style,
+                    )
+                else:
+                    node = self.scalar(event)
             elif kind is alias_event:
-                node = self.alias(event)  # type: ignore[arg-type]
+                node = self.alias(event)
                 self.expanded += size_of(node)
                 self.check_size(event)
             elif kind in start_events:
                 if len(stack) >= MAX_DEPTH:
                     raise _error(f"nested more than {MAX_DEPTH} levels deep", event)
-                start: events.CollectionStartEvent = event  # type: ignore[assignment]
-                if start.anchor is not None:
-                    self.open_anchors.add(start.anchor)
-                stack.append(_Frame(start, _label(stack[-1]) if stack else None, []))
+                if event.anchor is not None:
+                    self.open_anchors.add(event.anchor)
+                stack.append(_Frame(event, _label(stack[-1]) if stack else None, []))
                 continue
             else:  # the end of the innermost collection
                 node = self.close(stack.pop(), stack)
                 self.written += 1
-                self.expanded += 1
                 self.check_size(event)
             if not stack:
                 return node
             parent = stack[-1]
             parent.items.append(node)
-            parent.size += 1 if type(node) is Scalar else node.size  # type: ignore[union-attr]
+            parent.size += 1 if type(node) is make_scalar else node.size  # type: ignore[union-attr]
 
     def scalar(self, event: events.ScalarEvent) -> Scalar:
         tag = None if event.tag in (None, "!") else event.tag
@@ -225,7 +232,7 @@ class _Composer:
             text=event.value,
             line=line,
             column=column,
-            plain=tag is None and bool(event.implicit[0]) and not event.style,
+            plain=tag is None and event.implicit[0] and not event.style,
             tag=tag,
         )
         if event.anchor is not None:
@@ -242,7 +249,8 @@ class _Composer:
             raise _error(f"unknown alias *{anchor}", event) from None
 
     def check_size(self, event: events.Event) -> None:
-        if self.expanded - self.written > MAX_ALIAS_NODES or self.expanded > MAX_NODES:
+        """Refuses a document whose aliases expand it too far; `expanded` counts alias subtrees."""
+        if self.expanded > MAX_ALIAS_NODES or self.written + self.expanded > MAX_NODES:
             raise _error(
                 f"aliases expand the document past its limits ({MAX_ALIAS_NODES:,} nodes added by aliases, "
                 f"{MAX_NODES:,} in all); refusing to read it",
