@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import tempfile
 import time
 from contextlib import contextmanager, suppress
@@ -25,7 +24,6 @@ import diskcache
 from ci_orchestrator.archives import RestoreError, restore_archive, write_archive
 from ci_orchestrator.cache_keys import CACHE_FORMAT, Manifest, build_manifest, differences
 from ci_orchestrator.digests import FileDigests
-from ci_orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -40,7 +38,6 @@ __all__ = [
     "Manifest",
     "RestoreError",
     "StepCache",
-    "parse_size",
 ]
 
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
@@ -373,21 +370,3 @@ class _DigestMemo:
 
 def _last_key(instance: Instance) -> str:
     return "last:" + json.dumps([instance.step.id, instance.id])
-
-
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*$", re.IGNORECASE)
-_POWERS = {"": 0, "k": 1, "m": 2, "g": 3, "t": 4}
-
-
-def parse_size(text: str) -> int:
-    """Bytes from `1000`, `500M`, `2GiB`, `1.5G` or `10MB`.
-
-    `K`, `M`, `G`, `T` alone or with `iB` are powers of 1024, as `du` and `sort -h` read them;
-    followed by `B` alone they are powers of 1000.
-    """
-    match = _SIZE.match(text)
-    if match is None:
-        raise UsageError(f"not a size: {text!r} (examples: 1000, 500M, 2GiB)")
-    number, prefix, suffix = match.groups()
-    base = 1000 if suffix.lower() == "b" and prefix else 1024
-    return int(float(number) * base ** _POWERS[prefix.lower()])

@@ -30,10 +30,14 @@ app.add_typer(export_app, name="export")
 
 PlaybookArg = Annotated[
     str | None,
-    typer.Argument(help="A playbook path, or a name in playbooks/ (default: playbooks/ci.yml).", show_default=False),
+    typer.Argument(
+        help="A playbook path, or a name in playbooks/ (default: playbooks/ci.yml).", show_default=False
+    ),
 ]
 SelectOpt = Annotated[str | None, typer.Option("--select", help="Run only these steps (and what they need).")]
-OnlyOpt = Annotated[bool, typer.Option("--only", help="With --select: do not add what the selected steps need.")]
+OnlyOpt = Annotated[
+    bool, typer.Option("--only", help="With --select: do not add what the selected steps need.")
+]
 MatrixOpt = Annotated[
     list[str] | None, typer.Option("--matrix", help="Keep only these values of a matrix axis: KEY=V1,V2.")
 ]
@@ -44,7 +48,9 @@ ConcurrencyOpt = Annotated[
 ]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Settings profile.")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="Settings file.")]
-TimeoutOpt = Annotated[str | None, typer.Option("--timeout", help="Default timeout of each step (90s, 2m, 1h30m).")]
+TimeoutOpt = Annotated[
+    str | None, typer.Option("--timeout", help="Default timeout of each step (90s, 2m, 1h30m).")
+]
 
 
 def _fail(error: OrchestratorError) -> None:
@@ -79,7 +85,9 @@ def _selection(
 def run(
     playbook: PlaybookArg = None,
     concurrency: ConcurrencyOpt = None,
-    sequential: Annotated[bool, typer.Option("--sequential", help="One step at a time, in plan order.")] = False,
+    sequential: Annotated[
+        bool, typer.Option("--sequential", help="One step at a time, in plan order.")
+    ] = False,
     select: SelectOpt = None,
     only: OnlyOpt = False,
     matrix: MatrixOpt = None,
@@ -130,10 +138,10 @@ def run(
 @app.command()
 def plan(
     playbook: PlaybookArg = None,
-    fmt: Annotated[
-        str, typer.Option("--format", help="text, json, mermaid or github-matrix.")
-    ] = "text",
-    shards: Annotated[int | None, typer.Option("--shards", help="With github-matrix: one entry per shard.")] = None,
+    fmt: Annotated[str, typer.Option("--format", help="text, json, mermaid or github-matrix.")] = "text",
+    shards: Annotated[
+        int | None, typer.Option("--shards", help="With github-matrix: one entry per shard.")
+    ] = None,
     concurrency: ConcurrencyOpt = None,
     sequential: Annotated[bool, typer.Option("--sequential", help="One step at a time.")] = False,
     select: SelectOpt = None,
@@ -150,7 +158,11 @@ def plan(
     """Show what `run` would do; run nothing."""
     selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
     options = RunOptions(
-        concurrency=concurrency, sequential=sequential, no_cache=no_cache, cache_dir=cache_dir, timeout=timeout
+        concurrency=concurrency,
+        sequential=sequential,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+        timeout=timeout,
     )
     try:
         typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
@@ -212,7 +224,9 @@ def cache_clear(cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = 
 
 @cache_app.command("prune")
 def cache_prune(
-    max_size: Annotated[str, typer.Option("--max-size", help="Evict least recently used entries down to this.")],
+    max_size: Annotated[
+        str, typer.Option("--max-size", help="Evict least recently used entries down to this.")
+    ],
     cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
 ) -> None:
     """Evict least recently used entries until the cache fits."""
@@ -235,9 +249,13 @@ def cache_explain(
         raise typer.Exit(EXIT_USAGE)
     playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
     try:
-        typer.echo(queries.cache_explain(
-            Selection(playbook=playbook, matrix=tuple(matrix or ()), variables=tuple(var or ())), step, cache_dir
-        ))
+        typer.echo(
+            queries.cache_explain(
+                Selection(playbook=playbook, matrix=tuple(matrix or ()), variables=tuple(var or ())),
+                step,
+                cache_dir,
+            )
+        )
     except OrchestratorError as error:
         _fail(error)
 
@@ -277,7 +295,9 @@ def config_get(
 @app.command()
 def repro(
     record: Annotated[Path, typer.Argument(help="A run.json, e.g. downloaded from a CI run.")],
-    instance: Annotated[str | None, typer.Argument(help="One instance id (default: every failed one).")] = None,
+    instance: Annotated[
+        str | None, typer.Argument(help="One instance id (default: every failed one).")
+    ] = None,
     concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""

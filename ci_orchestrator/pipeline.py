@@ -87,18 +87,23 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     config = settings.load_settings(
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
-    playbook = apply_step_defaults(loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config)
+    playbook = apply_step_defaults(
+        loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config
+    )
     variables = {**playbook.vars, **parse_pairs(selection.variables, option="--var")}
     filters = {
         key: tuple(value.split(","))
         for key, value in parse_pairs(selection.matrix, option="--matrix").items()
     }
     instances = matrix.expand(playbook, matrix_filters=filters, variables=variables)
-    plan = selectors.select(build_plan(playbook, instances, variables=variables), selection.select,
-                            only=selection.only)
+    plan = selectors.select(
+        build_plan(playbook, instances, variables=variables), selection.select, only=selection.only
+    )
     if selection.shard:
         plan = shard_plan(plan, selection.shard, root=root)
-    return Prepared(playbook=playbook, settings=config, plan=plan, variables=variables, matrix_filters=filters)
+    return Prepared(
+        playbook=playbook, settings=config, plan=plan, variables=variables, matrix_filters=filters
+    )
 
 
 def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
@@ -136,7 +141,7 @@ def known_durations(playbook_name: str, *, root: Path) -> dict[str, float]:
     try:
         with History.open(root / STATE_DIR / "history.db") as history:
             return history.durations(playbook_name)
-    except Exception:  # noqa: BLE001 - no history is the same as an empty one here
+    except Exception:
         return {}
 
 
@@ -147,7 +152,7 @@ def new_run_id() -> str:
 def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:
     if options.no_cache:
         return None
-    from ci_orchestrator.cache import StepCache, parse_size
+    from ci_orchestrator.cache import StepCache
 
     directory = (
         options.cache_dir
@@ -155,11 +160,10 @@ def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCach
         or config.get("cache-dir").value
         or str(STATE_DIR / "cache")
     )
-    size = config.get("cache-size").value
     return StepCache.open(
         root / str(directory),
         workspace=root,
-        size_limit=parse_size(str(size)) if size else 2 * 1024**3,
+        size_limit=config.cache_size,
         read=not options.force,
         write=True,
     )
@@ -261,9 +265,7 @@ def _warn(message: str) -> None:
     print(f"ci-orchestrator: warning: {message}", file=sys.stderr)
 
 
-def write_reports(
-    result: RunResult, options: RunOptions, *, root: Path, warn: Callable[[str], None]
-) -> None:
+def write_reports(result: RunResult, options: RunOptions, *, root: Path, warn: Callable[[str], None]) -> None:
     from ci_orchestrator import reporters
     from ci_orchestrator.reporters import github
 
@@ -297,7 +299,9 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
         if shards:
             from ci_orchestrator import shard as sharding
 
-            parts = sharding.assign_shards(plan.waits_for, known_durations(plan.playbook.name, root=root), shards)
+            parts = sharding.assign_shards(
+                plan.waits_for, known_durations(plan.playbook.name, root=root), shards
+            )
         return planview.render_github_matrix(plan, shards=parts)
     cache = open_cache(options, prepared.settings, root=root)
     status = cache_status(plan, cache) if cache else {}
@@ -376,8 +380,11 @@ class HistoryRecorder:
         self.run_id = run_id
         if self.history:
             self.history.start_run(
-                run_id=run_id, playbook=playbook, playbook_path=self.playbook.path,
-                started=datetime.now(UTC), total=total,
+                run_id=run_id,
+                playbook=playbook,
+                playbook_path=self.playbook.path,
+                started=datetime.now(UTC),
+                total=total,
             )
 
     def step_started(self, *, instance_id: str, attempt: int) -> None:

@@ -7,6 +7,7 @@ Two kinds of edge. Order edges (serial chains, runs of `parallel: true`, `group:
 from __future__ import annotations
 
 import difflib
+import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
@@ -120,7 +121,9 @@ def build_plan(
     )
 
 
-def _check_steps(playbook: Playbook, steps: Sequence[Step], by_step: Mapping[str, list[str]]) -> list[Problem]:
+def _check_steps(
+    playbook: Playbook, steps: Sequence[Step], by_step: Mapping[str, list[str]]
+) -> list[Problem]:
     problems: list[Problem] = []
     for step in steps:
         for need in step.needs:
@@ -150,7 +153,7 @@ def _check_steps(playbook: Playbook, steps: Sequence[Step], by_step: Mapping[str
                     Problem(
                         location=where,
                         path=f"steps.{step.id}.resources",
-                        message=f"needs {demand} of pool '{pool}', which holds only {playbook.resources[pool]}",
+                        message=f"needs {demand} of pool '{pool}', which holds {playbook.resources[pool]}",
                     )
                 )
     return problems
@@ -188,7 +191,9 @@ def _block_edges(members: Sequence[Step], execution: Execution) -> dict[str, lis
         run_base: list[str] = []
         run_members: list[str] = []
         for step in members:
-            key = ("group", step.group) if step.group is not None else ("parallel",) if step.parallel else None
+            key = (
+                ("group", step.group) if step.group is not None else ("parallel",) if step.parallel else None
+            )
             if key is not None and key == run_key:
                 run_members.append(step.id)
                 edges[step.id] = list(run_base)
@@ -208,7 +213,7 @@ def _block_edges(members: Sequence[Step], execution: Execution) -> dict[str, lis
         if step.group is not None:
             phases.setdefault(step.group, []).append(step.id)
     numbers = sorted(phases)
-    for lower, higher in zip(numbers, numbers[1:], strict=False):
+    for lower, higher in itertools.pairwise(numbers):
         for step_id in phases[higher]:
             edges[step_id] = list(dict.fromkeys([*edges[step_id], *phases[lower]]))
     return edges

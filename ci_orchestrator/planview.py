@@ -94,8 +94,10 @@ def render_mermaid(plan: Plan) -> str:
     lines = ["flowchart TD"]
     for instance in plan.instances:
         label = instance.id.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
-        shape = f'{node_ids[instance.id]}[["{label}"]]' if instance.step.allow_parallel is False else (
-            f'{node_ids[instance.id]}["{label}"]'
+        shape = (
+            f'{node_ids[instance.id]}[["{label}"]]'
+            if instance.step.allow_parallel is False
+            else (f'{node_ids[instance.id]}["{label}"]')
         )
         lines.append(f"  {shape}")
     for instance in plan.instances:

@@ -8,7 +8,14 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator import loader, matrix, settings
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.pipeline import STATE_DIR, RunOptions, Selection, apply_step_defaults, open_cache, prepare
+from ci_orchestrator.pipeline import (
+    STATE_DIR,
+    RunOptions,
+    Selection,
+    apply_step_defaults,
+    open_cache,
+    prepare,
+)
 from ci_orchestrator.plan import build_plan
 
 if TYPE_CHECKING:
@@ -18,7 +25,9 @@ if TYPE_CHECKING:
 
 def _table(rows: list[list[str]]) -> list[str]:
     widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows]
+    return [
+        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
 
 
 def _mode(step: Step, playbook: Playbook) -> str:
@@ -39,13 +48,22 @@ def list_text(selection: Selection) -> str:
     config = settings.load_settings(
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
-    playbook = apply_step_defaults(loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config)
+    playbook = apply_step_defaults(
+        loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config
+    )
     rows = [["ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS"]]
     for step in playbook.steps:
-        rows.append([
-            step.id, step.number or "-", step.name, step.stage or "-", ",".join(step.tags) or "-",
-            _mode(step, playbook), ",".join(step.needs) or "-",
-        ])
+        rows.append(
+            [
+                step.id,
+                step.number or "-",
+                step.name,
+                step.stage or "-",
+                ",".join(step.tags) or "-",
+                _mode(step, playbook),
+                ",".join(step.needs) or "-",
+            ]
+        )
     lines = [f"{playbook.name}: {len(playbook.steps)} steps ({playbook.execution.value})", *_table(rows)]
     if playbook.groups:
         lines.append("")
@@ -71,7 +89,7 @@ def _cache(cache_dir: str | None) -> StepCache:
     root = Path.cwd()
     config = settings.load_settings(root)
     cache = open_cache(RunOptions(cache_dir=cache_dir), config, root=root)
-    assert cache is not None  # noqa: S101 - opened without --no-cache
+    assert cache is not None
     return cache
 
 
@@ -143,10 +161,16 @@ def history_list(limit: int) -> str:
     rows = [["RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "STEPS"]]
     for run in runs:
         counts = ", ".join(f"{count} {status.value}" for status, count in run.counts.items() if count)
-        rows.append([
-            run.run_id, run.playbook, run.status.value, run.started.strftime("%Y-%m-%d %H:%M:%S"),
-            f"{run.duration:.1f}s" if run.duration is not None else "-", counts or f"{run.total} planned",
-        ])
+        rows.append(
+            [
+                run.run_id,
+                run.playbook,
+                run.status.value,
+                run.started.strftime("%Y-%m-%d %H:%M:%S"),
+                f"{run.duration:.1f}s" if run.duration is not None else "-",
+                counts or f"{run.total} planned",
+            ]
+        )
     return "\n".join(_table(rows))
 
 
@@ -159,10 +183,16 @@ def history_show(run_id: str) -> str:
         raise UsageError(f"no run {run_id!r} in the history")
     rows = [["STEP", "STATUS", "EXIT", "ATTEMPTS", "DURATION", "REASON"]]
     for step in detail.steps:
-        rows.append([
-            step.id, step.status.value, "-" if step.exit_code is None else str(step.exit_code), str(step.attempts),
-            f"{step.duration:.2f}s", step.reason or "",
-        ])
+        rows.append(
+            [
+                step.id,
+                step.status.value,
+                "-" if step.exit_code is None else str(step.exit_code),
+                str(step.attempts),
+                f"{step.duration:.2f}s",
+                step.reason or "",
+            ]
+        )
     run = detail.summary
     head = f"run {run.run_id}  {run.playbook}  {run.status.value}"
     return "\n".join([head, *_table(rows)])

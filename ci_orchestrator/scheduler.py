@@ -14,7 +14,6 @@ import re
 import signal
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import expressions, matrix
@@ -24,6 +23,7 @@ from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, Step
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
+    from pathlib import Path
 
     from ci_orchestrator.cache import CacheKey, StepCache
     from ci_orchestrator.plan import Plan
@@ -111,9 +111,9 @@ class _Run:
 
     # --- readiness -------------------------------------------------------------------
     def seed(self) -> None:
-        for node in self.plan.order:
-            if self.waiting[node] == 0:
-                self.became_ready(node)
+        # Taken first: a cached root finishing here makes its successors ready by itself.
+        for node in [node for node in self.plan.order if self.waiting[node] == 0]:
+            self.became_ready(node)
 
     def became_ready(self, node: str) -> None:
         instance = self.plan.by_id[node]
@@ -169,15 +169,22 @@ class _Run:
         log_path = self.context.log_dir / f"{log_name(instance.id)}.log"
         try:
             self.cache.restore(entry, log_path=log_path)
-        except Exception:  # noqa: BLE001 - a bad entry is a miss, reported by the cache
+        except Exception:
             self.misses += 1
             return False
         self.hits += 1
         now = utcnow()
         self.finish(
             self.make_result(
-                instance, Status.CACHED, started=now, finished=now, exit_code=0, attempts=0,
-                log=log_path, reason=None, cached=True,
+                instance,
+                Status.CACHED,
+                started=now,
+                finished=now,
+                exit_code=0,
+                attempts=0,
+                log=log_path,
+                reason=None,
+                cached=True,
             )
         )
         return True
@@ -235,8 +242,13 @@ class _Run:
         timeout = self.timeout_of(instance)
         try:
             argv = build_argv(
-                run=instance.run, command=step.command, script=step.script, args=step.args,
-                shell=step.shell, scratch_dir=self.scratch, name=log_name(instance.id),
+                run=instance.run,
+                command=step.command,
+                script=step.script,
+                args=step.args,
+                shell=step.shell,
+                scratch_dir=self.scratch,
+                name=log_name(instance.id),
             )
         except OSError as error:
             argv = ("/nonexistent/cannot-prepare", str(error))
@@ -300,8 +312,15 @@ class _Run:
             self.became_ready(instance.id)  # another attempt, straight away
             return
         result = self.make_result(
-            instance, status, started=started, finished=event.finished, exit_code=event.exit_code,
-            attempts=attempt, log=log_path, reason=reason, cached=False,
+            instance,
+            status,
+            started=started,
+            finished=event.finished,
+            exit_code=event.exit_code,
+            attempts=attempt,
+            log=log_path,
+            reason=reason,
+            cached=False,
         )
         if status is Status.PASSED and self.cache is not None and (key := self.keys.get(instance.id)):
             self.cache.store(key, instance, log_path=log_path, duration=result.duration)
@@ -321,7 +340,12 @@ class _Run:
                 self.stopping = "fail-fast"
             block = instance.step.block
             group = next((g for g in self.plan.playbook.groups if g.name == block), None)
-            if block is not None and group is not None and group.stop_on_error and block not in self.stopped_blocks:
+            if (
+                block is not None
+                and group is not None
+                and group.stop_on_error
+                and block not in self.stopped_blocks
+            ):
                 self.stopped_blocks[block] = f"stop-on-error: '{result.id}' failed in group '{block}'"
         for after in self.successors[result.id]:
             self.waiting[after] -= 1
@@ -330,8 +354,15 @@ class _Run:
 
     def skipped(self, instance: Instance, reason: str) -> StepResult:
         return self.make_result(
-            instance, Status.SKIPPED, started=None, finished=None, exit_code=None, attempts=0,
-            log=None, reason=reason, cached=False,
+            instance,
+            Status.SKIPPED,
+            started=None,
+            finished=None,
+            exit_code=None,
+            attempts=0,
+            log=None,
+            reason=reason,
+            cached=False,
         )
 
     def make_result(

@@ -28,7 +28,9 @@ class Term:
         step = instance.step
         if self.text.startswith("group:"):
             return step.block is not None and step.block.casefold() == self.text[6:].casefold()
-        return matches(self.text, instance.id, step_id=step.id, number=step.number, stage=step.stage, tags=step.tags)
+        return matches(
+            self.text, instance.id, step_id=step.id, number=step.number, stage=step.stage, tags=step.tags
+        )
 
 
 def matches(

@@ -17,8 +17,8 @@ from typing import Any
 import diskcache
 import pytest
 
-from ci_orchestrator.cache import RestoreError, StepCache, parse_size
-from ci_orchestrator.errors import Location, UsageError
+from ci_orchestrator.cache import RestoreError, StepCache
+from ci_orchestrator.errors import Location
 from ci_orchestrator.playbook import Instance, Step
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -533,28 +533,6 @@ def test_the_oldest_used_results_go_first_when_the_size_limit_is_reached(workspa
         oldest = cache.key_for(item, upstream_keys=[])
         assert oldest is not None and oldest.digest == digests[0]
         assert cache.lookup(oldest) is None
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        ("1000", 1000),
-        ("500M", 500 * 1024**2),
-        ("2GiB", 2 * 1024**3),
-        ("1.5g", int(1.5 * 1024**3)),
-        ("10MB", 10_000_000),
-        ("64 KiB", 64 * 1024),
-        ("7b", 7),
-    ],
-)
-def test_parse_size(text: str, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "big", "-1", "5X", "1.2.3G"])
-def test_parse_size_rejects_what_it_cannot_read(text: str) -> None:
-    with pytest.raises(UsageError, match="not a size"):
-        parse_size(text)
 
 
 # --- two processes ----------------------------------------------------------------------

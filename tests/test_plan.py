@@ -45,7 +45,10 @@ def test_needs_add_edges_in_serial_execution_too() -> None:
 
 def test_group_phases_wait_for_every_lower_phase() -> None:
     book = playbook(
-        step("v1", group=1), step("v2", group=1), step("d1", group=2), step("d2", group=2),
+        step("v1", group=1),
+        step("v2", group=1),
+        step("d1", group=2),
+        step("d2", group=2),
         execution=Execution.PARALLEL,
     )
     assert waits(book) == {"v1": [], "v2": [], "d1": ["v1", "v2"], "d2": ["v1", "v2"]}
@@ -54,24 +57,37 @@ def test_group_phases_wait_for_every_lower_phase() -> None:
 def test_group_phases_in_serial_execution_run_together() -> None:
     book = playbook(step("init"), step("v1", group=1), step("v2", group=1), step("d1", group=2), step("end"))
     assert waits(book) == {
-        "init": [], "v1": ["init"], "v2": ["init"], "d1": ["v1", "v2"], "end": ["d1"],
+        "init": [],
+        "v1": ["init"],
+        "v2": ["init"],
+        "d1": ["v1", "v2"],
+        "end": ["d1"],
     }
 
 
 def test_groups_run_after_top_level_steps_and_in_order() -> None:
     book = playbook(
         step("setup"),
-        step("lint", block="checks"), step("types", block="checks"),
-        step("deploy", block="ship"), step("notify", block="ship"),
+        step("lint", block="checks"),
+        step("types", block="checks"),
+        step("deploy", block="ship"),
+        step("notify", block="ship"),
         groups=(
-            Group(name="checks", location=step("x").location, execution=Execution.PARALLEL,
-                  step_ids=("lint", "types")),
+            Group(
+                name="checks",
+                location=step("x").location,
+                execution=Execution.PARALLEL,
+                step_ids=("lint", "types"),
+            ),
             Group(name="ship", location=step("x").location, step_ids=("deploy", "notify")),
         ),
     )
     assert waits(book) == {
-        "setup": [], "lint": ["setup"], "types": ["setup"],
-        "deploy": ["lint", "types"], "notify": ["deploy"],
+        "setup": [],
+        "lint": ["setup"],
+        "types": ["setup"],
+        "deploy": ["lint", "types"],
+        "notify": ["deploy"],
     }
 
 
@@ -83,7 +99,9 @@ def test_unknown_need_is_an_error_with_a_suggestion() -> None:
 
 def test_a_cycle_is_an_error_that_names_its_steps() -> None:
     book = playbook(
-        step("a", needs=("c",)), step("b", needs=("a",)), step("c", needs=("b",)),
+        step("a", needs=("c",)),
+        step("b", needs=("a",)),
+        step("c", needs=("b",)),
         execution=Execution.PARALLEL,
     )
     with pytest.raises(PlanError, match="dependency cycle") as caught:
@@ -98,12 +116,13 @@ def test_unknown_pool_and_too_small_pool_are_errors() -> None:
         build_plan(book, instances(book))
     lines = caught.value.lines()
     assert any("unknown pool 'gpu'" in line for line in lines)
-    assert any("pool 'db', which holds only 2" in line for line in lines)
+    assert any("pool 'db', which holds 2" in line for line in lines)
 
 
 def test_critical_path_defaults_to_one_per_instance_and_uses_known_durations() -> None:
-    book = playbook(step("a"), step("b", needs=("a",)), step("c"), step("d", needs=("b",)),
-                    execution=Execution.PARALLEL)
+    book = playbook(
+        step("a"), step("b", needs=("a",)), step("c"), step("d", needs=("b",)), execution=Execution.PARALLEL
+    )
     plan = build_plan(book, instances(book))
     assert plan.critical_path({}) == (["a", "b", "d"], 3.0)
     assert plan.critical_path({"c": 10.0})[0] == ["c"]

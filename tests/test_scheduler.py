@@ -83,15 +83,19 @@ def test_parallel_steps_overlap_and_concurrency_bounds_them(workdir: Path) -> No
 def test_pool_is_never_over_capacity(workdir: Path) -> None:
     book = playbook(
         *(sleeper(f"db{i}", 0.2, resources={"db": 1}) for i in range(3)),
-        execution=Execution.PARALLEL, resources={"db": 1},
+        execution=Execution.PARALLEL,
+        resources={"db": 1},
     )
     steps = list(run(book, workdir, concurrency=3).steps)
-    assert not any(overlapping(a, b) for i, a in enumerate(steps) for b in steps[i + 1:])
+    assert not any(overlapping(a, b) for i, a in enumerate(steps) for b in steps[i + 1 :])
 
 
 def test_exclusive_step_runs_alone(workdir: Path) -> None:
     book = playbook(
-        sleeper("a", 0.3), sleeper("alone", 0.3, allow_parallel=False), sleeper("b", 0.3), sleeper("c", 0.3),
+        sleeper("a", 0.3),
+        sleeper("alone", 0.3, allow_parallel=False),
+        sleeper("b", 0.3),
+        sleeper("c", 0.3),
         execution=Execution.PARALLEL,
     )
     steps = by_id(run(book, workdir, concurrency=4))
@@ -105,8 +109,17 @@ def test_max_parallel_limits_one_step(workdir: Path) -> None:
     base = sleeper("t", 0.3, max_parallel=1)
     book = playbook(base, execution=Execution.PARALLEL)
     cells = [
-        Instance(id=f"t ({n})", step=base, matrix={"n": n}, name="t", run="sleep 0.3", env={},
-                 working_directory=".", timeout=None, continue_on_error=False)
+        Instance(
+            id=f"t ({n})",
+            step=base,
+            matrix={"n": n},
+            name="t",
+            run="sleep 0.3",
+            env={},
+            working_directory=".",
+            timeout=None,
+            continue_on_error=False,
+        )
         for n in range(3)
     ]
     plan = build_plan(book, cells)
@@ -117,7 +130,10 @@ def test_max_parallel_limits_one_step(workdir: Path) -> None:
 
 def test_longest_remaining_path_goes_first(workdir: Path) -> None:
     book = playbook(
-        step("short"), step("long1"), step("long2", needs=("long1",)), step("long3", needs=("long2",)),
+        step("short"),
+        step("long1"),
+        step("long2", needs=("long1",)),
+        step("long3", needs=("long2",)),
         execution=Execution.PARALLEL,
     )
     recorder = Recorder()
@@ -130,7 +146,10 @@ def test_longest_remaining_path_goes_first(workdir: Path) -> None:
 
 def test_failure_skips_dependents_and_fail_fast_starts_nothing_new(workdir: Path) -> None:
     book = playbook(
-        step("bad", run="exit 3"), sleeper("slow", 0.5), step("after", needs=("bad",)), step("later", needs=("slow",)),
+        step("bad", run="exit 3"),
+        sleeper("slow", 0.5),
+        step("after", needs=("bad",)),
+        step("later", needs=("slow",)),
         execution=Execution.PARALLEL,
     )
     steps = by_id(run(book, workdir, concurrency=2))
@@ -166,7 +185,8 @@ def test_retry_runs_again_until_it_passes(workdir: Path) -> None:
 def test_stop_on_error_skips_the_rest_of_a_serial_group(workdir: Path) -> None:
     location = step("x").location
     book = playbook(
-        step("one", block="deploy", run="exit 1"), step("two", block="deploy"),
+        step("one", block="deploy", run="exit 1"),
+        step("two", block="deploy"),
         groups=(Group(name="deploy", location=location, stop_on_error=True, step_ids=("one", "two")),),
     )
     steps = by_id(run(book, workdir, fail_fast=False))

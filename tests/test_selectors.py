@@ -75,8 +75,17 @@ def test_instance_ids_match() -> None:
     book = playbook(step("test"))
     base = instances(book)[0]
     cells = [
-        Instance(id=f"test ({v})", step=base.step, matrix={"python": v}, name="test", run="true", env={},
-                 working_directory=".", timeout=None, continue_on_error=False)
+        Instance(
+            id=f"test ({v})",
+            step=base.step,
+            matrix={"python": v},
+            name="test",
+            run="true",
+            env={},
+            working_directory=".",
+            timeout=None,
+            continue_on_error=False,
+        )
         for v in ("3.11", "3.12")
     ]
     plan = build_plan(book, cells)
