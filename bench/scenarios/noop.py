@@ -1,0 +1,49 @@
+"""noop: 500 independent steps of `true` at concurrency 2: the cost of running a step at all."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from bench import tools, workload
+from bench.report import TIMING_HEADER, Section, Table, Target, seconds, timing_rows
+from bench.scenarios import OURS, statuses_check
+from bench.timing import Case, compare
+
+if TYPE_CHECKING:
+    from bench.scenarios import Context
+
+COUNT = 500
+CONCURRENCY = 2
+
+
+def run(context: Context) -> Section:
+    work = workload.noop(COUNT)
+    cases = []
+    for peer in context.available():
+        folder = context.work / "noop" / peer.name
+        tools.write(peer.name, work, folder)
+        check = statuses_check(folder, lambda: {"passed": COUNT}) if peer.name == OURS else (lambda: "")
+        argv = tools.command(peer, folder, CONCURRENCY)
+        cases.append(Case(name=peer.name, argv=argv, cwd=folder, check=check))
+    timings = compare(cases, runs=context.runs, log_folder=context.logs / "noop")
+    section = Section(
+        name="noop",
+        method=(
+            f"{COUNT} independent steps of `true`, concurrency {CONCURRENCY}. Checked: exit code 0 for "
+            "every tool; ours also by its run record (every step `passed`). xargs and parallel run "
+            "the commands through `sh -c` / the user's shell, one layer."
+        ),
+    )
+    rows = timing_rows(timings, context.peers, reference=OURS)
+    section.tables.append(Table(title=f"{COUNT} × true, -j {CONCURRENCY}", header=(*TIMING_HEADER, "check"), rows=rows))
+    section.notes += [f"{peer.name}: not installed ({peer.missing})" for peer in context.missing()]
+    ours, task = timings.get(OURS), timings.get("go-task")
+    if ours and task and ours.ok and task.ok:
+        met: bool | None = ours.median <= task.median
+        measured = f"ours {seconds(ours.median)}, go-task {seconds(task.median)}"
+    else:
+        met, measured = None, "a tool failed or is missing"
+    section.targets.append(Target(goal="noop: no slower than go-task", met=met, measured=measured))
+    per_step = timings[OURS].median / COUNT if OURS in timings else float("nan")
+    section.notes.append(f"ours: {seconds(per_step)} per step (whole process ÷ steps)")
+    return section

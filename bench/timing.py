@@ -1,0 +1,116 @@
+"""Timing whole processes from outside, tools alternating run by run, each run checked.
+
+`perf_counter` around `subprocess.run`: what a user waits for, start-up included. The machines
+are shared and noisy, so the tools of one comparison take turns (A B C, A B C, ...) after one
+warm-up run each, and a table quotes the median with the min and max.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+from bench.peers import QUIET_ENV, REPO
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+# A tool whose warm-up run takes longer than this gets `SLOW_RUNS` timed runs instead of the
+# usual number, so one slow peer does not push the suite past its time budget.
+SLOW_SECONDS = 15.0
+SLOW_RUNS = 3
+
+
+def environment() -> dict[str, str]:
+    """The environment of every timed process: ours from this checkout, no CI variables."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
+    }
+    env.update(QUIET_ENV)
+    env["PYTHONPATH"] = str(REPO)
+    return env
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Case:
+    """One tool in one comparison: how to prepare, run and check a run of it."""
+
+    name: str
+    argv: list[str]
+    cwd: Path
+    check: Callable[[], str] = lambda: ""  # why the run is wrong, or ""
+    prepare: Callable[[int], None] = lambda _round: None  # untimed, before each run
+    discard_output: bool = False  # stdout to /dev/null instead of a log file
+
+
+@dataclass(slots=True, kw_only=True)
+class Timing:
+    """The timed runs of one case, and the first thing found wrong with any of them."""
+
+    name: str
+    seconds: list[float] = field(default_factory=list)
+    wrong: str = ""
+
+    @property
+    def median(self) -> float:
+        return statistics.median(self.seconds) if self.seconds else float("nan")
+
+    @property
+    def low(self) -> float:
+        return min(self.seconds, default=float("nan"))
+
+    @property
+    def high(self) -> float:
+        return max(self.seconds, default=float("nan"))
+
+    @property
+    def ok(self) -> bool:
+        return bool(self.seconds) and not self.wrong
+
+
+def run_once(case: Case, round_number: int, log_folder: Path) -> tuple[float, str]:
+    """Prepare, run and check one run: its seconds and what was wrong with it ("" when right)."""
+    case.prepare(round_number)
+    log_folder.mkdir(parents=True, exist_ok=True)
+    log = log_folder / f"{case.name}.log"
+    with log.open("wb") as sink:
+        start = time.perf_counter()
+        done = subprocess.run(
+            case.argv,
+            cwd=case.cwd,
+            env=environment(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL if case.discard_output else sink,
+            stderr=sink,
+            check=False,
+        )
+        seconds = time.perf_counter() - start
+    if done.returncode:
+        tail = log.read_bytes()[-400:].decode(errors="replace").strip().replace("\n", " ")
+        return seconds, f"exit code {done.returncode}: {tail}"
+    return seconds, case.check()
+
+
+def compare(cases: list[Case], *, runs: int, log_folder: Path) -> dict[str, Timing]:
+    """A warm-up run of every case, then `runs` rounds in which each case runs once, in turn."""
+    timings = {case.name: Timing(name=case.name) for case in cases}
+    planned = {}
+    for case in cases:
+        seconds, wrong = run_once(case, 0, log_folder)
+        timings[case.name].wrong = wrong and f"warm-up: {wrong}"
+        planned[case.name] = SLOW_RUNS if seconds > SLOW_SECONDS and runs > SLOW_RUNS else runs
+    for round_number in range(1, runs + 1):
+        for case in cases:
+            if round_number > planned[case.name] or timings[case.name].wrong:
+                continue
+            seconds, wrong = run_once(case, round_number, log_folder)
+            timings[case.name].seconds.append(seconds)
+            timings[case.name].wrong = wrong
+    return timings
