@@ -449,8 +449,9 @@ def cache_key(
     plan: Plan, cache: StepCache, keys: Mapping[str, CacheKey | None], instance: Instance
 ) -> CacheKey | None:
     """The instance's cache key, built on the keys of the cacheable instances it waits for."""
-    upstream = [key.digest for before in plan.waits_for[instance.id] if (key := keys.get(before))]
-    return cache.key_for(instance, upstream_keys=upstream)
+    # By instance id, so that `cache explain` can name the upstream whose key changed.
+    upstream = {before: key.digest for before in plan.waits_for[instance.id] if (key := keys.get(before))}
+    return cache.key_for(instance, upstream_keys=upstream, variables=plan.variables)
 
 
 def _verb(status: str) -> str:
