@@ -238,7 +238,8 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     console = ConsoleReporter(mode=mode, secrets=secrets)
     warn = _warn
     cache = open_cache(options, prepared.settings, root=root)
-    for warning in cache.warnings if cache else ():
+    opened_with = list(cache.warnings) if cache else []
+    for warning in opened_with:
         warn(warning)
     run_id = new_run_id()
     recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=warn)
@@ -256,6 +257,11 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     finally:
         console.close()
         recorder.close()
+        if cache is not None:
+            # Entries refused or damaged during the run: each said once, after the run's output.
+            for warning in cache.warnings[len(opened_with) :]:
+                warn(warning)
+            cache.close()
     result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters)
     write_reports(result, options, root=root, warn=warn)
     return exit_code(result)
