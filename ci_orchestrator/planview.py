@@ -82,7 +82,7 @@ def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_t
                 notes.append(f"timeout {timeout:g}s")
             cached = cache_status.get(instance.id)
             if cached:
-                notes.append(f"cache {cached}")
+                notes.append(f"cache: {cached}")
             suffix = f"  [{'; '.join(notes)}]" if notes else ""
             lines.append(f"  {instance.id}{suffix}")
     return "\n".join(lines)
