@@ -26,7 +26,7 @@ CI_PROFILE = "ci"
 AUTO = "auto"
 CACHE_DIR_VARIABLE = "CI_ORCHESTRATOR_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path(".ci-orchestrator/cache")
-DEFAULT_CACHE_SIZE = 2**30  # diskcache's own default
+DEFAULT_CACHE_SIZE = 2 * 2**30  # 2 GiB, as the cache contract says
 
 SettingValue: TypeAlias = bool | int | float | str | Path | Enum | None
 
