@@ -22,8 +22,15 @@ from typing import TYPE_CHECKING, Any
 import diskcache
 
 from ci_orchestrator.archives import RestoreError, restore_archive, write_archive
-from ci_orchestrator.cache_keys import CACHE_FORMAT, Manifest, build_manifest, differences
+from ci_orchestrator.cache_keys import (
+    CACHE_FORMAT,
+    Manifest,
+    build_manifest,
+    differences,
+    instance_patterns,
+)
 from ci_orchestrator.digests import FileDigests
+from ci_orchestrator.errors import ExpressionError
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
@@ -176,28 +183,41 @@ class StepCache:
 
     # --- keys ------------------------------------------------------------------------
     def key_for(
-        self, instance: Instance, *, upstream_keys: Sequence[str] | Mapping[str, str]
+        self,
+        instance: Instance,
+        *,
+        upstream_keys: Sequence[str] | Mapping[str, str],
+        variables: Mapping[str, str] | None = None,
     ) -> CacheKey | None:
         """The key of a cacheable instance (its step has `inputs` or `cache: true`), else None.
 
         `upstream_keys` are the keys of what it waits for; given as a mapping from instance id,
-        `explain` can name the one that changed. None too when the cache is off.
+        `explain` can name the one that changed. `variables` are the run's `vars`, which the
+        `inputs` and `outputs` globs may use as `${{ vars.NAME }}`, beside `matrix` and `env`.
+        None too when the cache is off.
         """
         step = instance.step
         if not self.enabled or not (step.inputs or step.cache):
             return None
         try:
+            patterns = instance_patterns(instance, step.inputs, variables or {})
+            outputs = instance_patterns(instance, step.outputs, variables or {})
             inputs: dict[str, str] = {}
-            for pattern in step.inputs:
+            for pattern in patterns:
                 inputs.update(self._files.digests(self._files.expand(pattern)))
             manifest = build_manifest(
                 instance,
                 workspace=self.workspace,
+                patterns=patterns,
                 inputs=inputs,
+                outputs=outputs,
                 upstream_keys=upstream_keys,
             )
         except OSError as error:
             self.warnings.append(f"{instance.id}: cannot read its inputs ({error}); it runs uncached")
+            return None
+        except ExpressionError as error:
+            self.warnings.append(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
             return None
         self._files.flush()
         return CacheKey(digest=manifest.digest(), manifest=manifest)
@@ -230,7 +250,7 @@ class StepCache:
         if not self.write or not self.enabled:
             return
         files: dict[str, None] = {}
-        for pattern in instance.step.outputs:
+        for pattern in key.manifest.outputs:
             for name in self._files.expand(pattern):
                 if name.startswith(("../", "/")):  # it could never be restored
                     self.warnings.append(f"{instance.id}: output {name} is outside the workspace, not cached")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator import expressions
 from ci_orchestrator.digests import digest_bytes, digest_file
 
 if TYPE_CHECKING:
@@ -86,8 +87,14 @@ def build_manifest(
     workspace: Path,
     inputs: Mapping[str, str],
     upstream_keys: Sequence[str] | Mapping[str, str],
+    patterns: Sequence[str] | None = None,
+    outputs: Sequence[str] | None = None,
 ) -> Manifest:
-    """The manifest of an instance whose input files were digested into `inputs`."""
+    """The manifest of an instance whose input files were digested into `inputs`.
+
+    `patterns` and `outputs` are the instance's globs with their expressions evaluated (see
+    `instance_patterns`); the step's own when not given.
+    """
     step = instance.step
     pairs = upstream_keys.items() if isinstance(upstream_keys, Mapping) else (("", k) for k in upstream_keys)
     return Manifest(
@@ -99,11 +106,22 @@ def build_manifest(
         matrix={
             name: json.dumps(value, sort_keys=True, default=str) for name, value in instance.matrix.items()
         },
-        patterns=step.inputs,
+        patterns=tuple(step.inputs if patterns is None else patterns),
         inputs=dict(sorted(inputs.items())),
-        outputs=step.outputs,
+        outputs=tuple(step.outputs if outputs is None else outputs),
         upstream=tuple(sorted(pairs, key=lambda pair: (pair[1], pair[0]))),
     )
+
+
+def instance_patterns(
+    instance: Instance, patterns: Sequence[str], variables: Mapping[str, str]
+) -> tuple[str, ...]:
+    """The globs with `${{ matrix.* }}`, `${{ env.* }}` and `${{ vars.* }}` evaluated for this
+    instance, so each matrix instance can name its own files. ExpressionError when one cannot be."""
+    if not any(expressions.has_expression(pattern) for pattern in patterns):
+        return tuple(patterns)
+    contexts = {"matrix": dict(instance.matrix), "env": dict(instance.env), "vars": dict(variables)}
+    return tuple(expressions.interpolate(pattern, contexts) for pattern in patterns)
 
 
 def command_digest(instance: Instance, workspace: Path) -> str:
