@@ -172,8 +172,8 @@ def expand(
         runner=dict(runner) if runner is not None else default_runner(),
     )
     expanded = [(step, expander.combinations(step)) for step in playbook.steps]
-    expander.raise_problems()
-    expanded = _filtered(expanded, matrix_filters or {})
+    if not expander.problems:  # else go on: every step's expressions are checked in the same pass
+        expanded = _filtered(expanded, matrix_filters or {})
     instances = [instance for step, found in expanded for instance in expander.instances(step, found)]
     expander.raise_problems()
     return instances
