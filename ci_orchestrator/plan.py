@@ -92,7 +92,7 @@ def build_plan(
         by_step.setdefault(instance.step.id, []).append(instance.id)
     steps = [step for step in playbook.steps if step.id in by_step]
     problems = _check_steps(playbook, steps, by_step)
-    if problems:
+    if any(problem.path.endswith(".needs") for problem in problems):  # no graph without them
         raise PlanError.from_problems(problems)
 
     order_edges = _order_edges(playbook, steps)
@@ -109,7 +109,9 @@ def build_plan(
 
     cycle = graph.find_cycle(waits_for)
     if cycle:
-        raise _cycle_error(playbook, cycle)
+        problems.extend(_cycle_error(playbook, cycle).problems)
+    if problems:  # pools too small and a cycle are reported together
+        raise PlanError.from_problems(problems)
     ordered = graph.topological_order(waits_for)
     by_id = {instance.id: instance for instance in instances}
     return Plan(
