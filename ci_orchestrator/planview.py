@@ -93,7 +93,10 @@ def render_mermaid(plan: Plan) -> str:
     node_ids = {instance.id: f"n{index}" for index, instance in enumerate(plan.instances)}
     lines = ["flowchart TD"]
     for instance in plan.instances:
-        label = instance.id.replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        # Mermaid reads `#name;` as an entity: a literal `#` goes first, as its own code.
+        label = (
+            instance.id.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
+        )
         shape = (
             f'{node_ids[instance.id]}[["{label}"]]'
             if instance.step.allow_parallel is False
