@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import loader, matrix, settings
-from ci_orchestrator.errors import UsageError
+from ci_orchestrator.errors import OrchestratorError, UsageError
 from ci_orchestrator.pipeline import (
     STATE_DIR,
     RunOptions,
@@ -17,6 +17,7 @@ from ci_orchestrator.pipeline import (
     prepare,
 )
 from ci_orchestrator.plan import build_plan
+from ci_orchestrator.playbook import Instance
 
 if TYPE_CHECKING:
     from ci_orchestrator.cache import StepCache
@@ -77,12 +78,48 @@ def list_text(selection: Selection) -> str:
 
 
 def validate_one(name: str) -> str:
-    """Load, expand and plan one playbook; a problem raises, success says what was checked."""
+    """Load, expand and plan one playbook; success says what was checked.
+
+    Matrix and expression problems and graph problems (needs, pools, cycles) are raised
+    together, so one pass over a file shows everything wrong with it.
+    """
     root = Path.cwd()
     playbook = loader.load_playbook(loader.find_playbook(name, root=root))
-    instances = matrix.expand(playbook)
-    build_plan(playbook, instances)
+    failures: list[OrchestratorError] = []
+    try:
+        instances = matrix.expand(playbook)
+    except OrchestratorError as error:
+        failures.append(error)
+        # The graph depends on steps, not on their matrix values: one plain instance per
+        # step still finds every unknown need, pool too small and cycle.
+        instances = [_plain_instance(step) for step in playbook.steps]
+    try:
+        build_plan(playbook, instances)
+    except OrchestratorError as error:
+        failures.append(error)
+    if failures:
+        problems = sorted(
+            (problem for failure in failures for problem in failure.problems),
+            key=lambda problem: (problem.location.line, problem.location.column)
+            if problem.location
+            else (0, 0),
+        )
+        raise type(failures[0]).from_problems(problems)
     return f"{playbook.path}: valid ({len(playbook.steps)} steps, {len(instances)} instances)"
+
+
+def _plain_instance(step: Step) -> Instance:
+    return Instance(
+        id=step.id,
+        step=step,
+        matrix={},
+        name=step.name,
+        run=step.run,
+        env={},
+        working_directory=step.working_directory,
+        timeout=None,
+        continue_on_error=False,
+    )
 
 
 def _cache(cache_dir: str | None) -> StepCache:
