@@ -156,6 +156,7 @@ class _PlaybookReader:
             location=checker.at(document),
             steps=tuple(step for _, step in steps),
             groups=tuple(groups),
+            key_locations={key: checker.at(key_node) for key, (key_node, _) in (entries or {}).items()},
             **fields,
         )
 

@@ -108,7 +108,10 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
 
 def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
     """Settings defaults by number range or selector go under what the step itself says; the
-    parallel permission takes the most restrictive level."""
+    parallel permission takes the most restrictive level. The settings' `execution` is the
+    default of a playbook that does not write its own."""
+    if "execution" not in playbook.key_locations and config.execution is not None:
+        playbook = dataclasses.replace(playbook, execution=config.execution)
     if not config.step_defaults and config.allow_parallel:
         return playbook
     steps: list[Step] = []

@@ -106,6 +106,9 @@ class Playbook:
     schedule: tuple[str, ...] = ()
     steps: tuple[Step, ...] = ()
     groups: tuple[Group, ...] = ()
+    # Where each top-level key was written: a key absent here was not written, so a settings
+    # file's default (such as `execution`) may apply.
+    key_locations: Mapping[str, Location] = field(default_factory=dict)
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:
