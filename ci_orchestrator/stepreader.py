@@ -159,7 +159,8 @@ def _read_options(checker: Checker, values: dict[str, Node], path: str, fields: 
 
 
 def _fold_defaults(fields: dict[str, Any], defaults: StepDefaults, info: ScriptInfo | None) -> None:
-    """Step keys win over script metadata, which wins over the playbook's defaults."""
+    """Step keys win over script metadata (but for the parallel permission, where the most
+    restrictive wins), which wins over the playbook's defaults."""
     if info is not None:
         metadata = {
             "needs": info.dependencies,
@@ -172,6 +173,10 @@ def _fold_defaults(fields: dict[str, Any], defaults: StepDefaults, info: ScriptI
         for name, value in metadata.items():
             if value is not None and value != () and name not in fields:
                 fields[name] = value
+        # Parallel permission is not overridden but combined: the most restrictive level wins,
+        # so a step entry cannot let a script that says `AllowParallel: false` run beside others.
+        if info.allow_parallel is False:
+            fields["allow_parallel"] = False
     fields.setdefault("shell", defaults.shell)
     fields.setdefault("working_directory", defaults.working_directory)
     fields.setdefault("retry", defaults.retry)
