@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -20,8 +21,7 @@ from ci_orchestrator.plan import build_plan
 from ci_orchestrator.playbook import Instance
 
 if TYPE_CHECKING:
-    from ci_orchestrator.cache import StepCache
-    from ci_orchestrator.errors import Problem
+    from ci_orchestrator.cache import CacheKey, StepCache
     from ci_orchestrator.playbook import Playbook, Step
 
 
@@ -99,13 +99,14 @@ def validate_one(name: str) -> str:
     except OrchestratorError as error:
         failures.append(error)
     if failures:
-        problems = sorted((problem for failure in failures for problem in failure.problems), key=_place)
+        problems = sorted(
+            (problem for failure in failures for problem in failure.problems),
+            key=lambda problem: (problem.location.line, problem.location.column)
+            if problem.location
+            else (0, 0),
+        )
         raise type(failures[0]).from_problems(problems)
     return f"{playbook.path}: valid ({len(playbook.steps)} steps, {len(instances)} instances)"
-
-
-def _place(problem: Problem) -> tuple[int, int]:
-    return (problem.location.line, problem.location.column) if problem.location else (0, 0)
 
 
 def _plain_instance(step: Step) -> Instance:
@@ -126,61 +127,119 @@ def _cache(cache_dir: str | None) -> StepCache:
     root = Path.cwd()
     config = settings.load_settings(root)
     cache = open_cache(RunOptions(cache_dir=cache_dir), config, root=root)
-    assert cache is not None
+    assert cache is not None  # only `--no-cache` gives None
     return cache
 
 
+def _size(size: int) -> str:
+    """`1.5 MiB (1572864 bytes)`: readable, and exact for scripts."""
+    value, unit = float(size), "B"
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if value < 1024 or unit == "TiB":
+            break
+        value /= 1024
+    shown = f"{size} B" if unit == "B" else f"{value:.1f} {unit}"
+    return f"{shown} ({size} bytes)" if unit != "B" else shown
+
+
+def _unusable(cache: StepCache) -> str | None:
+    if cache.enabled:
+        return None
+    return cache.warnings[0] if cache.warnings else f"cache at {cache.directory} is unusable"
+
+
 def cache_stats(cache_dir: str | None) -> str:
-    stats = _cache(cache_dir).stats()
+    """Entries, bytes on disk, and the hits and misses of the recent runs."""
+    from ci_orchestrator.cache import RECENT_RUNS
+
+    with _cache(cache_dir) as cache:
+        problem = _unusable(cache)
+        stats = cache.stats()
+        directory = cache.directory
+    if problem is not None:
+        return f"{problem}\n(`cache clear` starts it afresh)"
+    ratio = f" ({stats.hits / (stats.hits + stats.misses):.0%} hits)" if stats.hits + stats.misses else ""
     return "\n".join(
         [
+            f"cache    {directory}",
             f"entries  {stats.entries}",
-            f"size     {stats.size} bytes",
+            f"size     {_size(stats.size)}",
             f"hits     {stats.hits}",
-            f"misses   {stats.misses}",
+            f"misses   {stats.misses}{ratio}",
+            f"runs     {stats.runs} (the most recent, up to {RECENT_RUNS}, are counted)",
         ]
     )
 
 
 def cache_clear(cache_dir: str | None) -> str:
-    _cache(cache_dir).clear()
-    return "cache cleared"
+    """Removes every stored result; a damaged cache is removed whole, so the next run starts afresh."""
+    from ci_orchestrator.cache import STORES
+
+    with _cache(cache_dir) as cache:
+        if cache.enabled:
+            entries = cache.stats().entries
+            cache.clear()
+            return f"cache cleared: {entries} entries removed from {cache.directory}"
+        directory = cache.directory
+    # Only the cache's own stores: the folder itself may be one the user named, holding more.
+    for store in STORES:
+        shutil.rmtree(directory / store, ignore_errors=True)
+    return f"cache cleared: the damaged cache at {directory} was removed"
 
 
 def cache_prune(cache_dir: str | None, max_size: str) -> str:
+    """Evicts least recently used results until the cache takes at most `max_size` on disk."""
     try:
         limit = settings.parse_size(max_size)
     except ValueError as error:
         raise UsageError(f"--max-size {max_size!r}: {error}") from None
-    removed = _cache(cache_dir).prune(limit)
-    return f"evicted {removed} entries; the cache now holds at most {limit} bytes"
+    with _cache(cache_dir) as cache:
+        problem = _unusable(cache)
+        if problem is not None:
+            raise UsageError(f"{problem}; `cache clear` starts it afresh")
+        removed = cache.prune(limit)
+        stats = cache.stats()
+    return (
+        f"evicted {removed} entries (limit {_size(limit)}); "
+        f"{stats.entries} entries left, {_size(stats.size)} on disk"
+    )
 
 
 def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:
     """Why each instance of a step would run, or be taken from the cache."""
+    import difflib
+
     from ci_orchestrator.scheduler import cache_key
 
     prepared = prepare(selection)
     plan = prepared.plan
-    wanted = [instance for instance in plan.instances if step_id in (instance.id, instance.step.id)]
+    wanted = {instance.id for instance in plan.instances if step_id in (instance.id, instance.step.id)}
     if not wanted:
-        raise UsageError(f"no step {step_id!r} in {prepared.playbook.path}")
-    cache = _cache(cache_dir)
-    keys: dict[str, object] = {}
-    lines = []
-    for instance in plan.instances:
-        key = keys[instance.id] = cache_key(plan, cache, keys, instance)  # type: ignore[arg-type]
-        if instance not in wanted:
-            continue
-        if key is None:
-            lines.append(f"{instance.id}: not cacheable (no inputs and no `cache: true`): it always runs")
-            continue
-        reasons = cache.explain(instance, key)
-        if not reasons:
-            lines.append(f"{instance.id}: cached — nothing changed since its last stored success")
-        else:
-            lines.append(f"{instance.id}: will run")
-            lines.extend(f"  - {reason}" for reason in reasons)
+        names = sorted({instance.step.id for instance in plan.instances})
+        close = difflib.get_close_matches(step_id, names, n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else f"; its steps: {', '.join(names)}"
+        raise UsageError(f"no step {step_id!r} in {prepared.playbook.path}{hint}")
+    lines: list[str] = []
+    with _cache(cache_dir) as cache:
+        problem = _unusable(cache)
+        if problem is not None:
+            return f"{problem}: every step would run"
+        # Every key up to the last wanted instance: a key is built on those of what it waits for.
+        last = max(index for index, instance in enumerate(plan.instances) if instance.id in wanted)
+        keys: dict[str, CacheKey | None] = {}
+        for instance in plan.instances[: last + 1]:
+            key = keys[instance.id] = cache_key(plan, cache, keys, instance)
+            if instance.id not in wanted:
+                continue
+            if key is None:
+                lines.append(f"{instance.id}: not cacheable (no inputs and no `cache: true`): it always runs")
+                continue
+            reasons = cache.explain(instance, key)
+            if not reasons:
+                lines.append(f"{instance.id}: cached, nothing changed since its last stored success")
+            else:
+                lines.append(f"{instance.id}: will run")
+                lines.extend(f"  - {reason}" for reason in reasons)
     return "\n".join(lines)
 
 
