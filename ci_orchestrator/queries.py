@@ -22,6 +22,7 @@ from ci_orchestrator.playbook import Instance
 
 if TYPE_CHECKING:
     from ci_orchestrator.cache import CacheKey, StepCache
+    from ci_orchestrator.errors import Problem
     from ci_orchestrator.playbook import Playbook, Step
 
 
@@ -99,14 +100,13 @@ def validate_one(name: str) -> str:
     except OrchestratorError as error:
         failures.append(error)
     if failures:
-        problems = sorted(
-            (problem for failure in failures for problem in failure.problems),
-            key=lambda problem: (problem.location.line, problem.location.column)
-            if problem.location
-            else (0, 0),
-        )
+        problems = sorted((problem for failure in failures for problem in failure.problems), key=_place)
         raise type(failures[0]).from_problems(problems)
     return f"{playbook.path}: valid ({len(playbook.steps)} steps, {len(instances)} instances)"
+
+
+def _place(problem: Problem) -> tuple[int, int]:
+    return (problem.location.line, problem.location.column) if problem.location else (0, 0)
 
 
 def _plain_instance(step: Step) -> Instance:
