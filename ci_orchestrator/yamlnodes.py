@@ -149,7 +149,11 @@ def compose(text: str) -> tuple[Node, list[Duplicate]]:
         return _Composer(parser).run()
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
-        message = " ".join(part for part in (error.context, error.problem) if part) or "invalid YAML"
+        context, started = error.context, error.context_mark
+        if context and started is not None and mark is not None and started.line != mark.line:
+            # An unclosed quote or bracket is found lines later: say where it was opened.
+            context += f" started at line {started.line + 1}, column {started.column + 1},"
+        message = " ".join(part for part in (context, error.problem) if part) or "invalid YAML"
         if mark is None:
             raise ComposeError(message) from None
         raise ComposeError(message, line=mark.line + 1, column=mark.column + 1) from None
