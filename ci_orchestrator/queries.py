@@ -102,7 +102,12 @@ def validate_one(name: str) -> str:
     if failures:
         problems = sorted((problem for failure in failures for problem in failure.problems), key=_place)
         raise type(failures[0]).from_problems(problems)
-    return f"{playbook.path}: valid ({len(playbook.steps)} steps, {len(instances)} instances)"
+    steps, count = len(playbook.steps), len(instances)
+    return f"{playbook.path}: valid ({_counted(steps, 'step')}, {_counted(count, 'instance')})"
+
+
+def _counted(count: int, noun: str) -> str:
+    return f"{count} {noun}{'s' * (count != 1)}"
 
 
 def _place(problem: Problem) -> tuple[int, int]:
