@@ -7,6 +7,7 @@ the helpers defined here without an import cycle.
 
 from __future__ import annotations
 
+import functools
 import math
 import os
 import tempfile
@@ -89,12 +90,23 @@ def write_atomic(path: Path | str, text: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
+        # mkstemp makes the file private (0600); a report is shared like any file the user writes
+        # (an artifact upload, a web server, another account on a shared runner).
+        os.fchmod(handle, 0o666 & ~_umask())
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(text)
         Path(temporary).replace(target)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+
+
+@functools.cache
+def _umask() -> int:
+    # The umask can only be read by setting it; done once, and set meanwhile to the usual value.
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def failure_message(step: StepResult) -> str:
