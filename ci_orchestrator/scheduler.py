@@ -108,6 +108,7 @@ class _Run:
         self.scratch = context.log_dir / "scripts"
         self.hits = 0
         self.misses = 0
+        self.ordered_alone = _ordered_against_all(plan.order, plan.waits_for)
 
     # --- readiness -------------------------------------------------------------------
     def seed(self) -> None:
@@ -274,14 +275,17 @@ class _Run:
     def environment(self, instance: Instance, *, exclusive: bool) -> dict[str, str]:
         env = dict(os.environ)
         env.update(instance.env)
-        alone = exclusive or self.concurrency == 1
+        alone = exclusive or self.concurrency == 1 or instance.id in self.ordered_alone
+        # The CPUs are shared by the steps running now and those ready to start beside it in
+        # the same moment (started one by one, the first would otherwise take every CPU).
+        sharing = 1 if alone else min(self.concurrency, len(self.running) + len(self.ready))
         env.update(
             CI_ORCHESTRATOR="true",
             CI_ORCHESTRATOR_RUN_ID=self.context.run_id,
             CI_ORCHESTRATOR_STEP_ID=instance.id,
             CI_ORCHESTRATOR_PARALLEL="false" if alone else "true",
             CI_ORCHESTRATOR_NONINTERACTIVE="true",
-            CI_ORCHESTRATOR_JOBS=str(max(1, self.limits.cpus // max(1, len(self.running)))),
+            CI_ORCHESTRATOR_JOBS=str(max(1, self.limits.cpus // max(1, sharing))),
         )
         return env
 
@@ -452,6 +456,24 @@ def cache_key(
     # By instance id, so that `cache explain` can name the upstream whose key changed.
     upstream = {before: key.digest for before in plan.waits_for[instance.id] if (key := keys.get(before))}
     return cache.key_for(instance, upstream_keys=upstream, variables=plan.variables)
+
+
+def _ordered_against_all(order: list[str], waits_for: Mapping[str, tuple[str, ...]]) -> set[str]:
+    """The instances that every other one waits for or is waited for by: nothing can ever run
+    beside them (each step of a serial chain). `order` is topological; sets are int bitmasks."""
+    bit = {node: 1 << index for index, node in enumerate(order)}
+    before: dict[str, int] = {}
+    for node in order:
+        mask = 0
+        for earlier in waits_for[node]:
+            mask |= before[earlier] | bit[earlier]
+        before[node] = mask
+    after = dict.fromkeys(order, 0)
+    for node in reversed(order):
+        for earlier in waits_for[node]:
+            after[earlier] |= after[node] | bit[node]
+    everyone = (1 << len(order)) - 1
+    return {node for node in order if before[node] | after[node] | bit[node] == everyone}
 
 
 def _verb(status: str) -> str:
