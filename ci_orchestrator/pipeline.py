@@ -360,7 +360,9 @@ def repro(record: Path, instance: str | None, options: RunOptions) -> int:
         select=",".join(wanted),
         variables=tuple(f"{key}={value}" for key, value in recorded.vars.items()),
     )
-    return run(selection, dataclasses.replace(options, no_cache=True))
+    # Every failure named is to be seen again: one failing first must not skip the others.
+    fail_fast = False if options.fail_fast is None else options.fail_fast
+    return run(selection, dataclasses.replace(options, no_cache=True, fail_fast=fail_fast))
 
 
 class HistoryRecorder:
