@@ -1,0 +1,359 @@
+"""The commands as a user runs them: validate, list, plan and run, in a fresh workspace."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from ci_orchestrator.cli import app
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).parent / "data" / "cli"
+ERRORS = DATA / "errors"
+
+
+def invoke(*args: str) -> Any:
+    return CliRunner().invoke(app, list(args))
+
+
+def cli_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The command as a separate process, as CI runs it."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    return subprocess.run(
+        [sys.executable, "-m", "ci_orchestrator", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+@pytest.fixture
+def demo(workdir: Path) -> Path:
+    """The repository's own demo playbook, in the workspace's `playbooks/`."""
+    (workdir / "playbooks").mkdir()
+    shutil.copy(REPO / "playbooks" / "demo.yml", workdir / "playbooks" / "demo.yml")
+    return workdir
+
+
+def plan_json(*args: str) -> dict[str, Any]:
+    result = invoke("plan", "--format", "json", *args)
+    assert result.exit_code == 0, result.output
+    plan: dict[str, Any] = json.loads(result.stdout)
+    return plan
+
+
+# validate: the YAML syntax error, each kind of error with its line, several at once
+
+
+def test_yaml_syntax_error_names_file_and_line_in_a_real_process(workdir: Path) -> None:
+    shutil.copy(ERRORS / "syntax.yml", workdir / "syntax.yml")
+    result = cli_process("validate", "syntax.yml", cwd=workdir)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    # The parser notices at the end of the file; the message also says where the quote opened.
+    assert re.fullmatch(
+        r"ci-orchestrator: syntax\.yml:7:1: while scanning a quoted scalar started at line 6, column 10, "
+        r"found unexpected end of stream\n",
+        result.stderr,
+    ), result.stderr
+
+
+def test_cycle_is_named(workdir: Path) -> None:
+    result = invoke("validate", str(ERRORS / "cycle.yml"))
+    assert result.exit_code == 2
+    assert "cycle.yml:6:5: steps: dependency cycle: build -> package -> test -> build" in result.stderr
+
+
+@pytest.mark.parametrize(
+    ("fixture", "place", "message"),
+    [
+        ("unknown_key.yml", "5:5", "steps[0]: unknown key 'timout' (did you mean 'timeout'?)"),
+        ("duplicate_id.yml", "7:5", "steps[2].id: duplicate step id 'test' (first at line 3)"),
+        ("bad_duration.yml", "5:14", "steps[0].timeout: invalid duration '10 minutes'"),
+        ("bad_id.yml", "5:9", "steps[1].id: 'run tests!' is not a valid id"),
+        ("unknown_needs.yml", "7:5", "steps[1].needs: unknown step 'instal' (did you mean 'install'?)"),
+        ("unknown_pool.yml", "6:5", "steps[0].resources: unknown resource pool 'gpu'"),
+        ("pool_too_small.yml", "6:5", "steps.test.resources: needs 2 of pool 'db', which holds 1"),
+        ("matrix_too_big.yml", "7:5", "steps.test.matrix: matrix has 272 combinations; at most 256"),
+        ("bad_expression.yml", "7:5", "steps.test.run: unexpected end of expression"),
+    ],
+)
+def test_each_error_kind_names_its_line(workdir: Path, fixture: str, place: str, message: str) -> None:
+    shutil.copy(ERRORS / fixture, workdir / fixture)
+    result = invoke("validate", fixture)
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, lines
+    assert lines[0].startswith(f"ci-orchestrator: {fixture}:{place}: {message}"), lines[0]
+
+
+def test_several_errors_in_one_file_are_all_reported_in_line_order(workdir: Path) -> None:
+    shutil.copy(ERRORS / "several.yml", workdir / "several.yml")
+    result = invoke("validate", "several.yml")
+    assert result.exit_code == 2
+    places = [line.split(": ")[1] for line in result.stderr.splitlines()]
+    assert places == ["several.yml:7:5", "several.yml:8:5", "several.yml:12:14", "several.yml:13:5"]
+    assert "unknown key 'tmeout'" in result.stderr
+    assert "duplicate step id 'install'" in result.stderr
+    assert "invalid duration 'soon'" in result.stderr
+    assert "unknown step 'instal'" in result.stderr
+
+
+def test_problems_found_after_reading_are_reported_together(workdir: Path) -> None:
+    shutil.copy(ERRORS / "several_late.yml", workdir / "late.yml")
+    result = invoke("validate", "late.yml")
+    assert result.exit_code == 2
+    lines = result.stderr.splitlines()
+    assert [line.split(": ")[1] for line in lines] == [
+        "late.yml:8:5",
+        "late.yml:9:5",
+        "late.yml:15:5",
+        "late.yml:19:5",
+    ]
+    assert "which holds 1" in lines[0]
+    assert "dependency cycle: migrate -> seed -> migrate" in lines[1]
+    assert "272 combinations" in lines[2]
+    assert "steps.report.if" in lines[3]
+
+
+def test_unknown_playbook_name_lists_the_playbooks_there_are(demo: Path) -> None:
+    (demo / "playbooks" / "ci.yml").write_text("name: ci\nsteps:\n  - {id: a, run: 'true'}\n")
+    result = invoke("validate", "demoo")
+    assert result.exit_code == 2
+    assert "unknown playbook 'demoo' (did you mean 'demo'?); playbooks: ci, demo" in result.stderr
+
+
+def test_validate_several_files_checks_each_and_fails_if_one_is_bad(demo: Path) -> None:
+    shutil.copy(ERRORS / "unknown_pool.yml", demo / "bad.yml")
+    result = invoke("validate", "demo", "bad.yml")
+    assert result.exit_code == 2
+    assert result.stdout == "playbooks/demo.yml: valid (8 steps, 9 instances)\n"
+    assert "bad.yml:6:5:" in result.stderr
+
+    good = invoke("validate", "demo", str(DATA / "fruit.yml"))
+    assert good.exit_code == 0, good.output
+    assert good.stdout.count(": valid (") == 2
+
+
+# plan: SPEC's JSON shape and edges, waves as text, mermaid, --dry-run
+
+# The demo's edges by SPEC's order rules, written by hand: serial steps wait for the one before,
+# consecutive parallel steps start together, a matrix step's instances share their waits, a group
+# waits for everything before it, and in a parallel group only `needs` orders its steps.
+DEMO_EDGES = {
+    "prepare": [],
+    "lint": ["prepare"],
+    "typecheck": ["prepare"],
+    "test (3.11)": ["lint", "typecheck"],
+    "test (3.12)": ["lint", "typecheck"],
+    "build": ["test (3.11)", "test (3.12)"],
+    "docs": ["build"],
+    "package": ["build"],
+    "publish": ["build", "package"],
+}
+SPEC_KEYS = {"id", "step", "matrix", "needs", "resources", "exclusive", "timeout", "wave", "cache"}
+
+
+def test_plan_json_has_spec_shape_and_the_edges_the_order_rules_give(demo: Path) -> None:
+    plan = plan_json("playbooks/demo.yml")
+    assert set(plan) == {"playbook", "instances"}
+    assert plan["playbook"] == "demo"
+    instances = plan["instances"]
+    assert [item["id"] for item in instances] == list(DEMO_EDGES)  # plan order
+    assert {item["id"]: sorted(item["needs"]) for item in instances} == DEMO_EDGES
+    for item in instances:
+        assert set(item) >= SPEC_KEYS, item
+        assert isinstance(item["matrix"], dict)
+        assert isinstance(item["resources"], dict)
+        assert isinstance(item["exclusive"], bool)
+        assert item["timeout"] is None or isinstance(item["timeout"], int | float)
+        assert isinstance(item["wave"], int)
+        assert item["cache"] in ("hit", "miss", None)
+    by_id = {item["id"]: item for item in instances}
+    assert by_id["test (3.12)"]["step"] == "test"
+    assert by_id["test (3.12)"]["matrix"] == {"python": "3.12"}
+    assert by_id["prepare"]["matrix"] == {}
+    assert by_id["typecheck"]["resources"] == {"cpu-heavy": 1}
+    assert by_id["build"]["cache"] == "miss"  # it has inputs; nothing stored yet
+    assert by_id["prepare"]["cache"] is None  # not cacheable
+    # Every instance is in a later wave than all it waits for.
+    for item in instances:
+        assert all(by_id[before]["wave"] < item["wave"] for before in item["needs"])
+    assert by_id["lint"]["wave"] == by_id["typecheck"]["wave"]
+    assert by_id["docs"]["wave"] == by_id["package"]["wave"] < by_id["publish"]["wave"]
+
+
+def test_plan_text_shows_waves_in_order(demo: Path) -> None:
+    result = invoke("plan", "demo")
+    assert result.exit_code == 0, result.output
+    text = result.stdout
+    assert text.startswith("demo: 9 step instances in 6 waves")
+    blocks = {
+        block.splitlines()[0].split("  ")[0]: block for block in text.split("\n\n")[1:] if block.strip()
+    }
+    assert list(blocks) == [f"wave {n}" for n in range(1, 7)]
+    assert "lint  [after prepare]" in blocks["wave 2"]
+    assert "typecheck  [after prepare; pools cpu-heavy:1]" in blocks["wave 2"]
+    assert "2 may run together" in blocks["wave 3"]
+    assert "test (3.11)" in blocks["wave 3"]
+    assert "test (3.12)" in blocks["wave 3"]
+    assert "publish  [after build, package]" in blocks["wave 6"]
+
+
+def test_run_dry_run_prints_the_plan_and_runs_nothing(demo: Path) -> None:
+    dry = invoke("run", "demo", "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout == invoke("plan", "demo").stdout
+    assert not (demo / ".ci-orchestrator" / "reports").exists()
+    assert not (demo / ".ci-orchestrator" / "demo").exists()  # `prepare` never ran
+
+
+NODE = re.compile(r'  (n\d+)(?:\["(?P<box>[^"]*)"\]|\[\["(?P<sub>[^"]*)"\]\])')
+EDGE = re.compile(r"  (n\d+) (-->|-\.->) (n\d+)")
+
+
+def mermaid(*args: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
+    """Node labels by mermaid id, and the edges; fails on any line that is neither."""
+    result = invoke("plan", "--format", "mermaid", *args)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "flowchart TD"
+    nodes: dict[str, str] = {}
+    edges: list[tuple[str, str, str]] = []
+    for line in lines[1:]:
+        if node := NODE.fullmatch(line):
+            nodes[node[1]] = node["box"] if node["box"] is not None else node["sub"]
+        elif edge := EDGE.fullmatch(line):
+            edges.append((edge[1], edge[2], edge[3]))
+        else:
+            pytest.fail(f"not a flowchart line: {line!r}")
+    return nodes, edges
+
+
+def test_mermaid_flowchart_has_one_node_per_instance_and_one_arrow_per_wait(demo: Path) -> None:
+    nodes, edges = mermaid("demo")
+    assert sorted(nodes.values()) == sorted(DEMO_EDGES)
+    label = nodes.__getitem__
+    drawn = {(label(before), label(after)) for before, _, after in edges}
+    assert drawn == {(before, after) for after, befores in DEMO_EDGES.items() for before in befores}
+    # `needs` is a solid arrow; waiting by order alone is dotted.
+    styles = {(label(before), label(after)): arrow for before, arrow, after in edges}
+    assert styles[("package", "publish")] == "-->"
+    assert styles[("build", "publish")] == "-.->"
+
+
+def test_mermaid_escapes_quotes_angles_and_hashes_in_ids(workdir: Path) -> None:
+    shutil.copytree(DATA / "scripts", workdir / "scripts")
+    shutil.copy(DATA / "release.yml", workdir / "release.yml")
+    nodes, _ = mermaid("release.yml")
+    labels = set(nodes.values())
+    assert "odd (say #quot;hi#quot;)" in labels
+    assert "odd (a#lt;b#gt;)" in labels
+    assert "odd (#35;quot;)" in labels  # a value that looks like an entity stays literal
+
+
+def test_plan_of_an_unknown_format_is_a_usage_error(demo: Path) -> None:
+    result = invoke("plan", "demo", "--format", "dot")
+    assert result.exit_code == 2
+    assert "expected one of text, json, mermaid, github-matrix" in result.stderr
+
+
+# list
+
+
+def test_list_shows_every_column_and_the_groups(workdir: Path) -> None:
+    shutil.copytree(DATA / "scripts", workdir / "scripts")
+    shutil.copy(DATA / "release.yml", workdir / "release.yml")
+    result = invoke("list", "release.yml")
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert lines[0] == "release: 9 steps (parallel)"
+    assert lines[1].split() == ["ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS"]
+    rows = {line.split()[0]: line.split() for line in lines[2:11]}
+    assert rows["0100"] == ["0100", "0100", "Setup", "Prep", "setup,fast", "parallel", "-"]
+    assert rows["build"] == ["build", "-", "Build", "it", "Build", "core,fast", "parallel", "-"]
+    assert rows["odd"][-2:] == ["exclusive", "-"]
+    assert rows["types"][-2:] == ["parallel", "lint"]
+    assert rows["stage-db"][-2:] == ["serial", "-"]
+    assert rows["notify-mail"][-2:] == ["parallel", "-"]
+    groups = [re.sub(r" {2,}", "  ", line) for line in lines[12:]]
+    assert groups == ["checks  [parallel]  2 steps", "deploy  [serial, stop-on-error]  4 steps"]
+
+
+def test_list_of_the_demo_names_its_group(demo: Path) -> None:
+    result = invoke("list", "demo")
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[-1] == "ship  [parallel]  3 steps"
+    publish = next(line for line in result.stdout.splitlines() if line.startswith("publish "))
+    assert publish.split()[-2:] == ["parallel", "package"]
+
+
+# matrix and expressions through the command line
+
+
+def test_github_include_example_gives_its_six_jobs_in_order(workdir: Path) -> None:
+    plan = plan_json(str(DATA / "fruit.yml"))
+    assert [item["matrix"] for item in plan["instances"]] == [
+        {"fruit": "apple", "animal": "cat", "color": "pink", "shape": "circle"},
+        {"fruit": "apple", "animal": "dog", "color": "green", "shape": "circle"},
+        {"fruit": "pear", "animal": "cat", "color": "pink"},
+        {"fruit": "pear", "animal": "dog", "color": "green"},
+        {"fruit": "banana"},
+        {"fruit": "banana", "animal": "cat"},
+    ]
+    assert [item["id"] for item in plan["instances"]] == [
+        "example_matrix (apple, cat, pink, circle)",
+        "example_matrix (apple, dog, green, circle)",
+        "example_matrix (pear, cat, pink)",
+        "example_matrix (pear, dog, green)",
+        "example_matrix (banana)",
+        "example_matrix (banana, cat)",
+    ]
+
+
+def test_one_ci_cell_reruns_alone(demo: Path) -> None:
+    result = cli_process("run", "--matrix", "python=3.12", "--select", "test", "demo", cwd=demo)
+    assert result.returncode == 0, result.stderr
+    record = json.loads((demo / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    assert record["status"] == "passed"
+    assert [(step["id"], step["matrix"], step["status"]) for step in record["steps"]] == [
+        ("test (3.12)", {"python": "3.12"}, "passed")
+    ]
+    log = demo / record["steps"][0]["log"]
+    assert "testing on python 3.12" in log.read_text()
+
+
+def test_a_matrix_value_the_axis_lacks_lists_the_values_it_has(demo: Path) -> None:
+    result = invoke("run", "demo", "--matrix", "python=3.13", "--select", "test")
+    assert result.exit_code == 2
+    assert "python=3.13: step 'test' has no such value (its python values: 3.11, 3.12)" in result.stderr
+    assert not (demo / ".ci-orchestrator" / "reports").exists()
+
+    unknown = invoke("plan", "demo", "--matrix", "pyhton=3.12")
+    assert unknown.exit_code == 2
+    assert "no step has a matrix axis 'pyhton' (did you mean 'python'?)" in unknown.stderr
+
+
+def test_var_reaches_the_vars_context(workdir: Path) -> None:
+    shutil.copy(DATA / "vars.yml", workdir / "vars.yml")
+    result = invoke("run", "vars.yml", "--var", "greeting=bonjour", "--output", "quiet")
+    assert result.exit_code == 0, result.output
+    # The playbook's own value stays where no --var overrides it.
+    assert (workdir / "greeting.txt").read_text() == "bonjour staging\n"
+
+    bad = invoke("plan", "vars.yml", "--var", "greeting")
+    assert bad.exit_code == 2
+    assert "--var 'greeting': expected KEY=VALUE" in bad.stderr
