@@ -80,12 +80,12 @@ def test_the_summary_tells_result_counts_times_and_steps(workdir: Path) -> None:
     assert "<details><summary>" in text and "FAILED test_x - assert 1 == 2" in text
 
 
-def test_the_repro_command_runs_that_instance_alone(workdir: Path) -> None:
+def test_the_repro_command_runs_that_instance_and_what_it_needs(workdir: Path) -> None:
     result = sample()
     command = repro_command(result, result.steps[1])
 
     assert shlex.split(command) == [
-        "ci-orchestrator", "run", "playbooks/ci.yml", "--select", "test (3.12, a:b)", "--only",
+        "ci-orchestrator", "run", "playbooks/ci.yml", "--select", "test (3.12, a:b)",
         "--matrix", "python=3.12", "--matrix", "flavour=a:b", "--var", "ENV=staging eu",
     ]  # fmt: skip
     assert command in render_summary(result)

@@ -210,9 +210,13 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
 
 
 def repro_command(result: RunResult, step: StepResult) -> str:
-    """The shell command that runs this instance again here, alone, with the run's values."""
+    """The shell command that runs this instance again here, with the run's values.
+
+    What the instance needs runs too (or comes from the cache): on a fresh checkout the failure
+    would otherwise be a missing build, not the one CI saw.
+    """
     words = ["ci-orchestrator", "run", result.playbook_path or result.playbook]
-    words += ["--select", step.id, "--only"]
+    words += ["--select", step.id]
     for key, value in step.matrix.items():
         words += ["--matrix", f"{key}={_matrix_value(value)}"]
     for key, value in result.vars.items():
