@@ -1,0 +1,208 @@
+"""The run history and what reads it, end to end through the CLI: `history`, `history show`, the
+scheduler's priorities from past durations, and `repro` of a recorded run."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+
+MATRIX_PLAYBOOK = """\
+name: repro
+execution: parallel
+vars: {mode: relaxed}
+steps:
+  - id: build
+    run: echo built > built.txt
+  - id: test
+    needs: [build]
+    matrix: {py: ["3.11", "3.12"], os: [linux]}
+    run: |
+      echo "mode ${{ vars.mode }} py $MATRIX_PY on ${{ matrix.os }}"
+      test -f built.txt
+      if [ "${{ vars.mode }}" = strict ] && [ "$MATRIX_PY" = 3.12 ]; then exit 4; fi
+  - id: lint
+    run: |
+      echo "lint in ${{ vars.mode }} mode"
+      [ "${{ vars.mode }}" != strict ]
+  - id: docs
+    run: echo docs
+"""
+
+
+def cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    env["CI_ORCHESTRATOR_CACHE_DIR"] = str(work / ".cache-dir")
+    return subprocess.run(
+        [sys.executable, "-m", "ci_orchestrator", *args],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def project(folder: Path, playbook: str) -> Path:
+    (folder / "playbooks").mkdir(parents=True)
+    (folder / "playbooks" / "ci.yml").write_text(playbook, encoding="utf-8")
+    return folder
+
+
+def record(work: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (work / ".ci-orchestrator" / "reports" / "run.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def start_order(work: Path) -> list[str]:
+    steps = record(work)["steps"]
+    return [step["id"] for step in sorted(steps, key=lambda step: step["started"])]
+
+
+# ------------------------------------------------------------------------------------- history
+
+
+def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert cli(work, "run", "--output", "quiet").returncode == 0
+    passed = record(work)["run_id"]
+    assert cli(work, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
+    failed = record(work)["run_id"]
+
+    listing = cli(work, "history")
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].split()[:3] == ["RUN", "PLAYBOOK", "STATUS"]
+    rows = [line.split() for line in lines[1:]]
+    assert [row[0] for row in rows] == [failed, passed]
+    assert [row[2] for row in rows] == ["failed", "passed"]
+    assert "2 failed" in lines[1]
+    assert "5 passed" in lines[2]
+
+    shown = cli(work, "history", "show", failed)
+    assert shown.returncode == 0, shown.stderr
+    assert failed in shown.stdout
+    by_id = {
+        line.split("  ")[0].strip(): line
+        for line in shown.stdout.splitlines()[2:]
+        if line.strip()  # the run line and the column heads come first
+    }
+    assert set(by_id) == {"build", "test (3.11, linux)", "test (3.12, linux)", "lint", "docs"}
+    assert " failed " in by_id["test (3.12, linux)"]
+    assert " 4 " in by_id["test (3.12, linux)"]  # the exit code
+    assert " passed " in by_id["test (3.11, linux)"]
+
+    prefix = cli(work, "history", "show", passed[:-3])
+    assert prefix.returncode == 0
+    assert passed in prefix.stdout
+
+    unknown = cli(work, "history", "show", "no-such-run")
+    assert unknown.returncode == 2
+    assert "no-such-run" in unknown.stderr
+
+
+def test_an_empty_history_is_not_an_error(tmp_path: Path) -> None:
+    listing = cli(project(tmp_path, MATRIX_PLAYBOOK), "history")
+    assert listing.returncode == 0, listing.stderr
+
+
+def test_durations_from_history_start_the_longest_chain_first(tmp_path: Path) -> None:
+    # Two chains of two steps each: with no history they tie and plan order decides (`a` first);
+    # once the history knows `x` is slow, `x` heads the longest remaining path and goes first.
+    work = project(
+        tmp_path,
+        """\
+name: priority
+execution: parallel
+steps:
+  - id: a
+    run: sleep 0.05
+  - id: a2
+    needs: [a]
+    run: "true"
+  - id: x
+    run: sleep 0.6
+  - id: x2
+    needs: [x]
+    run: "true"
+""",
+    )
+    assert cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
+    first = start_order(work)
+    assert first[0] == "a"
+    durations = {step["id"]: step["duration"] for step in record(work)["steps"]}
+    assert max(durations, key=durations.__getitem__) == "x"
+
+    assert cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
+    second = start_order(work)
+    assert second[0] == "x"
+    assert second.index("x2") > second.index("x")
+
+
+# ------------------------------------------------------------------------------------- repro
+
+
+def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variables(tmp_path: Path) -> None:
+    ci = project(tmp_path / "ci", MATRIX_PLAYBOOK)
+    assert cli(ci, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
+    statuses = {step["id"]: step["status"] for step in record(ci)["steps"]}
+    assert statuses["test (3.12, linux)"] == "failed"
+    assert statuses["lint"] == "failed"
+
+    # A fresh checkout on a laptop with the run record downloaded from CI.
+    laptop = project(tmp_path / "laptop", MATRIX_PLAYBOOK)
+    downloaded = laptop / "downloads" / "run.json"
+    downloaded.parent.mkdir()
+    downloaded.write_bytes((ci / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    rerun = cli(laptop, "repro", "downloads/run.json")
+    assert rerun.returncode == 1, rerun.stderr
+    steps = {step["id"]: step for step in record(laptop)["steps"]}
+    # The failed instances, and what they need (the build), nothing else.
+    assert set(steps) == {"build", "test (3.12, linux)", "lint"}
+    assert steps["test (3.12, linux)"]["status"] == "failed"
+    assert steps["test (3.12, linux)"]["exit_code"] == 4
+    assert steps["test (3.12, linux)"]["matrix"] == {"py": "3.12", "os": "linux"}
+    log = (laptop / steps["test (3.12, linux)"]["log"]).read_text(encoding="utf-8")
+    assert "mode strict py 3.12 on linux" in log  # the recorded --var, not the playbook default
+    assert record(laptop)["vars"] == {"mode": "strict"}
+
+    one = cli(laptop, "repro", "downloads/run.json", "lint")
+    assert one.returncode == 1, one.stderr
+    assert [step["id"] for step in record(laptop)["steps"]] == ["lint"]
+
+
+def test_repro_of_a_passing_instance_passes_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert cli(work, "run", "--output", "quiet").returncode == 0
+    saved = work / "passed.json"
+    saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    nothing = cli(work, "repro", "passed.json")
+    assert nothing.returncode == 2
+    assert "nothing failed" in nothing.stderr
+
+    one = cli(work, "repro", "passed.json", "test (3.11, linux)")
+    assert one.returncode == 0, one.stderr
+    assert {step["id"] for step in record(work)["steps"]} == {"build", "test (3.11, linux)"}
+
+    unknown = cli(work, "repro", "passed.json", "test (3.13, linux)")
+    assert unknown.returncode == 2
+    assert "test (3.13, linux)" in unknown.stderr
+
+    missing = cli(work, "repro", "nowhere.json")
+    assert missing.returncode == 2
+    assert "nowhere.json" in missing.stderr
