@@ -273,17 +273,20 @@ class History:
 
     # ------------------------------------------------------------ reading
 
-    def durations(self, playbook: str, *, last: int = 5) -> dict[str, float]:
+    def durations(self, playbook: str, *, last: int = 5, min_total: int = 0) -> dict[str, float]:
         """Instance id -> median duration of its `last` most recent runs that passed or failed.
 
         Cached, skipped, cancelled and timed-out runs say nothing about how long a step takes.
+        `min_total` leaves out runs of fewer instances: shards of one split must all see the same
+        weights, so the shard runs themselves (smaller than the plan they split) may not count.
         """
         with self._guard():
             rows = self._connection.execute(
                 """SELECT steps.id, steps.duration FROM steps JOIN runs USING (run_id)
                    WHERE runs.playbook = ? AND steps.status IN (?, ?) AND NOT steps.cached
+                       AND runs.total >= ?
                    ORDER BY runs.started DESC, runs.rowid DESC""",
-                (playbook, Status.PASSED.value, Status.FAILED.value),
+                (playbook, Status.PASSED.value, Status.FAILED.value, min_total),
             ).fetchall()
         recent: dict[str, list[float]] = {}
         for instance, duration in rows:

@@ -134,16 +134,22 @@ def shard_plan(plan: Plan, shard: str, *, root: Path) -> Plan:
     from ci_orchestrator import shard as sharding
 
     index, count = sharding.parse_shard(shard)
-    parts = sharding.assign_shards(plan.waits_for, known_durations(plan.playbook.name, root=root), count)
+    parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
     return plan.subset(parts[index - 1])
 
 
-def known_durations(playbook_name: str, *, root: Path) -> dict[str, float]:
+def shard_weights(plan: Plan, *, root: Path) -> dict[str, float]:
+    """Durations from runs of the whole plan only: a shard run must not change the split that
+    the other shards of its set (run after it, here) compute."""
+    return known_durations(plan.playbook.name, root=root, min_total=len(plan.instances))
+
+
+def known_durations(playbook_name: str, *, root: Path, min_total: int = 0) -> dict[str, float]:
     from ci_orchestrator.history import History
 
     try:
         with History.open(root / STATE_DIR / "history.db") as history:
-            return history.durations(playbook_name)
+            return history.durations(playbook_name, min_total=min_total)
     except Exception:
         return {}
 
@@ -308,9 +314,7 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
         if shards:
             from ci_orchestrator import shard as sharding
 
-            parts = sharding.assign_shards(
-                plan.waits_for, known_durations(plan.playbook.name, root=root), shards
-            )
+            parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), shards)
         return planview.render_github_matrix(plan, shards=parts)
     cache = open_cache(options, prepared.settings, root=root)
     status = cache_status(plan, cache) if cache else {}
