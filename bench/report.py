@@ -63,6 +63,8 @@ def ratio(value: float, reference: float) -> str:
 def verdict(timing: Timing) -> str:
     if timing.wrong:
         return f"WRONG: {timing.wrong[:160]}"
+    if timing.warmup_only:
+        return "ok (1 run: too slow to repeat)"
     return f"ok ({len(timing.seconds)} runs)"
 
 
@@ -144,7 +146,9 @@ def render(
         "| --- | --- |",
     ]
     for peer in peers.values():
-        lines.append(f"| {peer.name} | {peer.version if peer.available else 'not installed: ' + peer.missing} |")
+        lines.append(
+            f"| {peer.name} | {peer.version if peer.available else 'not installed: ' + peer.missing} |"
+        )
     lines += ["", *[f"- {note}" for note in notes], "", "## Targets", "", "| target | measured | result |"]
     lines.append("| --- | --- | --- |")
     for section in sections:

@@ -121,7 +121,12 @@ def _write_dodo(workload: Workload, folder: Path, *, cache: bool) -> None:
 
 
 def _write_turbo(workload: Workload, folder: Path, *, cache: bool) -> None:
-    root = {"name": workload.name, "private": True, "workspaces": ["packages/*"], "packageManager": "npm@9.2.0"}
+    root = {
+        "name": workload.name,
+        "private": True,
+        "workspaces": ["packages/*"],
+        "packageManager": "npm@9.2.0",
+    }
     (folder / "package.json").write_text(json.dumps(root) + "\n")
     config = {"ui": "stream", "tasks": {"step": {"dependsOn": ["^step"], "cache": cache}}}
     (folder / "turbo.json").write_text(json.dumps(config) + "\n")

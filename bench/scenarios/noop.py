@@ -35,7 +35,9 @@ def run(context: Context) -> Section:
         ),
     )
     rows = timing_rows(timings, context.peers, reference=OURS)
-    section.tables.append(Table(title=f"{COUNT} × true, -j {CONCURRENCY}", header=(*TIMING_HEADER, "check"), rows=rows))
+    section.tables.append(
+        Table(title=f"{COUNT} × true, -j {CONCURRENCY}", header=(*TIMING_HEADER, "check"), rows=rows)
+    )
     section.notes += [f"{peer.name}: not installed ({peer.missing})" for peer in context.missing()]
     ours, task = timings.get(OURS), timings.get("go-task")
     if ours and task and ours.ok and task.ok:

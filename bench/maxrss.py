@@ -1,0 +1,18 @@
+"""Run ci-orchestrator in this very process, then write its peak resident memory to a file.
+
+`python bench/maxrss.py OUT ARGS...` is `python -m ci_orchestrator ARGS...` plus, at exit,
+`getrusage(RUSAGE_SELF).ru_maxrss` (KiB on Linux) written to OUT. RUSAGE_SELF is this process
+alone, all its threads and none of its children, so a step's own memory is not counted.
+"""
+
+import resource
+import runpy
+import sys
+from pathlib import Path
+
+target = Path(sys.argv[1])
+sys.argv = ["ci-orchestrator", *sys.argv[2:]]
+try:
+    runpy.run_module("ci_orchestrator", run_name="__main__", alter_sys=True)
+finally:
+    target.write_text(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
