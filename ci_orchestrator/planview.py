@@ -56,7 +56,15 @@ def as_json(
 
 
 def render_json(plan: Plan, *, cache_status: Mapping[str, str | None], default_timeout: float | None) -> str:
-    return json.dumps(as_json(plan, cache_status=cache_status, default_timeout=default_timeout), indent=2)
+    """SPEC's object with one instance per line: easy to grep and diff, and written by json's C
+    encoder (any `indent` falls back to the pure-Python one, several times slower on big plans)."""
+    document = as_json(plan, cache_status=cache_status, default_timeout=default_timeout)
+    instances = document.pop("instances")
+    head = json.dumps(document)[:-1]
+    if not instances:
+        return f'{head}, "instances": []}}'
+    body = ",\n".join(f"  {json.dumps(instance)}" for instance in instances)
+    return f'{head}, "instances": [\n{body}\n]}}'
 
 
 def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_timeout: float | None) -> str:
