@@ -1,0 +1,234 @@
+"""Sharding end to end through the CLI: `plan --shard`, `run --shard`, `report merge` of the shard
+records, balance by the run history's durations, and the GitHub matrix of the shards."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ci_orchestrator.history import History
+
+ROOT = Path(__file__).resolve().parent.parent
+SHARDS = 3
+
+
+def generated_playbook() -> str:
+    """30 steps, six of them matrices of three (42 instances), short chains of `needs`, and
+    durations that differ so a split by count would not be a split by time. A step fails when
+    `vars.fail` names it."""
+    lines = ["name: thirty", "execution: parallel", "vars: {fail: none}", "steps:"]
+    for number in range(30):
+        lines.append(f"  - id: s{number:02d}")
+        if number % 5 == 0:
+            lines.append('    matrix: {py: ["3.11", "3.12", "3.13"]}')
+        if number % 7 == 3:
+            lines.append(f"    needs: [s{number - 1:02d}]")
+        if number % 11 == 9:
+            lines.append(f"    needs: [s{number - 2:02d}, s{number - 1:02d}]")
+        seconds = 0.01 + (number * 37 % 10) * 0.02
+        lines.append(f'    run: sleep {seconds:.2f} && [ "${{{{ vars.fail }}}}" != s{number:02d} ]')
+    return "\n".join(lines) + "\n"
+
+
+def cli_args(work: Path, *args: str) -> dict[str, Any]:
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
+    }
+    env["PYTHONPATH"] = str(ROOT)
+    env["CI_ORCHESTRATOR_CACHE_DIR"] = str(work / ".cache-dir")
+    return {
+        "args": [sys.executable, "-m", "ci_orchestrator", *args],
+        "cwd": work,
+        "env": env,
+        "stdout": subprocess.PIPE,
+        "stderr": subprocess.PIPE,
+        "text": True,
+    }
+
+
+def cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(**cli_args(work, *args), timeout=120, check=False)
+
+
+def plan_instances(work: Path, *args: str) -> list[dict[str, Any]]:
+    process = cli(work, "plan", "--format", "json", *args)
+    assert process.returncode == 0, process.stderr
+    instances: list[dict[str, Any]] = json.loads(process.stdout)["instances"]
+    return instances
+
+
+def read(path: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    return data
+
+
+@pytest.fixture(scope="module")
+def project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    work = tmp_path_factory.mktemp("thirty")
+    (work / "playbooks").mkdir()
+    (work / "playbooks" / "ci.yml").write_text(generated_playbook(), encoding="utf-8")
+    return work
+
+
+@pytest.fixture(scope="module")
+def shard_plans(project: Path) -> list[list[dict[str, Any]]]:
+    return [plan_instances(project, "--shard", f"{index}/{SHARDS}") for index in range(1, SHARDS + 1)]
+
+
+@pytest.fixture(scope="module")
+def passing_shards(project: Path) -> list[Path]:
+    return run_shards(project, "pass")
+
+
+def test_three_shards_partition_the_single_run_plan(
+    project: Path, shard_plans: list[list[dict[str, Any]]]
+) -> None:
+    whole = plan_instances(project)
+    assert len(whole) == 42
+    assert {instance["step"] for instance in whole} == {f"s{number:02d}" for number in range(30)}
+    parts = shard_plans
+    ids = [[instance["id"] for instance in part] for part in parts]
+    assert all(ids), "three shards of 42 instances: none empty"
+    seen = [instance_id for part in ids for instance_id in part]
+    assert len(seen) == len(set(seen)), "an instance is on two shards"
+    assert set(seen) == {instance["id"] for instance in whole}
+    by_id = {instance["id"]: instance for instance in whole}
+    for part in parts:
+        members = {instance["id"] for instance in part}
+        for instance in part:
+            # The same instance as in the single run, and what it needs is on its shard.
+            assert instance["matrix"] == by_id[instance["id"]]["matrix"]
+            assert instance["needs"] == by_id[instance["id"]]["needs"]
+            assert set(instance["needs"]) <= members
+    # The matrix instances of one step spread over the shards.
+    homes = {index for index, part in enumerate(ids) for i in part if i.startswith("s00 (")}
+    assert len(homes) > 1
+
+
+def test_github_matrix_of_the_shards_is_valid_strategy_json(
+    project: Path, shard_plans: list[list[dict[str, Any]]]
+) -> None:
+    process = cli(project, "plan", "--shards", str(SHARDS), "--format", "github-matrix")
+    assert process.returncode == 0, process.stderr
+    matrix = json.loads(process.stdout)
+    assert set(matrix) == {"include"}
+    entries = matrix["include"]
+    assert [entry["shard"] for entry in entries] == ["1/3", "2/3", "3/3"]
+    for entry in entries:
+        assert all(isinstance(value, str | int | float | bool) for value in entry.values())
+    assert [entry["steps"] for entry in entries] == [len(part) for part in shard_plans]
+    assert sum(entry["steps"] for entry in entries) == 42
+
+
+def run_shards(work: Path, prefix: str, *extra: str) -> list[Path]:
+    """The three shards at once, each writing its own reports, as three runners would."""
+    records = [work / f"{prefix}-{index}.json" for index in range(1, SHARDS + 1)]
+    processes = [
+        subprocess.Popen(
+            **cli_args(
+                work,
+                "run",
+                "--shard",
+                f"{index}/{SHARDS}",
+                "-j",
+                "8",
+                "--output",
+                "quiet",
+                "--json",
+                str(record),
+                "--junit",
+                str(record.with_suffix(".xml")),
+                "--summary",
+                str(record.with_suffix(".md")),
+                *extra,
+            )
+        )
+        for index, record in enumerate(records, start=1)
+    ]
+    for process in processes:
+        _, err = process.communicate(timeout=120)
+        assert process.returncode in (0, 1), err
+    return records
+
+
+def test_merged_shard_records_list_every_instance_once(project: Path, passing_shards: list[Path]) -> None:
+    records = passing_shards
+    shard_ids = [[step["id"] for step in read(record)["steps"]] for record in records]
+    assert sum(len(ids) for ids in shard_ids) == 42
+
+    merged = cli(
+        project, "report", "merge", *map(str, records), "--json", "merged.json", "--junit", "merged.xml"
+    )
+    assert merged.returncode == 0, merged.stderr
+    record = read(project / "merged.json")
+    ids = [step["id"] for step in record["steps"]]
+    assert len(ids) == len(set(ids)) == 42
+    assert {instance["id"] for instance in plan_instances(project)} == set(ids)
+    assert record["status"] == "passed"
+    suite = ET.parse(project / "merged.xml").getroot().find("testsuite")
+    assert suite is not None
+    assert suite.get("tests") == "42"
+    assert len(list(suite.iter("testcase"))) == 42
+    summary = (project / ".ci-orchestrator" / "reports" / "summary.md").read_text(encoding="utf-8")
+    assert "**42 instances**" in summary
+
+
+@pytest.mark.slow  # six runs of the CLI
+def test_merge_exits_as_a_run_with_those_results_would(project: Path, passing_shards: list[Path]) -> None:
+    passed = passing_shards
+    failing_step = read(passed[1])["steps"][0]["step"]
+    failed = run_shards(project, "bad", "--var", f"fail={failing_step}", "--no-fail-fast")
+    statuses = {step["id"]: step["status"] for record in failed for step in read(record)["steps"]}
+    assert "failed" in statuses.values()
+
+    with_failure = cli(project, "report", "merge", str(passed[0]), str(failed[1]), str(passed[2]))
+    assert with_failure.returncode == 1, with_failure.stderr
+    assert read(project / ".ci-orchestrator" / "reports" / "run.json")["status"] == "failed"
+
+    # Later records of the same instances (a rerun that passed) replace the failed ones.
+    rerun = cli(project, "report", "merge", *map(str, failed), *map(str, passed))
+    assert rerun.returncode == 0, rerun.stderr
+    merged = read(project / ".ci-orchestrator" / "reports" / "run.json")
+    assert merged["status"] == "passed"
+    assert len(merged["steps"]) == 42
+
+
+def spread(sizes: list[float]) -> float:
+    return (max(sizes) - min(sizes)) / max(sizes)
+
+
+@pytest.mark.slow  # six runs of the CLI
+def test_with_history_the_shards_take_about_the_same_time(tmp_path: Path) -> None:
+    work = tmp_path
+    (work / "playbooks").mkdir()
+    (work / "playbooks" / "ci.yml").write_text(generated_playbook(), encoding="utf-8")
+    by_count = [len(plan_instances(work, "--shard", f"{index}/{SHARDS}")) for index in range(1, SHARDS + 1)]
+    assert max(by_count) - min(by_count) <= 1  # no history: balanced by count
+
+    assert cli(work, "run", "-j", "8", "--output", "quiet").returncode == 0  # one whole run
+    with History.open(work / ".ci-orchestrator" / "history.db") as history:
+        durations = history.durations("thirty")
+    assert len(durations) == 42
+
+    # The shard runs add to the history, but not to the weights of the split: shards run one
+    # after another in this folder still cover every instance exactly once.
+    parts: list[list[str]] = []
+    for index in range(1, SHARDS + 1):
+        record = work / f"shard-{index}.json"
+        shard = f"{index}/{SHARDS}"
+        process = cli(work, "run", "--shard", shard, "-j", "8", "--output", "quiet", "--json", str(record))
+        assert process.returncode == 0, process.stderr
+        parts.append([step["id"] for step in read(record)["steps"]])
+    ran = [instance for part in parts for instance in part]
+    assert len(ran) == len(set(ran)) == 42
+    sizes = [sum(durations[instance] for instance in part) for part in parts]
+    assert spread(sizes) <= 0.10, sizes
