@@ -140,8 +140,8 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "      - shell: bash",
         "        run: |",
         "          pip install ci-orchestrator",
+        # Under GitHub, `report merge` appends the merged summary to the job summary itself.
         "          ci-orchestrator report merge runs/*/run.json",
-        '          cat .ci-orchestrator/reports/summary.md >> "$GITHUB_STEP_SUMMARY"',
         "      - uses: actions/upload-artifact@v4",
         "        if: always()",
         "        with:",
