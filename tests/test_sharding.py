@@ -232,3 +232,23 @@ def test_with_history_the_shards_take_about_the_same_time(tmp_path: Path) -> Non
     assert len(ran) == len(set(ran)) == 42
     sizes = [sum(durations[instance] for instance in part) for part in parts]
     assert spread(sizes) <= 0.10, sizes
+
+
+def test_merge_under_github_appends_the_summary_once_and_sets_outputs(
+    project: Path, passing_shards: list[Path], tmp_path: Path
+) -> None:
+    summary_file = tmp_path / "step_summary.md"
+    output_file = tmp_path / "output"
+    summary_file.touch()
+    output_file.touch()
+    arguments = cli_args(project, "report", "merge", *map(str, passing_shards), "--json", "gh.json")
+    arguments["env"].update(
+        GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary_file), GITHUB_OUTPUT=str(output_file)
+    )
+    process = subprocess.run(**arguments, timeout=120, check=False)
+    assert process.returncode == 0, process.stderr
+    summary = summary_file.read_text(encoding="utf-8")
+    assert summary.count("## ✅ thirty: passed") == 1
+    outputs = output_file.read_text(encoding="utf-8")
+    assert "\npassed\n" in outputs
+    assert str(project / "gh.json") in outputs
