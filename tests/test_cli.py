@@ -357,3 +357,36 @@ def test_var_reaches_the_vars_context(workdir: Path) -> None:
     bad = invoke("plan", "vars.yml", "--var", "greeting")
     assert bad.exit_code == 2
     assert "--var 'greeting': expected KEY=VALUE" in bad.stderr
+
+
+def test_conditions_in_a_real_run(workdir: Path) -> None:
+    shutil.copy(DATA / "conditions.yml", workdir / "conditions.yml")
+    # Without fail-fast the independent steps run whatever the timing: the outcome is fixed.
+    result = invoke("run", "conditions.yml", "--no-fail-fast", "--output", "quiet")
+    assert result.exit_code == 1
+    record = json.loads((workdir / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    outcome = {step["id"]: (step["status"], step["reason"]) for step in record["steps"]}
+    assert outcome["build"] == ("failed", "exit code 3")
+    assert outcome["deploy"] == ("skipped", "needs 'build', which failed")
+    assert outcome["report"] == ("passed", None)  # if: failure()
+    assert outcome["cleanup"] == ("passed", None)  # if: always(), after a skipped need
+    assert outcome["prod-only"] == ("skipped", "condition is false")
+    assert outcome["fmt"] == ("passed", None)
+    assert (workdir / "label.txt").read_text() == "staging-1+2\n"
+    build_log = (workdir / record["steps"][0]["log"]).read_text()
+    assert re.search(r"building on (Linux|macOS|Windows)/\w+", build_log)
+
+
+def test_select_by_tag_and_stage_through_the_command_line(demo: Path) -> None:
+    tagged = plan_json("demo", "--select", "tag:checks")
+    assert [item["id"] for item in tagged["instances"]] == ["lint", "typecheck"]
+    staged = plan_json("demo", "--select", "stage:Testing,!test (3.11)")
+    assert [item["id"] for item in staged["instances"]] == ["test (3.12)"]
+
+
+def test_plan_json_puts_one_instance_on_each_line(demo: Path) -> None:
+    result = invoke("plan", "--format", "json", "demo")
+    lines = result.stdout.splitlines()
+    assert lines[0] == '{"playbook": "demo", "instances": ['
+    assert lines[-1] == "]}"
+    assert [json.loads(line.rstrip(","))["id"] for line in lines[1:-1]] == list(DEMO_EDGES)
