@@ -2,8 +2,9 @@
 
 Two stores under the cache directory: `entries/` (bounded, least recently used out first) holds
 an archive of each result's log and output files; `index/` holds what is read often and must
-be read fast: each result's metadata, file digests, the last stored manifest of each instance
-(for `explain`), hits and misses of recent runs. Values are JSON, never pickle, so a cache
+be read fast: each result's metadata (`cache_records`), the file digests of each workspace, the
+last stored manifest of each instance (for `explain`), hits and misses of recent runs. A warm
+hit whose outputs are still in place reads the index only. Values are JSON, never pickle, so a cache
 directory shared between jobs cannot make this process run code. A failure of the store
 itself becomes one warning and a cache that is off: it never stops a run.
 """
@@ -15,19 +16,27 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import diskcache
 
-from ci_orchestrator.archives import RestoreError, restore_archive, write_archive
+from ci_orchestrator.archives import RestoreError, check_name, restore_archive, write_archive
 from ci_orchestrator.cache_keys import (
     CACHE_FORMAT,
     Manifest,
     build_manifest,
     differences,
     instance_patterns,
+)
+from ci_orchestrator.cache_records import (
+    CacheEntry,
+    FileRecord,
+    memo_from_json,
+    memo_merged,
+    read_small_log,
+    write_log,
 )
 from ci_orchestrator.digests import FileDigests
 from ci_orchestrator.errors import ExpressionError
@@ -50,6 +59,10 @@ __all__ = [
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
 INDEX_SIZE_LIMIT = 256 * 1024**2
 RECENT_RUNS = 20
+# A hit served without its archive counts as a use (for least-recently-used eviction) only
+# when the last use counted is older than this: a warm rerun then writes nothing per step.
+USE_GRANULARITY = 3600.0
+STORES = ("entries", "index")  # the cache's own folders under its directory
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -61,17 +74,6 @@ class CacheKey:
 
     def __str__(self) -> str:
         return self.digest
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CacheEntry:
-    """A stored success, as known without reading its archive."""
-
-    digest: str
-    instance_id: str
-    created: float  # seconds since the epoch
-    duration: float  # how long the run that stored it took
-    files: tuple[str, ...]  # the stored output files, workspace-relative
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -99,6 +101,8 @@ class StepCache:
         self._size_limit = DEFAULT_SIZE_LIMIT
         self._entries: diskcache.Cache | None = None
         self._index: diskcache.Cache | None = None
+        self._used: list[CacheEntry] = []  # hits served without their archive, to count as uses
+        self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
         self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[directory.absolute()])
 
     @classmethod
@@ -140,6 +144,7 @@ class StepCache:
 
     def close(self) -> None:
         self._files.flush()
+        self._count_uses()
         with self._guard():
             for store in (self._entries, self._index):
                 if store is not None:
@@ -165,21 +170,23 @@ class StepCache:
                         store.close()
             self._entries = self._index = None
 
-    def _memo_load(self, path: str) -> tuple[int, int, int, str] | None:
-        value: Any = None
-        with self._guard():
-            value = self._index.get("file:" + path) if self._index is not None else None
-        if isinstance(value, list) and len(value) == 4:
-            size, mtime_ns, inode, digest = value
-            return int(size), int(mtime_ns), int(inode), str(digest)
-        return None
+    def _memo_load(self, path: str) -> FileRecord | None:
+        if self._memo is None:
+            self._memo = {}
+            with self._guard():
+                if self._index is not None:
+                    self._memo = memo_from_json(self._index.get(self._memo_key()))
+        return self._memo.get(path)
 
-    def _memo_save(self, records: Mapping[str, tuple[int, int, int, str]]) -> None:
+    def _memo_save(self, records: Mapping[str, FileRecord]) -> None:
         if self._index is None or not self.write:
             return
+        # Read again inside the transaction: a concurrent run's digests are kept, not overwritten.
         with self._guard(), self._index.transact():
-            for path, record in records.items():
-                self._index.set("file:" + path, list(record))
+            self._index.set(self._memo_key(), memo_merged(self._index.get(self._memo_key()), records))
+
+    def _memo_key(self) -> str:
+        return "files:" + str(self.workspace)
 
     # --- keys ------------------------------------------------------------------------
     def key_for(
@@ -219,31 +226,27 @@ class StepCache:
         except ExpressionError as error:
             self.warnings.append(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
             return None
-        self._files.flush()
         return CacheKey(digest=manifest.digest(), manifest=manifest)
 
     # --- results ---------------------------------------------------------------------
     def lookup(self, key: CacheKey) -> CacheEntry | None:
-        """The stored success for this key, or None (always None when reading is off)."""
+        """The stored success for this key, or None (always None when reading is off).
+
+        A success whose archive was evicted still counts when its outputs are in place and its
+        log is in the index: nothing would be read from the archive.
+        """
         if not self.read or self._entries is None or self._index is None:
             return None
         data: Any = None
         with self._guard():
             data = self._index.get("entry:" + key.digest)
-            if data is not None and "data:" + key.digest not in self._entries:
-                data = None  # its archive was evicted
-        if data is None:
-            return None
-        try:
-            return CacheEntry(
-                digest=key.digest,
-                instance_id=str(data["instance"]),
-                created=float(data["created"]),
-                duration=float(data["duration"]),
-                files=tuple(str(name) for name in data["files"]),
-            )
-        except (KeyError, TypeError, ValueError):
-            return None
+        entry = CacheEntry.from_json(key.digest, data) if data is not None else None
+        if entry is None or self._servable_in_place(entry):
+            return entry
+        present = False
+        with self._guard():
+            present = self._entries is not None and "data:" + key.digest in self._entries
+        return entry if present else None
 
     def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
         """Keeps a passed instance's result, its log and the files its `outputs` globs match."""
@@ -263,17 +266,23 @@ class StepCache:
                 self.warnings.append(f"{instance.id}: result not cached ({error})")
                 return
             archive.seek(0)
-            entry = {
-                "instance": instance.id,
-                "step": instance.step.id,
-                "created": time.time(),
-                "duration": duration,
-                "files": list(files),
-            }
+            stored = time.time()
+            entry = CacheEntry(
+                digest=key.digest,
+                instance_id=instance.id,
+                step_id=instance.step.id,
+                created=stored,
+                used=stored,
+                duration=duration,
+                files=tuple(files),
+                # What a hit compares with the workspace: outputs already in place are left alone.
+                outputs={name: state for name in files if (state := self._output_state(name))},
+                log=read_small_log(log_path),
+            )
             if self._entries is not None and self._index is not None:
                 # The archive first: metadata is never seen without its archive.
                 self._entries.set("data:" + key.digest, archive, read=True)
-                self._index.set("entry:" + key.digest, entry)
+                self._index.set("entry:" + key.digest, entry.to_json())
                 self._index.set(_last_key(instance), key.manifest.to_json())
 
     def restore(self, entry: CacheEntry, *, log_path: Path) -> None:
@@ -282,6 +291,17 @@ class StepCache:
         RestoreError, with nothing written, when the entry is gone or a member would land outside
         the workspace (absolute path, `..`, or through a symlink); such an entry is deleted.
         """
+        try:
+            if entry.log is not None and self._servable_in_place(entry, check=True):
+                # The common warm run: nothing to write but the log, no archive to open.
+                write_log(log_path, entry.log)
+                if time.time() - entry.used > USE_GRANULARITY:
+                    self._used.append(entry)
+                return
+        except RestoreError as error:
+            self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
+            self._drop(entry.digest)
+            raise
         handle: Any = None
         with self._guard():
             handle = self._entries.get("data:" + entry.digest, read=True) if self._entries else None
@@ -289,7 +309,12 @@ class StepCache:
             raise RestoreError(f"{entry.instance_id}: the cached result is no longer stored")
         try:
             with handle:
-                restore_archive(handle, workspace=self.workspace, log_path=log_path)
+                restore_archive(
+                    handle,
+                    workspace=self.workspace,
+                    log_path=log_path,
+                    in_place=lambda name, mode: self._in_place(entry, name, mode),
+                )
         except RestoreError as error:
             self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
             self._drop(entry.digest)
@@ -298,6 +323,53 @@ class StepCache:
             self.warnings.append(f"{entry.instance_id}: cached result not restored ({error})")
             self._drop(entry.digest)
             raise RestoreError(str(error)) from error
+
+    def _output_state(self, name: str) -> tuple[str, int] | None:
+        """(content digest, permission bits) of a workspace file, None when it is not there."""
+        try:
+            mode = os.stat(os.path.join(self._files.root, name)).st_mode & 0o777  # noqa: PTH116, PTH118 - hot path
+        except OSError:
+            return None
+        digest = self._files.digest(name)
+        return None if digest is None else (digest, mode)
+
+    def _in_place(self, entry: CacheEntry, name: str, mode: int) -> bool:
+        """The workspace file `name` has the content and mode it was stored with."""
+        stored = entry.outputs.get(name)
+        return stored is not None and stored[1] == mode and self._output_state(name) == stored
+
+    def _servable_in_place(self, entry: CacheEntry, *, check: bool = False) -> bool:
+        """The log is in the entry and every output file is in place as stored.
+
+        `check`: RestoreError for a stored name leading out, even though nothing is written.
+        """
+        if entry.log is None:
+            return False
+        for name in entry.files:
+            try:
+                check_name(name)
+            except RestoreError:
+                if check:
+                    raise
+                return False
+            stored = entry.outputs.get(name)
+            if stored is None or self._output_state(name) != stored:
+                return False
+        return True
+
+    def _count_uses(self) -> None:
+        """Hits served without their archive count as uses for least-recently-used eviction:
+        all in one transaction, at most once per `USE_GRANULARITY` per entry."""
+        used, self._used = self._used, []
+        if not used or self._entries is None or self._index is None or not self.write:
+            return
+        stamp = time.time()
+        with self._guard(), self._entries.transact(), self._index.transact():
+            for entry in used:
+                handle = self._entries.get("data:" + entry.digest, read=True)  # marks it used
+                if handle is not None:
+                    handle.close()
+                    self._index.set("entry:" + entry.digest, replace(entry, used=stamp).to_json())
 
     def _drop(self, digest: str) -> None:
         with self._guard():
@@ -326,6 +398,7 @@ class StepCache:
 
     def record(self, hits: int, misses: int) -> None:
         """Counts one run's hits and misses; the last runs' counts are kept."""
+        self._files.flush()
         if self._index is None or not self.write:
             return
         with self._guard(), self._index.transact():
@@ -349,6 +422,7 @@ class StepCache:
 
     def clear(self) -> None:
         self._files.forget()
+        self._memo = None
         with self._guard():
             for store in (self._entries, self._index):
                 if store is not None:

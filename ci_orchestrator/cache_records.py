@@ -1,0 +1,109 @@
+"""What the step cache's index holds, as JSON values: stored successes and file digests.
+
+A stored success (`CacheEntry`) carries enough to serve a warm hit without its archive: the
+digest and mode of each output file (outputs still in place are left alone) and, when small,
+the log itself. File digests are one value per workspace, read once per run: one lookup, not
+one per input file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from pathlib import Path
+
+INLINE_LOG_LIMIT = 64 * 1024  # logs up to this size are kept in the index, beside the archive
+MEMO_LIMIT = 200_000  # file digests kept per workspace; the oldest go first
+
+FileRecord = tuple[int, int, int, str]  # size, mtime_ns, inode, digest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheEntry:
+    """A stored success, as known without reading its archive."""
+
+    digest: str
+    instance_id: str
+    step_id: str = ""
+    created: float  # seconds since the epoch
+    used: float = 0.0  # when a hit last counted as a use of its archive (least-recently-used)
+    duration: float  # how long the run that stored it took
+    files: tuple[str, ...]  # the stored output files, workspace-relative
+    outputs: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # file -> (digest, mode)
+    log: bytes | None = None  # the log itself when small: a hit then needs no archive
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "instance": self.instance_id,
+            "step": self.step_id,
+            "created": self.created,
+            "used": self.used,
+            "duration": self.duration,
+            "files": list(self.files),
+            "outputs": {name: list(state) for name, state in self.outputs.items()},
+            # Surrogate escapes keep any bytes exactly through JSON.
+            "log": None if self.log is None else self.log.decode("utf-8", "surrogateescape"),
+        }
+
+    @classmethod
+    def from_json(cls, digest: str, data: Any) -> CacheEntry | None:
+        """The entry stored by `to_json`, or None when it is not one (older or damaged)."""
+        try:
+            log = data["log"]
+            return cls(
+                digest=digest,
+                instance_id=str(data["instance"]),
+                step_id=str(data["step"]),
+                created=float(data["created"]),
+                used=float(data["used"]),
+                duration=float(data["duration"]),
+                files=tuple(str(name) for name in data["files"]),
+                outputs={
+                    str(name): (str(digest), int(mode)) for name, (digest, mode) in data["outputs"].items()
+                },
+                log=None if log is None else str(log).encode("utf-8", "surrogateescape"),
+            )
+        except (AttributeError, KeyError, TypeError, ValueError):
+            return None
+
+
+def read_small_log(log_path: Path) -> bytes | None:
+    """The log's bytes when at most `INLINE_LOG_LIMIT` (empty when there is none), else None."""
+    try:
+        with log_path.open("rb") as handle:
+            content = handle.read(INLINE_LOG_LIMIT + 1)
+    except FileNotFoundError:
+        return b""
+    return None if len(content) > INLINE_LOG_LIMIT else content
+
+
+def write_log(log_path: Path, content: bytes) -> None:
+    try:
+        log_path.write_bytes(content)
+    except FileNotFoundError:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        log_path.write_bytes(content)
+
+
+def memo_from_json(data: Any) -> dict[str, FileRecord]:
+    """absolute path -> record, from the stored value; whatever is malformed is left out."""
+    records: dict[str, FileRecord] = {}
+    if isinstance(data, dict):
+        for path, value in data.items():
+            if isinstance(value, list) and len(value) == 4:
+                size, mtime_ns, inode, digest = value
+                if isinstance(size, int) and isinstance(mtime_ns, int) and isinstance(inode, int):
+                    records[str(path)] = (size, mtime_ns, inode, str(digest))
+    return records
+
+
+def memo_merged(stored: Any, new: Mapping[str, FileRecord]) -> dict[str, list[Any]]:
+    """The stored digests with the new ones, newest last, at most `MEMO_LIMIT` of them."""
+    merged = {path: list(record) for path, record in memo_from_json(stored).items() if path not in new}
+    merged.update((path, list(record)) for path, record in new.items())
+    if len(merged) > MEMO_LIMIT:
+        merged = dict(list(merged.items())[-MEMO_LIMIT:])
+    return merged
