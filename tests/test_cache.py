@@ -388,6 +388,7 @@ def test_a_damaged_archive_is_refused_and_dropped(workspace: Path) -> None:
     build_outputs(workspace)
     with open_cache(workspace) as cache:
         digest = stored(cache, workspace, item)
+    shutil.rmtree(workspace / "dist")  # outputs in place would be served without the archive
     entries = diskcache.Cache(str(workspace / ".ci-orchestrator/cache/entries"), disk=diskcache.JSONDisk)
     entries.set("data:" + digest, io.BytesIO(b"\x00garbage" * 1000), read=True)
     entries.close()
@@ -453,8 +454,10 @@ def test_members_leading_outside_the_workspace_are_refused_and_nothing_is_writte
     workspace: Path, bad: tarfile.TarInfo, named: str
 ) -> None:
     item = instance(outputs=("dist/**",))
+    build_outputs(workspace)
     with open_cache(workspace) as cache:
         digest = stored(cache, workspace, item)
+    shutil.rmtree(workspace / "dist")  # outputs in place would be served without the archive
     plant_archive(
         workspace, digest, [(member("log"), b"log\n"), (member("files/dist/ok.txt"), b"ok"), (bad, b"x")]
     )
