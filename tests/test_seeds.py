@@ -119,6 +119,7 @@ def test_powershell_notes_block_is_read_as_metadata(workdir: Path) -> None:
     assert deploy["exclusive"] is True
     assert deploy["timeout"] == 900
     assert deploy["stage"] == "Release"
+    assert (instances["0100"]["wave"], deploy["wave"]) == (0, 1)
     listed = cli("list", "ps").output
     assert "release,prod" in listed
 
@@ -722,6 +723,9 @@ def test_stop_on_first_error_by_default(workdir: Path) -> None:
     assert cli("run", "stop").code == 1
     assert statuses() == {"a": "failed", "b": "skipped"}
     assert cli("run", "stop", "--no-fail-fast").code == 1
+    assert statuses() == {"a": "failed", "b": "passed"}
+    Path("playbooks/stop.yml").write_text("fail-fast: false\n" + Path("playbooks/stop.yml").read_text())
+    assert cli("run", "stop").code == 1
     assert statuses() == {"a": "failed", "b": "passed"}
 
 
