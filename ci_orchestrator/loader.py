@@ -43,6 +43,8 @@ def find_playbook(name: str | None, *, root: Path) -> Path:
                 return candidate
             if candidate.is_dir():
                 raise UsageError(f"{name}: is a folder, not a playbook file")
+            if candidate.exists():  # a FIFO or a device: reading it could block for ever
+                raise UsageError(f"{name}: not a regular file")
     wanted = DEFAULT_PLAYBOOK if name is None else name
     folder = root / PLAYBOOK_DIR
     for extension in EXTENSIONS:
