@@ -74,6 +74,12 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
     return "\n".join(lines) + "\n"
 
 
+def _install_command(action: str) -> str:
+    """Install the tool from the same repository and ref as the action the workflow uses."""
+    repository, _, ref = action.partition("@")
+    return f'pip install "git+https://github.com/{repository}@{ref or "main"}"'
+
+
 def _select_expression(crons: list[tuple[str, str]]) -> str:
     """A `${{ }}` choosing the selection by the schedule that fired; empty when all run everything."""
     chosen = [(cron, select) for cron, select in crons if select]
@@ -99,7 +105,7 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "        env:",
         f"          PLAYBOOK: {_q(playbook.path)}",
         "        run: |",
-        "          pip install ci-orchestrator",
+        f"          {_install_command(action)}",
         f'          matrix=$(ci-orchestrator plan "$PLAYBOOK" --format github-matrix --shards {shards})',
         '          echo "matrix=$matrix" >> "$GITHUB_OUTPUT"',
         "  shard:",
@@ -139,7 +145,7 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "          path: runs",
         "      - shell: bash",
         "        run: |",
-        "          pip install ci-orchestrator",
+        f"          {_install_command(action)}",
         # Under GitHub, `report merge` appends the merged summary to the job summary itself.
         "          ci-orchestrator report merge runs/*/run.json",
         "      - uses: actions/upload-artifact@v4",

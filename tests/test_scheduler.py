@@ -76,8 +76,9 @@ def test_serial_steps_run_one_after_another(workdir: Path) -> None:
 def test_parallel_steps_overlap_and_concurrency_bounds_them(workdir: Path) -> None:
     book = playbook(*(sleeper(f"s{i}", 0.4) for i in range(4)), execution=Execution.PARALLEL)
     result = run(book, workdir, concurrency=2)
+    steps = list(result.steps)
     assert result.stats.max_concurrency_seen == 2
-    assert result.stats.speedup > 1.5  # four 0.4 s steps two at a time
+    assert any(overlapping(a, b) for i, a in enumerate(steps) for b in steps[i + 1 :])
 
 
 def test_pool_is_never_over_capacity(workdir: Path) -> None:
