@@ -8,6 +8,7 @@ longest remaining path.
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import os
 import re
@@ -497,7 +498,10 @@ def execute(
 ) -> RunResult:
     """Run every instance of the plan; every instance ends in exactly one final status."""
     run = _Run(plan, limits, context, cache, observer)
-    context.log_dir.mkdir(parents=True, exist_ok=True)
+    # A log folder that cannot be made (a file in its place, a full disk) is not a crash: each
+    # step then fails to start with "cannot write the log file ..." and the reports say so.
+    with contextlib.suppress(OSError):
+        context.log_dir.mkdir(parents=True, exist_ok=True)
     observer.run_started(run_id=context.run_id, playbook=plan.playbook.name, total=len(plan.instances))
     on_output = _output_forwarder(observer) if limits.stream_output else None
     with Supervisor(grace=limits.grace, on_output=on_output) as supervisor:
