@@ -1,0 +1,438 @@
+"""The step cache as a user meets it: the CLI on a real workspace, real step processes, a real
+cache directory; two real processes sharing one cache; tampered and damaged cache files."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import diskcache
+import pytest
+from typer.testing import CliRunner
+
+from ci_orchestrator.cli import app
+
+if TYPE_CHECKING:
+    from typer.testing import Result
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURE = Path(__file__).parent / "data" / "cache"
+CACHEABLE = ["gen", "pack", "docs", "check (3.11)", "check (3.12)"]
+OUTPUTS = ["build/gen.txt", "dist/pack.bin", "site/index.html", "out/check-3.11.txt", "out/check-3.12.txt"]
+
+
+@pytest.fixture
+def project(workdir: Path) -> Path:
+    shutil.copytree(FIXTURE, workdir, dirs_exist_ok=True)
+    return workdir
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    return Path(os.environ["CI_ORCHESTRATOR_CACHE_DIR"])
+
+
+def cli(*args: str) -> Result:
+    return CliRunner().invoke(app, list(args))
+
+
+def run(*args: str, code: int = 0) -> Result:
+    result = cli("run", "--output", "quiet", *args)
+    assert result.exit_code == code, result.output + result.stderr
+    return result
+
+
+def statuses(workspace: Path | None = None) -> dict[str, str]:
+    record = (workspace or Path.cwd()) / ".ci-orchestrator" / "reports" / "run.json"
+    return {step["id"]: step["status"] for step in json.loads(record.read_text())["steps"]}
+
+
+def ran() -> list[str]:
+    """The steps whose commands really ran since the last call (each appends to ran.log)."""
+    log = Path("ran.log")
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return sorted(lines)
+
+
+def snapshot(paths: list[str]) -> dict[str, tuple[str, int]]:
+    return {
+        path: (hashlib.sha256(Path(path).read_bytes()).hexdigest(), Path(path).stat().st_mode & 0o777)
+        for path in paths
+    }
+
+
+def warm(project: Path) -> None:
+    """A cold run that stores every cacheable step."""
+    run()
+    assert set(statuses().values()) == {"passed"}
+    ran()
+
+
+# --- cold, warm, restore ------------------------------------------------------------------
+
+
+def test_cold_run_stores_and_the_warm_rerun_takes_every_cacheable_step_from_the_cache(project: Path) -> None:
+    run()
+    assert statuses() == dict.fromkeys([*CACHEABLE, "always"], "passed")
+    assert ran() == ["always", "check 3.11", "check 3.12", "docs", "gen", "pack"]
+
+    result = cli("run")  # the default console output, as a user reads it
+    assert result.exit_code == 0, result.output
+    assert statuses() == {**dict.fromkeys(CACHEABLE, "cached"), "always": "passed"}
+    assert ran() == ["always"]  # a step without inputs is not cacheable: it always runs
+    record = json.loads(Path(".ci-orchestrator/reports/run.json").read_text())
+    assert all(step["cached"] for step in record["steps"] if step["id"] in CACHEABLE)
+    assert record["status"] == "passed"
+    for instance in CACHEABLE:
+        assert any(line.split()[:2] == ["cached", instance.split()[0]] for line in result.output.splitlines())
+    assert "5 cached" in result.output
+
+
+def test_outputs_are_restored_byte_for_byte_with_their_modes_after_deletion(project: Path) -> None:
+    warm(project)
+    before = snapshot(OUTPUTS)
+    assert before["dist/pack.bin"][1] == 0o750
+    assert Path("dist/pack.bin").read_bytes().endswith(b"\x00\x01\xfe\xff")
+    for folder in ("build", "dist", "site", "out"):
+        shutil.rmtree(folder)
+
+    run()
+    assert ran() == ["always"]
+    assert snapshot(OUTPUTS) == before
+    assert Path("out/check-3.12.txt").read_text() == "plain fast 3.12\n"  # per-instance output glob
+
+
+def test_a_cached_step_keeps_its_log(project: Path) -> None:
+    warm(project)
+    run()
+    record = json.loads(Path(".ci-orchestrator/reports/run.json").read_text())
+    gen = next(step for step in record["steps"] if step["id"] == "gen")
+    assert gen["status"] == "cached"
+    assert Path(gen["log"]).read_text() == "gen: 2 lines\n"
+
+
+# --- what reruns -------------------------------------------------------------------------
+
+
+def test_one_input_changed_reruns_that_step_and_what_depends_on_it_and_nothing_else(project: Path) -> None:
+    warm(project)
+    Path("src/a.txt").write_text("alpha, changed\n")
+    run()
+    assert ran() == ["always", "gen", "pack"]
+    assert statuses() == {
+        "gen": "passed",
+        "pack": "passed",
+        "docs": "cached",
+        "check (3.11)": "cached",
+        "check (3.12)": "cached",
+        "always": "passed",
+    }
+    assert Path("dist/pack.bin").read_bytes().startswith(b"alpha, changed\nbeta\n")
+
+
+def test_a_dependent_whose_inputs_come_out_the_same_is_still_cached(project: Path) -> None:
+    warm(project)
+    Path("docs/guide/start.md").write_text("## Guide, rewritten\n")
+    run()
+    assert ran() == ["always", "docs"]
+    assert statuses()["gen"] == statuses()["pack"] == "cached"
+
+
+def test_a_glob_gaining_a_file_reruns_the_step(project: Path) -> None:
+    warm(project)
+    Path("src/c.txt").write_text("gamma\n")
+    run()
+    assert ran() == ["always", "gen", "pack"]
+    Path("docs/guide/more").mkdir()
+    Path("docs/guide/more/deep.md").write_text("deep\n")  # `**` reaches any depth
+    run()
+    assert ran() == ["always", "docs"]
+
+
+def test_an_env_value_changed_reruns_the_steps_that_see_it(project: Path) -> None:
+    warm(project)
+    run("--var", "MODE=thorough")  # MODE reaches only the check instances' env
+    assert ran() == ["always", "check 3.11", "check 3.12"]
+    assert Path("out/check-3.11.txt").read_text() == "plain thorough 3.11\n"
+    run("--var", "MODE=thorough")
+    assert ran() == ["always"]
+
+
+def test_a_matrix_value_changed_reruns_only_the_new_instance(project: Path) -> None:
+    warm(project)
+    playbook = Path("playbooks/ci.yml")
+    playbook.write_text(playbook.read_text().replace('["3.11", "3.12"]', '["3.11", "3.13"]'))
+    run()
+    assert ran() == ["always", "check 3.13"]
+    assert statuses()["check (3.11)"] == "cached"
+
+
+def test_a_changed_command_reruns_the_step(project: Path) -> None:
+    warm(project)
+    playbook = Path("playbooks/ci.yml")
+    playbook.write_text(
+        playbook.read_text().replace("find docs -type f | sort", "find docs -type f | sort -r")
+    )
+    run()
+    assert ran() == ["always", "docs"]
+
+
+def test_a_failed_step_is_never_stored(project: Path) -> None:
+    playbook = Path("playbooks/ci.yml")
+    playbook.write_text(playbook.read_text().replace("chmod 750 dist/pack.bin", "exit 3"))
+    run(code=1)
+    assert "pack" in ran()
+    run(code=1)
+    assert "pack" in ran()  # not taken from the cache: it ran, and failed, again
+    assert statuses()["pack"] == "failed"
+    assert statuses()["gen"] == "cached"
+
+
+# --- where the cache lives ---------------------------------------------------------------
+
+
+def test_a_relocated_checkout_still_hits(project: Path, tmp_path: Path) -> None:
+    warm(project)
+    elsewhere = tmp_path / "somewhere" / "else" / "checkout"
+    shutil.copytree(project, elsewhere, ignore=shutil.ignore_patterns(".ci-orchestrator"))
+    os.chdir(elsewhere)
+    for folder in ("build", "dist", "site", "out"):
+        shutil.rmtree(folder)
+    run()
+    assert statuses(elsewhere) == {**dict.fromkeys(CACHEABLE, "cached"), "always": "passed"}
+    assert ran() == ["always"]
+    assert Path("dist/pack.bin").read_bytes() == (project / "dist/pack.bin").read_bytes()
+
+
+def test_cache_dir_option_and_no_cache_and_force(project: Path, tmp_path: Path, cache_dir: Path) -> None:
+    own = tmp_path / "own-cache"
+    run("--cache-dir", str(own))
+    run("--cache-dir", str(own))
+    assert set(statuses().values()) == {"cached", "passed"}
+    assert not cache_dir.exists()  # the option wins over the environment
+    ran()
+
+    run("--cache-dir", str(own), "--no-cache")  # neither read ...
+    assert ran() == ["always", "check 3.11", "check 3.12", "docs", "gen", "pack"]
+    before = cli("cache", "stats", "--cache-dir", str(own)).output
+    run("--no-cache")  # ... nor written
+    assert not cache_dir.exists()
+    assert cli("cache", "stats", "--cache-dir", str(own)).output.split("hits")[0] == before.split("hits")[0]
+    ran()
+
+    Path("playbooks/ci.yml").write_text(
+        Path("playbooks/ci.yml").read_text().replace('echo "gen: ', 'echo "gen (refreshed): ')
+    )
+    run("--cache-dir", str(own), "--force")  # runs everything, even what is cached ...
+    assert ran() == ["always", "check 3.11", "check 3.12", "docs", "gen", "pack"]
+    run("--cache-dir", str(own))  # ... and what it stored is what the next run restores
+    assert ran() == ["always"]
+    record = json.loads(Path(".ci-orchestrator/reports/run.json").read_text())
+    gen = next(step for step in record["steps"] if step["id"] == "gen")
+    assert Path(gen["log"]).read_text() == "gen (refreshed): 2 lines\n"
+
+
+# --- damaged, tampered, shared -----------------------------------------------------------
+
+
+def test_a_corrupt_cache_file_is_one_warning_and_the_run_goes_on(project: Path, cache_dir: Path) -> None:
+    warm(project)
+    (cache_dir / "index" / "cache.db").write_bytes(b"this is not a database" * 100)
+    result = run()
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "cache" in warnings[0]
+    assert "unusable" in warnings[0]
+    assert statuses() == dict.fromkeys([*CACHEABLE, "always"], "passed")
+
+    assert "damaged cache" in cli("cache", "clear").output  # starts it afresh
+    run()
+    run()
+    assert statuses()["gen"] == "cached"
+
+
+def test_a_damaged_stored_result_is_one_warning_and_the_step_runs(project: Path, cache_dir: Path) -> None:
+    warm(project)
+    entries = diskcache.Cache(str(cache_dir / "entries"), disk=diskcache.JSONDisk)
+    for key in list(entries.iterkeys()):
+        entries.set(key, io.BytesIO(b"\x00garbage" * 100), read=True)
+    entries.close()
+    shutil.rmtree("dist")  # a hit must now read pack's archive
+
+    result = run()
+    warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+    assert len(warnings) == 1, result.stderr
+    assert "pack" in warnings[0]
+    assert "damaged" in warnings[0]
+    assert ran() == ["always", "pack"]
+    assert statuses()["gen"] == "cached"
+    assert Path("dist/pack.bin").exists()
+
+
+def stored_digest(cache_dir: Path, instance: str) -> str:
+    index = diskcache.Cache(str(cache_dir / "index"), disk=diskcache.JSONDisk)
+    try:
+        for key in index.iterkeys():
+            if str(key).startswith("entry:") and index[key]["instance"] == instance:
+                return str(key).removeprefix("entry:")
+    finally:
+        index.close()
+    raise AssertionError(f"no stored entry for {instance}")
+
+
+@pytest.mark.parametrize(
+    ("name", "kind", "quoted"),
+    [
+        ("files/../escaped.txt", tarfile.REGTYPE, "'../escaped.txt'"),
+        ("files//tmp/ci-orchestrator-escaped.txt", tarfile.REGTYPE, "absolute"),
+        ("files/build/link", tarfile.SYMTYPE, "'files/build/link'"),
+    ],
+)
+def test_a_stored_result_leading_outside_the_workspace_is_refused_with_a_message(
+    project: Path, cache_dir: Path, name: str, kind: bytes, quoted: str
+) -> None:
+    warm(project)
+    digest = stored_digest(cache_dir, "gen")
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for member_name, content in (("log", b"forged\n"), (name, b"planted\n")):
+            info = tarfile.TarInfo(member_name)
+            info.type = kind if member_name == name else tarfile.REGTYPE
+            info.linkname = "/etc/passwd" if info.issym() else ""
+            info.size = len(content) if info.isreg() else 0
+            tar.addfile(info, io.BytesIO(content) if info.isreg() else None)
+    buffer.seek(0)
+    entries = diskcache.Cache(str(cache_dir / "entries"), disk=diskcache.JSONDisk)
+    entries.set("data:" + digest, buffer, read=True)
+    entries.close()
+    shutil.rmtree("build")  # the hit needs the archive
+
+    result = run()
+    refused = [line for line in result.stderr.splitlines() if "refused" in line]
+    assert len(refused) == 1, result.stderr
+    assert "gen" in refused[0]
+    assert quoted in refused[0]
+    assert not (project.parent / "escaped.txt").exists()
+    assert not Path("/tmp/ci-orchestrator-escaped.txt").exists()
+    assert statuses()["gen"] == "passed"  # it ran instead, and stored a good result
+    assert Path("build/gen.txt").read_text() == "alpha\nbeta\n"
+    run()
+    assert statuses()["gen"] == "cached"
+
+
+@pytest.mark.slow  # four real processes: several seconds on a loaded machine
+def test_two_runs_at_once_sharing_a_cache_both_succeed_and_the_cache_stays_usable(
+    project: Path, tmp_path: Path, cache_dir: Path
+) -> None:
+    # Two checkouts, one cache folder, two real processes started together.
+    second = tmp_path / "second"
+    shutil.copytree(project, second)
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI_ORCHESTRATOR_CACHE_DIR": str(cache_dir)}
+    command = [sys.executable, "-m", "ci_orchestrator", "run", "--output", "quiet"]
+    processes = [
+        subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        for folder in (project, second)
+    ]
+    for process in processes:
+        out, err = process.communicate(timeout=120)
+        assert process.returncode == 0, out.decode() + err.decode()
+        assert b"warning" not in err, err.decode()
+    for folder in (project, second):  # either may have taken what the other stored first
+        assert set(statuses(folder).values()) <= {"passed", "cached"}
+    for folder in (project, second):
+        rerun = subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
+        assert rerun.returncode == 0, rerun.stderr.decode()
+        assert statuses(folder) == {**dict.fromkeys(CACHEABLE, "cached"), "always": "passed"}
+    stats = cli("cache", "stats").output
+    assert "entries  5" in stats
+
+
+# --- plan, explain, stats, clear, prune ----------------------------------------------------
+
+
+def test_plan_shows_hit_or_miss_per_instance_and_runs_nothing(project: Path) -> None:
+    text = cli("plan")
+    assert text.exit_code == 0, text.output
+    assert "gen  [cache: miss]" in text.output
+    assert "always" in text.output
+    assert "always  [" not in text.output  # not cacheable: no cache note
+    warm(project)
+    Path("check.cfg").write_text("strict = false\n")
+
+    text = cli("plan")
+    as_json = cli("plan", "--format", "json")
+    assert not Path("ran.log").exists()  # nothing ran
+    assert "gen  [cache: hit]" in text.output
+    assert "check (3.11)  [cache: miss]" in text.output
+    instances = {item["id"]: item["cache"] for item in json.loads(as_json.output)["instances"]}
+    assert instances == {
+        "gen": "hit",
+        "pack": "hit",
+        "docs": "hit",
+        "check (3.11)": "miss",
+        "check (3.12)": "miss",
+        "always": None,
+    }
+    no_cache = json.loads(cli("plan", "--format", "json", "--no-cache").output)
+    assert {item["cache"] for item in no_cache["instances"]} == {None}
+
+
+def test_cache_explain_names_what_changed(project: Path) -> None:
+    assert "no stored success" in cli("cache", "explain", "gen").output
+    warm(project)
+    assert cli("cache", "explain", "gen").output.strip() == (
+        "gen: cached, nothing changed since its last stored success"
+    )
+
+    Path("src/b.txt").write_text("beta, changed\n")
+    Path("src/c.txt").write_text("gamma\n")
+    explained = cli("cache", "explain", "ci", "gen")  # with the playbook named
+    assert explained.exit_code == 0, explained.output
+    assert "gen: will run" in explained.output
+    assert "input src/b.txt changed" in explained.output
+    assert "input src/c.txt added" in explained.output
+    assert "upstream gen changed" in cli("cache", "explain", "pack").output
+
+    explained = cli("cache", "explain", "check", "--var", "MODE=slow")
+    assert explained.output.count("env MODE changed") == 2  # both instances
+    playbook = Path("playbooks/ci.yml")
+    playbook.write_text(playbook.read_text().replace("sort | xargs", "sort -r | xargs"))
+    assert "the command changed" in cli("cache", "explain", "docs").output
+    assert "not cacheable" in cli("cache", "explain", "always").output
+
+    unknown = cli("cache", "explain", "gne")
+    assert unknown.exit_code == 2
+    assert "did you mean 'gen'" in unknown.stderr
+
+
+def test_cache_stats_clear_and_prune(project: Path) -> None:
+    warm(project)
+    run()
+    stats = cli("cache", "stats").output
+    assert "entries  5" in stats
+    assert "hits     5" in stats  # the warm run's hits ...
+    assert "misses   5" in stats  # ... and the cold run's misses
+    assert "bytes)" in stats
+
+    pruned = cli("cache", "prune", "--max-size", "1K")
+    assert pruned.exit_code == 0, pruned.output
+    assert "evicted 5 entries" in pruned.output
+    assert "entries  0" in cli("cache", "stats").output
+    shutil.rmtree("build")
+    run()
+    assert statuses()["gen"] == "passed"  # evicted: it runs again, and is stored again
+
+    assert "5 entries removed" in cli("cache", "clear").output
+    assert "entries  0" in cli("cache", "stats").output
+    assert "hits     0" in cli("cache", "stats").output
+    bad = cli("cache", "prune", "--max-size", "lots")
+    assert bad.exit_code == 2
