@@ -47,7 +47,7 @@ def run(book: Any, workdir: Path, **limits: Any) -> RunResult:
     plan = build_plan(book, instances(book))
     limits.setdefault("concurrency", 4)
     limits.setdefault("grace", 0.5)
-    context = RunContext(run_id="test-run", workspace=workdir, log_dir=workdir / "logs")
+    context = RunContext(run_id=workdir.parent.name, workspace=workdir, log_dir=workdir / "logs")
     return execute(plan, limits=Limits(**limits), context=context, cache=None, observer=Observers(Recorder()))
 
 
@@ -124,7 +124,7 @@ def test_max_parallel_limits_one_step(workdir: Path) -> None:
         for n in range(3)
     ]
     plan = build_plan(book, cells)
-    context = RunContext(run_id="r", workspace=workdir, log_dir=workdir / "logs")
+    context = RunContext(run_id=workdir.parent.name, workspace=workdir, log_dir=workdir / "logs")
     result = execute(plan, limits=Limits(concurrency=3), context=context, cache=None, observer=Recorder())
     assert result.stats.max_concurrency_seen == 1
 
@@ -139,7 +139,7 @@ def test_longest_remaining_path_goes_first(workdir: Path) -> None:
     )
     recorder = Recorder()
     plan = build_plan(book, instances(book))
-    context = RunContext(run_id="r", workspace=workdir, log_dir=workdir / "logs")
+    context = RunContext(run_id=workdir.parent.name, workspace=workdir, log_dir=workdir / "logs")
     execute(plan, limits=Limits(concurrency=1), context=context, cache=None, observer=recorder)
     starts = [name for kind, name in recorder.events if kind == "start"]
     assert starts[0] == "long1"
@@ -220,7 +220,7 @@ def test_timeout_stops_the_whole_tree(workdir: Path) -> None:
     assert hang.status is Status.TIMED_OUT and hang.exit_code == 124
     assert elapsed < 8
     leftovers = [p for p in psutil.process_iter(["cmdline"]) if p.info["cmdline"] == ["sleep", "300"]]
-    assert not [p for p in leftovers if p.environ().get("CI_ORCHESTRATOR_RUN_ID") == "test-run"]
+    assert not [p for p in leftovers if p.environ().get("CI_ORCHESTRATOR_RUN_ID") == workdir.parent.name]
 
 
 def test_every_instance_ends_in_one_final_status(workdir: Path) -> None:
@@ -234,7 +234,7 @@ def test_step_environment(workdir: Path) -> None:
     run(book, workdir)
     seen = dict(line.split("=", 1) for line in (workdir / "env.txt").read_text().splitlines())
     assert seen["CI_ORCHESTRATOR"] == "true"
-    assert seen["CI_ORCHESTRATOR_RUN_ID"] == "test-run"
+    assert seen["CI_ORCHESTRATOR_RUN_ID"] == workdir.parent.name
     assert seen["CI_ORCHESTRATOR_STEP_ID"] == "env"
     assert seen["CI_ORCHESTRATOR_NONINTERACTIVE"] == "true"
     assert int(seen["CI_ORCHESTRATOR_JOBS"]) >= 1
