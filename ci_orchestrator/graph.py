@@ -113,3 +113,21 @@ def components(preds: Mapping[N, Iterable[N]]) -> list[list[N]]:
     for node in preds:
         groups.setdefault(root(node), []).append(node)
     return list(groups.values())
+
+
+def ordered_against_all(order: Sequence[N], preds: Mapping[N, Sequence[N]]) -> set[N]:
+    """The nodes every other node is ordered against (before or after them): nothing can ever run
+    beside them, as each step of a serial chain. `order` is topological; sets are int bitmasks."""
+    bit = {node: 1 << index for index, node in enumerate(order)}
+    before: dict[N, int] = {}
+    for node in order:
+        mask = 0
+        for earlier in preds[node]:
+            mask |= before[earlier] | bit[earlier]
+        before[node] = mask
+    after = dict.fromkeys(order, 0)
+    for node in reversed(order):
+        for earlier in preds[node]:
+            after[earlier] |= after[node] | bit[node]
+    everyone = (1 << len(order)) - 1
+    return {node for node in order if before[node] | after[node] | bit[node] == everyone}

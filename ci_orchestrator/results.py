@@ -8,7 +8,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Iterable, Mapping
     from datetime import datetime
 
 
@@ -36,6 +36,15 @@ class RunStatus(Enum):
     PASSED = "passed"
     FAILED = "failed"
     CANCELLED = "cancelled"
+
+    @classmethod
+    def of(cls, steps: Iterable[StepResult], *, interrupted: bool = False) -> RunStatus:
+        """Cancelled when interrupted, failed when an instance failed without continue-on-error."""
+        if interrupted:
+            return cls.CANCELLED
+        if any(step.status.is_failure and not step.continue_on_error for step in steps):
+            return cls.FAILED
+        return cls.PASSED
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

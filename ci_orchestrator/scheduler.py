@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import expressions, matrix
+from ci_orchestrator import expressions, graph, matrix
 from ci_orchestrator.commands import build_argv
 from ci_orchestrator.executor import Exited, ProcessSpec, Signalled, Supervisor
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
@@ -109,7 +109,7 @@ class _Run:
         self.scratch = context.log_dir / "scripts"
         self.hits = 0
         self.misses = 0
-        self.ordered_alone = _ordered_against_all(plan.order, plan.waits_for)
+        self.ordered_alone = graph.ordered_against_all(plan.order, plan.waits_for)
 
     # --- readiness -------------------------------------------------------------------
     def seed(self) -> None:
@@ -303,6 +303,7 @@ class _Run:
             self.exclusive_running = False
         suffix = "" if attempt == 1 else f".attempt{attempt}"
         log_path = self.context.log_dir / f"{log_name(instance.id)}{suffix}.log"
+        reason: str | None
         if event.cancelled:
             status, reason = Status.CANCELLED, "cancelled: run interrupted"
         elif event.timed_out:
@@ -310,9 +311,10 @@ class _Run:
         elif event.error is not None:
             status, reason = Status.FAILED, event.error
         elif event.exit_code == 0:
-            status, reason = Status.PASSED, None
+            status = Status.PASSED
+            reason = f"log incomplete: {event.log_error}" if event.log_error else None
         else:
-            status, reason = Status.FAILED, f"exit code {event.exit_code}"
+            status, reason = Status.FAILED, f"exit code {event.exit_code}{_signal_note(event.exit_code)}"
         if status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry and self.stopping is None:
             self.became_ready(instance.id)  # another attempt, straight away
             return
@@ -429,17 +431,11 @@ class _Run:
             serial_duration=round(serial, 6),
             speedup=round(serial / wall, 3) if serial else 1.0,
         )
-        if self.interrupted_by is not None:
-            status = RunStatus.CANCELLED
-        elif any(step.status.is_failure and not step.continue_on_error for step in steps):
-            status = RunStatus.FAILED
-        else:
-            status = RunStatus.PASSED
         return RunResult(
             run_id=self.context.run_id,
             playbook=self.plan.playbook.name,
             playbook_path=self.plan.playbook.path,
-            status=status,
+            status=RunStatus.of(steps, interrupted=self.interrupted_by is not None),
             started=self.started,
             finished=finished,
             steps=steps,
@@ -459,22 +455,14 @@ def cache_key(
     return cache.key_for(instance, upstream_keys=upstream, variables=plan.variables)
 
 
-def _ordered_against_all(order: list[str], waits_for: Mapping[str, tuple[str, ...]]) -> set[str]:
-    """The instances that every other one waits for or is waited for by: nothing can ever run
-    beside them (each step of a serial chain). `order` is topological; sets are int bitmasks."""
-    bit = {node: 1 << index for index, node in enumerate(order)}
-    before: dict[str, int] = {}
-    for node in order:
-        mask = 0
-        for earlier in waits_for[node]:
-            mask |= before[earlier] | bit[earlier]
-        before[node] = mask
-    after = dict.fromkeys(order, 0)
-    for node in reversed(order):
-        for earlier in waits_for[node]:
-            after[earlier] |= after[node] | bit[node]
-    everyone = (1 << len(order)) - 1
-    return {node for node in order if before[node] | after[node] | bit[node] == everyone}
+def _signal_note(code: int | None) -> str:
+    """` (killed by SIGXFSZ)` for 128+N when N is a signal: says why a step died so suddenly."""
+    if code is None or not 128 < code < 128 + signal.NSIG:
+        return ""
+    try:
+        return f" (killed by {signal.Signals(code - 128).name})"
+    except ValueError:
+        return ""
 
 
 def _verb(status: str) -> str:

@@ -19,7 +19,7 @@ from ci_orchestrator.reporters.logs import mask
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
 RECORD_VERSION = 1
 
@@ -203,15 +203,6 @@ def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
     return kind if isinstance(kind, tuple) else (kind,)
 
 
-def run_status(steps: Iterable[StepResult], *, interrupted: bool = False) -> RunStatus:
-    """A run is cancelled when interrupted, failed when an instance failed without continue-on-error."""
-    if interrupted:
-        return RunStatus.CANCELLED
-    if any(step.status.is_failure and not step.continue_on_error for step in steps):
-        return RunStatus.FAILED
-    return RunStatus.PASSED
-
-
 def merge_results(results: Sequence[RunResult]) -> RunResult:
     """One run from shard records: each instance once, a later record winning for the same id.
 
@@ -238,7 +229,7 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
         run_id=_merged_run_id(results),
         playbook=first.playbook,
         playbook_path=first.playbook_path,
-        status=run_status(merged_steps, interrupted=interrupted_by is not None),
+        status=RunStatus.of(merged_steps, interrupted=interrupted_by is not None),
         started=started,
         finished=finished,
         steps=merged_steps,
