@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import secrets as random_tokens
@@ -252,6 +253,7 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
         warn(warning)
     run_id = new_run_id()
     recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=warn)
+    recorder.reap_interrupted()
     context = scheduler.RunContext(
         run_id=run_id,
         workspace=root,
@@ -371,36 +373,72 @@ def repro(record: Path, instance: str | None, options: RunOptions) -> int:
 
 class HistoryRecorder:
     """Records the run in the local run database as it goes; a database that cannot be opened
-    is one warning, and the run goes on without it."""
+    or written (damaged, full disk) is one warning, and the run goes on without it."""
 
-    def __init__(self, history: History | None, playbook: Playbook) -> None:
+    def __init__(
+        self, history: History | None, playbook: Playbook, *, warn: Callable[[str], None] = _warn
+    ) -> None:
         self.history = history
         self.playbook = playbook
         self.run_id = ""
+        self.warn = warn
 
     @classmethod
     def open(cls, path: Path, playbook: Playbook, *, warn: Callable[[str], None]) -> HistoryRecorder:
         from ci_orchestrator.history import History
 
         try:
-            return cls(History.open(path), playbook)
+            return cls(History.open(path), playbook, warn=warn)
         except OrchestratorError as error:
             warn(f"run history unavailable: {error}")
-            return cls(None, playbook)
+            return cls(None, playbook, warn=warn)
+
+    def _write(self, action: Callable[[History], object]) -> None:
+        if self.history is None:
+            return
+        try:
+            action(self.history)
+        except OrchestratorError as error:
+            self.warn(f"run history not written from here on: {error}")
+            with contextlib.suppress(OrchestratorError):
+                self.history.close()
+            self.history = None
 
     def durations(self) -> dict[str, float]:
-        return self.history.durations(self.playbook.name) if self.history else {}
+        if self.history is None:
+            return {}
+        try:
+            return self.history.durations(self.playbook.name)
+        except OrchestratorError:
+            return {}
+
+    def reap_interrupted(self) -> None:
+        """Stops what runs killed before they could clean up (SIGKILL, a lost machine) left
+        behind: processes that still carry the id of a run recorded as interrupted."""
+        from ci_orchestrator.history import RunState
+        from ci_orchestrator.processes import terminate_runs
+
+        if self.history is None:
+            return
+        try:
+            runs = self.history.runs(limit=20)
+        except OrchestratorError:
+            return
+        interrupted = {run.run_id for run in runs if run.status is RunState.INTERRUPTED}
+        if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
+            self.warn(f"stopped {count} process(es) left running by an interrupted run")
 
     def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
         self.run_id = run_id
-        if self.history:
-            self.history.start_run(
+        self._write(
+            lambda history: history.start_run(
                 run_id=run_id,
                 playbook=playbook,
                 playbook_path=self.playbook.path,
                 started=datetime.now(UTC),
                 total=total,
             )
+        )
 
     def step_started(self, *, instance_id: str, attempt: int) -> None:
         pass
@@ -409,13 +447,12 @@ class HistoryRecorder:
         pass
 
     def step_finished(self, result: StepResult) -> None:
-        if self.history:
-            self.history.record_step(self.run_id, result)
+        self._write(lambda history: history.record_step(self.run_id, result))
 
     def run_finished(self, result: RunResult) -> None:
-        if self.history:
-            self.history.finish_run(result)
+        self._write(lambda history: history.finish_run(result))
 
     def close(self) -> None:
         if self.history:
-            self.history.close()
+            with contextlib.suppress(OrchestratorError):
+                self.history.close()
