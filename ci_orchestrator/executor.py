@@ -64,6 +64,7 @@ class Exited:
     timed_out: bool = False
     cancelled: bool = False
     error: str | None = None
+    log_error: str | None = None  # output was lost: the log could not be written (a full disk)
     started: datetime
     finished: datetime
 
@@ -102,6 +103,7 @@ class _Step:
         "exit_fd",
         "kill_at",
         "killed",
+        "log_error",
         "log_fd",
         "masker",
         "member_fds",
@@ -119,6 +121,7 @@ class _Step:
         self.started = started
         self.deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
         self.log_fd = child.log_fd
+        self.log_error: str | None = None
         self.read_fd = child.read_fd
         self.masker = masker
         self.exit_fd: int | None = child.exit_fd
@@ -361,6 +364,7 @@ class Supervisor:
                 exit_code=TIMEOUT_EXIT_CODE if timed_out else _exit_code(code),
                 timed_out=timed_out,
                 cancelled=step.stop is _Stop.CANCEL,
+                log_error=step.log_error,
                 started=step.started,
                 finished=_now(),
             )
@@ -392,7 +396,8 @@ class Supervisor:
     def _emit(self, step: _Step, data: bytes) -> None:
         if not data:
             return
-        write_all(step.log_fd, data)
+        if step.log_error is None:
+            step.log_error = write_all(step.log_fd, data)
         if self._on_output is not None:
             self._on_output(step.spec.key, data)
 

@@ -22,7 +22,7 @@ import psutil
 from ci_orchestrator.commands import missing_program
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Collection, Iterable, Mapping
     from pathlib import Path
 
 RUN_ID = "CI_ORCHESTRATOR_RUN_ID"
@@ -87,12 +87,16 @@ def spawn(
     return Child(process=process, log_fd=log_fd, read_fd=read_fd, exit_fd=_exit_fd(process))
 
 
-def write_all(fd: int, data: bytes) -> None:
-    """Writes all of `data`; a full disk loses log text but must not stop the run."""
+def write_all(fd: int, data: bytes) -> str | None:
+    """Writes all of `data`; a full disk loses log text but must not stop the run, so the
+    failure is returned (why, in words) rather than raised."""
     view = memoryview(data)
-    with contextlib.suppress(OSError):
+    try:
         while view:
             view = view[os.write(fd, view) :]
+    except OSError as error:
+        return error.strerror or str(error)
+    return None
 
 
 class Masker:
@@ -281,6 +285,27 @@ def terminate_marked(marker: Marker, *, grace: float) -> int:
     Returns how many were found.
     """
     found = marked_processes(marker)
+    for process in found:
+        with contextlib.suppress(*_GONE):
+            process.send_signal(signal.SIGTERM)
+    survivors = wait_gone(found, grace)
+    for process in survivors:
+        with contextlib.suppress(*_GONE):
+            process.kill()
+    wait_gone(survivors, 1.0)
+    return len(found)
+
+
+def terminate_runs(run_ids: Collection[str], *, grace: float) -> int:
+    """Stops every process that carries one of these run ids, as `terminate_marked` does for
+    one marker, with a single look at the process table. Returns how many were found."""
+    wanted = set(run_ids)
+    own = os.getpid()
+    found = [
+        process
+        for process in psutil.process_iter(["environ"], ad_value=None)
+        if process.pid != own and (process.info["environ"] or {}).get(RUN_ID) in wanted and is_alive(process)
+    ]
     for process in found:
         with contextlib.suppress(*_GONE):
             process.send_signal(signal.SIGTERM)
