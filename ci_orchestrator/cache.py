@@ -16,7 +16,7 @@ import os
 import tempfile
 import time
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -32,6 +32,8 @@ from ci_orchestrator.cache_keys import (
 )
 from ci_orchestrator.cache_records import (
     CacheEntry,
+    CacheKey,
+    CacheStats,
     FileRecord,
     memo_from_json,
     memo_merged,
@@ -63,26 +65,6 @@ RECENT_RUNS = 20
 # when the last use counted is older than this: a warm rerun then writes nothing per step.
 USE_GRANULARITY = 3600.0
 STORES = ("entries", "index")  # the cache's own folders under its directory
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CacheKey:
-    """A key and what went into it (for `explain`)."""
-
-    digest: str
-    manifest: Manifest
-
-    def __str__(self) -> str:
-        return self.digest
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class CacheStats:
-    entries: int
-    size: int  # bytes on disk
-    hits: int  # over the last `runs` recorded runs
-    misses: int
-    runs: int
 
 
 class StepCache:

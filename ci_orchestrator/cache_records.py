@@ -1,4 +1,4 @@
-"""What the step cache's index holds, as JSON values: stored successes and file digests.
+"""The step cache's values: keys, stats, and what its index holds as JSON (stored successes, file digests).
 
 A stored success (`CacheEntry`) carries enough to serve a warm hit without its archive: the
 digest and mode of each output file (outputs still in place are left alone) and, when small,
@@ -15,10 +15,32 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
+    from ci_orchestrator.cache_keys import Manifest
+
 INLINE_LOG_LIMIT = 64 * 1024  # logs up to this size are kept in the index, beside the archive
 MEMO_LIMIT = 200_000  # file digests kept per workspace; the oldest go first
 
 FileRecord = tuple[int, int, int, str]  # size, mtime_ns, inode, digest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheKey:
+    """A key and what went into it (for `explain`)."""
+
+    digest: str
+    manifest: Manifest
+
+    def __str__(self) -> str:
+        return self.digest
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CacheStats:
+    entries: int
+    size: int  # bytes on disk
+    hits: int  # over the last `runs` recorded runs
+    misses: int
+    runs: int
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
