@@ -245,15 +245,32 @@ class ConsoleReporter:
 
     def _write(self, text: str) -> None:
         try:
-            self._stream.write(text)
-        except UnicodeEncodeError:
-            # A console that cannot show everything a step printed still gets the rest of it.
-            encoding = getattr(self._stream, "encoding", None) or "ascii"
-            self._stream.write(text.encode(encoding, errors="replace").decode(encoding))
+            try:
+                self._stream.write(text)
+            except UnicodeEncodeError:
+                # A console that cannot show everything a step printed still gets the rest of it.
+                encoding = getattr(self._stream, "encoding", None) or "ascii"
+                self._stream.write(text.encode(encoding, errors="replace").decode(encoding))
+        except OSError:
+            self._console_lost()
 
     def _flush(self) -> None:
         if self._view is None:
-            self._stream.flush()
+            try:
+                self._stream.flush()
+            except OSError:
+                self._console_lost()
+
+    def _console_lost(self) -> None:
+        """The console is gone (a closed pipe, a full disk under a redirect): the run and its
+        reports matter more, so the rest of the console text goes to /dev/null, where the
+        interpreter's own flush at exit cannot fail again."""
+        try:
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, self._stream.fileno())
+            os.close(devnull)
+        except (OSError, AttributeError, ValueError):
+            pass  # a stream without a file descriptor: its next write fails the same way
 
 
 @dataclass(slots=True)
