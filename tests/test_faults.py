@@ -391,3 +391,45 @@ def test_a_full_disk_is_reported_and_the_reports_that_fit_are_written(workdir: P
     for report in ("junit.xml", "summary.md"):
         written = (workdir / REPORTS / report).exists()
         assert written or f"{report}: cannot write report: File too large" in errors
+
+
+GIGABYTE = """\
+name: gigabyte
+{secrets}
+steps:
+  - id: flood
+    run: head -c 1073741824 /dev/zero | tr '\\0' 'x' | fold -w 100
+"""
+
+
+def peak_memory(process: subprocess.Popen[bytes]) -> int:
+    """ci-orchestrator's own peak resident memory in bytes: the kernel's high-water mark
+    (VmHWM) of that one process, read until it exits. The step runs in a child process with
+    its own memory, so none of the step's memory is counted."""
+    peak = 0
+    status = Path(f"/proc/{process.pid}/status")
+    while process.poll() is None:
+        try:
+            text = status.read_text()
+        except OSError:
+            break
+        for line in text.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak, int(line.split()[1]) * 1024)
+        time.sleep(0.05)
+    return peak
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("CI_ORCHESTRATOR_SLOW") != "1", reason="set CI_ORCHESTRATOR_SLOW=1")
+@pytest.mark.parametrize("masked", [False, True], ids=["direct", "masked"])
+def test_a_gigabyte_of_output_keeps_memory_under_100_mb(workdir: Path, masked: bool) -> None:
+    secrets = "secrets: [TOKEN]\nenv: {TOKEN: tok-123}" if masked else ""
+    name = playbook(workdir, "gigabyte", GIGABYTE.replace("{secrets}", secrets))
+    process = start(workdir, name, "--no-cache")
+    peak = peak_memory(process)
+    assert finish(process, timeout=600) == 0, (workdir / "errors.txt").read_text()[-2000:]
+    print(f"peak memory {'masked' if masked else 'direct'}: {peak / 2**20:.1f} MiB")
+    assert 0 < peak < 100 * 2**20
+    (log,) = (workdir / ".ci-orchestrator/logs").glob("*/flood.log")
+    assert log.stat().st_size == 2**30 + 2**30 // 100  # every byte, a newline per 100
