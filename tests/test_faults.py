@@ -433,3 +433,40 @@ def test_a_gigabyte_of_output_keeps_memory_under_100_mb(workdir: Path, masked: b
     assert 0 < peak < 100 * 2**20
     (log,) = (workdir / ".ci-orchestrator/logs").glob("*/flood.log")
     assert log.stat().st_size == 2**30 + 2**30 // 100  # every byte, a newline per 100
+
+
+def _steps(workdir: Path, count: int) -> str:
+    lines = [f"name: scale{count}", "execution: parallel", "steps:"]
+    lines += [f"  - {{id: s{index}, command: [true]}}" for index in range(count)]
+    (workdir / f"scale{count}.yml").write_text("\n".join(lines) + "\n")
+    return f"scale{count}.yml"
+
+
+def _timed(workdir: Path, *args: str) -> float:
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "ci_orchestrator", *args],
+        cwd=workdir,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+        stdout=subprocess.DEVNULL,
+        check=True,
+    )
+    return time.perf_counter() - started
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(os.environ.get("CI_ORCHESTRATOR_SLOW") != "1", reason="set CI_ORCHESTRATOR_SLOW=1")
+def test_plan_and_run_overhead_grow_linearly_to_ten_thousand_steps(workdir: Path) -> None:
+    base = _timed(workdir, "plan", _steps(workdir, 1), "--format", "json")  # start-up alone
+    per_step = {}
+    for count in (1000, 10_000):
+        name = _steps(workdir, count)
+        plan = _timed(workdir, "plan", name, "--format", "json") - base
+        run = _timed(workdir, "run", name, "-j", "8", "--no-cache", "--output", "quiet") - base
+        per_step[count] = (plan / count, run / count)
+        print(f"{count} steps: plan {plan:.2f}s, run {run:.2f}s ({run / count * 1000:.2f} ms/step)")
+    # Linear: ten times the steps costs about ten times as much (a quadratic part would cost ten
+    # times as much per step). The bound leaves room for a busy machine; at 1,000 steps the
+    # plan's own time is close to the start-up noise, hence its floor of 0.1 ms a step.
+    assert per_step[10_000][0] < 4 * max(per_step[1000][0], 1e-4)
+    assert per_step[10_000][1] < 4 * per_step[1000][1]
