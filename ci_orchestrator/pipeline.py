@@ -238,6 +238,7 @@ def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
 def run(selection: Selection, options: RunOptions, *, root: Path | None = None) -> int:
     """Run the selected plan, write every report, and return the exit code."""
     from ci_orchestrator import scheduler
+    from ci_orchestrator.launch import RunContext
     from ci_orchestrator.reporters.console import ConsoleReporter, OutputMode
 
     root = root or Path.cwd()
@@ -254,7 +255,7 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     run_id = new_run_id()
     recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=warn)
     recorder.reap_interrupted()
-    context = scheduler.RunContext(
+    context = RunContext(
         run_id=run_id,
         workspace=root,
         log_dir=root / STATE_DIR / "logs" / run_id,

@@ -10,23 +10,23 @@ from __future__ import annotations
 
 import contextlib
 import heapq
-import os
-import re
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import expressions, graph, matrix
-from ci_orchestrator.commands import build_argv
-from ci_orchestrator.executor import Exited, ProcessSpec, Signalled, Supervisor
+from ci_orchestrator.executor import Exited, Signalled, Supervisor
+from ci_orchestrator.launch import log_path, process_spec
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.slots import Slots
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
     from pathlib import Path
 
     from ci_orchestrator.cache import CacheKey, StepCache
+    from ci_orchestrator.launch import RunContext
     from ci_orchestrator.plan import Plan
     from ci_orchestrator.playbook import Instance
     from ci_orchestrator.results import RunObserver
@@ -43,24 +43,6 @@ class Limits:
     default_timeout: float | None = None
     grace: float = 5.0
     stream_output: bool = False
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunContext:
-    """Where a run lives: its id, the workspace, the log folder, and what to mask."""
-
-    run_id: str
-    workspace: Path
-    log_dir: Path
-    secrets: tuple[str, ...] = ()
-    durations: Mapping[str, float] = field(default_factory=dict)
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
-
-
-def log_name(instance_id: str) -> str:
-    return _UNSAFE.sub("_", instance_id).strip("_") or "step"
 
 
 def utcnow() -> datetime:
@@ -83,7 +65,9 @@ class _Run:
         self.context = context
         self.cache = cache
         self.observer = observer
-        self.concurrency = 1 if limits.sequential else max(1, limits.concurrency)
+        self.slots = Slots(
+            concurrency=1 if limits.sequential else limits.concurrency, pools=plan.playbook.resources
+        )
         self.position = {node: index for index, node in enumerate(plan.order)}
         self.priority = plan.remaining(context.durations)
         self.waiting = {node: len(befores) for node, befores in plan.waits_for.items()}
@@ -97,16 +81,10 @@ class _Run:
         self.ready: list[tuple[int, float, int, str]] = []
         self.running: dict[str, tuple[datetime, int]] = {}  # id -> (started, attempt)
         self.attempts: dict[str, int] = {}
-        self.step_running: dict[str, int] = {}
-        self.pool_used: dict[str, int] = dict.fromkeys(plan.playbook.resources, 0)
-        self.pool_busy: dict[str, float] = dict.fromkeys(plan.playbook.resources, 0.0)
-        self.exclusive_running = False
         self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
         self.interrupted_by: int | None = None
         self.stopped_blocks: dict[str, str] = {}
-        self.max_seen = 0
         self.started = utcnow()
-        self.scratch = context.log_dir / "scripts"
         self.hits = 0
         self.misses = 0
         self.ordered_alone = graph.ordered_against_all(plan.order, plan.waits_for)
@@ -168,9 +146,9 @@ class _Run:
         if entry is None:
             self.misses += 1
             return False
-        log_path = self.context.log_dir / f"{log_name(instance.id)}.log"
+        log = log_path(self.context, instance.id)
         try:
-            self.cache.restore(entry, log_path=log_path)
+            self.cache.restore(entry, log_path=log)
         except Exception:
             self.misses += 1
             return False
@@ -184,7 +162,7 @@ class _Run:
                 finished=now,
                 exit_code=0,
                 attempts=0,
-                log=log_path,
+                log=log,
                 reason=None,
                 cached=True,
             )
@@ -194,7 +172,7 @@ class _Run:
     # --- starting --------------------------------------------------------------------
     def fill(self, supervisor: Supervisor) -> None:
         skipped: list[tuple[int, float, int, str]] = []
-        while self.ready and len(self.running) < self.concurrency and not self.exclusive_running:
+        while self.ready and not self.slots.full:
             entry = heapq.heappop(self.ready)
             instance = self.plan.by_id[entry[3]]
             if self.stopping is not None and not self.runs_anyway(instance):
@@ -204,7 +182,7 @@ class _Run:
             if exclusive and self.running:
                 skipped.append(entry)
                 break  # it runs alone: let what runs finish first
-            if not self.has_room(instance):
+            if not self.slots.fits(instance.step):
                 skipped.append(entry)
                 continue
             self.start(instance, supervisor, exclusive=exclusive)
@@ -218,51 +196,23 @@ class _Run:
             and expressions.uses_status_function(instance.condition)
         )
 
-    def has_room(self, instance: Instance) -> bool:
-        step = instance.step
-        if step.max_parallel is not None and self.step_running.get(step.id, 0) >= step.max_parallel:
-            return False
-        return all(
-            self.pool_used[pool] + demand <= self.plan.playbook.resources[pool]
-            for pool, demand in step.resources.items()
-        )
-
     def start(self, instance: Instance, supervisor: Supervisor, *, exclusive: bool) -> None:
-        step = instance.step
-        attempt = self.attempts.get(instance.id, 0) + 1
-        self.attempts[instance.id] = attempt
-        self.step_running[step.id] = self.step_running.get(step.id, 0) + 1
-        for pool, demand in step.resources.items():
-            self.pool_used[pool] += demand
-        self.exclusive_running = exclusive
-        now = utcnow()
-        self.running[instance.id] = (now, attempt)
-        self.max_seen = max(self.max_seen, len(self.running))
+        attempt = self.attempts[instance.id] = self.attempts.get(instance.id, 0) + 1
+        alone = exclusive or self.slots.concurrency == 1 or instance.id in self.ordered_alone
+        # The CPUs are shared by the steps running now and those ready to start beside it in
+        # the same moment (started one by one, the first would otherwise take every CPU).
+        sharing = 1 if alone else min(self.slots.concurrency, self.slots.running + 1 + len(self.ready))
+        self.slots.take(instance.step, exclusive=exclusive)
+        self.running[instance.id] = (utcnow(), attempt)
         self.observer.step_started(instance_id=instance.id, attempt=attempt)
-        suffix = "" if attempt == 1 else f".attempt{attempt}"
-        log_path = self.context.log_dir / f"{log_name(instance.id)}{suffix}.log"
-        timeout = self.timeout_of(instance)
-        try:
-            argv = build_argv(
-                run=instance.run,
-                command=step.command,
-                script=step.script,
-                args=step.args,
-                shell=step.shell,
-                scratch_dir=self.scratch,
-                name=log_name(instance.id),
-            )
-        except OSError as error:
-            argv = ("/nonexistent/cannot-prepare", str(error))
         supervisor.start(
-            ProcessSpec(
-                key=instance.id,
-                argv=argv,
-                cwd=self.context.workspace / instance.working_directory,
-                env=self.environment(instance, exclusive=exclusive),
-                log_path=log_path,
-                timeout=timeout,
-                masks=self.context.secrets,
+            process_spec(
+                instance,
+                self.context,
+                attempt=attempt,
+                timeout=self.timeout_of(instance),
+                parallel=not alone,
+                jobs=self.limits.cpus // sharing,
             )
         )
 
@@ -273,36 +223,13 @@ class _Run:
             return self.limits.default_timeout
         return self.plan.playbook.timeout
 
-    def environment(self, instance: Instance, *, exclusive: bool) -> dict[str, str]:
-        env = dict(os.environ)
-        env.update(instance.env)
-        alone = exclusive or self.concurrency == 1 or instance.id in self.ordered_alone
-        # The CPUs are shared by the steps running now and those ready to start beside it in
-        # the same moment (started one by one, the first would otherwise take every CPU).
-        sharing = 1 if alone else min(self.concurrency, len(self.running) + len(self.ready))
-        env.update(
-            CI_ORCHESTRATOR="true",
-            CI_ORCHESTRATOR_RUN_ID=self.context.run_id,
-            CI_ORCHESTRATOR_STEP_ID=instance.id,
-            CI_ORCHESTRATOR_PARALLEL="false" if alone else "true",
-            CI_ORCHESTRATOR_NONINTERACTIVE="true",
-            CI_ORCHESTRATOR_JOBS=str(max(1, self.limits.cpus // max(1, sharing))),
-        )
-        return env
-
     # --- finishing -------------------------------------------------------------------
     def exited(self, event: Exited) -> None:
         instance = self.plan.by_id[event.key]
         step = instance.step
         started, attempt = self.running.pop(event.key)
-        self.step_running[step.id] -= 1
-        for pool, demand in step.resources.items():
-            self.pool_used[pool] -= demand
-            self.pool_busy[pool] += demand * (event.finished - event.started).total_seconds()
-        if step.allow_parallel is False:
-            self.exclusive_running = False
-        suffix = "" if attempt == 1 else f".attempt{attempt}"
-        log_path = self.context.log_dir / f"{log_name(instance.id)}{suffix}.log"
+        self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
+        log = log_path(self.context, instance.id, attempt)
         reason: str | None
         if event.cancelled:
             status, reason = Status.CANCELLED, "cancelled: run interrupted"
@@ -325,12 +252,12 @@ class _Run:
             finished=event.finished,
             exit_code=event.exit_code,
             attempts=attempt,
-            log=log_path,
+            log=log,
             reason=reason,
             cached=False,
         )
         if status is Status.PASSED and self.cache is not None and (key := self.keys.get(instance.id)):
-            self.cache.store(key, instance, log_path=log_path, duration=result.duration)
+            self.cache.store(key, instance, log_path=log, duration=result.duration)
         self.finish(result)
 
     def finish(self, result: StepResult) -> None:
@@ -421,12 +348,9 @@ class _Run:
         serial = sum(step.duration for step in steps)
         ran = {step.id: step.duration for step in steps if step.started is not None}
         path, _ = self.plan.critical_path(ran) if ran else ([], 0.0)
-        capacity = self.plan.playbook.resources
         stats = RunStats(
-            max_concurrency_seen=self.max_seen,
-            resource_utilization={
-                pool: round(busy / (capacity[pool] * wall), 4) for pool, busy in self.pool_busy.items()
-            },
+            max_concurrency_seen=self.slots.max_seen,
+            resource_utilization=self.slots.utilization(wall),
             critical_path=tuple(path),
             serial_duration=round(serial, 6),
             speedup=round(serial / wall, 3) if serial else 1.0,

@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 
+from ci_orchestrator.launch import RunContext
 from ci_orchestrator.plan import build_plan
 from ci_orchestrator.playbook import Execution, Group
 from ci_orchestrator.results import Observers, RunStatus, Status
-from ci_orchestrator.scheduler import Limits, RunContext, execute
+from ci_orchestrator.scheduler import Limits, execute
 from tests.helpers import instances, playbook, step
 
 if TYPE_CHECKING:
