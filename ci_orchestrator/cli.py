@@ -9,7 +9,7 @@ import typer
 
 from ci_orchestrator import __version__, pipeline, queries, workflow
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
-from ci_orchestrator.pipeline import RunOptions, Selection
+from ci_orchestrator.options import RunOptions, Selection
 
 app = typer.Typer(
     name="ci-orchestrator",

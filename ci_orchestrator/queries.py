@@ -9,14 +9,8 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator import loader, matrix, settings
 from ci_orchestrator.errors import OrchestratorError, UsageError
-from ci_orchestrator.pipeline import (
-    STATE_DIR,
-    RunOptions,
-    Selection,
-    apply_step_defaults,
-    open_cache,
-    prepare,
-)
+from ci_orchestrator.options import STATE_DIR, RunOptions, Selection, apply_step_defaults, open_cache
+from ci_orchestrator.pipeline import prepare
 from ci_orchestrator.plan import build_plan
 from ci_orchestrator.playbook import Instance
 

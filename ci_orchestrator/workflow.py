@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from ci_orchestrator import loader
 
 if TYPE_CHECKING:
-    from ci_orchestrator.pipeline import Selection
+    from ci_orchestrator.options import Selection
     from ci_orchestrator.playbook import Playbook
 
 ACTION = "ci-orchestrator/ci-orchestrator@v1"

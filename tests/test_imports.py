@@ -17,7 +17,7 @@ LIBRARIES = {
 EXPRESSIONS = {"expressions", "expression_syntax", "expression_values"}
 LEAVES = {"errors", "playbook", "results", "graph", *EXPRESSIONS}
 RUNNERS = {"executor", "processes", "commands", "cache", "cache_keys", "cache_records", "archives", "digests"}
-RUNNERS |= {"history", "scheduler"}
+RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder"}
 
 
 def imports() -> dict[str, set[str]]:

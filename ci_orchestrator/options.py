@@ -1,0 +1,162 @@
+"""The effective options of a command: what the command line, the settings file and the
+playbook say, merged level by level into limits, a cache, secrets and report paths."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets as random_tokens
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator import settings
+from ci_orchestrator.errors import UsageError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    from ci_orchestrator.cache import StepCache
+    from ci_orchestrator.playbook import Playbook, Step
+    from ci_orchestrator.reporters import ReportPaths
+    from ci_orchestrator.scheduler import Limits
+    from ci_orchestrator.settings import Settings
+
+STATE_DIR = Path(".ci-orchestrator")
+REPORTS_DIR = STATE_DIR / "reports"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Selection:
+    """What to plan: the playbook and the options that shape its plan."""
+
+    playbook: str | None = None
+    select: str | None = None
+    only: bool = False
+    matrix: tuple[str, ...] = ()  # KEY=V1,V2
+    variables: tuple[str, ...] = ()  # KEY=VALUE
+    shard: str | None = None
+    profile: str | None = None
+    config: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunOptions:
+    """How to run it."""
+
+    concurrency: str | None = None
+    sequential: bool = False
+    no_cache: bool = False
+    force: bool = False
+    cache_dir: str | None = None
+    timeout: str | None = None
+    fail_fast: bool | None = None
+    junit: str | None = None
+    summary: str | None = None
+    json: str | None = None
+    output: str | None = None
+
+
+def parse_pairs(pairs: Sequence[str], *, option: str) -> dict[str, str]:
+    values: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} {pair!r}: expected KEY=VALUE")
+        values[key.strip()] = value
+    return values
+
+
+def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
+    """Settings defaults by number range or selector go under what the step itself says; the
+    parallel permission takes the most restrictive level. The settings' `execution` is the
+    default of a playbook that does not write its own."""
+    if "execution" not in playbook.key_locations and config.execution is not None:
+        playbook = dataclasses.replace(playbook, execution=config.execution)
+    if not config.step_defaults and config.allow_parallel:
+        return playbook
+    steps: list[Step] = []
+    for step in playbook.steps:
+        defaults = config.defaults_for(step.id, number=step.number, tags=step.tags, stage=step.stage)
+        changes: dict[str, Any] = {}
+        if not settings.most_restrictive(step.allow_parallel, defaults.allow_parallel, config.allow_parallel):
+            changes["allow_parallel"] = False
+        if defaults.timeout is not None and step.timeout is None:
+            changes["timeout"] = defaults.timeout
+        if defaults.retry is not None and not step.retry:
+            changes["retry"] = defaults.retry
+        if defaults.tags:
+            changes["tags"] = tuple(dict.fromkeys([*step.tags, *defaults.tags]))
+        steps.append(dataclasses.replace(step, **changes) if changes else step)
+    return dataclasses.replace(playbook, steps=tuple(steps))
+
+
+def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) -> Limits:
+    """Each level may lower concurrency (the smallest limit wins); the command line wins for the rest."""
+    from ci_orchestrator.scheduler import Limits
+
+    cpus = settings.available_cpus()
+    asked = None
+    if options.concurrency and options.concurrency != "auto":
+        try:
+            asked = int(options.concurrency)
+        except ValueError:
+            raise UsageError(f"--concurrency {options.concurrency!r}: expected a number or 'auto'") from None
+        if asked < 1:
+            raise UsageError("--concurrency must be at least 1")
+    concurrency = settings.smallest_limit(asked, playbook.concurrency, config.concurrency) or cpus
+    fail_fast = options.fail_fast
+    if fail_fast is None:
+        set_in_file = config.get("fail-fast").origin != "default"
+        fail_fast = config.fail_fast if set_in_file else playbook.fail_fast
+    timeout = settings.parse_duration(options.timeout) if options.timeout else config.timeout
+    output = options.output or config.output.value
+    return Limits(
+        concurrency=concurrency,
+        cpus=cpus,
+        sequential=options.sequential,
+        fail_fast=fail_fast,
+        default_timeout=timeout,
+        stream_output=output == "stream",
+    )
+
+
+def secret_values(playbook: Playbook) -> tuple[str, ...]:
+    """The values of the env names listed in `secrets`, longest first (so none is half-masked)."""
+    values = {os.environ.get(name) or playbook.env.get(name) or "" for name in playbook.secrets}
+    return tuple(sorted((value for value in values if value), key=len, reverse=True))
+
+
+def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:
+    if options.no_cache:
+        return None
+    from ci_orchestrator.cache import StepCache
+
+    directory = (
+        options.cache_dir
+        or os.environ.get("CI_ORCHESTRATOR_CACHE_DIR")
+        or config.get("cache-dir").value
+        or str(STATE_DIR / "cache")
+    )
+    return StepCache.open(
+        root / str(directory),
+        workspace=root,
+        size_limit=config.cache_size,
+        read=not options.force,
+        write=True,
+    )
+
+
+def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
+    from ci_orchestrator.reporters import ReportPaths
+
+    return ReportPaths(
+        junit=root / (options.junit or REPORTS_DIR / "junit.xml"),
+        summary=root / (options.summary or REPORTS_DIR / "summary.md"),
+        json=root / (options.json or REPORTS_DIR / "run.json"),
+    )
+
+
+def new_run_id() -> str:
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + random_tokens.token_hex(3)

@@ -1,0 +1,102 @@
+"""Records a run in the local run database as it goes, as one more run observer."""
+
+from __future__ import annotations
+
+import contextlib
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ci_orchestrator.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from pathlib import Path
+
+    from ci_orchestrator.history import History
+    from ci_orchestrator.playbook import Playbook
+    from ci_orchestrator.results import RunResult, StepResult
+
+
+class HistoryRecorder:
+    """Records the run in the local run database as it goes; a database that cannot be opened
+    or written (damaged, full disk) is one warning, and the run goes on without it."""
+
+    def __init__(self, history: History | None, playbook: Playbook, *, warn: Callable[[str], None]) -> None:
+        self.history = history
+        self.playbook = playbook
+        self.run_id = ""
+        self.warn = warn
+
+    @classmethod
+    def open(cls, path: Path, playbook: Playbook, *, warn: Callable[[str], None]) -> HistoryRecorder:
+        from ci_orchestrator.history import History
+
+        try:
+            return cls(History.open(path), playbook, warn=warn)
+        except OrchestratorError as error:
+            warn(f"run history unavailable: {error}")
+            return cls(None, playbook, warn=warn)
+
+    def _write(self, action: Callable[[History], object]) -> None:
+        if self.history is None:
+            return
+        try:
+            action(self.history)
+        except OrchestratorError as error:
+            self.warn(f"run history not written from here on: {error}")
+            with contextlib.suppress(OrchestratorError):
+                self.history.close()
+            self.history = None
+
+    def durations(self) -> dict[str, float]:
+        if self.history is None:
+            return {}
+        try:
+            return self.history.durations(self.playbook.name)
+        except OrchestratorError:
+            return {}
+
+    def reap_interrupted(self) -> None:
+        """Stops what runs killed before they could clean up (SIGKILL, a lost machine) left
+        behind: processes that still carry the id of a run recorded as interrupted."""
+        from ci_orchestrator.history import RunState
+        from ci_orchestrator.processes import terminate_runs
+
+        if self.history is None:
+            return
+        try:
+            runs = self.history.runs(limit=20)
+        except OrchestratorError:
+            return
+        interrupted = {run.run_id for run in runs if run.status is RunState.INTERRUPTED}
+        if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
+            self.warn(f"stopped {count} process(es) left running by an interrupted run")
+
+    def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
+        self.run_id = run_id
+        self._write(
+            lambda history: history.start_run(
+                run_id=run_id,
+                playbook=playbook,
+                playbook_path=self.playbook.path,
+                started=datetime.now(UTC),
+                total=total,
+            )
+        )
+
+    def step_started(self, *, instance_id: str, attempt: int) -> None:
+        pass
+
+    def step_output(self, *, instance_id: str, chunk: bytes) -> None:
+        pass
+
+    def step_finished(self, result: StepResult) -> None:
+        self._write(lambda history: history.record_step(self.run_id, result))
+
+    def run_finished(self, result: RunResult) -> None:
+        self._write(lambda history: history.finish_run(result))
+
+    def close(self) -> None:
+        if self.history:
+            with contextlib.suppress(OrchestratorError):
+                self.history.close()
