@@ -58,11 +58,63 @@ def _first_line(argv: list[str]) -> str:
     return text.splitlines()[0] if text else "unknown"
 
 
-def ours() -> Peer:
-    """ci-orchestrator from this checkout, run as `python -m ci_orchestrator` with the repo on the path."""
+SMOKE = """\
+name: smoke
+execution: parallel
+steps:
+  - {id: a, run: "true"}
+  - {id: b, run: "true", needs: [a], inputs: [smoke.yml]}
+"""
+
+
+def _works(root: Path) -> bool:
+    """Whether the package under `root` plans and runs a two-step playbook."""
+    folder = BENCH / ".work" / "smoke"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    (folder / "smoke.yml").write_text(SMOKE)
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    argv = [sys.executable, "-m", "ci_orchestrator"]
+    for command in (["plan", "smoke.yml"], ["run", "smoke.yml", "-j", "2", "--cache-dir", "cache"]):
+        try:
+            done = subprocess.run(
+                [*argv, *command], cwd=folder, env=env, capture_output=True, timeout=60, check=False
+            )
+        except subprocess.TimeoutExpired:
+            return False
+        if done.returncode:
+            return False
+    return True
+
+
+def snapshot(*, live: bool, depth: int = 20) -> tuple[Path, str]:
+    """The folder to put on PYTHONPATH for ours, and which version of the package it holds.
+
+    By default the newest commit whose package plans and runs a small playbook, copied to
+    `bench/.work/snapshot`: the working tree is shared and may be half-edited while a run of
+    several minutes goes on, and a commit can be named. `live` takes the working tree as it is.
+    """
+    if live:
+        return REPO, "working tree"
+    target = BENCH / ".work" / "snapshot"
+    log = _run(["git", "-C", str(REPO), "log", f"-{depth}", "--format=%h"]).stdout.split()
+    for commit in log:
+        shutil.rmtree(target, ignore_errors=True)
+        target.mkdir(parents=True)
+        archive = subprocess.run(
+            ["git", "-C", str(REPO), "archive", commit, "ci_orchestrator"], capture_output=True, check=True
+        )
+        subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
+        if _works(target):
+            return target, f"commit {commit}"
+    return REPO, "working tree (none of the last commits ran)"
+
+
+def ours(source: str = "") -> Peer:
+    """ci-orchestrator run as `python -m ci_orchestrator`, the package found through PYTHONPATH."""
     argv = (sys.executable, "-m", "ci_orchestrator")
     version = _first_line([*argv, "--version"]).removeprefix("ci-orchestrator ").strip()
-    return Peer(name="ci-orchestrator", argv=argv, version=version)
+    return Peer(name="ci-orchestrator", argv=argv, version=f"{version} ({source})" if source else version)
 
 
 def _venv_peers(log: list[str]) -> tuple[Peer, Peer]:
@@ -137,13 +189,13 @@ def _xargs() -> Peer:
     return Peer(name="xargs", argv=(path,), version=_first_line([path, "--version"]))
 
 
-def install() -> tuple[dict[str, Peer], list[str]]:
+def install(source: str = "") -> tuple[dict[str, Peer], list[str]]:
     """Every tool by name (ours first), installed when missing, and notes on what went wrong."""
     PEERS_DIR.mkdir(parents=True, exist_ok=True)
     log: list[str] = []
     doit, task = _venv_peers(log)
     found = [
-        ours(),
+        ours(source),
         _debian("make", "make", "make", log),
         task,
         doit,

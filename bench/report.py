@@ -51,6 +51,8 @@ def seconds(value: float) -> str:
 
 
 def spread(timing: Timing) -> str:
+    if timing.stopped_at:
+        return f"> {seconds(timing.stopped_at)}"
     return f"{seconds(timing.low)} – {seconds(timing.high)}" if timing.seconds else "–"
 
 
@@ -61,6 +63,8 @@ def ratio(value: float, reference: float) -> str:
 
 
 def verdict(timing: Timing) -> str:
+    if timing.stopped_at:
+        return f"too slow: {timing.wrong}"
     if timing.wrong:
         return f"WRONG: {timing.wrong[:160]}"
     if timing.warmup_only:
@@ -76,7 +80,10 @@ def timing_rows(
     rows = []
     for name, timing in timings.items():
         median = timing.median if timing.ok else math.nan
-        row = (name, peers[name].version, seconds(median), spread(timing), ratio(median, base))
+        times = ratio(median, base)
+        if timing.stopped_at and not math.isnan(base):
+            times = f"> {timing.stopped_at / base:.0f}"
+        row = (name, peers[name].version, seconds(median), spread(timing), times)
         rows.append((*row, *((extra[name],) if extra is not None else ()), verdict(timing)))
     return tuple(rows)
 

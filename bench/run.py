@@ -8,6 +8,7 @@ and 256 MiB of output; it writes `bench/.work/RESULTS-quick.md`.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -37,10 +38,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="a smoke run in a minute or two")
     parser.add_argument("--only", action="append", choices=sorted(SCENARIOS), help="run only this scenario")
     parser.add_argument("--runs", type=int, help="timed runs after the warm-up (default 5, 3 with --quick)")
+    parser.add_argument("--live", action="store_true", help="time the working tree, not the package at HEAD")
     parser.add_argument("--results", type=Path, help="where to write the results page")
     options = parser.parse_args(argv)
     started = time.perf_counter()
-    found, notes = peers.install()
+    root, source = peers.snapshot(live=options.live)
+    os.environ["PYTHONPATH"] = str(root)
+    found, notes = peers.install(source)
     if options.quick:
         # turbo needs minutes for 500 steps; xargs and parallel are the least like us.
         for name in QUICK_LEAVES_OUT:

@@ -8,6 +8,7 @@ warm-up run each, and a table quotes the median with the min and max.
 from __future__ import annotations
 
 import os
+import signal
 import statistics
 import subprocess
 import time
@@ -24,6 +25,7 @@ if TYPE_CHECKING:
 # sample. turbo needs minutes where the others need seconds, and the suite must stay within
 # its time budget; at that length a warm-up changes little.
 SLOW_SECONDS = 15.0
+STOPPED = "stopped after"
 
 
 def environment() -> dict[str, str]:
@@ -34,7 +36,7 @@ def environment() -> dict[str, str]:
         if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
     }
     env.update(QUIET_ENV)
-    env["PYTHONPATH"] = str(REPO)
+    env.setdefault("PYTHONPATH", str(REPO))  # run.py points it at the snapshot of ours
     return env
 
 
@@ -48,6 +50,7 @@ class Case:
     check: Callable[[], str] = lambda: ""  # why the run is wrong, or ""
     prepare: Callable[[int], None] = lambda _round: None  # untimed, before each run
     discard_output: bool = False  # stdout to /dev/null instead of a log file
+    limit: float = 240.0  # seconds; a longer run is stopped and reported, not timed
 
 
 @dataclass(slots=True, kw_only=True)
@@ -58,6 +61,7 @@ class Timing:
     seconds: list[float] = field(default_factory=list)
     wrong: str = ""
     warmup_only: bool = False  # too slow to repeat: the warm-up run is the only sample
+    stopped_at: float = 0.0  # the limit a run went past (it was stopped), else 0
 
     @property
     def median(self) -> float:
@@ -83,19 +87,26 @@ def run_once(case: Case, round_number: int, log_folder: Path) -> tuple[float, st
     log = log_folder / f"{case.name}.log"
     with log.open("wb") as sink:
         start = time.perf_counter()
-        done = subprocess.run(
+        # A session of its own, so a run over its limit is stopped with every process it started.
+        process = subprocess.Popen(
             case.argv,
             cwd=case.cwd,
             env=environment(),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if case.discard_output else sink,
             stderr=sink,
-            check=False,
+            start_new_session=True,
         )
+        try:
+            returncode = process.wait(timeout=case.limit)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return time.perf_counter() - start, f"{STOPPED} {case.limit:.0f} s"
         seconds = time.perf_counter() - start
-    if done.returncode:
+    if returncode:
         tail = log.read_bytes()[-400:].decode(errors="replace").strip().replace("\n", " ")
-        return seconds, f"exit code {done.returncode}: {tail}"
+        return seconds, f"exit code {returncode}: {tail}"
     return seconds, case.check()
 
 
@@ -105,8 +116,9 @@ def compare(cases: list[Case], *, runs: int, log_folder: Path) -> dict[str, Timi
     for case in cases:
         seconds, wrong = run_once(case, 0, log_folder)
         timing = timings[case.name]
-        timing.wrong = wrong and f"warm-up: {wrong}"
-        if seconds > SLOW_SECONDS:
+        timing.wrong = wrong if not wrong or wrong.startswith(STOPPED) else f"warm-up: {wrong}"
+        timing.stopped_at = case.limit if wrong.startswith(STOPPED) else 0.0
+        if seconds > SLOW_SECONDS and not wrong:
             timing.seconds.append(seconds)
             timing.warmup_only = True
     for round_number in range(1, runs + 1):
@@ -117,4 +129,5 @@ def compare(cases: list[Case], *, runs: int, log_folder: Path) -> dict[str, Timi
             seconds, wrong = run_once(case, round_number, log_folder)
             timing.seconds.append(seconds)
             timing.wrong = wrong
+            timing.stopped_at = case.limit if wrong.startswith(STOPPED) else 0.0
     return timings

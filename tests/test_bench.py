@@ -1,0 +1,103 @@
+"""The benchmark's generators: every tool gets the same jobs, and the checks catch wrong runs."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bench import tools, workload
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_dag_is_reproducible_and_only_needs_earlier_layers(tmp_path: Path) -> None:
+    first, second = workload.dag(tmp_path), workload.dag(tmp_path)
+    assert first == second
+    assert len(first.jobs) == 60
+    layer_of = {name: index for index, layer in enumerate(first.layers) for name in layer}
+    for job in first.jobs:
+        assert 0.05 <= job.seconds <= 0.3
+        assert all(layer_of[need] < layer_of[job.id] for need in job.needs)
+        assert len(job.needs) in ((0,) if layer_of[job.id] == 0 else (1, 2, 3))
+
+
+def test_bound_is_the_larger_of_critical_path_and_work_per_slot() -> None:
+    chain = workload.Workload(
+        name="chain",
+        jobs=(
+            workload.Job(id="a", command="true", seconds=1.0),
+            workload.Job(id="b", command="true", needs=("a",), seconds=2.0),
+            workload.Job(id="c", command="true", seconds=0.5),
+        ),
+        layers=(("a", "c"), ("b",)),
+    )
+    assert workload.bound(chain, 1) == pytest.approx(3.5)
+    assert workload.bound(chain, 4) == pytest.approx(3.0)
+
+
+def test_order_check_accepts_spliced_lines_and_catches_a_step_started_too_early(tmp_path: Path) -> None:
+    work = workload.dag(tmp_path, count=12)
+    log = tmp_path / "order.log"
+    right = "".join(f"start {job.id}\nend {job.id}\n" for job in work.jobs)
+    log.write_text(right.replace("\nend", "end", 1))  # two writes of one line spliced by another
+    assert workload.check_order(work, log) == ""
+    late = next(job for job in work.jobs if job.needs)
+    events = [line for line in right.splitlines() if line != f"start {late.id}"]
+    log.write_text(f"start {late.id}\n" + "\n".join(events) + "\n")
+    assert "started before" in workload.check_order(work, log)
+
+
+def test_cache_check_counts_which_steps_ran(tmp_path: Path) -> None:
+    work = workload.cache(tmp_path, 4)
+    workload.write_inputs(tmp_path, work)
+    for job in work.jobs:
+        subprocess.run(["sh", "-c", job.command], check=True)
+    assert workload.check_cache(work, tmp_path, {job.id for job in work.jobs}) == ""
+    (tmp_path / "runs.log").unlink()
+    changed = workload.change_inputs(tmp_path, work, 2, 1)
+    assert len(set(changed)) == 2
+    assert "stale" in workload.check_cache(work, tmp_path, set())
+
+
+@pytest.mark.parametrize("tool", list(tools.WRITERS))
+def test_every_tool_gets_every_job(tool: str, tmp_path: Path) -> None:
+    folder = tmp_path / tool
+    work = workload.cache(folder, 3)
+    tools.write(tool, work, folder, cache=True)
+    text = "\n".join(path.read_text() for path in folder.rglob("*") if path.is_file())
+    for job in work.jobs:
+        assert job.command in text or json.dumps(job.command) in text
+
+
+def test_our_playbook_declares_needs_inputs_and_outputs(tmp_path: Path) -> None:
+    work = workload.cache(tmp_path, 2)
+    tools.write(tools.OURS, work, tmp_path, cache=True)
+    text = (tmp_path / "playbook.yml").read_text()
+    assert "execution: parallel" in text
+    assert 'inputs: ["in/0.txt"]' in text
+    assert 'outputs: ["out/1.txt"]' in text
+
+
+@pytest.mark.skipif(shutil.which("make") is None, reason="make is not installed")
+def test_make_and_xargs_run_a_small_dag_in_a_valid_order(tmp_path: Path) -> None:
+    for tool, argv in (("make", ["make", "-s", "-j", "3", "all"]), ("xargs", ["sh", "run.sh", "3"])):
+        folder = tmp_path / tool
+        work = workload.dag(folder, count=6, layers=3)
+        work = workload.Workload(
+            name=work.name,
+            jobs=tuple(
+                workload.Job(
+                    id=job.id, command=job.command.replace(f"sleep {job.seconds}", "true"), needs=job.needs
+                )
+                for job in work.jobs
+            ),
+            layers=work.layers,
+        )
+        tools.write(tool, work, folder)
+        subprocess.run(argv, cwd=folder, check=True, capture_output=True)
+        assert workload.check_order(work, folder / "order.log") == ""
