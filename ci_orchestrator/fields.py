@@ -7,18 +7,18 @@ durations, step ids, cron schedules and "did you mean" suggestions.
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator import settings
+from ci_orchestrator import units
 from ci_orchestrator.errors import Location, Problem
+from ci_orchestrator.errors import did_you_mean as did_you_mean  # noqa: PLC0414  the loader's import
 from ci_orchestrator.yamlnodes import Mapping, Scalar, Sequence
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Iterable
+    from collections.abc import Collection
 
     from ci_orchestrator.yamlnodes import Node
 
@@ -27,12 +27,6 @@ ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _NOT_A_DURATION = "{value!r} is not a duration (a number of seconds, or 90s, 2m, 1h30m)"
 _EXPRESSION_PATTERN = re.compile(r"^\s*\$\{\{.*\}\}\s*$", re.DOTALL)
-
-
-def did_you_mean(word: str, choices: Iterable[str]) -> str:
-    """` (did you mean 'x'?)` when a choice is close to `word`, else an empty string."""
-    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def is_expression(text: str) -> bool:
@@ -46,7 +40,7 @@ def parse_duration(value: str | float) -> float:
     Raises ValueError with a message fit for the user.
     """
     try:
-        seconds = settings.parse_duration(value)
+        seconds = units.parse_duration(value)
     except OverflowError:
         seconds = math.inf
     except TypeError:

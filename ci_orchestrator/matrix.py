@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from ci_orchestrator import expressions
 from ci_orchestrator.errors import ExpressionError, OrchestratorError, PlaybookError, Problem, UsageError
 from ci_orchestrator.playbook import Instance, MatrixSpec
-from ci_orchestrator.settings import parse_duration
+from ci_orchestrator.units import parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Sequence

@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import loader, matrix, settings
+from ci_orchestrator import loader, matrix, settings, units
 from ci_orchestrator.errors import OrchestratorError, UsageError
 from ci_orchestrator.options import STATE_DIR, RunOptions, Selection, apply_step_defaults, open_cache
 from ci_orchestrator.pipeline import prepare
@@ -189,7 +189,7 @@ def cache_clear(cache_dir: str | None) -> str:
 def cache_prune(cache_dir: str | None, max_size: str) -> str:
     """Evicts least recently used results until the cache takes at most `max_size` on disk."""
     try:
-        limit = settings.parse_size(max_size)
+        limit = units.parse_size(max_size)
     except ValueError as error:
         raise UsageError(f"--max-size {max_size!r}: {error}") from None
     with _cache(cache_dir) as cache:

@@ -3,18 +3,15 @@
 from __future__ import annotations
 
 import difflib
-import re
 from dataclasses import dataclass
-from fnmatch import fnmatchcase
 from typing import TYPE_CHECKING
 
+from ci_orchestrator import terms
 from ci_orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
     from ci_orchestrator.plan import Plan
     from ci_orchestrator.playbook import Instance
-
-_RANGE = re.compile(r"^(\d+)-(\d+)$")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -28,35 +25,8 @@ class Term:
         step = instance.step
         if self.text.startswith("group:"):
             return step.block is not None and step.block.casefold() == self.text[6:].casefold()
-        return matches(
-            self.text, instance.id, step_id=step.id, number=step.number, stage=step.stage, tags=step.tags
-        )
-
-
-def matches(
-    term: str,
-    instance_id: str,
-    *,
-    step_id: str,
-    number: str | None = None,
-    stage: str | None = None,
-    tags: tuple[str, ...] = (),
-) -> bool:
-    """Whether one plain term names this instance (by instance id, step id or script number)."""
-    if term.startswith("stage:"):
-        return stage is not None and stage.casefold() == term[6:].casefold()
-    if term.startswith("tag:"):
-        wanted = term[4:].casefold()
-        return any(tag.casefold() == wanted for tag in tags)
-    names = [instance_id, step_id] + ([number] if number else [])
-    numeric = _RANGE.match(term)
-    if numeric:
-        low, high = int(numeric[1]), int(numeric[2])
-        if any(name.isdigit() and low <= int(name) <= high for name in names):
-            return True
-    if any(char in term for char in "*?["):
-        return any(fnmatchcase(name, term) for name in names)
-    return term in names
+        names = [instance.id, step.id] + ([step.number] if step.number else [])
+        return terms.matches(self.text, names, stage=step.stage, tags=step.tags)
 
 
 def _split(expression: str) -> list[str]:
@@ -73,15 +43,15 @@ def _split(expression: str) -> list[str]:
 
 
 def parse(expression: str) -> list[Term]:
-    terms = []
+    parsed = []
     for raw in _split(expression):
         text = raw.strip()
         negated = text.startswith("!")
         text = text[1:].strip() if negated else text
         if not text:
             raise UsageError(f"--select {expression!r}: empty term")
-        terms.append(Term(text=text, negated=negated))
-    return terms
+        parsed.append(Term(text=text, negated=negated))
+    return parsed
 
 
 def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:

@@ -1,21 +1,22 @@
 """Settings: `ci-orchestrator.toml` (or `[tool.ci-orchestrator]` in pyproject.toml), its profiles and
-per-step defaults, each value with the level that set it; and the limits the machine imposes."""
+per-step defaults, each value with the level that set it. Durations and sizes are read by `units`,
+each value is checked by `settings_checks`, `auto` CPUs come from `cpus`."""
 
 from __future__ import annotations
 
-import difflib
-import math
 import os
 import re
 import tomllib
 from dataclasses import dataclass
 from enum import Enum
-from fnmatch import fnmatchcase
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeAlias
 
-from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError
+from ci_orchestrator import cpus, terms
+from ci_orchestrator import settings_checks as checks
+from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
 from ci_orchestrator.playbook import Execution
+from ci_orchestrator.tomllines import key_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -23,7 +24,6 @@ if TYPE_CHECKING:
 CONFIG_NAME = "ci-orchestrator.toml"
 PYPROJECT_NAME = "pyproject.toml"
 CI_PROFILE = "ci"
-AUTO = "auto"
 CACHE_DIR_VARIABLE = "CI_ORCHESTRATOR_CACHE_DIR"
 DEFAULT_CACHE_DIR = Path(".ci-orchestrator/cache")
 DEFAULT_CACHE_SIZE = 2 * 2**30  # 2 GiB, as the cache contract says
@@ -34,65 +34,12 @@ SettingValue: TypeAlias = bool | int | float | str | Path | Enum | None
 class OutputMode(Enum):
     """How step output reaches the console."""
 
-    GROUPED = "grouped"
-    STREAM = "stream"
-    QUIET = "quiet"
+    GROUPED = "grouped"  # a step's whole log when it ends, never interleaved with another's
+    STREAM = "stream"  # lines as they come, each prefixed with its instance id
+    QUIET = "quiet"  # only the logs of failed steps, and the result
 
 
 # ---------------------------------------------------------------- values
-
-
-def parse_duration(text: str | float) -> float:
-    """Seconds from a number or a text like `90`, `1.5`, `90s`, `2m`, `1h30m`.
-
-    Raises ValueError for a malformed or negative duration, TypeError for a value of another type.
-    """
-    if isinstance(text, bool):
-        raise TypeError(f"invalid duration {text!r}")
-    seconds = float(text) if isinstance(text, int | float) else _duration_text(text)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {text!r}: must be a finite number of seconds, 0 or more")
-    return seconds
-
-
-_NUMBER = r"\d+(?:\.\d+)?"
-_DURATION = re.compile(rf"(?:({_NUMBER})h)?\s*(?:({_NUMBER})m)?\s*(?:({_NUMBER})s)?", re.IGNORECASE)
-
-
-def _duration_text(text: str) -> float:
-    stripped = text.strip()
-    try:
-        return float(stripped)
-    except ValueError:
-        pass
-    match = _DURATION.fullmatch(stripped)
-    if not stripped or match is None:
-        raise ValueError(f"invalid duration {text!r}: use seconds or a form like 90s, 2m, 1h30m")
-    hours, minutes, seconds = (float(part or 0) for part in match.groups())
-    return hours * 3600 + minutes * 60 + seconds
-
-
-_SIZE = re.compile(rf"({_NUMBER})\s*([kmgt]?)(i?)(b?)", re.IGNORECASE)
-
-
-def parse_size(text: str | int) -> int:
-    """Bytes from an integer or a text like `500MB`, `2GiB`, `1.5G` (K, M, G, T alone are binary)."""
-    if isinstance(text, bool):
-        raise TypeError(f"invalid size {text!r}")
-    if isinstance(text, int):
-        size = text
-    else:
-        match = _SIZE.fullmatch(text.strip())
-        if match is None:
-            raise ValueError(f"invalid size {text!r}: use bytes or a form like 500MB, 2GiB")
-        number, prefix, binary, byte = match.groups()
-        power = " kmgt".index(prefix.lower()) if prefix else 0
-        # `2G` means GiB, as in most tools' size options; only an explicit `GB` is decimal.
-        base = 1000 if (byte and not binary and prefix) else 1024
-        size = int(float(number) * base**power)
-    if size <= 0:
-        raise ValueError(f"invalid size {text!r}: must be more than 0 bytes")
-    return size
 
 
 def most_restrictive(*levels: bool | None) -> bool:
@@ -104,69 +51,6 @@ def smallest_limit(*limits: int | None) -> int | None:
     """The tightest of several concurrency limits; None when no level sets one."""
     given = [limit for limit in limits if limit is not None]
     return min(given) if given else None
-
-
-# ---------------------------------------------------------------- CPUs
-
-
-def available_cpus(
-    *, proc_cgroup: Path = Path("/proc/self/cgroup"), cgroup_root: Path = Path("/sys/fs/cgroup")
-) -> int:
-    """The CPUs this process may use: its affinity mask, capped by a cgroup v2 or v1 CPU quota.
-
-    A fractional quota is rounded up: 1.5 CPUs still lets a second process make progress.
-    The paths are parameters so that a container's or a test's own files can be read.
-    """
-    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    quota = _cgroup_quota(proc_cgroup, cgroup_root)
-    if quota is not None:
-        cpus = min(cpus, math.ceil(quota))
-    return max(1, cpus)
-
-
-def _cgroup_quota(proc_cgroup: Path, cgroup_root: Path) -> float | None:
-    try:
-        lines = proc_cgroup.read_text(encoding="utf-8").splitlines()
-    except OSError:
-        return None
-    quotas: list[float] = []
-    for line in lines:
-        hierarchy, _, rest = line.partition(":")
-        controllers, _, path = rest.partition(":")
-        relative = path.strip().lstrip("/")
-        if hierarchy == "0" and not controllers:
-            for folder in _self_and_ancestors(cgroup_root, relative):
-                quotas.extend(_v2_quota(folder / "cpu.max"))
-        elif "cpu" in controllers.split(","):
-            for mount in ("cpu", "cpu,cpuacct", "cpuacct,cpu"):
-                for folder in _self_and_ancestors(cgroup_root / mount, relative):
-                    quotas.extend(_v1_quota(folder))
-    return min(quotas) if quotas else None
-
-
-def _self_and_ancestors(base: Path, relative: str) -> Iterator[Path]:
-    # A parent's limit binds its children too; inside a container the process's own path may not
-    # exist under the mount, and the mount root holds the container's limit.
-    parts = [part for part in relative.split("/") if part]
-    for depth in range(len(parts), -1, -1):
-        yield base.joinpath(*parts[:depth])
-
-
-def _v2_quota(path: Path) -> list[float]:
-    try:
-        quota, period = path.read_text(encoding="utf-8").split()[:2]
-        return [] if quota == "max" else [int(quota) / int(period)]
-    except (OSError, ValueError, ZeroDivisionError):
-        return []
-
-
-def _v1_quota(folder: Path) -> list[float]:
-    try:
-        quota = int((folder / "cpu.cfs_quota_us").read_text(encoding="utf-8"))
-        period = int((folder / "cpu.cfs_period_us").read_text(encoding="utf-8"))
-        return [quota / period] if quota > 0 and period > 0 else []
-    except (OSError, ValueError):
-        return []
 
 
 # ---------------------------------------------------------------- the model
@@ -210,20 +94,8 @@ class StepDefaults:
     def matches(
         self, step_id: str, *, number: str | None = None, tags: tuple[str, ...] = (), stage: str | None = None
     ) -> bool:
-        pattern = self.pattern
-        if pattern.startswith("stage:"):
-            return stage is not None and stage.casefold() == pattern[6:].casefold()
-        if pattern.startswith("tag:"):
-            return any(tag.casefold() == pattern[4:].casefold() for tag in tags)
         names = [step_id] + ([number] if number else [])
-        numeric = _RANGE.fullmatch(pattern)
-        if numeric:
-            low, high = int(numeric[1]), int(numeric[2])
-            return any(name.isdigit() and low <= int(name) <= high for name in names)
-        return any(fnmatchcase(name, pattern) for name in names)
-
-
-_RANGE = re.compile(r"(\d+)-(\d+)")
+        return terms.matches(self.pattern, names, stage=stage, tags=tags)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -240,7 +112,7 @@ class Settings:
         """One setting by its name (or alias); an unknown name is a UsageError with a suggestion."""
         name = _ALIASES.get(key, key)
         if name not in self.values:
-            raise UsageError(f"unknown setting {key!r}{_suggest(key, [*_KEYS, *_ALIASES])}")
+            raise UsageError(f"unknown setting {key!r}{did_you_mean(key, [*_KEYS, *_ALIASES])}")
         return self.values[name]
 
     def __iter__(self) -> Iterator[Setting]:
@@ -255,8 +127,8 @@ class Settings:
     def concurrency(self) -> int | None:
         """A number of processes; `auto` becomes the CPUs available; None when no file sets it."""
         value = self.values["concurrency"].value
-        if value == AUTO:
-            return available_cpus()
+        if value == checks.AUTO:
+            return cpus.available_cpus()
         return value if isinstance(value, int) else None
 
     @property
@@ -313,91 +185,24 @@ class Settings:
 # ---------------------------------------------------------------- keys and checks
 
 
-def _boolean(value: object) -> bool:
-    if not isinstance(value, bool):
-        raise TypeError(f"expected true or false, got {value!r}")
-    return value
-
-
-def _concurrency(value: object) -> int | str:
-    if isinstance(value, str) and value.strip().lower() == AUTO:
-        return AUTO
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"expected a number of processes (1 or more) or 'auto', got {value!r}")
-    return value
-
-
-def _timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError(f"expected a duration such as 90s, 2m or 1h30m, got {value!r}")
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"a timeout must be more than 0 seconds, got {value!r}")
-    return seconds
-
-
-def _size(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, str | int):
-        raise TypeError(f"expected a size such as 500MB or 2GiB, got {value!r}")
-    return parse_size(value)
-
-
-def _folder(value: object) -> Path:
-    if not isinstance(value, str) or not value.strip():
-        raise ValueError(f"expected a folder path, got {value!r}")
-    return Path(value)
-
-
-def _choice(kind: type[Enum]) -> Callable[[object], Enum]:
-    def convert(value: object) -> Enum:
-        names = [member.value for member in kind]
-        if isinstance(value, str) and value.strip().lower() in names:
-            return kind(value.strip().lower())
-        raise ValueError(f"expected one of {', '.join(names)}, got {value!r}{_suggest(str(value), names)}")
-
-    return convert
-
-
-def _count(value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
-        raise ValueError(f"expected a whole number, 0 or more, got {value!r}")
-    return value
-
-
-def _tags(value: object) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(tag, str) and tag.strip() for tag in value):
-        raise ValueError(f"expected a list of tag names, got {value!r}")
-    return tuple(tag.strip() for tag in value)
-
-
 _KEYS: dict[str, tuple[Callable[[object], Any], SettingValue]] = {
-    "execution": (_choice(Execution), None),
-    "concurrency": (_concurrency, None),
-    "timeout": (_timeout, None),
-    "cache-size": (_size, DEFAULT_CACHE_SIZE),
-    "cache-dir": (_folder, DEFAULT_CACHE_DIR),
-    "fail-fast": (_boolean, True),
-    "output": (_choice(OutputMode), OutputMode.GROUPED),
-    "allow-parallel": (_boolean, True),
+    "execution": (checks.choice(Execution), None),
+    "concurrency": (checks.concurrency, None),
+    "timeout": (checks.timeout, None),
+    "cache-size": (checks.size, DEFAULT_CACHE_SIZE),
+    "cache-dir": (checks.folder, DEFAULT_CACHE_DIR),
+    "fail-fast": (checks.boolean, True),
+    "output": (checks.choice(OutputMode), OutputMode.GROUPED),
+    "allow-parallel": (checks.boolean, True),
 }
 # The engines users migrate from called the concurrency limit `max_parallel_workers`.
 _ALIASES = {"max-parallel-workers": "concurrency"}
 _DEFAULTS_KEYS: dict[str, Callable[[object], Any]] = {
-    "allow-parallel": _boolean,
-    "timeout": _timeout,
-    "retry": _count,
-    "tags": _tags,
+    "allow-parallel": checks.boolean,
+    "timeout": checks.timeout,
+    "retry": checks.count,
+    "tags": checks.tags,
 }
-_PATTERN = re.compile(r"(?:tag:|stage:)\S+|[A-Za-z0-9_.*?\[\]-]+")
-
-
-def _suggest(word: str, candidates: list[str]) -> str:
-    close = difflib.get_close_matches(word, candidates, n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 # ---------------------------------------------------------------- loading
@@ -479,9 +284,9 @@ def _choose_profile(
         if explicit not in profiles:
             known = ", ".join(sorted(profiles)) or "none"
             where = f" in {source}" if source else " (no settings file found)"
+            hint = did_you_mean(explicit, profiles)
             raise UsageError(
-                f"unknown profile {explicit!r}{_suggest(explicit, list(profiles))}; profiles{where}: {known}",
-                path="--profile",
+                f"unknown profile {explicit!r}{hint}; profiles{where}: {known}", path="--profile"
             )
         return explicit
     if environ.get("CI", "").strip().lower() == "true" and CI_PROFILE in profiles:
@@ -508,7 +313,7 @@ class _Reader:
             raise PlaybookError("not UTF-8 text", location=Location(file=self.name)) from None
         except tomllib.TOMLDecodeError as error:
             raise self._syntax_error(str(error)) from None
-        self.lines = _key_lines(text)
+        self.lines = key_lines(text)
         table: Any = document
         for part in self.prefix:
             table = table.get(part, {}) if isinstance(table, dict) else {}
@@ -554,7 +359,7 @@ class _Reader:
                     problems.append(self._problem(path, "expected tables such as [profile.ci]"))
             elif name not in _KEYS:
                 candidates = [*_KEYS, *_ALIASES, *tables]
-                problems.append(self._problem(path, f"unknown key {key!r}{_suggest(key, candidates)}"))
+                problems.append(self._problem(path, f"unknown key {key!r}{did_you_mean(key, candidates)}"))
             elif name in values:
                 problems.append(self._problem(path, f"{name!r} is set twice (once as {key!r})"))
             else:
@@ -574,7 +379,7 @@ class _Reader:
         entries = []
         for pattern, body in raw.items():
             where = (*path, pattern)
-            wrong = _pattern_problem(pattern)
+            wrong = checks.pattern_problem(pattern)
             if wrong:
                 problems.append(self._problem(where, wrong))
                 continue
@@ -584,7 +389,7 @@ class _Reader:
             fields: dict[str, Any] = {}
             for key, value in body.items():
                 if key not in _DEFAULTS_KEYS:
-                    message = f"unknown key {key!r}{_suggest(key, list(_DEFAULTS_KEYS))}"
+                    message = f"unknown key {key!r}{did_you_mean(key, list(_DEFAULTS_KEYS))}"
                     problems.append(self._problem((*where, key), message))
                     continue
                 converted = self._convert((*where, key), _DEFAULTS_KEYS[key], value, problems)
@@ -606,64 +411,8 @@ class _Reader:
         return Problem(location=self.locate(path), path=".".join(path), message=message)
 
 
-def _pattern_problem(pattern: str) -> str | None:
-    numeric = _RANGE.fullmatch(pattern)
-    if numeric and int(numeric[1]) > int(numeric[2]):
-        return f"invalid range {pattern!r}: its start is after its end"
-    if numeric or _PATTERN.fullmatch(pattern):
-        return None
-    return (
-        f"invalid step pattern {pattern!r}: use a number range (0400-0499), a wildcard (test-*), "
-        "tag:NAME, stage:NAME or a step id"
-    )
-
-
 def _display(path: Path, root: Path) -> str:
     try:
         return str(path.resolve().relative_to(root.resolve()))
     except ValueError:
         return str(path)
-
-
-_BARE_KEY = r"[A-Za-z0-9_-]+"
-_QUOTED_KEY = r"\"(?:[^\"\\]|\\.)*\"|'[^']*'"
-_KEY = rf"(?:{_BARE_KEY}|{_QUOTED_KEY})(?:\s*\.\s*(?:{_BARE_KEY}|{_QUOTED_KEY}))*"
-_HEADER = re.compile(rf"\s*\[\[?\s*({_KEY})\s*\]")
-_ASSIGN = re.compile(rf"\s*({_KEY})\s*=")
-_INLINE_KEY = re.compile(rf"[{{,]\s*({_KEY})\s*=")
-_KEY_PART = re.compile(rf"{_BARE_KEY}|{_QUOTED_KEY}")
-
-
-def _key_lines(text: str) -> dict[tuple[str, ...], tuple[int, int]]:
-    """Key path -> (line, column) of where it is first written.
-
-    tomllib keeps no positions, so the text is scanned: table headers, `key =` lines and the keys
-    of inline tables one level deep. Lines inside multi-line strings are skipped.
-    """
-    found: dict[tuple[str, ...], tuple[int, int]] = {}
-    table: tuple[str, ...] = ()
-    in_string = False
-    for number, line in enumerate(text.splitlines(), start=1):
-        quotes = line.count('"""') + line.count("'''")
-        if in_string:
-            in_string = quotes % 2 == 0
-            continue
-        in_string = quotes % 2 == 1
-        header = _HEADER.match(line)
-        if header and not line.lstrip().startswith("#"):
-            table = _parts(header[1])
-            for end in range(1, len(table) + 1):
-                found.setdefault(table[:end], (number, header.start(1) + 1))
-            continue
-        assign = _ASSIGN.match(line)
-        if not assign:
-            continue
-        key = (*table, *_parts(assign[1]))
-        found.setdefault(key, (number, assign.start(1) + 1))
-        for inner in _INLINE_KEY.finditer(line, assign.end()):
-            found.setdefault((*key, *_parts(inner[1])), (number, inner.start(1) + 1))
-    return found
-
-
-def _parts(key: str) -> tuple[str, ...]:
-    return tuple(part[1:-1] if part[0] in "\"'" else part for part in _KEY_PART.findall(key))

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ci_orchestrator.reporters.console import ConsoleReporter, OutputMode
+from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.reporters.logs import strip_ansi
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.settings import OutputMode
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -284,7 +285,8 @@ def test_a_terminal_under_ci_gets_plain_lines() -> None:
 def test_rich_is_not_imported_off_a_terminal(mode: OutputMode) -> None:
     code = (
         "import io, sys\n"
-        "from ci_orchestrator.reporters.console import ConsoleReporter, OutputMode\n"
+        "from ci_orchestrator.reporters.console import ConsoleReporter\n"
+        "from ci_orchestrator.settings import OutputMode\n"
         f"r = ConsoleReporter(io.StringIO(), mode=OutputMode('{mode.value}'), environ={{}})\n"
         "r.run_started(run_id='x', playbook='ci', total=0)\n"
         "assert 'rich' not in sys.modules, 'rich imported'\n"

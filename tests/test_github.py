@@ -14,8 +14,9 @@ from typing import Any
 import pytest
 
 from ci_orchestrator.reporters import github
-from ci_orchestrator.reporters.console import ConsoleReporter, OutputMode
+from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
+from ci_orchestrator.settings import OutputMode
 
 START = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 

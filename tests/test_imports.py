@@ -15,7 +15,7 @@ LIBRARIES = {
     "rich": "reporters.console",
 }
 EXPRESSIONS = {"expressions", "expression_syntax", "expression_values"}
-LEAVES = {"errors", "playbook", "results", "graph", *EXPRESSIONS}
+LEAVES = {"errors", "playbook", "results", "graph", "units", "cpus", "terms", "tomllines", *EXPRESSIONS}
 RUNNERS = {"executor", "processes", "commands", "cache", "cache_keys", "cache_records", "archives", "digests"}
 RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder"}
 

@@ -19,7 +19,7 @@ import yaml
 from typer.testing import CliRunner
 
 from ci_orchestrator.cli import app
-from ci_orchestrator.settings import available_cpus
+from ci_orchestrator.cpus import available_cpus
 
 DATA = Path(__file__).parent / "data" / "seeds"
 RUN_JSON = ".ci-orchestrator/reports/run.json"

@@ -1,23 +1,20 @@
-"""Settings files, profiles, step defaults, durations, sizes and the CPUs a run may use."""
+"""Settings files, profiles and step defaults."""
 
 from __future__ import annotations
 
-import os
 import textwrap
 from pathlib import Path
 
 import pytest
 
+from ci_orchestrator.cpus import available_cpus
 from ci_orchestrator.errors import PlaybookError, UsageError
 from ci_orchestrator.playbook import Execution
 from ci_orchestrator.settings import (
     DEFAULT_CACHE_DIR,
     OutputMode,
-    available_cpus,
     load_settings,
     most_restrictive,
-    parse_duration,
-    parse_size,
     smallest_limit,
 )
 
@@ -25,61 +22,6 @@ from ci_orchestrator.settings import (
 def write(path: Path, text: str) -> Path:
     path.write_text(textwrap.dedent(text).lstrip(), encoding="utf-8")
     return path
-
-
-@pytest.mark.parametrize(
-    ("text", "seconds"),
-    [
-        ("90", 90),
-        ("1.5", 1.5),
-        (42, 42),
-        (2.5, 2.5),
-        ("90s", 90),
-        ("2m", 120),
-        ("1h30m", 5400),
-        ("1h", 3600),
-        ("1m30s", 90),
-        (" 2M ", 120),
-        ("1h 5s", 3605),
-        ("0", 0),
-    ],
-)
-def test_durations_read_as_seconds(text: str | float, seconds: float) -> None:
-    assert parse_duration(text) == seconds
-
-
-@pytest.mark.parametrize("text", ["", "1x", "m", "-5", "30m1h", "1.2.3s", "inf", "nan", "ten"])
-def test_malformed_durations_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="duration"):
-        parse_duration(text)
-
-
-def test_a_boolean_is_not_a_duration() -> None:
-    with pytest.raises(TypeError):
-        parse_duration(True)
-
-
-@pytest.mark.parametrize(
-    ("text", "size"),
-    [
-        (1024, 1024),
-        ("512", 512),
-        ("2GiB", 2 * 2**30),
-        ("2G", 2 * 2**30),
-        ("500MB", 500_000_000),
-        ("1.5k", 1536),
-        ("10 KiB", 10240),
-        ("3b", 3),
-    ],
-)
-def test_sizes_read_as_bytes(text: str | int, size: int) -> None:
-    assert parse_size(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "2 gigs", "0", "-1G", "G"])
-def test_malformed_sizes_are_refused(text: str) -> None:
-    with pytest.raises(ValueError, match="size"):
-        parse_size(text)
 
 
 def test_the_most_restrictive_parallel_permission_wins() -> None:
@@ -342,60 +284,6 @@ def test_unknown_setting_names_get_a_suggestion(workdir: Path) -> None:
     settings = load_settings(workdir, environ={})
     with pytest.raises(UsageError, match=r"'timout' \(did you mean 'timeout'\?\)"):
         settings.get("timout")
-
-
-def affinity() -> int:
-    return len(os.sched_getaffinity(0))
-
-
-def fake_cgroup(tmp_path: Path, membership: str, files: dict[str, str]) -> dict[str, Path]:
-    tmp_path.mkdir(exist_ok=True)
-    proc = write(tmp_path / "cgroup", membership)
-    root = tmp_path / "sys"
-    for relative, content in files.items():
-        (root / relative).parent.mkdir(parents=True, exist_ok=True)
-        (root / relative).write_text(content, encoding="utf-8")
-    return {"proc_cgroup": proc, "cgroup_root": root}
-
-
-def test_available_cpus_follow_the_affinity_mask_on_this_machine() -> None:
-    assert 1 <= available_cpus() <= affinity()
-
-
-def test_a_cgroup_v2_quota_caps_the_cpus(tmp_path: Path) -> None:
-    paths = fake_cgroup(
-        tmp_path, "0::/job/step\n", {"job/cpu.max": "50000 100000\n", "job/step/cpu.max": "max 100000"}
-    )
-    assert available_cpus(**paths) == 1
-
-
-def test_a_fractional_quota_rounds_up_but_never_beyond_the_affinity(tmp_path: Path) -> None:
-    paths = fake_cgroup(tmp_path, "0::/\n", {"cpu.max": "150000 100000\n"})
-    assert available_cpus(**paths) == min(2, affinity())
-    unlimited = fake_cgroup(tmp_path / "u", "0::/\n", {"cpu.max": "max 100000\n"})
-    assert available_cpus(**unlimited) == affinity()
-
-
-def test_a_cgroup_v1_quota_caps_the_cpus(tmp_path: Path) -> None:
-    paths = fake_cgroup(
-        tmp_path,
-        "4:memory:/x\n3:cpu,cpuacct:/docker/abc\n",
-        {
-            "cpu,cpuacct/docker/abc/cpu.cfs_quota_us": "100000\n",
-            "cpu,cpuacct/docker/abc/cpu.cfs_period_us": "100000",
-        },
-    )
-    assert available_cpus(**paths) == 1
-    unlimited = fake_cgroup(
-        tmp_path / "u", "3:cpu:/\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/cpu.cfs_period_us": "100000"}
-    )
-    assert available_cpus(**unlimited) == affinity()
-
-
-def test_unreadable_cgroup_files_fall_back_to_the_affinity(tmp_path: Path) -> None:
-    assert available_cpus(proc_cgroup=tmp_path / "absent", cgroup_root=tmp_path) == affinity()
-    garbage = fake_cgroup(tmp_path, "0::/\n", {"cpu.max": "lots\n"})
-    assert available_cpus(**garbage) == affinity()
 
 
 def test_profile_must_be_tables_and_every_profile_is_checked(workdir: Path) -> None:

@@ -16,13 +16,13 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.reporters import failure_message, format_seconds, github
 from ci_orchestrator.reporters.logs import mask, read_tail, strip_ansi
 from ci_orchestrator.results import RunStatus, Status
+from ci_orchestrator.settings import OutputMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
@@ -43,14 +43,6 @@ _STYLES = {
     Status.TIMED_OUT: "bold red",
     Status.CANCELLED: "bold red",
 }
-
-
-class OutputMode(Enum):
-    """How step output reaches the console."""
-
-    GROUPED = "grouped"  # a step's whole log when it ends, never interleaved with another's
-    STREAM = "stream"  # lines as they come, each prefixed with its instance id
-    QUIET = "quiet"  # only the logs of failed steps, and the result
 
 
 class ConsoleReporter:
