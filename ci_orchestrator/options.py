@@ -11,7 +11,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator import settings
+from ci_orchestrator import settings, units
+from ci_orchestrator.cpus import available_cpus
 from ci_orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
     """Each level may lower concurrency (the smallest limit wins); the command line wins for the rest."""
     from ci_orchestrator.scheduler import Limits
 
-    cpus = settings.available_cpus()
+    cpus = available_cpus()
     asked = None
     if options.concurrency and options.concurrency != "auto":
         try:
@@ -110,7 +111,7 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
     if fail_fast is None:
         set_in_file = config.get("fail-fast").origin != "default"
         fail_fast = config.fail_fast if set_in_file else playbook.fail_fast
-    timeout = settings.parse_duration(options.timeout) if options.timeout else config.timeout
+    timeout = units.parse_duration(options.timeout) if options.timeout else config.timeout
     output = options.output or config.output.value
     return Limits(
         concurrency=concurrency,

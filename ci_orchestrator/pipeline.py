@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import loader, matrix, selectors, settings
+from ci_orchestrator import loader, matrix, selectors, settings, units
 from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError, signal_exit_code
 from ci_orchestrator.options import (
     STATE_DIR,
@@ -107,7 +107,8 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     """Run the selected plan, write every report, and return the exit code."""
     from ci_orchestrator import scheduler
     from ci_orchestrator.launch import RunContext
-    from ci_orchestrator.reporters.console import ConsoleReporter, OutputMode
+    from ci_orchestrator.reporters.console import ConsoleReporter
+    from ci_orchestrator.settings import OutputMode
 
     root = root or Path.cwd()
     prepared = prepare(selection, root=root)
@@ -185,7 +186,7 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
         return planview.render_github_matrix(plan, shards=parts)
     cache = open_cache(options, prepared.settings, root=root)
     status = cache_status(plan, cache) if cache else {}
-    timeout = settings.parse_duration(options.timeout) if options.timeout else prepared.settings.timeout
+    timeout = units.parse_duration(options.timeout) if options.timeout else prepared.settings.timeout
     render = planview.render_json if kind is planview.PlanFormat.JSON else planview.render_text
     return render(plan, cache_status=status, default_timeout=timeout)
 
