@@ -12,7 +12,7 @@ LIBRARIES = {
     "diskcache": "cache",
     "junit_xml": "reporters.junit",
     "psutil": "processes",
-    "rich": "reporters.console",
+    "rich": "reporters.live",
 }
 EXPRESSIONS = {"expressions", "expression_syntax", "expression_values"}
 LEAVES = {"errors", "playbook", "results", "graph", "units", "cpus", "terms", "tomllines", *EXPRESSIONS}

@@ -15,11 +15,11 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.reporters import failure_message, format_seconds, github
+from ci_orchestrator.reporters.live import LiveView, Progress
 from ci_orchestrator.reporters.logs import mask, read_tail, strip_ansi
 from ci_orchestrator.results import RunStatus, Status
 from ci_orchestrator.settings import OutputMode
@@ -28,13 +28,10 @@ if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping
     from typing import TextIO
 
-    from rich.console import Console, RenderableType
-
     from ci_orchestrator.results import RunResult, StepResult
 
 _CHUNK = 64 * 1024  # logs are echoed in pieces of about this many characters
 _ANNOTATION_LINES = 10
-_LIVE_ROWS = 12  # running steps listed in the live view; the rest are counted
 _STYLES = {
     Status.PASSED: "green",
     Status.CACHED: "cyan",
@@ -74,8 +71,8 @@ class ConsoleReporter:
             dumb = env.get("TERM") == "dumb"  # cannot redraw: plain lines say more
             live = self._stream.isatty() and not (in_ci or dumb) and mode is not OutputMode.QUIET
         self._live = live
-        self._view: _LiveView | None = None
-        self._progress = _Progress()
+        self._view: LiveView | None = None
+        self._progress = Progress()
         self._buffers: dict[str, _LineBuffer] = {}
         self._tails: dict[str, str] = {}
         # The scheduler may report from several threads; lines of one event stay together.
@@ -94,7 +91,7 @@ class ConsoleReporter:
             if self._github:
                 self._commands(self._github.add_masks(self._secrets))
             if self._live:
-                self._view = _LiveView(self._stream, self._progress)
+                self._view = LiveView(self._stream, self._progress)
             elif self._mode is not OutputMode.QUIET:
                 self._line(f"{playbook}: {total} step{'s' * (total != 1)} (run {run_id})")
             self._flush()
@@ -263,68 +260,6 @@ class ConsoleReporter:
             os.close(devnull)
         except (OSError, AttributeError, ValueError):
             pass  # a stream without a file descriptor: its next write fails the same way
-
-
-@dataclass(slots=True)
-class _Progress:
-    """What the live view shows; changed by the reporter, read by rich's refresh thread."""
-
-    total: int = 0
-    done: int = 0
-    running: dict[str, float] = field(default_factory=dict)  # instance id -> monotonic start
-    failed: list[str] = field(default_factory=list)
-
-
-class _LiveView:
-    """The terminal's live progress, drawn by rich below the lines printed above it."""
-
-    def __init__(self, stream: TextIO, progress: _Progress) -> None:
-        # Imported here: rich costs start-up time and is only needed on a terminal.
-        from rich.console import Console
-        from rich.live import Live
-
-        self._progress = progress
-        self.console: Console = Console(file=stream, highlight=False, soft_wrap=True)
-        self._live = Live(
-            get_renderable=self._render, console=self.console, refresh_per_second=4, transient=True
-        )
-        self._live.start()
-
-    def print_line(self, text: str, *, style: str | None) -> None:
-        from rich.text import Text
-
-        # A `Text` carries the style: a style given to `print` would colour the live view too.
-        self.console.print(Text(text, style=style or ""), soft_wrap=True)
-
-    def print_ansi(self, text: str, *, end: str = "\n") -> None:
-        from rich.text import Text
-
-        self.console.print(Text.from_ansi(text, end=end), end="")
-
-    def refresh(self) -> None:
-        """Redraw now: rich would otherwise redraw the last view under the next printed line."""
-        if self._live.is_started:
-            self._live.refresh()
-
-    def stop(self) -> None:
-        self._live.stop()
-
-    def _render(self) -> RenderableType:
-        from rich.text import Text
-
-        progress = self._progress
-        # Copies: the reporter may change these while rich draws from its own thread.
-        running = sorted(dict(progress.running).items(), key=lambda item: item[1])
-        failed = list(progress.failed)
-        now = time.monotonic()
-        view = Text(f"{progress.done}/{progress.total} done, {len(running)} running", style="bold")
-        if failed:
-            view.append(f", {len(failed)} failed: {', '.join(failed)}", style="bold red")
-        for instance_id, started in running[:_LIVE_ROWS]:
-            view.append(f"\n  {format_seconds(now - started):>8}  {instance_id}")
-        if len(running) > _LIVE_ROWS:
-            view.append(f"\n  ... and {len(running) - _LIVE_ROWS} more")
-        return view
 
 
 class _LineBuffer:
