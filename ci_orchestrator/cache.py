@@ -1,12 +1,8 @@
-"""The step cache: stored successes of step instances under their keys, in diskcache.
+"""The step cache: stored successes of step instances under their keys.
 
-Two stores under the cache directory: `entries/` (bounded, least recently used out first) holds
-an archive of each result's log and output files; `index/` holds what is read often and must
-be read fast: each result's metadata (`cache_records`), the file digests of each workspace, the
-last stored manifest of each instance (for `explain`), hits and misses of recent runs. A warm
-hit whose outputs are still in place reads the index only. Values are JSON, never pickle, so a cache
-directory shared between jobs cannot make this process run code. A failure of the store
-itself becomes one warning and a cache that is off: it never stops a run.
+What a key is made of is in `cache_keys`, the stores (an archive store and an index, in
+diskcache) in `cache_store`. A warm hit whose outputs are still in place reads the index only.
+A failure of the stores becomes one warning and a cache that is off: it never stops a run.
 """
 
 from __future__ import annotations
@@ -15,12 +11,8 @@ import json
 import os
 import tempfile
 import time
-from contextlib import contextmanager, suppress
-from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
-
-import diskcache
+from typing import TYPE_CHECKING
 
 from ci_orchestrator.archives import RestoreError, check_name, restore_archive, write_archive
 from ci_orchestrator.cache_keys import (
@@ -35,16 +27,15 @@ from ci_orchestrator.cache_records import (
     CacheKey,
     CacheStats,
     FileRecord,
-    memo_from_json,
-    memo_merged,
     read_small_log,
     write_log,
 )
+from ci_orchestrator.cache_store import DEFAULT_SIZE_LIMIT, CacheStores
 from ci_orchestrator.digests import FileDigests
 from ci_orchestrator.errors import ExpressionError
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from ci_orchestrator.playbook import Instance
 
@@ -58,13 +49,9 @@ __all__ = [
     "StepCache",
 ]
 
-DEFAULT_SIZE_LIMIT = 2 * 1024**3
-INDEX_SIZE_LIMIT = 256 * 1024**2
-RECENT_RUNS = 20
 # A hit served without its archive counts as a use (for least-recently-used eviction) only
 # when the last use counted is older than this: a warm rerun then writes nothing per step.
 USE_GRANULARITY = 3600.0
-STORES = ("entries", "index")  # the cache's own folders under its directory
 
 
 class StepCache:
@@ -74,18 +61,16 @@ class StepCache:
     still stores new ones. Problems are collected in `warnings`.
     """
 
-    def __init__(self, directory: Path, *, workspace: Path, read: bool, write: bool) -> None:
-        self.directory = directory
+    def __init__(self, stores: CacheStores, *, workspace: Path, read: bool) -> None:
+        self.directory = stores.directory
         self.workspace = Path(os.path.realpath(workspace))
         self.read = read
-        self.write = write
-        self.warnings: list[str] = []
-        self._size_limit = DEFAULT_SIZE_LIMIT
-        self._entries: diskcache.Cache | None = None
-        self._index: diskcache.Cache | None = None
+        self.write = stores.write
+        self.warnings = stores.warnings  # one list: the stores' problems and the cache's
+        self._stores = stores
         self._used: list[CacheEntry] = []  # hits served without their archive, to count as uses
         self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
-        self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[directory.absolute()])
+        self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[self.directory.absolute()])
 
     @classmethod
     def open(
@@ -98,39 +83,18 @@ class StepCache:
         write: bool = True,
     ) -> StepCache:
         """The cache in `directory` (created if needed); off, with a warning, when it cannot be used."""
-        cache = cls(Path(directory), workspace=workspace, read=read, write=write)
-        cache._size_limit = size_limit
-        with cache._guard():
-            cache.directory.mkdir(parents=True, exist_ok=True)
-            cache._entries = diskcache.Cache(
-                str(cache.directory / "entries"),
-                size_limit=size_limit,
-                eviction_policy="least-recently-used",
-                # One item out per write when over the limit: diskcache's default of ten would,
-                # in a small cache, evict the result just stored.
-                cull_limit=1,
-                disk=diskcache.JSONDisk,
-            )
-            # Reads here must not write: least-recently-used would record every file lookup.
-            cache._index = diskcache.Cache(
-                str(cache.directory / "index"),
-                size_limit=INDEX_SIZE_LIMIT,
-                eviction_policy="least-recently-stored",
-                disk=diskcache.JSONDisk,
-            )
-        return cache
+        stores = CacheStores.open(Path(directory), write=write, size_limit=size_limit)
+        return cls(stores, workspace=workspace, read=read)
 
     @property
     def enabled(self) -> bool:
-        return self._entries is not None and self._index is not None
+        return self._stores.enabled
 
     def close(self) -> None:
         self._files.flush()
-        self._count_uses()
-        with self._guard():
-            for store in (self._entries, self._index):
-                if store is not None:
-                    store.close()
+        used, self._used = self._used, []
+        self._stores.count_uses(used)
+        self._stores.close()
 
     def __enter__(self) -> StepCache:
         return self
@@ -138,34 +102,13 @@ class StepCache:
     def __exit__(self, *_: object) -> None:
         self.close()
 
-    @contextmanager
-    def _guard(self) -> Iterator[None]:
-        """Whatever the store raises (sqlite, I/O, bad data) turns the cache off with one warning."""
-        try:
-            yield
-        except Exception as error:  # the run must go on whatever the store did
-            if not self.warnings or self._entries is not None:
-                self.warnings.append(f"cache at {self.directory} is unusable ({error}); running without it")
-            for store in (self._entries, self._index):
-                if store is not None:
-                    with suppress(Exception):  # it is being abandoned anyway
-                        store.close()
-            self._entries = self._index = None
-
     def _memo_load(self, path: str) -> FileRecord | None:
         if self._memo is None:
-            self._memo = {}
-            with self._guard():
-                if self._index is not None:
-                    self._memo = memo_from_json(self._index.get(self._memo_key()))
+            self._memo = self._stores.memo(self._memo_key())
         return self._memo.get(path)
 
     def _memo_save(self, records: Mapping[str, FileRecord]) -> None:
-        if self._index is None or not self.write:
-            return
-        # Read again inside the transaction: a concurrent run's digests are kept, not overwritten.
-        with self._guard(), self._index.transact():
-            self._index.set(self._memo_key(), memo_merged(self._index.get(self._memo_key()), records))
+        self._stores.merge_memo(self._memo_key(), records)
 
     def _memo_key(self) -> str:
         return "files:" + str(self.workspace)
@@ -217,18 +160,13 @@ class StepCache:
         A success whose archive was evicted still counts when its outputs are in place and its
         log is in the index: nothing would be read from the archive.
         """
-        if not self.read or self._entries is None or self._index is None:
+        if not self.read or not self.enabled:
             return None
-        data: Any = None
-        with self._guard():
-            data = self._index.get("entry:" + key.digest)
+        data = self._stores.entry(key.digest)
         entry = CacheEntry.from_json(key.digest, data) if data is not None else None
         if entry is None or self._servable_in_place(entry):
             return entry
-        present = False
-        with self._guard():
-            present = self._entries is not None and "data:" + key.digest in self._entries
-        return entry if present else None
+        return entry if self._stores.has_archive(key.digest) else None
 
     def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
         """Keeps a passed instance's result, its log and the files its `outputs` globs match."""
@@ -241,7 +179,7 @@ class StepCache:
                     self.warnings.append(f"{instance.id}: output {name} is outside the workspace, not cached")
                 else:
                     files[name] = None
-        with self._guard(), tempfile.TemporaryFile(dir=self.directory) as archive:
+        with self._stores.guard(), tempfile.TemporaryFile(dir=self.directory) as archive:
             try:
                 write_archive(archive, workspace=self.workspace, files=list(files), log_path=log_path)
             except OSError as error:
@@ -261,11 +199,7 @@ class StepCache:
                 outputs={name: state for name in files if (state := self._output_state(name))},
                 log=read_small_log(log_path),
             )
-            if self._entries is not None and self._index is not None:
-                # The archive first: metadata is never seen without its archive.
-                self._entries.set("data:" + key.digest, archive, read=True)
-                self._index.set("entry:" + key.digest, entry.to_json())
-                self._index.set(_last_key(instance), key.manifest.to_json())
+            self._stores.put(key.digest, archive, entry, last=(_last_key(instance), key.manifest.to_json()))
 
     def restore(self, entry: CacheEntry, *, log_path: Path) -> None:
         """Puts back the stored output files (with their modes) and writes the stored log to `log_path`.
@@ -282,11 +216,9 @@ class StepCache:
                 return
         except RestoreError as error:
             self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
-            self._drop(entry.digest)
+            self._stores.drop(entry.digest)
             raise
-        handle: Any = None
-        with self._guard():
-            handle = self._entries.get("data:" + entry.digest, read=True) if self._entries else None
+        handle = self._stores.archive(entry.digest)
         if handle is None:
             raise RestoreError(f"{entry.instance_id}: the cached result is no longer stored")
         try:
@@ -299,11 +231,11 @@ class StepCache:
                 )
         except RestoreError as error:
             self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
-            self._drop(entry.digest)
+            self._stores.drop(entry.digest)
             raise
         except OSError as error:
             self.warnings.append(f"{entry.instance_id}: cached result not restored ({error})")
-            self._drop(entry.digest)
+            self._stores.drop(entry.digest)
             raise RestoreError(str(error)) from error
 
     def _output_state(self, name: str) -> tuple[str, int] | None:
@@ -339,26 +271,6 @@ class StepCache:
                 return False
         return True
 
-    def _count_uses(self) -> None:
-        """Hits served without their archive count as uses for least-recently-used eviction:
-        all in one transaction, at most once per `USE_GRANULARITY` per entry."""
-        used, self._used = self._used, []
-        if not used or self._entries is None or self._index is None or not self.write:
-            return
-        stamp = time.time()
-        with self._guard(), self._entries.transact(), self._index.transact():
-            for entry in used:
-                handle = self._entries.get("data:" + entry.digest, read=True)  # marks it used
-                if handle is not None:
-                    handle.close()
-                    self._index.set("entry:" + entry.digest, replace(entry, used=stamp).to_json())
-
-    def _drop(self, digest: str) -> None:
-        with self._guard():
-            if self._entries is not None and self._index is not None:
-                self._index.delete("entry:" + digest)
-                self._entries.delete("data:" + digest)
-
     # --- explain, stats, upkeep ------------------------------------------------------
     def explain(self, instance: Instance, key: CacheKey | None) -> list[str]:
         """Why this instance would run rather than come from the cache; empty when it would hit."""
@@ -370,9 +282,7 @@ class StepCache:
             return ["the cache is not read (--force)"]
         if self.lookup(key) is not None:
             return []
-        stored: Any = None
-        with self._guard():
-            stored = self._index.get(_last_key(instance)) if self._index is not None else None
+        stored = self._stores.get(_last_key(instance))
         last = Manifest.from_json(stored) if stored is not None else None
         if last is None:
             return ["no stored success"]
@@ -381,54 +291,21 @@ class StepCache:
     def record(self, hits: int, misses: int) -> None:
         """Counts one run's hits and misses; the last runs' counts are kept."""
         self._files.flush()
-        if self._index is None or not self.write:
-            return
-        with self._guard(), self._index.transact():
-            runs = self._index.get("runs", [])
-            self._index.set("runs", [*runs, [time.time(), hits, misses]][-RECENT_RUNS:])
+        self._stores.record(hits, misses)
 
     def stats(self) -> CacheStats:
         """Stored results, bytes on disk, and the hits and misses of recent runs."""
-        stats = CacheStats(entries=0, size=0, hits=0, misses=0, runs=0)
-        with self._guard():
-            if self._entries is not None and self._index is not None:
-                runs = self._index.get("runs", [])
-                stats = CacheStats(
-                    entries=sum(1 for name in self._entries.iterkeys() if str(name).startswith("data:")),
-                    size=int(self._entries.volume() + self._index.volume()),
-                    hits=sum(int(run[1]) for run in runs),
-                    misses=sum(int(run[2]) for run in runs),
-                    runs=len(runs),
-                )
-        return stats
+        return self._stores.stats()
 
     def clear(self) -> None:
         self._files.forget()
         self._memo = None
-        with self._guard():
-            for store in (self._entries, self._index):
-                if store is not None:
-                    store.clear()
+        self._stores.clear()
 
     def prune(self, max_size: int) -> int:
-        """Removes least recently used results until the stored results take at most `max_size` bytes.
-
-        Returns how many results were removed.
-        """
-        before = self.stats().entries
-        with self._guard():
-            if self._entries is None or self._index is None:
-                return 0
-            self._entries.reset("size_limit", max_size)
-            try:
-                self._entries.cull()
-            finally:
-                self._entries.reset("size_limit", self._size_limit)
-            kept = {str(name) for name in self._entries.iterkeys()}
-            for name in list(self._index.iterkeys()):
-                if str(name).startswith("entry:") and "data:" + str(name)[6:] not in kept:
-                    self._index.delete(name)
-        return max(0, before - self.stats().entries)
+        """Removes least recently used results until the stored results take at most `max_size`
+        bytes; returns how many were removed."""
+        return self._stores.prune(max_size)
 
 
 class _DigestMemo:

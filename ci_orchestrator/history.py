@@ -19,17 +19,16 @@ import socket
 import sqlite3
 import statistics
 import threading
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import EXIT_FAILED, Location, OrchestratorError, UsageError
+from ci_orchestrator.history_records import RunDetail, RunSummary, iso_text, run_summary, step_record
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Mapping, Sequence
+    from collections.abc import Iterator, Sequence
+    from datetime import datetime
     from types import TracebackType
 
     from ci_orchestrator.results import RunResult, StepResult
@@ -76,57 +75,6 @@ class HistoryError(OrchestratorError):
     """The run database cannot be opened, read or written (exit 1 if it ever ends a command)."""
 
     exit_code = EXIT_FAILED
-
-
-class RunState(Enum):
-    """A recorded run's status: a finished run's `RunStatus`, or what became of an unfinished one."""
-
-    PASSED = "passed"
-    FAILED = "failed"
-    CANCELLED = "cancelled"
-    RUNNING = "running"  # unfinished, and the process that started it is still alive
-    INTERRUPTED = "interrupted"  # unfinished, and its process is gone
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunSummary:
-    """One line of `history`. `duration` is None for a run that never finished."""
-
-    run_id: str
-    playbook: str
-    playbook_path: str
-    status: RunState
-    started: datetime
-    finished: datetime | None
-    duration: float | None
-    total: int
-    counts: Mapping[Status, int]
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class StepRecord:
-    """How one step instance of a recorded run ended."""
-
-    id: str
-    step: str
-    matrix: Mapping[str, Any]
-    status: Status
-    exit_code: int | None
-    attempts: int
-    started: datetime | None
-    finished: datetime | None
-    duration: float
-    cached: bool
-    reason: str | None
-    log: str | None
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class RunDetail:
-    """`history show RUN_ID`: the run and its steps in the order they were recorded."""
-
-    summary: RunSummary
-    steps: tuple[StepRecord, ...]
 
 
 class History:
@@ -203,7 +151,15 @@ class History:
                    ON CONFLICT (run_id) DO UPDATE SET playbook = excluded.playbook,
                        playbook_path = excluded.playbook_path, started = excluded.started,
                        total = excluded.total, host = excluded.host, pid = excluded.pid""",
-                (run_id, playbook, playbook_path, _text(started), total, socket.gethostname(), os.getpid()),
+                (
+                    run_id,
+                    playbook,
+                    playbook_path,
+                    iso_text(started),
+                    total,
+                    socket.gethostname(),
+                    os.getpid(),
+                ),
             )
 
     def record_step(self, run_id: str, result: StepResult) -> None:
@@ -225,8 +181,8 @@ class History:
                     result.run_id,
                     result.playbook,
                     result.playbook_path,
-                    _text(result.started),
-                    _text(result.finished),
+                    iso_text(result.started),
+                    iso_text(result.finished),
                     result.status.value,
                     len(result.steps),
                     socket.gethostname(),
@@ -260,8 +216,8 @@ class History:
                     result.status.value,
                     result.exit_code,
                     result.attempts,
-                    _text(result.started),
-                    _text(result.finished),
+                    iso_text(result.started),
+                    iso_text(result.finished),
                     result.duration,
                     int(result.cached),
                     result.reason,
@@ -320,7 +276,7 @@ class History:
             steps = self._connection.execute(
                 "SELECT * FROM steps WHERE run_id = ? ORDER BY rowid", (rows[0]["run_id"],)
             ).fetchall()
-            return RunDetail(summary=self._summary(rows[0]), steps=tuple(_step(row) for row in steps))
+            return RunDetail(summary=self._summary(rows[0]), steps=tuple(step_record(row) for row in steps))
 
     def _summary(self, row: sqlite3.Row) -> RunSummary:
         counts = dict.fromkeys(Status, 0)
@@ -328,23 +284,7 @@ class History:
             "SELECT status, count(*) FROM steps WHERE run_id = ? GROUP BY status", (row["run_id"],)
         ):
             counts[Status(name)] += count
-        begun = _time(row["started"])
-        ended = _time(row["finished"])
-        if row["status"] is not None:
-            state = RunState(row["status"])
-        else:
-            state = RunState.RUNNING if _still_running(row["host"], row["pid"]) else RunState.INTERRUPTED
-        return RunSummary(
-            run_id=row["run_id"],
-            playbook=row["playbook"],
-            playbook_path=row["playbook_path"],
-            status=state,
-            started=begun or datetime.fromtimestamp(0, UTC),
-            finished=ended,
-            duration=(ended - begun).total_seconds() if ended and begun else None,
-            total=row["total"],
-            counts=counts,
-        )
+        return run_summary(row, counts)
 
     # ------------------------------------------------------------ plumbing
 
@@ -369,56 +309,6 @@ class History:
                 self._connection.execute("ROLLBACK")
                 raise
             self._connection.execute("COMMIT")
-
-
-_RUN_COLUMNS = "run_id, playbook, playbook_path, started, finished, status, total, host, pid"
-_STEP_COLUMNS = (
-    "id, step, matrix, status, exit_code, attempts, started, finished, duration, cached, reason, log"
-)
-
-
-def _step(row: sqlite3.Row) -> StepRecord:
-    return StepRecord(
-        id=row["id"],
-        step=row["step"],
-        matrix=json.loads(row["matrix"]),
-        status=Status(row["status"]),
-        exit_code=row["exit_code"],
-        attempts=row["attempts"],
-        started=_time(row["started"]),
-        finished=_time(row["finished"]),
-        duration=row["duration"],
-        cached=bool(row["cached"]),
-        reason=row["reason"],
-        log=row["log"],
-    )
-
-
-def _text(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with microseconds: sorts as text, as the reports write it."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _time(text: str | None) -> datetime | None:
-    return datetime.fromisoformat(text) if text else None
-
-
-def _still_running(host: str, pid: int) -> bool:
-    # Another machine's process cannot be asked; a run from there that never finished is
-    # taken as interrupted. A recycled pid may make a dead run look alive: rare and harmless.
-    if host != socket.gethostname():
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _error(path: Path, error: BaseException) -> HistoryError:

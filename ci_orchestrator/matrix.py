@@ -1,25 +1,27 @@
-"""GitHub's matrix rules and the step instances they give: one per combination, with every `${{ }}`
-of the step evaluated for it.
+"""The step instances of a playbook: one per matrix combination (the rules are in
+`matrix_rules`), with every `${{ }}` of the step evaluated for it, narrowed by `--matrix`.
 
-Instance ids follow GitHub's job names: `STEP (v1, v2)`, the combination's values in key order.
-Null and empty values are left out, an object or array value shows its scalar leaves in order,
-and a second instance with the same id gets ` #2` (then ` #3`...) so ids stay unique.
+A second instance with the same id gets ` #2` (then ` #3`...) so ids stay unique.
 """
 
 from __future__ import annotations
 
-import difflib
 import functools
-import itertools
-import math
 import platform
-import re
 import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ci_orchestrator import expressions
-from ci_orchestrator.errors import ExpressionError, OrchestratorError, PlaybookError, Problem, UsageError
+from ci_orchestrator.errors import (
+    ExpressionError,
+    OrchestratorError,
+    PlaybookError,
+    Problem,
+    UsageError,
+    did_you_mean,
+)
+from ci_orchestrator.matrix_rules import combinations, env_name, instance_id, listed
 from ci_orchestrator.playbook import Instance, MatrixSpec
 from ci_orchestrator.units import parse_duration
 
@@ -31,95 +33,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-MAX_COMBINATIONS = 256  # GitHub's limit of jobs per matrix
-_PRODUCT_LIMIT = 65_536  # combinations walked before `exclude`: refuse runaway products early
 STEP_CONTEXTS = ("matrix", "vars", "env", "runner")
 MATRIX_CONTEXTS = ("vars", "runner")  # a matrix cannot refer to itself or to the env it sets
-
-
-def combinations(spec: MatrixSpec) -> list[dict[str, Any]]:
-    """The combinations of a matrix, in GitHub's order: the product (first key outermost) less
-    `exclude` (partial matches), then each `include` entry merged into every original combination
-    whose axis values it does not change, or else appended as a combination of its own."""
-    for axis, values in spec.axes.items():
-        if not values:
-            raise PlaybookError(f"matrix axis '{axis}' has no values")
-    for entry in spec.exclude:
-        for key in entry:
-            if key not in spec.axes:
-                raise PlaybookError(f"exclude key '{key}' is not a matrix axis (axes: {_listed(spec.axes)})")
-    size = math.prod(len(values) for values in spec.axes.values()) if spec.axes else 0
-    if size > _PRODUCT_LIMIT:
-        raise PlaybookError(f"matrix has {size} combinations; at most {MAX_COMBINATIONS} are allowed")
-    names = list(spec.axes)
-    base: list[dict[str, Any]] = []
-    for values in itertools.product(*spec.axes.values()) if names else ():
-        combination = dict(zip(names, values, strict=True))
-        if not any(_contains(combination, entry) for entry in spec.exclude):
-            base.append(combination)
-    if names and not base:
-        raise PlaybookError("matrix `exclude` removes every combination")
-    extra: list[dict[str, Any]] = []
-    for entry in spec.include:
-        matched = False
-        for combination in base:
-            # Only original axes block a merge: values added by an earlier include may be replaced.
-            if all(_same(combination[key], value) for key, value in entry.items() if key in spec.axes):
-                combination.update(entry)
-                matched = True
-        if not matched:
-            extra.append(dict(entry))
-    result = base + extra
-    if len(result) > MAX_COMBINATIONS:
-        raise PlaybookError(f"matrix has {len(result)} combinations; at most {MAX_COMBINATIONS} are allowed")
-    return result
-
-
-def _contains(combination: Mapping[str, Any], entry: Mapping[str, Any]) -> bool:
-    return all(key in combination and _same(combination[key], value) for key, value in entry.items())
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal as data: `true` is not `1`, `'1'` is not `1`, objects compare key by key."""
-    if isinstance(a, bool) or isinstance(b, bool):
-        return type(a) is type(b) and a == b
-    if isinstance(a, Mapping) or isinstance(b, Mapping):
-        return (
-            isinstance(a, Mapping)
-            and isinstance(b, Mapping)
-            and a.keys() == b.keys()
-            and all(_same(a[key], b[key]) for key in a)
-        )
-    if isinstance(a, list | tuple) or isinstance(b, list | tuple):
-        return (
-            isinstance(a, list | tuple)
-            and isinstance(b, list | tuple)
-            and len(a) == len(b)
-            and all(_same(x, y) for x, y in zip(a, b, strict=True))
-        )
-    return bool(type(a) is type(b) or {type(a), type(b)} <= {int, float}) and bool(a == b)
-
-
-def _labels(value: Any) -> Iterator[str]:
-    if isinstance(value, Mapping):
-        for item in value.values():
-            yield from _labels(item)
-    elif isinstance(value, list | tuple):
-        for item in value:
-            yield from _labels(item)
-    elif value is not None and value != "":
-        yield expressions.to_string(value)
-
-
-def instance_id(step_id: str, combination: Mapping[str, Any]) -> str:
-    """`STEP (v1, v2)` as GitHub names matrix jobs; the step id alone without a matrix."""
-    labels = [label for value in combination.values() for label in _labels(value)]
-    return f"{step_id} ({', '.join(labels)})" if labels else step_id
-
-
-def env_name(key: str) -> str:
-    """`MATRIX_<KEY>`: upper case, with anything a shell name cannot hold turned into `_`."""
-    return "MATRIX_" + re.sub(r"[^A-Za-z0-9_]", "_", key).upper()
 
 
 @functools.cache
@@ -179,21 +94,14 @@ def expand(
     return instances
 
 
-def _listed(values: Iterator[str] | Sequence[str] | Mapping[str, Any]) -> str:
-    return ", ".join(values) or "none"
-
-
 def _filtered(
     expanded: list[tuple[Step, list[dict[str, Any]]]], filters: Mapping[str, Sequence[str]]
 ) -> list[tuple[Step, list[dict[str, Any]]]]:
     axes = list(dict.fromkeys(key for _, found in expanded for combination in found for key in combination))
     for key in filters:
         if key not in axes:
-            close = difflib.get_close_matches(key, axes, n=1)
-            hint = f" (did you mean '{close[0]}'?)" if close else ""
-            raise UsageError(
-                f"--matrix {key}: no step has a matrix axis '{key}'{hint}; axes: {_listed(axes)}"
-            )
+            hint = did_you_mean(key, axes)
+            raise UsageError(f"--matrix {key}: no step has a matrix axis '{key}'{hint}; axes: {listed(axes)}")
     problems: list[Problem] = []
     result: list[tuple[Step, list[dict[str, Any]]]] = []
     for step, found in expanded:
@@ -209,7 +117,7 @@ def _filtered(
                         location=None,
                         path="--matrix",
                         message=f"{key}={','.join(missing)}: step '{step.id}' has no such value "
-                        f"(its {key} values: {_listed(values)})",
+                        f"(its {key} values: {listed(values)})",
                     )
                 )
             kept = [c for c in kept if key in c and expressions.to_string(c[key]) in wanted]

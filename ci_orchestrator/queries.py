@@ -149,7 +149,7 @@ def _unusable(cache: StepCache) -> str | None:
 
 def cache_stats(cache_dir: str | None) -> str:
     """Entries, bytes on disk, and the hits and misses of the recent runs."""
-    from ci_orchestrator.cache import RECENT_RUNS
+    from ci_orchestrator.cache_store import RECENT_RUNS
 
     with _cache(cache_dir) as cache:
         problem = _unusable(cache)
@@ -172,7 +172,7 @@ def cache_stats(cache_dir: str | None) -> str:
 
 def cache_clear(cache_dir: str | None) -> str:
     """Removes every stored result; a damaged cache is removed whole, so the next run starts afresh."""
-    from ci_orchestrator.cache import STORES
+    from ci_orchestrator.cache_store import STORES
 
     with _cache(cache_dir) as cache:
         if cache.enabled:

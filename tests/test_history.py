@@ -16,7 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.history import History, HistoryError, RunState
+from ci_orchestrator.history import History, HistoryError
+from ci_orchestrator.history_records import RunState
 from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
 
 if TYPE_CHECKING:

@@ -9,14 +9,24 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ci_orchestrator"
 LIBRARIES = {
     "typer": "cli",
     "yaml": "yamlnodes",
-    "diskcache": "cache",
+    "diskcache": "cache_store",
     "junit_xml": "reporters.junit",
     "psutil": "processes",
     "rich": "reporters.live",
 }
 EXPRESSIONS = {"expressions", "expression_syntax", "expression_values"}
 LEAVES = {"errors", "playbook", "results", "graph", "units", "cpus", "terms", "tomllines", *EXPRESSIONS}
-RUNNERS = {"executor", "processes", "commands", "cache", "cache_keys", "cache_records", "archives", "digests"}
+RUNNERS = {
+    "executor",
+    "processes",
+    "commands",
+    "cache",
+    "cache_keys",
+    "cache_records",
+    "cache_store",
+    "archives",
+    "digests",
+}
 RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder"}
 
 

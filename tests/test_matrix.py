@@ -10,7 +10,8 @@ import pytest
 
 from ci_orchestrator import expressions
 from ci_orchestrator.errors import ExpressionError, Location, PlaybookError, UsageError
-from ci_orchestrator.matrix import combinations, contexts_for, default_runner, expand, instance_id
+from ci_orchestrator.matrix import contexts_for, default_runner, expand
+from ci_orchestrator.matrix_rules import combinations, instance_id
 from ci_orchestrator.playbook import MatrixSpec, Step
 from tests.conftest import DATA
 from tests.helpers import playbook

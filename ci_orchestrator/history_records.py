@@ -1,0 +1,135 @@
+"""What the run database gives back: runs, their steps and states, read from SQLite rows; and
+the text form of its times."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator.results import Status
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import Mapping
+
+
+class RunState(Enum):
+    """A recorded run's status: a finished run's `RunStatus`, or what became of an unfinished one."""
+
+    PASSED = "passed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+    RUNNING = "running"  # unfinished, and the process that started it is still alive
+    INTERRUPTED = "interrupted"  # unfinished, and its process is gone
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSummary:
+    """One line of `history`. `duration` is None for a run that never finished."""
+
+    run_id: str
+    playbook: str
+    playbook_path: str
+    status: RunState
+    started: datetime
+    finished: datetime | None
+    duration: float | None
+    total: int
+    counts: Mapping[Status, int]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRecord:
+    """How one step instance of a recorded run ended."""
+
+    id: str
+    step: str
+    matrix: Mapping[str, Any]
+    status: Status
+    exit_code: int | None
+    attempts: int
+    started: datetime | None
+    finished: datetime | None
+    duration: float
+    cached: bool
+    reason: str | None
+    log: str | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunDetail:
+    """`history show RUN_ID`: the run and its steps in the order they were recorded."""
+
+    summary: RunSummary
+    steps: tuple[StepRecord, ...]
+
+
+def run_summary(row: sqlite3.Row, counts: Mapping[Status, int]) -> RunSummary:
+    """One `runs` row as a summary; an unfinished run is running or interrupted, as its process is."""
+    begun = parse_time(row["started"])
+    ended = parse_time(row["finished"])
+    if row["status"] is not None:
+        state = RunState(row["status"])
+    else:
+        state = RunState.RUNNING if still_running(row["host"], row["pid"]) else RunState.INTERRUPTED
+    return RunSummary(
+        run_id=row["run_id"],
+        playbook=row["playbook"],
+        playbook_path=row["playbook_path"],
+        status=state,
+        started=begun or datetime.fromtimestamp(0, UTC),
+        finished=ended,
+        duration=(ended - begun).total_seconds() if ended and begun else None,
+        total=row["total"],
+        counts=counts,
+    )
+
+
+def step_record(row: sqlite3.Row) -> StepRecord:
+    """One `steps` row as a record."""
+    return StepRecord(
+        id=row["id"],
+        step=row["step"],
+        matrix=json.loads(row["matrix"]),
+        status=Status(row["status"]),
+        exit_code=row["exit_code"],
+        attempts=row["attempts"],
+        started=parse_time(row["started"]),
+        finished=parse_time(row["finished"]),
+        duration=row["duration"],
+        cached=bool(row["cached"]),
+        reason=row["reason"],
+        log=row["log"],
+    )
+
+
+def iso_text(moment: datetime | None) -> str | None:
+    """ISO 8601 in UTC with microseconds: sorts as text, as the reports write it."""
+    if moment is None:
+        return None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def parse_time(text: str | None) -> datetime | None:
+    return datetime.fromisoformat(text) if text else None
+
+
+def still_running(host: str, pid: int) -> bool:
+    # Another machine's process cannot be asked; a run from there that never finished is
+    # taken as interrupted. A recycled pid may make a dead run look alive: rare and harmless.
+    if host != socket.gethostname():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
