@@ -59,7 +59,7 @@ class HistoryRecorder:
     def reap_interrupted(self) -> None:
         """Stops what runs killed before they could clean up (SIGKILL, a lost machine) left
         behind: processes that still carry the id of a run recorded as interrupted."""
-        from ci_orchestrator.history import RunState
+        from ci_orchestrator.history_records import RunState
         from ci_orchestrator.processes import terminate_runs
 
         if self.history is None:
