@@ -48,6 +48,8 @@ ConcurrencyOpt = Annotated[
 ]
 ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Settings profile.")]
 ConfigOpt = Annotated[str | None, typer.Option("--config", help="Settings file.")]
+SequentialOpt = Annotated[bool, typer.Option("--sequential", help="One step at a time, in plan order.")]
+CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="The step cache folder.")]
 TimeoutOpt = Annotated[
     str | None, typer.Option("--timeout", help="Default timeout of each step (90s, 2m, 1h30m).")
 ]
@@ -85,9 +87,7 @@ def _selection(
 def run(
     playbook: PlaybookArg = None,
     concurrency: ConcurrencyOpt = None,
-    sequential: Annotated[
-        bool, typer.Option("--sequential", help="One step at a time, in plan order.")
-    ] = False,
+    sequential: SequentialOpt = False,
     select: SelectOpt = None,
     only: OnlyOpt = False,
     matrix: MatrixOpt = None,
@@ -95,7 +95,7 @@ def run(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
     force: Annotated[bool, typer.Option("--force", help="Run every step even if cached.")] = False,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="The step cache folder.")] = None,
+    cache_dir: CacheDirOpt = None,
     timeout: TimeoutOpt = None,
     fail_fast: Annotated[
         bool | None, typer.Option("--fail-fast/--no-fail-fast", help="After a failure, start no new steps.")
@@ -143,13 +143,13 @@ def plan(
         int | None, typer.Option("--shards", help="With github-matrix: one entry per shard.")
     ] = None,
     concurrency: ConcurrencyOpt = None,
-    sequential: Annotated[bool, typer.Option("--sequential", help="One step at a time.")] = False,
+    sequential: SequentialOpt = False,
     select: SelectOpt = None,
     only: OnlyOpt = False,
     matrix: MatrixOpt = None,
     var: VarOpt = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not look at the cache.")] = False,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir", help="The step cache folder.")] = None,
+    cache_dir: CacheDirOpt = None,
     timeout: TimeoutOpt = None,
     shard: ShardOpt = None,
     profile: ProfileOpt = None,
@@ -211,13 +211,13 @@ def report_merge(
 
 
 @cache_app.command("stats")
-def cache_stats(cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None) -> None:
+def cache_stats(cache_dir: CacheDirOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
     typer.echo(queries.cache_stats(cache_dir))
 
 
 @cache_app.command("clear")
-def cache_clear(cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None) -> None:
+def cache_clear(cache_dir: CacheDirOpt = None) -> None:
     """Remove every cache entry."""
     typer.echo(queries.cache_clear(cache_dir))
 
@@ -227,7 +227,7 @@ def cache_prune(
     max_size: Annotated[
         str, typer.Option("--max-size", help="Evict least recently used entries down to this.")
     ],
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+    cache_dir: CacheDirOpt = None,
 ) -> None:
     """Evict least recently used entries until the cache fits."""
     try:
@@ -241,7 +241,7 @@ def cache_explain(
     args: Annotated[list[str], typer.Argument(help="[PLAYBOOK] STEP", show_default=False)],
     matrix: MatrixOpt = None,
     var: VarOpt = None,
-    cache_dir: Annotated[str | None, typer.Option("--cache-dir")] = None,
+    cache_dir: CacheDirOpt = None,
 ) -> None:
     """Why a step would run, or be taken from the cache."""
     if len(args) > 2:

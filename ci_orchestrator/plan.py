@@ -6,14 +6,13 @@ Two kinds of edge. Order edges (serial chains, runs of `parallel: true`, `group:
 
 from __future__ import annotations
 
-import difflib
 import itertools
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import graph
-from ci_orchestrator.errors import PlanError, Problem
+from ci_orchestrator.errors import PlanError, Problem, did_you_mean
 from ci_orchestrator.playbook import Execution
 
 if TYPE_CHECKING:
@@ -130,8 +129,7 @@ def _check_steps(
     for step in steps:
         for need in step.needs:
             if need not in by_step:
-                hint = difflib.get_close_matches(need, list(by_step), n=1)
-                suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+                suggestion = did_you_mean(need, by_step)
                 problems.append(
                     Problem(
                         location=step.key_locations.get("needs", step.location),

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import loader, matrix, settings, units
-from ci_orchestrator.errors import OrchestratorError, UsageError
+from ci_orchestrator.errors import OrchestratorError, UsageError, did_you_mean
 from ci_orchestrator.options import STATE_DIR, RunOptions, Selection, apply_step_defaults, open_cache
 from ci_orchestrator.pipeline import prepare
 from ci_orchestrator.plan import build_plan
@@ -206,8 +206,6 @@ def cache_prune(cache_dir: str | None, max_size: str) -> str:
 
 def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:
     """Why each instance of a step would run, or be taken from the cache."""
-    import difflib
-
     from ci_orchestrator.scheduler import cache_key
 
     prepared = prepare(selection)
@@ -215,8 +213,7 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
     wanted = {instance.id for instance in plan.instances if step_id in (instance.id, instance.step.id)}
     if not wanted:
         names = sorted({instance.step.id for instance in plan.instances})
-        close = difflib.get_close_matches(step_id, names, n=1)
-        hint = f" (did you mean {close[0]!r}?)" if close else f"; its steps: {', '.join(names)}"
+        hint = did_you_mean(step_id, names) or f"; its steps: {', '.join(names)}"
         raise UsageError(f"no step {step_id!r} in {prepared.playbook.path}{hint}")
     lines: list[str] = []
     with _cache(cache_dir) as cache:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import difflib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import terms
-from ci_orchestrator.errors import UsageError
+from ci_orchestrator.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
     from ci_orchestrator.plan import Plan
@@ -64,8 +63,7 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
     for term in plain:
         if not any(term.matches(instance) for instance in plan.instances):
             names = list(dict.fromkeys(name for i in plan.instances for name in (i.step.id, i.id)))
-            hint = difflib.get_close_matches(term.text, names, n=1)
-            suggestion = f" (did you mean '{hint[0]}'?)" if hint else ""
+            suggestion = did_you_mean(term.text, names)
             raise UsageError(f"--select: '{term.text}' matches no step{suggestion}")
     chosen = [
         instance.id

@@ -56,22 +56,35 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
             "  run:",
             "    runs-on: ubuntu-latest",
             "    steps:",
-            "      - uses: actions/checkout@v4",
-            "      - uses: actions/setup-python@v5",
-            "        with:",
-            '          python-version: "3.11"',
+            *_SETUP_STEPS,
             f"      - uses: {action}",
             "        id: ci",
             "        with:",
             f"          playbook: {_q(playbook.path)}",
             f"          select: {_q(select)}" if select else '          select: ""',
-            "      - uses: actions/upload-artifact@v4",
-            "        if: always()",
-            "        with:",
-            "          name: ci-orchestrator-reports",
-            "          path: .ci-orchestrator/reports/",
+            *_upload("ci-orchestrator-reports", ".ci-orchestrator/reports/"),
         ]
     return "\n".join(lines) + "\n"
+
+
+# Every job starts from the repository and a Python to install ci-orchestrator with.
+_SETUP_STEPS = (
+    "      - uses: actions/checkout@v4",
+    "      - uses: actions/setup-python@v5",
+    "        with:",
+    '          python-version: "3.11"',
+)
+
+
+def _upload(name: str, path: str) -> list[str]:
+    """An artifact upload that runs whatever the earlier steps did: failed runs need reports most."""
+    return [
+        "      - uses: actions/upload-artifact@v4",
+        "        if: always()",
+        "        with:",
+        f"          name: {name}",
+        f"          path: {path}",
+    ]
 
 
 def _install_command(action: str) -> str:
@@ -96,10 +109,7 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "    outputs:",
         "      matrix: ${{ steps.plan.outputs.matrix }}",
         "    steps:",
-        "      - uses: actions/checkout@v4",
-        "      - uses: actions/setup-python@v5",
-        "        with:",
-        '          python-version: "3.11"',
+        *_SETUP_STEPS,
         "      - id: plan",
         "        shell: bash",
         "        env:",
@@ -116,29 +126,19 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "      matrix: ${{ fromJSON(needs.plan.outputs.matrix) }}",
         "    name: ${{ matrix.name }}",
         "    steps:",
-        "      - uses: actions/checkout@v4",
-        "      - uses: actions/setup-python@v5",
-        "        with:",
-        '          python-version: "3.11"',
+        *_SETUP_STEPS,
         f"      - uses: {action}",
         "        with:",
         f"          playbook: {_q(playbook.path)}",
         "          shard: ${{ matrix.shard }}",
         f"          select: {_q(select)}" if select else '          select: ""',
-        "      - uses: actions/upload-artifact@v4",
-        "        if: always()",
-        "        with:",
-        "          name: run-${{ strategy.job-index }}",
-        "          path: .ci-orchestrator/reports/run.json",
+        *_upload("run-${{ strategy.job-index }}", ".ci-orchestrator/reports/run.json"),
         "  merge:",
         "    needs: shard",
         "    if: always()",
         "    runs-on: ubuntu-latest",
         "    steps:",
-        "      - uses: actions/checkout@v4",
-        "      - uses: actions/setup-python@v5",
-        "        with:",
-        '          python-version: "3.11"',
+        *_SETUP_STEPS,
         "      - uses: actions/download-artifact@v4",
         "        with:",
         "          pattern: run-*",
@@ -148,9 +148,5 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         f"          {_install_command(action)}",
         # Under GitHub, `report merge` appends the merged summary to the job summary itself.
         "          ci-orchestrator report merge runs/*/run.json",
-        "      - uses: actions/upload-artifact@v4",
-        "        if: always()",
-        "        with:",
-        "          name: ci-orchestrator-reports",
-        "          path: .ci-orchestrator/reports/",
+        *_upload("ci-orchestrator-reports", ".ci-orchestrator/reports/"),
     ]
