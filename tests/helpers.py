@@ -1,11 +1,23 @@
-"""Builders for model objects in tests that do not go through the loader."""
+"""Builders for model objects in tests that do not go through the loader, and the command line
+as a user runs it: in process (typer's CliRunner) or as a real `python -m ci_orchestrator`."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from typer.testing import CliRunner, Result
+
+from ci_orchestrator.cli import app
 from ci_orchestrator.errors import Location
 from ci_orchestrator.playbook import Execution, Group, Instance, Playbook, Step
+from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
+
+REPO = Path(__file__).resolve().parent.parent
 
 
 def step(step_id: str, **fields: Any) -> Step:
@@ -43,3 +55,97 @@ def instances(book: Playbook) -> list[Instance]:
         )
         for s in book.steps
     ]
+
+
+def invoke(*args: str) -> Result:
+    """The command in this process, through typer's CliRunner."""
+    return CliRunner().invoke(app, list(args))
+
+
+def cli_environment(work: Path | None = None, **extra: str) -> dict[str, str]:
+    """The machine's environment without GitHub or CI variables, the package importable; with
+    `work`, the step cache inside it."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
+    }
+    env["PYTHONPATH"] = str(REPO)
+    if work is not None:
+        env["CI_ORCHESTRATOR_CACHE_DIR"] = str(work / ".cache-dir")
+    env.update(extra)
+    return env
+
+
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ci_orchestrator", *args]
+
+
+def run_cli(
+    work: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """The command as a separate process in `work`, as CI runs it (undecodable output replaced)."""
+    return subprocess.run(
+        cli_command(*args),
+        cwd=work,
+        env=cli_environment(work) if env is None else env,
+        capture_output=True,
+        text=True,
+        errors="replace",
+        timeout=timeout,
+        check=False,
+    )
+
+
+T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
+
+
+def step_result(
+    instance_id: str,
+    status: Status = Status.PASSED,
+    *,
+    log: Path | str | None = None,
+    offset: float = 0.0,
+    duration: float | None = None,
+    **fields: Any,
+) -> StepResult:
+    """A finished instance, as the scheduler reports it: one that ran started `offset` seconds
+    after T0 and took `duration` (2 s by default); a skipped or cached one has no times, no
+    attempts, and no duration unless given (a cached one keeps the stored run's)."""
+    ran = status not in (Status.SKIPPED, Status.CACHED)
+    taken = 2.0 if duration is None else duration
+    values: dict[str, Any] = {
+        "id": instance_id,
+        "step": instance_id.split(" ", maxsplit=1)[0],
+        "name": instance_id,
+        "matrix": {},
+        "status": status,
+        "exit_code": {Status.PASSED: 0, Status.FAILED: 1, Status.TIMED_OUT: 124}.get(status),
+        "started": T0 + timedelta(seconds=offset) if ran else None,
+        "finished": T0 + timedelta(seconds=offset + taken) if ran else None,
+        "duration": taken if ran or duration is not None else 0.0,
+        "attempts": 1 if ran else 0,
+        "log": str(log) if log else None,
+    }
+    values.update(fields)
+    return StepResult(**values)
+
+
+def run_result(
+    *steps: StepResult, status: RunStatus | None = None, seconds: float = 5.0, **fields: Any
+) -> RunResult:
+    """A finished run of `steps`, `seconds` long; its status follows the steps unless given."""
+    if status is None:
+        failed = any(s.status.is_failure and not s.continue_on_error for s in steps)
+        status = RunStatus.FAILED if failed else RunStatus.PASSED
+    values: dict[str, Any] = {
+        "run_id": "run-1",
+        "playbook": "ci",
+        "playbook_path": "playbooks/ci.yml",
+        "status": status,
+        "started": T0,
+        "finished": T0 + timedelta(seconds=seconds),
+        "steps": tuple(steps),
+    }
+    values.update(fields)
+    return RunResult(**values)

@@ -16,9 +16,8 @@ from typing import TYPE_CHECKING
 
 import diskcache
 import pytest
-from typer.testing import CliRunner
 
-from ci_orchestrator.cli import app
+from tests.helpers import invoke
 
 if TYPE_CHECKING:
     from typer.testing import Result
@@ -40,12 +39,8 @@ def cache_dir(tmp_path: Path) -> Path:
     return Path(os.environ["CI_ORCHESTRATOR_CACHE_DIR"])
 
 
-def cli(*args: str) -> Result:
-    return CliRunner().invoke(app, list(args))
-
-
 def run(*args: str, code: int = 0) -> Result:
-    result = cli("run", "--output", "quiet", *args)
+    result = invoke("run", "--output", "quiet", *args)
     assert result.exit_code == code, result.output + result.stderr
     return result
 
@@ -85,7 +80,7 @@ def test_cold_run_stores_and_the_warm_rerun_takes_every_cacheable_step_from_the_
     assert statuses() == dict.fromkeys([*CACHEABLE, "always"], "passed")
     assert ran() == ["always", "check 3.11", "check 3.12", "docs", "gen", "pack"]
 
-    result = cli("run")  # the default console output, as a user reads it
+    result = invoke("run")  # the default console output, as a user reads it
     assert result.exit_code == 0, result.output
     assert statuses() == {**dict.fromkeys(CACHEABLE, "cached"), "always": "passed"}
     assert ran() == ["always"]  # a step without inputs is not cacheable: it always runs
@@ -223,10 +218,11 @@ def test_cache_dir_option_and_no_cache_and_force(project: Path, tmp_path: Path, 
 
     run("--cache-dir", str(own), "--no-cache")  # neither read ...
     assert ran() == ["always", "check 3.11", "check 3.12", "docs", "gen", "pack"]
-    before = cli("cache", "stats", "--cache-dir", str(own)).output
+    before = invoke("cache", "stats", "--cache-dir", str(own)).output
     run("--no-cache")  # ... nor written
     assert not cache_dir.exists()
-    assert cli("cache", "stats", "--cache-dir", str(own)).output.split("hits")[0] == before.split("hits")[0]
+    after = invoke("cache", "stats", "--cache-dir", str(own)).output
+    assert after.split("hits")[0] == before.split("hits")[0]
     ran()
 
     Path("playbooks/ci.yml").write_text(
@@ -254,7 +250,7 @@ def test_a_corrupt_cache_file_is_one_warning_and_the_run_goes_on(project: Path, 
     assert "unusable" in warnings[0]
     assert statuses() == dict.fromkeys([*CACHEABLE, "always"], "passed")
 
-    assert "damaged cache" in cli("cache", "clear").output  # starts it afresh
+    assert "damaged cache" in invoke("cache", "clear").output  # starts it afresh
     run()
     run()
     assert statuses()["gen"] == "cached"
@@ -352,7 +348,7 @@ def test_two_runs_at_once_sharing_a_cache_both_succeed_and_the_cache_stays_usabl
         rerun = subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
         assert rerun.returncode == 0, rerun.stderr.decode()
         assert statuses(folder) == {**dict.fromkeys(CACHEABLE, "cached"), "always": "passed"}
-    stats = cli("cache", "stats").output
+    stats = invoke("cache", "stats").output
     assert "entries  5" in stats
 
 
@@ -360,7 +356,7 @@ def test_two_runs_at_once_sharing_a_cache_both_succeed_and_the_cache_stays_usabl
 
 
 def test_plan_shows_hit_or_miss_per_instance_and_runs_nothing(project: Path) -> None:
-    text = cli("plan")
+    text = invoke("plan")
     assert text.exit_code == 0, text.output
     assert "gen  [cache: miss]" in text.output
     assert "always" in text.output
@@ -368,8 +364,8 @@ def test_plan_shows_hit_or_miss_per_instance_and_runs_nothing(project: Path) -> 
     warm(project)
     Path("check.cfg").write_text("strict = false\n")
 
-    text = cli("plan")
-    as_json = cli("plan", "--format", "json")
+    text = invoke("plan")
+    as_json = invoke("plan", "--format", "json")
     assert not Path("ran.log").exists()  # nothing ran
     assert "gen  [cache: hit]" in text.output
     assert "check (3.11)  [cache: miss]" in text.output
@@ -382,34 +378,34 @@ def test_plan_shows_hit_or_miss_per_instance_and_runs_nothing(project: Path) -> 
         "check (3.12)": "miss",
         "always": None,
     }
-    no_cache = json.loads(cli("plan", "--format", "json", "--no-cache").output)
+    no_cache = json.loads(invoke("plan", "--format", "json", "--no-cache").output)
     assert {item["cache"] for item in no_cache["instances"]} == {None}
 
 
 def test_cache_explain_names_what_changed(project: Path) -> None:
-    assert "no stored success" in cli("cache", "explain", "gen").output
+    assert "no stored success" in invoke("cache", "explain", "gen").output
     warm(project)
-    assert cli("cache", "explain", "gen").output.strip() == (
+    assert invoke("cache", "explain", "gen").output.strip() == (
         "gen: cached, nothing changed since its last stored success"
     )
 
     Path("src/b.txt").write_text("beta, changed\n")
     Path("src/c.txt").write_text("gamma\n")
-    explained = cli("cache", "explain", "ci", "gen")  # with the playbook named
+    explained = invoke("cache", "explain", "ci", "gen")  # with the playbook named
     assert explained.exit_code == 0, explained.output
     assert "gen: will run" in explained.output
     assert "input src/b.txt changed" in explained.output
     assert "input src/c.txt added" in explained.output
-    assert "upstream gen changed" in cli("cache", "explain", "pack").output
+    assert "upstream gen changed" in invoke("cache", "explain", "pack").output
 
-    explained = cli("cache", "explain", "check", "--var", "MODE=slow")
+    explained = invoke("cache", "explain", "check", "--var", "MODE=slow")
     assert explained.output.count("env MODE changed") == 2  # both instances
     playbook = Path("playbooks/ci.yml")
     playbook.write_text(playbook.read_text().replace("sort | xargs", "sort -r | xargs"))
-    assert "the command changed" in cli("cache", "explain", "docs").output
-    assert "not cacheable" in cli("cache", "explain", "always").output
+    assert "the command changed" in invoke("cache", "explain", "docs").output
+    assert "not cacheable" in invoke("cache", "explain", "always").output
 
-    unknown = cli("cache", "explain", "gne")
+    unknown = invoke("cache", "explain", "gne")
     assert unknown.exit_code == 2
     assert "did you mean 'gen'" in unknown.stderr
 
@@ -417,22 +413,22 @@ def test_cache_explain_names_what_changed(project: Path) -> None:
 def test_cache_stats_clear_and_prune(project: Path) -> None:
     warm(project)
     run()
-    stats = cli("cache", "stats").output
+    stats = invoke("cache", "stats").output
     assert "entries  5" in stats
     assert "hits     5" in stats  # the warm run's hits ...
     assert "misses   5" in stats  # ... and the cold run's misses
     assert "bytes)" in stats
 
-    pruned = cli("cache", "prune", "--max-size", "1K")
+    pruned = invoke("cache", "prune", "--max-size", "1K")
     assert pruned.exit_code == 0, pruned.output
     assert "evicted 5 entries" in pruned.output
-    assert "entries  0" in cli("cache", "stats").output
+    assert "entries  0" in invoke("cache", "stats").output
     shutil.rmtree("build")
     run()
     assert statuses()["gen"] == "passed"  # evicted: it runs again, and is stored again
 
-    assert "5 entries removed" in cli("cache", "clear").output
-    assert "entries  0" in cli("cache", "stats").output
-    assert "hits     0" in cli("cache", "stats").output
-    bad = cli("cache", "prune", "--max-size", "lots")
+    assert "5 entries removed" in invoke("cache", "clear").output
+    assert "entries  0" in invoke("cache", "stats").output
+    assert "hits     0" in invoke("cache", "stats").output
+    bad = invoke("cache", "prune", "--max-size", "lots")
     assert bad.exit_code == 2

@@ -6,37 +6,23 @@ import json
 import os
 import re
 import shutil
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
-from typer.testing import CliRunner
 
-from ci_orchestrator.cli import app
+from tests.helpers import REPO, invoke, run_cli
 
-REPO = Path(__file__).resolve().parent.parent
+if TYPE_CHECKING:
+    import subprocess
+
 DATA = Path(__file__).parent / "data" / "cli"
 ERRORS = DATA / "errors"
 
 
-def invoke(*args: str) -> Any:
-    return CliRunner().invoke(app, list(args))
-
-
 def cli_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The command as a separate process, as CI runs it."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(
-        [sys.executable, "-m", "ci_orchestrator", *args],
-        cwd=cwd,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
+    """The command as a separate process, as CI runs it; the cache where the fixtures put it."""
+    return run_cli(cwd, *args, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ import select
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -18,48 +17,24 @@ from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.reporters.logs import strip_ansi
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.settings import OutputMode
+from tests.helpers import run_result as build_run
+from tests.helpers import step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-START = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
 NO_CI: dict[str, str] = {}
 
 
 def step(
     instance_id: str, status: Status = Status.PASSED, log: Path | None = None, **extra: Any
 ) -> StepResult:
-    values: dict[str, Any] = {
-        "id": instance_id,
-        "step": instance_id.split(" ", maxsplit=1)[0],
-        "name": instance_id,
-        "matrix": {},
-        "status": status,
-        "exit_code": {Status.PASSED: 0, Status.FAILED: 1, Status.TIMED_OUT: 124}.get(status),
-        "started": START,
-        "finished": START + timedelta(seconds=1.5),
-        "duration": 1.5,
-        "attempts": 0 if status in (Status.SKIPPED, Status.CACHED) else 1,
-        "log": str(log) if log else None,
-    }
-    values.update(extra)
-    return StepResult(**values)
+    return step_result(instance_id, status, log=log, duration=1.5, **extra)
 
 
 def run_result(steps: list[StepResult], **extra: Any) -> RunResult:
-    failed = any(s.status.is_failure and not s.continue_on_error for s in steps)
-    values: dict[str, Any] = {
-        "run_id": "run-1",
-        "playbook": "ci",
-        "playbook_path": "playbooks/ci.yml",
-        "status": RunStatus.FAILED if failed else RunStatus.PASSED,
-        "started": START,
-        "finished": START + timedelta(seconds=12),
-        "steps": tuple(steps),
-        "stats": RunStats(serial_duration=30.0, speedup=2.5, max_concurrency_seen=3),
-    }
-    values.update(extra)
-    return RunResult(**values)
+    stats = RunStats(serial_duration=30.0, speedup=2.5, max_concurrency_seen=3)
+    return build_run(*steps, seconds=12, **{"stats": stats, **extra})
 
 
 def log_file(tmp_path: Path, name: str, text: str) -> Path:

@@ -7,7 +7,6 @@ import io
 import json
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,10 @@ import pytest
 
 from ci_orchestrator.reporters import github
 from ci_orchestrator.reporters.console import ConsoleReporter
-from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunResult, Status, StepResult
 from ci_orchestrator.settings import OutputMode
-
-START = datetime(2026, 11, 25, 10, 0, 0, tzinfo=UTC)
+from tests.helpers import run_result as build_run
+from tests.helpers import step_result
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -43,36 +42,11 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
 def step(
     instance_id: str, status: Status = Status.PASSED, log: Path | None = None, **extra: Any
 ) -> StepResult:
-    values: dict[str, Any] = {
-        "id": instance_id,
-        "step": instance_id.split(" ", maxsplit=1)[0],
-        "name": instance_id,
-        "matrix": {},
-        "status": status,
-        "exit_code": {Status.PASSED: 0, Status.FAILED: 1}.get(status),
-        "started": START,
-        "finished": START + timedelta(seconds=2),
-        "duration": 2.0,
-        "attempts": 1,
-        "log": str(log) if log else None,
-    }
-    values.update(extra)
-    return StepResult(**values)
+    return step_result(instance_id, status, log=log, **extra)
 
 
 def run_result(steps: list[StepResult], **extra: Any) -> RunResult:
-    failed = any(s.status.is_failure and not s.continue_on_error for s in steps)
-    values: dict[str, Any] = {
-        "run_id": "run-1",
-        "playbook": "ci",
-        "playbook_path": "playbooks/ci.yml",
-        "status": RunStatus.FAILED if failed else RunStatus.PASSED,
-        "started": START,
-        "finished": START + timedelta(seconds=5),
-        "steps": tuple(steps),
-    }
-    values.update(extra)
-    return RunResult(**values)
+    return build_run(*steps, **extra)
 
 
 def play(reporter: ConsoleReporter, results: list[StepResult], **extra: Any) -> RunResult:

@@ -4,11 +4,13 @@ scheduler's priorities from past durations, and `repro` of a recorded run."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from tests.helpers import run_cli
+
+if TYPE_CHECKING:
+    import subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -36,22 +38,7 @@ steps:
 
 
 def cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
-    }
-    env["PYTHONPATH"] = str(ROOT)
-    env["CI_ORCHESTRATOR_CACHE_DIR"] = str(work / ".cache-dir")
-    return subprocess.run(
-        [sys.executable, "-m", "ci_orchestrator", *args],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_cli(work, *args)
 
 
 def project(folder: Path, playbook: str) -> Path:

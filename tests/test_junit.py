@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import junitparser
@@ -13,43 +12,21 @@ from hypothesis import strategies as st
 
 from ci_orchestrator.reporters.junit import render_junit, write_junit
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
 HOSTILE = b'\x1b[31mERROR\x1b[0m \x00NUL ]]> <tag> & "q" \xff\xfe\xc3( \x07\x0b\x0c\x1f bell token=hunter2\n'
 
 
 def step(step_id: str, status: Status, **fields: Any) -> StepResult:
-    ran = status not in (Status.SKIPPED, Status.CACHED)
-    values: dict[str, Any] = {
-        "id": step_id,
-        "step": step_id.split(" ", maxsplit=1)[0],
-        "name": step_id,
-        "matrix": {},
-        "status": status,
-        "started": T0 if ran else None,
-        "finished": T0 + timedelta(seconds=2) if ran else None,
-        "duration": 2.0 if ran else 0.0,
-        "attempts": 1 if ran else 0,
-    }
-    values.update(fields)
-    return StepResult(**values)
+    return step_result(step_id, status, **{"exit_code": None, **fields})
 
 
 def run(*steps: StepResult, secrets: tuple[str, ...] = ()) -> RunResult:
-    return RunResult(
-        run_id="run-1",
-        playbook="ci",
-        playbook_path="playbooks/ci.yml",
-        status=RunStatus.FAILED,
-        started=T0,
-        finished=T0 + timedelta(seconds=5),
-        steps=steps,
-        stats=RunStats(serial_duration=8.0, speedup=1.6),
-        secrets=secrets,
-    )
+    stats = RunStats(serial_duration=8.0, speedup=1.6)
+    return run_result(*steps, status=RunStatus.FAILED, stats=stats, secrets=secrets)
 
 
 def every_status(log: str | None) -> RunResult:

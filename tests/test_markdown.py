@@ -4,51 +4,29 @@ from __future__ import annotations
 
 import re
 import shlex
-from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.reporters.markdown import render_summary, repro_command, write_summary
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
 MIB = 1024 * 1024
 
 
 def step(step_id: str, status: Status, *, offset: float = 0.0, **fields: Any) -> StepResult:
-    ran = status not in (Status.SKIPPED, Status.CACHED)
-    values: dict[str, Any] = {
-        "id": step_id,
-        "step": step_id.split(" ", maxsplit=1)[0],
-        "name": step_id,
-        "matrix": {},
-        "status": status,
-        "started": T0 + timedelta(seconds=offset) if ran else None,
-        "finished": T0 + timedelta(seconds=offset + 2) if ran else None,
-        "duration": 2.0 if ran else 0.0,
-        "attempts": 1 if ran else 0,
-    }
-    values.update(fields)
-    return StepResult(**values)
+    return step_result(step_id, status, offset=offset, **{"exit_code": None, **fields})
 
 
 def run(*steps: StepResult, status: RunStatus = RunStatus.FAILED, **fields: Any) -> RunResult:
     values: dict[str, Any] = {
-        "run_id": "run-1",
-        "playbook": "ci",
-        "playbook_path": "playbooks/ci.yml",
-        "status": status,
-        "started": T0,
-        "finished": T0 + timedelta(seconds=5),
-        "steps": steps,
         "stats": RunStats(serial_duration=12.5, speedup=2.5, critical_path=("lint",)),
         "vars": {"ENV": "staging eu"},
         "secrets": ("hunter2",),
     }
-    values.update(fields)
-    return RunResult(**values)
+    return run_result(*steps, status=status, **{**values, **fields})
 
 
 def sample(log: str | None = "step.log") -> RunResult:

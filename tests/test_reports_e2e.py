@@ -8,15 +8,18 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import junitparser
 import pytest
+
+from tests.helpers import cli_environment, run_cli
+
+if TYPE_CHECKING:
+    import subprocess
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data" / "reports"
@@ -34,28 +37,11 @@ SPEC_STATS_KEYS = {
 
 def environment(work: Path, **extra: str) -> dict[str, str]:
     """The machine's environment without GitHub or CI variables, the cache inside `work`."""
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
-    }
-    env["PYTHONPATH"] = str(ROOT)
-    env["CI_ORCHESTRATOR_CACHE_DIR"] = str(work / ".cache-dir")
-    env.update(extra)
-    return env
+    return cli_environment(work, **extra)
 
 
 def cli(work: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "ci_orchestrator", *args],
-        cwd=work,
-        env=env or environment(work),
-        capture_output=True,
-        text=True,
-        errors="replace",
-        timeout=120,
-        check=False,
-    )
+    return run_cli(work, *args, env=env)
 
 
 def workspace(root: Path, playbook: str) -> Path:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import stat
-import subprocess
 import sys
 import textwrap
 from pathlib import Path
@@ -20,6 +19,7 @@ from typer.testing import CliRunner
 
 from ci_orchestrator.cli import app
 from ci_orchestrator.cpus import available_cpus
+from tests.helpers import cli_environment, run_cli
 
 DATA = Path(__file__).parent / "data" / "seeds"
 RUN_JSON = ".ci-orchestrator/reports/run.json"
@@ -733,21 +733,7 @@ def test_example_playbook_runs_from_a_real_process(tmp_path: Path) -> None:
     """The shipped example, as a user runs it: `python -m ci_orchestrator run scripts`."""
     root = Path(__file__).parent.parent
     shutil.copytree(root / "playbooks", tmp_path / "playbooks")
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("GITHUB_", "CI_ORCHESTRATOR")) and key != "CI"
-    }
-    env["PYTHONPATH"] = str(root)
-    done = subprocess.run(
-        [sys.executable, "-m", "ci_orchestrator", "run", "scripts"],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    done = run_cli(tmp_path, "run", "scripts", env=cli_environment())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "group nightly: 2 completed, 2 successful, 0 failed" in done.stdout
     assert "report --format markdown --verbose" in done.stdout

@@ -4,9 +4,7 @@ records, balance by the run history's durations, and the GitHub matrix of the sh
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import Any
@@ -14,6 +12,7 @@ from typing import Any
 import pytest
 
 from ci_orchestrator.history import History
+from tests.helpers import cli_command, cli_environment, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARDS = 3
@@ -38,17 +37,11 @@ def generated_playbook() -> str:
 
 
 def cli_args(work: Path, *args: str) -> dict[str, Any]:
-    env = {
-        name: value
-        for name, value in os.environ.items()
-        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
-    }
-    env["PYTHONPATH"] = str(ROOT)
-    env["CI_ORCHESTRATOR_CACHE_DIR"] = str(work / ".cache-dir")
+    """`subprocess` arguments of the command in `work`, for a process started and awaited later."""
     return {
-        "args": [sys.executable, "-m", "ci_orchestrator", *args],
+        "args": cli_command(*args),
         "cwd": work,
-        "env": env,
+        "env": cli_environment(work),
         "stdout": subprocess.PIPE,
         "stderr": subprocess.PIPE,
         "text": True,
@@ -56,7 +49,7 @@ def cli_args(work: Path, *args: str) -> dict[str, Any]:
 
 
 def cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(**cli_args(work, *args), timeout=120, check=False)
+    return run_cli(work, *args)
 
 
 def plan_instances(work: Path, *args: str) -> list[dict[str, Any]]:
