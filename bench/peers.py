@@ -87,6 +87,13 @@ def _works(root: Path) -> bool:
     return True
 
 
+def _compiled(root: Path) -> Path:
+    """`root` with its bytecode written, as an installed package has it: with
+    PYTHONDONTWRITEBYTECODE set (as on some CI machines) every run would compile every module."""
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(root / "ci_orchestrator")], check=False)
+    return root
+
+
 def snapshot(*, live: bool, depth: int = 20) -> tuple[Path, str]:
     """The folder to put on PYTHONPATH for ours, and which version of the package it holds.
 
@@ -95,7 +102,7 @@ def snapshot(*, live: bool, depth: int = 20) -> tuple[Path, str]:
     several minutes goes on, and a commit can be named. `live` takes the working tree as it is.
     """
     if live:
-        return REPO, "working tree"
+        return _compiled(REPO), "working tree"
     target = BENCH / ".work" / "snapshot"
     log = _run(["git", "-C", str(REPO), "log", f"-{depth}", "--format=%h"]).stdout.split()
     for commit in log:
@@ -106,7 +113,7 @@ def snapshot(*, live: bool, depth: int = 20) -> tuple[Path, str]:
         )
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive.stdout, check=True)
         if _works(target):
-            return target, f"commit {commit}"
+            return _compiled(target), f"commit {commit}"
     return REPO, "working tree (none of the last commits ran)"
 
 

@@ -117,6 +117,9 @@ def machine() -> list[str]:
         f"- Memory: {memory}",
         f"- OS: {system}",
         f"- Python (ours and doit): {platform.python_version()}",
+        # The machine is shared: a high load says other work ran beside the suite.
+        "- Load average (1, 5, 15 min) when this page was written: "
+        + ", ".join(f"{load:.2f}" for load in os.getloadavg()),
     ]
 
 

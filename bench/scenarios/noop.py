@@ -51,5 +51,5 @@ def run(context: Context) -> Section:
         met, measured = None, "a tool failed or is missing"
     section.targets.append(Target(goal="noop: no slower than go-task", met=met, measured=measured))
     per_step = timings[OURS].median / COUNT if OURS in timings else float("nan")
-    section.notes.append(f"ours: {seconds(per_step)} per step (whole process ÷ steps)")
+    section.notes.append(f"ours: {per_step * 1e6:,.0f} µs per step (whole process ÷ steps)")
     return section
