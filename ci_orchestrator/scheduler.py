@@ -442,10 +442,3 @@ def _output_forwarder(observer: RunObserver) -> Callable[[str, bytes], None]:
         observer.step_output(instance_id=key, chunk=chunk)
 
     return forward
-
-
-def interrupt_exit_code(signum: int | None) -> int | None:
-    """The exit code of a run stopped by this signal: 128 + its number (130 SIGINT, 143 SIGTERM)."""
-    if signum is None:
-        return None
-    return 128 + signal.Signals(signum).value
