@@ -7,10 +7,12 @@ warm-up run each, and a table quotes the median with the min and max.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import statistics
 import subprocess
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -80,11 +82,23 @@ class Timing:
         return bool(self.seconds) and not self.wrong
 
 
+def _stop(started: list[int]) -> None:
+    for pid in started:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+
+
 def run_once(case: Case, round_number: int, log_folder: Path) -> tuple[float, str]:
     """Prepare, run and check one run: its seconds and what was wrong with it ("" when right)."""
     case.prepare(round_number)
     log_folder.mkdir(parents=True, exist_ok=True)
     log = log_folder / f"{case.name}.log"
+    started: list[int] = []
+    # Not `wait(timeout=)`: it polls with sleeps of up to 50 ms, which would round every time
+    # up to that grain. A timer, started before the clock, stops a run past its limit, and
+    # `wait()` blocks until the exact exit.
+    stopper = threading.Timer(case.limit, _stop, args=(started,))
+    stopper.start()
     with log.open("wb") as sink:
         start = time.perf_counter()
         # A session of its own, so a run over its limit is stopped with every process it started.
@@ -97,13 +111,13 @@ def run_once(case: Case, round_number: int, log_folder: Path) -> tuple[float, st
             stderr=sink,
             start_new_session=True,
         )
-        try:
-            returncode = process.wait(timeout=case.limit)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
-            return time.perf_counter() - start, f"{STOPPED} {case.limit:.0f} s"
+        started.append(process.pid)
+        returncode = process.wait()
         seconds = time.perf_counter() - start
+        stopped = not stopper.is_alive()
+        stopper.cancel()
+        if stopped:
+            return seconds, f"{STOPPED} {case.limit:.0f} s"
     if returncode:
         tail = log.read_bytes()[-400:].decode(errors="replace").strip().replace("\n", " ")
         return seconds, f"exit code {returncode}: {tail}"
