@@ -97,10 +97,13 @@ def write_script(text: str, *, scratch_dir: Path, name: str, extension: str) -> 
     """
     digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]
     stem = _UNSAFE.sub("_", name).strip("._-")[:60] or "step"
-    directory = scratch_dir.absolute()
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / f"{stem}-{digest}{extension}"
-    path.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8", newline="\n")
+    path = scratch_dir.absolute() / f"{stem}-{digest}{extension}"
+    content = text if text.endswith("\n") else text + "\n"
+    try:
+        path.write_text(content, encoding="utf-8", newline="\n")
+    except FileNotFoundError:  # the folder is made on the first script, not checked on each
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(content, encoding="utf-8", newline="\n")
     return str(path)
 
 

@@ -164,8 +164,12 @@ class History:
 
     def record_step(self, run_id: str, result: StepResult) -> None:
         """Record how one instance ended (again for the same id: the later record wins)."""
+        self.record_steps(run_id, [result])
+
+    def record_steps(self, run_id: str, results: Sequence[StepResult]) -> None:
+        """Record several instances in one transaction."""
         with self._write():
-            self._insert_steps(run_id, [result])
+            self._insert_steps(run_id, list(results))
 
     def finish_run(self, result: RunResult) -> None:
         """Record the end of a run and all its steps (also when `start_run` was never called),

@@ -40,9 +40,17 @@ def log_path(context: RunContext, instance_id: str, attempt: int = 1) -> Path:
     return context.log_dir / f"{log_name(instance_id)}{suffix}.log"
 
 
-def step_environment(instance: Instance, context: RunContext, *, parallel: bool, jobs: int) -> dict[str, str]:
-    """The machine's environment, the playbook's and step's `env`, `MATRIX_*`, and ours."""
-    env = dict(os.environ)
+def step_environment(
+    instance: Instance,
+    context: RunContext,
+    *,
+    parallel: bool,
+    jobs: int,
+    base_env: Mapping[str, str] | None = None,
+) -> dict[str, str]:
+    """The machine's environment (`base_env`, read once per run), the playbook's and step's
+    `env`, `MATRIX_*`, and ours."""
+    env = dict(os.environ if base_env is None else base_env)
     env.update(instance.env)
     env.update(
         CI_ORCHESTRATOR="true",
@@ -63,6 +71,7 @@ def process_spec(
     timeout: float | None,
     parallel: bool,
     jobs: int,
+    base_env: Mapping[str, str] | None = None,
 ) -> ProcessSpec:
     step = instance.step
     try:
@@ -82,7 +91,7 @@ def process_spec(
         key=instance.id,
         argv=argv,
         cwd=context.workspace / instance.working_directory,
-        env=step_environment(instance, context, parallel=parallel, jobs=jobs),
+        env=step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env),
         log_path=log_path(context, instance.id, attempt),
         timeout=timeout,
         masks=context.secrets,

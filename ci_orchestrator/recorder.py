@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
@@ -17,6 +18,10 @@ if TYPE_CHECKING:
     from ci_orchestrator.results import RunResult, StepResult
 
 
+FLUSH_STEPS = 100
+FLUSH_SECONDS = 1.0
+
+
 class HistoryRecorder:
     """Records the run in the local run database as it goes; a database that cannot be opened
     or written (damaged, full disk) is one warning, and the run goes on without it."""
@@ -26,6 +31,10 @@ class HistoryRecorder:
         self.playbook = playbook
         self.run_id = ""
         self.warn = warn
+        # Steps are written in batches: one transaction per step costs more than a `true` step.
+        # A run killed outright loses at most the last second of step records.
+        self.pending: list[StepResult] = []
+        self.flushed_at = time.monotonic()
 
     @classmethod
     def open(cls, path: Path, playbook: Playbook, *, warn: Callable[[str], None]) -> HistoryRecorder:
@@ -91,12 +100,22 @@ class HistoryRecorder:
         pass
 
     def step_finished(self, result: StepResult) -> None:
-        self._write(lambda history: history.record_step(self.run_id, result))
+        self.pending.append(result)
+        if len(self.pending) >= FLUSH_STEPS or time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        self.flushed_at = time.monotonic()
+        if pending:
+            self._write(lambda history: history.record_steps(self.run_id, pending))
 
     def run_finished(self, result: RunResult) -> None:
+        self.flush()
         self._write(lambda history: history.finish_run(result))
 
     def close(self) -> None:
+        self.flush()
         if self.history:
             with contextlib.suppress(OrchestratorError):
                 self.history.close()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import heapq
+import os
 import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -85,6 +86,9 @@ class _Run:
         self.interrupted_by: int | None = None
         self.stopped_blocks: dict[str, str] = {}
         self.started = utcnow()
+        # Resolved once: logs are named relative to the workspace in every result.
+        self.log_dir_shown = _relative(context.log_dir, context.workspace)
+        self.base_env = dict(os.environ)
         self.hits = 0
         self.misses = 0
         self.ordered_alone = graph.ordered_against_all(plan.order, plan.waits_for)
@@ -213,6 +217,7 @@ class _Run:
                 timeout=self.timeout_of(instance),
                 parallel=not alone,
                 jobs=self.limits.cpus // sharing,
+                base_env=self.base_env,
             )
         )
 
@@ -326,7 +331,7 @@ class _Run:
             attempts=attempts,
             cached=cached,
             reason=reason,
-            log=_relative(log, self.context.workspace) if log else None,
+            log=f"{self.log_dir_shown}/{log.name}" if log else None,
             continue_on_error=instance.continue_on_error,
             stage=instance.step.stage,
             group=instance.step.block,

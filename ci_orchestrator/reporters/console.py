@@ -293,7 +293,10 @@ def _masked_chunks(log: str | None, secrets: tuple[str, ...]) -> Iterator[str]:
     if not log:
         return
     try:
-        file = Path(log).open(encoding="utf-8", errors="replace", newline="")  # noqa: SIM115
+        path = Path(log)
+        if not path.stat().st_size:  # most steps print nothing: no text decoder for them
+            return
+        file = path.open(encoding="utf-8", errors="replace", newline="")
     except OSError:
         return
     with file:
