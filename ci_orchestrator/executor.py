@@ -20,7 +20,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
-from ci_orchestrator.processes import Marker, Masker, StartError, Tree, spawn, terminate_marked, write_all
+from ci_orchestrator.masking import Masker
+from ci_orchestrator.processes import Marker, StartError, Tree, spawn, terminate_marked, write_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

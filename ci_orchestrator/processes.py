@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
-import re
 import select
 import selectors
 import shutil
@@ -30,7 +29,6 @@ if TYPE_CHECKING:
 RUN_ID = "CI_ORCHESTRATOR_RUN_ID"
 STEP_ID = "CI_ORCHESTRATOR_STEP_ID"
 
-MASK = b"***"
 _GONE = (psutil.NoSuchProcess, psutil.AccessDenied)
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
 
@@ -181,49 +179,6 @@ def write_all(fd: int, data: bytes) -> str | None:
     return None
 
 
-class Masker:
-    """Replaces every mask value by `***` in a stream given chunk by chunk.
-
-    The last len(longest)-1 bytes are held back until the next chunk shows whether a value
-    starts there, so a value split across two chunks is masked all the same; the result is the
-    same as masking the whole stream at once, with memory bounded by one chunk.
-    """
-
-    __slots__ = ("_carry", "_hold", "_pattern")
-
-    def __init__(self, masks: tuple[str, ...]) -> None:
-        # Longest first: where two values start at one place, the longer one is hidden whole.
-        values = sorted({mask.encode() for mask in masks if mask}, key=len, reverse=True)
-        self._pattern = re.compile(b"|".join(re.escape(value) for value in values)) if values else None
-        self._hold = len(values[0]) - 1 if values else 0
-        self._carry = b""
-
-    def feed(self, chunk: bytes) -> bytes:
-        data = self._carry + chunk
-        masked, end = self._mask(data, max(len(data) - self._hold, 0))
-        self._carry = data[end:]
-        return masked
-
-    def flush(self) -> bytes:
-        data, self._carry = self._carry, b""
-        return self._mask(data, len(data))[0]
-
-    def _mask(self, data: bytes, cut: int) -> tuple[bytes, int]:
-        """Masks each value that starts before `cut` (every value fits in `data` from there);
-        returns the masked bytes and where in `data` they end."""
-        if self._pattern is None:
-            return data[:cut], cut
-        parts = []
-        position = 0
-        while (match := self._pattern.search(data, position)) is not None and match.start() < cut:
-            parts.append(data[position : match.start()])
-            parts.append(MASK)
-            position = match.end()
-        end = max(position, cut)
-        parts.append(data[position:end])
-        return b"".join(parts), end
-
-
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Marker:
     """The environment values that tag a step's processes, even those that left its session.
@@ -366,16 +321,7 @@ def terminate_marked(marker: Marker, *, grace: float) -> int:
 
     Returns how many were found.
     """
-    found = marked_processes(marker)
-    for process in found:
-        with contextlib.suppress(*_GONE):
-            process.send_signal(signal.SIGTERM)
-    survivors = wait_gone(found, grace)
-    for process in survivors:
-        with contextlib.suppress(*_GONE):
-            process.kill()
-    wait_gone(survivors, 1.0)
-    return len(found)
+    return _terminate(marked_processes(marker), grace=grace)
 
 
 def terminate_runs(run_ids: Collection[str], *, grace: float) -> int:
@@ -388,6 +334,11 @@ def terminate_runs(run_ids: Collection[str], *, grace: float) -> int:
         for process in psutil.process_iter(["environ"], ad_value=None)
         if process.pid != own and (process.info["environ"] or {}).get(RUN_ID) in wanted and is_alive(process)
     ]
+    return _terminate(found, grace=grace)
+
+
+def _terminate(found: list[psutil.Process], *, grace: float) -> int:
+    """SIGTERM to each, SIGKILL to what is left after `grace` seconds; returns how many."""
     for process in found:
         with contextlib.suppress(*_GONE):
             process.send_signal(signal.SIGTERM)

@@ -29,7 +29,7 @@ from ci_orchestrator.executor import (
     Signalled,
     Supervisor,
 )
-from ci_orchestrator.processes import Masker
+from ci_orchestrator.masking import Masker
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable

@@ -27,7 +27,7 @@ RUNNERS = {
     "archives",
     "digests",
 }
-RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder"}
+RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder", "masking"}
 
 
 def imports() -> dict[str, set[str]]:
