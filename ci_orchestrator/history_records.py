@@ -76,7 +76,8 @@ def run_summary(row: sqlite3.Row, counts: Mapping[Status, int]) -> RunSummary:
     if row["status"] is not None:
         state = RunState(row["status"])
     else:
-        state = RunState.RUNNING if still_running(row["host"], row["pid"]) else RunState.INTERRUPTED
+        alive = still_running(row["host"], row["pid"], since=begun)
+        state = RunState.RUNNING if alive else RunState.INTERRUPTED
     return RunSummary(
         run_id=row["run_id"],
         playbook=row["playbook"],
@@ -121,9 +122,10 @@ def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 
 
-def still_running(host: str, pid: int) -> bool:
-    # Another machine's process cannot be asked; a run from there that never finished is
-    # taken as interrupted. A recycled pid may make a dead run look alive: rare and harmless.
+def still_running(host: str, pid: int, *, since: datetime | None = None) -> bool:
+    """Whether the process that started a run is alive. Another machine's process cannot be
+    asked: a run from there that never finished is taken as interrupted. A pid recycled by a
+    process that started after the run did (pids wrap at 32768 on many machines) is not it."""
     if host != socket.gethostname():
         return False
     try:
@@ -132,4 +134,18 @@ def still_running(host: str, pid: int) -> bool:
         return False
     except PermissionError:
         return True
+    started = _process_started(pid)
+    return not (since is not None and started is not None and started > since.timestamp() + 1.0)
+
+
+def _process_started(pid: int) -> float | None:
+    """When a process started, in seconds since the epoch, from /proc (None where unknown)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:  # noqa: PTH123 - a /proc read, no Path needed
+            fields = stat.read().rsplit(b")", 1)[1].split()
+        with open("/proc/stat", "rb") as system:  # noqa: PTH123
+            boot = next(int(line.split()[1]) for line in system if line.startswith(b"btime "))
+        return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+    except (OSError, ValueError, IndexError, StopIteration):
+        return None
     return True

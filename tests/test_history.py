@@ -161,7 +161,8 @@ def test_durations_are_medians_of_recent_real_runs(history: History) -> None:
 
 
 def test_an_unfinished_run_of_a_live_process_is_running(history: History) -> None:
-    history.start_run(run_id="live", playbook="ci", playbook_path="playbooks/ci.yml", started=T0, total=4)
+    now = datetime.now(UTC)
+    history.start_run(run_id="live", playbook="ci", playbook_path="playbooks/ci.yml", started=now, total=4)
     history.record_step("live", step("a"))
     [summary] = history.runs()
     assert summary.status is RunState.RUNNING
@@ -213,6 +214,13 @@ def go(writer: subprocess.Popen[str]) -> None:
     assert writer.stdout.readline().strip() == "started"
     writer.stdin.write("go\n")
     writer.stdin.flush()
+
+
+def test_a_recycled_pid_does_not_make_a_dead_run_look_alive(history: History) -> None:
+    # The run says it began long before this process (which now holds its pid) started.
+    history.start_run(run_id="old", playbook="ci", playbook_path="playbooks/ci.yml", started=T0, total=1)
+    [summary] = history.runs()
+    assert summary.status is RunState.INTERRUPTED
 
 
 def test_two_processes_write_at_once(tmp_path: Path) -> None:
