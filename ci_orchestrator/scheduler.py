@@ -160,15 +160,7 @@ class _Run:
         now = utcnow()
         self.finish(
             self.make_result(
-                instance,
-                Status.CACHED,
-                started=now,
-                finished=now,
-                exit_code=0,
-                attempts=0,
-                log=log,
-                reason=None,
-                cached=True,
+                instance, Status.CACHED, started=now, finished=now, exit_code=0, log=log, cached=True
             )
         )
         return True
@@ -259,7 +251,6 @@ class _Run:
             attempts=attempt,
             log=log,
             reason=reason,
-            cached=False,
         )
         if status is Status.PASSED and self.cache is not None and (key := self.keys.get(instance.id)):
             self.cache.store(key, instance, log_path=log, duration=result.duration)
@@ -292,31 +283,22 @@ class _Run:
                 self.became_ready(after)
 
     def skipped(self, instance: Instance, reason: str) -> StepResult:
-        return self.make_result(
-            instance,
-            Status.SKIPPED,
-            started=None,
-            finished=None,
-            exit_code=None,
-            attempts=0,
-            log=None,
-            reason=reason,
-            cached=False,
-        )
+        return self.make_result(instance, Status.SKIPPED, reason=reason)
 
     def make_result(
         self,
         instance: Instance,
         status: Status,
         *,
-        started: datetime | None,
-        finished: datetime | None,
-        exit_code: int | None,
-        attempts: int,
-        log: Path | None,
-        reason: str | None,
-        cached: bool,
+        started: datetime | None = None,
+        finished: datetime | None = None,
+        exit_code: int | None = None,
+        attempts: int = 0,
+        log: Path | None = None,
+        reason: str | None = None,
+        cached: bool = False,
     ) -> StepResult:
+        """The instance's result; what is not given is what a step that never ran has."""
         duration = (finished - started).total_seconds() if started and finished else 0.0
         return StepResult(
             id=instance.id,
