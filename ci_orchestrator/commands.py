@@ -4,14 +4,16 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shlex
+import shutil
 import sys
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Mapping, Sequence
 
 # GitHub's templates for the shells it names; `{0}` is the script file.
 SHELL_TEMPLATES: dict[str, tuple[str, ...]] = {
@@ -31,6 +33,28 @@ INTERPRETERS = frozenset({"bash", "sh", "pwsh", "powershell", "python", "python3
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
+# A `run:` text made only of these characters has no expansion, redirection, pipe, glob, list,
+# comment or escape: the shell would split it into words, find the program and start it.
+_PLAIN = re.compile(r"[A-Za-z0-9 \t_.,:=+@%/'\"-]+")
+_PLAIN_SHELLS = frozenset({"bash", "sh"})
+# What the shell does itself rather than start a program (its builtins and reserved words).
+# `true`, `false` and `echo` are left out: the programs of those names do the same (see
+# `_like_program`).
+_SHELL_WORDS = frozenset(
+    (  # noqa: SIM905 - a list of 80 words reads best as the shell prints it
+        ". : [ [[ ]] { } ! alias bg bind break builtin caller case cd command compgen complete "
+        "compopt continue coproc declare dirs disown do done elif else enable esac eval exec exit "
+        "export fc fg fi for function getopts hash help history if in jobs kill let local logout "
+        "mapfile popd printf pushd pwd read readarray readonly return select set shift shopt "
+        "source suspend test then time times trap type typeset ulimit umask unalias unset until "
+        "wait while"
+    ).split()
+)
+_LIKE_PROGRAMS = frozenset({"true", "false", "echo"})
+# Variables a shell reads at start even with --noprofile --norc: with one of them set, only
+# the shell can do what the user expects.
+_STARTUP_VARIABLES = ("BASH_ENV", "ENV")
+
 
 def build_argv(
     *,
@@ -41,6 +65,7 @@ def build_argv(
     shell: str,
     scratch_dir: Path,
     name: str,
+    env: Mapping[str, str] | None = None,
 ) -> tuple[str, ...]:
     """The argv of one step: exactly one of `run`, `command` and `script` is given.
 
@@ -48,6 +73,8 @@ def build_argv(
     `shell`: a name GitHub knows (`bash`, `sh`, `python`, `pwsh`, `powershell`), a template with
     `{0}` for the file (`perl {0}`), or any other program, given the file as last argument.
     `args` follow in every case. A relative `script` path is taken from the current directory.
+    With the step's environment `env` given, a plain one-line `run:` of bash or sh is started
+    without the shell (see `plain_command`).
     """
     given = [value is not None for value in (run, command, script)]
     if sum(given) != 1:
@@ -57,8 +84,59 @@ def build_argv(
     if script is not None:
         return (*script_argv(str(Path(script).absolute())), *args)
     assert run is not None
+    if not args and (plain := plain_command(run, shell, env=env)) is not None:
+        return plain
     path = write_script(run, scratch_dir=scratch_dir, name=name, extension=_EXTENSIONS.get(shell, ""))
     return (*shell_argv(shell, path), *args)
+
+
+def plain_command(run: str, shell: str, *, env: Mapping[str, str] | None) -> tuple[str, ...] | None:
+    """The argv of a `run:` text the shell would only split into words and start, as `make` does
+    for its recipes: one line, no shell syntax, a program found on the step's PATH (so a missing
+    one still gets the shell's own "command not found"), nothing the shell runs itself. It saves
+    the shell's start and the script file; the process, its exit code and its output are the
+    same. None when the shell is needed.
+    """
+    text = run.strip()
+    if env is None or shell not in _PLAIN_SHELLS or not _PLAIN.fullmatch(text):
+        return None
+    if any(env.get(name) for name in _STARTUP_VARIABLES):
+        return None
+    try:
+        words = tuple(shlex.split(text))
+    except ValueError:  # an unclosed quote: the shell's own message says it best
+        return None
+    if not words or "=" in words[0] or words[0] in _SHELL_WORDS:
+        return None
+    if words[0] in _LIKE_PROGRAMS and not _like_program(words, env):
+        return None
+    if "/" in words[0]:  # a relative one is found from the step's own directory: the shell's job
+        found = words[0].startswith("/") and os.access(words[0], os.X_OK)
+        return words if found else None
+    program = find_program(words[0], env.get("PATH"))
+    return None if program is None else (program, *words[1:])
+
+
+def _like_program(words: tuple[str, ...], env: Mapping[str, str]) -> bool:
+    """Whether the program `words[0]` does what the shell's builtin of that name would: the
+    programs answer `--help` and `--version`, and `echo` reads POSIXLY_CORRECT."""
+    if any(word in ("--help", "--version") for word in words[1:]):
+        return False
+    return words[0] != "echo" or "POSIXLY_CORRECT" not in env
+
+
+_FOUND: dict[tuple[str, str | None], str | None] = {}
+
+
+def find_program(name: str, path: str | None) -> str | None:
+    """The file `name` runs, looked up on `path` as a shell would (once per name and PATH); a
+    name with a `/` is a path already. None when not found."""
+    if "/" in name:
+        return name
+    key = (name, path)
+    if key not in _FOUND:
+        _FOUND[key] = shutil.which(name, path=path)
+    return _FOUND[key]
 
 
 def shell_argv(shell: str, path: str) -> tuple[str, ...]:

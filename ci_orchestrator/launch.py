@@ -74,6 +74,10 @@ def process_spec(
     base_env: Mapping[str, str] | None = None,
 ) -> ProcessSpec:
     step = instance.step
+    cwd = context.workspace / instance.working_directory
+    env = step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env)
+    # As a shell sets it, so that a step started without one sees its own directory there too.
+    env["PWD"] = str(cwd)
     try:
         argv = build_argv(
             run=instance.run,
@@ -83,6 +87,7 @@ def process_spec(
             shell=step.shell,
             scratch_dir=context.log_dir / "scripts",
             name=log_name(instance.id),
+            env=env,
         )
     except OSError as error:
         # Reported by the supervisor as a step that cannot start, with this reason.
@@ -90,8 +95,8 @@ def process_spec(
     return ProcessSpec(
         key=instance.id,
         argv=argv,
-        cwd=context.workspace / instance.working_directory,
-        env=step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env),
+        cwd=cwd,
+        env=env,
         log_path=log_path(context, instance.id, attempt),
         timeout=timeout,
         masks=context.secrets,

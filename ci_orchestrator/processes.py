@@ -10,7 +10,6 @@ import errno
 import os
 import select
 import selectors
-import shutil
 import signal
 import subprocess
 import threading
@@ -20,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import psutil
 
-from ci_orchestrator.commands import missing_program
+from ci_orchestrator.commands import find_program, missing_program
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping
@@ -124,7 +123,7 @@ _DEFAULT_SIGNALS = {signal.SIGPIPE, signal.SIGXFSZ}  # ignored by Python, as sub
 def _start(
     argv: tuple[str, ...], *, cwd: Path, env: Mapping[str, str], stdin: int, out_fd: int
 ) -> subprocess.Popen[bytes] | Spawned:
-    program = _program(argv[0], env.get("PATH")) if _FAST else None
+    program = find_program(argv[0], env.get("PATH")) if _FAST else None
     if program is None or str(cwd) != os.getcwd():  # noqa: PTH109 - a plain string compare
         return subprocess.Popen(
             argv,
@@ -148,23 +147,6 @@ def _start(
         setsigdef=_DEFAULT_SIGNALS,
     )
     return Spawned(pid, argv)
-
-
-def _stdio(stdin: int, out_fd: int) -> tuple[tuple[int, int], ...]:
-    return ((stdin, 0), (out_fd, 1), (out_fd, 2))
-
-
-_PROGRAMS: dict[tuple[str, str | None], str | None] = {}
-
-
-def _program(name: str, path: str | None) -> str | None:
-    """The file `name` runs, looked up on the child's PATH (once per run and PATH)."""
-    if "/" in name:
-        return name
-    key = (name, path)
-    if key not in _PROGRAMS:
-        _PROGRAMS[key] = shutil.which(name, path=path)
-    return _PROGRAMS[key]
 
 
 def write_all(fd: int, data: bytes) -> str | None:
