@@ -129,7 +129,7 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
         workspace=root,
         log_dir=root / STATE_DIR / "logs" / run_id,
         secrets=secrets,
-        durations=recorder.durations(),
+        durations=recorder.durations(prepared.plan.order),
     )
     try:
         result = scheduler.execute(

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 from ci_orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Collection
     from pathlib import Path
 
     from ci_orchestrator.history import History
@@ -35,6 +35,8 @@ class HistoryRecorder:
         # A run killed outright loses at most the last second of step records.
         self.pending: list[StepResult] = []
         self.flushed_at = time.monotonic()
+        # What was written, so that the end of the run writes only the steps that were not.
+        self.written: dict[str, StepResult] = {}
 
     @classmethod
     def open(cls, path: Path, playbook: Playbook, *, warn: Callable[[str], None]) -> HistoryRecorder:
@@ -57,11 +59,12 @@ class HistoryRecorder:
                 self.history.close()
             self.history = None
 
-    def durations(self) -> dict[str, float]:
+    def durations(self, instances: Collection[str]) -> dict[str, float]:
+        """Recent durations of these instances (see `History.durations`)."""
         if self.history is None:
             return {}
         try:
-            return self.history.durations(self.playbook.name)
+            return self.history.durations(self.playbook.name, instances=instances)
         except OrchestratorError:
             return {}
 
@@ -109,10 +112,16 @@ class HistoryRecorder:
         self.flushed_at = time.monotonic()
         if pending:
             self._write(lambda history: history.record_steps(self.run_id, pending))
+            self.written.update((result.id, result) for result in pending)
 
     def run_finished(self, result: RunResult) -> None:
         self.flush()
-        self._write(lambda history: history.finish_run(result))
+        unwritten = [step for step in result.steps if not self._written(step)]
+        self._write(lambda history: history.finish_run(result, steps=unwritten))
+
+    def _written(self, step: StepResult) -> bool:
+        earlier = self.written.get(step.id)
+        return earlier is step or earlier == step
 
     def close(self) -> None:
         self.flush()

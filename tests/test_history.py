@@ -160,6 +160,48 @@ def test_durations_are_medians_of_recent_real_runs(history: History) -> None:
     assert history.durations("unknown") == {}
 
 
+def test_durations_of_named_instances_match_the_full_answer(history: History) -> None:
+    for number in range(8):
+        steps = [step("build", duration=number + 1.0), step("lint", duration=2.0 * number + 1)]
+        if number < 2:  # only in the oldest runs: the reading must go back that far for it
+            steps.append(step("docs", duration=7.0 + number))
+        record(history, finished_run(f"run-{number}", steps, started=T0 + timedelta(hours=number)))
+
+    everything = history.durations("ci")
+    assert history.durations("ci", instances=["build", "docs"]) == {
+        key: everything[key] for key in ("build", "docs")
+    }
+    assert history.durations("ci", instances=["lint"]) == {"lint": everything["lint"]}
+    assert history.durations("ci", instances=["gone"]) == {}
+
+
+def test_finishing_writes_the_steps_given_and_keeps_those_recorded(history: History) -> None:
+    result = finished_run("r", [step("a"), step("b"), step("c", Status.SKIPPED, 0.0)])
+    history.start_run(run_id="r", playbook="ci", playbook_path="playbooks/ci.yml", started=T0, total=3)
+    history.record_steps("r", result.steps[:2])
+    history.finish_run(result, steps=result.steps[2:])
+    detail = history.run("r")
+    assert detail is not None
+    assert [(one.id, one.status) for one in detail.steps] == [
+        ("a", Status.PASSED),
+        ("b", Status.PASSED),
+        ("c", Status.SKIPPED),
+    ]
+
+
+def test_runs_past_the_limit_leave_with_their_steps(
+    history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ci_orchestrator.history.KEEP_RUNS", 3)
+    for number in range(5):
+        started = T0 + timedelta(hours=number)
+        record(history, finished_run(f"run-{number}", [step("a"), step("b")], started=started))
+    assert [summary.run_id for summary in history.runs()] == ["run-4", "run-3", "run-2"]
+    with sqlite3.connect(tmp_path / "state" / "history.db") as database:
+        kept = {row[0] for row in database.execute("SELECT run_id FROM steps")}
+    assert kept == {"run-4", "run-3", "run-2"}
+
+
 def test_an_unfinished_run_of_a_live_process_is_running(history: History) -> None:
     now = datetime.now(UTC)
     history.start_run(run_id="live", playbook="ci", playbook_path="playbooks/ci.yml", started=now, total=4)
