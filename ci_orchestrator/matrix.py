@@ -2,17 +2,18 @@
 `matrix_rules`), with every `${{ }}` of the step evaluated for it, narrowed by `--matrix`.
 
 A second instance with the same id gets ` #2` (then ` #3`...) so ids stay unique.
+
+Most steps have no matrix and no `${{ }}`: their instance is the step as written, made without
+the expression modules, which are imported only when a playbook uses them.
 """
 
 from __future__ import annotations
 
 import functools
-import platform
-import tempfile
+import os
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ci_orchestrator import expressions
 from ci_orchestrator.errors import (
     ExpressionError,
     OrchestratorError,
@@ -39,8 +40,12 @@ MATRIX_CONTEXTS = ("vars", "runner")  # a matrix cannot refer to itself or to th
 
 @functools.cache
 def _machine() -> tuple[tuple[str, str], ...]:
-    system = platform.system()
-    machine = platform.machine().lower()
+    import tempfile  # asked for only when an expression reads `runner`
+
+    # os.uname() is what platform.system() and platform.machine() read on POSIX, without
+    # importing `platform` (9 regular expressions compiled at import).
+    system, _, _, _, machine = os.uname()
+    machine = machine.lower()
     arches = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64", "i386": "X86"}
     arch = arches.get(machine) or (
         "X86" if machine in ("i686", "x86") else "ARM" if machine.startswith("arm") else machine.upper()
@@ -84,7 +89,7 @@ def expand(
     expander = _Expander(
         playbook,
         variables={**playbook.vars, **(variables or {})},
-        runner=dict(runner) if runner is not None else default_runner(),
+        runner=dict(runner) if runner is not None else None,
     )
     expanded = [(step, expander.combinations(step)) for step in playbook.steps]
     if not expander.problems:  # else go on: every step's expressions are checked in the same pass
@@ -97,6 +102,10 @@ def expand(
 def _filtered(
     expanded: list[tuple[Step, list[dict[str, Any]]]], filters: Mapping[str, Sequence[str]]
 ) -> list[tuple[Step, list[dict[str, Any]]]]:
+    if not filters:
+        return expanded
+    from ci_orchestrator import expressions  # lazily: see the module's docstring
+
     axes = list(dict.fromkeys(key for _, found in expanded for combination in found for key in combination))
     for key in filters:
         if key not in axes:
@@ -130,15 +139,22 @@ def _filtered(
 class _Expander:
     """Evaluates one playbook's expressions, collecting every problem with its place."""
 
-    def __init__(self, playbook: Playbook, *, variables: dict[str, str], runner: dict[str, str]) -> None:
+    def __init__(
+        self, playbook: Playbook, *, variables: dict[str, str], runner: dict[str, str] | None
+    ) -> None:
         self.playbook = playbook
         self.variables = variables
-        self.runner = runner
+        self.given_runner = runner
         self.problems: dict[tuple[str, str], Problem] = {}  # deduplicated: instances repeat them
         self.shape_problems = False  # problems that are not expressions: raised as PlaybookError
         self.env_ok = all(
             self.checked(playbook.location, f"env.{name}", value) for name, value in playbook.env.items()
         )
+        self.env_plain = not any(_has_expression(value) for value in playbook.env.values())
+
+    @functools.cached_property
+    def runner(self) -> dict[str, str]:
+        return self.given_runner if self.given_runner is not None else default_runner()
 
     def add(self, location: Location | None, path: str, error: Exception) -> None:
         message = error.problems[0].message if isinstance(error, OrchestratorError) else str(error)
@@ -154,6 +170,10 @@ class _Expander:
         contexts: Sequence[str] = STEP_CONTEXTS,
         condition: bool = False,
     ) -> bool:
+        if not condition and not _has_expression(text):
+            return True  # plain text: nothing to check
+        from ci_orchestrator import expressions  # lazily: see the module's docstring
+
         try:
             expressions.check(text, contexts=contexts, condition=condition)
         except ExpressionError as error:
@@ -190,6 +210,9 @@ class _Expander:
         return self.guarded(*where, lambda: combinations(_resolved(matrix, contexts)), [])
 
     def instances(self, step: Step, found: list[dict[str, Any]]) -> Iterator[Instance]:
+        if found == [{}] and self.env_plain and _plain(step):
+            yield self.plain_instance(step)
+            return
         texts: dict[str, object] = {"name": step.name, "run": step.run, "timeout": step.timeout}
         texts |= {"working-directory": step.working_directory, "continue-on-error": step.continue_on_error}
         fields_ok = [
@@ -208,7 +231,29 @@ class _Expander:
                 identity = f"{identity} #{seen[identity]}"
             yield self.instance(step, combination, identity)
 
+    def plain_instance(self, step: Step) -> Instance:
+        """The instance of a step with no matrix and nothing to evaluate: the step as written."""
+        timeout = (
+            None
+            if step.timeout is None
+            else self.guarded(*_where(step, "timeout"), lambda: _timeout(step.timeout, {}), None)
+        )
+        return Instance(
+            id=step.id,
+            step=step,
+            matrix={},
+            name=step.name,
+            run=step.run,
+            env={**self.playbook.env, **step.env},
+            working_directory=step.working_directory,
+            timeout=timeout,
+            continue_on_error=bool(step.continue_on_error),
+            condition=None,
+        )
+
     def instance(self, step: Step, combination: dict[str, Any], identity: str) -> Instance:
+        from ci_orchestrator import expressions  # lazily: see the module's docstring
+
         contexts: dict[str, Any] = {"matrix": combination, "vars": self.variables, "runner": self.runner}
 
         def text(location: Location, path: str, value: str) -> str:
@@ -243,6 +288,22 @@ class _Expander:
         )
 
 
+def _has_expression(text: str) -> bool:
+    return "${{" in text  # as expressions.has_expression, without importing the evaluator
+
+
+def _plain(step: Step) -> bool:
+    """Whether a step's instance is the step as written: no `${{ }}` in any text it evaluates, no
+    `if:` (a condition is parsed even without `${{ }}`), timeout and continue-on-error already
+    values."""
+    if step.condition is not None or isinstance(step.timeout, str):
+        return False
+    if not isinstance(step.continue_on_error, bool):
+        return False
+    texts = (step.name, step.run or "", step.working_directory, *step.env.values())
+    return not any(_has_expression(text) for text in texts)
+
+
 def _where(step: Step, key: str, entry: str | None = None) -> tuple[Location, str]:
     """The place of a step's key (`env` entries by name) and its path for error messages."""
     names = [f"{key}.{entry}", key] if entry else [key]
@@ -256,13 +317,15 @@ def _strings(spec: MatrixSpec) -> Iterator[str]:
     entries = [*spec.axes.values(), *(entry.values() for entry in (*spec.include, *spec.exclude))]
     for values in entries:
         for value in values:
-            if isinstance(value, str) and expressions.has_expression(value):
+            if isinstance(value, str) and _has_expression(value):
                 yield value
 
 
 def _resolved(spec: MatrixSpec, contexts: Mapping[str, Any]) -> MatrixSpec:
     """The matrix with its expressions evaluated: a whole-matrix `${{ fromJSON(...) }}`, or values
     (an axis written as one expression may give the whole list)."""
+    from ci_orchestrator import expressions  # lazily: see the module's docstring
+
     if spec.expression is not None:
         return _spec_from(expressions.evaluate_template(spec.expression, contexts))
 
@@ -284,6 +347,8 @@ def _resolved(spec: MatrixSpec, contexts: Mapping[str, Any]) -> MatrixSpec:
 
 def _spec_from(value: Any) -> MatrixSpec:
     """A matrix given as data (from `fromJSON`)."""
+    from ci_orchestrator import expressions  # lazily: see the module's docstring
+
     if not isinstance(value, Mapping):
         raise PlaybookError(f"matrix expression must give an object, got {expressions.to_string(value)!r}")
     axes: dict[str, tuple[Any, ...]] = {}
@@ -302,20 +367,26 @@ def _spec_from(value: Any) -> MatrixSpec:
 
 def _timeout(value: float | str | None, contexts: Mapping[str, Any]) -> float | None:
     if isinstance(value, str):
+        from ci_orchestrator import expressions  # lazily: see the module's docstring
+
         value = expressions.evaluate_template(value, contexts)
     if value is None or value == "":
         return None
     try:
         return parse_duration(value)
     except (TypeError, ValueError):
+        from ci_orchestrator.expression_values import to_string
+
         raise ExpressionError(
-            f"expected a duration such as 90, 90s, 2m or 1h30m, got {expressions.to_string(value)!r}"
+            f"expected a duration such as 90, 90s, 2m or 1h30m, got {to_string(value)!r}"
         ) from None
 
 
 def _flag(value: bool | str, contexts: Mapping[str, Any]) -> bool:
     if isinstance(value, bool):
         return value
+    from ci_orchestrator import expressions  # lazily: see the module's docstring
+
     result = expressions.evaluate_template(value, contexts)
     if isinstance(result, str):
         if result.strip().lower() in ("true", "false", ""):

@@ -13,7 +13,6 @@ import re
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator import expressions
 from ci_orchestrator.errors import PlaybookError
 
 if TYPE_CHECKING:
@@ -96,7 +95,10 @@ def _labels(value: Any) -> Iterator[str]:
         for item in value:
             yield from _labels(item)
     elif value is not None and value != "":
-        yield expressions.to_string(value)
+        # Imported here: a step without a matrix is named without the expression modules.
+        from ci_orchestrator.expression_values import to_string
+
+        yield to_string(value)
 
 
 def instance_id(step_id: str, combination: Mapping[str, Any]) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from ci_orchestrator.matrix import contexts_for, default_runner, expand
 from ci_orchestrator.matrix_rules import combinations, instance_id
 from ci_orchestrator.playbook import MatrixSpec, Step
 from tests.conftest import DATA
-from tests.helpers import playbook
+from tests.helpers import REPO, playbook
 
 DOCS_CASES = json.loads((DATA / "matrix" / "github_docs.json").read_text())
 
@@ -425,3 +426,40 @@ def test_playbook_env_errors_point_at_the_playbook() -> None:
     assert caught.value.lines()[0].startswith(
         "test.yml: env.X: unexpected end of expression, expected a property name"
     )
+
+
+# ---------------------------------------------------------------- steps with nothing to evaluate
+
+
+def test_a_plain_step_becomes_the_instance_evaluation_would_give() -> None:
+    written = {"name": "Build", "run": "make all", "working_directory": "src", "env": {"A": "step"}}
+    plain = step("s", timeout=30.0, continue_on_error=True, **written)
+    evaluated = step(
+        "s",
+        timeout="${{ 30 }}",
+        continue_on_error="${{ true }}",
+        **{**written, "run": "make ${{ 'all' }}"},
+    )
+    env = {"A": "playbook", "B": "playbook"}
+    (fast,) = expand(playbook(plain, env=env))
+    (slow,) = expand(playbook(evaluated, env=env))
+    fields = ("id", "matrix", "name", "run", "working_directory", "timeout", "continue_on_error", "condition")
+    assert [getattr(fast, name) for name in fields] == [getattr(slow, name) for name in fields]
+    assert list(fast.env.items()) == list(slow.env.items()) == [("A", "step"), ("B", "playbook")]
+
+
+def test_plain_playbooks_expand_without_the_expression_modules() -> None:
+    """Start-up: the evaluator is imported only when a playbook has something to evaluate."""
+    probe = (
+        "import sys\n"
+        "from ci_orchestrator.matrix import expand\n"
+        "from tests.helpers import playbook, step\n"
+        "expand(playbook(step('a', timeout=5.0), step('b', env={'X': '1'}), env={'Y': '2'}))\n"
+        "print(sorted(name for name in sys.modules if name.startswith('ci_orchestrator.expression')))\n"
+        "expand(playbook(step('c', run='echo ${{ vars.V }}'), vars={'V': '1'}))\n"
+        "print('ci_orchestrator.expressions' in sys.modules)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.split("\n")[:2] == ["[]", "True"]
