@@ -15,10 +15,10 @@ def main() -> None:
 
         sys.stdout.write(f"ci-orchestrator {__version__}\n")
         return
-    from ci_orchestrator.cli import app
+    from ci_orchestrator import cli
 
     try:
-        app(prog_name="ci-orchestrator")
+        cli.main()
     finally:
         # Everything still alive goes with the process: the collections run while the
         # interpreter shuts down would only walk it all first (15-30 ms after a run).

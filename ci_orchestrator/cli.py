@@ -1,24 +1,30 @@
-"""The command line: typer commands turn options into pipeline calls, and errors into exit codes."""
+"""The command line: typer commands turn options into pipeline calls, and errors into exit codes.
+
+Each command imports the modules it calls (`pipeline`, `queries`, `workflow`) when it runs, so
+that start-up, which every CI step waits for, pays only for the command's own path.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from ci_orchestrator import __version__, pipeline, queries, workflow
+from ci_orchestrator import __version__
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection
 
-app = typer.Typer(
-    name="ci-orchestrator",
-    help="Run a project's CI steps from a YAML playbook, here or in GitHub Actions.",
-    no_args_is_help=True,
-    pretty_exceptions_show_locals=False,
-    add_completion=False,
-    rich_markup_mode=None,
-)
+_APP_SETTINGS: dict[str, Any] = {
+    "name": "ci-orchestrator",
+    "help": "Run a project's CI steps from a YAML playbook, here or in GitHub Actions.",
+    "no_args_is_help": True,
+    "pretty_exceptions_show_locals": False,
+    "add_completion": False,
+    "rich_markup_mode": None,
+}
+app = typer.Typer(**_APP_SETTINGS)
 report_app = typer.Typer(help="Work with run records.", no_args_is_help=True)
 cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
 config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
@@ -111,6 +117,8 @@ def run(
     config: ConfigOpt = None,
 ) -> None:
     """Run the playbook."""
+    from ci_orchestrator import pipeline
+
     selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
     options = RunOptions(
         concurrency=concurrency,
@@ -156,6 +164,8 @@ def plan(
     config: ConfigOpt = None,
 ) -> None:
     """Show what `run` would do; run nothing."""
+    from ci_orchestrator import pipeline
+
     selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
     options = RunOptions(
         concurrency=concurrency,
@@ -173,6 +183,8 @@ def plan(
 @app.command(name="list")
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
+    from ci_orchestrator import queries
+
     try:
         typer.echo(queries.list_text(Selection(playbook=playbook, profile=profile, config=config)))
     except OrchestratorError as error:
@@ -184,6 +196,8 @@ def validate(
     playbooks: Annotated[list[str], typer.Argument(help="Playbook paths or names.")],
 ) -> None:
     """Check playbooks: exit 0 when all are valid, 2 otherwise."""
+    from ci_orchestrator import queries
+
     failures = 0
     for name in playbooks:
         try:
@@ -203,6 +217,8 @@ def report_merge(
     json_path: Annotated[str | None, typer.Option("--json", help="JSON run record path.")] = None,
 ) -> None:
     """Merge run records (from shards) into one JUnit file, one summary and one record."""
+    from ci_orchestrator import pipeline
+
     try:
         code = pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path))
     except OrchestratorError as error:
@@ -213,12 +229,16 @@ def report_merge(
 @cache_app.command("stats")
 def cache_stats(cache_dir: CacheDirOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
+    from ci_orchestrator import queries
+
     typer.echo(queries.cache_stats(cache_dir))
 
 
 @cache_app.command("clear")
 def cache_clear(cache_dir: CacheDirOpt = None) -> None:
     """Remove every cache entry."""
+    from ci_orchestrator import queries
+
     typer.echo(queries.cache_clear(cache_dir))
 
 
@@ -230,6 +250,8 @@ def cache_prune(
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Evict least recently used entries until the cache fits."""
+    from ci_orchestrator import queries
+
     try:
         typer.echo(queries.cache_prune(cache_dir, max_size))
     except OrchestratorError as error:
@@ -244,6 +266,8 @@ def cache_explain(
     cache_dir: CacheDirOpt = None,
 ) -> None:
     """Why a step would run, or be taken from the cache."""
+    from ci_orchestrator import queries
+
     if len(args) > 2:
         typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
         raise typer.Exit(EXIT_USAGE)
@@ -266,6 +290,8 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
 ) -> None:
     """Past runs and their steps, from the local run database."""
+    from ci_orchestrator import queries
+
     words = args or []
     try:
         if not words:
@@ -286,6 +312,8 @@ def config_get(
     config: ConfigOpt = None,
 ) -> None:
     """Print one effective setting and the level that set it."""
+    from ci_orchestrator import queries
+
     try:
         typer.echo(queries.config_get(key, profile=profile, config=config))
     except OrchestratorError as error:
@@ -301,6 +329,8 @@ def repro(
     concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
+    from ci_orchestrator import pipeline
+
     try:
         code = pipeline.repro(record, instance, RunOptions(concurrency=concurrency))
     except OrchestratorError as error:
@@ -314,6 +344,8 @@ def export_github_workflow(
     shards: Annotated[int, typer.Option("--shards", help="Runners to split the run across.")] = 1,
 ) -> None:
     """Print a GitHub workflow that runs the playbook with the action (schedules, shards)."""
+    from ci_orchestrator import workflow
+
     try:
         typer.echo(workflow.export_workflow(Selection(playbook=playbook), shards=shards))
     except OrchestratorError as error:
@@ -333,3 +365,25 @@ def _root(
     ] = False,
 ) -> None:
     """Run a project's CI steps from a YAML playbook, here or in GitHub Actions."""
+
+
+def main() -> None:
+    """The `ci-orchestrator` command. Typer builds every command of an app from its signature
+    before it runs one (about 0.7 ms each, paid by every CI step's start-up), so a top-level
+    command named first runs from an app that holds only it, with the same settings and root
+    options. Help, mistakes and the command groups get the whole app."""
+    args = sys.argv[1:]
+    named = [info for info in app.registered_commands if args and _command_name(info) == args[0]]
+    if not named:
+        app(prog_name="ci-orchestrator")
+        return
+    single = typer.Typer(**_APP_SETTINGS)
+    single.registered_commands = named
+    single.registered_callback = app.registered_callback
+    single(prog_name="ci-orchestrator")
+
+
+def _command_name(info: typer.models.CommandInfo) -> str | None:
+    if info.name:
+        return info.name
+    return info.callback.__name__.replace("_", "-") if info.callback else None

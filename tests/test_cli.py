@@ -15,6 +15,7 @@ from tests.helpers import REPO, invoke, run_cli
 
 if TYPE_CHECKING:
     import subprocess
+    from collections.abc import Callable
 
 DATA = Path(__file__).parent / "data" / "cli"
 ERRORS = DATA / "errors"
@@ -376,3 +377,32 @@ def test_plan_json_puts_one_instance_on_each_line(demo: Path) -> None:
     assert lines[0] == '{"playbook": "demo", "instances": ['
     assert lines[-1] == "]}"
     assert [json.loads(line.rstrip(","))["id"] for line in lines[1:-1]] == list(DEMO_EDGES)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["run", "--help"],
+        ["plan", "--format", "nope"],
+        ["list", "--bogus"],
+        ["validate"],
+        ["runn"],
+        ["cache", "stats", "--help"],
+        [],
+    ],
+)
+def test_main_answers_as_the_whole_app_does(
+    workdir: Path, args: list[str], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`main` builds only the command named (start-up): what it prints and exits with is the same."""
+    from ci_orchestrator import cli
+
+    def outcome(call: Callable[[], object]) -> tuple[object, str, str]:
+        with pytest.raises(SystemExit) as exited:
+            call()
+        out, err = capsys.readouterr()
+        return exited.value.code, out, err
+
+    monkeypatch.setattr("sys.argv", ["ci-orchestrator", *args])
+    whole = outcome(lambda: cli.app(args, prog_name="ci-orchestrator"))
+    assert outcome(cli.main) == whole
