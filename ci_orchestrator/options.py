@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import secrets as random_tokens
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -160,4 +159,5 @@ def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
 
 
 def new_run_id() -> str:
-    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + random_tokens.token_hex(3)
+    # os.urandom is what secrets.token_hex reads; `secrets` would import hmac and random for it.
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import re
-import tomllib
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -16,7 +15,6 @@ from ci_orchestrator import cpus, terms
 from ci_orchestrator import settings_checks as checks
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
 from ci_orchestrator.playbook import Execution
-from ci_orchestrator.tomllines import key_lines
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -264,6 +262,8 @@ def _find_source(root: Path, config: Path | None) -> Path | None:
 
 
 def _has_tool_table(pyproject: Path) -> bool:
+    import tomllib  # here and in _Reader: a project without a settings file never needs it
+
     try:
         text = pyproject.read_text(encoding="utf-8", errors="replace")
     except OSError:
@@ -298,6 +298,10 @@ class _Reader:
     """One settings file: its table, and the line of each key for located errors."""
 
     def __init__(self, source: Path, root: Path) -> None:
+        import tomllib  # see _has_tool_table
+
+        from ci_orchestrator.tomllines import key_lines
+
         self.source = source
         self.base = source.parent
         self.name = _display(source, root)
