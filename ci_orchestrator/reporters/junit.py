@@ -19,6 +19,7 @@ from ci_orchestrator.reporters.logs import clean, clean_tail, xml_safe
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
     from datetime import datetime
     from pathlib import Path
 
@@ -40,12 +41,14 @@ def render_junit(result: RunResult) -> str:
     leaves `time` out when it is zero, may print it with an exponent, and gives the root no name.
     """
     secrets = result.secrets
-    cases = [_testcase(step, result=result) for step in result.steps]
+    suite_name = clean(result.playbook, secrets)
+    file = xml_safe(result.playbook_path)
+    cases = [_testcase(step, suite_name=suite_name, file=file, secrets=secrets) for step in result.steps]
     suite = junit_xml.TestSuite(
-        clean(result.playbook, secrets),
+        suite_name,
         cases,
         timestamp=_timestamp(result.started),
-        file=xml_safe(result.playbook_path),
+        file=file,
         properties={"run_id": xml_safe(result.run_id), "status": result.status.value},
     )
     suite_element: ET.Element = suite.build_xml_doc()
@@ -53,7 +56,7 @@ def render_junit(result: RunResult) -> str:
     suite_element.set("time", _seconds(result.wall_time))
     for case_element in suite_element.iter("testcase"):
         case_element.attrib.setdefault("time", _seconds(0.0))
-    root = ET.Element("testsuites", {"name": clean(result.playbook, secrets)})
+    root = ET.Element("testsuites", {"name": suite_name})
     for name in _COUNTS:
         root.set(name, suite_element.get(name, "0"))
     root.set("time", suite_element.get("time", _seconds(0.0)))
@@ -63,14 +66,13 @@ def render_junit(result: RunResult) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
 
 
-def _testcase(step: StepResult, *, result: RunResult) -> Any:
-    secrets = result.secrets
+def _testcase(step: StepResult, *, suite_name: str, file: str, secrets: Sequence[str]) -> Any:
     case = junit_xml.TestCase(
         clean(step.id, secrets),
-        classname=clean(result.playbook, secrets),
+        classname=suite_name,
         elapsed_sec=float(_seconds(step.duration)),
         timestamp=_timestamp(step.started) if step.started else None,
-        file=xml_safe(result.playbook_path),
+        file=file,
         stdout=_notes(step) or None,
     )
     if step.status.is_failure:

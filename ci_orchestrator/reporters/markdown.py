@@ -176,12 +176,13 @@ def _table(steps: Sequence[StepResult]) -> str:
         "| --- | --- | ---: | :---: | --- |",
     ]
     for step in steps:
-        duration = "" if step.status is Status.SKIPPED else format_seconds(step.duration)
-        cached = "yes" if step.cached or step.status is Status.CACHED else ""
+        status = step.status
+        duration = "" if status is Status.SKIPPED else format_seconds(step.duration)
+        cached = "yes" if step.cached or status is Status.CACHED else ""
         note = step.reason or ""
-        if step.status.is_failure:
+        if status.is_failure:
             note = failure_message(step) + (" (continue-on-error)" if step.continue_on_error else "")
-        cells = [f"{ICONS[step.status]} {step.status.value}", _code(step.id), duration, cached, _short(note)]
+        cells = [f"{ICONS[status]} {status.value}", _code(step.id), duration, cached, _short(note)]
         lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
     return "\n".join(lines)
 
@@ -244,10 +245,14 @@ def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
     if not ran:
         return ""
     by_importance = sorted(ran, key=lambda step: (not step.status.is_failure, -step.duration))
+    # Each bar's text is made once: its length decides what fits, then it is written.
+    bars = {step.id: _gantt_bar(step) for step in ran}
+    task_id = len(f"t{len(ran)}")  # room for the longest task id
     shown: set[str] = set()
     size = 0
     for step in by_importance:
-        size += len(_gantt_bar(step, len(ran))) + 1
+        head, tail = bars[step.id]
+        size += len(head) + task_id + len(tail) + 1
         if size > MERMAID_MAX_TEXT:
             break
         shown.add(step.id)
@@ -261,7 +266,8 @@ def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
     for label, members in sections.items():
         lines.append(f"    section {_mermaid_text(label)}")
         for step in members:
-            lines.append(_gantt_bar(step, number))
+            head, tail = bars[step.id]
+            lines.append(f"{head}t{number}{tail}")
             number += 1
     lines.append("```")
     if len(shown) < len(ran):
@@ -273,13 +279,13 @@ def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
     return "\n".join(lines)
 
 
-def _gantt_bar(step: StepResult, number: int) -> str:
-    """One gantt task line; `number` makes its task id."""
+def _gantt_bar(step: StepResult) -> tuple[str, str]:
+    """One gantt task line, as the text before its task id and the text after it."""
     assert step.started and step.finished  # only instances that ran get a bar
     start = int(step.started.timestamp() * 1000)
     end = max(int(step.finished.timestamp() * 1000), start + 1)
     tags = "crit, " if step.status.is_failure else ""
-    return f"    {_mermaid_text(step.id)} :{tags}t{number}, {start}, {end}"
+    return f"    {_mermaid_text(step.id)} :{tags}", f", {start}, {end}"
 
 
 # The gantt lexer ends a task name at `:`, treats `#` and `;` specially, `%%` starts a comment, and
@@ -315,6 +321,8 @@ def _fenced(text: str, info: str) -> str:
 def _code(text: str) -> str:
     """An inline code span for any text (ids may hold backticks)."""
     text = " ".join(text.split())
+    if "`" not in text:  # most ids: no backtick run to outrun
+        return f"`{text}`"
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     ticks = "`" * (longest + 1)
     pad = " " if text.startswith("`") or text.endswith("`") else ""

@@ -29,10 +29,8 @@ def write_run_record(result: RunResult, path: Path | str) -> None:
     per step — readable and greppable, and written by the C encoder (indenting is pure Python,
     ten times slower on a large run)."""
     data = record(result)
-
-    def dump(value: Any) -> str:
-        return json.dumps(value, ensure_ascii=False, default=str)
-
+    # One encoder for every line: `json.dumps` with options builds a new one per call.
+    dump = json.JSONEncoder(ensure_ascii=False, default=str).encode
     lines = []
     for key, value in data.items():
         if key == "steps" and value:
