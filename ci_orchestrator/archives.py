@@ -10,17 +10,18 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tarfile
 import tempfile
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import tarfile
     from collections.abc import Callable, Sequence
 
 LOG_MEMBER = "log"
 FILES_PREFIX = "files/"
 _CHUNK = 1024 * 1024
+_DRIVE = re.compile(r"[A-Za-z]:")
 
 
 class RestoreError(Exception):
@@ -29,6 +30,7 @@ class RestoreError(Exception):
 
 def write_archive(target: IO[bytes], *, workspace: Path, files: Sequence[str], log_path: Path) -> None:
     """Streams the log and the workspace-relative `files` (content and mode) into `target`."""
+    import tarfile  # here, not at the top: a warm run whose outputs are in place opens no archive
 
     def anonymous(info: tarfile.TarInfo) -> tarfile.TarInfo:
         info.uid = info.gid = 0
@@ -57,6 +59,8 @@ def restore_archive(
     `in_place(name, mode)` says a (checked) file is already there as stored: it is not rewritten,
     which makes a warm run cost a stat per output instead of a write and a rename.
     """
+    import tarfile  # here, not at the top: a warm run whose outputs are in place opens no archive
+
     workspace = Path(os.path.realpath(workspace))
     try:
         archive = tarfile.open(fileobj=source, mode="r:")  # noqa: SIM115 - closed below
@@ -88,20 +92,21 @@ def restore_archive(
     return [member.name.removeprefix(FILES_PREFIX) for member, _ in files]
 
 
-def check_name(name: str) -> PurePosixPath:
-    """A stored file's name, when it is workspace-relative and stays inside; else RestoreError."""
-    pure = PurePosixPath(name)
-    if pure.is_absolute() or re.match(r"^[A-Za-z]:", name):
+def check_name(name: str) -> list[str]:
+    """The parts of a stored file's name (as PurePosixPath splits it, without the pathlib object:
+    every warm hit checks every output), when it is workspace-relative and stays inside; else
+    RestoreError."""
+    if name.startswith("/") or _DRIVE.match(name):
         raise RestoreError(f"{name!r} is an absolute path, outside the workspace")
-    if not pure.parts or ".." in pure.parts:
+    parts = [part for part in name.split("/") if part not in ("", ".")]
+    if not parts or ".." in parts:
         raise RestoreError(f"{name!r} climbs out of the workspace with '..'")
-    return pure
+    return parts
 
 
 def destination_inside(workspace: Path, name: str) -> Path:
     """Where a stored file goes under the (real) workspace, or RestoreError naming it."""
-    pure = check_name(name)
-    destination = workspace.joinpath(*pure.parts)
+    destination = workspace.joinpath(*check_name(name))
     if not Path(os.path.realpath(destination.parent)).is_relative_to(workspace):
         raise RestoreError(f"{name!r} leads outside the workspace through a symlink")
     return destination

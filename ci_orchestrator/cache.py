@@ -136,7 +136,7 @@ class StepCache:
             outputs = instance_patterns(instance, step.outputs, variables or {})
             inputs: dict[str, str] = {}
             for pattern in patterns:
-                inputs.update(self._files.digests(self._files.expand(pattern)))
+                inputs.update(self._files.digests_of(pattern))
             manifest = build_manifest(
                 instance,
                 workspace=self.workspace,
@@ -196,7 +196,7 @@ class StepCache:
                 duration=duration,
                 files=tuple(files),
                 # What a hit compares with the workspace: outputs already in place are left alone.
-                outputs={name: state for name in files if (state := self._output_state(name))},
+                outputs={name: state for name in files if (state := self._files.state(name))},
                 log=read_small_log(log_path),
             )
             self._stores.put(key.digest, archive, entry, last=(_last_key(instance), key.manifest.to_json()))
@@ -238,19 +238,10 @@ class StepCache:
             self._stores.drop(entry.digest)
             raise RestoreError(str(error)) from error
 
-    def _output_state(self, name: str) -> tuple[str, int] | None:
-        """(content digest, permission bits) of a workspace file, None when it is not there."""
-        try:
-            mode = os.stat(os.path.join(self._files.root, name)).st_mode & 0o777  # noqa: PTH116, PTH118 - hot path
-        except OSError:
-            return None
-        digest = self._files.digest(name)
-        return None if digest is None else (digest, mode)
-
     def _in_place(self, entry: CacheEntry, name: str, mode: int) -> bool:
         """The workspace file `name` has the content and mode it was stored with."""
         stored = entry.outputs.get(name)
-        return stored is not None and stored[1] == mode and self._output_state(name) == stored
+        return stored is not None and stored[1] == mode and self._files.state(name) == stored
 
     def _servable_in_place(self, entry: CacheEntry, *, check: bool = False) -> bool:
         """The log is in the entry and every output file is in place as stored.
@@ -267,7 +258,7 @@ class StepCache:
                     raise
                 return False
             stored = entry.outputs.get(name)
-            if stored is None or self._output_state(name) != stored:
+            if stored is None or self._files.state(name) != stored:
                 return False
         return True
 

@@ -8,6 +8,7 @@ checkout moved elsewhere keeps its keys.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 from collections.abc import Mapping
@@ -143,6 +144,7 @@ def command_digest(instance: Instance, workspace: Path) -> str:
     return digest_bytes(json.dumps(["run", run]).encode())
 
 
+@functools.lru_cache(maxsize=64)  # the same few directories for every instance
 def _relative(directory: str, workspace: Path) -> str:
     path = Path(directory)
     if path.is_absolute() and path.is_relative_to(workspace):

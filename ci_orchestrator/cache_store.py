@@ -5,17 +5,20 @@ output files; `index/` holds what is read often and must be read fast: each resu
 the file digests of each workspace, the last stored manifest of each instance (for `explain`),
 hits and misses of recent runs. Values are JSON, never pickle, so a cache directory shared
 between jobs cannot make this process run code. Whatever a store raises turns both off with
-one warning: the cache never stops a run.
+one warning: the cache never stops a run. The archive store is opened on first use: a warm run
+whose outputs are in place reads the index only.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from contextlib import contextmanager, suppress
 from dataclasses import replace
 from typing import IO, TYPE_CHECKING, Any
 
 import diskcache
+from diskcache.core import MODE_PICKLE
 
 from ci_orchestrator.cache_records import CacheStats, FileRecord, memo_from_json, memo_merged
 
@@ -31,6 +34,34 @@ RECENT_RUNS = 20
 STORES = ("entries", "index")  # the cache's own folders under its directory
 
 
+class JSONTextDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no type hints
+    """The index's encoding: keys are text and values JSON text, stored as they are; a pickled
+    row (which only a forged index could hold) is refused, never loaded.
+
+    diskcache's JSONDisk zlib-compresses every key, and each compression allocates and faults in
+    about 256 KiB of fresh memory: some 50 µs per lookup in a short-lived process, more than the
+    lookup itself. The index's keys and values are small, so nothing is compressed.
+    """
+
+    def put(self, key: Any) -> tuple[Any, bool]:
+        if not isinstance(key, str):
+            raise TypeError(f"index keys are text, not {type(key).__name__}")
+        return super().put(key)  # type: ignore[no-any-return]
+
+    def get(self, key: Any, raw: bool) -> Any:
+        if not raw:
+            raise ValueError("a pickled key in the cache index")
+        return super().get(key, raw)
+
+    def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
+        return super().store(json.dumps(value), read, key=key)
+
+    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
+        if mode == MODE_PICKLE:
+            raise ValueError("a pickled value in the cache index")
+        return json.loads(super().fetch(mode, filename, value, read))
+
+
 class CacheStores:
     """The archive store and the index of one cache directory; `enabled` while both are usable.
 
@@ -42,36 +73,42 @@ class CacheStores:
         self.write = write
         self.size_limit = size_limit
         self.warnings: list[str] = []
-        self._entries: diskcache.Cache | None = None
+        self._entries: diskcache.Cache | None = None  # opened by `_archives` when first needed
         self._index: diskcache.Cache | None = None
+        self._failed = False
 
     @classmethod
     def open(cls, directory: Path, *, write: bool, size_limit: int = DEFAULT_SIZE_LIMIT) -> CacheStores:
-        """Both stores in `directory` (created if needed); off, with a warning, when unusable."""
+        """The stores in `directory` (created if needed); off, with a warning, when unusable."""
         stores = cls(directory, write=write, size_limit=size_limit)
         with stores.guard():
             directory.mkdir(parents=True, exist_ok=True)
-            stores._entries = diskcache.Cache(
-                str(directory / "entries"),
-                size_limit=size_limit,
+            # Reads here must not write: least-recently-used would record every file lookup.
+            stores._index = diskcache.Cache(
+                str(directory / "index"),
+                size_limit=INDEX_SIZE_LIMIT,
+                eviction_policy="least-recently-stored",
+                disk=JSONTextDisk,
+            )
+        return stores
+
+    def _archives(self) -> diskcache.Cache:
+        """The archive store, opened on first use (a call inside `guard`)."""
+        if self._entries is None:
+            self._entries = diskcache.Cache(
+                str(self.directory / "entries"),
+                size_limit=self.size_limit,
                 eviction_policy="least-recently-used",
                 # One item out per write when over the limit: diskcache's default of ten would,
                 # in a small cache, evict the result just stored.
                 cull_limit=1,
                 disk=diskcache.JSONDisk,
             )
-            # Reads here must not write: least-recently-used would record every file lookup.
-            stores._index = diskcache.Cache(
-                str(directory / "index"),
-                size_limit=INDEX_SIZE_LIMIT,
-                eviction_policy="least-recently-stored",
-                disk=diskcache.JSONDisk,
-            )
-        return stores
+        return self._entries
 
     @property
     def enabled(self) -> bool:
-        return self._entries is not None and self._index is not None
+        return self._index is not None
 
     def close(self) -> None:
         with self.guard():
@@ -85,8 +122,9 @@ class CacheStores:
         try:
             yield
         except Exception as error:  # the run must go on whatever the store did
-            if not self.warnings or self._entries is not None:
+            if not self._failed:
                 self.warnings.append(f"cache at {self.directory} is unusable ({error}); running without it")
+            self._failed = True
             for store in (self._entries, self._index):
                 if store is not None:
                     with suppress(Exception):  # it is being abandoned anyway
@@ -102,21 +140,21 @@ class CacheStores:
 
     def has_archive(self, digest: str) -> bool:
         with self.guard():
-            return self._entries is not None and "data:" + digest in self._entries
+            return self.enabled and "data:" + digest in self._archives()
         return False
 
     def archive(self, digest: str) -> IO[bytes] | None:
         """The archive of a result, open for reading (and marked used), None when it is gone."""
         with self.guard():
-            return self._entries.get("data:" + digest, read=True) if self._entries is not None else None
+            return self._archives().get("data:" + digest, read=True) if self.enabled else None
         return None
 
     def put(self, digest: str, archive: IO[bytes], entry: CacheEntry, *, last: tuple[str, Any]) -> None:
         """Keeps a result: its archive, its metadata, and `last` (key, manifest) for `explain`."""
         with self.guard():
-            if self._entries is not None and self._index is not None:
+            if self._index is not None:
                 # The archive first: metadata is never seen without its archive.
-                self._entries.set("data:" + digest, archive, read=True)
+                self._archives().set("data:" + digest, archive, read=True)
                 self._index.set("entry:" + digest, entry.to_json())
                 self._index.set(*last)
 
@@ -128,23 +166,25 @@ class CacheStores:
 
     def drop(self, digest: str) -> None:
         with self.guard():
-            if self._entries is not None and self._index is not None:
+            if self._index is not None:
                 self._index.delete("entry:" + digest)
-                self._entries.delete("data:" + digest)
+                self._archives().delete("data:" + digest)
 
     def count_uses(self, used: Iterable[CacheEntry]) -> None:
         """Hits served without their archive count as uses for least-recently-used eviction,
         all in one transaction."""
         used = list(used)
-        if not used or self._entries is None or self._index is None or not self.write:
+        if not used or self._index is None or not self.write:
             return
         stamp = time.time()
-        with self.guard(), self._entries.transact(), self._index.transact():
-            for entry in used:
-                handle = self._entries.get("data:" + entry.digest, read=True)  # marks it used
-                if handle is not None:
-                    handle.close()
-                    self._index.set("entry:" + entry.digest, replace(entry, used=stamp).to_json())
+        with self.guard():
+            entries = self._archives()
+            with entries.transact(), self._index.transact():
+                for entry in used:
+                    handle = entries.get("data:" + entry.digest, read=True)  # marks it used
+                    if handle is not None:
+                        handle.close()
+                        self._index.set("entry:" + entry.digest, replace(entry, used=stamp).to_json())
 
     def merge_memo(self, key: str, records: Mapping[str, FileRecord]) -> None:
         """Adds file digests to a workspace's memo."""
@@ -170,11 +210,12 @@ class CacheStores:
         """Stored results, bytes on disk, and the hits and misses of recent runs."""
         stats = CacheStats(entries=0, size=0, hits=0, misses=0, runs=0)
         with self.guard():
-            if self._entries is not None and self._index is not None:
+            if self._index is not None:
+                entries = self._archives()
                 runs = self._index.get("runs", [])
                 stats = CacheStats(
-                    entries=sum(1 for name in self._entries.iterkeys() if str(name).startswith("data:")),
-                    size=int(self._entries.volume() + self._index.volume()),
+                    entries=len(entries),  # the archive store holds nothing else: a count kept by diskcache
+                    size=int(entries.volume() + self._index.volume()),
                     hits=sum(int(run[1]) for run in runs),
                     misses=sum(int(run[2]) for run in runs),
                     runs=len(runs),
@@ -183,9 +224,9 @@ class CacheStores:
 
     def clear(self) -> None:
         with self.guard():
-            for store in (self._entries, self._index):
-                if store is not None:
-                    store.clear()
+            if self._index is not None:
+                self._archives().clear()
+                self._index.clear()
 
     def prune(self, max_size: int) -> int:
         """Removes least recently used results until the stored results take at most `max_size` bytes.
@@ -194,14 +235,15 @@ class CacheStores:
         """
         before = self.stats().entries
         with self.guard():
-            if self._entries is None or self._index is None:
+            if self._index is None:
                 return 0
-            self._entries.reset("size_limit", max_size)
+            entries = self._archives()
+            entries.reset("size_limit", max_size)
             try:
-                self._entries.cull()
+                entries.cull()
             finally:
-                self._entries.reset("size_limit", self.size_limit)
-            kept = {str(name) for name in self._entries.iterkeys()}
+                entries.reset("size_limit", self.size_limit)
+            kept = {str(name) for name in entries.iterkeys()}
             for name in list(self._index.iterkeys()):
                 if str(name).startswith("entry:") and "data:" + str(name)[6:] not in kept:
                     self._index.delete(name)

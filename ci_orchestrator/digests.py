@@ -6,7 +6,7 @@ run too, and trusted again only while none of the directories walked has changed
 """
 
 # str paths and os calls on purpose: this runs once per input file, where pathlib costs more than the work.
-# ruff: noqa: PTH112, PTH113, PTH116, PTH118, PTH123
+# ruff: noqa: PTH116, PTH118, PTH123
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ import hashlib
 import os
 import posixpath
 import re
+import stat
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
@@ -100,12 +101,33 @@ class FileDigests:
                 found[relative] = digest
         return found
 
+    def digests_of(self, pattern: str) -> dict[str, str]:
+        """The files a glob matches (as `expand` finds them) -> their content digests."""
+        normal = _normalise(pattern)
+        if not _MAGIC.search(normal):
+            path = os.path.join(self.root, normal)
+            info = _stat(path)
+            if info is not None and stat.S_ISREG(info.st_mode):  # one stat, where expand and digest take two
+                return {normal: self._digest(path, info)}
+        return self.digests(self.expand(normal))
+
     def digest(self, relative: str) -> str | None:
         path = os.path.join(self.root, relative)
         try:
             info = os.stat(path)
         except FileNotFoundError:
             return None
+        return self._digest(path, info)
+
+    def state(self, relative: str) -> tuple[str, int] | None:
+        """(content digest, permission bits) of a regular file, from one stat; None when there is none."""
+        path = os.path.join(self.root, relative)
+        info = _stat(path)
+        if info is None or not stat.S_ISREG(info.st_mode):
+            return None
+        return self._digest(path, info), info.st_mode & 0o777
+
+    def _digest(self, path: str, info: os.stat_result) -> str:
         identity = (info.st_size, info.st_mtime_ns, info.st_ino)
         known = self._known.get(path)
         if known is not None and known[0] == identity:
@@ -135,9 +157,10 @@ class FileDigests:
     # --- walking ---------------------------------------------------------------------
     def _literal(self, pattern: str, *, directories_whole: bool) -> tuple[str, ...]:
         path = os.path.join(self.root, pattern)
-        if os.path.isfile(path):
+        info = _stat(path)
+        if info is not None and stat.S_ISREG(info.st_mode):
             return (pattern,)
-        if directories_whole and os.path.isdir(path):
+        if directories_whole and info is not None and stat.S_ISDIR(info.st_mode):
             found = [posixpath.join(pattern, below) for below in self._files_below(path, None, {})]
             return tuple(sorted(found))
         return ()
@@ -187,6 +210,14 @@ def _normalise(pattern: str) -> str:
     while pattern.startswith("./"):
         pattern = pattern[2:]
     return pattern.rstrip("/") or "."
+
+
+def _stat(path: str) -> os.stat_result | None:
+    """The file's status, following symlinks; None where os.path.isfile would say False."""
+    try:
+        return os.stat(path)
+    except (OSError, ValueError):
+        return None
 
 
 def _unchanged(directories: Mapping[str, int]) -> bool:

@@ -346,9 +346,9 @@ def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(workspace: Pat
     item = instance()
     with open_cache(workspace, directory=directory) as cache:
         stored(cache, workspace, item)
-    (directory / "entries" / "cache.db").write_bytes(b"this is not a database" * 100)
+    (directory / "index" / "cache.db").write_bytes(b"this is not a database" * 100)
     for suffix in ("-wal", "-shm"):
-        (directory / "entries" / f"cache.db{suffix}").unlink(missing_ok=True)
+        (directory / "index" / f"cache.db{suffix}").unlink(missing_ok=True)
     with open_cache(workspace, directory=directory) as cache:
         assert not cache.enabled
         assert len(cache.warnings) == 1
@@ -356,6 +356,28 @@ def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(workspace: Pat
         assert cache.key_for(item, upstream_keys=[]) is None
         cache.record(1, 1)
         assert cache.stats().entries == 0
+        assert len(cache.warnings) == 1
+
+
+def test_a_corrupt_archive_store_is_one_warning_when_first_needed(workspace: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    item = instance()
+    with open_cache(workspace, directory=directory) as cache:
+        stored(cache, workspace, item)
+    (directory / "entries" / "cache.db").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (directory / "entries" / f"cache.db{suffix}").unlink(missing_ok=True)
+    with open_cache(workspace, directory=directory) as cache:
+        assert cache.enabled  # the archive store is opened when first needed, not before
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        assert cache.lookup(key) is not None  # served in place: no archive to read
+        assert cache.warnings == []
+        assert cache.stats().entries == 0  # counting archives opens the store
+        assert not cache.enabled
+        assert len(cache.warnings) == 1
+        assert str(directory) in cache.warnings[0]
+        cache.record(1, 1)
         assert len(cache.warnings) == 1
 
 

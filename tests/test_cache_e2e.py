@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import diskcache
 import pytest
 
+from ci_orchestrator.cache_store import JSONTextDisk
 from tests.helpers import invoke
 
 if TYPE_CHECKING:
@@ -275,7 +276,7 @@ def test_a_damaged_stored_result_is_one_warning_and_the_step_runs(project: Path,
 
 
 def stored_digest(cache_dir: Path, instance: str) -> str:
-    index = diskcache.Cache(str(cache_dir / "index"), disk=diskcache.JSONDisk)
+    index = diskcache.Cache(str(cache_dir / "index"), disk=JSONTextDisk)
     try:
         for key in index.iterkeys():
             if str(key).startswith("entry:") and index[key]["instance"] == instance:
