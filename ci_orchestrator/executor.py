@@ -21,7 +21,15 @@ from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
 from ci_orchestrator.masking import Masker
-from ci_orchestrator.processes import Marker, StartError, Tree, spawn, terminate_marked, write_all
+from ci_orchestrator.processes import (
+    Marker,
+    StartError,
+    Tree,
+    leftovers_possible,
+    spawn,
+    terminate_marked,
+    write_all,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -252,6 +260,8 @@ class Supervisor:
     def reap_leftovers(self, run_id: str) -> int:
         """Stops every process still carrying this run's id (a daemon a passing step left
         behind); returns how many there were. Meant for the end of a run."""
+        if not leftovers_possible():
+            return 0
         return terminate_marked(Marker(run_id=run_id), grace=self.grace)
 
     def _terminate(self, step: _Step, reason: _Stop) -> None:

@@ -92,6 +92,9 @@ class _Run:
         self.hits = 0
         self.misses = 0
         self.ordered_alone = graph.ordered_against_all(plan.order, plan.waits_for)
+        # Starts and ends reach the observers once the loop has started what it can: the console
+        # and the history do their part while the new processes already run.
+        self.untold: list[StepResult | tuple[str, int]] = []
 
     # --- readiness -------------------------------------------------------------------
     def seed(self) -> None:
@@ -200,7 +203,7 @@ class _Run:
         sharing = 1 if alone else min(self.slots.concurrency, self.slots.running + 1 + len(self.ready))
         self.slots.take(instance.step, exclusive=exclusive)
         self.running[instance.id] = (utcnow(), attempt)
-        self.observer.step_started(instance_id=instance.id, attempt=attempt)
+        self.untold.append((instance.id, attempt))
         supervisor.start(
             process_spec(
                 instance,
@@ -258,7 +261,7 @@ class _Run:
 
     def finish(self, result: StepResult) -> None:
         self.results[result.id] = result
-        self.observer.step_finished(result)
+        self.untold.append(result)
         instance = self.plan.by_id[result.id]
         failed = result.status.is_failure and not result.continue_on_error
         self.failed_upstream[result.id] = failed or (
@@ -318,6 +321,15 @@ class _Run:
             stage=instance.step.stage,
             group=instance.step.block,
         )
+
+    def tell(self) -> None:
+        """Passes the starts and ends seen since the last call to the observer, in order."""
+        for event in self.untold:
+            if isinstance(event, StepResult):
+                self.observer.step_finished(event)
+            else:
+                self.observer.step_started(instance_id=event[0], attempt=event[1])
+        self.untold.clear()
 
     # --- interrupts ------------------------------------------------------------------
     def interrupt(self, event: Signalled, supervisor: Supervisor) -> None:
@@ -406,6 +418,7 @@ def execute(
     with Supervisor(grace=limits.grace, on_output=on_output) as supervisor:
         run.seed()
         run.fill(supervisor)
+        run.tell()
         while run.running:
             for event in supervisor.wait():
                 if isinstance(event, Signalled):
@@ -413,6 +426,7 @@ def execute(
                 else:
                     run.exited(event)
             run.fill(supervisor)
+            run.tell()
         for node in plan.order:  # whatever never became ready (an interrupted run)
             if node not in run.results:
                 run.results[node] = run.skipped(plan.by_id[node], run.stopping or "not run")
