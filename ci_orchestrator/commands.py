@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shlex
 import shutil
 import sys
+import zlib
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING
 
@@ -173,7 +173,7 @@ def write_script(text: str, *, scratch_dir: Path, name: str, extension: str) -> 
     The name is made safe for every shell's quoting and kept unique: two names that become the
     same once made safe (`a b`, `a_b`) still get two files.
     """
-    digest = hashlib.sha1(name.encode(), usedforsecurity=False).hexdigest()[:8]
+    digest = f"{zlib.crc32(name.encode()):08x}"  # tells apart names made alike; zlib is loaded already
     stem = _UNSAFE.sub("_", name).strip("._-")[:60] or "step"
     path = scratch_dir.absolute() / f"{stem}-{digest}{extension}"
     content = text if text.endswith("\n") else text + "\n"

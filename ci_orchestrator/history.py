@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import socket
 import sqlite3
 import threading
 from pathlib import Path
@@ -156,7 +155,7 @@ class History:
                     playbook_path,
                     iso_text(started),
                     total,
-                    socket.gethostname(),
+                    os.uname().nodename,
                     os.getpid(),
                 ),
             )
@@ -189,7 +188,7 @@ class History:
                     iso_text(result.finished),
                     result.status.value,
                     len(result.steps),
-                    socket.gethostname(),
+                    os.uname().nodename,
                     os.getpid(),
                 ),
             )

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import expressions, graph, matrix
+from ci_orchestrator import graph
 from ci_orchestrator.executor import Exited, Signalled, Supervisor
 from ci_orchestrator.launch import log_path, process_spec
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
@@ -127,6 +127,9 @@ class _Run:
             None,
         )
         if instance.condition is not None:
+            # Loaded only for a playbook with conditions (~10 ms of start-up).
+            from ci_orchestrator import expressions, matrix
+
             upstream_failed = any(self.failed_upstream[before] for before in self.plan.waits_for[instance.id])
             status = expressions.JobStatus(
                 success=failed_need is None and not upstream_failed,
@@ -189,11 +192,11 @@ class _Run:
             heapq.heappush(self.ready, entry)
 
     def runs_anyway(self, instance: Instance) -> bool:
-        return (
-            self.interrupted_by is None
-            and instance.condition is not None
-            and expressions.uses_status_function(instance.condition)
-        )
+        if self.interrupted_by is not None or instance.condition is None:
+            return False
+        from ci_orchestrator import expressions  # see skip_reason
+
+        return expressions.uses_status_function(instance.condition)
 
     def start(self, instance: Instance, supervisor: Supervisor, *, exclusive: bool) -> None:
         attempt = self.attempts[instance.id] = self.attempts.get(instance.id, 0) + 1

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import secrets as _random
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -68,7 +67,7 @@ class WorkflowCommands:
 
     def __init__(self, *, max_annotations: int = MAX_ANNOTATIONS) -> None:
         # A fresh token per run: a step cannot guess it to switch commands back on inside its log.
-        self._token = _random.token_hex(16)
+        self._token = os.urandom(16).hex()  # what secrets.token_hex does, without hmac and hashlib
         self._max = max_annotations
         self._masked: set[str] = set()
         self._shown: dict[str, int] = {"error": 0, "warning": 0}
@@ -179,7 +178,7 @@ def append_summary(path: Path, text: str) -> None:
 
 def output_entry(name: str, value: str) -> str:
     """`name<<DELIMITER` / value / `DELIMITER`: safe for any value, multi-line included."""
-    delimiter = f"ghadelimiter_{_random.token_hex(16)}"
+    delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
     while delimiter in value:  # pragma: no cover - 128 random bits
-        delimiter = f"ghadelimiter_{_random.token_hex(16)}"
+        delimiter = f"ghadelimiter_{os.urandom(16).hex()}"
     return f"{name}<<{delimiter}\n{value}\n{delimiter}\n"
