@@ -27,8 +27,8 @@ from ci_orchestrator.cache_records import (
     CacheKey,
     CacheStats,
     FileRecord,
+    LogWriter,
     read_small_log,
-    write_log,
 )
 from ci_orchestrator.cache_store import DEFAULT_SIZE_LIMIT, CacheStores
 from ci_orchestrator.digests import FileDigests
@@ -70,6 +70,7 @@ class StepCache:
         self._stores = stores
         self._used: list[CacheEntry] = []  # hits served without their archive, to count as uses
         self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
+        self._logs = LogWriter()
         self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[self.directory.absolute()])
 
     @classmethod
@@ -210,7 +211,7 @@ class StepCache:
         try:
             if entry.log is not None and self._servable_in_place(entry, check=True):
                 # The common warm run: nothing to write but the log, no archive to open.
-                write_log(log_path, entry.log)
+                self._logs.write(log_path, entry.log)
                 if time.time() - entry.used > USE_GRANULARITY:
                     self._used.append(entry)
                 return

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator import expressions
 from ci_orchestrator.digests import digest_bytes, digest_file
 
 if TYPE_CHECKING:
@@ -119,8 +118,11 @@ def instance_patterns(
 ) -> tuple[str, ...]:
     """The globs with `${{ matrix.* }}`, `${{ env.* }}` and `${{ vars.* }}` evaluated for this
     instance, so each matrix instance can name its own files. ExpressionError when one cannot be."""
-    if not any(expressions.has_expression(pattern) for pattern in patterns):
+    # As expressions.has_expression, without importing the evaluator: most globs are plain.
+    if not any("${{" in pattern for pattern in patterns):
         return tuple(patterns)
+    from ci_orchestrator import expressions
+
     contexts = {"matrix": dict(instance.matrix), "env": dict(instance.env), "vars": dict(variables)}
     return tuple(expressions.interpolate(pattern, contexts) for pattern in patterns)
 

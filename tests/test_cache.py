@@ -381,6 +381,23 @@ def test_a_corrupt_archive_store_is_one_warning_when_first_needed(workspace: Pat
         assert len(cache.warnings) == 1
 
 
+def test_a_pickled_value_in_the_index_is_refused_never_loaded(workspace: Path, tmp_path: Path) -> None:
+    directory = tmp_path / "cache"
+    item = instance()
+    with open_cache(workspace, directory=directory) as cache:
+        digest = stored(cache, workspace, item)
+    index = diskcache.Cache(str(directory / "index"))  # diskcache's default Disk pickles
+    index.set("entry:" + digest, {"planted": True})
+    index.close()
+    with open_cache(workspace, directory=directory) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        assert cache.lookup(key) is None
+        assert not cache.enabled
+        assert len(cache.warnings) == 1
+        assert "pickled" in cache.warnings[0]
+
+
 def test_a_cache_dir_that_cannot_be_created_is_a_warning(workspace: Path, tmp_path: Path) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")

@@ -1,0 +1,47 @@
+"""File digests: what a glob matches and the content digest of each file, from real files."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from ci_orchestrator.digests import FileDigests, digest_file
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+@pytest.fixture
+def root(tmp_path: Path) -> Path:
+    for name, content in {"a.txt": "alpha", "src/b.py": "beta", "src/deep/c.py": "gamma"}.items():
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_text(content)
+    (tmp_path / "src" / "run.sh").write_text("#!/bin/sh\n")
+    (tmp_path / "src" / "run.sh").chmod(0o750)
+    return tmp_path
+
+
+@pytest.mark.parametrize(
+    "pattern", ["a.txt", "./a.txt", "src", "src/", "src/**/*.py", "*.txt", "missing.txt", "."]
+)
+def test_digests_of_a_pattern_are_the_digests_of_what_it_expands_to(root: Path, pattern: str) -> None:
+    files = FileDigests(root)
+    assert files.digests_of(pattern) == FileDigests(root).digests(files.expand(pattern))
+
+
+def test_state_is_the_digest_and_permission_bits_of_a_regular_file_only(root: Path) -> None:
+    files = FileDigests(root)
+    assert files.state("src/run.sh") == (digest_file(root / "src" / "run.sh"), 0o750)
+    assert files.state("src") is None  # a directory has no content digest
+    assert files.state("missing.txt") is None
+
+
+def test_a_file_rewritten_gets_its_new_digest(root: Path) -> None:
+    files = FileDigests(root)
+    before = files.digests_of("a.txt")
+    (root / "a.txt").write_text("changed, and longer")
+    after = files.digests_of("a.txt")
+    assert before != after
+    assert after == {"a.txt": digest_file(root / "a.txt")}
+    assert files.state("a.txt") == (after["a.txt"], (root / "a.txt").stat().st_mode & 0o777)
