@@ -10,12 +10,14 @@ run too, and trusted again only while none of the directories walked has changed
 
 from __future__ import annotations
 
-import hashlib
 import os
 import posixpath
 import re
 import stat
 import time
+
+# hashlib's blake2b is this one; importing hashlib would also load OpenSSL's hashes (~3 ms of start-up).
+from _blake2 import blake2b
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
@@ -42,8 +44,11 @@ class MemoStore(Protocol):
     def save(self, records: Mapping[str, tuple[int, int, int, str]]) -> None: ...
 
 
-def new_hash() -> hashlib.blake2b:
-    return hashlib.blake2b(digest_size=32)
+_CHUNK = 64 * 1024  # below malloc's mmap threshold: no fresh pages to fault in for every file
+
+
+def new_hash() -> blake2b:
+    return blake2b(digest_size=32)
 
 
 def digest_bytes(data: bytes) -> str:
@@ -55,7 +60,12 @@ def digest_bytes(data: bytes) -> str:
 def digest_file(path: str | Path) -> str:
     """The blake2b digest of a file's content, read in chunks."""
     with open(path, "rb") as handle:
-        return hashlib.file_digest(handle, new_hash).hexdigest()
+        digest = new_hash()
+        buffer = bytearray(_CHUNK)
+        view = memoryview(buffer)
+        while size := handle.readinto(buffer):
+            digest.update(view[:size])
+        return digest.hexdigest()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
