@@ -97,10 +97,21 @@ def plain_command(run: str, shell: str, *, env: Mapping[str, str] | None) -> tup
     the shell's start and the script file; the process, its exit code and its output are the
     same. None when the shell is needed.
     """
-    text = run.strip()
-    if env is None or shell not in _PLAIN_SHELLS or not _PLAIN.fullmatch(text):
+    if env is None or shell not in _PLAIN_SHELLS or any(env.get(name) for name in _STARTUP_VARIABLES):
         return None
-    if any(env.get(name) for name in _STARTUP_VARIABLES):
+    # Every instance of a step, and every attempt, asks again: the answer depends on no more.
+    key = (run, env.get("PATH"), "POSIXLY_CORRECT" in env)
+    if key not in _PLAIN_SEEN:
+        _PLAIN_SEEN[key] = _plain_words(run, env)
+    return _PLAIN_SEEN[key]
+
+
+_PLAIN_SEEN: dict[tuple[str, str | None, bool], tuple[str, ...] | None] = {}
+
+
+def _plain_words(run: str, env: Mapping[str, str]) -> tuple[str, ...] | None:
+    text = run.strip()
+    if not _PLAIN.fullmatch(text):
         return None
     try:
         words = tuple(shlex.split(text))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ class RunContext:
     durations: Mapping[str, float] = field(default_factory=dict)
 
 
+@functools.cache  # asked for each start of each instance
 def log_name(instance_id: str) -> str:
     """A file name for an instance id: `test (3.12)` -> `test_3.12`."""
     return _UNSAFE.sub("_", instance_id).strip("_") or "step"

@@ -25,11 +25,16 @@ class Status(Enum):
     @property
     def ok(self) -> bool:
         """Counts as success for dependents."""
-        return self in (Status.PASSED, Status.CACHED)
+        return self in _OK
 
     @property
     def is_failure(self) -> bool:
-        return self in (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
+        return self in _FAILURES
+
+
+# Asked of every result several times over; built once.
+_OK = (Status.PASSED, Status.CACHED)
+_FAILURES = (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
 
 
 class RunStatus(Enum):

@@ -80,7 +80,7 @@ class _Run:
         self.failed_upstream: dict[str, bool] = {}  # it, or something it waited for, failed
         self.keys: dict[str, CacheKey | None] = {}
         self.ready: list[tuple[int, float, int, str]] = []
-        self.running: dict[str, tuple[datetime, int]] = {}  # id -> (started, attempt)
+        self.running: dict[str, tuple[datetime, int, Path]] = {}  # id -> (started, attempt, log)
         self.attempts: dict[str, int] = {}
         self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
         self.interrupted_by: int | None = None
@@ -205,19 +205,18 @@ class _Run:
         # the same moment (started one by one, the first would otherwise take every CPU).
         sharing = 1 if alone else min(self.slots.concurrency, self.slots.running + 1 + len(self.ready))
         self.slots.take(instance.step, exclusive=exclusive)
-        self.running[instance.id] = (utcnow(), attempt)
-        self.untold.append((instance.id, attempt))
-        supervisor.start(
-            process_spec(
-                instance,
-                self.context,
-                attempt=attempt,
-                timeout=self.timeout_of(instance),
-                parallel=not alone,
-                jobs=self.limits.cpus // sharing,
-                base_env=self.base_env,
-            )
+        spec = process_spec(
+            instance,
+            self.context,
+            attempt=attempt,
+            timeout=self.timeout_of(instance),
+            parallel=not alone,
+            jobs=self.limits.cpus // sharing,
+            base_env=self.base_env,
         )
+        self.running[instance.id] = (utcnow(), attempt, spec.log_path)
+        self.untold.append((instance.id, attempt))
+        supervisor.start(spec)
 
     def timeout_of(self, instance: Instance) -> float | None:
         if instance.timeout is not None:
@@ -230,9 +229,8 @@ class _Run:
     def exited(self, event: Exited) -> None:
         instance = self.plan.by_id[event.key]
         step = instance.step
-        started, attempt = self.running.pop(event.key)
+        started, attempt, log = self.running.pop(event.key)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
-        log = log_path(self.context, instance.id, attempt)
         reason: str | None
         if event.cancelled:
             status, reason = Status.CANCELLED, "cancelled: run interrupted"
