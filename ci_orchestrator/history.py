@@ -21,7 +21,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import EXIT_FAILED, Location, OrchestratorError, UsageError
-from ci_orchestrator.history_records import RunDetail, RunSummary, iso_text, run_summary, step_record
+from ci_orchestrator.history_records import (
+    RunDetail,
+    RunSummary,
+    iso_text,
+    parse_time,
+    run_summary,
+    step_record,
+    still_running,
+)
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
@@ -276,6 +284,20 @@ class History:
                 "SELECT * FROM runs ORDER BY started DESC, rowid DESC LIMIT ?", (limit,)
             ).fetchall()
             return [self._summary(row) for row in rows]
+
+    def interrupted_runs(self, limit: int = 20) -> set[str]:
+        """The ids of the recent runs left unfinished by a process that is gone."""
+        with self._guard():
+            rows = self._connection.execute(
+                "SELECT run_id, host, pid, started FROM runs WHERE status IS NULL"
+                " ORDER BY started DESC, rowid DESC LIMIT ?",
+                (limit,),
+            ).fetchall()
+        return {
+            row["run_id"]
+            for row in rows
+            if not still_running(row["host"], row["pid"], since=parse_time(row["started"]))
+        }
 
     def run(self, run_id: str) -> RunDetail | None:
         """One run and its steps, by its id or an unambiguous prefix of it; None when unknown."""

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
@@ -126,7 +125,7 @@ def still_running(host: str, pid: int, *, since: datetime | None = None) -> bool
     """Whether the process that started a run is alive. Another machine's process cannot be
     asked: a run from there that never finished is taken as interrupted. A pid recycled by a
     process that started after the run did (pids wrap at 32768 on many machines) is not it."""
-    if host != socket.gethostname():
+    if host != os.uname().nodename:  # what socket.gethostname() reads, without loading socket
         return False
     try:
         os.kill(pid, 0)

@@ -71,16 +71,14 @@ class HistoryRecorder:
     def reap_interrupted(self) -> None:
         """Stops what runs killed before they could clean up (SIGKILL, a lost machine) left
         behind: processes that still carry the id of a run recorded as interrupted."""
-        from ci_orchestrator.history_records import RunState
         from ci_orchestrator.processes import terminate_runs
 
         if self.history is None:
             return
         try:
-            runs = self.history.runs(limit=20)
+            interrupted = self.history.interrupted_runs(limit=20)
         except OrchestratorError:
             return
-        interrupted = {run.run_id for run in runs if run.status is RunState.INTERRUPTED}
         if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
             self.warn(f"stopped {count} process(es) left running by an interrupted run")
 
