@@ -10,6 +10,10 @@ import sys
 
 
 def main() -> None:
+    # Most of what a command allocates it keeps to the end (the playbook, the plan, results):
+    # collecting every 700 new objects only walks them again (~8 ms a run). In batches of
+    # 50,000 a run of hours still frees its garbage cycles.
+    gc.set_threshold(50_000, 20, 20)
     if sys.argv[1:] == ["--version"]:
         from ci_orchestrator import __version__
 

@@ -7,7 +7,6 @@ The keys of SPEC's run record keep their meaning; the extra keys (`version`, `pl
 
 from __future__ import annotations
 
-import hashlib
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -257,6 +256,8 @@ def _merged_run_id(results: Sequence[RunResult]) -> str:
     ids = list(dict.fromkeys(result.run_id for result in results))
     if len(ids) == 1:
         return ids[0]
+    import hashlib  # only merges need it; OpenSSL's hashes take ~3 ms to load
+
     digest = hashlib.sha256("\n".join(ids).encode("utf-8")).hexdigest()[:12]
     return f"merged-{digest}"
 
