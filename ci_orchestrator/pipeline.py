@@ -117,9 +117,7 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     mode = OutputMode(options.output or prepared.settings.output.value)
     console = ConsoleReporter(mode=mode, secrets=secrets)
     warn = _warn
-    # A run with nothing to cache leaves the store alone (and does not load it).
-    cacheable = any(instance.step.cacheable for instance in prepared.plan.instances)
-    cache = open_cache(options, prepared.settings, root=root) if cacheable else None
+    cache = open_cache(options, prepared.settings, root=root)
     opened_with = list(cache.warnings) if cache else []
     for warning in opened_with:
         warn(warning)

@@ -72,11 +72,6 @@ class Step:
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
 
-    @property
-    def cacheable(self) -> bool:
-        """Whether its successes are kept in the step cache (SPEC: `inputs`, or `cache: true`)."""
-        return bool(self.inputs) or self.cache
-
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Group:
