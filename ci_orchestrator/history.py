@@ -24,13 +24,12 @@ from ci_orchestrator.errors import EXIT_FAILED, Location, OrchestratorError, Usa
 from ci_orchestrator.history_records import (
     RunDetail,
     RunSummary,
-    iso_text,
     parse_time,
     run_summary,
     step_record,
     still_running,
 )
-from ci_orchestrator.results import Status
+from ci_orchestrator.results import Status, iso_time
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterator, Sequence
@@ -161,7 +160,7 @@ class History:
                     run_id,
                     playbook,
                     playbook_path,
-                    iso_text(started),
+                    _iso(started),
                     total,
                     os.uname().nodename,
                     os.getpid(),
@@ -192,8 +191,8 @@ class History:
                     result.run_id,
                     result.playbook,
                     result.playbook_path,
-                    iso_text(result.started),
-                    iso_text(result.finished),
+                    _iso(result.started),
+                    _iso(result.finished),
                     result.status.value,
                     len(result.steps),
                     os.uname().nodename,
@@ -229,8 +228,8 @@ class History:
                     result.status.value,
                     result.exit_code,
                     result.attempts,
-                    iso_text(result.started),
-                    iso_text(result.finished),
+                    _iso(result.started),
+                    _iso(result.finished),
                     result.duration,
                     int(result.cached),
                     result.reason,
@@ -365,3 +364,7 @@ def _error(path: Path, error: BaseException) -> HistoryError:
     elif isinstance(error, OSError):
         detail = f"cannot open the run database: {error.strerror or detail}"
     return HistoryError(detail, location=Location(file=str(path)))
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return None if moment is None else iso_time(moment)

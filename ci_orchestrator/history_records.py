@@ -108,15 +108,6 @@ def step_record(row: sqlite3.Row) -> StepRecord:
     )
 
 
-def iso_text(moment: datetime | None) -> str | None:
-    """ISO 8601 in UTC with microseconds: sorts as text, as the reports write it."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
 def parse_time(text: str | None) -> datetime | None:
     return datetime.fromisoformat(text) if text else None
 

@@ -4,12 +4,20 @@ through which the scheduler tells the outside what happens."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
-    from datetime import datetime
+
+
+def iso_time(moment: datetime) -> str:
+    """ISO 8601 in UTC with microseconds and a `Z`, as every report and the history write times:
+    `2026-11-25T10:00:00.123456Z` (sorts as text). A naive time is taken as UTC already."""
+    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    # isoformat is twice as fast as strftime, and the same text for years 1000 to 9999.
+    return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 class Status(Enum):

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 from ci_orchestrator.errors import Location, UsageError
 from ci_orchestrator.reporters import write_atomic
 from ci_orchestrator.reporters.logs import mask
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -50,8 +50,8 @@ def record(result: RunResult) -> dict[str, Any]:
         "playbook": result.playbook,
         "playbook_path": result.playbook_path,
         "status": result.status.value,
-        "started": format_time(result.started),
-        "finished": format_time(result.finished),
+        "started": iso_time(result.started),
+        "finished": iso_time(result.finished),
         "interrupted_by": result.interrupted_by,
         "vars": {key: mask(value, secrets) for key, value in result.vars.items()},
         "matrix_filters": {key: list(values) for key, values in result.matrix_filters.items()},
@@ -74,8 +74,8 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "matrix": dict(step.matrix),
         "status": step.status.value,
         "exit_code": step.exit_code,
-        "started": format_time(step.started) if step.started else None,
-        "finished": format_time(step.finished) if step.finished else None,
+        "started": iso_time(step.started) if step.started else None,
+        "finished": iso_time(step.finished) if step.finished else None,
         "duration": float(step.duration),
         "attempts": step.attempts,
         "cached": step.cached,
@@ -85,15 +85,6 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "stage": step.stage,
         "group": step.group,
     }
-
-
-def format_time(moment: datetime) -> str:
-    """ISO 8601 in UTC with microseconds and a `Z`: `2026-11-25T10:00:00.123456Z`.
-
-    A naive time is taken as UTC already (results hold UTC times).
-    """
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
 def read_run_record(path: Path | str) -> RunResult:
