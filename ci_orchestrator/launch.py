@@ -42,6 +42,11 @@ def log_path(context: RunContext, instance_id: str, attempt: int = 1) -> Path:
     return context.log_dir / f"{log_name(instance_id)}{suffix}.log"
 
 
+@functools.cache  # the same few folders for every start
+def _directory(workspace: Path, working_directory: str) -> Path:
+    return workspace / working_directory
+
+
 def step_environment(
     instance: Instance,
     context: RunContext,
@@ -76,7 +81,7 @@ def process_spec(
     base_env: Mapping[str, str] | None = None,
 ) -> ProcessSpec:
     step = instance.step
-    cwd = context.workspace / instance.working_directory
+    cwd = _directory(context.workspace, instance.working_directory)
     env = step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env)
     # As a shell sets it, so that a step started without one sees its own directory there too.
     env["PWD"] = str(cwd)
