@@ -341,14 +341,19 @@ def test_an_unchanged_file_is_not_read_again(workspace: Path) -> None:
 # --- a cache that cannot be used --------------------------------------------------------
 
 
+def _damage(store: Path) -> None:
+    """Overwrites a diskcache store's database with junk (and drops its journal)."""
+    (store / "cache.db").write_bytes(b"this is not a database" * 100)
+    for suffix in ("-wal", "-shm"):
+        (store / f"cache.db{suffix}").unlink(missing_ok=True)
+
+
 def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(workspace: Path, tmp_path: Path) -> None:
     directory = tmp_path / "cache"
     item = instance()
     with open_cache(workspace, directory=directory) as cache:
         stored(cache, workspace, item)
-    (directory / "index" / "cache.db").write_bytes(b"this is not a database" * 100)
-    for suffix in ("-wal", "-shm"):
-        (directory / "index" / f"cache.db{suffix}").unlink(missing_ok=True)
+    _damage(directory / "index")
     with open_cache(workspace, directory=directory) as cache:
         assert not cache.enabled
         assert len(cache.warnings) == 1
@@ -364,9 +369,7 @@ def test_a_corrupt_archive_store_is_one_warning_when_first_needed(workspace: Pat
     item = instance()
     with open_cache(workspace, directory=directory) as cache:
         stored(cache, workspace, item)
-    (directory / "entries" / "cache.db").write_bytes(b"this is not a database" * 100)
-    for suffix in ("-wal", "-shm"):
-        (directory / "entries" / f"cache.db{suffix}").unlink(missing_ok=True)
+    _damage(directory / "entries")
     with open_cache(workspace, directory=directory) as cache:
         assert cache.enabled  # the archive store is opened when first needed, not before
         key = cache.key_for(item, upstream_keys=[])
