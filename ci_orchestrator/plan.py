@@ -30,6 +30,24 @@ class Plan:
     waits_for: Mapping[str, tuple[str, ...]]
     requires: Mapping[str, frozenset[str]]
     variables: Mapping[str, str] = field(default_factory=dict)
+    # The whole plan a selected or sharded one was cut from (`subset`); None for a whole plan.
+    # Cache keys are built on its edges, so that a step keeps its key in every such run.
+    source: Plan | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def whole(self) -> Plan:
+        return self.source or self
+
+    def upstream_of(self, nodes: Iterable[str]) -> list[str]:
+        """Everything `nodes` wait for, directly or not, in plan order."""
+        seen: set[str] = set()
+        stack = list(nodes)
+        while stack:
+            for before in self.waits_for[stack.pop()]:
+                if before not in seen:
+                    seen.add(before)
+                    stack.append(before)
+        return [node for node in self.order if node in seen]
 
     @cached_property
     def by_id(self) -> dict[str, Instance]:
@@ -79,6 +97,7 @@ class Plan:
             waits_for=waits,
             requires={node: self.requires[node] & kept for node in waits},
             variables=self.variables,
+            source=self.whole,
         )
 
 

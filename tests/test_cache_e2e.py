@@ -135,6 +135,23 @@ def test_one_input_changed_reruns_that_step_and_what_depends_on_it_and_nothing_e
     assert Path("dist/pack.bin").read_bytes().startswith(b"alpha, changed\nbeta\n")
 
 
+def test_a_step_run_alone_or_in_a_shard_keeps_the_key_of_the_whole_run(project: Path) -> None:
+    """`pack` waits for `gen`: run without it (`--only`, or a shard that left it out) it is still
+    the step a whole run stored, and a change to gen's inputs still reaches it."""
+    warm(project)
+    run("--select", "pack", "--only")
+    assert statuses() == {"pack": "cached"}
+    for index in ("1/2", "2/2"):
+        run("--shard", index)
+        assert set(statuses().values()) <= {"cached", "passed"}
+        assert all(status == "cached" for name, status in statuses().items() if name != "always")
+    assert ran() == ["always"]  # in one of the shards
+    Path("src/a.txt").write_text("alpha, changed\n")
+    run("--select", "pack", "--only")
+    assert statuses() == {"pack": "passed"}
+    assert ran() == ["pack"]
+
+
 def test_a_dependent_whose_inputs_come_out_the_same_is_still_cached(project: Path) -> None:
     warm(project)
     Path("docs/guide/start.md").write_text("## Guide, rewritten\n")
