@@ -80,6 +80,9 @@ class StepResult:
     continue_on_error: bool = False
     stage: str | None = None
     group: str | None = None  # the `groups:` entry, if any
+    # A failed step's last log lines as its run record carries them: shown when `log` is not
+    # there to read (the record was merged on another machine). A copy, so not compared.
+    log_tail: str | None = field(default=None, compare=False)
 
     def __bool__(self) -> bool:
         return self.status.ok or (self.status.is_failure and self.continue_on_error)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import junit_xml
 
 from ci_orchestrator.reporters import failure_message, write_atomic
-from ci_orchestrator.reporters.logs import clean, clean_tail, xml_safe
+from ci_orchestrator.reporters.logs import clean, step_tail, xml_safe
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def _testcase(step: StepResult, *, suite_name: str, file: str, secrets: Sequence
         stdout=_notes(step) or None,
     )
     if step.status.is_failure:
-        tail = clean_tail(step.log, secrets=secrets, lines=TAIL_LINES)
+        tail = step_tail(step, secrets=secrets, lines=TAIL_LINES)
         case.add_failure_info(
             message=clean(failure_message(step), secrets),
             output=tail or None,

@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
+    from ci_orchestrator.results import StepResult
+
 MASK = "***"
 
 # CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST), other two-byte
@@ -114,3 +116,13 @@ def clean_tail(
 ) -> str:
     """The tail of a log file (see `read_tail`), cleaned for a report (see `clean`)."""
     return clean(read_tail(path, lines=lines, max_bytes=max_bytes), secrets)
+
+
+def step_tail(
+    step: StepResult, *, secrets: Iterable[str] = (), lines: int = 50, max_bytes: int = 64 * 1024
+) -> str:
+    """The cleaned tail of a step's log file, or, where the file is not here, the tail its run
+    record carried (see `StepResult.log_tail`)."""
+    return clean_tail(step.log, secrets=secrets, lines=lines, max_bytes=max_bytes) or clean(
+        step.log_tail or "", secrets
+    )

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.reporters import failure_message, format_seconds, write_atomic
-from ci_orchestrator.reporters.logs import clean, clean_tail, mask
+from ci_orchestrator.reporters.logs import clean, mask, step_tail
 from ci_orchestrator.results import RunStatus, Status
 
 if TYPE_CHECKING:
@@ -62,7 +62,7 @@ def write_summary(result: RunResult, path: Path | str) -> str:
 def render_summary(result: RunResult, *, max_bytes: int = MAX_BYTES) -> str:
     """The GitHub-flavored markdown summary of `result`, at most `max_bytes` bytes of UTF-8."""
     failures = [step for step in result.steps if step.status.is_failure]
-    tails = {step.id: clean_tail(step.log, secrets=result.secrets, lines=TAIL_LINES) for step in failures}
+    tails = {step.id: step_tail(step, secrets=result.secrets, lines=TAIL_LINES) for step in failures}
     text = ""
     for cuts in _cut_sequence(result, tails, max_bytes):
         text = _render(result, tails, cuts)

@@ -14,13 +14,14 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, UsageError
 from ci_orchestrator.reporters import write_atomic
-from ci_orchestrator.reporters.logs import mask
+from ci_orchestrator.reporters.logs import mask, step_tail
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 RECORD_VERSION = 1
+TAIL_BYTES = 16 * 1024  # of each failed step's log kept in the record
 
 
 def write_run_record(result: RunResult, path: Path | str) -> None:
@@ -67,7 +68,7 @@ def record(result: RunResult) -> dict[str, Any]:
 
 
 def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
-    return {
+    record: dict[str, Any] = {
         "id": step.id,
         "step": step.step,
         "name": step.name,
@@ -85,6 +86,10 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "stage": step.stage,
         "group": step.group,
     }
+    # Why it failed travels with the record: a merge may run where the log is not.
+    if step.status.is_failure and (tail := step_tail(step, secrets=secrets, max_bytes=TAIL_BYTES)):
+        record["log_tail"] = tail
+    return record
 
 
 def read_run_record(path: Path | str) -> RunResult:
@@ -187,6 +192,7 @@ class _Reader:
             continue_on_error=bool(self.optional(data, "continue_on_error", bool, at)),
             stage=self.optional(data, "stage", str, at),
             group=self.optional(data, "group", str, at),
+            log_tail=self.optional(data, "log_tail", str, at),
         )
 
     def stats(self, data: Mapping[str, Any]) -> RunStats:
