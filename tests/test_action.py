@@ -404,6 +404,23 @@ def test_the_playbook_hash_changes_with_the_playbook(runner: Runner) -> None:
 
 
 @pytest.mark.slow
+def test_jobs_that_run_different_parts_keep_caches_of_their_own(runner: Runner) -> None:
+    def job_hash(**given: str) -> str:
+        return runner.run_action(cache="true", args="--dry-run", **given).steps["paths"].outputs["job-hash"]
+
+    whole = job_hash()
+    assert re.fullmatch(r"[0-9a-f]{16}", whole)
+    assert job_hash() == whole  # the same job on the next commit finds its own cache
+    parts = [
+        job_hash(shard="1/2"),
+        job_hash(shard="2/2"),
+        job_hash(matrix="python=3.12"),
+        job_hash(select="hello"),
+    ]
+    assert len({whole, *parts}) == 5
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("name", "template", "message"),
     [
