@@ -75,8 +75,7 @@ def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_t
     lines = [f"{plan.playbook.name}: {len(plan.instances)} step instances in {len(by_wave)} waves"]
     for wave in sorted(by_wave):
         members = by_wave[wave]
-        together = "runs alone" if len(members) == 1 else f"{len(members)} may run together"
-        lines.append(f"\nwave {wave + 1}  ({together})")
+        lines.append(f"\nwave {wave + 1}  ({_together(members)})")
         for instance in members:
             notes = []
             if plan.waits_for[instance.id]:
@@ -94,6 +93,19 @@ def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_t
             suffix = f"  [{'; '.join(notes)}]" if notes else ""
             lines.append(f"  {instance.id}{suffix}")
     return "\n".join(lines)
+
+
+def _together(members: Sequence[Instance]) -> str:
+    """`3 may run together`, `runs alone`: an exclusive step runs by itself whatever its wave."""
+    alone = sum(instance.step.allow_parallel is False for instance in members)
+    shared = len(members) - alone
+    if len(members) == 1:
+        return "runs alone"
+    if shared <= 1:
+        return "each runs alone"
+    if not alone:
+        return f"{shared} may run together"
+    return f"{shared} may run together, {alone} exclusive {'runs' if alone == 1 else 'run'} alone"
 
 
 def render_mermaid(plan: Plan) -> str:

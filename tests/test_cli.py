@@ -200,6 +200,25 @@ def test_plan_text_shows_waves_in_order(demo: Path) -> None:
     assert "publish  [after build, package]" in blocks["wave 6"]
 
 
+@pytest.mark.parametrize(
+    ("exclusive", "shown"),
+    [
+        ((), "3 may run together"),
+        (("c",), "2 may run together, 1 exclusive runs alone"),
+        (("b", "c"), "each runs alone"),
+    ],
+)
+def test_plan_text_says_exclusive_steps_of_a_wave_run_alone(
+    workdir: Path, exclusive: tuple[str, ...], shown: str
+) -> None:
+    alone = "    allow-parallel: false\n"
+    steps = "".join(f"  - id: {name}\n    run: echo {name}\n" + alone * (name in exclusive) for name in "abc")
+    (workdir / "ci.yml").write_text(f"name: ci\nexecution: parallel\nsteps:\n{steps}")
+    result = invoke("plan", "ci.yml")
+    assert result.exit_code == 0, result.output
+    assert f"wave 1  ({shown})" in result.stdout
+
+
 def test_run_dry_run_prints_the_plan_and_runs_nothing(demo: Path) -> None:
     dry = invoke("run", "demo", "--dry-run")
     assert dry.exit_code == 0, dry.output
