@@ -20,7 +20,7 @@ def main() -> None:
         sys.stdout.write(f"ci-orchestrator {__version__}\n")
         return
     if sys.argv[1:2] in (["run"], ["repro"]):
-        from ci_orchestrator.processes import adopt_orphans
+        from ci_orchestrator.orphans import adopt_orphans
 
         # This process exists for the steps it starts: what they leave behind becomes its
         # child, and the end of the run asks the kernel whether anything is left.

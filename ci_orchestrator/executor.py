@@ -21,15 +21,8 @@ from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
 from ci_orchestrator.masking import Masker
-from ci_orchestrator.processes import (
-    Marker,
-    StartError,
-    Tree,
-    leftovers_possible,
-    spawn,
-    terminate_marked,
-    write_all,
-)
+from ci_orchestrator.orphans import leftovers_possible
+from ci_orchestrator.processes import Marker, StartError, Tree, spawn, terminate_marked, write_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping

@@ -27,7 +27,7 @@ RUNNERS = {
     "archives",
     "digests",
 }
-RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder", "masking"}
+RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder", "masking", "orphans"}
 
 
 def imports() -> dict[str, set[str]]:
