@@ -37,6 +37,7 @@ from ci_orchestrator.errors import ExpressionError
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
+    from ci_orchestrator.plan import Plan
     from ci_orchestrator.playbook import Instance
 
 __all__ = [
@@ -115,6 +116,29 @@ class StepCache:
         return "files:" + str(self.workspace)
 
     # --- keys ------------------------------------------------------------------------
+    def key_in_plan(
+        self, plan: Plan, keys: dict[str, CacheKey | None], instance: Instance
+    ) -> CacheKey | None:
+        """The instance's key, built on the keys of the cacheable instances it waits for in the
+        whole plan: a selected (`--only`) or sharded run gives a step the key a whole run would,
+        the keys of what it waits for but does not run taken as they would be now. `keys` holds
+        those found so far (plan order) and gains the missing ones."""
+        whole = plan.whole
+        if any(before not in keys for before in whole.waits_for[instance.id]):
+            for node in whole.upstream_of([instance.id]):
+                if node not in keys:
+                    keys[node] = self._key_on(whole, keys, whole.by_id[node])
+        return self._key_on(whole, keys, instance)
+
+    def _key_on(
+        self, whole: Plan, keys: Mapping[str, CacheKey | None], instance: Instance
+    ) -> CacheKey | None:
+        # By instance id, so that `cache explain` can name the upstream whose key changed.
+        upstream = {
+            before: key.digest for before in whole.waits_for[instance.id] if (key := keys.get(before))
+        }
+        return self.key_for(instance, upstream_keys=upstream, variables=whole.variables)
+
     def key_for(
         self,
         instance: Instance,

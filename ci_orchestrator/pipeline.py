@@ -193,12 +193,10 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
 
 def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
     """instance id -> `hit`, `miss`, or None when not cacheable, as if run now."""
-    from ci_orchestrator.scheduler import cache_key
-
     keys: dict[str, CacheKey | None] = {}
     status: dict[str, str | None] = {}
     for instance in plan.instances:
-        key = keys[instance.id] = cache_key(plan, cache, keys, instance)
+        key = keys[instance.id] = cache.key_in_plan(plan, keys, instance)
         status[instance.id] = None if key is None else ("hit" if cache.lookup(key) else "miss")
     return status
 

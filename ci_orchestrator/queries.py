@@ -206,8 +206,6 @@ def cache_prune(cache_dir: str | None, max_size: str) -> str:
 
 def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:
     """Why each instance of a step would run, or be taken from the cache."""
-    from ci_orchestrator.scheduler import cache_key
-
     prepared = prepare(selection)
     plan = prepared.plan
     wanted = {instance.id for instance in plan.instances if step_id in (instance.id, instance.step.id)}
@@ -224,7 +222,7 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
         last = max(index for index, instance in enumerate(plan.instances) if instance.id in wanted)
         keys: dict[str, CacheKey | None] = {}
         for instance in plan.instances[: last + 1]:
-            key = keys[instance.id] = cache_key(plan, cache, keys, instance)
+            key = keys[instance.id] = cache.key_in_plan(plan, keys, instance)
             if instance.id not in wanted:
                 continue
             if key is None:

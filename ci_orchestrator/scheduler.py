@@ -23,7 +23,7 @@ from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, Step
 from ci_orchestrator.slots import Slots
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable
     from pathlib import Path
 
     from ci_orchestrator.cache import CacheKey, StepCache
@@ -149,7 +149,7 @@ class _Run:
     def try_cache(self, instance: Instance) -> bool:
         if self.cache is None:
             return False
-        key = self.keys[instance.id] = cache_key(self.plan, self.cache, self.keys, instance)
+        key = self.keys[instance.id] = self.cache.key_in_plan(self.plan, self.keys, instance)
         if key is None:
             return False
         entry = self.cache.lookup(key)
@@ -368,29 +368,6 @@ class _Run:
             interrupted_by=self.interrupted_by,
             secrets=self.context.secrets,
         )
-
-
-def cache_key(
-    plan: Plan, cache: StepCache, keys: dict[str, CacheKey | None], instance: Instance
-) -> CacheKey | None:
-    """The instance's cache key, built on the keys of the cacheable instances it waits for in the
-    whole plan: a selected (`--only`) or sharded run gives a step the key a whole run would, the
-    keys of what it waits for but does not run taken as they would be now. `keys` holds those
-    found so far (plan order) and gains the missing ones."""
-    whole = plan.whole
-    if any(before not in keys for before in whole.waits_for[instance.id]):
-        for node in whole.upstream_of([instance.id]):
-            if node not in keys:
-                keys[node] = _key_on(whole, cache, keys, whole.by_id[node])
-    return _key_on(whole, cache, keys, instance)
-
-
-def _key_on(
-    whole: Plan, cache: StepCache, keys: Mapping[str, CacheKey | None], instance: Instance
-) -> CacheKey | None:
-    # By instance id, so that `cache explain` can name the upstream whose key changed.
-    upstream = {before: key.digest for before in whole.waits_for[instance.id] if (key := keys.get(before))}
-    return cache.key_for(instance, upstream_keys=upstream, variables=whole.variables)
 
 
 def _signal_note(code: int | None) -> str:
