@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import heapq
 import os
-import signal
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
@@ -19,6 +18,7 @@ from typing import TYPE_CHECKING
 from ci_orchestrator import graph
 from ci_orchestrator.executor import Exited, Signalled, Supervisor
 from ci_orchestrator.launch import log_path, process_spec
+from ci_orchestrator.outcomes import exit_status, need_failed, shown_path, step_result
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.slots import Slots
 
@@ -87,7 +87,7 @@ class _Run:
         self.stopped_blocks: dict[str, str] = {}
         self.started = utcnow()
         # Resolved once: logs are named relative to the workspace in every result.
-        self.log_dir_shown = _relative(context.log_dir, context.workspace)
+        self.log_dir_shown = shown_path(context.log_dir, context.workspace)
         self.base_env = dict(os.environ)
         self.hits = 0
         self.misses = 0
@@ -142,7 +142,7 @@ class _Run:
             if self.runs_anyway(instance):
                 return None  # `always()` / `failure()` steps run after failures
         if failed_need is not None:
-            return f"needs '{failed_need}', which {_verb(self.results[failed_need].status.value)}"
+            return need_failed(failed_need, self.results[failed_need].status)
         return self.stopping
 
     # --- cache -----------------------------------------------------------------------
@@ -165,8 +165,15 @@ class _Run:
         self.hits += 1
         now = utcnow()
         self.finish(
-            self.make_result(
-                instance, Status.CACHED, started=now, finished=now, exit_code=0, log=log, cached=True
+            step_result(
+                instance,
+                Status.CACHED,
+                log_dir=self.log_dir_shown,
+                started=now,
+                finished=now,
+                exit_code=0,
+                log=log,
+                cached=True,
             )
         )
         return True
@@ -231,22 +238,11 @@ class _Run:
         step = instance.step
         started, attempt, log = self.running.pop(event.key)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
-        reason: str | None
-        if event.cancelled:
-            status, reason = Status.CANCELLED, "cancelled: run interrupted"
-        elif event.timed_out:
-            status, reason = Status.TIMED_OUT, f"timed out after {self.timeout_of(instance):g}s"
-        elif event.error is not None:
-            status, reason = Status.FAILED, event.error
-        elif event.exit_code == 0:
-            status = Status.PASSED
-            reason = f"log incomplete: {event.log_error}" if event.log_error else None
-        else:
-            status, reason = Status.FAILED, f"exit code {event.exit_code}{_signal_note(event.exit_code)}"
+        status, reason = exit_status(event, self.timeout_of(instance))
         if status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry and self.stopping is None:
             self.became_ready(instance.id)  # another attempt, straight away
             return
-        result = self.make_result(
+        result = step_result(
             instance,
             status,
             started=started,
@@ -255,6 +251,7 @@ class _Run:
             attempts=attempt,
             log=log,
             reason=reason,
+            log_dir=self.log_dir_shown,
         )
         if status is Status.PASSED and self.cache is not None and (key := self.keys.get(instance.id)):
             self.cache.store(key, instance, log_path=log, duration=result.duration)
@@ -287,41 +284,7 @@ class _Run:
                 self.became_ready(after)
 
     def skipped(self, instance: Instance, reason: str) -> StepResult:
-        return self.make_result(instance, Status.SKIPPED, reason=reason)
-
-    def make_result(
-        self,
-        instance: Instance,
-        status: Status,
-        *,
-        started: datetime | None = None,
-        finished: datetime | None = None,
-        exit_code: int | None = None,
-        attempts: int = 0,
-        log: Path | None = None,
-        reason: str | None = None,
-        cached: bool = False,
-    ) -> StepResult:
-        """The instance's result; what is not given is what a step that never ran has."""
-        duration = (finished - started).total_seconds() if started and finished else 0.0
-        return StepResult(
-            id=instance.id,
-            step=instance.step.id,
-            name=instance.name,
-            matrix=instance.matrix,
-            status=status,
-            exit_code=exit_code,
-            started=started,
-            finished=finished,
-            duration=duration,
-            attempts=attempts,
-            cached=cached,
-            reason=reason,
-            log=f"{self.log_dir_shown}/{log.name}" if log else None,
-            continue_on_error=instance.continue_on_error,
-            stage=instance.step.stage,
-            group=instance.step.block,
-        )
+        return step_result(instance, Status.SKIPPED, reason=reason, log_dir=self.log_dir_shown)
 
     def tell(self) -> None:
         """Passes the starts and ends seen since the last call to the observer, in order."""
@@ -368,27 +331,6 @@ class _Run:
             interrupted_by=self.interrupted_by,
             secrets=self.context.secrets,
         )
-
-
-def _signal_note(code: int | None) -> str:
-    """` (killed by SIGXFSZ)` for 128+N when N is a signal: says why a step died so suddenly."""
-    if code is None or not 128 < code < 128 + signal.NSIG:
-        return ""
-    try:
-        return f" (killed by {signal.Signals(code - 128).name})"
-    except ValueError:
-        return ""
-
-
-def _verb(status: str) -> str:
-    return {"skipped": "was skipped", "cached": "was cached"}.get(status, status)
-
-
-def _relative(path: Path, workspace: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(workspace.resolve()))
-    except ValueError:
-        return str(path)
 
 
 def execute(

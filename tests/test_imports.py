@@ -27,7 +27,7 @@ RUNNERS = {
     "archives",
     "digests",
 }
-RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder", "masking", "orphans"}
+RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder", "masking", "orphans", "outcomes"}
 
 
 def imports() -> dict[str, set[str]]:
