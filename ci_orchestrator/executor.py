@@ -15,18 +15,17 @@ import signal
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
 from ci_orchestrator.masking import Masker
 from ci_orchestrator.orphans import leftovers_possible
+from ci_orchestrator.process_events import Event, Exited, ProcessSpec, Signalled
 from ci_orchestrator.processes import Marker, StartError, Tree, spawn, terminate_marked, write_all
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
-    from pathlib import Path
+    from collections.abc import Callable
     from types import FrameType, TracebackType
 
     from ci_orchestrator.processes import Child
@@ -38,51 +37,6 @@ MAX_GRACE = 5.0
 _CHUNK = 1 << 16
 _DRAIN_LIMIT = 256  # chunks read after the leader exits: a daemon that keeps writing is cut off
 _SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class ProcessSpec:
-    """One process to run. `env` is its complete environment; `masks` are values written as `***`."""
-
-    key: str
-    argv: tuple[str, ...]
-    cwd: Path
-    env: Mapping[str, str]
-    log_path: Path
-    timeout: float | None
-    masks: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Exited:
-    """A process is over and its tree is gone (or killed).
-
-    `exit_code` is 124 on timeout, 128+N when a signal N ended it, None when it could not start
-    (`error` says why).
-    """
-
-    key: str
-    exit_code: int | None
-    timed_out: bool = False
-    cancelled: bool = False
-    error: str | None = None
-    log_error: str | None = None  # output was lost: the log could not be written (a full disk)
-    started: datetime
-    finished: datetime
-
-    @property
-    def ok(self) -> bool:
-        return self.exit_code == 0 and not self.timed_out and not self.cancelled
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Signalled:
-    """This process received SIGINT, SIGTERM or SIGHUP; the caller decides what follows."""
-
-    signum: int
-
-
-Event: TypeAlias = Exited | Signalled
 
 
 class _Stop(Enum):

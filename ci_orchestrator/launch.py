@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.commands import build_argv
-from ci_orchestrator.executor import ProcessSpec
+from ci_orchestrator.process_events import ProcessSpec
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

@@ -12,8 +12,8 @@ if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
-    from ci_orchestrator.executor import Exited
     from ci_orchestrator.playbook import Instance
+    from ci_orchestrator.process_events import Exited
 
 
 def exit_status(event: Exited, timeout: float | None) -> tuple[Status, str | None]:

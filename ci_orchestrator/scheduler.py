@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import graph
-from ci_orchestrator.executor import Exited, Signalled, Supervisor
+from ci_orchestrator.executor import Supervisor
 from ci_orchestrator.launch import log_path, process_spec
 from ci_orchestrator.outcomes import exit_status, need_failed, shown_path, step_result
+from ci_orchestrator.process_events import Exited, Signalled
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.slots import Slots
 

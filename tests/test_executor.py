@@ -22,14 +22,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ci_orchestrator.commands import build_argv
-from ci_orchestrator.executor import (
-    MAX_GRACE,
-    Exited,
-    ProcessSpec,
-    Signalled,
-    Supervisor,
-)
+from ci_orchestrator.executor import MAX_GRACE, Supervisor
 from ci_orchestrator.masking import Masker
+from ci_orchestrator.process_events import Exited, ProcessSpec, Signalled
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -445,7 +440,8 @@ SIGNAL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from ci_orchestrator.executor import ProcessSpec, Signalled, Supervisor
+    from ci_orchestrator.executor import Supervisor
+    from ci_orchestrator.process_events import ProcessSpec, Signalled
 
     work, run_id = Path(sys.argv[1]), sys.argv[2]
     env = dict(os.environ, CI_ORCHESTRATOR_RUN_ID=run_id, CI_ORCHESTRATOR_STEP_ID="long")

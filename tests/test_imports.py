@@ -15,7 +15,18 @@ LIBRARIES = {
     "rich": "reporters.live",
 }
 EXPRESSIONS = {"expressions", "expression_syntax", "expression_values"}
-LEAVES = {"errors", "playbook", "results", "graph", "units", "cpus", "terms", "tomllines", *EXPRESSIONS}
+LEAVES = {
+    "errors",
+    "playbook",
+    "results",
+    "graph",
+    "units",
+    "cpus",
+    "terms",
+    "tomllines",
+    "process_events",
+    *EXPRESSIONS,
+}
 RUNNERS = {
     "executor",
     "processes",

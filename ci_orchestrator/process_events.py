@@ -1,0 +1,57 @@
+"""What the supervisor is asked to run (`ProcessSpec`) and what it reports (`Exited`,
+`Signalled`)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+    from datetime import datetime
+    from pathlib import Path
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ProcessSpec:
+    """One process to run. `env` is its complete environment; `masks` are values written as `***`."""
+
+    key: str
+    argv: tuple[str, ...]
+    cwd: Path
+    env: Mapping[str, str]
+    log_path: Path
+    timeout: float | None
+    masks: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Exited:
+    """A process is over and its tree is gone (or killed).
+
+    `exit_code` is 124 on timeout, 128+N when a signal N ended it, None when it could not start
+    (`error` says why).
+    """
+
+    key: str
+    exit_code: int | None
+    timed_out: bool = False
+    cancelled: bool = False
+    error: str | None = None
+    log_error: str | None = None  # output was lost: the log could not be written (a full disk)
+    started: datetime
+    finished: datetime
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0 and not self.timed_out and not self.cancelled
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Signalled:
+    """This process received SIGINT, SIGTERM or SIGHUP; the caller decides what follows."""
+
+    signum: int
+
+
+Event: TypeAlias = Exited | Signalled
