@@ -49,6 +49,19 @@ def topological_order(preds: Mapping[N, Sequence[N]]) -> list[N]:
     return order
 
 
+def reachable(preds: Mapping[N, Iterable[N]], start: Iterable[N]) -> set[N]:
+    """Every node `start` reaches along `preds`, directly or not (a start node only if another
+    reaches it)."""
+    seen: set[N] = set()
+    stack = list(start)
+    while stack:
+        for before in preds[stack.pop()]:
+            if before not in seen:
+                seen.add(before)
+                stack.append(before)
+    return seen
+
+
 def successors(preds: Mapping[N, Iterable[N]]) -> dict[N, list[N]]:
     """node -> the nodes that wait for it, each once, in the order of `preds`."""
     succs: dict[N, list[N]] = {node: [] for node in preds}

@@ -40,14 +40,8 @@ class Plan:
 
     def upstream_of(self, nodes: Iterable[str]) -> list[str]:
         """Everything `nodes` wait for, directly or not, in plan order."""
-        seen: set[str] = set()
-        stack = list(nodes)
-        while stack:
-            for before in self.waits_for[stack.pop()]:
-                if before not in seen:
-                    seen.add(before)
-                    stack.append(before)
-        return [node for node in self.order if node in seen]
+        found = graph.reachable(self.waits_for, nodes)
+        return [node for node in self.order if node in found]
 
     @cached_property
     def by_id(self) -> dict[str, Instance]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import terms
+from ci_orchestrator import graph, terms
 from ci_orchestrator.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
@@ -75,11 +75,4 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
 
 
 def _with_needs(plan: Plan, chosen: list[str]) -> set[str]:
-    wanted = set(chosen)
-    stack = list(chosen)
-    while stack:
-        for needed in plan.requires[stack.pop()]:
-            if needed not in wanted:
-                wanted.add(needed)
-                stack.append(needed)
-    return wanted
+    return set(chosen) | graph.reachable(plan.requires, chosen)
