@@ -97,6 +97,9 @@ class HistoryRecorder:
     def step_started(self, *, instance_id: str, attempt: int) -> None:
         pass
 
+    def waiting(self) -> None:
+        pass  # rows are written in batches of their own (see step_finished)
+
     def step_output(self, *, instance_id: str, chunk: bytes) -> None:
         pass
 

@@ -144,6 +144,9 @@ class RunObserver(Protocol):
 
     def step_finished(self, result: StepResult) -> None: ...
 
+    def waiting(self) -> None:
+        """The run is about to wait for its processes: show what the events before wrote."""
+
     def run_finished(self, result: RunResult) -> None: ...
 
 
@@ -168,6 +171,10 @@ class Observers:
     def step_finished(self, result: StepResult) -> None:
         for observer in self.observers:
             observer.step_finished(result)
+
+    def waiting(self) -> None:
+        for observer in self.observers:
+            observer.waiting()
 
     def run_finished(self, result: RunResult) -> None:
         for observer in self.observers:

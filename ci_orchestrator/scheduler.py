@@ -294,6 +294,8 @@ class _Run:
                 self.observer.step_finished(event)
             else:
                 self.observer.step_started(instance_id=event[0], attempt=event[1])
+        if self.untold:
+            self.observer.waiting()
         self.untold.clear()
 
     # --- interrupts ------------------------------------------------------------------

@@ -65,6 +65,7 @@ def test_grouped_prints_each_log_whole_when_its_step_ends(tmp_path: Path) -> Non
     reporter.step_output(instance_id="lint", chunk=b"live chunk\n")
     reporter.step_finished(step("test (3.12)", log=test))
     reporter.step_finished(step("lint", log=lint))
+    reporter.waiting()  # as the scheduler says after each batch of events
     text = out.getvalue()
     lines = text.splitlines()
     assert "live chunk" not in text
@@ -115,6 +116,7 @@ def test_stream_prefixes_lines_and_buffers_partial_ones_per_step(tmp_path: Path)
     reporter.step_output(instance_id="a", chunk=b"\xa9t\xc3\xa9")
     reporter.step_finished(step("b"))
     reporter.step_finished(step("a"))
+    reporter.waiting()
     lines = out.getvalue().splitlines()
     streamed = [line for line in lines if line.startswith("[")]
     assert streamed == ["[b] one", "[a] hello world", "[b] two", "[a] été"]
@@ -268,3 +270,34 @@ def test_rich_is_not_imported_off_a_terminal(mode: OutputMode) -> None:
     )
     env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
     subprocess.run([sys.executable, "-c", code], check=True, env=env)
+
+
+def test_start_lines_reach_a_piped_console_while_the_step_runs(workdir: Path) -> None:
+    """Off a terminal the lines are written in batches, yet each batch reaches the reader before
+    the run waits: `start slow` shows while `slow` is still running."""
+    from tests.helpers import cli_command, cli_environment
+
+    (workdir / "ci.yml").write_text(
+        "name: ci\nsteps:\n  - id: quick\n    run: echo hi\n  - id: slow\n    run: sleep 5\n"
+    )
+    process = subprocess.Popen(
+        cli_command("run", "ci.yml"),
+        cwd=workdir,
+        env={k: v for k, v in cli_environment(workdir, CI="true").items() if k != "PYTHONUNBUFFERED"},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
+    assert process.stdout is not None
+    seen = b""
+    deadline = time.monotonic() + 30
+    try:
+        while b"start     slow" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], 1.0)
+            if ready:
+                seen += os.read(process.stdout.fileno(), 4096)
+        assert b"start     slow" in seen
+        assert b"passed    slow" not in seen  # seen while it runs, not with its end
+        assert b"passed    quick" in seen
+    finally:
+        process.terminate()  # the run stops its step and writes its reports
+        process.wait(timeout=30)

@@ -37,6 +37,9 @@ class Recorder:
     def step_output(self, *, instance_id: str, chunk: bytes) -> None:
         pass
 
+    def waiting(self) -> None:
+        self.events.append(("waiting", ""))
+
     def step_finished(self, result: StepResult) -> None:
         self.events.append(("finish", result.id))
 

@@ -75,6 +75,8 @@ class ConsoleReporter:
         self._progress = Progress()
         self._buffers: dict[str, _LineBuffer] = {}
         self._tails: dict[str, str] = {}
+        self._pending: list[str] = []  # written, not yet passed to the stream (see _flush)
+        self._pending_size = 0
         # The scheduler may report from several threads; lines of one event stay together.
         self._lock = threading.RLock()
 
@@ -104,7 +106,6 @@ class ConsoleReporter:
             elif self._mode is not OutputMode.QUIET:
                 again = f" (attempt {attempt})" if attempt > 1 else ""
                 self._line(f"{'start':<9} {instance_id}{again}")
-                self._flush()
 
     def step_output(self, *, instance_id: str, chunk: bytes) -> None:
         if self._mode is not OutputMode.STREAM:
@@ -135,6 +136,11 @@ class ConsoleReporter:
                 self._finish_line(result)
             if self._github and result.status.is_failure:
                 self._annotate(result, self._github)
+
+    def waiting(self) -> None:
+        """The run waits for its processes: what the events before wrote reaches the console
+        now, in one write rather than one a line."""
+        with self._lock:
             self._flush()
 
     def run_finished(self, result: RunResult) -> None:
@@ -149,9 +155,12 @@ class ConsoleReporter:
             self._flush()
 
     def close(self) -> None:
-        """Stop the live view (also when a run ends without `run_finished`); its console stays."""
+        """Stop the live view (also when a run ends without `run_finished`); its console stays.
+        Off a terminal, what was written reaches the console."""
         if self._view is not None:
             self._view.stop()
+        else:
+            self._flush()
 
     # -- pieces --------------------------------------------------------------------------------
 
@@ -233,6 +242,16 @@ class ConsoleReporter:
             self._write(text + end)
 
     def _write(self, text: str) -> None:
+        # Kept until the next flush (a step's whole log is passed on in pieces of _CHUNK).
+        self._pending.append(text)
+        self._pending_size += len(text)
+        if self._pending_size >= _CHUNK:
+            self._drain()
+
+    def _drain(self) -> None:
+        text = "".join(self._pending)
+        self._pending.clear()
+        self._pending_size = 0
         try:
             try:
                 self._stream.write(text)
@@ -245,6 +264,7 @@ class ConsoleReporter:
 
     def _flush(self) -> None:
         if self._view is None:
+            self._drain()
             try:
                 self._stream.flush()
             except OSError:
