@@ -3,7 +3,8 @@ and the whole process tree stopped (SIGTERM, then SIGKILL) on timeout or cancell
 
 `Supervisor` runs many such processes from one thread and reports what happens as events from
 `wait()`, which blocks in `select` on pidfds and pipes until something happens or the nearest
-deadline passes: no sleep loops.
+deadline passes: no sleep loops. Signals reach it through a pipe, so that thread need not be the
+main one.
 """
 
 from __future__ import annotations
@@ -45,7 +46,7 @@ class _Stop(Enum):
 
 
 class _Source(Enum):
-    WAKE = "wake"  # the self-pipe written by signal handlers
+    WAKE = "wake"  # the pipe Python writes the number of each signal to
     EXIT = "exit"  # a leader's pidfd
     OUTPUT = "output"  # a leader's output pipe
     MEMBER = "member"  # the pidfd of another process of a stopping tree
@@ -95,9 +96,9 @@ class _Step:
 class Supervisor:
     """Starts processes and reports their ends (`Exited`) and this process's signals (`Signalled`).
 
-    Use it from one thread; as a context manager in the main thread it also turns SIGINT, SIGTERM
-    and SIGHUP into `Signalled` events (the previous handlers come back on exit). Closing it
-    kills whatever still runs.
+    Use it from one thread. Entered as a context manager in the main thread, it also turns
+    SIGINT, SIGTERM and SIGHUP into `Signalled` events (the previous handlers come back on exit),
+    whichever thread then calls `wait()`. Closing it kills whatever still runs.
     """
 
     def __init__(self, *, grace: float = MAX_GRACE, on_output: OutputCallback | None = None) -> None:
@@ -107,6 +108,7 @@ class Supervisor:
         self._events: list[Event] = []
         self._signals: list[int] = []
         self._previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+        self._previous_wakeup: int | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -120,7 +122,10 @@ class Supervisor:
     def __enter__(self) -> Supervisor:
         if threading.current_thread() is threading.main_thread():
             for signum in _SIGNALS:
-                self._previous[signum] = signal.signal(signum, self._on_signal)
+                self._previous[signum] = signal.signal(signum, _taken_from_the_pipe)
+            # Python's own C-level handler writes each signal's number to this pipe, whichever
+            # thread the signal interrupts; `wait()` reads them there, on any thread.
+            self._previous_wakeup = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
         return self
 
     def __exit__(
@@ -145,6 +150,9 @@ class Supervisor:
             # None: a handler not set from Python, which cannot be put back; the default is closest.
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         self._previous.clear()
+        if self._previous_wakeup is not None:
+            signal.set_wakeup_fd(self._previous_wakeup)
+            self._previous_wakeup = None
         self._selector.close()
         for fd in (self._wake_read, self._wake_write, self._devnull):
             os.close(fd)
@@ -242,6 +250,8 @@ class Supervisor:
                 source, name = key.data
                 self._dispatch(source, name, key.fd)
             self._check_deadlines()
+        if not self._steps:  # nothing was waited for: a signal may still sit in the pipe
+            self._read_signals()
         events: list[Event] = []
         while self._signals:
             events.append(Signalled(signum=self._signals.pop(0)))
@@ -264,8 +274,7 @@ class Supervisor:
 
     def _dispatch(self, source: _Source, name: str, fd: int) -> None:
         if source is _Source.WAKE:
-            with contextlib.suppress(BlockingIOError):
-                os.read(fd, _CHUNK)
+            self._read_signals()
             return
         step = self._steps.get(name)
         if step is None:  # finished earlier in this round
@@ -364,11 +373,14 @@ class Supervisor:
             self._selector.unregister(fd)
         os.close(fd)
 
-    def _on_signal(self, signum: int, _frame: FrameType | None) -> None:
-        self._signals.append(signum)
-        # Wakes a `select` in progress: after a handler Python retries it otherwise.
-        with contextlib.suppress(BlockingIOError, OSError):
-            os.write(self._wake_write, b"\0")
+    def _read_signals(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            self._signals.extend(number for number in os.read(self._wake_read, _CHUNK) if number in _SIGNALS)
+
+
+def _taken_from_the_pipe(_signum: int, _frame: FrameType | None) -> None:
+    """The Python-level handler: the signal is read from the wake pipe by `Supervisor.wait()`;
+    this handler only keeps Python's default (KeyboardInterrupt, or the end of the process) away."""
 
 
 def _now() -> datetime:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator import graph
 from ci_orchestrator.executor import Supervisor
+from ci_orchestrator.fresh_thread import on_fresh_thread
 from ci_orchestrator.launch import log_path, process_spec
 from ci_orchestrator.outcomes import exit_status, need_failed, shown_path, step_result
 from ci_orchestrator.process_events import Exited, Signalled
@@ -52,7 +53,7 @@ def utcnow() -> datetime:
 
 
 class _Run:
-    """The state of one run; `execute` drives it."""
+    """The state of one run; `drive` runs it to its end."""
 
     def __init__(
         self,
@@ -96,6 +97,21 @@ class _Run:
         # Starts and ends reach the observers once the loop has started what it can: the console
         # and the history do their part while the new processes already run.
         self.untold: list[StepResult | tuple[str, int]] = []
+
+    # --- the loop ------------------------------------------------------------------
+    def drive(self, supervisor: Supervisor) -> None:
+        """Starts what is ready and handles what happens until nothing runs or waits."""
+        self.seed()
+        self.fill(supervisor)
+        self.tell()
+        while self.running:
+            for event in supervisor.wait():
+                if isinstance(event, Signalled):
+                    self.interrupt(event, supervisor)
+                else:
+                    self.exited(event)
+            self.fill(supervisor)
+            self.tell()
 
     # --- readiness -------------------------------------------------------------------
     def seed(self) -> None:
@@ -353,17 +369,7 @@ def execute(
     observer.run_started(run_id=context.run_id, playbook=plan.playbook.name, total=len(plan.instances))
     on_output = _output_forwarder(observer) if limits.stream_output else None
     with Supervisor(grace=limits.grace, on_output=on_output) as supervisor:
-        run.seed()
-        run.fill(supervisor)
-        run.tell()
-        while run.running:
-            for event in supervisor.wait():
-                if isinstance(event, Signalled):
-                    run.interrupt(event, supervisor)
-                else:
-                    run.exited(event)
-            run.fill(supervisor)
-            run.tell()
+        on_fresh_thread(lambda: run.drive(supervisor), name="ci-orchestrator-run")
         for node in plan.order:  # whatever never became ready (an interrupted run)
             if node not in run.results:
                 run.results[node] = run.skipped(plan.by_id[node], run.stopping or "not run")

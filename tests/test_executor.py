@@ -441,12 +441,14 @@ SIGNAL_SCRIPT = textwrap.dedent(
     import os, signal, sys
     from pathlib import Path
     from ci_orchestrator.executor import Supervisor
+    from ci_orchestrator.fresh_thread import on_fresh_thread
     from ci_orchestrator.process_events import ProcessSpec, Signalled
 
-    work, run_id = Path(sys.argv[1]), sys.argv[2]
+    work, run_id, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     env = dict(os.environ, CI_ORCHESTRATOR_RUN_ID=run_id, CI_ORCHESTRATOR_STEP_ID="long")
-    code = 0
-    with Supervisor(grace=0.5) as supervisor:
+
+    def loop(supervisor):
+        code = 0
         supervisor.start(ProcessSpec(key="long", argv=("sleep", "300"), cwd=work, env=env,
                                      log_path=work / "long.log", timeout=None))
         print("waiting", flush=True)
@@ -458,16 +460,27 @@ SIGNAL_SCRIPT = textwrap.dedent(
                     supervisor.cancel_all()
                 else:
                     print("exited", event.key, event.cancelled, flush=True)
-    print("restored", signal.getsignal(signal.SIGTERM) is signal.SIG_DFL, flush=True)
+        return code
+
+    with Supervisor(grace=0.5) as supervisor:
+        if where == "thread":
+            code = on_fresh_thread(lambda: loop(supervisor), name="loop")
+        else:
+            code = loop(supervisor)
+    restored = signal.getsignal(signal.SIGTERM) is signal.SIG_DFL and signal.set_wakeup_fd(-1) == -1
+    print("restored", restored, flush=True)
     sys.exit(code)
     """
 )
 
 
-def test_sigterm_while_waiting_becomes_an_event(workdir: Path, run_id: str) -> None:
+@pytest.mark.parametrize("where", ["main", "thread"])
+def test_sigterm_while_waiting_becomes_an_event(workdir: Path, run_id: str, where: str) -> None:
+    """Also when `wait()` runs on another thread than the one that entered the supervisor (as
+    the scheduler's loop does): Python runs handlers on the main thread only."""
     env = dict(os.environ, PYTHONPATH=str(REPO))
     with subprocess.Popen(
-        [PY, "-c", SIGNAL_SCRIPT, str(workdir), run_id], stdout=subprocess.PIPE, text=True, env=env
+        [PY, "-c", SIGNAL_SCRIPT, str(workdir), run_id, where], stdout=subprocess.PIPE, text=True, env=env
     ) as script:
         assert script.stdout is not None
         assert script.stdout.readline() == "waiting\n"
