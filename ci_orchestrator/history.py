@@ -17,6 +17,7 @@ import json
 import os
 import sqlite3
 import threading
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -116,7 +117,7 @@ class History:
         with self._guard():
             # WAL lets readers and one writer work at once; NORMAL sync loses nothing when a
             # process is killed, only (at worst) the last commits on a power cut.
-            self._connection.execute("PRAGMA journal_mode=WAL")
+            self._switch_to_wal()
             self._connection.execute("PRAGMA synchronous=NORMAL")
         with self._write():
             version = self._connection.execute("PRAGMA user_version").fetchone()[0]
@@ -130,6 +131,21 @@ class History:
                     if statement.strip():
                         self._connection.execute(statement)
                 self._connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    def _switch_to_wal(self) -> None:
+        # Of two processes making the database at once, the one that does not get to switch it
+        # is told SQLITE_BUSY at once, without SQLite's busy wait: it waits here instead.
+        deadline = time.monotonic() + BUSY_TIMEOUT
+        pause = 0.001
+        while True:
+            try:
+                self._connection.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as error:
+                if error.sqlite_errorcode != sqlite3.SQLITE_BUSY or time.monotonic() > deadline:
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
     def close(self) -> None:
         with self._lock:
