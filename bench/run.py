@@ -17,7 +17,7 @@ if __package__ in (None, ""):
     # Run as a script: make `bench` and `ci_orchestrator` importable from the checkout.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import peers, report
+from bench import peers, report, tools
 from bench.scenarios import Context, cache, dag, noop, output, scale, startup
 
 SCENARIOS = {
@@ -56,6 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     for name in options.only or SCENARIOS:
         print(f"[{time.perf_counter() - started:6.1f}s] {name}", flush=True)
         sections.append(SCENARIOS[name](context))
+    tools.empty_trash()
     elapsed = time.perf_counter() - started
     page = report.render(sections, found, notes=notes, quick=options.quick, elapsed=elapsed)
     default = WORK / "RESULTS-quick.md" if options.quick or options.only else peers.BENCH / "RESULTS.md"

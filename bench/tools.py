@@ -21,7 +21,10 @@ from __future__ import annotations
 
 import json
 import shutil
+import uuid
 from typing import TYPE_CHECKING
+
+from bench.peers import BENCH
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -34,6 +37,7 @@ OURS = "ci-orchestrator"
 DEPENDENCY_TOOLS = ("make", "go-task", "doit", "turbo")
 LAYER_TOOLS = ("xargs", "parallel")
 CACHING_TOOLS = (OURS, "make", "go-task", "doit", "turbo")
+TRASH = BENCH / ".work" / "trash"
 
 
 def _yaml_list(values: tuple[str, ...]) -> str:
@@ -182,8 +186,7 @@ WRITERS: dict[str, Callable[..., None]] = {
 
 def write(tool: str, workload: Workload, folder: Path, *, cache: bool = False) -> None:
     """Write `workload` in `tool`'s own files into a fresh `folder`."""
-    if folder.exists():
-        shutil.rmtree(folder)
+    discard(folder)
     folder.mkdir(parents=True)
     WRITERS[tool](workload, folder, cache=cache)
 
@@ -216,8 +219,25 @@ def forget(tool: str, folder: Path) -> None:
         OURS: [".ci-orchestrator"],
     }.get(tool, [])
     for name in [*state, "out"]:
-        path = folder / name
-        if path.is_dir():
-            shutil.rmtree(path)
-        elif path.exists():
-            path.unlink()
+        discard(folder / name)
+
+
+def discard(path: Path) -> None:
+    """Move `path` out of the way now; it is deleted after the last timed run (`empty_trash`).
+
+    Deleting many files shortly before a timed run slows down the runs that create files: ext4
+    without a journal (as on the machine of RESULTS.md) will not reuse an inode freed in the last
+    minutes, and checks each such inode again on every file it creates. Of the tools compared,
+    ci-orchestrator is the one that creates a file per step (its logs), so the suite's own clean-up
+    (the old workload of a scenario holds one log file per step and run) would be charged to it.
+    """
+    if path.is_dir():
+        TRASH.mkdir(parents=True, exist_ok=True)
+        path.rename(TRASH / uuid.uuid4().hex)
+    elif path.exists():
+        path.unlink()
+
+
+def empty_trash() -> None:
+    """Delete what `discard` put aside: after the last timed run of the suite."""
+    shutil.rmtree(TRASH, ignore_errors=True)

@@ -7,7 +7,6 @@ are compared with their inputs every time (a cache hit must restore or keep them
 
 from __future__ import annotations
 
-import shutil
 from typing import TYPE_CHECKING
 
 from bench import tools, workload
@@ -66,7 +65,7 @@ def _preparer(
         if phase == "cold":
             # A fresh cache for every cold run: the tool's state, our --cache-dir and the outputs.
             tools.forget(peer.name, folder)
-            shutil.rmtree(cache_dir, ignore_errors=True)
+            tools.discard(cache_dir)
             expected["runs"] = {job.id for job in work.jobs}
         elif phase == "warm":
             expected["runs"] = set()
