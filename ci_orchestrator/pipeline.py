@@ -107,6 +107,7 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     """Run the selected plan, write every report, and return the exit code."""
     from ci_orchestrator import scheduler
     from ci_orchestrator.launch import RunContext
+    from ci_orchestrator.log_retention import prune_logs
     from ci_orchestrator.reporters.console import ConsoleReporter
     from ci_orchestrator.settings import OutputMode
 
@@ -145,6 +146,7 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
             cache.close()
     result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters)
     write_reports(result, options, root=root, warn=warn)
+    prune_logs(context.log_dir.parent, current=run_id)
     return exit_code(result)
 
 
