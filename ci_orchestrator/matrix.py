@@ -238,17 +238,11 @@ class _Expander:
             if step.timeout is None
             else self.guarded(*_where(step, "timeout"), lambda: _timeout(step.timeout, {}), None)
         )
-        return Instance(
-            id=step.id,
-            step=step,
-            matrix={},
-            name=step.name,
-            run=step.run,
+        return Instance.as_written(
+            step,
             env={**self.playbook.env, **step.env},
-            working_directory=step.working_directory,
             timeout=timeout,
             continue_on_error=bool(step.continue_on_error),
-            condition=None,
         )
 
     def instance(self, step: Step, combination: dict[str, Any], identity: str) -> Instance:

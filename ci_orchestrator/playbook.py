@@ -135,3 +135,25 @@ class Instance:
     timeout: float | None
     continue_on_error: bool
     condition: str | None = None
+
+    @classmethod
+    def as_written(
+        cls,
+        step: Step,
+        *,
+        env: Mapping[str, str] | None = None,
+        timeout: float | None = None,
+        continue_on_error: bool = False,
+    ) -> Instance:
+        """The one instance of a step with no matrix and nothing to evaluate."""
+        return cls(
+            id=step.id,
+            step=step,
+            matrix={},
+            name=step.name,
+            run=step.run,
+            env={} if env is None else env,
+            working_directory=step.working_directory,
+            timeout=timeout,
+            continue_on_error=continue_on_error,
+        )

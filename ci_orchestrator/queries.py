@@ -88,7 +88,7 @@ def validate_one(name: str) -> str:
         failures.append(error)
         # The graph depends on steps, not on their matrix values: one plain instance per
         # step still finds every unknown need, pool too small and cycle.
-        instances = [_plain_instance(step) for step in playbook.steps]
+        instances = [Instance.as_written(step) for step in playbook.steps]
     try:
         build_plan(playbook, instances)
     except OrchestratorError as error:
@@ -106,20 +106,6 @@ def _counted(count: int, noun: str) -> str:
 
 def _place(problem: Problem) -> tuple[int, int]:
     return (problem.location.line, problem.location.column) if problem.location else (0, 0)
-
-
-def _plain_instance(step: Step) -> Instance:
-    return Instance(
-        id=step.id,
-        step=step,
-        matrix={},
-        name=step.name,
-        run=step.run,
-        env={},
-        working_directory=step.working_directory,
-        timeout=None,
-        continue_on_error=False,
-    )
 
 
 def _cache(cache_dir: str | None) -> StepCache:
