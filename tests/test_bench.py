@@ -101,3 +101,19 @@ def test_make_and_xargs_run_a_small_dag_in_a_valid_order(tmp_path: Path) -> None
         tools.write(tool, work, folder)
         subprocess.run(argv, cwd=folder, check=True, capture_output=True)
         assert workload.check_order(work, folder / "order.log") == ""
+
+
+def test_old_work_is_moved_aside_during_timing_and_deleted_at_the_end(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(tools, "TRASH", tmp_path / "trash")
+    folder = tmp_path / "noop" / "ci-orchestrator"
+    tools.write("ci-orchestrator", workload.noop(count=3), folder)
+    (folder / ".ci-orchestrator" / "logs").mkdir(parents=True)
+    tools.write("ci-orchestrator", workload.noop(count=3), folder)  # a second sitting
+    assert not (folder / ".ci-orchestrator").exists()
+    [old] = (tmp_path / "trash").iterdir()
+    assert (old / ".ci-orchestrator" / "logs").is_dir()  # moved, not deleted yet
+    tools.empty_trash()
+    assert not (tmp_path / "trash").exists()
+    assert (folder / "playbook.yml").is_file()
