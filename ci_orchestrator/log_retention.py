@@ -24,12 +24,10 @@ def prune_logs(logs_root: Path, *, current: str, keep: int = KEEP_LOG_RUNS) -> i
     """Removes the log folders of all runs but the newest `keep` (and `current`, always kept);
     returns how many went. Best effort: what cannot be read or removed is left as it is."""
     try:
-        runs = sorted(entry.name for entry in logs_root.iterdir() if _RUN_ID.fullmatch(entry.name))
+        runs = sorted(path for path in logs_root.iterdir() if _RUN_ID.fullmatch(path.name) and path.is_dir())
     except OSError:
         return 0
-    removed = 0
-    for name in runs[: max(len(runs) - keep, 0)]:
-        if name != current and (logs_root / name).is_dir():
-            shutil.rmtree(logs_root / name, ignore_errors=True)
-            removed += 1
-    return removed
+    older = [path for path in runs[: max(len(runs) - keep, 0)] if path.name != current]
+    for path in older:
+        shutil.rmtree(path, ignore_errors=True)
+    return len(older)

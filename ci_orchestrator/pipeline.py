@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import loader, matrix, selectors, settings, units
+from ci_orchestrator import loader, matrix, selectors, settings_files, units
 from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError, signal_exit_code
 from ci_orchestrator.options import (
     STATE_DIR,
@@ -47,7 +47,7 @@ class Prepared:
 def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     """Read the playbook and settings, expand, plan, select and shard."""
     root = root or Path.cwd()
-    config = settings.load_settings(
+    config = settings_files.read_settings(
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
     playbook = apply_step_defaults(

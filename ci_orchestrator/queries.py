@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import loader, matrix, settings, units
+from ci_orchestrator import loader, matrix, settings_files, units
 from ci_orchestrator.errors import OrchestratorError, UsageError, did_you_mean
 from ci_orchestrator.options import STATE_DIR, RunOptions, Selection, apply_step_defaults, open_cache
 from ci_orchestrator.pipeline import prepare
@@ -42,7 +42,7 @@ def _mode(step: Step, playbook: Playbook) -> str:
 def list_text(selection: Selection) -> str:
     """The steps with id, number, name, stage, tags, parallel mode and needs; then the groups."""
     root = Path.cwd()
-    config = settings.load_settings(
+    config = settings_files.read_settings(
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
     playbook = apply_step_defaults(
@@ -110,7 +110,7 @@ def _place(problem: Problem) -> tuple[int, int]:
 
 def _cache(cache_dir: str | None) -> StepCache:
     root = Path.cwd()
-    config = settings.load_settings(root)
+    config = settings_files.read_settings(root)
     cache = open_cache(RunOptions(cache_dir=cache_dir), config, root=root)
     assert cache is not None  # only `--no-cache` gives None
     return cache
@@ -276,7 +276,7 @@ def history_show(run_id: str) -> str:
 
 def config_get(key: str, *, profile: str | None, config: str | None) -> str:
     """`concurrency = 4  (profile ci, ci-orchestrator.toml:7)`."""
-    loaded = settings.load_settings(
+    loaded = settings_files.read_settings(
         Path.cwd(), config=Path(config) if config else None, profile=profile, environ=os.environ
     )
     setting = loaded.get(key)

@@ -4,7 +4,6 @@ each value is checked by `settings_checks`, `auto` CPUs come from `cpus`."""
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -200,19 +199,3 @@ STEP_DEFAULT_KEYS: dict[str, Callable[[object], Any]] = {
     "retry": checks.count,
     "tags": checks.tags,
 }
-
-
-# ---------------------------------------------------------------- loading
-
-
-def load_settings(
-    root: Path,
-    *,
-    config: Path | None = None,
-    profile: str | None = None,
-    environ: Mapping[str, str] = os.environ,
-) -> Settings:
-    """The effective settings for a run in `root` (see `settings_files.read_settings`)."""
-    from ci_orchestrator.settings_files import read_settings  # it builds on this module's model
-
-    return read_settings(root, config=config, profile=profile, environ=environ)

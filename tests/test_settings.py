@@ -13,10 +13,10 @@ from ci_orchestrator.playbook import Execution
 from ci_orchestrator.settings import (
     DEFAULT_CACHE_DIR,
     OutputMode,
-    load_settings,
     most_restrictive,
     smallest_limit,
 )
+from ci_orchestrator.settings_files import read_settings
 
 
 def write(path: Path, text: str) -> Path:
@@ -38,7 +38,7 @@ def test_the_smallest_concurrency_limit_wins() -> None:
 
 
 def test_without_a_file_every_setting_is_a_default(workdir: Path) -> None:
-    settings = load_settings(workdir, environ={})
+    settings = read_settings(workdir, environ={})
     assert settings.source is None
     assert {setting.origin for setting in settings} == {"default"}
     assert settings.execution is None
@@ -64,7 +64,7 @@ def test_file_values_name_their_line(workdir: Path) -> None:
         allow-parallel = false
         """,
     )
-    settings = load_settings(workdir, environ={})
+    settings = read_settings(workdir, environ={})
     assert settings.execution is Execution.PARALLEL
     assert settings.concurrency == 3
     assert settings.get("max-parallel-workers").origin == "ci-orchestrator.toml:3"
@@ -79,7 +79,7 @@ def test_file_values_name_their_line(workdir: Path) -> None:
 
 def test_auto_concurrency_is_the_available_cpus(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", 'concurrency = "auto"\n')
-    settings = load_settings(workdir, environ={})
+    settings = read_settings(workdir, environ={})
     assert settings.get("concurrency").text == "auto"
     assert settings.concurrency == available_cpus()
 
@@ -98,25 +98,25 @@ def test_pyproject_table_is_read_when_there_is_no_settings_file(workdir: Path) -
         concurrency = 2
         """,
     )
-    settings = load_settings(workdir, environ={"CI": "true"})
+    settings = read_settings(workdir, environ={"CI": "true"})
     assert settings.fail_fast is False
     assert settings.get("fail-fast").origin == "pyproject.toml:5"
     assert settings.get("concurrency").origin == "profile ci, pyproject.toml:8"
     write(workdir / "ci-orchestrator.toml", "fail-fast = true\n")
-    assert load_settings(workdir, environ={}).get("fail-fast").origin == "ci-orchestrator.toml:1"
+    assert read_settings(workdir, environ={}).get("fail-fast").origin == "ci-orchestrator.toml:1"
 
 
 def test_a_pyproject_without_our_table_is_ignored(workdir: Path) -> None:
     write(workdir / "pyproject.toml", '[project]\nname = "demo"\n[tool.ruff]\nline-length = 99\n')
-    assert load_settings(workdir, environ={}).source is None
+    assert read_settings(workdir, environ={}).source is None
 
 
 def test_config_option_names_the_file(workdir: Path) -> None:
     other = write(workdir / "elsewhere.toml", "timeout = 30\n")
-    settings = load_settings(workdir, config=other, environ={})
+    settings = read_settings(workdir, config=other, environ={})
     assert settings.timeout == 30
     with pytest.raises(UsageError, match=r"missing\.toml"):
-        load_settings(workdir, config=workdir / "missing.toml", environ={})
+        read_settings(workdir, config=workdir / "missing.toml", environ={})
 
 
 PROFILES = """
@@ -133,8 +133,8 @@ PROFILES = """
 
 def test_the_ci_profile_applies_under_ci(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", PROFILES)
-    assert load_settings(workdir, environ={}).concurrency == 8
-    on_ci = load_settings(workdir, environ={"CI": "true"})
+    assert read_settings(workdir, environ={}).concurrency == 8
+    on_ci = read_settings(workdir, environ={"CI": "true"})
     assert on_ci.profile == "ci"
     assert on_ci.concurrency == 2
     assert on_ci.get("concurrency").origin == "profile ci, ci-orchestrator.toml:5"
@@ -143,7 +143,7 @@ def test_the_ci_profile_applies_under_ci(workdir: Path) -> None:
 
 def test_an_explicit_profile_beats_ci(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", PROFILES)
-    local = load_settings(workdir, profile="local", environ={"CI": "true"})
+    local = read_settings(workdir, profile="local", environ={"CI": "true"})
     assert local.profile == "local"
     assert local.concurrency == 8
     assert local.fail_fast is False
@@ -152,7 +152,7 @@ def test_an_explicit_profile_beats_ci(workdir: Path) -> None:
 def test_an_unknown_profile_lists_the_known_ones(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", PROFILES)
     with pytest.raises(UsageError, match=r"'lokal' \(did you mean 'local'\?\).*ci, local") as error:
-        load_settings(workdir, profile="lokal", environ={})
+        read_settings(workdir, profile="lokal", environ={})
     assert error.value.exit_code == 2
 
 
@@ -173,7 +173,7 @@ def test_mistakes_are_all_reported_with_line_and_suggestion(workdir: Path) -> No
         """,
     )
     with pytest.raises(PlaybookError) as caught:
-        load_settings(workdir, environ={})
+        read_settings(workdir, environ={})
     lines = caught.value.lines()
     assert caught.value.exit_code == 2
     assert lines == [
@@ -190,7 +190,7 @@ def test_mistakes_are_all_reported_with_line_and_suggestion(workdir: Path) -> No
 def test_a_key_given_twice_through_its_alias_is_refused(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", "concurrency = 2\nmax-parallel-workers = 4\n")
     with pytest.raises(PlaybookError, match=r"ci-orchestrator.toml:2:1: .*set twice"):
-        load_settings(workdir, environ={})
+        read_settings(workdir, environ={})
 
 
 @pytest.mark.parametrize(
@@ -207,19 +207,19 @@ def test_a_key_given_twice_through_its_alias_is_refused(workdir: Path) -> None:
 def test_bad_values_are_refused(workdir: Path, text: str, message: str) -> None:
     write(workdir / "ci-orchestrator.toml", f"# settings\n{text}\n")
     with pytest.raises(PlaybookError, match=f"ci-orchestrator.toml:2:1: .*{message}"):
-        load_settings(workdir, environ={})
+        read_settings(workdir, environ={})
 
 
 def test_broken_toml_points_at_the_spot(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", 'fail-fast = true\ntimeout = "5m\n')
     with pytest.raises(PlaybookError, match=r"^ci-orchestrator.toml:2:\d+: invalid TOML"):
-        load_settings(workdir, environ={})
+        read_settings(workdir, environ={})
 
 
 def test_an_error_in_pyproject_is_located_in_pyproject(workdir: Path) -> None:
     write(workdir / "pyproject.toml", '[project]\nname = "x"\n\n[tool.ci-orchestrator]\nfial-fast = false\n')
     with pytest.raises(PlaybookError, match=r"pyproject.toml:5:1: fial-fast: unknown key .*'fail-fast'"):
-        load_settings(workdir, environ={})
+        read_settings(workdir, environ={})
 
 
 STEP_DEFAULTS = """
@@ -236,7 +236,7 @@ STEP_DEFAULTS = """
 
 def test_step_defaults_keep_file_order_with_the_profile_after(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", STEP_DEFAULTS)
-    entries = load_settings(workdir, environ={"CI": "true"}).step_defaults
+    entries = read_settings(workdir, environ={"CI": "true"}).step_defaults
     assert [entry.pattern for entry in entries] == [
         "0400-0499",
         "test-*",
@@ -247,7 +247,7 @@ def test_step_defaults_keep_file_order_with_the_profile_after(workdir: Path) -> 
     assert entries[0].timeout == 600
     assert entries[0].origin == "ci-orchestrator.toml:2"
     assert entries[3].origin == "profile ci, ci-orchestrator.toml:7"
-    assert [entry.pattern for entry in load_settings(workdir, environ={}).step_defaults] == [
+    assert [entry.pattern for entry in read_settings(workdir, environ={}).step_defaults] == [
         "0400-0499",
         "test-*",
         "tag:db",
@@ -256,7 +256,7 @@ def test_step_defaults_keep_file_order_with_the_profile_after(workdir: Path) -> 
 
 def test_step_defaults_match_like_selectors_and_later_entries_win(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", STEP_DEFAULTS)
-    settings = load_settings(workdir, environ={"CI": "true"})
+    settings = read_settings(workdir, environ={"CI": "true"})
     script = settings.defaults_for("0402", number="0402", stage="Testing")
     assert script.allow_parallel is True  # the profile's narrower range comes later
     assert script.timeout == 600
@@ -274,14 +274,14 @@ def test_cache_dir_is_relative_to_the_file_and_the_environment_overrides_it(work
     config_dir = workdir / "config"
     config_dir.mkdir()
     config = write(config_dir / "settings.toml", 'cache-dir = "cache"\n')
-    assert load_settings(workdir, config=config, environ={}).cache_dir == config_dir / "cache"
-    from_env = load_settings(workdir, config=config, environ={"CI_ORCHESTRATOR_CACHE_DIR": "/tmp/elsewhere"})
+    assert read_settings(workdir, config=config, environ={}).cache_dir == config_dir / "cache"
+    from_env = read_settings(workdir, config=config, environ={"CI_ORCHESTRATOR_CACHE_DIR": "/tmp/elsewhere"})
     assert from_env.cache_dir == Path("/tmp/elsewhere")
     assert from_env.get("cache-dir").origin == "environment CI_ORCHESTRATOR_CACHE_DIR"
 
 
 def test_unknown_setting_names_get_a_suggestion(workdir: Path) -> None:
-    settings = load_settings(workdir, environ={})
+    settings = read_settings(workdir, environ={})
     with pytest.raises(UsageError, match=r"'timout' \(did you mean 'timeout'\?\)"):
         settings.get("timout")
 
@@ -289,23 +289,23 @@ def test_unknown_setting_names_get_a_suggestion(workdir: Path) -> None:
 def test_profile_must_be_tables_and_every_profile_is_checked(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", 'profile = "ci"\n')
     with pytest.raises(PlaybookError, match=r"ci-orchestrator.toml:1:1: profile: expected tables"):
-        load_settings(workdir, environ={})
+        read_settings(workdir, environ={})
     write(workdir / "ci-orchestrator.toml", "[profile.nightly]\ntimeout = -1\n")
     with pytest.raises(PlaybookError, match=r"ci-orchestrator.toml:2:1: profile.nightly.timeout"):
-        load_settings(workdir, profile="unknown", environ={})
+        read_settings(workdir, profile="unknown", environ={})
 
 
 def test_merged_step_defaults_name_where_they_come_from(workdir: Path) -> None:
     write(workdir / "ci-orchestrator.toml", STEP_DEFAULTS)
-    merged = load_settings(workdir, environ={}).defaults_for("0410", number="0410", tags=("db",))
+    merged = read_settings(workdir, environ={}).defaults_for("0410", number="0410", tags=("db",))
     assert merged.pattern == "0400-0499,tag:db"
     assert merged.origin == "ci-orchestrator.toml:2; ci-orchestrator.toml:4"
-    assert load_settings(workdir, environ={}).defaults_for("lint").origin == "default"
+    assert read_settings(workdir, environ={}).defaults_for("lint").origin == "default"
 
 
 def test_a_broken_pyproject_without_our_table_is_not_ours(workdir: Path) -> None:
     write(workdir / "pyproject.toml", "[project\nname = \n")
-    assert load_settings(workdir, environ={}).source is None
+    assert read_settings(workdir, environ={}).source is None
     write(workdir / "pyproject.toml", "[tool.ci-orchestrator]\ntimeout = \n")
     with pytest.raises(PlaybookError, match=r"^pyproject.toml:2:\d+: invalid TOML"):
-        load_settings(workdir, environ={})
+        read_settings(workdir, environ={})
