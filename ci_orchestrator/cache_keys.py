@@ -133,15 +133,15 @@ def command_digest(instance: Instance, workspace: Path) -> str:
     A relative `script:` path starts at the workspace, as the loader writes it.
     """
     step = instance.step
-    if step.command is not None:
-        return digest_bytes(json.dumps(["command", *step.command]).encode())
+    if instance.command is not None:
+        return digest_bytes(json.dumps(["command", *instance.command]).encode())
     if step.script is not None:
         script = Path(step.script)
         try:
             content = digest_file(workspace / script)
         except FileNotFoundError:
             content = "missing"  # it will fail to start, and failures are never stored
-        return digest_bytes(json.dumps(["script", script.suffix, content, *step.args]).encode())
+        return digest_bytes(json.dumps(["script", script.suffix, content, *instance.args]).encode())
     run = instance.run if instance.run is not None else step.run or ""
     return digest_bytes(json.dumps(["run", run]).encode())
 

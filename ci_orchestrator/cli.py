@@ -45,7 +45,11 @@ OnlyOpt = Annotated[
     bool, typer.Option("--only", help="With --select: do not add what the selected steps need.")
 ]
 MatrixOpt = Annotated[
-    list[str] | None, typer.Option("--matrix", help="Keep only these values of a matrix axis: KEY=V1,V2.")
+    list[str] | None,
+    typer.Option(
+        "--matrix",
+        help="Run a matrix axis with these values only (unlisted ones replace its own): KEY=V1,V2.",
+    ),
 ]
 VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Set a playbook variable: KEY=VALUE.")]
 ShardOpt = Annotated[str | None, typer.Option("--shard", help="Run only shard I of N: I/N.")]

@@ -88,9 +88,9 @@ def process_spec(
     try:
         argv = build_argv(
             run=instance.run,
-            command=step.command,
+            command=instance.command,
             script=step.script,
-            args=step.args,
+            args=instance.args,
             shell=step.shell,
             scratch_dir=context.log_dir / "scripts",
             name=log_name(instance.id),

@@ -9,6 +9,7 @@ the expression modules, which are imported only when a playbook uses them.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import os
 from collections.abc import Mapping
@@ -82,7 +83,8 @@ def expand(
 ) -> list[Instance]:
     """Every step's instances, in the playbook's step order.
 
-    `matrix_filters` keeps only the given values of an axis (`--matrix KEY=V1,V2`); `variables`
+    `matrix_filters` keeps only the given values of an axis, or replaces its values with them
+    when it lacks some (`--matrix KEY=V1,V2`); `variables`
     overlay the playbook's `vars` (`--var`). Every expression problem of the playbook is raised
     at once, each located at the key that holds it.
     """
@@ -93,15 +95,19 @@ def expand(
     )
     expanded = [(step, expander.combinations(step)) for step in playbook.steps]
     if not expander.problems:  # else go on: every step's expressions are checked in the same pass
-        expanded = _filtered(expanded, matrix_filters or {})
+        expanded = _filtered(expanded, matrix_filters or {}, expander)
     instances = [instance for step, found in expanded for instance in expander.instances(step, found)]
     expander.raise_problems()
     return instances
 
 
 def _filtered(
-    expanded: list[tuple[Step, list[dict[str, Any]]]], filters: Mapping[str, Sequence[str]]
+    expanded: list[tuple[Step, list[dict[str, Any]]]],
+    filters: Mapping[str, Sequence[str]],
+    expander: _Expander,
 ) -> list[tuple[Step, list[dict[str, Any]]]]:
+    """`--matrix KEY=V1,V2`: values an axis has restrict it to them; values it lacks override it
+    (the step is expanded again with that axis holding exactly the given values)."""
     if not filters:
         return expanded
     from ci_orchestrator import expressions  # lazily: see the module's docstring
@@ -114,23 +120,25 @@ def _filtered(
     problems: list[Problem] = []
     result: list[tuple[Step, list[dict[str, Any]]]] = []
     for step, found in expanded:
-        kept = found
+        overrides: dict[str, tuple[str, ...]] = {}
         for key, wanted in filters.items():
             values = list(dict.fromkeys(expressions.to_string(c[key]) for c in found if key in c))
-            if not values:
+            if not values or all(value in values for value in wanted):
                 continue
-            missing = [value for value in wanted if value not in values]
-            if missing:
-                problems.append(
-                    Problem(
-                        location=None,
-                        path="--matrix",
-                        message=f"{key}={','.join(missing)}: step '{step.id}' has no such value "
-                        f"(its {key} values: {listed(values)})",
-                    )
+            if step.matrix is None or step.matrix.expression is not None or key not in step.matrix.axes:
+                # Only a listed axis can take new values: here the key comes from `include`.
+                missing = ",".join(value for value in wanted if value not in values)
+                message = (
+                    f"{key}={missing}: step '{step.id}' has no such value "
+                    f"(its {key} values: {listed(values)}; only an axis under `matrix:` takes new ones)"
                 )
-            kept = [c for c in kept if key in c and expressions.to_string(c[key]) in wanted]
-        result.append((step, kept))
+                problems.append(Problem(location=None, path="--matrix", message=message))
+            overrides[key] = tuple(wanted)
+        cells = expander.overridden(step, overrides) if overrides and not problems else found
+        for key, wanted in filters.items():
+            if any(key in cell for cell in cells):
+                cells = [cell for cell in cells if key in cell and expressions.to_string(cell[key]) in wanted]
+        result.append((step, cells))
     if problems:
         raise UsageError.from_problems(problems)
     return result
@@ -209,6 +217,16 @@ class _Expander:
         matrix = step.matrix
         return self.guarded(*where, lambda: combinations(_resolved(matrix, contexts)), [])
 
+    def overridden(self, step: Step, axes: Mapping[str, tuple[str, ...]]) -> list[dict[str, Any]]:
+        """The step's combinations with the values of these listed axes replaced."""
+        contexts = {"vars": self.variables, "runner": self.runner}
+
+        def replaced() -> list[dict[str, Any]]:
+            spec = _resolved(step.matrix or MatrixSpec(axes={}), contexts)
+            return combinations(dataclasses.replace(spec, axes={**spec.axes, **axes}))
+
+        return self.guarded(*_where(step, "matrix"), replaced, [])
+
     def instances(self, step: Step, found: list[dict[str, Any]]) -> Iterator[Instance]:
         if found == [{}] and self.env_plain and _plain(step):
             yield self.plain_instance(step)
@@ -219,6 +237,7 @@ class _Expander:
             self.checked(*_where(step, key), text) for key, text in texts.items() if isinstance(text, str)
         ]
         fields_ok += [self.checked(*_where(step, "env", name), text) for name, text in step.env.items()]
+        fields_ok += [self.checked(*_where(step, key), text) for key, text in _argv_texts(step)]
         if step.condition is not None:
             fields_ok.append(self.checked(*_where(step, "if"), step.condition, condition=True))
         if not (all(fields_ok) and self.env_ok):
@@ -272,6 +291,12 @@ class _Expander:
             matrix=combination,
             name=name,
             run=text(*_where(step, "run"), step.run) if step.run is not None else None,
+            command=(
+                None
+                if step.command is None
+                else tuple(text(*_where(step, "command"), part) for part in step.command)
+            ),
+            args=tuple(text(*_where(step, "args"), part) for part in step.args),
             env=env,
             working_directory=text(*_where(step, "working-directory"), step.working_directory),
             timeout=self.guarded(*_where(step, "timeout"), lambda: _timeout(step.timeout, contexts), None),
@@ -295,7 +320,15 @@ def _plain(step: Step) -> bool:
     if not isinstance(step.continue_on_error, bool):
         return False
     texts = (step.name, step.run or "", step.working_directory, *step.env.values())
-    return not any(_has_expression(text) for text in texts)
+    return not any(_has_expression(text) for text in texts) and not any(_argv_texts(step))
+
+
+def _argv_texts(step: Step) -> Iterator[tuple[str, str]]:
+    """The parts of a step's `command:` and `args:` that hold expressions, with their keys."""
+    for key, parts in (("command", step.command or ()), ("args", step.args)):
+        for part in parts:
+            if _has_expression(part):
+                yield key, part
 
 
 def _where(step: Step, key: str, entry: str | None = None) -> tuple[Location, str]:

@@ -97,20 +97,13 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
     from ci_orchestrator.scheduler import Limits
 
     cpus = available_cpus()
-    asked = None
-    if options.concurrency and options.concurrency != "auto":
-        try:
-            asked = int(options.concurrency)
-        except ValueError:
-            raise UsageError(f"--concurrency {options.concurrency!r}: expected a number or 'auto'") from None
-        if asked < 1:
-            raise UsageError("--concurrency must be at least 1")
+    asked = asked_concurrency(options)
     concurrency = settings.smallest_limit(asked, playbook.concurrency, config.concurrency) or cpus
     fail_fast = options.fail_fast
     if fail_fast is None:
         set_in_file = config.get("fail-fast").origin != "default"
         fail_fast = config.fail_fast if set_in_file else playbook.fail_fast
-    timeout = units.parse_duration(options.timeout) if options.timeout else config.timeout
+    timeout = default_timeout(options, config)
     output = options.output or config.output.value
     return Limits(
         concurrency=concurrency,
@@ -120,6 +113,32 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
         default_timeout=timeout,
         stream_output=output == "stream",
     )
+
+
+def asked_concurrency(options: RunOptions) -> int | None:
+    """`--concurrency` as a number; None for `auto` or when not given."""
+    if not options.concurrency or options.concurrency == "auto":
+        return None
+    try:
+        asked = int(options.concurrency)
+    except ValueError:
+        raise UsageError(f"--concurrency {options.concurrency!r}: expected a number or 'auto'") from None
+    if asked < 1:
+        raise UsageError("--concurrency must be at least 1")
+    return asked
+
+
+def default_timeout(options: RunOptions, config: Settings) -> float | None:
+    """Each step's timeout when neither it nor the playbook sets one: `--timeout`, else settings."""
+    if not options.timeout:
+        return config.timeout
+    try:
+        seconds = units.parse_duration(options.timeout)
+    except ValueError as error:
+        raise UsageError(f"--timeout: {error}") from None
+    if seconds <= 0:
+        raise UsageError(f"--timeout {options.timeout!r}: must be above 0")
+    return seconds
 
 
 def secret_values(playbook: Playbook) -> tuple[str, ...]:

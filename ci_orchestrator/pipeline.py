@@ -8,13 +8,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import loader, matrix, selectors, settings_files, units
+from ci_orchestrator import loader, matrix, selectors, settings_files
 from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError, signal_exit_code
 from ci_orchestrator.options import (
     STATE_DIR,
     RunOptions,
     Selection,
     apply_step_defaults,
+    asked_concurrency,
+    default_timeout,
     new_run_id,
     open_cache,
     parse_pairs,
@@ -174,21 +176,30 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
     except ValueError:
         choices = ", ".join(item.value for item in planview.PlanFormat)
         raise UsageError(f"--format {fmt!r}: expected one of {choices}") from None
+    if shards is not None and kind is not planview.PlanFormat.GITHUB_MATRIX:
+        raise UsageError("--shards goes with --format github-matrix")
+    if shards is not None and shards < 1:
+        raise UsageError("--shards must be at least 1")
+    asked_concurrency(options)  # checked as `run` checks it
     root = Path.cwd()
     prepared = prepare(selection, root=root)
     plan = prepared.plan
+    timeout = default_timeout(options, prepared.settings)
     if kind is planview.PlanFormat.MERMAID:
         return planview.render_mermaid(plan)
     if kind is planview.PlanFormat.GITHUB_MATRIX:
         parts = None
-        if shards:
+        if shards is not None:
+            from ci_orchestrator import graph
             from ci_orchestrator import shard as sharding
 
-            parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), shards)
+            count = min(shards, max(len(graph.components(plan.waits_for)), 1))
+            if count < shards:
+                _warn(f"--shards {shards}: the plan has {count} independent parts, so {count} shards")
+            parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
         return planview.render_github_matrix(plan, shards=parts)
     cache = open_cache(options, prepared.settings, root=root)
     status = cache_status(plan, cache) if cache else {}
-    timeout = units.parse_duration(options.timeout) if options.timeout else prepared.settings.timeout
     render = planview.render_json if kind is planview.PlanFormat.JSON else planview.render_text
     return render(plan, cache_status=status, default_timeout=timeout)
 

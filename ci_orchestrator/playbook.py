@@ -121,8 +121,9 @@ class Playbook:
 class Instance:
     """One runnable instance of a step: one matrix combination, expressions evaluated.
 
-    `env` is the playbook's env overlaid with the step's, evaluated for this instance.
-    `condition` (`if:`) stays an expression: it needs the results of what the instance waits for.
+    `env` is the playbook's env overlaid with the step's, evaluated for this instance; so are
+    `run`, `command` and `args`. `condition` (`if:`) stays an expression: it needs the results of
+    what the instance waits for.
     """
 
     id: str
@@ -134,6 +135,8 @@ class Instance:
     working_directory: str
     timeout: float | None
     continue_on_error: bool
+    command: tuple[str, ...] | None = None
+    args: tuple[str, ...] = ()
     condition: str | None = None
 
     @classmethod
@@ -152,6 +155,8 @@ class Instance:
             matrix={},
             name=step.name,
             run=step.run,
+            command=step.command,
+            args=step.args,
             env={} if env is None else env,
             working_directory=step.working_directory,
             timeout=timeout,

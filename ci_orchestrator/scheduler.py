@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import graph
+from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.executor import Supervisor
 from ci_orchestrator.fresh_thread import on_fresh_thread
 from ci_orchestrator.launch import log_path, process_spec
@@ -79,7 +80,7 @@ class _Run:
             for before in befores:
                 self.successors[before].append(node)
         self.results: dict[str, StepResult] = {}
-        self.failed_upstream: dict[str, bool] = {}  # it, or something it waited for, failed
+        self.failed_upstream: dict[str, bool] = {}  # it, or anything before it, failed
         self.keys: dict[str, CacheKey | None] = {}
         self.ready: list[tuple[int, float, int, str]] = []
         self.running: dict[str, tuple[datetime, int, Path]] = {}  # id -> (started, attempt, log)
@@ -121,14 +122,23 @@ class _Run:
 
     def became_ready(self, node: str) -> None:
         instance = self.plan.by_id[node]
-        skip = self.skip_reason(instance)
+        try:
+            skip = self.skip_reason(instance)
+        except ExpressionError as error:
+            # As on GitHub: an `if:` that cannot be evaluated fails its step; the run goes on.
+            reason = f"if: cannot be evaluated: {error.problems[0].message}"
+            self.finish(step_result(instance, Status.FAILED, reason=reason, log_dir=self.log_dir_shown))
+            return
         if skip is not None:
             self.finish(self.skipped(instance, skip))
             return
         if self.try_cache(instance):
             return
         exclusive = instance.step.allow_parallel is False
-        rank = (0, 0.0, self.position[node]) if exclusive else (1, -self.priority[node], self.position[node])
+        if exclusive or self.limits.sequential:  # sequential: one at a time, in plan order
+            rank = (0, 0.0, self.position[node])
+        else:
+            rank = (1, -self.priority[node], self.position[node])
         heapq.heappush(self.ready, (*rank, node))
 
     def skip_reason(self, instance: Instance) -> str | None:
@@ -279,9 +289,9 @@ class _Run:
         self.untold.append(result)
         instance = self.plan.by_id[result.id]
         failed = result.status.is_failure and not result.continue_on_error
-        self.failed_upstream[result.id] = failed or (
-            result.status is Status.SKIPPED
-            and any(self.failed_upstream[before] for before in self.plan.waits_for[result.id])
+        # As GitHub's `failure()`: true after any failure upstream, whatever ran in between.
+        self.failed_upstream[result.id] = failed or any(
+            self.failed_upstream[before] for before in self.plan.waits_for[result.id]
         )
         if failed:
             if self.limits.fail_fast and self.stopping is None:

@@ -47,6 +47,8 @@ def instances(book: Playbook) -> list[Instance]:
             matrix={},
             name=s.name,
             run=s.run,
+            command=s.command,
+            args=s.args,
             env=dict(book.env) | dict(s.env),
             working_directory=s.working_directory,
             timeout=s.timeout if isinstance(s.timeout, float | int) else None,

@@ -62,6 +62,8 @@ def instance(
         matrix=values,
         name=step_id,
         run=run,
+        command=command,
+        args=args,
         env=env or {},
         working_directory=working_directory,
         timeout=None,

@@ -342,15 +342,41 @@ def test_one_ci_cell_reruns_alone(demo: Path) -> None:
     assert "testing on python 3.12" in log.read_text()
 
 
-def test_a_matrix_value_the_axis_lacks_lists_the_values_it_has(demo: Path) -> None:
-    result = invoke("run", "demo", "--matrix", "python=3.13", "--select", "test")
-    assert result.exit_code == 2
-    assert "python=3.13: step 'test' has no such value (its python values: 3.11, 3.12)" in result.stderr
-    assert not (demo / ".ci-orchestrator" / "reports").exists()
+def test_a_matrix_value_the_axis_lacks_replaces_its_values(workdir: Path) -> None:
+    (workdir / "m.yml").write_text(
+        "name: m\n"
+        "steps:\n"
+        "  - id: test\n"
+        "    matrix: {python: ['3.11', '3.12'], os: [linux], include: [{python: '3.12', extra: x}]}\n"
+        "    command: [sh, -c, 'echo \"$1 $MATRIX_PYTHON\" >> seen.txt', -, '${{ matrix.python }}']\n"
+    )
+    result = invoke("run", "m.yml", "--matrix", "python=3.11,3.13", "--output", "quiet")
+    assert result.exit_code == 0, result.output
+    record = json.loads((workdir / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    assert [step["id"] for step in record["steps"]] == ["test (3.11, linux)", "test (3.13, linux)"]
+    assert (workdir / "seen.txt").read_text() == "3.11 3.11\n3.13 3.13\n"
 
-    unknown = invoke("plan", "demo", "--matrix", "pyhton=3.12")
+    only_included = invoke("plan", "m.yml", "--matrix", "extra=y")
+    assert only_included.exit_code == 2
+    assert "extra=y: step 'test' has no such value (its extra values: x;" in only_included.stderr
+
+    unknown = invoke("plan", "m.yml", "--matrix", "pyhton=3.12")
     assert unknown.exit_code == 2
     assert "no step has a matrix axis 'pyhton' (did you mean 'python'?)" in unknown.stderr
+
+
+def test_expressions_reach_command_argv_and_script_args(workdir: Path) -> None:
+    (workdir / "echo.sh").write_text('echo "$@" >> args.txt\n')
+    (workdir / "a.yml").write_text(
+        "name: a\n"
+        "vars: {who: team}\n"
+        "steps:\n"
+        "  - {id: c, matrix: {n: [1, 2]}, command: [sh, -c, 'echo $0 >> args.txt', 'n=${{ matrix.n }}']}\n"
+        "  - {id: s, script: echo.sh, args: ['--to', '${{ vars.who }}']}\n"
+    )
+    result = invoke("run", "a.yml", "--var", "who=ops", "--output", "quiet")
+    assert result.exit_code == 0, result.output
+    assert (workdir / "args.txt").read_text() == "n=1\nn=2\n--to ops\n"
 
 
 def test_var_reaches_the_vars_context(workdir: Path) -> None:
@@ -363,6 +389,95 @@ def test_var_reaches_the_vars_context(workdir: Path) -> None:
     bad = invoke("plan", "vars.yml", "--var", "greeting")
     assert bad.exit_code == 2
     assert "--var 'greeting': expected KEY=VALUE" in bad.stderr
+
+
+def record_of(workdir: Path) -> dict[str, tuple[str, str | None]]:
+    record = json.loads((workdir / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    return {step["id"]: (step["status"], step["reason"]) for step in record["steps"]}
+
+
+def test_an_if_that_cannot_be_evaluated_fails_its_step_and_the_run_reports(workdir: Path) -> None:
+    (workdir / "c.yml").write_text(
+        "name: c\n"
+        "vars: {CFG: '{\"deploy\": true}'}\n"
+        "steps:\n"
+        "  - {id: build, run: echo built > built.txt}\n"
+        "  - {id: deploy, if: '${{ fromJSON(vars.CFG).deploy }}', run: echo deployed > deployed.txt}\n"
+        "  - {id: after, run: 'true'}\n"
+    )
+    assert invoke("run", "c.yml", "--output", "quiet").exit_code == 0
+    result = invoke("run", "c.yml", "--var", "CFG={deploy", "--output", "quiet")
+    assert result.exit_code == 1
+    outcome = record_of(workdir)
+    assert outcome["build"] == ("passed", None)
+    status, reason = outcome["deploy"]
+    assert status == "failed"
+    assert reason is not None and reason.startswith("if: cannot be evaluated: fromJSON(): not valid JSON")
+    assert outcome["after"] == ("skipped", "fail-fast")
+    assert "deploy" in (workdir / ".ci-orchestrator" / "reports" / "junit.xml").read_text()
+
+
+def test_failure_is_seen_through_steps_that_ran_after_it(workdir: Path) -> None:
+    (workdir / "f.yml").write_text(
+        "name: f\n"
+        "steps:\n"
+        "  - {id: a, run: exit 1}\n"
+        "  - {id: b, run: 'true'}\n"
+        "  - {id: notify, if: '${{ failure() }}', run: 'true'}\n"
+        "  - {id: happy, if: '${{ success() }}', run: 'true'}\n"
+    )
+    assert invoke("run", "f.yml", "--no-fail-fast", "--output", "quiet").exit_code == 1
+    outcome = record_of(workdir)
+    assert outcome["b"] == ("passed", None)
+    assert outcome["notify"] == ("passed", None)
+    assert outcome["happy"] == ("skipped", "condition is false")
+
+
+def test_sequential_runs_in_plan_order(workdir: Path) -> None:
+    # The longest remaining path (a, b, c) would go first in a parallel run.
+    (workdir / "s.yml").write_text(
+        "name: s\n"
+        "execution: parallel\n"
+        "steps:\n"
+        "  - {id: x, run: echo x >> order.txt}\n"
+        "  - {id: y, run: echo y >> order.txt}\n"
+        "  - {id: a, run: echo a >> order.txt}\n"
+        "  - {id: b, needs: [a], run: echo b >> order.txt}\n"
+        "  - {id: c, needs: [b], run: echo c >> order.txt}\n"
+    )
+    plan = json.loads(invoke("plan", "s.yml", "--format", "json").stdout)
+    assert invoke("run", "s.yml", "--sequential", "--output", "quiet").exit_code == 0
+    ran = (workdir / "order.txt").read_text().split()
+    assert ran == [instance["id"] for instance in plan["instances"]] == ["x", "y", "a", "b", "c"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--timeout", "bogus"], "--timeout: invalid duration 'bogus'"),
+        (["plan", "--timeout", "bogus"], "--timeout: invalid duration 'bogus'"),
+        (["run", "--timeout", "0"], "--timeout '0': must be above 0"),
+        (["plan", "-j", "abc"], "--concurrency 'abc': expected a number or 'auto'"),
+        (["plan", "-j", "0"], "--concurrency must be at least 1"),
+        (["plan", "--shards", "3"], "--shards goes with --format github-matrix"),
+        (["plan", "--format", "github-matrix", "--shards", "0"], "--shards must be at least 1"),
+    ],
+)
+def test_bad_option_values_are_usage_errors(demo: Path, args: list[str], message: str) -> None:
+    result = invoke(*args, "demo")
+    assert result.exit_code == 2
+    assert message in result.stderr
+    assert not (demo / ".ci-orchestrator" / "reports").exists()
+
+
+def test_more_shards_than_independent_parts_gives_no_empty_shard(workdir: Path) -> None:
+    (workdir / "two.yml").write_text(
+        "name: two\nexecution: parallel\nsteps:\n  - {id: a, run: 'true'}\n  - {id: b, run: 'true'}\n"
+    )
+    result = invoke("plan", "two.yml", "--format", "github-matrix", "--shards", "5")
+    assert result.exit_code == 0
+    assert [entry["shard"] for entry in json.loads(result.stdout)["include"]] == ["1/2", "2/2"]
+    assert "--shards 5: the plan has 2 independent parts, so 2 shards" in result.stderr
 
 
 def test_conditions_in_a_real_run(workdir: Path) -> None:

@@ -320,11 +320,43 @@ def test_filters_keep_only_the_given_values() -> None:
     assert ids(instances) == ["lint", "test (mac, 3.12)", "test (mac, 3.13)", "docs (3.12)", "docs (3.13)"]
 
 
-def test_a_filter_value_an_axis_lacks_lists_the_values_it_has() -> None:
+def test_a_filter_value_an_axis_lacks_replaces_the_axis_values() -> None:
+    instances = expand(filtered_book(), matrix_filters={"python": ["3.11", "3.14"]})
+    assert ids(instances) == [
+        "lint",
+        "test (linux, 3.11)",
+        "test (linux, 3.14)",
+        "test (mac, 3.11)",
+        "test (mac, 3.14)",
+        "docs (3.11)",
+        "docs (3.14)",
+    ]
+    assert instances[-1].env["MATRIX_PYTHON"] == "3.14"
+
+
+def test_an_override_keeps_exclude_and_include() -> None:
+    book = playbook(
+        step(
+            "s",
+            matrix=spec(
+                {
+                    "os": ["linux", "mac"],
+                    "python": ["3.11"],
+                    "exclude": [{"os": "mac", "python": "3.15"}],
+                    "include": [{"os": "linux", "experimental": True}],
+                }
+            ),
+        )
+    )
+    assert ids(expand(book, matrix_filters={"python": ["3.15"]})) == ["s (linux, 3.15, true)"]
+
+
+def test_a_value_only_include_gives_cannot_be_overridden() -> None:
+    book = playbook(step("s", matrix=spec({"os": ["linux"], "include": [{"os": "linux", "extra": "a"}]})))
     with pytest.raises(UsageError) as caught:
-        expand(filtered_book(), matrix_filters={"python": ["3.11"]})
+        expand(book, matrix_filters={"extra": ["b"]})
     assert caught.value.exit_code == 2
-    assert "step 'docs' has no such value (its python values: 3.12, 3.13)" in str(caught.value)
+    assert "step 's' has no such value (its extra values: a; only an axis under" in str(caught.value)
 
 
 def test_a_filter_on_an_axis_no_step_has_lists_the_axes() -> None:
