@@ -74,7 +74,8 @@ def load_playbook(path: Path) -> Playbook:
     shown = display_path(path)
     text = _read_text(path, shown)
     try:
-        document, duplicates = yamlnodes.compose(text)
+        compose = yamlnodes.compose_json if path.suffix == ".json" else yamlnodes.compose
+        document, duplicates = compose(text)
     except yamlnodes.ComposeError as error:
         raise PlaybookError(
             error.message, location=Location(file=shown, line=error.line, column=error.column)

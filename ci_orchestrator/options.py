@@ -104,14 +104,14 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
         set_in_file = config.get("fail-fast").origin != "default"
         fail_fast = config.fail_fast if set_in_file else playbook.fail_fast
     timeout = default_timeout(options, config)
-    output = options.output or config.output.value
+    mode = output_mode(options, config)
     return Limits(
         concurrency=concurrency,
         cpus=cpus,
         sequential=options.sequential,
         fail_fast=fail_fast,
         default_timeout=timeout,
-        stream_output=output == "stream",
+        stream_output=mode is settings.OutputMode.STREAM,
     )
 
 
@@ -139,6 +139,17 @@ def default_timeout(options: RunOptions, config: Settings) -> float | None:
     if seconds <= 0:
         raise UsageError(f"--timeout {options.timeout!r}: must be above 0")
     return seconds
+
+
+def output_mode(options: RunOptions, config: Settings) -> settings.OutputMode:
+    """`--output`, else the settings' output mode."""
+    if not options.output:
+        return config.output
+    try:
+        return settings.OutputMode(options.output)
+    except ValueError:
+        choices = ", ".join(mode.value for mode in settings.OutputMode)
+        raise UsageError(f"--output {options.output!r}: expected one of {choices}") from None
 
 
 def secret_values(playbook: Playbook) -> tuple[str, ...]:

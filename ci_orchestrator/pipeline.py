@@ -19,6 +19,7 @@ from ci_orchestrator.options import (
     default_timeout,
     new_run_id,
     open_cache,
+    output_mode,
     parse_pairs,
     report_paths,
     resolve_limits,
@@ -111,13 +112,12 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     from ci_orchestrator.launch import RunContext
     from ci_orchestrator.log_retention import prune_logs
     from ci_orchestrator.reporters.console import ConsoleReporter
-    from ci_orchestrator.settings import OutputMode
 
     root = root or Path.cwd()
     prepared = prepare(selection, root=root)
     limits = resolve_limits(prepared.playbook, prepared.settings, options)
     secrets = secret_values(prepared.playbook)
-    mode = OutputMode(options.output or prepared.settings.output.value)
+    mode = output_mode(options, prepared.settings)
     console = ConsoleReporter(mode=mode, secrets=secrets)
     warn = _warn
     cache = open_cache(options, prepared.settings, root=root)

@@ -3,12 +3,15 @@
 Every node keeps its 1-based line and column so that later checks can point at the exact key or
 value. Composition is bounded: aliases may not expand the document by more than
 `MAX_ALIAS_NODES` nodes (billion laughs), a document may not exceed `MAX_NODES`, and nesting
-deeper than `MAX_DEPTH` is refused. Scalars are resolved lazily, with YAML 1.1's rules as
-`yaml.safe_load` applies them, except that timestamps stay strings.
+deeper than `MAX_DEPTH` is refused. Plain scalars are resolved lazily by YAML 1.2's core schema,
+as GitHub's workflow parser reads them: `yes`, `on`, `NO` stay text and `010` is ten (PyYAML's
+YAML 1.1 rules would give booleans and an octal number); timestamps stay text.
 """
 
 from __future__ import annotations
 
+import math
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
 
@@ -32,7 +35,6 @@ try:  # libyaml is several times faster; the pure-Python parser gives the same e
 except AttributeError:  # pragma: no cover - PyYAML built without libyaml
     _Parser = yaml.SafeLoader
 
-_RESOLVER = yaml.resolver.Resolver()
 _CONSTRUCTOR = yaml.constructor.SafeConstructor()
 _CONSTRUCT: dict[str, Callable[[yaml.ScalarNode], Any]] = {
     _INT: _CONSTRUCTOR.construct_yaml_int,
@@ -41,9 +43,41 @@ _CONSTRUCT: dict[str, Callable[[yaml.ScalarNode], Any]] = {
 }
 
 
-def _resolve(text: str) -> str:
-    tag: str = _RESOLVER.resolve(yaml.ScalarNode, text, (True, False))  # type: ignore[no-untyped-call]
-    return tag
+_NULLS = frozenset({"", "~", "null", "Null", "NULL"})
+_BOOLEANS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_INFINITIES = frozenset({".inf", ".Inf", ".INF"})
+_NANS = frozenset({".nan", ".NaN", ".NAN"})
+_CORE_INT = re.compile(r"[-+]?[0-9]+")
+_CORE_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_HEX_DIGITS = frozenset("0123456789abcdefABCDEF")
+_OCTAL_DIGITS = frozenset("01234567")
+
+
+def core_value(text: str) -> Any:
+    """The value of a plain scalar by YAML 1.2's core schema (None, bool, int, float or the text).
+
+    Raises ValueError for a number too long to read.
+    """
+    if text in _NULLS:
+        return None
+    if text in _BOOLEANS:
+        return _BOOLEANS[text]
+    if _CORE_INT.fullmatch(text):
+        return int(text)
+    if len(text) > 2 and text[0] == "0":
+        digits = text[2:]
+        if text[1] == "x" and _HEX_DIGITS.issuperset(digits):
+            return int(digits, 16)
+        if text[1] == "o" and _OCTAL_DIGITS.issuperset(digits):
+            return int(digits, 8)
+    if _CORE_FLOAT.fullmatch(text):
+        return float(text)
+    unsigned = text[1:] if text[:1] in ("-", "+") else text
+    if unsigned in _INFINITIES:
+        return -math.inf if text[0] == "-" else math.inf
+    if text in _NANS:
+        return math.nan
+    return text
 
 
 class ComposeError(Exception):
@@ -68,17 +102,18 @@ class Scalar:
 
     @property
     def value(self) -> Any:
-        """The Python value, as `yaml.safe_load` gives it (timestamps stay text).
+        """The Python value: a plain scalar's by YAML 1.2's core schema, a tagged one's by its tag.
 
         Raises ValueError when the text cannot be converted (a number too long to read).
         """
-        tag = self.tag or (_resolve(self.text) if self.plain else _STR)
-        if tag == _NULL:
+        if self.tag is None:
+            return core_value(self.text) if self.plain else self.text
+        if self.tag == _NULL:
             return None
-        construct = _CONSTRUCT.get(tag)
+        construct = _CONSTRUCT.get(self.tag)
         if construct is None:
             return self.text
-        return construct(yaml.ScalarNode(tag, self.text))
+        return construct(yaml.ScalarNode(self.tag, self.text))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -156,11 +191,46 @@ def compose(text: str) -> tuple[Node, list[Duplicate]]:
         message = " ".join(part for part in (context, error.problem) if part) or "invalid YAML"
         if mark is None:
             raise ComposeError(message) from None
+        if _char_at(text, mark.line, mark.column) == "\t":
+            message += " (a tab: YAML indents with spaces only)"
         raise ComposeError(message, line=mark.line + 1, column=mark.column + 1) from None
     except (yaml.YAMLError, ValueError) as error:  # surrogates, bad bytes: no place to point at
         raise ComposeError(f"invalid YAML: {error}") from None
     finally:
         parser.dispose()
+
+
+# A UTF-16 surrogate pair escaped in JSON (`\ud83d\ude00`, as `json.dumps` writes an emoji), not
+# preceded by an escaped backslash: PyYAML reads `\U0001f600` but not the pair.
+_SURROGATE_PAIR = re.compile(
+    r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE
+)
+
+
+def compose_json(text: str) -> tuple[Node, list[Duplicate]]:
+    """As `compose`, for text that must be strict JSON: what `json` refuses (a trailing comma, a
+    comment, single quotes) is a ComposeError at its place. An escaped surrogate pair shifts the
+    columns after it on its line by two."""
+    import json
+
+    try:
+        json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ComposeError(f"invalid JSON: {error.msg}", line=error.lineno, column=error.colno) from None
+    except RecursionError:
+        raise ComposeError(f"nested more than {MAX_DEPTH} levels deep") from None
+    return compose(_SURROGATE_PAIR.sub(_joined_pair, text))
+
+
+def _joined_pair(match: re.Match[str]) -> str:
+    high, low = int(match[2], 16), int(match[3], 16)
+    return f"{match[1]}\\U{0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00):08x}"
+
+
+def _char_at(text: str, line: int, column: int) -> str:
+    """The character at a 0-based place, or "" past the end."""
+    lines = text.split("\n", line + 1)
+    return lines[line][column : column + 1] if line < len(lines) else ""
 
 
 class _Composer:

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ci_orchestrator import loader
+from ci_orchestrator import loader, matrix
 from ci_orchestrator.errors import EXIT_USAGE, PlaybookError, UsageError
 from ci_orchestrator.playbook import Execution
 
@@ -154,11 +154,60 @@ def test_durations_and_yaml_scalars_become_model_values(workdir: Path) -> None:
     )
     playbook = loader.load_playbook(path)
     assert playbook.timeout == 90
-    assert playbook.env == {"A": "true", "B": "1.0", "C": "", "D": "16", "E": "quoted"}
+    assert playbook.env == {"A": "yes", "B": "1.0", "C": "", "D": "16", "E": "quoted"}  # YAML 1.2, as GitHub
     assert [step.timeout for step in playbook.steps] == [90, 120, 5400]
     assert playbook.step("b").needs == ("0407",)  # written digits, not YAML 1.1 octal
     assert playbook.step("b").continue_on_error is True
     assert playbook.step("0407").condition == "true"
+
+
+def test_json_playbook_takes_escaped_emoji_as_json_dumps_writes_them(workdir: Path) -> None:
+    document = {"name": "j", "env": {"MOOD": "\U0001f600 \\ud83d"}, "steps": [{"id": "a", "run": "true"}]}
+    path = write(workdir, json.dumps(document), "j.json")
+    assert "\\ud83d\\ude00" in path.read_text()
+    assert loader.load_playbook(path).env == {"MOOD": "\U0001f600 \\ud83d"}
+
+
+@pytest.mark.parametrize(
+    ("text", "place", "message"),
+    [
+        ('{"name": "j",\n "steps": [{"id": "a", "run": "true"},]}', "2:39", "invalid JSON: Expecting value"),
+        ('{"name": "j", // a comment\n "steps": []}', "1:15", "invalid JSON: Expecting property name"),
+        ("{'name': 'j', 'steps': []}", "1:2", "invalid JSON: Expecting property name"),
+    ],
+)
+def test_json_playbook_must_be_strict_json(workdir: Path, text: str, place: str, message: str) -> None:
+    path = write(workdir, text, "j.json")
+    with pytest.raises(PlaybookError) as caught:
+        loader.load_playbook(path)
+    assert f"j.json:{place}: {message}" in str(caught.value)
+
+
+def test_plain_scalars_follow_yaml_1_2_as_github_reads_them(workdir: Path) -> None:
+    path = write(
+        workdir,
+        """\
+        name: norway
+        env: {COUNTRY: NO, T: 010, O: on, H: 0x10, OC: 0o17, F: 1e3, N: null, B: True, U: 1_000}
+        steps:
+          - {id: t, run: x, matrix: {answer: [yes, no, on, off]}}
+        """,
+    )
+    playbook = loader.load_playbook(path)
+    assert playbook.env == {
+        "COUNTRY": "NO",
+        "T": "10",
+        "O": "on",
+        "H": "16",
+        "OC": "15",
+        "F": "1000.0",
+        "N": "",
+        "B": "true",
+        "U": "1_000",
+    }
+    instances = matrix.expand(playbook)
+    assert [instance.id for instance in instances] == ["t (yes)", "t (no)", "t (on)", "t (off)"]
+    assert instances[0].env["MATRIX_ANSWER"] == "yes"
 
 
 def test_defaults_fold_into_steps_and_step_keys_win(workdir: Path) -> None:
@@ -398,6 +447,11 @@ def test_yaml_syntax_error_is_located(workdir: Path) -> None:
         (b"---\n", "playbooks/ci.yml:2:1: a playbook must be a mapping of keys (name, steps, ...), not null"),
         (b"name: caf\xe9\n", "playbooks/ci.yml:1:10: not UTF-8 text: byte 0xe9 cannot be read"),
         (b"a: 1\n---\nb: 2\n", "playbooks/ci.yml:2:1: a playbook is a single document"),
+        (
+            b"name: t\nsteps:\n\t- {id: a, run: x}\n",
+            "playbooks/ci.yml:3:1: while scanning for the next token found character that cannot start "
+            "any token (a tab: YAML indents with spaces only)",
+        ),
         (b"name: x\nsteps: !!python/object:os.system x\n", "playbooks/ci.yml:2:8: unsupported tag"),
         (b"name: x\nsteps: *nothing\n", "playbooks/ci.yml:2:8: unknown alias *nothing"),
     ],
