@@ -276,7 +276,8 @@ class Checker:
         if text is None:
             return None
         if not ID_PATTERN.fullmatch(text):
-            self.problem(node, path, f"{text!r} is not a valid id: use letters, digits, '-', '_' and '.'")
+            message = f"{text!r} is not a valid id: use ASCII letters, digits, '-', '_' and '.'"
+            self.problem(node, path, message)
             return None
         return text
 

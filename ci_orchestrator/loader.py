@@ -163,10 +163,17 @@ class _PlaybookReader:
             **fields,
         )
 
+    def name(self, node: Node, path: str) -> str | None:
+        text = self.checker.text(node, path)
+        if text is not None and not text.strip():
+            self.checker.problem(node, path, "must not be empty: the name titles every report")
+            return None
+        return text
+
     def read_options(self, values: dict[str, Node], fields: dict[str, Any]) -> None:
         checker = self.checker
         readers: dict[str, tuple[str, Any]] = {
-            "name": ("name", checker.text),
+            "name": ("name", self.name),
             "description": ("description", checker.text),
             "execution": ("execution", self.execution),
             "concurrency": ("concurrency", self.concurrency),

@@ -72,7 +72,11 @@ def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_t
     by_wave: dict[int, list[Instance]] = {}
     for instance in plan.instances:
         by_wave.setdefault(waves[instance.id], []).append(instance)
-    lines = [f"{plan.playbook.name}: {len(plan.instances)} step instances in {len(by_wave)} waves"]
+    count, wave_count = len(plan.instances), len(by_wave)
+    lines = [
+        f"{plan.playbook.name}: {count} step instance{'s' * (count != 1)} "
+        f"in {wave_count} wave{'s' * (wave_count != 1)}"
+    ]
     for wave in sorted(by_wave):
         members = by_wave[wave]
         lines.append(f"\nwave {wave + 1}  ({_together(members)})")

@@ -71,6 +71,8 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
         if (not plain or any(term.matches(instance) for term in plain))
         and not any(term.matches(instance) for term in excluded)
     ]
+    if not chosen:
+        raise UsageError(f"--select {expression!r}: every step it matches is excluded by a '!' term")
     return plan.subset(chosen if only else _with_needs(plan, chosen))
 
 

@@ -278,7 +278,11 @@ def test_merge_keys_and_anchors_are_followed(workdir: Path) -> None:
         ),
         (
             "name: x\nsteps:\n  - {id: 'a b', run: x}\n",
-            "playbooks/ci.yml:3:10: steps[0].id: 'a b' is not a valid id: use letters, digits,",
+            "playbooks/ci.yml:3:10: steps[0].id: 'a b' is not a valid id: use ASCII letters, digits,",
+        ),
+        (
+            "name: ' '\nsteps:\n  - {id: a, run: x}\n",
+            "playbooks/ci.yml:1:7: name: must not be empty",
         ),
         (
             "name: x\nsteps:\n  - {id: a, run: x, timeout: soon}\n",

@@ -69,6 +69,11 @@ def test_a_term_matching_nothing_is_an_error_with_a_suggestion(plan) -> None:  #
         select(plan, "test-unti")
 
 
+def test_a_selection_that_excludes_all_it_matches_is_an_error(plan) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(UsageError, match=r"--select '0407,!0407': every step it matches is excluded"):
+        select(plan, "0407,!0407")
+
+
 def test_instance_ids_match() -> None:
     from ci_orchestrator.playbook import Instance
 
