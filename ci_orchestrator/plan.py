@@ -121,7 +121,8 @@ def build_plan(
 
     cycle = graph.find_cycle(waits_for)
     if cycle:
-        problems.extend(_cycle_error(playbook, cycle).problems)
+        step_of = {instance.id: instance.step for instance in instances}
+        problems.extend(_cycle_error(cycle, step_of).problems)
     if problems:  # pools too small and a cycle are reported together
         raise PlanError.from_problems(problems)
     ordered = graph.topological_order(waits_for)
@@ -232,9 +233,21 @@ def _block_edges(members: Sequence[Step], execution: Execution) -> dict[str, lis
     return edges
 
 
-def _cycle_error(playbook: Playbook, cycle: Sequence[str]) -> PlanError:
-    steps = list(dict.fromkeys(node.split(" (", 1)[0] for node in cycle))
-    path = " -> ".join([*cycle[:-1], cycle[0]] if cycle[0] == cycle[-1] else cycle)
-    first = playbook.step(steps[0]) if any(step.id == steps[0] for step in playbook.steps) else None
-    location = first.key_locations.get("needs", first.location) if first else playbook.location
+def _cycle_error(cycle: Sequence[str], step_of: Mapping[str, Step]) -> PlanError:
+    """The cycle in waiting order (`a -> b`: a waits for b), naming the waits that come from the
+    order rules rather than `needs` (they are not written on the step)."""
+    closed = [*cycle[:-1], cycle[0]] if cycle[0] == cycle[-1] else [*cycle, cycle[0]]
+    path = " -> ".join(closed)
+    implicit = [
+        f"'{waiting}' waits for '{before}'"
+        for waiting, before in itertools.pairwise(closed)
+        if step_of[before].id not in step_of[waiting].needs
+    ]
+    if implicit:
+        path += (
+            f" ({', '.join(implicit)} by the order rules, not `needs`: serial order, "
+            "`group:` phases or the order of `groups:`)"
+        )
+    first = step_of[closed[0]]
+    location = first.key_locations.get("needs", first.location)
     return PlanError(f"dependency cycle: {path}", location=location, path="steps")

@@ -108,6 +108,17 @@ def test_a_cycle_is_an_error_that_names_its_steps() -> None:
     assert all(name in message for name in ("a", "b", "c"))
 
 
+def test_a_cycle_through_the_order_rules_says_which_wait_they_made() -> None:
+    # Serial order makes `b` wait for `a`; `a` needs `b`.
+    book = playbook(step("a", needs=("b",)), step("b"))
+    with pytest.raises(PlanError) as caught:
+        build_plan(book, instances(book))
+    assert str(caught.value).endswith(
+        "dependency cycle: a -> b -> a ('b' waits for 'a' by the order rules, not `needs`: "
+        "serial order, `group:` phases or the order of `groups:`)"
+    )
+
+
 def test_unknown_pool_and_too_small_pool_are_errors() -> None:
     book = playbook(step("a", resources={"gpu": 1}), step("b", resources={"db": 3}), resources={"db": 2})
     with pytest.raises(PlanError) as caught:
