@@ -40,7 +40,10 @@ PlaybookArg = Annotated[
         help="A playbook path, or a name in playbooks/ (default: playbooks/ci.yml).", show_default=False
     ),
 ]
-SelectOpt = Annotated[str | None, typer.Option("--select", help="Run only these steps (and what they need).")]
+SelectOpt = Annotated[
+    list[str] | None,
+    typer.Option("--select", help="Run only these steps (and what they need); repeatable, as one list."),
+]
 OnlyOpt = Annotated[
     bool, typer.Option("--only", help="With --select: do not add what the selected steps need.")
 ]
@@ -73,7 +76,7 @@ def _fail(error: OrchestratorError) -> None:
 
 def _selection(
     playbook: str | None,
-    select: str | None,
+    select: list[str] | None,
     only: bool,
     matrix: list[str] | None,
     var: list[str] | None,
@@ -83,7 +86,7 @@ def _selection(
 ) -> Selection:
     return Selection(
         playbook=playbook,
-        select=select,
+        select=",".join(select) if select else None,
         only=only,
         matrix=tuple(matrix or ()),
         variables=tuple(var or ()),

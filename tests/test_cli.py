@@ -473,6 +473,11 @@ def test_bad_option_values_are_usage_errors(demo: Path, args: list[str], message
     assert not (demo / ".ci-orchestrator" / "reports").exists()
 
 
+def test_select_may_be_given_more_than_once(demo: Path) -> None:
+    both = plan_json("demo", "--select", "lint", "--select", "typecheck", "--only")
+    assert [item["id"] for item in both["instances"]] == ["lint", "typecheck"]
+
+
 def test_plan_text_counts_in_the_singular_too(workdir: Path) -> None:
     (workdir / "one.yml").write_text("name: one\nsteps:\n  - {id: a, run: 'true'}\n")
     assert invoke("plan", "one.yml").stdout.startswith("one: 1 step instance in 1 wave\n")
