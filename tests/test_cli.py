@@ -354,7 +354,7 @@ def test_a_matrix_value_the_axis_lacks_replaces_its_values(workdir: Path) -> Non
     assert result.exit_code == 0, result.output
     record = json.loads((workdir / ".ci-orchestrator" / "reports" / "run.json").read_text())
     assert [step["id"] for step in record["steps"]] == ["test (3.11, linux)", "test (3.13, linux)"]
-    assert (workdir / "seen.txt").read_text() == "3.11 3.11\n3.13 3.13\n"
+    assert sorted((workdir / "seen.txt").read_text().splitlines()) == ["3.11 3.11", "3.13 3.13"]
 
     only_included = invoke("plan", "m.yml", "--matrix", "extra=y")
     assert only_included.exit_code == 2
