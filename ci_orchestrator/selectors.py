@@ -57,6 +57,9 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
     """The sub-plan of the selected instances, plus what they need unless `only`."""
     if not expression:
         return plan
+    whole = _named_whole(plan, expression)
+    if whole:
+        return plan.subset(whole if only else _with_needs(plan, whole))
     terms = parse(expression)
     plain = [term for term in terms if not term.negated]
     excluded = [term for term in terms if term.negated]
@@ -74,6 +77,20 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
     if not chosen:
         raise UsageError(f"--select {expression!r}: every step it matches is excluded by a '!' term")
     return plan.subset(chosen if only else _with_needs(plan, chosen))
+
+
+def _named_whole(plan: Plan, expression: str) -> list[str]:
+    """The instances of an expression that is exactly one matrix instance's id or `group:NAME` of
+    a group, taken whole: such names may hold commas, parentheses and wildcard characters of their
+    own (`test (a)b,c)`, `test ([x])`, `group:lint, test`), which terms would read as syntax."""
+    text = expression.strip()
+    instance = plan.by_id.get(text)
+    if instance is not None and instance.step.id != text:
+        return [text]
+    if text.startswith("group:"):
+        name = text[6:].casefold()
+        return [i.id for i in plan.instances if i.step.block is not None and i.step.block.casefold() == name]
+    return []
 
 
 def _with_needs(plan: Plan, chosen: list[str]) -> set[str]:

@@ -64,9 +64,23 @@ def test_the_repro_command_runs_that_instance_and_what_it_needs(workdir: Path) -
 
     assert shlex.split(command) == [
         "ci-orchestrator", "run", "playbooks/ci.yml", "--select", "test (3.12, a:b)",
-        "--matrix", "python=3.12", "--matrix", "flavour=a:b", "--var", "ENV=staging eu",
+        "--var", "ENV=staging eu",
     ]  # fmt: skip
     assert command in render_summary(result)
+
+
+def test_the_repro_command_repeats_the_runs_own_matrix_values(workdir: Path) -> None:
+    result = run(
+        step("t (x,y)", Status.FAILED, exit_code=1, matrix={"v": "x,y"}),
+        matrix_filters={"v": ("x", "z"), "os": ("linux",)},
+        vars={},
+    )
+    command = repro_command(result, result.steps[0])
+
+    assert shlex.split(command) == [
+        "ci-orchestrator", "run", "playbooks/ci.yml", "--select", "t (x,y)",
+        "--matrix", "v=x,z", "--matrix", "os=linux",
+    ]  # fmt: skip
 
 
 def test_the_timeline_is_a_mermaid_gantt_of_what_ran(workdir: Path) -> None:

@@ -227,8 +227,7 @@ def test_the_summary_repro_command_reruns_that_failure(nasty: Run, tmp_path: Pat
     failed = next(command for command in commands if "bad (3.11)" in command)
     words = shlex.split(failed)
     assert words[:3] == ["ci-orchestrator", "run", "playbooks/ci.yml"]
-    assert "--matrix" in words
-    assert "py=3.11" in words
+    assert words[3:5] == ["--select", "bad (3.11)"]
     assert "flavour=sour" in words
 
     work = workspace(tmp_path / "laptop", "nasty.yml")
@@ -239,6 +238,27 @@ def test_the_summary_repro_command_reruns_that_failure(nasty: Run, tmp_path: Pat
     assert ended == [("bad (3.11)", "failed", 3)]
     log = (work / steps[0]["log"]).read_text(encoding="utf-8", errors="replace")
     assert "flavour sour on 3.11" in log
+
+
+def test_each_printed_repro_command_reruns_exactly_its_instance(tmp_path: Path) -> None:
+    """Matrix values that are syntax to `--select` or `--matrix` (commas, parentheses, brackets,
+    wildcards, objects) still give a command that, pasted, reruns that one instance."""
+    work = workspace(tmp_path / "ci", "awkward.yml")
+    first = cli(work, "run", "--no-fail-fast", "--output", "quiet")
+    assert first.returncode == 1, first.stderr
+    recorded = json.loads((reports(work) / "run.json").read_text(encoding="utf-8"))["steps"]
+    failed = [step["id"] for step in recorded if step["status"] == "failed"]
+    assert len(failed) == 5
+    summary = (reports(work) / "summary.md").read_text(encoding="utf-8")
+    commands = re.findall(r"```sh\n(ci-orchestrator run .*?)\n```", summary)
+    assert len(commands) == len(failed)
+
+    for number, (instance, command) in enumerate(zip(failed, commands, strict=True)):
+        laptop = workspace(tmp_path / f"laptop-{number}", "awkward.yml")
+        rerun = cli(laptop, *shlex.split(command)[1:], "--output", "quiet")
+        assert rerun.returncode == 1, (command, rerun.stderr)
+        steps = json.loads((reports(laptop) / "run.json").read_text(encoding="utf-8"))["steps"]
+        assert [(step["id"], step["status"]) for step in steps] == [("build", "passed"), (instance, "failed")]
 
 
 # ------------------------------------------------------------------------------------- secrets

@@ -96,3 +96,41 @@ def test_instance_ids_match() -> None:
     plan = build_plan(book, cells)
     assert select(plan, "test (3.12)").order == ["test (3.12)"]
     assert select(plan, "test").order == ["test (3.11)", "test (3.12)"]
+
+
+def test_an_instance_id_given_whole_selects_that_instance_whatever_it_holds() -> None:
+    from ci_orchestrator.playbook import Instance
+
+    book = playbook(step("t"))
+    base = instances(book)[0]
+    values = ("a,b", "a)b,c", "[x]", "a*", "ab")
+    cells = [
+        Instance(
+            id=f"t ({v})",
+            step=base.step,
+            matrix={"v": v},
+            name="t",
+            run="true",
+            env={},
+            working_directory=".",
+            timeout=None,
+            continue_on_error=False,
+        )
+        for v in values
+    ]
+    plan = build_plan(book, cells)
+    for value in values:
+        assert select(plan, f"t ({value})").order == [f"t ({value})"]
+
+
+def test_a_group_name_with_a_comma_given_whole_selects_that_group() -> None:
+    from ci_orchestrator.playbook import Group
+
+    lint = step("lint", block="lint, test")
+    group = Group(name="lint, test", step_ids=("lint",), location=lint.location)
+    book = playbook(step("setup"), lint, groups=(group,))
+    plan = build_plan(book, instances(book))
+    assert select(plan, "group:lint, test", only=True).order == ["lint"]
+    assert select(plan, "group:LINT, TEST", only=True).order == ["lint"]
+    with pytest.raises(UsageError, match="'group:lint' matches no step"):
+        select(plan, "group:lint,setup")

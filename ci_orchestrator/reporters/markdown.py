@@ -11,7 +11,7 @@ import re
 import shlex
 import signal
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ci_orchestrator.reporters import failure_message, format_seconds, write_atomic
 from ci_orchestrator.reporters.logs import clean, mask, step_tail
@@ -214,22 +214,18 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
 def repro_command(result: RunResult, step: StepResult) -> str:
     """The shell command that runs this instance again here, with the run's values.
 
-    What the instance needs runs too (or comes from the cache): on a fresh checkout the failure
-    would otherwise be a missing build, not the one CI saw.
+    The instance id alone selects it, whatever its matrix values hold (commas, objects): the
+    run's own `--matrix` and `--var` values give the same instances as in CI. What the instance
+    needs runs too (or comes from the cache): on a fresh checkout the failure would otherwise be
+    a missing build, not the one CI saw.
     """
-    words = ["ci-orchestrator", "run", result.playbook_path or result.playbook]
-    words += ["--select", step.id]
-    for key, value in step.matrix.items():
-        words += ["--matrix", f"{key}={_matrix_value(value)}"]
+    words = ["ci-orchestrator", "run", result.playbook_path or result.playbook, "--select", step.id]
+    for key, values in result.matrix_filters.items():
+        # The values were split at commas when the run read them: joined, they read back the same.
+        words += ["--matrix", f"{key}={','.join(values)}"]
     for key, value in result.vars.items():
         words += ["--var", f"{key}={value}"]
     return mask(shlex.join(words), result.secrets)
-
-
-def _matrix_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return "" if value is None else str(value)
 
 
 def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
