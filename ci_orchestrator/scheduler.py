@@ -339,7 +339,11 @@ class _Run:
         wall = max((finished - self.started).total_seconds(), 1e-9)
         serial = sum(step.duration for step in steps)
         ran = {step.id: step.duration for step in steps if step.started is not None}
-        path, _ = self.plan.critical_path(ran) if ran else ([], 0.0)
+        # A step that never ran took no time: it weighs 0, not the planning guess of 1 s, and is
+        # no part of the chain that took the run's time.
+        weights = {node: ran.get(node, 0.0) for node in self.plan.order}
+        path, _ = self.plan.critical_path(weights) if ran else ([], 0.0)
+        path = [node for node in path if node in ran]
         stats = RunStats(
             max_concurrency_seen=self.slots.max_seen,
             resource_utilization=self.slots.utilization(wall),

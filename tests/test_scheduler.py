@@ -171,6 +171,23 @@ def test_without_fail_fast_independent_steps_still_run(workdir: Path) -> None:
     assert steps["dep"].status is Status.SKIPPED
 
 
+def test_the_critical_path_is_made_of_what_ran(workdir: Path) -> None:
+    book = playbook(
+        sleeper("slow", 1.0),
+        step("quick", run="exit 1"),
+        step("dep1", needs=("quick",)),
+        step("dep2", needs=("dep1",)),
+        execution=Execution.PARALLEL,
+    )
+    result = run(book, workdir, fail_fast=False)
+    assert by_id(result)["dep2"].status is Status.SKIPPED
+    assert result.stats.critical_path == ("slow",)
+
+    book = playbook(sleeper("build", 0.2), step("test", run="exit 1"), step("deploy", needs=("test",)))
+    result = run(book, workdir / "serial", fail_fast=False)
+    assert result.stats.critical_path == ("build", "test")  # not the skipped deploy
+
+
 def test_continue_on_error_fails_neither_run_nor_dependents(workdir: Path) -> None:
     book = playbook(step("flaky", run="exit 1", continue_on_error=True), step("dep", needs=("flaky",)))
     result = run(book, workdir)
