@@ -430,3 +430,28 @@ def test_past_ten_failures_one_annotation_counts_the_rest(tmp_path: Path) -> Non
     assert len(errors) == 10
     assert "15 more steps failed" in errors[-1]
     assert len(json.loads(parse_outputs(output_file.read_text(encoding="utf-8"))["failed-steps"])) == 24
+
+
+@pytest.mark.parametrize("broken", ["GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"])
+@pytest.mark.parametrize("how", ["missing folder", "a folder"])
+def test_a_github_file_that_cannot_be_written_is_a_warning(tmp_path: Path, broken: str, how: str) -> None:
+    """The run's own exit code stands, the other file is written, and no traceback is shown."""
+    work = workspace(tmp_path / "workspace", "github.yml")
+    files = {"GITHUB_STEP_SUMMARY": tmp_path / "step_summary.md", "GITHUB_OUTPUT": tmp_path / "output"}
+    files[broken] = tmp_path / "gone" / "file" if how == "missing folder" else tmp_path
+    env = environment(
+        work, GITHUB_ACTIONS="true", CI="true", **{name: str(path) for name, path in files.items()}
+    )
+    process = cli(work, "run", "--no-fail-fast", env=env)
+
+    assert process.returncode == 1  # a step failed: the run's code, not a crash's
+    assert "Traceback" not in process.stderr
+    assert "warning: cannot write the" in process.stderr and f"${broken} ({files[broken]})" in process.stderr
+    summary_file, output_file = files["GITHUB_STEP_SUMMARY"], files["GITHUB_OUTPUT"]
+    if broken == "GITHUB_OUTPUT":
+        assert summary_file.read_text(encoding="utf-8") == (reports(work) / "summary.md").read_text(
+            encoding="utf-8"
+        )
+    else:
+        assert parse_outputs(output_file.read_text(encoding="utf-8"))["result"] == "failed"
+    assert (reports(work) / "run.json").is_file()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,7 +17,7 @@ from ci_orchestrator.reporters import failure_message
 from ci_orchestrator.reporters.logs import mask
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
     from ci_orchestrator.results import RunResult, StepResult
 
@@ -136,14 +137,23 @@ def publish(
     summary_text: str,
     paths: ReportPathsLike,
     environ: Mapping[str, str] | None = None,
+    warn: Callable[[str], None] | None = None,
 ) -> None:
     """Append the job summary to `$GITHUB_STEP_SUMMARY` and write the step outputs to
-    `$GITHUB_OUTPUT`. Does nothing off GitHub; a variable that is not set is passed over."""
+    `$GITHUB_OUTPUT`. Does nothing off GitHub; a variable that is not set is passed over.
+
+    A file that cannot be written is a warning (to `warn`, else stderr): the other is written all
+    the same, and the run's result stays what it was.
+    """
     env = os.environ if environ is None else environ
     if not active(env):
         return
+    warn = warn or _warn
     if summary_file := env.get("GITHUB_STEP_SUMMARY"):
-        append_summary(Path(summary_file), mask(summary_text, result.secrets))
+        try:
+            append_summary(Path(summary_file), mask(summary_text, result.secrets))
+        except OSError as error:
+            warn(f"cannot write the job summary to $GITHUB_STEP_SUMMARY ({summary_file}): {_reason(error)}")
     if output_file := env.get("GITHUB_OUTPUT"):
         failed = [step.id for step in result.steps if step.status.is_failure]
         outputs = {
@@ -154,9 +164,20 @@ def publish(
             "summary-path": str(paths.summary or ""),
             "json-path": str(paths.json or ""),
         }
-        with Path(output_file).open("a", encoding="utf-8") as file:
-            for name, value in outputs.items():
-                file.write(output_entry(name, mask(value, result.secrets)))
+        text = "".join(output_entry(name, mask(value, result.secrets)) for name, value in outputs.items())
+        try:
+            with Path(output_file).open("a", encoding="utf-8") as file:
+                file.write(text)
+        except OSError as error:
+            warn(f"cannot write the step outputs to $GITHUB_OUTPUT ({output_file}): {_reason(error)}")
+
+
+def _warn(message: str) -> None:
+    print(f"ci-orchestrator: warning: {message}", file=sys.stderr)
+
+
+def _reason(error: OSError) -> str:
+    return error.strerror or str(error)
 
 
 def append_summary(path: Path, text: str) -> None:
