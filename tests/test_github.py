@@ -143,6 +143,86 @@ def test_streamed_lines_cannot_be_commands(runner: dict[str, Path]) -> None:
     assert "[x] ::add-mask::nothing" in out.getvalue().splitlines()
 
 
+def obeyed(text: str) -> list[str]:
+    """The workflow commands GitHub's runner would act on in `text`, as its worker reads them: a
+    line ends at LF, CR or CRLF; `::name ...::` after leading spaces, or `##[name ...]` anywhere
+    in a line; between `::stop-commands::TOKEN` and `::TOKEN::` nothing but the resume."""
+    token: str | None = None
+    commands = []
+    for line in re.split(r"\r\n|\r|\n", text):
+        stripped = line.lstrip()
+        if token is not None:
+            if stripped == f"::{token}::" or f"##[{token}]" in line:
+                token = None
+            continue
+        if stripped.startswith("::stop-commands::"):
+            token = stripped.removeprefix("::stop-commands::")
+        elif stripped.startswith("::") and "::" in stripped[2:]:
+            commands.append(stripped)
+        elif "##[" in line:
+            commands.append(line[line.index("##[") :])
+    assert token is None, "commands were left stopped"
+    return commands
+
+
+def injected(text: str) -> list[str]:
+    """The commands obeyed in `text` that are not ours: a step's text made them."""
+    ours = ("::add-mask::", "::group::", "::endgroup::", "::error title=a failed::")
+    return [command for command in obeyed(text) if not command.startswith(ours)]
+
+
+HOSTILE = b"progress 10%\r::error title=pwn::x\n##[error]pwn too\n50%\r\r  ::warning::pwn\r\n"
+
+
+def test_streamed_text_cannot_act_as_a_command_even_after_a_carriage_return(
+    runner: dict[str, Path], tmp_path: Path
+) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(HOSTILE)
+    out = io.StringIO()
+    reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
+    reporter.run_started(run_id="run-1", playbook="ci", total=1)
+    reporter.step_started(instance_id="a", attempt=1)
+    for piece in (HOSTILE[:15], HOSTILE[15:40], HOSTILE[40:], b"done 100%\r::error::pwn at the end"):
+        reporter.step_output(instance_id="a", chunk=piece)
+    reporter.step_finished(step("a", Status.FAILED, log=log, exit_code=1))
+    reporter.run_finished(run_result([step("a", Status.FAILED, log=log, exit_code=1)]))
+    text = out.getvalue()
+
+    assert not injected(text)
+    assert [command for command in obeyed(text) if command.startswith("::error title=a failed::")]
+    pieces = re.split(r"\r\n|\r|\n", text)
+    assert "[a] progress 10%" in pieces and "[a] ::error title=pwn::x" in pieces
+    assert "[a] ##[error]pwn too" in pieces and "[a]   ::warning::pwn" in pieces
+    assert "[a] ::error::pwn at the end" in pieces
+
+
+@pytest.mark.parametrize("mode", [OutputMode.GROUPED, OutputMode.QUIET])
+def test_echoed_logs_cannot_act_as_commands_even_after_a_carriage_return(
+    runner: dict[str, Path], tmp_path: Path, mode: OutputMode
+) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(HOSTILE + b"no newline at the end\r::error::pwn")
+    out = io.StringIO()
+    results = [step("a", Status.FAILED, log=log, exit_code=1), step("b", log=log)]
+    play(ConsoleReporter(out, mode=mode), results)
+
+    assert not injected(out.getvalue())
+    assert [command for command in obeyed(out.getvalue()) if command.startswith("::error title=a failed::")]
+
+
+def test_an_instance_id_holding_a_line_end_stays_on_one_line(runner: dict[str, Path]) -> None:
+    out = io.StringIO()
+    hostile = step("t (x\r::error::pwn)", exit_code=0)
+    reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
+    play(reporter, [hostile])
+    reporter.step_output(instance_id=hostile.id, chunk=b"hello\n")
+    reporter.close()
+
+    assert not injected(out.getvalue())
+    assert "passed    t (x\\r::error::pwn) in 2.0s" in out.getvalue().splitlines()
+
+
 def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], tmp_path: Path) -> None:
     log = tmp_path / "t.log"
     log.write_text("collected 10 items\nFAILED test_x.py::test_a - 50% off, 2:1\n", encoding="utf-8")

@@ -76,6 +76,7 @@ class ConsoleReporter:
         self._buffers: dict[str, _LineBuffer] = {}
         self._tails: dict[str, str] = {}
         self._pending: list[str] = []  # written, not yet passed to the stream (see _flush)
+        self._held = False  # under GitHub: workflow commands stopped while steps' text is echoed
         self._pending_size = 0
         # The scheduler may report from several threads; lines of one event stay together.
         self._lock = threading.RLock()
@@ -112,9 +113,11 @@ class ConsoleReporter:
             return
         with self._lock:
             buffer = self._buffers.setdefault(instance_id, _LineBuffer(self._secrets))
-            # The prefix also keeps a step's line from starting with `::` (a workflow command).
-            for line in buffer.feed(chunk):
-                self._log(f"[{instance_id}] {line}")
+            lines = buffer.feed(chunk)
+            if lines:
+                self._hold_commands()
+            for line in lines:
+                self._log(_streamed(instance_id, line))
             self._flush()
 
     def step_finished(self, result: StepResult) -> None:
@@ -126,7 +129,8 @@ class ConsoleReporter:
             if self._view is not None:
                 self._view.refresh()
             if (buffer := self._buffers.pop(result.id, None)) and (rest := buffer.rest()):
-                self._log(f"[{result.id}] {rest}")
+                self._hold_commands()
+                self._log(_streamed(result.id, rest))
             shows_log = self._mode is OutputMode.GROUPED or (
                 self._mode is OutputMode.QUIET and result.status.is_failure
             )
@@ -157,6 +161,7 @@ class ConsoleReporter:
     def close(self) -> None:
         """Stop the live view (also when a run ends without `run_finished`); its console stays.
         Off a terminal, what was written reaches the console."""
+        self._release_commands()
         if self._view is not None:
             self._view.stop()
         else:
@@ -178,10 +183,10 @@ class ConsoleReporter:
             self._log_chunks(first, chunks)
             self._line(f"{'':<9} end of {result.id}")
             return
-        self._line(self._github.group(_finish_text(result)))
-        self._line(self._github.stop_commands())
+        self._commands([self._github.group(_finish_text(result))])
+        self._hold_commands()
         self._log_chunks(first, chunks)
-        self._line(self._github.resume_commands())
+        self._release_commands()
         self._line(self._github.endgroup())
 
     def _log_chunks(self, first: str, rest: Iterator[str]) -> None:
@@ -216,19 +221,36 @@ class ConsoleReporter:
 
     def _guarded(self, lines: list[str]) -> None:
         """Echo a step's own text; under GitHub no line of it may act as a workflow command."""
-        if self._github:
-            self._line(self._github.stop_commands())
+        self._hold_commands()
         for line in lines:
             self._log(line)
-        if self._github:
+        self._release_commands()
+
+    def _hold_commands(self) -> None:
+        """Under GitHub, before a step's own text: stop workflow commands until released.
+
+        A prefix alone does not disarm a line: the runner also obeys the older `##[command]`
+        form anywhere in a line, and ends lines at a bare CR too. Streamed lines keep commands
+        stopped from one to the next; our own commands release them first.
+        """
+        if self._github and not self._held:
+            self._line(self._github.stop_commands())
+            self._held = True
+
+    def _release_commands(self) -> None:
+        if self._github and self._held:
             self._line(self._github.resume_commands())
+            self._held = False
 
     def _commands(self, lines: list[str]) -> None:
+        if lines:
+            self._release_commands()
         for line in lines:
             self._line(line)
 
     def _line(self, text: str, *, style: str | None = None) -> None:
         """One line of our own text (never markup, never re-wrapped)."""
+        text = _one_line(text)
         if self._view is not None:
             self._view.print_line(text, style=style)
         else:
@@ -337,6 +359,21 @@ def _secret_start(text: str, secrets: tuple[str, ...]) -> int:
         if any(value.startswith(text[-size:]) for value in secrets):
             return size
     return 0
+
+
+def _streamed(instance_id: str, line: str) -> str:
+    """A streamed line with its instance's prefix, repeated after each bare CR: a terminal
+    redraws the line from there, and GitHub's runner starts a new line there."""
+    prefix = f"[{_one_line(instance_id)}] "
+    return prefix + line.replace("\r", "\r" + prefix) if "\r" in line else prefix + line
+
+
+def _one_line(text: str) -> str:
+    """Our own text on one line: a CR or LF in it (a matrix value in an instance id, say) is
+    shown as `\\r` or `\\n`, never ends the line where a workflow command could start."""
+    if "\r" in text or "\n" in text:
+        return text.replace("\r", "\\r").replace("\n", "\\n")
+    return text
 
 
 def _finish_text(result: StepResult) -> str:
