@@ -12,17 +12,30 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import loader
+from ci_orchestrator.errors import UsageError
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import Selection
     from ci_orchestrator.playbook import Playbook
 
 ACTION = "ci-orchestrator/ci-orchestrator@v1"
+MAX_SHARDS = 256  # GitHub makes at most 256 jobs of one matrix
 
 
 def _q(text: str) -> str:
     """A YAML double-quoted scalar (JSON strings are valid YAML)."""
     return json.dumps(text)
+
+
+def _literal(text: str) -> str:
+    """A string literal of GitHub's expression language: in single quotes, each one doubled."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _inert(text: str) -> str:
+    """Text for a field where GitHub allows no expression (the workflow's `name:`): a `${{`
+    written in the playbook's name is shown, not read as the start of one."""
+    return text.replace("${{", "$ {{")
 
 
 def schedules(playbook: Playbook) -> list[tuple[str, str]]:
@@ -34,10 +47,12 @@ def schedules(playbook: Playbook) -> list[tuple[str, str]]:
 
 
 def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTION) -> str:
+    if not 1 <= shards <= MAX_SHARDS:
+        raise UsageError(f"--shards must be from 1 to {MAX_SHARDS} (GitHub's most jobs of one matrix)")
     playbook = loader.load_playbook(loader.find_playbook(selection.playbook, root=Path.cwd()))
     crons = schedules(playbook)
     lines = [
-        f"name: {_q(playbook.name)}",
+        f"name: {_q(_inert(playbook.name))}",
         "on:",
         "  push:",
         "    branches: [main]",
@@ -94,11 +109,17 @@ def _install_command(action: str) -> str:
 
 
 def _select_expression(crons: list[tuple[str, str]]) -> str:
-    """A `${{ }}` choosing the selection by the schedule that fired; empty when all run everything."""
+    """A `${{ }}` choosing the selection by the schedule that fired; empty when all run everything.
+
+    Each selection is one whole `group:NAME`, which `--select` takes whole, so a group name may
+    hold commas.
+    """
     chosen = [(cron, select) for cron, select in crons if select]
     if not chosen:
         return ""
-    parts = " || ".join(f"github.event.schedule == '{cron}' && '{select}'" for cron, select in chosen)
+    parts = " || ".join(
+        f"github.event.schedule == {_literal(cron)} && {_literal(select)}" for cron, select in chosen
+    )
     return "${{ " + parts + " || '' }}"
 
 

