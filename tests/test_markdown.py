@@ -150,6 +150,21 @@ def test_too_many_rows_are_cut_failures_first_and_said(workdir: Path) -> None:
     assert re.search(r"\d+ of 3001 instances left out of the table", text)
 
 
+def test_a_cut_summary_fills_the_mib_and_its_timeline_counts_every_instance_that_ran(workdir: Path) -> None:
+    name = "a-step-with-a-name-long-enough-to-fill-the-table-quickly-" + "x" * 60
+    steps = [step(f"{name}-{n:05d}", Status.PASSED, offset=n / 100, exit_code=0) for n in range(8000)]
+    steps.append(step("the-failure", Status.FAILED, offset=5, exit_code=2))
+    text = render_summary(run(*steps))
+
+    size = len(text.encode())
+    assert 0.95 * MIB < size <= MIB
+    assert re.search(r"The timeline shows \d+ of the 8001 instances that ran", text)
+    assert "| ❌ failed | `the-failure` |" in text
+    left_out = re.search(r"(\d+) of 8001 instances left out of the table", text)
+    assert left_out and int(left_out.group(1)) < 2000  # halving kept 4000 rows
+    assert "log tails" not in text  # the failure has no log: nothing was cut from one
+
+
 def test_the_summary_shows_a_passed_run_without_failures(workdir: Path) -> None:
     text = render_summary(run(step("lint", Status.PASSED), status=RunStatus.PASSED))
 

@@ -63,51 +63,65 @@ def render_summary(result: RunResult, *, max_bytes: int = MAX_BYTES) -> str:
     """The GitHub-flavored markdown summary of `result`, at most `max_bytes` bytes of UTF-8."""
     failures = [step for step in result.steps if step.status.is_failure]
     tails = {step.id: step_tail(step, secrets=result.secrets, lines=TAIL_LINES) for step in failures}
+    # The timeline is of every instance that ran, whatever the table keeps: made once.
+    timeline = _gantt(result, result.steps)
     text = ""
-    for cuts in _cut_sequence(result, tails, max_bytes):
-        text = _render(result, tails, cuts)
+    for cuts in _cut_sequence(result, tails, max_bytes, timeline):
+        text = _render(result, tails, cuts, timeline)
         if len(text.encode("utf-8")) <= max_bytes:
             return text
     return _hard_cut(text, max_bytes)
 
 
-def _cut_sequence(result: RunResult, tails: Mapping[str, str], max_bytes: int) -> Iterator[_Cuts]:
+def _cut_sequence(
+    result: RunResult, tails: Mapping[str, str], max_bytes: int, timeline: str
+) -> Iterator[_Cuts]:
     """Ever smaller summaries: whole, then shorter log tails, then fewer rows, then fewer failures."""
     yield _Cuts()
     if tails:
         # Share what the rest of the summary leaves free among the tails, then shrink from there.
-        rest = len(_render(result, tails, _Cuts(tail_bytes=0)).encode("utf-8"))
+        rest = len(_render(result, tails, _Cuts(tail_bytes=0), timeline).encode("utf-8"))
         budget = (max_bytes - rest - _NOTE_ROOM) // len(tails)
         longest = max(len(tail.encode("utf-8")) for tail in tails.values())
         budget = min(budget, longest - 1)
         while budget >= _MIN_TAIL:
             yield _Cuts(tail_bytes=budget)
             budget = budget * 3 // 4
-    rows = len(result.steps)
-    while rows:
-        rows //= 2
-        yield _Cuts(tail_bytes=0, rows=rows)
+    if result.steps:
+        # As many rows as the room left beside everything else holds, most important first;
+        # then a little fewer at a time, should the estimate be short.
+        rest = len(_render(result, tails, _Cuts(tail_bytes=0, rows=0), timeline).encode("utf-8"))
+        room = max_bytes - rest - _NOTE_ROOM
+        rows = 0
+        for index in _by_importance(result.steps):
+            room -= len(_table_row(result.steps[index]).encode("utf-8")) + 1
+            if room < 0:
+                break
+            rows += 1
+        while rows:
+            yield _Cuts(tail_bytes=0, rows=rows)
+            rows = rows * 15 // 16
+        yield _Cuts(tail_bytes=0, rows=0)
     failures = len(tails)
     while failures:
         failures //= 2
         yield _Cuts(tail_bytes=0, rows=0, failures=failures)
 
 
-def _render(result: RunResult, tails: Mapping[str, str], cuts: _Cuts) -> str:
+def _render(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: str) -> str:
     secrets = result.secrets
     kept = _kept_rows(result.steps, cuts.rows)
     failures = [step for step in result.steps if step.status.is_failure]
     shown_failures = failures if cuts.failures is None else failures[: cuts.failures]
     parts = [_header(result)]
     if cuts.any():
-        parts.append(_cut_note(result, cuts, kept=len(kept), failures=len(shown_failures)))
+        parts.append(_cut_note(result, cuts, kept=len(kept), failures=len(shown_failures), tails=tails))
     parts.append(_table(kept))
     if shown_failures:
         parts.append("### Failures")
         parts.extend(
             _failure(step, result, tails.get(step.id, ""), cuts.tail_bytes) for step in shown_failures
         )
-    timeline = _gantt(result, kept)
     if timeline:
         parts.append(timeline)
     return clean("\n\n".join(parts), secrets) + "\n"
@@ -134,11 +148,11 @@ def _header(result: RunResult) -> str:
     return "\n".join(lines)
 
 
-def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int) -> str:
+def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails: Mapping[str, str]) -> str:
     cut: list[str] = []
     if cuts.tail_bytes:
         cut.append(f"log tails shortened to their last {cuts.tail_bytes} bytes")
-    elif cuts.tail_bytes == 0:
+    elif cuts.tail_bytes == 0 and any(tails.values()):
         cut.append("log tails left out")
     if kept < len(result.steps):
         cut.append(f"{len(result.steps) - kept} of {len(result.steps)} instances left out of the table")
@@ -156,13 +170,18 @@ def _kept_rows(steps: Sequence[StepResult], limit: int | None) -> list[StepResul
     """The rows to show, in run order: with a limit, failures first, then skips, then the rest."""
     if limit is None or limit >= len(steps):
         return list(steps)
+    chosen = sorted(_by_importance(steps)[:limit])
+    return [steps[index] for index in chosen]
+
+
+def _by_importance(steps: Sequence[StepResult]) -> list[int]:
+    """Indexes of `steps`, the rows a cut table keeps first: failures, then skips, then the rest."""
 
     def importance(index: int) -> tuple[int, int]:
         status = steps[index].status
         return (0 if status.is_failure else 1 if status is Status.SKIPPED else 2, index)
 
-    chosen = sorted(sorted(range(len(steps)), key=importance)[:limit])
-    return [steps[index] for index in chosen]
+    return sorted(range(len(steps)), key=importance)
 
 
 def _table(steps: Sequence[StepResult]) -> str:
@@ -174,16 +193,19 @@ def _table(steps: Sequence[StepResult]) -> str:
         "| Status | Instance | Duration | Cached | Note |",
         "| --- | --- | ---: | :---: | --- |",
     ]
-    for step in steps:
-        status = step.status
-        duration = "" if status is Status.SKIPPED else format_seconds(step.duration)
-        cached = "yes" if step.cached or status is Status.CACHED else ""
-        note = step.reason or ""
-        if status.is_failure:
-            note = failure_message(step) + (" (continue-on-error)" if step.continue_on_error else "")
-        cells = [f"{ICONS[status]} {status.value}", _code(step.id), duration, cached, _short(note)]
-        lines.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+    lines.extend(_table_row(step) for step in steps)
     return "\n".join(lines)
+
+
+def _table_row(step: StepResult) -> str:
+    status = step.status
+    duration = "" if status is Status.SKIPPED else format_seconds(step.duration)
+    cached = "yes" if step.cached or status is Status.CACHED else ""
+    note = step.reason or ""
+    if status.is_failure:
+        note = failure_message(step) + (" (continue-on-error)" if step.continue_on_error else "")
+    cells = [f"{ICONS[status]} {status.value}", _code(step.id), duration, cached, _short(note)]
+    return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
 def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | None) -> str:
