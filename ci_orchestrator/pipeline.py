@@ -146,7 +146,12 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
             for warning in cache.warnings[len(opened_with) :]:
                 warn(warning)
             cache.close()
-    result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters)
+    shard = None
+    if selection.shard:
+        from ci_orchestrator.shard import shard_label
+
+        shard = shard_label(selection.shard)  # recorded so that `report merge` sees a shard missing
+    result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters, shard=shard)
     write_reports(result, options, root=root, warn=warn)
     prune_logs(context.log_dir.parent, current=run_id)
     return exit_code(result)
@@ -221,6 +226,8 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
     if not records:
         raise UsageError("report merge needs at least one run record")
     result = merge_results([read_run_record(path) for path in records])
+    for note in result.notes:
+        _warn(note)
     write_reports(result, options, root=Path.cwd(), warn=_warn)
     return exit_code(result)
 

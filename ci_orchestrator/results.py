@@ -102,7 +102,9 @@ class RunResult:
     """A finished run: everything the reporters need, and nothing else.
 
     `playbook_path` and `invocation` (vars, matrix filters, select) let a run be reproduced.
-    A run is truthy when it passed.
+    `shard` is `I/N` for one shard of a sharded run; `notes` say what a reader of the reports
+    must know about how they were made (shards missing from a merge). A run is truthy when it
+    passed.
     """
 
     run_id: str
@@ -117,6 +119,8 @@ class RunResult:
     matrix_filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     interrupted_by: int | None = None  # signal number when interrupted
     secrets: tuple[str, ...] = ()  # values to mask in every report
+    shard: str | None = None
+    notes: tuple[str, ...] = ()
 
     def __bool__(self) -> bool:
         return self.status is RunStatus.PASSED

@@ -225,6 +225,68 @@ def test_a_later_record_wins_for_the_same_instance(workdir: Path) -> None:
     assert merged.stats.serial_duration == 13.0
 
 
+def test_the_record_that_finished_an_instance_last_wins_whatever_the_order() -> None:
+    rerun = run(step("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", start=20, end=23)
+    stale = run(step("test (3.11)", Status.FAILED, offset=-9, duration=1), run_id="stale", start=-9, end=-8)
+
+    merged = merge_results([rerun, *three_shards(), stale])
+
+    assert [s.id for s in merged.steps].count("test (3.11)") == 1
+    assert next(s for s in merged.steps if s.id == "test (3.11)").status is Status.PASSED
+    assert merged.status is RunStatus.PASSED
+
+
+def shards_of(count: int, *indexes: int) -> list[RunResult]:
+    return [
+        run(step(f"s{index}", Status.PASSED, offset=index), run_id=f"r{index}", shard=f"{index}/{count}")
+        for index in indexes
+    ]
+
+
+def test_the_shard_is_recorded_and_read_back(workdir: Path) -> None:
+    [shard] = shards_of(3, 2)
+    write_run_record(shard, "run.json")
+
+    assert json.loads((workdir / "run.json").read_text(encoding="utf-8"))["shard"] == "2/3"
+    assert read_run_record("run.json") == shard
+    write_run_record(full_run(), "whole.json")
+    assert json.loads((workdir / "whole.json").read_text(encoding="utf-8"))["shard"] is None
+    for bad in ("4/3", "0/3", "2 of 3", 2):
+        (workdir / "bad.json").write_text(json.dumps({**record_of(shard), "shard": bad}), encoding="utf-8")
+        with pytest.raises(UsageError, match="shard"):
+            read_run_record("bad.json")
+
+
+def record_of(result: RunResult) -> dict[str, Any]:
+    from ci_orchestrator.reporters.runrecord import record
+
+    return record(result)
+
+
+def test_a_merge_with_shards_missing_fails_and_says_which() -> None:
+    whole = merge_results(shards_of(3, 1, 2, 3))
+    assert whole.status is RunStatus.PASSED and not whole.notes
+
+    merged = merge_results(shards_of(3, 3, 1))
+    assert merged.status is RunStatus.FAILED
+    assert merged.notes == ("shard 2/3 is missing: its steps are in none of the merged records",)
+
+    merged = merge_results([*shards_of(5, 1, 3), *shards_of(2, 1, 2)])
+    assert merged.status is RunStatus.FAILED
+    assert merged.notes == (
+        "shards 2/5, 4/5, 5/5 are missing: their steps are in none of the merged records",
+    )
+
+
+def test_a_shard_given_twice_is_a_note_not_a_failure() -> None:
+    merged = merge_results([*shards_of(2, 1, 2), *shards_of(2, 2)])
+    assert merged.status is RunStatus.PASSED
+    assert merged.notes == (
+        "shard 2/2 was given 2 times: each instance is taken from the record that finished it last",
+    )
+    assert merge_results([run(), *shards_of(2, 1, 2)]).notes == ()  # a whole run is not a shard
+
+
 def test_merged_status_follows_continue_on_error_and_interruption() -> None:
     tolerated = run(step("flaky", Status.FAILED, continue_on_error=True))
     interrupted = run(step("b", Status.CANCELLED, reason="interrupted"), run_id="r2", interrupted_by=2)

@@ -175,7 +175,26 @@ def test_merged_shard_records_list_every_instance_once(project: Path, passing_sh
     assert "**42 instances**" in summary
 
 
-@pytest.mark.slow  # six runs of the CLI
+def test_each_shard_record_says_which_shard_it_is(passing_shards: list[Path]) -> None:
+    assert [read(record)["shard"] for record in passing_shards] == ["1/3", "2/3", "3/3"]
+
+
+def test_a_merge_with_a_shard_missing_fails_and_says_which(project: Path, passing_shards: list[Path]) -> None:
+    merged = cli(
+        project, "report", "merge", str(passing_shards[2]), str(passing_shards[0]), "--json", "part.json"
+    )
+
+    assert merged.returncode == 1
+    assert "warning: shard 2/3 is missing: its steps are in none of the merged records" in merged.stderr
+    record = read(project / "part.json")
+    assert record["status"] == "failed"
+    assert record["notes"] == ["shard 2/3 is missing: its steps are in none of the merged records"]
+    assert {step["status"] for step in record["steps"]} == {"passed"}
+    summary = (project / ".ci-orchestrator" / "reports" / "summary.md").read_text(encoding="utf-8")
+    assert "> ⚠️ shard 2/3 is missing" in summary
+
+
+@pytest.mark.slow  # nine runs of the CLI
 def test_merge_exits_as_a_run_with_those_results_would(project: Path, passing_shards: list[Path]) -> None:
     passed = passing_shards
     failing_step = read(passed[1])["steps"][0]["step"]
@@ -187,12 +206,21 @@ def test_merge_exits_as_a_run_with_those_results_would(project: Path, passing_sh
     assert with_failure.returncode == 1, with_failure.stderr
     assert read(project / ".ci-orchestrator" / "reports" / "run.json")["status"] == "failed"
 
-    # Later records of the same instances (a rerun that passed) replace the failed ones.
-    rerun = cli(project, "report", "merge", *map(str, failed), *map(str, passed))
-    assert rerun.returncode == 0, rerun.stderr
-    merged = read(project / ".ci-orchestrator" / "reports" / "run.json")
-    assert merged["status"] == "passed"
-    assert len(merged["steps"]) == 42
+    # Records of the same instances: the one that finished last wins, whatever the order given.
+    # The failing shards ran after the passing ones...
+    for records in ([*failed, *passed], [*passed, *failed]):
+        both = cli(project, "report", "merge", *map(str, records))
+        assert both.returncode == 1, both.stderr
+        assert "shard 2/3 was given 2 times" in both.stderr
+        assert read(project / ".ci-orchestrator" / "reports" / "run.json")["status"] == "failed"
+    # ... and a rerun that passed ran after them.
+    rerun = run_shards(project, "rerun")
+    for records in ([*failed, *rerun], [*rerun, *failed]):
+        both = cli(project, "report", "merge", *map(str, records))
+        assert both.returncode == 0, both.stderr
+        merged = read(project / ".ci-orchestrator" / "reports" / "run.json")
+        assert merged["status"] == "passed"
+        assert len(merged["steps"]) == 42
 
 
 def spread(sizes: list[float]) -> float:

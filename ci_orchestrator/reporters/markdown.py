@@ -142,9 +142,12 @@ def _header(result: RunResult) -> str:
     ]
     if result.interrupted_by is not None:
         lines += ["", f"Interrupted by {_signal_name(result.interrupted_by)}."]
+    for note in result.notes:
+        lines += ["", f"> ⚠️ {_escape(note)}"]
     if stats.critical_path:
         lines += ["", "Critical path: " + " → ".join(_code(step_id) for step_id in stats.critical_path)]
-    lines += ["", f"Run {_code(result.run_id)} of {_code(result.playbook_path or result.playbook)}"]
+    shard = f" (shard {result.shard})" if result.shard else ""
+    lines += ["", f"Run {_code(result.run_id)} of {_code(result.playbook_path or result.playbook)}{shard}"]
     return "\n".join(lines)
 
 

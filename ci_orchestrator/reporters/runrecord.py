@@ -1,13 +1,15 @@
 """The run record (`run.json`): a finished run as JSON, read back, and shard records merged into one.
 
 The keys of SPEC's run record keep their meaning; the extra keys (`version`, `playbook_path`,
-`vars`, `matrix_filters`, and per step `name`, `stage`, `group`, `continue_on_error`) are what
-`repro` and `report merge` need to rebuild the run. Secret values are masked, never written.
+`vars`, `matrix_filters`, `shard`, and per step `name`, `stage`, `group`, `continue_on_error`) are
+what `repro` and `report merge` need to rebuild the run; a merge with shards missing or repeated
+says so under `notes`. Secret values are masked, never written.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -22,6 +24,7 @@ if TYPE_CHECKING:
 
 RECORD_VERSION = 1
 TAIL_BYTES = 16 * 1024  # of each failed step's log kept in the record
+_SHARD = re.compile(r"([1-9]\d*)/([1-9]\d*)")
 
 
 def write_run_record(result: RunResult, path: Path | str) -> None:
@@ -45,6 +48,7 @@ def record(result: RunResult) -> dict[str, Any]:
     """`result` as the JSON-ready object written to run.json."""
     secrets = result.secrets
     stats = result.stats
+    notes = {"notes": [mask(note, secrets) for note in result.notes]} if result.notes else {}
     return {
         "version": RECORD_VERSION,
         "run_id": result.run_id,
@@ -54,6 +58,8 @@ def record(result: RunResult) -> dict[str, Any]:
         "started": iso_time(result.started),
         "finished": iso_time(result.finished),
         "interrupted_by": result.interrupted_by,
+        "shard": result.shard,
+        **notes,
         "vars": {key: mask(value, secrets) for key, value in result.vars.items()},
         "matrix_filters": {key: list(values) for key, values in result.matrix_filters.items()},
         "steps": [_step_record(step, secrets) for step in result.steps],
@@ -164,7 +170,15 @@ class _Reader:
                 for key, values in (self.optional(data, "matrix_filters", dict, "") or {}).items()
             },
             interrupted_by=self.optional(data, "interrupted_by", int, ""),
+            shard=self.shard(self.optional(data, "shard", str, "")),
+            notes=tuple(str(note) for note in self.optional(data, "notes", list, "") or ()),
         )
+
+    def shard(self, value: str | None) -> str | None:
+        match = _SHARD.fullmatch(value) if value is not None else None
+        if value is not None and (match is None or int(match[1]) > int(match[2])):
+            raise self.fail("shard", f"not a shard I/N: {value!r}")
+        return value
 
     def step(self, data: Any, at: str) -> StepResult:
         if not isinstance(data, dict):
@@ -212,12 +226,14 @@ def _kinds(kind: type | tuple[type, ...]) -> tuple[type, ...]:
 
 
 def merge_results(results: Sequence[RunResult]) -> RunResult:
-    """One run from shard records: each instance once, a later record winning for the same id.
+    """One run from shard records: each instance once, the one that finished last for the same
+    id (a rerun), whatever the order of the records.
 
     Status and stats are recomputed: wall time from the first start to the last finish, serial
     duration the sum of the instances kept, the longest critical path, the highest concurrency,
     and pool utilization weighted by each record's wall time. The merged run id is the records'
-    own when they share one, else derived from all of them.
+    own when they share one, else derived from all of them. Shards of a set of N missing fail the
+    merged run (their steps are in no record); a shard given twice is a note.
     """
     if not results:
         raise UsageError("no run records to merge")
@@ -225,19 +241,27 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
     if len(names) > 1:
         raise UsageError(f"run records of different playbooks cannot be merged: {', '.join(names)}")
     steps: dict[str, StepResult] = {}
+    ends: dict[str, datetime] = {}
     for result in results:
         for step in result.steps:
-            steps[step.id] = step  # a later record (a rerun) replaces; the first position stays
+            # A step that never ran ended with its run. A tie goes to the later record; the first
+            # position stays.
+            end = step.finished or result.finished
+            if step.id not in ends or end >= ends[step.id]:
+                steps[step.id] = step
+                ends[step.id] = end
     first = results[0]
     started = min(result.started for result in results)
     finished = max(result.finished for result in results)
     interrupted_by = next((r.interrupted_by for r in reversed(results) if r.interrupted_by is not None), None)
     merged_steps = tuple(steps.values())
+    missing, notes = _shard_notes(results)
+    status = RunStatus.of(merged_steps, interrupted=interrupted_by is not None)
     return RunResult(
         run_id=_merged_run_id(results),
         playbook=first.playbook,
         playbook_path=first.playbook_path,
-        status=RunStatus.of(merged_steps, interrupted=interrupted_by is not None),
+        status=RunStatus.FAILED if missing and status is RunStatus.PASSED else status,
         started=started,
         finished=finished,
         steps=merged_steps,
@@ -246,7 +270,40 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
         matrix_filters={key: value for result in results for key, value in result.matrix_filters.items()},
         interrupted_by=interrupted_by,
         secrets=tuple(dict.fromkeys(secret for result in results for secret in result.secrets)),
+        notes=tuple(notes),
     )
+
+
+def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:
+    """Whether shards are missing, and a note for each set of N with shards missing or repeated.
+
+    Records without a shard (whole runs, or written before shards were recorded) are not checked.
+    """
+    seen: dict[int, dict[int, int]] = {}
+    for result in results:
+        if result.shard is not None and (match := _SHARD.fullmatch(result.shard)):
+            index, count = int(match[1]), int(match[2])
+            counted = seen.setdefault(count, {})
+            counted[index] = counted.get(index, 0) + 1
+    missing = False
+    notes = []
+    for count, indexes in sorted(seen.items()):
+        absent = [f"{index}/{count}" for index in range(1, count + 1) if index not in indexes]
+        if absent:
+            missing = True
+            which = (
+                f"shard {absent[0]} is missing: its"
+                if len(absent) == 1
+                else f"shards {', '.join(absent)} are missing: their"
+            )
+            notes.append(f"{which} steps are in none of the merged records")
+        for index, times in sorted(indexes.items()):
+            if times > 1:
+                notes.append(
+                    f"shard {index}/{count} was given {times} times: each instance is taken from the"
+                    " record that finished it last"
+                )
+    return missing, notes
 
 
 def _merged_run_id(results: Sequence[RunResult]) -> str:
