@@ -198,8 +198,7 @@ class _Run:
                 log_dir=self.log_dir_shown,
                 started=now,
                 finished=now,
-                exit_code=0,
-                log=log,
+                log=log,  # no exit code: nothing ran in this run (SPEC: null when it never ran)
                 cached=True,
             )
         )

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -88,6 +89,13 @@ def test_cold_run_stores_and_the_warm_rerun_takes_every_cacheable_step_from_the_
     record = json.loads(Path(".ci-orchestrator/reports/run.json").read_text())
     assert all(step["cached"] for step in record["steps"] if step["id"] in CACHEABLE)
     assert record["status"] == "passed"
+    # Nothing ran for them in this run: no exit code (SPEC: null when it never ran), no attempt.
+    cached = [step for step in record["steps"] if step["id"] in CACHEABLE]
+    assert {(step["exit_code"], step["attempts"]) for step in cached} == {(None, 0)}
+    suite = ET.parse(".ci-orchestrator/reports/junit.xml").getroot().find("testsuite")
+    assert suite is not None and suite.get("failures") == "0" and suite.get("errors") == "0"
+    summary = Path(".ci-orchestrator/reports/summary.md").read_text(encoding="utf-8")
+    assert f"💾 {len(CACHEABLE)} cached" in summary and "| 💾 cached | `gen` |" in summary
     for instance in CACHEABLE:
         assert any(line.split()[:2] == ["cached", instance.split()[0]] for line in result.output.splitlines())
     assert "5 cached" in result.output
