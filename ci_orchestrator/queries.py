@@ -230,6 +230,8 @@ def _history_path() -> Path:
 def history_list(limit: int) -> str:
     from ci_orchestrator.history import History
 
+    if limit < 1:
+        raise UsageError(f"--limit must be at least 1, got {limit}")
     with History.open(_history_path()) as history:
         runs = history.runs(limit)
     if not runs:

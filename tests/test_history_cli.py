@@ -92,6 +92,15 @@ def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
     assert " 4 " in by_id["test (3.12, linux)"]  # the exit code
     assert " passed " in by_id["test (3.11, linux)"]
 
+    newest = cli(work, "history", "--limit", "1")
+    assert newest.returncode == 0, newest.stderr
+    assert [line.split()[0] for line in newest.stdout.splitlines()[1:]] == [failed]
+    for limit in ("0", "-1"):
+        refused = cli(work, "history", f"--limit={limit}")
+        assert refused.returncode == 2, refused.stdout
+        assert f"--limit must be at least 1, got {limit}" in refused.stderr
+        assert not refused.stdout
+
     prefix = cli(work, "history", "show", passed[:-3])
     assert prefix.returncode == 0
     assert passed in prefix.stdout
