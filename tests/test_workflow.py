@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import subprocess
 from typing import TYPE_CHECKING, Any
@@ -111,3 +112,18 @@ def test_actionlint_accepts_the_workflow(awkward: Path, shards: str) -> None:
         timeout=120,
     )
     assert lint.returncode == 0, lint.stdout + lint.stderr
+
+
+def test_the_guide_installs_the_tool_as_the_exported_workflow_does(awkward: Path) -> None:
+    workflow = yaml.safe_load(export("awkward", "--shards", "2"))
+    installs = {
+        line.strip()
+        for job in ("plan", "merge")
+        for step in workflow["jobs"][job]["steps"]
+        for line in step.get("run", "").splitlines()
+        if line.strip().startswith("pip install")
+    }
+    guide = (REPO / "docs" / "github-actions.md").read_text(encoding="utf-8")
+    [install] = installs
+    assert install in guide
+    assert not re.search(r"pip install ci-orchestrator\b", guide)
