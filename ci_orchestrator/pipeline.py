@@ -201,8 +201,11 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
             count = min(shards, max(len(graph.components(plan.waits_for)), 1))
             if count < shards:
                 _warn(f"--shards {shards}: the plan has {count} independent parts, so {count} shards")
+            if count > planview.MAX_MATRIX_JOBS:
+                count = planview.MAX_MATRIX_JOBS
+                _warn(f"--shards {shards}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
             parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
-        return planview.render_github_matrix(plan, shards=parts)
+        return planview.render_github_matrix(plan, shards=parts, warn=_warn)
     cache = open_cache(options, prepared.settings, root=root)
     status = cache_status(plan, cache) if cache else {}
     render = planview.render_json if kind is planview.PlanFormat.JSON else planview.render_text

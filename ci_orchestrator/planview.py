@@ -7,10 +7,13 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Callable, Mapping, Sequence
 
     from ci_orchestrator.plan import Plan
     from ci_orchestrator.playbook import Instance
+
+
+MAX_MATRIX_JOBS = 256  # GitHub makes at most 256 jobs of one matrix
 
 
 class PlanFormat(Enum):
@@ -134,8 +137,16 @@ def render_mermaid(plan: Plan) -> str:
     return "\n".join(lines)
 
 
-def render_github_matrix(plan: Plan, *, shards: Sequence[Sequence[str]] | None) -> str:
-    """The JSON for `strategy.matrix: ${{ fromJSON(...) }}`: one entry per shard, or per instance."""
+def render_github_matrix(
+    plan: Plan,
+    *,
+    shards: Sequence[Sequence[str]] | None,
+    warn: Callable[[str], None] | None = None,
+) -> str:
+    """The JSON for `strategy.matrix: ${{ fromJSON(...) }}`: one entry per shard, or per instance.
+
+    More entries than GitHub runs jobs of one matrix are still written, with a warning to `warn`.
+    """
     if shards is not None:
         count = len(shards)
         include = [
@@ -144,4 +155,9 @@ def render_github_matrix(plan: Plan, *, shards: Sequence[Sequence[str]] | None) 
         ]
     else:
         include = [{"instance": instance.id, "select": instance.id} for instance in plan.instances]
+    if len(include) > MAX_MATRIX_JOBS and warn is not None:
+        warn(
+            f"{len(include)} matrix entries: GitHub runs at most {MAX_MATRIX_JOBS} jobs of one matrix"
+            f" and fails the workflow; use --shards {MAX_MATRIX_JOBS} or fewer"
+        )
     return json.dumps({"include": include})

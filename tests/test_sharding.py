@@ -273,3 +273,30 @@ def test_merge_under_github_appends_the_summary_once_and_sets_outputs(
     outputs = output_file.read_text(encoding="utf-8")
     assert "\npassed\n" in outputs
     assert str(project / "gh.json") in outputs
+
+
+def test_a_github_matrix_past_256_jobs_is_capped_or_warned_about(tmp_path: Path) -> None:
+    """GitHub makes at most 256 jobs of one matrix: more shards are capped, and one entry per
+    instance past that is written with a warning that says what to do."""
+    (tmp_path / "playbooks").mkdir()
+    lines = ["name: wide", "execution: parallel", "steps:"]
+    for step in ("a", "b"):
+        lines += [f"  - id: {step}", f"    matrix: {{n: {list(range(150))}}}", "    run: 'true'"]
+    (tmp_path / "playbooks" / "ci.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    capped = cli(tmp_path, "plan", "--format", "github-matrix", "--shards", "300")
+    assert capped.returncode == 0, capped.stderr
+    entries = json.loads(capped.stdout)["include"]
+    assert len(entries) == 256
+    assert entries[-1]["shard"] == "256/256"
+    assert sum(entry["steps"] for entry in entries) == 300
+    assert "--shards 300: GitHub runs at most 256 jobs of one matrix, so 256 shards" in capped.stderr
+
+    wide = cli(tmp_path, "plan", "--format", "github-matrix")
+    assert wide.returncode == 0, wide.stderr
+    assert len(json.loads(wide.stdout)["include"]) == 300
+    assert "300 matrix entries: GitHub runs at most 256 jobs" in wide.stderr
+    assert "use --shards 256 or fewer" in wide.stderr
+
+    fits = cli(tmp_path, "plan", "--format", "github-matrix", "--shards", "256")
+    assert fits.returncode == 0 and not fits.stderr
