@@ -154,7 +154,7 @@ class StepCache:
         None too when the cache is off.
         """
         step = instance.step
-        if not self.enabled or not (step.inputs or step.cache):
+        if not self.enabled or not step.cacheable:
             return None
         try:
             patterns = instance_patterns(instance, step.inputs, variables or {})
@@ -293,6 +293,8 @@ class StepCache:
         if not self.enabled:
             return [self.warnings[0] if self.warnings else "the cache is off"]
         if key is None:
+            if instance.step.cache is False:
+                return ["not cacheable: the step says `cache: false`"]
             return ["not cacheable: the step declares no inputs and no `cache: true`"]
         if not self.read:
             return ["the cache is not read (--force)"]

@@ -65,12 +65,17 @@ class Step:
     working_directory: str = "."
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
-    cache: bool = False
+    cache: bool | None = None  # None: nothing said, so cacheable when it has inputs
     tags: tuple[str, ...] = ()
     stage: str | None = None
     description: str | None = None
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
+
+    @property
+    def cacheable(self) -> bool:
+        """Its results are kept in the step cache: `cache:` as written, else whether it has `inputs`."""
+        return bool(self.inputs) if self.cache is None else self.cache
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

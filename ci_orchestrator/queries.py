@@ -212,7 +212,8 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
             if instance.id not in wanted:
                 continue
             if key is None:
-                lines.append(f"{instance.id}: not cacheable (no inputs and no `cache: true`): it always runs")
+                why = "`cache: false`" if instance.step.cache is False else "no inputs and no `cache: true`"
+                lines.append(f"{instance.id}: not cacheable ({why}): it always runs")
                 continue
             reasons = cache.explain(instance, key)
             if not reasons:

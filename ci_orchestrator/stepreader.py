@@ -184,7 +184,6 @@ def _fold_defaults(fields: dict[str, Any], defaults: StepDefaults, info: ScriptI
         fields.setdefault("timeout", defaults.timeout)
     if defaults.env or "env" in fields:
         fields["env"] = {**defaults.env, **fields.get("env", {})}
-    fields.setdefault("cache", bool(fields.get("inputs")))
 
 
 def read_shell(checker: Checker, node: Node, path: str) -> str | None:

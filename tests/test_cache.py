@@ -33,7 +33,7 @@ def instance(
     args: tuple[str, ...] = (),
     inputs: tuple[str, ...] = ("src/**/*.py",),
     outputs: tuple[str, ...] = (),
-    cache: bool = False,
+    cache: bool | None = None,
     env: dict[str, str] | None = None,
     matrix: dict[str, Any] | None = None,
     shell: str = "bash",

@@ -11,6 +11,7 @@ import shutil
 import subprocess
 import sys
 import tarfile
+import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -216,6 +217,31 @@ def test_a_failed_step_is_never_stored(project: Path) -> None:
     assert "pack" in ran()  # not taken from the cache: it ran, and failed, again
     assert statuses()["pack"] == "failed"
     assert statuses()["gen"] == "cached"
+
+
+def write_playbook(text: str) -> None:
+    Path("playbooks").mkdir(exist_ok=True)
+    Path("playbooks/ci.yml").write_text("name: edges\n" + textwrap.dedent(text))
+
+
+def test_cache_false_turns_caching_off_for_a_step_with_inputs(workdir: Path) -> None:
+    Path("in.txt").write_text("input\n")
+    write_playbook(
+        """
+        steps:
+          - {id: x, inputs: [in.txt], cache: false, run: "echo ran >> ranx.log"}
+          - {id: y, inputs: [in.txt], run: "echo ran >> rany.log"}
+        """
+    )
+    run()
+    run()
+    assert statuses() == {"x": "passed", "y": "cached"}
+    assert Path("ranx.log").read_text() == "ran\nran\n"
+    assert Path("rany.log").read_text() == "ran\n"
+    plan = json.loads(invoke("plan", "--format", "json").output)
+    assert {item["id"]: item["cache"] for item in plan["instances"]} == {"x": None, "y": "hit"}
+    assert "x  [" not in invoke("plan").output  # no cache note
+    assert "`cache: false`" in invoke("cache", "explain", "x").output
 
 
 # --- where the cache lives ---------------------------------------------------------------

@@ -100,7 +100,7 @@ def test_full_playbook_reads_every_key() -> None:
     assert test.continue_on_error == "${{ matrix.experimental }}"
     assert test.condition == "${{ matrix.python != '3.12' }}"
     assert test.shell == "python {0}"
-    assert test.cache is True  # inputs given
+    assert test.cache is None and test.cacheable  # nothing said, inputs given
     assert test.outputs == ("dist/**",)
     assert dynamic.matrix is not None
     assert dynamic.matrix.expression == "${{ fromJSON(vars.matrix) }}"
