@@ -332,10 +332,10 @@ class _DigestMemo:
     def __init__(self, cache: StepCache) -> None:
         self._cache = cache
 
-    def load(self, path: str) -> tuple[int, int, int, str] | None:
+    def load(self, path: str) -> FileRecord | None:
         return self._cache._memo_load(path)
 
-    def save(self, records: Mapping[str, tuple[int, int, int, str]]) -> None:
+    def save(self, records: Mapping[str, FileRecord]) -> None:
         self._cache._memo_save(records)
 
 

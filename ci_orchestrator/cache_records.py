@@ -21,7 +21,7 @@ if TYPE_CHECKING:
 INLINE_LOG_LIMIT = 64 * 1024  # logs up to this size are kept in the index, beside the archive
 MEMO_LIMIT = 200_000  # file digests kept per workspace; the oldest go first
 
-FileRecord = tuple[int, int, int, str]  # size, mtime_ns, inode, digest
+FileRecord = tuple[int, int, int, int, str]  # size, mtime_ns, ctime_ns, inode, digest
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,14 +146,15 @@ def _link_empty(source: Path, target: Path) -> bool:
 
 
 def memo_from_json(data: Any) -> dict[str, FileRecord]:
-    """absolute path -> record, from the stored value; whatever is malformed is left out."""
+    """absolute path -> record, from the stored value; whatever is malformed (or an older record
+    without a change time) is left out."""
     records: dict[str, FileRecord] = {}
     if isinstance(data, dict):
         for path, value in data.items():
-            if isinstance(value, list) and len(value) == 4:
-                size, mtime_ns, inode, digest = value
-                if isinstance(size, int) and isinstance(mtime_ns, int) and isinstance(inode, int):
-                    records[str(path)] = (size, mtime_ns, inode, str(digest))
+            if isinstance(value, list) and len(value) == 5:
+                size, mtime_ns, ctime_ns, inode, digest = value
+                if all(isinstance(number, int) for number in (size, mtime_ns, ctime_ns, inode)):
+                    records[str(path)] = (size, mtime_ns, ctime_ns, inode, str(digest))
     return records
 
 

@@ -1,7 +1,9 @@
-"""Content digests of workspace files: glob expansion and streaming hashes, memoised by file identity.
+"""Content digests of workspace files: glob expansion and streaming hashes, memoised by file signature.
 
-A file is read only when its identity (size, mtime_ns, inode) is new: digests are kept for the
-run in memory and across runs in a `MemoStore` the caller provides. Glob results are kept for the
+A file is read only when its signature (size, mtime_ns, ctime_ns, inode) is new: digests are kept
+for the run in memory and across runs in a `MemoStore` the caller provides. The change time is in
+the signature because the others can be put back (`cp -p`, `touch -r` of a same-size file into the
+same inode); the change time cannot be set. Glob results are kept for the
 run too, and trusted again only while none of the directories walked has changed.
 """
 
@@ -26,7 +28,7 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 # Filesystems stamp times coarsely (ext4: a clock tick, FAT: 2 s): a file changed within this window
-# after it was hashed may keep its mtime, so such digests are not kept across runs.
+# after it was hashed may keep its times, so such digests are not kept across runs.
 RACY_WINDOW_NS = 2_000_000_000
 
 # Never walked into by a wildcard: version control internals and the tool's own logs and cache,
@@ -37,11 +39,11 @@ _MAGIC = re.compile(r"[*?\[]")
 
 
 class MemoStore(Protocol):
-    """Where digests outlive the run: absolute path -> (size, mtime_ns, inode, digest)."""
+    """Where digests outlive the run: absolute path -> (size, mtime_ns, ctime_ns, inode, digest)."""
 
-    def load(self, path: str) -> tuple[int, int, int, str] | None: ...
+    def load(self, path: str) -> tuple[int, int, int, int, str] | None: ...
 
-    def save(self, records: Mapping[str, tuple[int, int, int, str]]) -> None: ...
+    def save(self, records: Mapping[str, tuple[int, int, int, int, str]]) -> None: ...
 
 
 _CHUNK = 64 * 1024  # below malloc's mmap threshold: no fresh pages to fault in for every file
@@ -83,9 +85,9 @@ class FileDigests:
         self.root = os.path.realpath(root)
         self._memo = memo
         self._skip = frozenset(os.path.realpath(path) for path in skip)
-        self._known: dict[str, tuple[tuple[int, int, int], str]] = {}
+        self._known: dict[str, tuple[tuple[int, int, int, int], str]] = {}
         self._walks: dict[str, _Walk] = {}
-        self._pending: dict[str, tuple[int, int, int, str]] = {}
+        self._pending: dict[str, tuple[int, int, int, int, str]] = {}
 
     def expand(self, pattern: str, *, directories_whole: bool = True) -> tuple[str, ...]:
         """The files a glob matches, as sorted root-relative POSIX paths.
@@ -138,19 +140,20 @@ class FileDigests:
         return self._digest(path, info), info.st_mode & 0o777
 
     def _digest(self, path: str, info: os.stat_result) -> str:
-        identity = (info.st_size, info.st_mtime_ns, info.st_ino)
+        signature = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
         known = self._known.get(path)
-        if known is not None and known[0] == identity:
+        if known is not None and known[0] == signature:
             return known[1]
         stored = self._memo.load(path) if self._memo is not None else None
-        if stored is not None and stored[:3] == identity:
-            digest = stored[3]
+        if stored is not None and stored[:4] == signature:
+            digest = stored[4]
         else:
             before = time.time_ns()
             digest = digest_file(path)
-            if before - info.st_mtime_ns > RACY_WINDOW_NS:
-                self._pending[path] = (*identity, digest)
-        self._known[path] = (identity, digest)
+            # The change time is never before the modification time, and cannot be set back.
+            if before - info.st_ctime_ns > RACY_WINDOW_NS:
+                self._pending[path] = (*signature, digest)
+        self._known[path] = (signature, digest)
         return digest
 
     def flush(self) -> None:

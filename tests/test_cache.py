@@ -17,6 +17,7 @@ from typing import Any
 import diskcache
 import pytest
 
+from ci_orchestrator import digests
 from ci_orchestrator.cache import RestoreError, StepCache
 from ci_orchestrator.errors import Location
 from ci_orchestrator.playbook import Instance, Step
@@ -324,19 +325,38 @@ def test_a_relocated_checkout_keeps_its_keys_and_hits(workspace: Path, tmp_path:
     assert str(workspace) not in json.dumps(key.manifest.to_json())
 
 
-def test_an_unchanged_file_is_not_read_again(workspace: Path) -> None:
-    # Content rewritten behind an identical size and mtime (and inode) keeps the old digest:
-    # proof that the digest came from the memo, not from reading the file.
-    target = workspace / "src" / "main.py"
-    old = 1_600_000_000_000_000_000
-    os.utime(target, ns=(old, old))
+def test_an_unchanged_file_is_not_read_again(workspace: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(digests, "RACY_WINDOW_NS", 0)  # the files were written just now
     item = instance()
     before = key_of(workspace, item)
-    with target.open("r+b") as handle:
-        handle.write(b"PRINT")
-    os.utime(target, ns=(old, old))
-    assert key_of(workspace, item) == before
-    os.utime(target, ns=(old + 1, old + 1))
+
+    def no_read(path: object) -> str:
+        raise AssertionError(f"{path} was read again")
+
+    monkeypatch.setattr(digests, "digest_file", no_read)
+    assert key_of(workspace, item) == before  # a new run: the digests came from the memo
+
+
+def test_content_changed_behind_the_same_size_mtime_and_inode_changes_the_key(
+    workspace: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`cp -p` of a same-size file with the same mtime writes into the same inode and puts the
+    mtime back: only the change time tells."""
+    monkeypatch.setattr(digests, "RACY_WINDOW_NS", 0)
+    target, twin = workspace / "src" / "main.py", workspace / "twin.py"
+    twin.write_bytes(target.read_bytes().replace(b"main", b"MAIN"))
+    old = 1_600_000_000_000_000_000
+    for path in (target, twin):
+        os.utime(path, ns=(old, old))
+    item = instance()
+    before = key_of(workspace, item)
+    inode = target.stat().st_ino
+    subprocess.run(["cp", "-p", str(twin), str(target)], check=True)
+    assert (target.stat().st_size, target.stat().st_mtime_ns, target.stat().st_ino) == (
+        twin.stat().st_size,
+        old,
+        inode,
+    )
     assert key_of(workspace, item) != before
 
 

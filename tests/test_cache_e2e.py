@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import diskcache
 import pytest
 
+from ci_orchestrator import digests
 from ci_orchestrator.cache_store import JSONTextDisk
 from tests.helpers import invoke
 
@@ -242,6 +243,31 @@ def test_cache_false_turns_caching_off_for_a_step_with_inputs(workdir: Path) -> 
     assert {item["id"]: item["cache"] for item in plan["instances"]} == {"x": None, "y": "hit"}
     assert "x  [" not in invoke("plan").output  # no cache note
     assert "`cache: false`" in invoke("cache", "explain", "x").output
+
+
+def test_an_input_rewritten_with_its_size_mtime_and_inode_kept_reruns_the_step(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(digests, "RACY_WINDOW_NS", 0)  # its digest is remembered across runs
+    old = 1_600_000_000_000_000_000
+    for name, content in (("in.txt", "aaaa\n"), ("other.txt", "bbbb\n")):
+        Path(name).write_text(content)
+        os.utime(name, ns=(old, old))
+    write_playbook(
+        """
+        steps:
+          - {id: x, inputs: [in.txt], outputs: [out.txt], run: "cp in.txt out.txt; echo ran >> ranx.log"}
+        """
+    )
+    run()
+    run()
+    assert statuses() == {"x": "cached"}
+    subprocess.run(["cp", "-p", "other.txt", "in.txt"], check=True)
+    assert Path("in.txt").stat().st_mtime_ns == old
+    run()
+    assert statuses() == {"x": "passed"}
+    assert Path("out.txt").read_text() == "bbbb\n"
+    assert Path("ranx.log").read_text() == "ran\nran\n"
 
 
 # --- where the cache lives ---------------------------------------------------------------
