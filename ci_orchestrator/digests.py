@@ -89,15 +89,15 @@ class FileDigests:
         self._walks: dict[str, _Walk] = {}
         self._pending: dict[str, tuple[int, int, int, int, str]] = {}
 
-    def expand(self, pattern: str, *, directories_whole: bool = True) -> tuple[str, ...]:
+    def expand(self, pattern: str) -> tuple[str, ...]:
         """The files a glob matches, as sorted root-relative POSIX paths.
 
-        `**` matches any number of directories (or, last, every file below). A literal path that
-        names a directory stands for every file below it.
+        `**` matches any number of directories (or, last, every file below). A directory matched,
+        by a literal path or a wildcard, stands for every file below it (GitHub's `hashFiles`).
         """
         pattern = _normalise(pattern)
         if not _MAGIC.search(pattern):
-            return self._literal(pattern, directories_whole=directories_whole)
+            return self._literal(pattern)
         walk = self._walks.get(pattern)
         if walk is None or not _unchanged(walk.directories):
             walk = self._walk(pattern)
@@ -168,12 +168,12 @@ class FileDigests:
         self._pending.clear()
 
     # --- walking ---------------------------------------------------------------------
-    def _literal(self, pattern: str, *, directories_whole: bool) -> tuple[str, ...]:
+    def _literal(self, pattern: str) -> tuple[str, ...]:
         path = os.path.join(self.root, pattern)
         info = _stat(path)
         if info is not None and stat.S_ISREG(info.st_mode):
             return (pattern,)
-        if directories_whole and info is not None and stat.S_ISDIR(info.st_mode):
+        if info is not None and stat.S_ISDIR(info.st_mode):
             found = [posixpath.join(pattern, below) for below in self._files_below(path, None, {})]
             return tuple(sorted(found))
         return ()
@@ -191,16 +191,26 @@ class FileDigests:
         start = os.path.join(self.root, base) if base else self.root
         found = [
             posixpath.join(base, below) if base else below
-            for below in self._files_below(start, depth, directories)
-            if matcher.fullmatch(below)
+            for below in self._files_below(start, depth, directories, matcher=matcher)
         ]
         return _Walk(files=tuple(sorted(found)), directories=directories)
 
-    def _files_below(self, start: str, depth: int | None, directories: dict[str, int]) -> Iterator[str]:
-        """Relative POSIX paths of the files under `start`, down to `depth` levels (None: all)."""
-        stack: list[tuple[str, str, int]] = [(start, "", 1)]
+    def _files_below(
+        self,
+        start: str,
+        depth: int | None,
+        directories: dict[str, int],
+        *,
+        matcher: re.Pattern[str] | None = None,
+    ) -> Iterator[str]:
+        """Relative POSIX paths of the files under `start`, down to `depth` levels (None: all).
+
+        With a `matcher`, only the files it matches and every file below a directory it matches.
+        """
+        # (directory, its relative prefix, its level, whether everything below it is wanted)
+        stack: list[tuple[str, str, int, bool]] = [(start, "", 1, matcher is None)]
         while stack:
-            directory, prefix, level = stack.pop()
+            directory, prefix, level, whole = stack.pop()
             try:
                 directories[directory] = os.stat(directory).st_mtime_ns
                 entries = list(os.scandir(directory))
@@ -208,10 +218,14 @@ class FileDigests:
                 continue
             for entry in entries:
                 relative = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    if (depth is None or level < depth) and not self._skipped(entry):
-                        stack.append((entry.path, relative + "/", level + 1))
-                elif entry.is_file():  # follows a symlink to a file
+                folder = entry.is_dir(follow_symlinks=False)
+                if folder and self._skipped(entry):
+                    continue
+                wanted = whole or (matcher is not None and matcher.fullmatch(relative) is not None)
+                if folder:
+                    if wanted or depth is None or level < depth:
+                        stack.append((entry.path, relative + "/", level + 1, wanted))
+                elif wanted and entry.is_file():  # follows a symlink to a file
                     yield relative
 
     def _skipped(self, entry: os.DirEntry[str]) -> bool:

@@ -270,6 +270,30 @@ def test_an_input_rewritten_with_its_size_mtime_and_inode_kept_reruns_the_step(
     assert Path("ranx.log").read_text() == "ran\nran\n"
 
 
+@pytest.mark.parametrize("pattern", ["src/p*", "src/pkg"])
+def test_a_directory_matched_by_an_input_glob_keys_the_step_by_every_file_below_it(
+    workdir: Path, pattern: str
+) -> None:
+    Path("src/pkg/sub").mkdir(parents=True)
+    Path("src/pkg/sub/deep.py").write_text("VALUE = 1\n")
+    write_playbook(
+        f"""
+        steps:
+          - {{id: x, inputs: ["{pattern}"], run: "echo ran >> ranx.log"}}
+        """
+    )
+    run()
+    run()
+    assert statuses() == {"x": "cached"}
+    Path("src/pkg/sub/deep.py").write_text("VALUE = 2\n")
+    run()
+    assert statuses() == {"x": "passed"}
+    assert "input src/pkg/sub/deep.py changed" not in invoke("cache", "explain", "x").output  # stored now
+    Path("src/pkg/new.py").write_text("NEW = 1\n")
+    assert "input src/pkg/new.py added" in invoke("cache", "explain", "x").output
+    assert Path("ranx.log").read_text() == "ran\nran\n"
+
+
 # --- where the cache lives ---------------------------------------------------------------
 
 

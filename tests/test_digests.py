@@ -45,3 +45,20 @@ def test_a_file_rewritten_gets_its_new_digest(root: Path) -> None:
     assert before != after
     assert after == {"a.txt": digest_file(root / "a.txt")}
     assert files.state("a.txt") == (after["a.txt"], (root / "a.txt").stat().st_mode & 0o777)
+
+
+@pytest.mark.parametrize("pattern", ["src", "src/d*", "s?c", "*/deep", "src/**", "[s]rc"])
+def test_a_directory_matched_by_a_literal_or_a_wildcard_stands_for_every_file_below_it(
+    root: Path, pattern: str
+) -> None:
+    below = {"src": ["src/b.py", "src/deep/c.py", "src/run.sh"], "src/deep": ["src/deep/c.py"]}
+    wanted = below["src/deep" if "deep" in pattern or "d*" in pattern else "src"]
+    assert list(FileDigests(root).expand(pattern)) == wanted
+
+
+def test_a_wildcard_still_matches_only_the_files_it_names_beside_the_directories(root: Path) -> None:
+    (root / "src" / "deep.py").write_text("a file named like the folder\n")
+    files = FileDigests(root)
+    assert files.expand("src/*.py") == ("src/b.py", "src/deep.py")
+    assert files.expand("src/deep*") == ("src/deep.py", "src/deep/c.py")
+    assert files.expand("*") == ("a.txt", "src/b.py", "src/deep.py", "src/deep/c.py", "src/run.sh")
