@@ -50,10 +50,6 @@ __all__ = [
     "StepCache",
 ]
 
-# A hit served without its archive counts as a use (for least-recently-used eviction) only
-# when the last use counted is older than this: a warm rerun then writes nothing per step.
-USE_GRANULARITY = 3600.0
-
 
 class StepCache:
     """Keys, lookups, stores and restores of step results under one cache directory.
@@ -69,7 +65,6 @@ class StepCache:
         self.write = stores.write
         self.warnings = stores.warnings  # one list: the stores' problems and the cache's
         self._stores = stores
-        self._used: list[CacheEntry] = []  # hits served without their archive, to count as uses
         self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
         self._logs = LogWriter()
         self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[self.directory.absolute()])
@@ -94,8 +89,7 @@ class StepCache:
 
     def close(self) -> None:
         self._files.flush()
-        used, self._used = self._used, []
-        self._stores.count_uses(used)
+        self._stores.save_uses()
         self._stores.close()
 
     def __enter__(self) -> StepCache:
@@ -236,8 +230,7 @@ class StepCache:
             if entry.log is not None and self._servable_in_place(entry, check=True):
                 # The common warm run: nothing to write but the log, no archive to open.
                 self._logs.write(log_path, entry.log)
-                if time.time() - entry.used > USE_GRANULARITY:
-                    self._used.append(entry)
+                self._stores.count_use(entry.digest)
                 return
         except RestoreError as error:
             self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
@@ -262,6 +255,7 @@ class StepCache:
             self.warnings.append(f"{entry.instance_id}: cached result not restored ({error})")
             self._stores.drop(entry.digest)
             raise RestoreError(str(error)) from error
+        self._stores.count_use(entry.digest)
 
     def _in_place(self, entry: CacheEntry, name: str, mode: int) -> bool:
         """The workspace file `name` has the content and mode it was stored with."""

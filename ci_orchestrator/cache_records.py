@@ -52,7 +52,7 @@ class CacheEntry:
     instance_id: str
     step_id: str = ""
     created: float  # seconds since the epoch
-    used: float = 0.0  # when a hit last counted as a use of its archive (least-recently-used)
+    used: float = 0.0  # when stored: later uses are in the index's `uses` (cache_store.USES)
     duration: float  # how long the run that stored it took
     files: tuple[str, ...]  # the stored output files, workspace-relative
     outputs: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # file -> (digest, mode)
@@ -165,3 +165,14 @@ def memo_merged(stored: Any, new: Mapping[str, FileRecord]) -> dict[str, list[An
     if len(merged) > MEMO_LIMIT:
         merged = dict(list(merged.items())[-MEMO_LIMIT:])
     return merged
+
+
+def uses_from_json(data: Any) -> dict[str, float]:
+    """digest -> when its result was last used, from the stored value; whatever is malformed is left out."""
+    if not isinstance(data, dict):
+        return {}
+    return {
+        str(digest): float(stamp)
+        for digest, stamp in data.items()
+        if isinstance(stamp, int | float) and not isinstance(stamp, bool)
+    }

@@ -185,9 +185,13 @@ def cache_prune(cache_dir: str | None, max_size: str) -> str:
         removed = cache.prune(limit)
         stats = cache.stats()
     return (
-        f"evicted {removed} entries (limit {_size(limit)}); "
-        f"{stats.entries} entries left, {_size(stats.size)} on disk"
+        f"evicted {_entries(removed)} (limit {_size(limit)}); "
+        f"{_entries(stats.entries)} left, {_size(stats.size)} on disk"
     )
+
+
+def _entries(count: int) -> str:
+    return f"{count} entry" if count == 1 else f"{count} entries"
 
 
 def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:

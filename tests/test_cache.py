@@ -602,6 +602,27 @@ def test_the_oldest_used_results_go_first_when_the_size_limit_is_reached(workspa
         assert cache.lookup(oldest) is None
 
 
+def test_results_stored_by_a_run_that_never_closed_its_cache_are_ordered_by_when_stored(
+    workspace: Path,
+) -> None:
+    item = instance()
+    cache = open_cache(workspace)
+    digests = []
+    for index in range(3):
+        (workspace / "src" / "main.py").write_text(f"print({index})\n")
+        digests.append(stored(cache, workspace, item, log_text="z" * 100_000))
+    # Killed here: the uses of this run were never written, only each result's own metadata.
+    with open_cache(workspace) as cache:
+        assert cache.prune(cache.stats().size - 50_000) == 1
+        found = []
+        for index in range(3):
+            (workspace / "src" / "main.py").write_text(f"print({index})\n")
+            key = cache.key_for(item, upstream_keys=[])
+            assert key is not None and key.digest == digests[index]
+            found.append(cache.lookup(key) is not None)
+        assert found == [False, True, True]
+
+
 # --- two processes ----------------------------------------------------------------------
 
 WORKER = textwrap.dedent(

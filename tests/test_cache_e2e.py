@@ -294,6 +294,58 @@ def test_a_directory_matched_by_an_input_glob_keys_the_step_by_every_file_below_
     assert Path("ranx.log").read_text() == "ran\nran\n"
 
 
+# --- eviction ---------------------------------------------------------------------------
+
+
+def megabyte_steps(count: int) -> None:
+    """`count` steps, each storing a 1 MB output; serial, so stored in order s0, s1, ..."""
+    for index in range(count):
+        Path(f"in{index}.txt").write_text(f"{index}\n")
+    write_playbook(
+        "steps:\n"
+        + "".join(
+            f"  - {{id: s{i}, inputs: [in{i}.txt], outputs: [o{i}.bin], "
+            f'run: "head -c 1000000 /dev/zero > o{i}.bin"}}\n'
+            for i in range(count)
+        )
+    )
+
+
+def plan_cache() -> dict[str, str | None]:
+    plan = json.loads(invoke("plan", "--format", "json").output)
+    return {item["id"]: item["cache"] for item in plan["instances"]}
+
+
+def test_prune_evicts_least_recently_used_results_one_at_a_time_until_the_cache_fits(workdir: Path) -> None:
+    megabyte_steps(12)
+    run()
+    run("--select", "s0", "--only")  # a hit, outputs in place: s0 is now the most recently used
+    assert statuses() == {"s0": "cached"}
+    Path("o3.bin").unlink()
+    run("--select", "s3", "--only")  # a hit restored from its archive counts too
+    assert statuses() == {"s3": "cached"}
+
+    pruned = invoke("cache", "prune", "--max-size", "11M")  # 12 x 1 MB = 11.4 MiB
+    assert pruned.exit_code == 0, pruned.output
+    assert "evicted 1 entry " in pruned.output
+    assert "11 entries left" in pruned.output
+    assert plan_cache() == {f"s{i}": "miss" if i == 1 else "hit" for i in range(12)}
+    pruned = invoke("cache", "prune", "--max-size", "9M")  # 9.5 MB left
+    assert "evicted 2 entries" in pruned.output
+    assert plan_cache() == {f"s{i}": "miss" if i in (1, 2, 4) else "hit" for i in range(12)}
+
+
+def test_a_full_cache_evicts_what_was_used_longest_ago_not_what_was_just_hit(workdir: Path) -> None:
+    Path("ci-orchestrator.toml").write_text('cache-size = "3.5MB"\n')
+    megabyte_steps(4)
+    run("--select", "s0,s1,s2", "--only")
+    run("--select", "s0", "--only")
+    assert statuses() == {"s0": "cached"}
+    run("--select", "s3", "--only")  # the fourth megabyte: one result goes, the least recently used
+    assert plan_cache() == {"s0": "hit", "s1": "miss", "s2": "hit", "s3": "hit"}
+    assert "entries  3" in invoke("cache", "stats").output
+
+
 # --- where the cache lives ---------------------------------------------------------------
 
 
