@@ -14,7 +14,13 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.archives import RestoreError, check_name, restore_archive, write_archive
+from ci_orchestrator.archives import (
+    RestoreError,
+    check_name,
+    destination_inside,
+    restore_archive,
+    write_archive,
+)
 from ci_orchestrator.cache_keys import (
     CACHE_FORMAT,
     Manifest,
@@ -193,9 +199,11 @@ class StepCache:
             return
         files: dict[str, None] = {}
         for pattern in key.manifest.outputs:
-            for name in self._files.expand(pattern):
-                if name.startswith(("../", "/")):  # it could never be restored
-                    self.warnings.append(f"{instance.id}: output {name} is outside the workspace, not cached")
+            for name in self._files.expand(pattern):  # normalised: `sub/../a` is `a`
+                try:
+                    destination_inside(self.workspace, name)  # what a restore would refuse
+                except RestoreError as error:
+                    self.warnings.append(f"{instance.id}: output {error}, not cached")
                 else:
                     files[name] = None
         with self._stores.guard(), tempfile.TemporaryFile(dir=self.directory) as archive:

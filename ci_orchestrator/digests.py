@@ -90,12 +90,14 @@ class FileDigests:
         self._pending: dict[str, tuple[int, int, int, int, str]] = {}
 
     def expand(self, pattern: str) -> tuple[str, ...]:
-        """The files a glob matches, as sorted root-relative POSIX paths.
+        """The files a glob matches, as sorted root-relative POSIX paths, normalised.
 
         `**` matches any number of directories (or, last, every file below). A directory matched,
         by a literal path or a wildcard, stands for every file below it (GitHub's `hashFiles`).
+        The pattern is normalised first (see `relative`): a path leading out of the root comes
+        back as `../...`, or absolute.
         """
-        pattern = _normalise(pattern)
+        pattern = self.relative(pattern)
         if not _MAGIC.search(pattern):
             return self._literal(pattern)
         walk = self._walks.get(pattern)
@@ -115,13 +117,32 @@ class FileDigests:
 
     def digests_of(self, pattern: str) -> dict[str, str]:
         """The files a glob matches (as `expand` finds them) -> their content digests."""
-        normal = _normalise(pattern)
+        normal = self.relative(pattern)
         if not _MAGIC.search(normal):
             path = os.path.join(self.root, normal)
             info = _stat(path)
             if info is not None and stat.S_ISREG(info.st_mode):  # one stat, where expand and digest take two
                 return {normal: self._digest(path, info)}
         return self.digests(self.expand(normal))
+
+    def relative(self, pattern: str) -> str:
+        """The pattern as a root-relative POSIX path, normalised lexically (`sub/../a` is `a`, `./a`
+        is `a`); an absolute one that names a place under the root (or under a symlink to it)
+        made relative. One that leads out stays `../...` or absolute.
+        """
+        if os.sep == "\\":
+            pattern = pattern.replace("\\", "/")
+        normal = posixpath.normpath(pattern) if pattern else "."
+        if not normal.startswith("/"):
+            return normal
+        inside = _inside(normal, self.root)
+        if inside is None:
+            # Written through a symlinked path: its folders' real place decides.
+            segments = normal.split("/")
+            literal = next((i for i, part in enumerate(segments) if _MAGIC.search(part)), len(segments) - 1)
+            folder = os.path.realpath("/".join(segments[:literal]) or "/")
+            inside = _inside(posixpath.join(folder, *segments[literal:]), self.root)
+        return normal if inside is None else inside
 
     def digest(self, relative: str) -> str | None:
         path = os.path.join(self.root, relative)
@@ -174,7 +195,10 @@ class FileDigests:
         if info is not None and stat.S_ISREG(info.st_mode):
             return (pattern,)
         if info is not None and stat.S_ISDIR(info.st_mode):
-            found = [posixpath.join(pattern, below) for below in self._files_below(path, None, {})]
+            found = [
+                posixpath.join(pattern, below) if pattern != "." else below
+                for below in self._files_below(path, None, {})
+            ]
             return tuple(sorted(found))
         return ()
 
@@ -232,11 +256,12 @@ class FileDigests:
         return entry.name in SKIPPED_NAMES or (bool(self._skip) and entry.path in self._skip)
 
 
-def _normalise(pattern: str) -> str:
-    pattern = pattern.replace("\\", "/") if os.sep == "\\" else pattern
-    while pattern.startswith("./"):
-        pattern = pattern[2:]
-    return pattern.rstrip("/") or "."
+def _inside(path: str, root: str) -> str | None:
+    """`path` relative to `root` when it is `root` or under it (both absolute and normal), else None."""
+    if path == root:
+        return "."
+    prefix = root.rstrip("/") + "/"
+    return path[len(prefix) :] if path.startswith(prefix) else None
 
 
 def _stat(path: str) -> os.stat_result | None:

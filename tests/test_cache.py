@@ -478,8 +478,36 @@ def test_outputs_outside_the_workspace_are_not_stored(workspace: Path, tmp_path:
         entry = cache.lookup(key)
         assert entry is not None and entry.files == ()
         assert cache.warnings == [
-            "build: output ../sibling/artifact.bin is outside the workspace, not cached"
+            "build: output '../sibling/artifact.bin' climbs out of the workspace with '..', not cached"
         ]
+
+
+@pytest.mark.parametrize(
+    ("output", "stored_as"),
+    [
+        ("dist/../dist/app.whl", "dist/app.whl"),
+        ("./dist//bin/../app.whl", "dist/app.whl"),
+        ("{workspace}/dist/app.whl", "dist/app.whl"),
+        ("{link}/dist/app.whl", "dist/app.whl"),  # the workspace through a symlink to it
+        ("{workspace}/dist/*.whl", "dist/app.whl"),
+    ],
+)
+def test_output_paths_are_normalised_when_stored(
+    workspace: Path, tmp_path: Path, output: str, stored_as: str
+) -> None:
+    (tmp_path / "link").symlink_to(workspace)
+    item = instance(outputs=(output.format(workspace=workspace, link=tmp_path / "link"),))
+    build_outputs(workspace)
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        entry = cache.lookup(key)
+        assert entry is not None and entry.files == (stored_as,)
+        (workspace / stored_as).unlink()
+        cache.restore(entry, log_path=tmp_path / "restored.log")
+        assert (workspace / stored_as).read_bytes() == bytes(range(256)) * 400
+        assert cache.warnings == []
 
 
 # --- path escapes -----------------------------------------------------------------------

@@ -294,6 +294,40 @@ def test_a_directory_matched_by_an_input_glob_keys_the_step_by_every_file_below_
     assert Path("ranx.log").read_text() == "ran\nran\n"
 
 
+# --- outputs ----------------------------------------------------------------------------
+
+
+def test_outputs_written_with_dots_or_as_absolute_paths_inside_the_workspace_are_restored(
+    workdir: Path,
+) -> None:
+    Path("sub").mkdir()
+    Path("in.txt").write_text("input\n")
+    write_playbook(
+        f"""
+        steps:
+          - id: x
+            inputs: [in.txt]
+            outputs: ["sub/../o1.txt", "{workdir}/o2.txt", "./sub//o3.txt"]
+            run: "echo one > o1.txt; echo two > o2.txt; echo three > sub/o3.txt; echo ran >> ranx.log"
+        """
+    )
+    first = run()
+    assert "warning" not in first.stderr, first.stderr
+    for name in ("o1.txt", "o2.txt", "sub/o3.txt"):
+        Path(name).unlink()
+    for _ in range(2):
+        assert plan_cache() == {"x": "hit"}
+        result = run()
+        assert "warning" not in result.stderr, result.stderr
+        assert statuses() == {"x": "cached"}
+    assert [Path(name).read_text() for name in ("o1.txt", "o2.txt", "sub/o3.txt")] == [
+        "one\n",
+        "two\n",
+        "three\n",
+    ]
+    assert Path("ranx.log").read_text() == "ran\n"
+
+
 # --- eviction ---------------------------------------------------------------------------
 
 

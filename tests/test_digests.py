@@ -62,3 +62,19 @@ def test_a_wildcard_still_matches_only_the_files_it_names_beside_the_directories
     assert files.expand("src/*.py") == ("src/b.py", "src/deep.py")
     assert files.expand("src/deep*") == ("src/deep.py", "src/deep/c.py")
     assert files.expand("*") == ("a.txt", "src/b.py", "src/deep.py", "src/deep/c.py", "src/run.sh")
+
+
+@pytest.mark.parametrize(
+    ("pattern", "expected"),
+    [
+        ("src/../a.txt", ("a.txt",)),
+        ("./src//deep/./c.py", ("src/deep/c.py",)),
+        ("src/deep/../*.py", ("src/b.py",)),
+        ("{root}/src/deep", ("src/deep/c.py",)),
+        (".", ("a.txt", "src/b.py", "src/deep/c.py", "src/run.sh")),
+    ],
+)
+def test_patterns_are_normalised_and_matches_are_root_relative(
+    root: Path, pattern: str, expected: tuple[str, ...]
+) -> None:
+    assert FileDigests(root).expand(pattern.format(root=root)) == expected
