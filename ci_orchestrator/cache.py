@@ -194,18 +194,27 @@ class StepCache:
         return entry if self._stores.has_archive(key.digest) else None
 
     def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
-        """Keeps a passed instance's result, its log and the files its `outputs` globs match."""
+        """Keeps a passed instance's result, its log and the files its `outputs` globs match.
+
+        Nothing is kept when an output could not be restored (outside the workspace, or through a
+        symlink leading out): a hit would report the step done and never make that file again.
+        """
         if not self.write or not self.enabled:
             return
         files: dict[str, None] = {}
+        refused: list[str] = []
         for pattern in key.manifest.outputs:
             for name in self._files.expand(pattern):  # normalised: `sub/../a` is `a`
                 try:
                     destination_inside(self.workspace, name)  # what a restore would refuse
                 except RestoreError as error:
-                    self.warnings.append(f"{instance.id}: output {error}, not cached")
+                    refused.append(str(error))
                 else:
                     files[name] = None
+        if refused:
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            self.warnings.append(f"{instance.id}: result not cached: output {refused[0]}{more}")
+            return
         with self._stores.guard(), tempfile.TemporaryFile(dir=self.directory) as archive:
             try:
                 write_archive(archive, workspace=self.workspace, files=list(files), log_path=log_path)

@@ -467,18 +467,20 @@ def test_a_damaged_archive_is_refused_and_dropped(workspace: Path) -> None:
         assert cache.enabled
 
 
-def test_outputs_outside_the_workspace_are_not_stored(workspace: Path, tmp_path: Path) -> None:
+def test_a_result_with_an_output_outside_the_workspace_is_not_stored(workspace: Path, tmp_path: Path) -> None:
     (tmp_path / "sibling").mkdir()
     (tmp_path / "sibling" / "artifact.bin").write_bytes(b"outside")
-    item = instance(outputs=("../sibling/*.bin",))
+    (tmp_path / "sibling" / "other.bin").write_bytes(b"outside too")
+    item = instance(outputs=("dist/**", "../sibling/*.bin"))
+    build_outputs(workspace)
     with open_cache(workspace) as cache:
         stored(cache, workspace, item)
         key = cache.key_for(item, upstream_keys=[])
         assert key is not None
-        entry = cache.lookup(key)
-        assert entry is not None and entry.files == ()
+        assert cache.lookup(key) is None  # a hit would never make the outside files again
         assert cache.warnings == [
-            "build: output '../sibling/artifact.bin' climbs out of the workspace with '..', not cached"
+            "build: result not cached: output '../sibling/artifact.bin' climbs out of the workspace"
+            " with '..' (and 1 more)"
         ]
 
 
@@ -508,6 +510,30 @@ def test_output_paths_are_normalised_when_stored(
         cache.restore(entry, log_path=tmp_path / "restored.log")
         assert (workspace / stored_as).read_bytes() == bytes(range(256)) * 400
         assert cache.warnings == []
+
+
+@pytest.mark.parametrize(
+    ("output", "message"),
+    [
+        ("dist/../../outside/x.txt", "'../outside/x.txt' climbs out of the workspace with '..'"),
+        ("{outside}/x.txt", "'{outside}/x.txt' is an absolute path, outside the workspace"),
+        ("out/x.txt", "'out/x.txt' leads outside the workspace through a symlink"),
+    ],
+)
+def test_an_output_a_restore_would_refuse_is_refused_when_stored(
+    workspace: Path, tmp_path: Path, output: str, message: str
+) -> None:
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("outside\n")
+    (workspace / "dist").mkdir()
+    (workspace / "out").symlink_to(outside)
+    item = instance(outputs=(output.format(outside=outside),))
+    with open_cache(workspace) as cache:
+        stored(cache, workspace, item)
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None and cache.lookup(key) is None
+        assert cache.warnings == [f"build: result not cached: output {message.format(outside=outside)}"]
 
 
 # --- path escapes -----------------------------------------------------------------------

@@ -328,6 +328,33 @@ def test_outputs_written_with_dots_or_as_absolute_paths_inside_the_workspace_are
     assert Path("ranx.log").read_text() == "ran\n"
 
 
+def test_a_step_whose_output_leads_outside_the_workspace_is_not_stored_and_reruns(
+    workdir: Path,
+) -> None:
+    Path("sub").mkdir()
+    Path("in.txt").write_text("input\n")
+    write_playbook(
+        """
+        steps:
+          - id: x
+            inputs: [in.txt]
+            outputs: ["inside.txt", "sub/../../outside/x.txt"]
+            run: "mkdir -p ../outside; echo made > ../outside/x.txt; echo in > inside.txt; echo r >> ranx.log"
+        """
+    )
+    for count in (1, 2):
+        result = run()
+        warnings = [line for line in result.stderr.splitlines() if "warning" in line]
+        assert len(warnings) == 1, result.stderr
+        assert "x: result not cached: output '../outside/x.txt' climbs out of the workspace" in warnings[0]
+        assert statuses() == {"x": "passed"}
+        assert Path("ranx.log").read_text() == "r\n" * count
+        assert plan_cache() == {"x": "miss"}
+    Path("../outside/x.txt").unlink()
+    run()
+    assert Path("../outside/x.txt").read_text() == "made\n"  # made again: the step ran
+
+
 # --- eviction ---------------------------------------------------------------------------
 
 
