@@ -206,8 +206,13 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
                 _warn(f"--shards {shards}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
             parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
         return planview.render_github_matrix(plan, shards=parts, warn=_warn)
+    status: dict[str, str | None] = {}
     cache = open_cache(options, prepared.settings, root=root)
-    status = cache_status(plan, cache) if cache else {}
+    if cache is not None:
+        with cache:
+            status = cache_status(plan, cache)
+        for warning in cache.warnings:  # as `run` says them: an unusable cache is never silent
+            _warn(warning)
     render = planview.render_json if kind is planview.PlanFormat.JSON else planview.render_text
     return render(plan, cache_status=status, default_timeout=timeout)
 

@@ -471,6 +471,27 @@ def test_a_corrupt_cache_file_is_one_warning_and_the_run_goes_on(project: Path, 
     assert statuses()["gen"] == "cached"
 
 
+@pytest.mark.parametrize("damage", ["cache-dir is a file", "garbage index"])
+def test_plan_says_the_cache_is_unusable_as_run_does(project: Path, tmp_path: Path, damage: str) -> None:
+    warm(project)
+    args: tuple[str, ...] = ()
+    if damage == "cache-dir is a file":
+        Path("not-a-folder").write_text("a file\n")
+        args = ("--cache-dir", "not-a-folder")
+    else:
+        (Path(os.environ["CI_ORCHESTRATOR_CACHE_DIR"]) / "index" / "cache.db").write_bytes(b"junk" * 1000)
+    planned = invoke("plan", *args)
+    as_json = invoke("plan", "--format", "json", *args)
+    ran_anyway = run(*args)
+    said = [line for line in ran_anyway.stderr.splitlines() if "warning" in line]
+    assert len(said) == 1 and "unusable" in said[0], ran_anyway.stderr
+    for result in (planned, as_json):
+        assert result.exit_code == 0, result.output
+        assert [line for line in result.stderr.splitlines() if "warning" in line] == said
+    assert "[cache:" not in planned.stdout
+    assert {item["cache"] for item in json.loads(as_json.stdout)["instances"]} == {None}
+
+
 def test_a_damaged_stored_result_is_one_warning_and_the_step_runs(project: Path, cache_dir: Path) -> None:
     warm(project)
     entries = diskcache.Cache(str(cache_dir / "entries"), disk=diskcache.JSONDisk)
