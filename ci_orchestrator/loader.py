@@ -3,6 +3,7 @@ that lists every problem of the file, each with its line, column and key path.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -116,6 +117,45 @@ def _read_text(path: Path, shown: str) -> str:
         raise PlaybookError(message, location=Location(file=shown, line=line, column=column)) from None
 
 
+def _needs_as_ids(steps: list[tuple[str, Step]]) -> list[tuple[str, Step]]:
+    """Script numbers in `needs` replaced by the ids of the steps running those scripts: a numbered
+    script given an id of its own (`{id: prep, script: "0100"}`) is still what other scripts'
+    `Dependencies: 0100` name. A script's `Dependencies:` are numbers whatever the ids; a `needs:`
+    entry of the playbook is an id first, a number only when no step has that id."""
+    ids = {step.id for _, step in steps}
+    by_number: dict[str, list[str]] = {}
+    for _, step in steps:
+        if step.number is not None:
+            by_number.setdefault(step.number, []).append(step.id)
+    resolved = []
+    for path, step in steps:
+        where = step.key_locations.get("needs")
+        from_script = step.script is not None and where is not None and where.file == step.script
+        needs: list[str] = []
+        for need in step.needs:
+            numbered = by_number.get(need) if from_script or need not in ids else None
+            needs.extend(numbered or [need])
+        needs = list(dict.fromkeys(needs))
+        resolved.append((path, step if tuple(needs) == step.needs else replace(step, needs=tuple(needs))))
+    return resolved
+
+
+def _placed(unnamed: list[tuple[str, Step]], steps: list[tuple[str, Step]]) -> list[tuple[str, Step]]:
+    """The numbered scripts no step names, listed first in number order (SPEC), but each after the
+    top-level steps it needs (its `Dependencies:` name a script a step entry runs), and so every
+    script after it: in serial execution the listed order then agrees with the needs instead of
+    making a cycle."""
+    listed = list(steps)
+    at = 0
+    for item in unnamed:
+        for index, (_, step) in enumerate(listed):
+            if step.block is None and step.id in item[1].needs:
+                at = max(at, index + 1)
+        listed.insert(at, item)
+        at += 1
+    return listed
+
+
 class _PlaybookReader:
     def __init__(self, checker: Checker, path: Path, shown: str) -> None:
         self.checker = checker
@@ -148,7 +188,8 @@ class _PlaybookReader:
             for number, info in scripts.items()
             if number not in named
         ]
-        steps = unnamed + steps
+        resolved = _needs_as_ids(unnamed + steps)
+        steps = _placed(resolved[: len(unnamed)], resolved[len(unnamed) :])
         if not steps and not checker.problems:
             checker.problem(document, "", "the playbook has no steps: give 'steps', 'groups' or 'scripts'")
         self.check_references(steps, fields.get("resources"))

@@ -11,6 +11,7 @@ import pytest
 from ci_orchestrator import loader
 from ci_orchestrator.errors import PlaybookError
 from ci_orchestrator.scripts import discover, normalize_number
+from tests.helpers import run_cli
 
 DATA = Path(__file__).parent / "data"
 
@@ -104,12 +105,68 @@ def test_loader_makes_unnamed_scripts_steps_first_and_takes_metadata_for_named_o
 
     deploy = playbook.step("deploy")
     assert deploy.args == ("-Environment", "staging", "-Force")  # PowerShell parameters
-    assert deploy.needs == ("0407",)  # a script number, known as the number of step `unit`
+    assert deploy.needs == ("unit",)  # `Dependencies: 0407`: the script step `unit` runs
 
     plain = playbook.step("plain")
     assert plain.script == "tests/data/scripts/tool.py"
     assert plain.number is None
     assert plain.args == ("--fast", "3")
+
+
+def numbered(folder: Path, scripts: dict[str, str]) -> None:
+    folder.mkdir(exist_ok=True)
+    for name, header in scripts.items():
+        (folder / name).write_text(f"#!/bin/bash\n{header}\necho {name} >> order.log\n")
+
+
+def test_a_numbered_script_given_its_own_id_is_still_what_dependencies_name_by_number(
+    workdir: Path,
+) -> None:
+    numbered(
+        workdir / "scripts", {"0100_Prepare.sh": "# Stage: Prep", "0400_Unit.sh": "# Dependencies: 0100"}
+    )
+    Path("playbooks").mkdir()
+    Path("playbooks/ci.yml").write_text(
+        'name: ci\nscripts: ../scripts\nsteps:\n  - {id: prep, script: "0100"}\n'
+    )
+    validated = run_cli(workdir, "validate", "playbooks/ci.yml")
+    assert validated.returncode == 0, validated.stderr
+    listed = run_cli(workdir, "list").stdout.splitlines()
+    assert [line.split()[0] for line in listed[2:]] == ["prep", "0400"]  # what it needs first
+    assert listed[3].split()[-1] == "prep"
+    ran = run_cli(workdir, "run")
+    assert ran.returncode == 0, ran.stderr
+    assert Path("order.log").read_text() == "0100_Prepare.sh\n0400_Unit.sh\n"
+    assert run_cli(workdir, "plan", "--select", "0400").stdout.count("prep") >= 1  # needed, so added
+
+
+def test_dependencies_are_numbers_and_needs_are_ids_first(workdir: Path) -> None:
+    numbered(
+        workdir / "scripts",
+        {
+            "0100_Prepare.sh": "",
+            "0300_Early.sh": "",
+            "0400_Unit.sh": "# Dependencies: 0100",
+            "0500_Late.sh": "",
+        },
+    )
+    Path("p.yml").write_text(
+        textwrap.dedent(
+            """\
+            name: p
+            scripts: scripts
+            steps:
+              - {id: prep, script: "0100"}
+              - {id: "0100", run: echo not the script}
+              - {id: after, run: echo, needs: ["0100", "0500"]}
+            """
+        )
+    )
+    playbook = loader.load_playbook(Path("p.yml"))
+    assert playbook.step("0400").needs == ("prep",)  # the script numbered 0100, not the step with that id
+    assert playbook.step("after").needs == ("0100", "0500")  # ids: the run step, the unnamed script
+    # Unnamed scripts first, in number order; 0400 (and what comes after it) after the step it needs.
+    assert [step.id for step in playbook.steps] == ["0300", "prep", "0400", "0500", "0100", "after"]
 
 
 def test_unknown_script_number_is_reported_with_a_suggestion(project: Path) -> None:
