@@ -159,8 +159,9 @@ class Settings:
         self, step_id: str, *, number: str | None = None, tags: tuple[str, ...] = (), stage: str | None = None
     ) -> StepDefaults:
         """The `[defaults]` entries matching one step, merged: a later entry overrides an earlier
-        one key by key (so a profile's entry overrides the base's), tags add up."""
-        merged: dict[str, Any] = {"allow_parallel": None, "timeout": None, "retry": None}
+        one key by key (so a profile's entry overrides the base's), tags add up; but for
+        `allow-parallel`, where the most restrictive wins: one `false` beats every `true`."""
+        merged: dict[str, Any] = {"timeout": None, "retry": None}
         matched = [
             entry
             for entry in self.step_defaults
@@ -170,6 +171,8 @@ class Settings:
             for name in merged:
                 if getattr(entry, name) is not None:
                     merged[name] = getattr(entry, name)
+        said = [entry.allow_parallel for entry in matched if entry.allow_parallel is not None]
+        merged["allow_parallel"] = all(said) if said else None
         return StepDefaults(
             pattern=",".join(dict.fromkeys(entry.pattern for entry in matched)),
             origin="; ".join(entry.origin for entry in matched) or "default",

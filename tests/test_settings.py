@@ -17,6 +17,7 @@ from ci_orchestrator.settings import (
     smallest_limit,
 )
 from ci_orchestrator.settings_files import read_settings
+from tests.helpers import run_cli
 
 
 def write(path: Path, text: str) -> Path:
@@ -258,7 +259,9 @@ def test_step_defaults_match_like_selectors_and_later_entries_win(workdir: Path)
     write(workdir / "ci-orchestrator.toml", STEP_DEFAULTS)
     settings = read_settings(workdir, environ={"CI": "true"})
     script = settings.defaults_for("0402", number="0402", stage="Testing")
-    assert script.allow_parallel is True  # the profile's narrower range comes later
+    assert script.allow_parallel is False  # the most restrictive wins: a later `true` cannot lift it
+    assert settings.defaults_for("0402", number="0402").origin.count(";") == 1  # both entries matched
+    assert settings.defaults_for("0460", number="0460").allow_parallel is False
     assert script.timeout == 600
     assert script.tags == ("ci",)
     late = settings.defaults_for("0480")
@@ -268,6 +271,35 @@ def test_step_defaults_match_like_selectors_and_later_entries_win(workdir: Path)
     assert settings.defaults_for("migrate", tags=("db",)).allow_parallel is False
     assert settings.defaults_for("lint").pattern == ""
     assert settings.defaults_for("0500").timeout is None
+
+
+def test_one_false_among_matching_defaults_keeps_a_step_from_running_beside_others(workdir: Path) -> None:
+    write(
+        workdir / "ci-orchestrator.toml",
+        """
+        [defaults."0400-0499"]
+        allow-parallel = false
+        [defaults."0401"]
+        allow-parallel = true
+        timeout = "1m"
+        """,
+    )
+    (workdir / "scripts").mkdir()
+    for name in ("0401_Unit.sh", "0402_Lint.sh"):
+        write(workdir / "scripts" / name, f"echo {name} $CI_ORCHESTRATOR_PARALLEL >> parallel.log\n")
+    write(workdir / "p.yml", "name: p\nexecution: parallel\nscripts: scripts\n")
+    listed = run_cli(workdir, "list", "p.yml")
+    assert listed.returncode == 0, listed.stderr
+    modes = {line.split()[0]: line.split()[-2] for line in listed.stdout.splitlines()[2:]}
+    assert modes == {"0401": "exclusive", "0402": "exclusive"}
+    ran = run_cli(workdir, "run", "p.yml", "-j", "2")
+    assert ran.returncode == 0, ran.stderr
+    assert sorted((workdir / "parallel.log").read_text().splitlines()) == [
+        "0401_Unit.sh false",
+        "0402_Lint.sh false",
+    ]
+    unit = read_settings(workdir, environ={}).defaults_for("0401", number="0401")
+    assert (unit.allow_parallel, unit.timeout) == (False, 60)  # other keys: the later entry wins
 
 
 def test_cache_dir_is_relative_to_the_file_and_the_environment_overrides_it(workdir: Path) -> None:
