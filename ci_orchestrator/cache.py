@@ -119,16 +119,24 @@ class StepCache:
     def key_in_plan(
         self, plan: Plan, keys: dict[str, CacheKey | None], instance: Instance
     ) -> CacheKey | None:
-        """The instance's key, built on the keys of the cacheable instances it waits for in the
-        whole plan: a selected (`--only`) or sharded run gives a step the key a whole run would,
-        the keys of what it waits for but does not run taken as they would be now. `keys` holds
-        those found so far (plan order) and gains the missing ones."""
+        """The key of a cacheable instance (None for another), built on the keys of every instance
+        it waits for in the whole plan, cacheable or not: a step that always runs still changes
+        what comes after it when its command, env or inputs change.
+
+        A selected (`--only`) or sharded run gives a step the key a whole run would, the keys of
+        what it waits for but does not run taken as they would be now. `keys` holds the keys found
+        so far and gains this instance's and the missing ones upstream (those of instances that
+        are not cacheable are made only when something cacheable waits for them).
+        """
+        if not self.enabled or not instance.step.cacheable:
+            return None
         whole = plan.whole
         if any(before not in keys for before in whole.waits_for[instance.id]):
             for node in whole.upstream_of([instance.id]):
                 if node not in keys:
                     keys[node] = self._key_on(whole, keys, whole.by_id[node])
-        return self._key_on(whole, keys, instance)
+        key = keys[instance.id] = self._key_on(whole, keys, instance)
+        return key
 
     def _key_on(
         self, whole: Plan, keys: Mapping[str, CacheKey | None], instance: Instance
@@ -137,7 +145,7 @@ class StepCache:
         upstream = {
             before: key.digest for before in whole.waits_for[instance.id] if (key := keys.get(before))
         }
-        return self.key_for(instance, upstream_keys=upstream, variables=whole.variables)
+        return self._key(instance, upstream_keys=upstream, variables=whole.variables)
 
     def key_for(
         self,
@@ -153,9 +161,19 @@ class StepCache:
         `inputs` and `outputs` globs may use as `${{ vars.NAME }}`, beside `matrix` and `env`.
         None too when the cache is off.
         """
-        step = instance.step
-        if not self.enabled or not step.cacheable:
+        if not self.enabled or not instance.step.cacheable:
             return None
+        return self._key(instance, upstream_keys=upstream_keys, variables=variables)
+
+    def _key(
+        self,
+        instance: Instance,
+        *,
+        upstream_keys: Sequence[str] | Mapping[str, str],
+        variables: Mapping[str, str] | None,
+    ) -> CacheKey | None:
+        """The key of any instance, cacheable or not; None when its inputs cannot be read."""
+        step = instance.step
         try:
             patterns = instance_patterns(instance, step.inputs, variables or {})
             outputs = instance_patterns(instance, step.outputs, variables or {})

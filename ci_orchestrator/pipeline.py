@@ -222,7 +222,7 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
     keys: dict[str, CacheKey | None] = {}
     status: dict[str, str | None] = {}
     for instance in plan.instances:
-        key = keys[instance.id] = cache.key_in_plan(plan, keys, instance)
+        key = cache.key_in_plan(plan, keys, instance)
         status[instance.id] = None if key is None else ("hit" if cache.lookup(key) else "miss")
     return status
 

@@ -212,7 +212,7 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
         last = max(index for index, instance in enumerate(plan.instances) if instance.id in wanted)
         keys: dict[str, CacheKey | None] = {}
         for instance in plan.instances[: last + 1]:
-            key = keys[instance.id] = cache.key_in_plan(plan, keys, instance)
+            key = cache.key_in_plan(plan, keys, instance)
             if instance.id not in wanted:
                 continue
             if key is None:

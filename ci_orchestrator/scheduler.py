@@ -81,7 +81,8 @@ class _Run:
                 self.successors[before].append(node)
         self.results: dict[str, StepResult] = {}
         self.failed_upstream: dict[str, bool] = {}  # it, or anything before it, failed
-        self.keys: dict[str, CacheKey | None] = {}
+        self.keys: dict[str, CacheKey | None] = {}  # every instance's key made so far (cache.key_in_plan)
+        self.cacheable: dict[str, CacheKey] = {}  # the keys of the cacheable instances that ran
         self.ready: list[tuple[int, float, int, str]] = []
         self.running: dict[str, tuple[datetime, int, Path]] = {}  # id -> (started, attempt, log)
         self.attempts: dict[str, int] = {}
@@ -176,9 +177,10 @@ class _Run:
     def try_cache(self, instance: Instance) -> bool:
         if self.cache is None:
             return False
-        key = self.keys[instance.id] = self.cache.key_in_plan(self.plan, self.keys, instance)
+        key = self.cache.key_in_plan(self.plan, self.keys, instance)
         if key is None:
             return False
+        self.cacheable[instance.id] = key
         entry = self.cache.lookup(key)
         if entry is None:
             self.misses += 1
@@ -279,7 +281,7 @@ class _Run:
             reason=reason,
             log_dir=self.log_dir_shown,
         )
-        if status is Status.PASSED and self.cache is not None and (key := self.keys.get(instance.id)):
+        if status is Status.PASSED and self.cache is not None and (key := self.cacheable.get(instance.id)):
             self.cache.store(key, instance, log_path=log, duration=result.duration)
         self.finish(result)
 

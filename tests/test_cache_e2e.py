@@ -209,6 +209,31 @@ def test_a_changed_command_reruns_the_step(project: Path) -> None:
     assert ran() == ["always", "docs"]
 
 
+def test_a_changed_command_of_a_needed_step_that_is_not_cached_reruns_its_dependents(workdir: Path) -> None:
+    Path("test.txt").write_text("test input\n")
+    book = """
+        execution: parallel
+        steps:
+          - {id: build, run: "echo v1 > built.txt"}
+          - {id: test, needs: [build], inputs: [test.txt], run: "cat built.txt >> seen.txt"}
+          - {id: other, inputs: [test.txt], run: "echo other >> other.txt"}
+        """
+    write_playbook(book)
+    run()
+    run()
+    assert statuses() == {"build": "passed", "test": "cached", "other": "cached"}
+    write_playbook(book.replace("echo v1", "echo v2"))
+    explained = invoke("cache", "explain", "test").output
+    assert "test: will run" in explained
+    assert "upstream build changed" in explained
+    assert plan_cache() == {"build": None, "test": "miss", "other": "hit"}
+    run()
+    assert statuses() == {"build": "passed", "test": "passed", "other": "cached"}
+    assert Path("seen.txt").read_text() == "v1\nv2\n"  # it ran on what the new build made
+    run()
+    assert statuses()["test"] == "cached"
+
+
 def test_a_failed_step_is_never_stored(project: Path) -> None:
     playbook = Path("playbooks/ci.yml")
     playbook.write_text(playbook.read_text().replace("chmod 750 dist/pack.bin", "exit 3"))
