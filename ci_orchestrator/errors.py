@@ -84,6 +84,14 @@ class UsageError(OrchestratorError):
 class PlaybookError(OrchestratorError):
     """An invalid playbook, script header or settings file (exit 2)."""
 
+    @classmethod
+    def not_utf8(cls, data: bytes, error: UnicodeDecodeError, *, file: str) -> PlaybookError:
+        """The text of `file` cannot be decoded: located at the first byte that cannot be read."""
+        line = data.count(b"\n", 0, error.start) + 1
+        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
+        message = f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot be read"
+        return cls(message, location=Location(file=file, line=line, column=column))
+
 
 class PlanError(OrchestratorError):
     """A graph that cannot run: cycles, unknown needs, pools too small (exit 2)."""

@@ -111,10 +111,7 @@ def _read_text(path: Path, shown: str) -> str:
     try:
         return data.decode("utf-8-sig")
     except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        column = error.start - (data.rfind(b"\n", 0, error.start) + 1) + 1
-        message = f"not UTF-8 text: byte 0x{data[error.start]:02x} cannot be read"
-        raise PlaybookError(message, location=Location(file=shown, line=line, column=column)) from None
+        raise PlaybookError.not_utf8(data, error, file=shown) from None
 
 
 def _needs_as_ids(steps: list[tuple[str, Step]]) -> list[tuple[str, Step]]:

@@ -129,14 +129,15 @@ class _Reader:
         self.name = _display(source, root)
         self.prefix: tuple[str, ...] = ("tool", "ci-orchestrator") if source.name == PYPROJECT_NAME else ()
         try:
-            text = source.read_text(encoding="utf-8")
+            data = source.read_bytes()
+            text = data.decode("utf-8")
             document = tomllib.loads(text)
         except OSError as error:
             raise PlaybookError(
                 f"cannot read settings: {error.strerror}", location=Location(file=self.name)
             ) from None
-        except UnicodeDecodeError:
-            raise PlaybookError("not UTF-8 text", location=Location(file=self.name)) from None
+        except UnicodeDecodeError as error:
+            raise PlaybookError.not_utf8(data, error, file=self.name) from None
         except tomllib.TOMLDecodeError as error:
             raise self._syntax_error(str(error)) from None
         self.lines = key_lines(text)

@@ -217,6 +217,16 @@ def test_broken_toml_points_at_the_spot(workdir: Path) -> None:
         read_settings(workdir, environ={})
 
 
+def test_a_settings_file_that_is_not_utf8_is_located_at_the_byte(workdir: Path) -> None:
+    (workdir / "ci-orchestrator.toml").write_bytes(b'timeout = "1m"\n# caf\xe9\n')
+    (workdir / "p.yml").write_text("name: p\nsteps: [{id: a, run: 'true'}]\n")
+    result = run_cli(workdir, "plan", "p.yml")
+    assert result.returncode == 2
+    assert result.stderr.strip() == (
+        "ci-orchestrator: ci-orchestrator.toml:2:6: not UTF-8 text: byte 0xe9 cannot be read"
+    )
+
+
 def test_an_error_in_pyproject_is_located_in_pyproject(workdir: Path) -> None:
     write(workdir / "pyproject.toml", '[project]\nname = "x"\n\n[tool.ci-orchestrator]\nfial-fast = false\n')
     with pytest.raises(PlaybookError, match=r"pyproject.toml:5:1: fial-fast: unknown key .*'fail-fast'"):
