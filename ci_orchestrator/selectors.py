@@ -49,6 +49,9 @@ def parse(expression: str) -> list[Term]:
         text = text[1:].strip() if negated else text
         if not text:
             raise UsageError(f"--select {expression!r}: empty term")
+        problem = terms.range_problem(text)
+        if problem is not None:
+            raise UsageError(f"--select: {problem}")
         parsed.append(Term(text=text, negated=negated))
     return parsed
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import did_you_mean
-from ci_orchestrator.terms import NUMBER_RANGE
+from ci_orchestrator.terms import NUMBER_RANGE, range_problem
 from ci_orchestrator.units import parse_duration, parse_size
 
 if TYPE_CHECKING:
@@ -86,10 +86,10 @@ def tags(value: object) -> tuple[str, ...]:
 
 def pattern_problem(pattern: str) -> str | None:
     """What is wrong with a `[defaults]` step pattern, or None when it is one."""
-    numeric = NUMBER_RANGE.fullmatch(pattern)
-    if numeric and int(numeric[1]) > int(numeric[2]):
-        return f"invalid range {pattern!r}: its start is after its end"
-    if numeric or _PATTERN.fullmatch(pattern):
+    problem = range_problem(pattern)
+    if problem is not None:
+        return problem
+    if NUMBER_RANGE.fullmatch(pattern) or _PATTERN.fullmatch(pattern):
         return None
     return (
         f"invalid step pattern {pattern!r}: use a number range (0400-0499), a wildcard (test-*), "

@@ -13,6 +13,14 @@ if TYPE_CHECKING:
 NUMBER_RANGE = re.compile(r"(\d+)-(\d+)")
 
 
+def range_problem(term: str) -> str | None:
+    """What is wrong with a script-number range (`0499-0400`), or None (also for other terms)."""
+    numeric = NUMBER_RANGE.fullmatch(term)
+    if numeric and int(numeric[1]) > int(numeric[2]):
+        return f"invalid range {term!r}: its start is after its end"
+    return None
+
+
 def matches(term: str, names: Sequence[str], *, stage: str | None = None, tags: Sequence[str] = ()) -> bool:
     """Whether `term` names a step known by `names` (its ids and script number), in `stage`,
     carrying `tags`. Stage and tag names are compared without case, as users type them."""

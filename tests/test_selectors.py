@@ -74,6 +74,14 @@ def test_a_selection_that_excludes_all_it_matches_is_an_error(plan) -> None:  # 
         select(plan, "0407,!0407")
 
 
+@pytest.mark.parametrize("expression", ["0499-0400", "lint,!0499-0400"])
+def test_a_reversed_range_says_so(plan, expression: str) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(
+        UsageError, match=r"^--select: invalid range '0499-0400': its start is after its end$"
+    ):
+        select(plan, expression)
+
+
 def test_instance_ids_match() -> None:
     from ci_orchestrator.playbook import Instance
 
