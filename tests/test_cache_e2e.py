@@ -69,6 +69,18 @@ def snapshot(paths: list[str]) -> dict[str, tuple[str, int]]:
     }
 
 
+def write_playbook(text: str) -> None:
+    """playbooks/ci.yml, named `edges`, with these keys."""
+    Path("playbooks").mkdir(exist_ok=True)
+    Path("playbooks/ci.yml").write_text("name: edges\n" + textwrap.dedent(text))
+
+
+def plan_cache() -> dict[str, str | None]:
+    """instance id -> `hit`, `miss` or None, as `plan` shows them now."""
+    plan = json.loads(invoke("plan", "--format", "json").output)
+    return {item["id"]: item["cache"] for item in plan["instances"]}
+
+
 def warm(project: Path) -> None:
     """A cold run that stores every cacheable step."""
     run()
@@ -245,11 +257,6 @@ def test_a_failed_step_is_never_stored(project: Path) -> None:
     assert statuses()["gen"] == "cached"
 
 
-def write_playbook(text: str) -> None:
-    Path("playbooks").mkdir(exist_ok=True)
-    Path("playbooks/ci.yml").write_text("name: edges\n" + textwrap.dedent(text))
-
-
 def test_cache_false_turns_caching_off_for_a_step_with_inputs(workdir: Path) -> None:
     Path("in.txt").write_text("input\n")
     write_playbook(
@@ -397,11 +404,6 @@ def megabyte_steps(count: int) -> None:
     )
 
 
-def plan_cache() -> dict[str, str | None]:
-    plan = json.loads(invoke("plan", "--format", "json").output)
-    return {item["id"]: item["cache"] for item in plan["instances"]}
-
-
 def test_prune_evicts_least_recently_used_results_one_at_a_time_until_the_cache_fits(workdir: Path) -> None:
     megabyte_steps(12)
     run()
@@ -497,7 +499,7 @@ def test_a_corrupt_cache_file_is_one_warning_and_the_run_goes_on(project: Path, 
 
 
 @pytest.mark.parametrize("damage", ["cache-dir is a file", "garbage index"])
-def test_plan_says_the_cache_is_unusable_as_run_does(project: Path, tmp_path: Path, damage: str) -> None:
+def test_plan_says_the_cache_is_unusable_as_run_does(project: Path, damage: str) -> None:
     warm(project)
     args: tuple[str, ...] = ()
     if damage == "cache-dir is a file":
