@@ -234,19 +234,25 @@ def report_merge(
 
 
 @cache_app.command("stats")
-def cache_stats(cache_dir: CacheDirOpt = None) -> None:
+def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
     from ci_orchestrator import queries
 
-    typer.echo(queries.cache_stats(cache_dir))
+    try:
+        typer.echo(queries.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
+    except OrchestratorError as error:
+        _fail(error)
 
 
 @cache_app.command("clear")
-def cache_clear(cache_dir: CacheDirOpt = None) -> None:
+def cache_clear(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Remove every cache entry."""
     from ci_orchestrator import queries
 
-    typer.echo(queries.cache_clear(cache_dir))
+    try:
+        typer.echo(queries.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
+    except OrchestratorError as error:
+        _fail(error)
 
 
 @cache_app.command("prune")
@@ -255,12 +261,14 @@ def cache_prune(
         str, typer.Option("--max-size", help="Evict least recently used entries down to this.")
     ],
     cache_dir: CacheDirOpt = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Evict least recently used entries until the cache fits."""
     from ci_orchestrator import queries
 
     try:
-        typer.echo(queries.cache_prune(cache_dir, max_size))
+        typer.echo(queries.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config)))
     except OrchestratorError as error:
         _fail(error)
 
@@ -271,6 +279,8 @@ def cache_explain(
     matrix: MatrixOpt = None,
     var: VarOpt = None,
     cache_dir: CacheDirOpt = None,
+    profile: ProfileOpt = None,
+    config: ConfigOpt = None,
 ) -> None:
     """Why a step would run, or be taken from the cache."""
     from ci_orchestrator import queries
@@ -282,7 +292,13 @@ def cache_explain(
     try:
         typer.echo(
             queries.cache_explain(
-                Selection(playbook=playbook, matrix=tuple(matrix or ()), variables=tuple(var or ())),
+                Selection(
+                    playbook=playbook,
+                    matrix=tuple(matrix or ()),
+                    variables=tuple(var or ()),
+                    profile=profile,
+                    config=config,
+                ),
                 step,
                 cache_dir,
             )

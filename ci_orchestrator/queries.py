@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.cache import CacheKey, StepCache
     from ci_orchestrator.errors import Problem
     from ci_orchestrator.playbook import Playbook, Step
+    from ci_orchestrator.settings import Settings
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -108,10 +109,14 @@ def _place(problem: Problem) -> tuple[int, int]:
     return (problem.location.line, problem.location.column) if problem.location else (0, 0)
 
 
-def _cache(cache_dir: str | None) -> StepCache:
+def _cache(cache_dir: str | None, settings: Settings | None = None, *, choice: Selection) -> StepCache:
+    """The step cache `run` would use with these options: `--cache-dir`, else the environment,
+    else the settings (of `choice`'s profile and file, unless already read)."""
     root = Path.cwd()
-    config = settings_files.read_settings(root)
-    cache = open_cache(RunOptions(cache_dir=cache_dir), config, root=root)
+    if settings is None:
+        config = Path(choice.config) if choice.config else None
+        settings = settings_files.read_settings(root, config=config, profile=choice.profile)
+    cache = open_cache(RunOptions(cache_dir=cache_dir), settings, root=root)
     assert cache is not None  # only `--no-cache` gives None
     return cache
 
@@ -133,11 +138,11 @@ def _unusable(cache: StepCache) -> str | None:
     return cache.warnings[0] if cache.warnings else f"cache at {cache.directory} is unusable"
 
 
-def cache_stats(cache_dir: str | None) -> str:
+def cache_stats(cache_dir: str | None, *, choice: Selection) -> str:
     """Entries, bytes on disk, and the hits and misses of the recent runs."""
     from ci_orchestrator.cache_store import RECENT_RUNS
 
-    with _cache(cache_dir) as cache:
+    with _cache(cache_dir, choice=choice) as cache:
         problem = _unusable(cache)
         stats = cache.stats()
         directory = cache.directory
@@ -156,11 +161,11 @@ def cache_stats(cache_dir: str | None) -> str:
     )
 
 
-def cache_clear(cache_dir: str | None) -> str:
+def cache_clear(cache_dir: str | None, *, choice: Selection) -> str:
     """Removes every stored result; a damaged cache is removed whole, so the next run starts afresh."""
     from ci_orchestrator.cache_store import STORES
 
-    with _cache(cache_dir) as cache:
+    with _cache(cache_dir, choice=choice) as cache:
         if cache.enabled:
             entries = cache.stats().entries
             cache.clear()
@@ -172,13 +177,13 @@ def cache_clear(cache_dir: str | None) -> str:
     return f"cache cleared: the damaged cache at {directory} was removed"
 
 
-def cache_prune(cache_dir: str | None, max_size: str) -> str:
+def cache_prune(cache_dir: str | None, max_size: str, *, choice: Selection) -> str:
     """Evicts least recently used results until the cache takes at most `max_size` on disk."""
     try:
         limit = units.parse_size(max_size)
     except ValueError as error:
         raise UsageError(f"--max-size {max_size!r}: {error}") from None
-    with _cache(cache_dir) as cache:
+    with _cache(cache_dir, choice=choice) as cache:
         problem = _unusable(cache)
         if problem is not None:
             raise UsageError(f"{problem}; `cache clear` starts it afresh")
@@ -204,7 +209,7 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
         hint = did_you_mean(step_id, names) or f"; its steps: {', '.join(names)}"
         raise UsageError(f"no step {step_id!r} in {prepared.playbook.path}{hint}")
     lines: list[str] = []
-    with _cache(cache_dir) as cache:
+    with _cache(cache_dir, prepared.settings, choice=selection) as cache:
         problem = _unusable(cache)
         if problem is not None:
             return f"{problem}: every step would run"

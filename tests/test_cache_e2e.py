@@ -673,6 +673,28 @@ def test_cache_explain_names_what_changed(project: Path) -> None:
     assert "did you mean 'gen'" in unknown.stderr
 
 
+def test_cache_commands_find_the_cache_of_a_settings_file_and_profile(
+    project: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI_ORCHESTRATOR_CACHE_DIR")
+    settings = 'cache-dir = "team-cache"\n[profile.nightly]\ncache-dir = "night-cache"\n'
+    (project / "team.toml").write_text(settings)
+    run("--config", "team.toml", "--profile", "nightly")
+    assert "entries  5" in invoke("cache", "stats", "--config", "team.toml", "--profile", "nightly").output
+    assert "entries  0" in invoke("cache", "stats", "--config", "team.toml").output
+    explained = invoke("cache", "explain", "gen", "--config", "team.toml", "--profile", "nightly").output
+    assert "gen: cached, nothing changed" in explained
+    cleared = invoke("cache", "clear", "--config", "team.toml", "--profile", "nightly")
+    assert f"5 entries removed from {project / 'night-cache'}" in cleared.output
+
+    (project / "ci-orchestrator.toml").write_text('concurrency = "x\n')
+    for command in (["stats"], ["clear"], ["prune", "--max-size", "1M"]):
+        broken = invoke("cache", *command)
+        assert broken.exit_code == 2
+        assert "ci-orchestrator.toml:1:" in broken.stderr
+        assert "Traceback" not in broken.output
+
+
 def test_cache_stats_clear_and_prune(project: Path) -> None:
     warm(project)
     run()
