@@ -1,14 +1,51 @@
-"""Secret values replaced by `***` in a byte stream read chunk by chunk."""
+"""Secret values replaced by `***`: the one rule of what is hidden, for a text (console lines,
+reports) and for a byte stream read chunk by chunk (step logs)."""
 
 from __future__ import annotations
 
+import functools
 import re
+from typing import TYPE_CHECKING
 
-MASK = b"***"
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+
+MASK = "***"
+
+
+def mask_values(secrets: Iterable[str]) -> tuple[str, ...]:
+    """Every text to hide for these secret values, longest first (a value that holds another is
+    hidden whole): each value, and each line of one that has a line break, stripped. A line may
+    reach the output on its own (`echo $VALUE`, `$(cat file)` without its last line break, a log
+    tail that begins inside the value), so each line is a secret too."""
+    values: set[str] = set()
+    for secret in secrets:
+        if not secret.strip():  # hiding blanks would hide nothing but the output's spacing
+            continue
+        values.add(secret)
+        lines = secret.splitlines()
+        if lines != [secret]:
+            values.update(stripped for line in lines if (stripped := line.strip()))
+    return tuple(sorted(values, key=lambda value: (-len(value), value)))
+
+
+def mask(text: str, secrets: Iterable[str]) -> str:
+    """`text` with every value of `mask_values(secrets)` replaced by `***`; where two start at one
+    place the longer one is hidden whole, as `Masker` does in a stream."""
+    if not text:
+        return text
+    pattern = _text_pattern(tuple(secrets))
+    return text if pattern is None else pattern.sub(MASK, text)
+
+
+@functools.lru_cache(maxsize=16)  # the same few secrets for every line of a run
+def _text_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
+    values = mask_values(secrets)
+    return re.compile("|".join(re.escape(value) for value in values)) if values else None
 
 
 class Masker:
-    """Replaces every mask value by `***` in a stream given chunk by chunk.
+    """Replaces every value of `mask_values(masks)` by `***` in a stream given chunk by chunk.
 
     The last len(longest)-1 bytes are held back until the next chunk shows whether a value
     starts there, so a value split across two chunks is masked all the same; the result is the
@@ -17,9 +54,10 @@ class Masker:
 
     __slots__ = ("_carry", "_hold", "_pattern")
 
-    def __init__(self, masks: tuple[str, ...]) -> None:
+    def __init__(self, masks: Iterable[str]) -> None:
         # Longest first: where two values start at one place, the longer one is hidden whole.
-        values = sorted({mask.encode() for mask in masks if mask}, key=len, reverse=True)
+        values = [value.encode() for value in mask_values(masks)]
+        values.sort(key=len, reverse=True)  # in bytes, which a character may span several of
         self._pattern = re.compile(b"|".join(re.escape(value) for value in values)) if values else None
         self._hold = len(values[0]) - 1 if values else 0
         self._carry = b""
@@ -43,8 +81,11 @@ class Masker:
         position = 0
         while (match := self._pattern.search(data, position)) is not None and match.start() < cut:
             parts.append(data[position : match.start()])
-            parts.append(MASK)
+            parts.append(_MASK_BYTES)
             position = match.end()
         end = max(position, cut)
         parts.append(data[position:end])
         return b"".join(parts), end
+
+
+_MASK_BYTES = MASK.encode()

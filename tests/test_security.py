@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from ci_orchestrator.masking import Masker, mask, mask_values
+
 REPO = Path(__file__).resolve().parent.parent
 SECRET = "hunter2-Zq9"
 OTHER = "s3cr3t-long-value-0123456789"
@@ -120,6 +122,15 @@ def test_under_github_actions_secrets_are_announced_and_masked(workdir: Path) ->
     for path in (summary, outputs):
         assert SECRET not in path.read_text()
         assert OTHER not in path.read_text()
+
+
+def test_one_rule_masks_text_and_streams() -> None:
+    secrets = ["tok-1", "multi\nline-x\n", "  ", ""]
+    assert mask_values(secrets) == ("multi\nline-x\n", "line-x", "multi", "tok-1")
+    text = "a tok-1 b multi\nline-x\n c line-x d multi"
+    masker = Masker(secrets)
+    streamed = b"".join(masker.feed(text[i : i + 3].encode()) for i in range(0, len(text), 3))
+    assert mask(text, secrets) == (streamed + masker.flush()).decode() == "a *** b *** c *** d ***"
 
 
 # ---------------------------------------------------------------- the action

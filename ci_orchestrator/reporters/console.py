@@ -18,9 +18,10 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.masking import mask, mask_values
 from ci_orchestrator.reporters import failure_message, format_seconds, github
 from ci_orchestrator.reporters.live import LiveView, Progress
-from ci_orchestrator.reporters.logs import mask, read_tail, strip_ansi
+from ci_orchestrator.reporters.logs import read_tail, strip_ansi
 from ci_orchestrator.results import RunStatus, Status
 from ci_orchestrator.settings import OutputMode
 
@@ -47,7 +48,8 @@ class ConsoleReporter:
 
     On a terminal (and not under CI) a live view shows the running steps; elsewhere each start
     and finish is one line. Under GitHub Actions logs are folded in `::group::` and failures
-    annotated. `secrets` are masked from the first event; `RunResult.secrets` from the summary on.
+    annotated. `secrets` are masked from the first event; `RunResult.secrets` from the summary on:
+    in what steps print and in our own lines that name an instance (a matrix value may be one).
     """
 
     def __init__(
@@ -63,7 +65,7 @@ class ConsoleReporter:
         env = os.environ if environ is None else environ
         self._stream = sys.stdout if stream is None else stream
         self._mode = mode
-        self._secrets = tuple(value for value in secrets if value)
+        self._secrets = mask_values(secrets)
         self._tail_lines = tail_lines
         self._github = github.WorkflowCommands() if github.active(env) else None
         if live is None:
@@ -101,12 +103,13 @@ class ConsoleReporter:
 
     def step_started(self, *, instance_id: str, attempt: int) -> None:
         with self._lock:
-            self._progress.running[instance_id] = time.monotonic()
+            shown = mask(instance_id, self._secrets)
+            self._progress.running[shown] = time.monotonic()
             if self._view is not None:
                 self._view.refresh()
             elif self._mode is not OutputMode.QUIET:
                 again = f" (attempt {attempt})" if attempt > 1 else ""
-                self._line(f"{'start':<9} {instance_id}{again}")
+                self._line(f"{'start':<9} {shown}{again}")
 
     def step_output(self, *, instance_id: str, chunk: bytes) -> None:
         if self._mode is not OutputMode.STREAM:
@@ -116,21 +119,23 @@ class ConsoleReporter:
             lines = buffer.feed(chunk)
             if lines:
                 self._hold_commands()
+            shown = mask(instance_id, self._secrets)
             for line in lines:
-                self._log(_streamed(instance_id, line))
+                self._log(_streamed(shown, line))
             self._flush()
 
     def step_finished(self, result: StepResult) -> None:
         with self._lock:
-            self._progress.running.pop(result.id, None)
+            shown = mask(result.id, self._secrets)
+            self._progress.running.pop(shown, None)
             self._progress.done += 1
             if result.status.is_failure:
-                self._progress.failed.append(result.id)
+                self._progress.failed.append(shown)
             if self._view is not None:
                 self._view.refresh()
             if (buffer := self._buffers.pop(result.id, None)) and (rest := buffer.rest()):
                 self._hold_commands()
-                self._log(_streamed(result.id, rest))
+                self._log(_streamed(shown, rest))
             shows_log = self._mode is OutputMode.GROUPED or (
                 self._mode is OutputMode.QUIET and result.status.is_failure
             )
@@ -150,7 +155,7 @@ class ConsoleReporter:
     def run_finished(self, result: RunResult) -> None:
         with self._lock:
             self.close()
-            secrets = tuple(dict.fromkeys((*self._secrets, *(v for v in result.secrets if v))))
+            secrets = mask_values((*self._secrets, *result.secrets))
             if self._github:
                 self._commands(self._github.add_masks(secrets))
             self._summary(result, secrets)
@@ -169,8 +174,11 @@ class ConsoleReporter:
 
     # -- pieces --------------------------------------------------------------------------------
 
-    def _finish_line(self, result: StepResult, *, prefix: str = "") -> None:
-        self._line(prefix + _finish_text(result), style=_STYLES[result.status])
+    def _finish_line(
+        self, result: StepResult, *, prefix: str = "", secrets: tuple[str, ...] | None = None
+    ) -> None:
+        text = mask(_finish_text(result), self._secrets if secrets is None else secrets)
+        self._line(prefix + text, style=_STYLES[result.status])
 
     def _finish_with_log(self, result: StepResult) -> None:
         chunks = _masked_chunks(result.log, self._secrets)
@@ -181,9 +189,9 @@ class ConsoleReporter:
         if self._github is None:
             self._finish_line(result)
             self._log_chunks(first, chunks)
-            self._line(f"{'':<9} end of {result.id}")
+            self._line(f"{'':<9} end of {mask(result.id, self._secrets)}")
             return
-        self._commands([self._github.group(_finish_text(result))])
+        self._commands([self._github.group(mask(_finish_text(result), self._secrets))])
         self._hold_commands()
         self._log_chunks(first, chunks)
         self._release_commands()
@@ -208,16 +216,16 @@ class ConsoleReporter:
             self._line("")
             self._line("Failed steps:", style="bold")
         for step in failures:
-            self._finish_line(step, prefix="  ")
+            self._finish_line(step, prefix="  ", secrets=secrets)
             tail = mask(read_tail(step.log, lines=self._tail_lines), secrets)
             if tail:
                 self._guarded([f"      {line}" for line in tail.splitlines()])
         if self._mode is not OutputMode.QUIET:
             self._line("")
             for line in group_lines(result.steps):
-                self._line(line)
+                self._line(mask(line, secrets))
             self._line(count_line(result))
-        self._line(result_line(result), style="bold green" if result else "bold red")
+        self._line(mask(result_line(result), secrets), style="bold green" if result else "bold red")
 
     def _guarded(self, lines: list[str]) -> None:
         """Echo a step's own text; under GitHub no line of it may act as a workflow command."""

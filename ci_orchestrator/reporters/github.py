@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ci_orchestrator.masking import mask, mask_values
 from ci_orchestrator.reporters import failure_message
-from ci_orchestrator.reporters.logs import mask
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
@@ -70,19 +70,18 @@ class WorkflowCommands:
         # A fresh token per run: a step cannot guess it to switch commands back on inside its log.
         self._token = os.urandom(16).hex()  # what secrets.token_hex does, without hmac and hashlib
         self._max = max_annotations
-        self._masked: set[str] = set()
+        self._masked: dict[str, None] = {}  # announced, in order
         self._shown: dict[str, int] = {"error": 0, "warning": 0}
         self._held: dict[str, list[StepResult]] = {"error": [], "warning": []}
 
     def add_masks(self, values: Iterable[str]) -> list[str]:
-        """`::add-mask::` for each value not announced yet (each line of a multi-line one too)."""
+        """`::add-mask::` for each value to hide not announced yet: what `masking.mask_values`
+        gives, so GitHub hides what our own masking hides (each line of a multi-line value too)."""
         lines = []
-        for value in values:
-            parts = [value, *(line.strip() for line in value.splitlines())] if "\n" in value else [value]
-            for part in parts:
-                if part.strip() and part not in self._masked:
-                    self._masked.add(part)
-                    lines.append(command("add-mask", part))
+        for part in mask_values(values):
+            if part.strip() and part not in self._masked:
+                self._masked[part] = None
+                lines.append(command("add-mask", part))
         return lines
 
     def group(self, title: str) -> str:
@@ -120,7 +119,7 @@ class WorkflowCommands:
             elif held:
                 ids = ", ".join(result.id for result in held)
                 title = f"{len(held)} more steps failed"
-                lines.append(command(level, f"Not annotated one by one: {ids}", title=title))
+                lines.append(command(level, self._hide(f"Not annotated one by one: {ids}"), title=title))
             self._shown[level] += min(len(held), 1)
             held.clear()
         return lines
@@ -128,7 +127,12 @@ class WorkflowCommands:
     def _annotation(self, level: str, result: StepResult, tail: str) -> str:
         why = failure_message(result)
         message = f"{why}\n{tail}" if tail else why
-        return command(level, message, title=f"{result.id} {result.status.value}")
+        return command(level, self._hide(message), title=self._hide(f"{result.id} {result.status.value}"))
+
+    def _hide(self, text: str) -> str:
+        """Our own text that names instances (a matrix value may be a secret): the values announced
+        are masked before the command escapes them, when they can still be found."""
+        return mask(text, tuple(self._masked))
 
 
 def publish(

@@ -11,12 +11,12 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.masking import mask
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
     from ci_orchestrator.results import StepResult
-
-MASK = "***"
 
 # CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST), other two-byte
 # escapes, and the 8-bit CSI introducer some tools emit.
@@ -79,24 +79,6 @@ def strip_ansi(text: str) -> str:
 def xml_safe(text: str) -> str:
     """`text` without the code points XML 1.0 forbids (controls, lone surrogates, U+FFFE/U+FFFF)."""
     return _NOT_XML.sub("", text)
-
-
-def mask(text: str, secrets: Iterable[str]) -> str:
-    """`text` with every secret value replaced by `***`.
-
-    Longer values go first so a secret that contains another is masked whole. Each line of a
-    multi-line secret is also masked on its own: a log tail may begin in the middle of one.
-    """
-    values: set[str] = set()
-    for secret in secrets:
-        if not secret:
-            continue
-        values.add(secret)
-        if "\n" in secret:
-            values.update(line.strip() for line in secret.splitlines() if line.strip())
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, MASK)
-    return text
 
 
 def clean(text: str, secrets: Iterable[str] = ()) -> str:

@@ -13,8 +13,9 @@ import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.masking import mask
 from ci_orchestrator.reporters import failure_message, format_seconds, write_atomic
-from ci_orchestrator.reporters.logs import clean, mask, step_tail
+from ci_orchestrator.reporters.logs import clean, step_tail
 from ci_orchestrator.results import RunStatus, Status
 
 if TYPE_CHECKING:
@@ -250,7 +251,8 @@ def repro_command(result: RunResult, step: StepResult) -> str:
         words += ["--matrix", f"{key}={','.join(values)}"]
     for key, value in result.vars.items():
         words += ["--var", f"{key}={value}"]
-    return mask(shlex.join(words), result.secrets)
+    # Each word masked before quoting, which could otherwise split a value the mask looks for.
+    return shlex.join(mask(word, result.secrets) for word in words)
 
 
 def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, UsageError
+from ci_orchestrator.masking import mask
 from ci_orchestrator.reporters import write_atomic
-from ci_orchestrator.reporters.logs import mask, step_tail
+from ci_orchestrator.reporters.logs import step_tail
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time
 
 if TYPE_CHECKING:
@@ -61,12 +62,14 @@ def record(result: RunResult) -> dict[str, Any]:
         "shard": result.shard,
         **notes,
         "vars": {key: mask(value, secrets) for key, value in result.vars.items()},
-        "matrix_filters": {key: list(values) for key, values in result.matrix_filters.items()},
+        "matrix_filters": {
+            key: [mask(value, secrets) for value in values] for key, values in result.matrix_filters.items()
+        },
         "steps": [_step_record(step, secrets) for step in result.steps],
         "stats": {
             "max_concurrency_seen": stats.max_concurrency_seen,
             "resource_utilization": dict(stats.resource_utilization),
-            "critical_path": list(stats.critical_path),
+            "critical_path": [mask(step_id, secrets) for step_id in stats.critical_path],
             "serial_duration": stats.serial_duration,
             "speedup": stats.speedup,
         },
@@ -74,11 +77,15 @@ def record(result: RunResult) -> dict[str, Any]:
 
 
 def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
+    # An instance's id, name, log file and matrix hold its matrix values: a secret may be one.
     record: dict[str, Any] = {
-        "id": step.id,
+        "id": mask(step.id, secrets),
         "step": step.step,
-        "name": step.name,
-        "matrix": dict(step.matrix),
+        "name": mask(step.name, secrets),
+        "matrix": {
+            key: mask(value, secrets) if isinstance(value, str) else value
+            for key, value in step.matrix.items()
+        },
         "status": step.status.value,
         "exit_code": step.exit_code,
         "started": iso_time(step.started) if step.started else None,
@@ -87,7 +94,7 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "attempts": step.attempts,
         "cached": step.cached,
         "reason": mask(step.reason, secrets) if step.reason is not None else None,
-        "log": step.log,
+        "log": mask(step.log, secrets) if step.log is not None else None,
         "continue_on_error": step.continue_on_error,
         "stage": step.stage,
         "group": step.group,
