@@ -59,6 +59,7 @@ __all__ = [
     "evaluate_template",
     "has_expression",
     "interpolate",
+    "keys_read",
     "loose_equal",
     "parse",
     "to_string",
@@ -299,6 +300,33 @@ def evaluate_template(text: str, contexts: Mapping[str, Any]) -> Any:
     if len(parts) == 1 and isinstance(parts[0], Expression):
         return evaluate(parts[0], contexts)
     return interpolate(text, contexts)
+
+
+def keys_read(text: str) -> dict[str, frozenset[str] | None]:
+    """What the `${{ }}` of `text` read of each context they name (by lower-case name): the keys
+    read by name (`vars.KEY`, `vars['KEY']`, case-folded as lookups fold them), or None where the
+    context is read otherwise (whole, with a computed key, with `*`), so that any key may be."""
+    found: dict[str, set[str] | None] = {}
+    for part in _segments(text):
+        if not isinstance(part, Expression):
+            continue
+        nodes = list(part.nodes())
+        by_name: set[int] = set()  # the context names read with a constant key, by identity
+        for node in nodes:
+            if (
+                isinstance(node, Index)
+                and isinstance(node.target, ContextName)
+                and isinstance(node.key, Constant)
+                and isinstance(node.key.value, str)
+            ):
+                keys = found.setdefault(node.target.name.lower(), set())
+                if keys is not None:
+                    keys.add(node.key.value.casefold())
+                by_name.add(id(node.target))
+        for node in nodes:
+            if isinstance(node, ContextName) and id(node) not in by_name:
+                found[node.name.lower()] = None
+    return {name: None if keys is None else frozenset(keys) for name, keys in found.items()}
 
 
 def _condition(text: str) -> Expression:

@@ -208,10 +208,7 @@ class _Expander:
         if step.matrix is None:
             return [{}]
         where = _where(step, "matrix")
-        texts = (
-            [step.matrix.expression] if step.matrix.expression is not None else list(_strings(step.matrix))
-        )
-        if not all(self.checked(*where, text, contexts=MATRIX_CONTEXTS) for text in texts):
+        if not all(self.checked(*where, text, contexts=MATRIX_CONTEXTS) for text in templates(step.matrix)):
             return []
         contexts = {"vars": self.variables, "runner": self.runner}
         matrix = step.matrix
@@ -337,6 +334,11 @@ def _where(step: Step, key: str, entry: str | None = None) -> tuple[Location, st
     names += [name.replace("-", "_") for name in names]
     location = next((step.key_locations[name] for name in names if name in step.key_locations), step.location)
     return location, f"steps.{step.id}.{key}" + (f".{entry}" if entry else "")
+
+
+def templates(spec: MatrixSpec) -> list[str]:
+    """The texts of a matrix that hold expressions: a whole-matrix `${{ }}`, or the values that do."""
+    return [spec.expression] if spec.expression is not None else list(_strings(spec))
 
 
 def _strings(spec: MatrixSpec) -> Iterator[str]:

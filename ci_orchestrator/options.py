@@ -1,5 +1,5 @@
 """The effective options of a command: what the command line, the settings file and the
-playbook say, merged level by level into limits, a cache, secrets and report paths."""
+playbook say, merged level by level into limits, a cache and report paths."""
 
 from __future__ import annotations
 
@@ -150,12 +150,6 @@ def output_mode(options: RunOptions, config: Settings) -> settings.OutputMode:
     except ValueError:
         choices = ", ".join(mode.value for mode in settings.OutputMode)
         raise UsageError(f"--output {options.output!r}: expected one of {choices}") from None
-
-
-def secret_values(playbook: Playbook) -> tuple[str, ...]:
-    """The values of the env names listed in `secrets`, longest first (so none is half-masked)."""
-    values = {os.environ.get(name) or playbook.env.get(name) or "" for name in playbook.secrets}
-    return tuple(sorted((value for value in values if value), key=len, reverse=True))
 
 
 def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:

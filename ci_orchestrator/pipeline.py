@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,6 @@ from ci_orchestrator.options import (
     parse_pairs,
     report_paths,
     resolve_limits,
-    secret_values,
 )
 from ci_orchestrator.plan import Plan, build_plan
 from ci_orchestrator.recorder import HistoryRecorder
@@ -112,11 +112,13 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     from ci_orchestrator.launch import RunContext
     from ci_orchestrator.log_retention import prune_logs
     from ci_orchestrator.reporters.console import ConsoleReporter
+    from ci_orchestrator.secret_values import secret_values
 
     root = root or Path.cwd()
     prepared = prepare(selection, root=root)
     limits = resolve_limits(prepared.playbook, prepared.settings, options)
-    secrets = secret_values(prepared.playbook)
+    # Over this process's environment, as the scheduler builds each step's: the values the steps get.
+    secrets = secret_values(prepared.plan, base_env=os.environ)
     mode = output_mode(options, prepared.settings)
     console = ConsoleReporter(mode=mode, secrets=secrets)
     warn = _warn

@@ -124,6 +124,76 @@ def test_under_github_actions_secrets_are_announced_and_masked(workdir: Path) ->
         assert OTHER not in path.read_text()
 
 
+# Secrets set where a step sees them: its own `env`, an expression of a variable or a matrix
+# value, the playbook's `env` over the calling environment, a multi-line value.
+WHERE_SET = r"""
+name: where-set
+secrets: [OWN, FROM_VAR, BEARER, FROM_MATRIX, BOTH, MULTI]
+env: {BOTH: from-the-playbook-8c1}
+fail-fast: false
+steps:
+  - id: own
+    env:
+      OWN: step-own-value-5d2
+      FROM_VAR: "${{ vars.TOK }}"
+      BEARER: "Bearer ${{ vars.PASS }}"
+      MULTI: "first-line-a7f\nsecond-line-b3e\n"
+    run: |
+      echo "own=$OWN var=$FROM_VAR bearer=$BEARER both=$BOTH"
+      echo "pass alone: ${BEARER#Bearer }"
+      echo "multi: $MULTI"
+      echo $MULTI
+      printf '%s' "$MULTI" | tail -n 1
+      exit 1
+  - id: matrixed
+    matrix: {k: [matrix-value-e4c]}
+    env: {FROM_MATRIX: "${{ matrix.k }}"}
+    run: echo "matrix=$FROM_MATRIX"; exit 1
+"""
+WHERE_SET_VALUES = [
+    "step-own-value-5d2",
+    "var-value-91a",
+    "pass-value-0f3",
+    "from-the-playbook-8c1",
+    "first-line-a7f",
+    "second-line-b3e",
+    "matrix-value-e4c",
+]
+
+
+@pytest.mark.parametrize("github", [False, True], ids=["local", "github"])
+def test_secrets_are_masked_with_the_values_the_steps_get(workdir: Path, github: bool) -> None:
+    (workdir / "secrets.yml").write_text(WHERE_SET)
+    summary, outputs = workdir / "step-summary.md", workdir / "outputs.txt"
+    env = {"BOTH": "from-the-caller-3aa"}
+    if github:
+        env |= {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
+    variables = ["--var", "TOK=var-value-91a", "--var", "PASS=pass-value-0f3"]
+    result = run_cli(workdir, "run", "secrets.yml", "-j", "1", *variables, extra_env=env)
+    assert result.returncode == 1, result.stderr
+    console = result.stdout + result.stderr
+    if github:
+        announced = {line.removeprefix("::add-mask::") for line in console.splitlines()}
+        assert set(WHERE_SET_VALUES) <= announced
+        console = "\n".join(line for line in console.splitlines() if not line.startswith("::add-mask::"))
+    written = everything_written(workdir)
+    assert {".ci-orchestrator/reports/run.json", ".ci-orchestrator/reports/summary.md"} <= set(written)
+    for where, text in {"console": console, **written}.items():
+        if where.endswith("history.db"):
+            continue  # the local run database keeps instance ids, which hold matrix values
+        for value in WHERE_SET_VALUES:
+            assert value not in text, (where, value)
+    logs = "".join(text for name, text in written.items() if name.endswith(".log"))
+    # The steps got the values; what they printed of them is masked, line by line too.
+    assert "own=*** var=*** bearer=*** both=***" in logs
+    assert "pass alone: ***" in logs
+    assert "*** ***" in logs  # `echo $MULTI`: the lines, on one line
+    assert "matrix=***" in logs
+    repro = written[".ci-orchestrator/reports/summary.md"]
+    assert "--var 'TOK=***' --var 'PASS=***'" in repro
+    assert "`matrixed (***)`" in repro
+
+
 def test_one_rule_masks_text_and_streams() -> None:
     secrets = ["tok-1", "multi\nline-x\n", "  ", ""]
     assert mask_values(secrets) == ("multi\nline-x\n", "line-x", "multi", "tok-1")
