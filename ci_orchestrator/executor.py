@@ -21,9 +21,9 @@ from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
 from ci_orchestrator.masking import Masker
-from ci_orchestrator.orphans import leftovers_possible
+from ci_orchestrator.orphans import adopting, has_children, leftovers_possible
 from ci_orchestrator.process_events import Event, Exited, ProcessSpec, Signalled
-from ci_orchestrator.processes import Marker, StartError, Tree, spawn, terminate_marked, write_all
+from ci_orchestrator.processes import Marker, StartError, Tree, spawn, terminate_leftovers, write_all
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -213,11 +213,17 @@ class Supervisor:
                 self._kill(step)
 
     def reap_leftovers(self, run_id: str) -> int:
-        """Stops every process still carrying this run's id (a daemon a passing step left
-        behind); returns how many there were. Meant for the end of a run."""
+        """Stops what the steps left behind (a daemon of a passing step, the grandchild of a
+        timed-out one that left its session): every process still carrying this run's id and,
+        in a process that adopts orphans, every child it still has, marked or not. Returns how
+        many there were. Meant for the end of a run, when no step runs."""
         if not leftovers_possible():
             return 0
-        return terminate_marked(Marker(run_id=run_id), grace=self.grace)
+        adopted = adopting()
+        found = terminate_leftovers(Marker(run_id=run_id), adopted=adopted, grace=self.grace)
+        if adopted:
+            has_children()  # collects the exits of the orphans just stopped: none else waits for them
+        return found
 
     def _terminate(self, step: _Step, reason: _Stop) -> None:
         step.stop = reason

@@ -1,6 +1,7 @@
 """Orphans adopted: the process of a run becomes the parent of what its steps leave behind
 (Linux's child subreaper), so that the end of a run can ask the kernel whether anything is left
-instead of reading every process's environment."""
+instead of reading every process's environment, and find what they left whatever its
+environment (a daemon started with `env -i` carries no run id)."""
 
 from __future__ import annotations
 
@@ -20,14 +21,24 @@ def adopt_orphans() -> bool:
     return _child_subreaper(become=True)
 
 
+def adopting() -> bool:
+    """Whether this process adopts the orphans of its descendants (see `adopt_orphans`): then,
+    once a run's steps have all ended, each child it still has is one they left behind."""
+    return _child_subreaper(become=False)
+
+
 def leftovers_possible() -> bool:
     """Whether a process of a run whose steps have all ended may still be alive.
 
     With orphans adopted it is exactly whether this process still has a child (the exits of
     those that ended are collected on the way); otherwise only a search can tell, so yes.
     """
-    if not _child_subreaper(become=False):
-        return True
+    return not adopting() or has_children()
+
+
+def has_children() -> bool:
+    """Whether this process has a child still running; the exits of those that ended are
+    collected on the way (an adopted orphan has no one else to wait for it)."""
     while True:
         try:
             pid, _ = os.waitpid(-1, os.WNOHANG)

@@ -313,16 +313,41 @@ def open_pidfd(process: psutil.Process) -> int | None:
     return fd
 
 
-def terminate_marked(marker: Marker, *, grace: float) -> int:
-    """Stops every process carrying `marker`: SIGTERM, then SIGKILL after `grace` seconds.
+def terminate_leftovers(marker: Marker, *, adopted: bool, grace: float) -> int:
+    """Stops what the steps of a run left behind, once they have all ended: every process
+    carrying `marker` and, when this process adopts orphans (`adopted`), every process below it,
+    whatever its environment. SIGTERM, then SIGKILL after `grace` seconds; orphans made while
+    stopping (a daemon's children) are stopped in turn. Returns how many were found."""
+    found = marked_processes(marker)
+    if adopted:
+        found = _with_descendants(found)
+    total = 0
+    for _ in range(_ROUNDS):
+        if not found:
+            break
+        total += _terminate(found, grace=grace)
+        grace = 0  # what is left now was made while stopping: no second grace
+        found = _with_descendants([]) if adopted else []
+    return total
 
-    Returns how many were found.
-    """
-    return _terminate(marked_processes(marker), grace=grace)
+
+_ROUNDS = 3
+
+
+def _with_descendants(found: list[psutil.Process]) -> list[psutil.Process]:
+    """`found` and every live process below this one, each once."""
+    import psutil
+
+    processes = {process.pid: process for process in found}
+    with contextlib.suppress(*_gone()):
+        for process in psutil.Process().children(recursive=True):
+            if is_alive(process):
+                processes.setdefault(process.pid, process)
+    return list(processes.values())
 
 
 def terminate_runs(run_ids: Collection[str], *, grace: float) -> int:
-    """Stops every process that carries one of these run ids, as `terminate_marked` does for
+    """Stops every process that carries one of these run ids, as `terminate_leftovers` does for
     one marker, with a single look at the process table. Returns how many were found."""
     import psutil
 

@@ -1,15 +1,21 @@
 """A run's own process adopts what its steps leave behind, and so can tell without searching
-the process table whether anything is left."""
+the process table whether anything is left, and stop what is left whatever its environment."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 import textwrap
+import time
+from typing import TYPE_CHECKING
 
+import psutil
 import pytest
 
-from tests.helpers import REPO
+from tests.helpers import REPO, run_cli
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="child subreapers are Linux's")
 
@@ -56,3 +62,46 @@ def test_orphans_of_steps_become_ours_and_are_seen_and_collected() -> None:
         "gone": "False",
         "reaped": "True",
     }
+
+
+LEAVERS = """\
+name: leavers
+execution: parallel
+fail-fast: false
+steps:
+  - id: cleared
+    # No CI_ORCHESTRATOR_RUN_ID in its environment: only its parentage tells it is ours.
+    run: |
+      env -i /bin/sleep 393 >/dev/null 2>&1 &
+      echo $! > cleared.pid
+  - id: double-fork
+    # Its grandchild leaves the step's session and process tree before the timeout stops it.
+    timeout: 1
+    run: |
+      env -i setsid sh -c '/bin/sleep 394 </dev/null >/dev/null 2>&1 & echo $! > grandchild.pid' &
+      sleep 300
+"""
+
+
+def alive(pid: int) -> psutil.Process | None:
+    try:
+        process = psutil.Process(pid)
+        return process if process.status() != psutil.STATUS_ZOMBIE else None
+    except psutil.Error:
+        return None
+
+
+def test_what_steps_leave_without_their_marker_is_stopped_at_the_end_of_the_run(workdir: Path) -> None:
+    (workdir / "leavers.yml").write_text(LEAVERS)
+    done = run_cli(workdir, "run", "leavers.yml", "-j", "2")
+    pids = [int((workdir / name).read_text()) for name in ("cleared.pid", "grandchild.pid")]
+    try:
+        assert done.returncode == 1, done.stdout + done.stderr  # the double-fork step timed out
+        deadline = time.monotonic() + 3.0  # a killed process may take a moment to leave the table
+        while (left := [pid for pid in pids if alive(pid)]) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert left == []
+    finally:
+        for pid in pids:
+            if (process := alive(pid)) is not None and "sleep" in process.name():
+                process.kill()
