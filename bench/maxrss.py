@@ -6,13 +6,16 @@ alone, all its threads and none of its children, so a step's own memory is not c
 """
 
 import resource
-import runpy
 import sys
 from pathlib import Path
 
+from ci_orchestrator.__main__ import command
+
 target = Path(sys.argv[1])
 sys.argv = ["ci-orchestrator", *sys.argv[2:]]
+# `command` is what `main` runs before it ends the process on the spot, which would skip this.
 try:
-    runpy.run_module("ci_orchestrator", run_name="__main__", alter_sys=True)
+    code = command()
 finally:
     target.write_text(f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}\n")
+sys.exit(code)

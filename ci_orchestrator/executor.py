@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
+from ci_orchestrator.interrupts import take_pending
 from ci_orchestrator.masking import Masker
 from ci_orchestrator.orphans import adopting, has_children, leftovers_possible
 from ci_orchestrator.process_events import Event, Exited, ProcessSpec, Signalled
@@ -126,6 +127,9 @@ class Supervisor:
             # Python's own C-level handler writes each signal's number to this pipe, whichever
             # thread the signal interrupts; `wait()` reads them there, on any thread.
             self._previous_wakeup = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
+            # One that came since start-up and was held for the run is the run's to handle.
+            if (held := take_pending()) is not None:
+                self._signals.append(held)
         return self
 
     def __exit__(

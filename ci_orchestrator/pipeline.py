@@ -107,15 +107,28 @@ def exit_code(result: RunResult) -> int:
 
 
 def run(selection: Selection, options: RunOptions, *, root: Path | None = None) -> int:
-    """Run the selected plan, write every report, and return the exit code."""
+    """Run the selected plan, write every report, and return the exit code.
+
+    A signal that comes once the plan is made waits until the reports are written (while steps
+    run, the run's supervisor takes it over and interrupts them), then gives the exit code.
+    """
+    from ci_orchestrator.interrupts import Held
+
+    root = root or Path.cwd()
+    prepared = prepare(selection, root=root)
+    with Held() as held:
+        code = run_prepared(prepared, options, root=root)
+    return code if held.signum is None else signal_exit_code(held.signum)
+
+
+def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
+    """Run a prepared plan, write every report, and return the exit code."""
     from ci_orchestrator import scheduler
     from ci_orchestrator.launch import RunContext
     from ci_orchestrator.log_retention import prune_logs
     from ci_orchestrator.reporters.console import ConsoleReporter
     from ci_orchestrator.secret_values import secret_values
 
-    root = root or Path.cwd()
-    prepared = prepare(selection, root=root)
     limits = resolve_limits(prepared.playbook, prepared.settings, options)
     # Over this process's environment, as the scheduler builds each step's: the values the steps get.
     secrets = secret_values(prepared.plan, base_env=os.environ)

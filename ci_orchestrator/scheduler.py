@@ -103,6 +103,10 @@ class _Run:
     # --- the loop ------------------------------------------------------------------
     def drive(self, supervisor: Supervisor) -> None:
         """Starts what is ready and handles what happens until nothing runs or waits."""
+        # A signal that came before anything started (held since start-up): nothing starts.
+        for event in supervisor.wait():
+            if isinstance(event, Signalled):
+                self.interrupt(event, supervisor)
         self.seed()
         self.fill(supervisor)
         self.tell()

@@ -25,6 +25,7 @@ LEAVES = {
     "terms",
     "tomllines",
     "process_events",
+    "interrupts",
     *EXPRESSIONS,
 }
 RUNNERS = {
