@@ -45,6 +45,7 @@ class Prepared:
     plan: Plan
     variables: Mapping[str, str] = field(default_factory=dict)
     matrix_filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    shard: str | None = None  # `I/N` of a `--shard` run, as run.json records it
 
 
 def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
@@ -65,19 +66,27 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     plan = selectors.select(
         build_plan(playbook, instances, variables=variables), selection.select, only=selection.only
     )
+    shard = None
     if selection.shard:
-        plan = shard_plan(plan, selection.shard, root=root)
+        plan, shard = shard_plan(plan, selection.shard, root=root)
     return Prepared(
-        playbook=playbook, settings=config, plan=plan, variables=variables, matrix_filters=filters
+        playbook=playbook,
+        settings=config,
+        plan=plan,
+        variables=variables,
+        matrix_filters=filters,
+        shard=shard,
     )
 
 
-def shard_plan(plan: Plan, shard: str, *, root: Path) -> Plan:
+def shard_plan(plan: Plan, shard: str, *, root: Path) -> tuple[Plan, str]:
+    """Shard `I/N` of the plan, and its label as run.json records it (so that `report merge`
+    can tell a shard missing)."""
     from ci_orchestrator import shard as sharding
 
     index, count = sharding.parse_shard(shard)
     parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
-    return plan.subset(parts[index - 1])
+    return plan.subset(parts[index - 1]), f"{index}/{count}"
 
 
 def shard_weights(plan: Plan, *, root: Path) -> dict[str, float]:
@@ -161,12 +170,7 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
             for warning in cache.warnings[len(opened_with) :]:
                 warn(warning)
             cache.close()
-    shard = None
-    if selection.shard:
-        from ci_orchestrator.shard import shard_label
-
-        shard = shard_label(selection.shard)  # recorded so that `report merge` sees a shard missing
-    result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters, shard=shard)
+    result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters, shard=prepared.shard)
     write_reports(result, options, root=root, warn=warn)
     prune_logs(context.log_dir.parent, current=run_id)
     return exit_code(result)

@@ -31,12 +31,6 @@ def parse_shard(text: str) -> tuple[int, int]:
     return index, count
 
 
-def shard_label(text: str) -> str:
-    """`I/N` as run.json records it, e.g. `2/3` for ` 2 / 3`."""
-    index, count = parse_shard(text)
-    return f"{index}/{count}"
-
-
 def assign_shards(
     preds: Mapping[str, Sequence[str]], weights: Mapping[str, float], count: int
 ) -> list[list[str]]:
