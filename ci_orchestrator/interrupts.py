@@ -18,6 +18,8 @@ import signal
 import sys
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.errors import signal_exit_code
+
 if TYPE_CHECKING:
     from types import FrameType, TracebackType
 
@@ -33,11 +35,6 @@ class _State:
 _state = _State()
 
 
-def exit_code(signum: int) -> int:
-    """128 + the signal's number, as a shell reports a death by it (and `errors.signal_exit_code`)."""
-    return 128 + signum
-
-
 def install() -> None:
     """Turns each signal into an exit with its code. An ignored signal stays ignored (`nohup`,
     or a shell's background job), as a program that handles it would keep it."""
@@ -48,11 +45,11 @@ def install() -> None:
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
     if _state.finishing:
-        end(exit_code(signum))
+        end(signal_exit_code(signum))
     if _state.holding and _state.pending is None:
         _state.pending = signum
         return
-    raise SystemExit(exit_code(signum))
+    raise SystemExit(signal_exit_code(signum))
 
 
 class Held:
