@@ -275,6 +275,8 @@ def repro(record: Path, instance: str | None, options: RunOptions) -> int:
     selection = Selection(
         playbook=recorded.playbook_path,
         select=",".join(wanted),
+        # The run's own --matrix values: one that replaced an axis's values made these instances.
+        matrix=tuple(f"{key}={','.join(values)}" for key, values in recorded.matrix_filters.items()),
         variables=tuple(f"{key}={value}" for key, value in recorded.vars.items()),
     )
     # Every failure named is to be seen again: one failing first must not skip the others.

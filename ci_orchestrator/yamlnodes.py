@@ -214,12 +214,22 @@ def compose_json(text: str) -> tuple[Node, list[Duplicate]]:
     import json
 
     try:
-        json.loads(text)
+        json.loads(text, parse_constant=_not_json)
     except json.JSONDecodeError as error:
         raise ComposeError(f"invalid JSON: {error.msg}", line=error.lineno, column=error.colno) from None
+    except _NotJsonError as error:
+        raise ComposeError(f"invalid JSON: {error.args[0]} is not a JSON value") from None
     except RecursionError:
         raise ComposeError(f"nested more than {MAX_DEPTH} levels deep") from None
     return compose(_SURROGATE_PAIR.sub(_joined_pair, text))
+
+
+class _NotJsonError(Exception):
+    """`NaN`, `Infinity` or `-Infinity`: Python's `json` reads them, JSON has no such values."""
+
+
+def _not_json(constant: str) -> None:
+    raise _NotJsonError(constant)
 
 
 def _joined_pair(match: re.Match[str]) -> str:

@@ -181,6 +181,31 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     assert [step["id"] for step in record(laptop)["steps"]] == ["lint"]
 
 
+def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    ran = cli(
+        work,
+        "run",
+        "--matrix",
+        "py=3.12,3.13",
+        "--var",
+        "mode=strict",
+        "--select",
+        "test",
+        "--output",
+        "quiet",
+    )
+    assert ran.returncode == 1
+    saved = work / "ci.json"
+    saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    again = cli(work, "repro", "ci.json", "test (3.13, linux)")
+    assert again.returncode == 0, again.stderr
+    steps = {step["id"]: step for step in record(work)["steps"]}
+    assert set(steps) == {"build", "test (3.13, linux)"}
+    assert steps["test (3.13, linux)"]["matrix"] == {"py": "3.13", "os": "linux"}
+
+
 def test_repro_of_a_passing_instance_passes_and_unknown_ones_are_refused(tmp_path: Path) -> None:
     work = project(tmp_path, MATRIX_PLAYBOOK)
     assert cli(work, "run", "--output", "quiet").returncode == 0

@@ -174,13 +174,15 @@ def test_json_playbook_takes_escaped_emoji_as_json_dumps_writes_them(workdir: Pa
         ('{"name": "j",\n "steps": [{"id": "a", "run": "true"},]}', "2:39", "invalid JSON: Expecting value"),
         ('{"name": "j", // a comment\n "steps": []}', "1:15", "invalid JSON: Expecting property name"),
         ("{'name': 'j', 'steps': []}", "1:2", "invalid JSON: Expecting property name"),
+        ('{"name": "j", "vars": {"v": NaN}, "steps": []}', "", "invalid JSON: NaN is not a JSON value"),
+        ('{"name": "j", "timeout": -Infinity}', "", "invalid JSON: -Infinity is not a JSON value"),
     ],
 )
 def test_json_playbook_must_be_strict_json(workdir: Path, text: str, place: str, message: str) -> None:
     path = write(workdir, text, "j.json")
     with pytest.raises(PlaybookError) as caught:
         loader.load_playbook(path)
-    assert f"j.json:{place}: {message}" in str(caught.value)
+    assert f"j.json:{place}{': ' if place else ' '}{message}" in str(caught.value)
 
 
 def test_plain_scalars_follow_yaml_1_2_as_github_reads_them(workdir: Path) -> None:
