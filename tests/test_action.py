@@ -393,6 +393,17 @@ def test_working_directory_and_cache_paths(runner: Runner) -> None:
     assert other.steps["paths"].outputs["cache-dir"] == str(project / ".ci-orchestrator" / "cache")
     assert other.steps["paths"].outputs["playbook-hash"] == paths["playbook-hash"]
 
+    # The folder the run really uses when `args` names one, or a settings file and profile do.
+    given = runner.run_action(**{"working-directory": "sub project", "args": "--cache-dir 'args cache'"})
+    assert given.steps["paths"].outputs["cache-dir"] == str(project / "args cache")
+    assert (project / "args cache").is_dir()
+    (project / "team.toml").write_text('[profile.night]\ncache-dir = "night-cache"\n', encoding="utf-8")
+    profiled = runner.run_action(
+        **{"working-directory": "sub project", "args": "--config team.toml --profile=night"}
+    )
+    assert profiled.steps["paths"].outputs["cache-dir"] == str(project / "night-cache")
+    assert (project / "night-cache").is_dir()
+
 
 @pytest.mark.slow
 def test_the_playbook_hash_changes_with_the_playbook(runner: Runner) -> None:
