@@ -6,6 +6,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import sys
 
 
@@ -36,6 +37,7 @@ def command() -> int:
     # First thing: a signal during start-up ends the process with its exit code (143 for
     # SIGTERM), not with a traceback or a death by the signal.
     interrupts.install()
+    _open_closed_streams()
     if sys.argv[1:2] in (["run"], ["repro"]):
         from ci_orchestrator.orphans import adopt_orphans
 
@@ -53,6 +55,18 @@ def command() -> int:
         # Everything still alive goes with the process: a collection would only walk it first.
         gc.freeze()
     return 0
+
+
+def _open_closed_streams() -> None:
+    """A console closed before start (`>&-`, `2>&-`) writes to /dev/null: the run and its
+    reports matter more than what it would have shown. Python leaves such a stream None."""
+    for fd, name in ((1, "stdout"), (2, "stderr")):
+        if getattr(sys, name) is None:
+            null = os.open(os.devnull, os.O_WRONLY)  # the lowest free descriptor: this one
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+            setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115
 
 
 def _status(code: object) -> int:

@@ -358,6 +358,18 @@ def test_unwritable_state_folders_give_a_clear_message(
         assert {status for status, _, _ in steps.values()} == {"passed"}
 
 
+@pytest.mark.parametrize("closed", [">&-", "2>&-", ">&- 2>&-"])
+def test_a_closed_console_still_runs_and_writes_the_reports(workdir: Path, closed: str) -> None:
+    name = playbook(workdir, "simple", SIMPLE)
+    command = f'exec "$0" -m ci_orchestrator run {name} --no-cache {closed}'
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = ["bash", "-c", command, sys.executable]
+    done = subprocess.run(argv, cwd=workdir, env=env, timeout=60, check=False)
+    assert done.returncode == 0
+    assert {status for status, _, _ in statuses(workdir).values()} == {"passed"}
+    assert (workdir / REPORTS / "junit.xml").is_file()
+
+
 BIG = """\
 name: big
 {secrets}

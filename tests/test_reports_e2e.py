@@ -156,6 +156,31 @@ def test_report_files_follow_the_umask_like_any_file_the_user_writes(nasty: Run)
 # ------------------------------------------------------------------------------------- run.json
 
 
+def test_reports_go_into_fifos_and_through_links_without_replacing_them(tmp_path: Path) -> None:
+    import stat
+    import threading
+
+    work = tmp_path / "work"
+    (work / "playbooks").mkdir(parents=True)
+    (work / "playbooks" / "ci.yml").write_text("name: ci\nsteps:\n  - {id: a, run: 'true'}\n")
+    fifo = work / "junit.fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    real = work / "kept" / "run.json"
+    real.parent.mkdir()
+    real.write_text("old")
+    (work / "link.json").symlink_to(real)
+    done = run_cli(work, "run", "--junit", str(fifo), "--json", "link.json", "--output", "quiet")
+    reader.join(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not a file put in its place
+    assert received and b"<testsuite" in received[0]
+    assert (work / "link.json").is_symlink()
+    assert json.loads(real.read_text())["status"] == "passed"
+
+
 def test_run_json_has_spec_fields_with_utc_microsecond_times(nasty: Run) -> None:
     record = nasty.record
     assert set(record) >= SPEC_RUN_KEYS

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import math
 import os
+import stat
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -85,8 +86,20 @@ def write_atomic(path: Path | str, text: str) -> None:
     """Write UTF-8 `text` to `path` through a temporary file and a rename, creating parent folders.
 
     A reader (or a crash) never sees half a report, and a failed write leaves the old file whole.
+    A symbolic link stays: the file it leads to is the one replaced. What is not a regular file
+    (`/dev/stdout`, a FIFO, a device, `>(...)`) is written into, never replaced.
     """
     target = Path(path)
+    try:
+        mode: int | None = target.stat().st_mode  # through a link
+    except OSError:
+        mode = None
+    if mode is not None and not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        with target.open("w", encoding="utf-8", newline="\n") as stream:
+            stream.write(text)
+        return
+    if target.is_symlink():
+        target = Path(os.path.realpath(target))
     target.parent.mkdir(parents=True, exist_ok=True)
     handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
     try:
