@@ -258,8 +258,11 @@ def cache_clear(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, confi
 @cache_app.command("prune")
 def cache_prune(
     max_size: Annotated[
-        str, typer.Option("--max-size", help="Evict least recently used entries down to this.")
-    ],
+        str | None,
+        typer.Option(
+            "--max-size", help="Evict least recently used entries down to this size (default: cache-size)."
+        ),
+    ] = None,
     cache_dir: CacheDirOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,

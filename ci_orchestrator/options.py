@@ -152,19 +152,24 @@ def output_mode(options: RunOptions, config: Settings) -> settings.OutputMode:
         raise UsageError(f"--output {options.output!r}: expected one of {choices}") from None
 
 
-def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:
-    if options.no_cache:
-        return None
-    from ci_orchestrator.cache import StepCache
-
+def cache_directory(options: RunOptions, config: Settings, *, root: Path) -> Path:
+    """The step cache folder: `--cache-dir`, `$CI_ORCHESTRATOR_CACHE_DIR`, the settings, the default."""
     directory = (
         options.cache_dir
         or os.environ.get("CI_ORCHESTRATOR_CACHE_DIR")
         or config.get("cache-dir").value
         or str(STATE_DIR / "cache")
     )
+    return root / str(directory)
+
+
+def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:
+    if options.no_cache:
+        return None
+    from ci_orchestrator.cache import StepCache
+
     return StepCache.open(
-        root / str(directory),
+        cache_directory(options, config, root=root),
         workspace=root,
         size_limit=config.cache_size,
         read=not options.force,

@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator import loader, matrix, settings_files, units
 from ci_orchestrator.errors import OrchestratorError, UsageError, did_you_mean
-from ci_orchestrator.options import STATE_DIR, RunOptions, Selection, apply_step_defaults, open_cache
+from ci_orchestrator.options import (
+    STATE_DIR,
+    RunOptions,
+    Selection,
+    apply_step_defaults,
+    cache_directory,
+    open_cache,
+)
 from ci_orchestrator.pipeline import prepare
 from ci_orchestrator.plan import build_plan
 from ci_orchestrator.playbook import Instance
@@ -109,14 +116,16 @@ def _place(problem: Problem) -> tuple[int, int]:
     return (problem.location.line, problem.location.column) if problem.location else (0, 0)
 
 
-def _cache(cache_dir: str | None, settings: Settings | None = None, *, choice: Selection) -> StepCache:
+def _settings(choice: Selection) -> Settings:
+    """The settings of `choice`'s file and profile, in the current folder."""
+    config = Path(choice.config) if choice.config else None
+    return settings_files.read_settings(Path.cwd(), config=config, profile=choice.profile)
+
+
+def _cache(cache_dir: str | None, settings: Settings) -> StepCache:
     """The step cache `run` would use with these options: `--cache-dir`, else the environment,
-    else the settings (of `choice`'s profile and file, unless already read)."""
-    root = Path.cwd()
-    if settings is None:
-        config = Path(choice.config) if choice.config else None
-        settings = settings_files.read_settings(root, config=config, profile=choice.profile)
-    cache = open_cache(RunOptions(cache_dir=cache_dir), settings, root=root)
+    else the settings."""
+    cache = open_cache(RunOptions(cache_dir=cache_dir), settings, root=Path.cwd())
     assert cache is not None  # only `--no-cache` gives None
     return cache
 
@@ -142,7 +151,11 @@ def cache_stats(cache_dir: str | None, *, choice: Selection) -> str:
     """Entries, bytes on disk, and the hits and misses of the recent runs."""
     from ci_orchestrator.cache_store import RECENT_RUNS
 
-    with _cache(cache_dir, choice=choice) as cache:
+    settings = _settings(choice)
+    directory = cache_directory(RunOptions(cache_dir=cache_dir), settings, root=Path.cwd())
+    if not directory.exists():  # a question does not make the cache
+        return f"cache    {directory}\nentries  0 (no run has stored anything there yet)"
+    with _cache(cache_dir, settings) as cache:
         problem = _unusable(cache)
         stats = cache.stats()
         directory = cache.directory
@@ -165,7 +178,7 @@ def cache_clear(cache_dir: str | None, *, choice: Selection) -> str:
     """Removes every stored result; a damaged cache is removed whole, so the next run starts afresh."""
     from ci_orchestrator.cache_store import STORES
 
-    with _cache(cache_dir, choice=choice) as cache:
+    with _cache(cache_dir, _settings(choice)) as cache:
         if cache.enabled:
             entries = cache.stats().entries
             cache.clear()
@@ -177,13 +190,15 @@ def cache_clear(cache_dir: str | None, *, choice: Selection) -> str:
     return f"cache cleared: the damaged cache at {directory} was removed"
 
 
-def cache_prune(cache_dir: str | None, max_size: str, *, choice: Selection) -> str:
-    """Evicts least recently used results until the cache takes at most `max_size` on disk."""
+def cache_prune(cache_dir: str | None, max_size: str | None, *, choice: Selection) -> str:
+    """Evicts least recently used results until the cache takes at most `max_size` on disk (by
+    default the settings' `cache-size`)."""
+    settings = _settings(choice)
     try:
-        limit = units.parse_size(max_size)
+        limit = settings.cache_size if max_size is None else units.parse_size(max_size)
     except ValueError as error:
         raise UsageError(f"--max-size {max_size!r}: {error}") from None
-    with _cache(cache_dir, choice=choice) as cache:
+    with _cache(cache_dir, settings) as cache:
         problem = _unusable(cache)
         if problem is not None:
             raise UsageError(f"{problem}; `cache clear` starts it afresh")
@@ -209,7 +224,7 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
         hint = did_you_mean(step_id, names) or f"; its steps: {', '.join(names)}"
         raise UsageError(f"no step {step_id!r} in {prepared.playbook.path}{hint}")
     lines: list[str] = []
-    with _cache(cache_dir, prepared.settings, choice=selection) as cache:
+    with _cache(cache_dir, prepared.settings) as cache:
         problem = _unusable(cache)
         if problem is not None:
             return f"{problem}: every step would run"
@@ -242,6 +257,8 @@ def history_list(limit: int) -> str:
 
     if limit < 1:
         raise UsageError(f"--limit must be at least 1, got {limit}")
+    if not _history_path().is_file():  # a question does not make the database
+        return "no runs recorded yet"
     with History.open(_history_path()) as history:
         runs = history.runs(limit)
     if not runs:
@@ -265,8 +282,10 @@ def history_list(limit: int) -> str:
 def history_show(run_id: str) -> str:
     from ci_orchestrator.history import History
 
-    with History.open(_history_path()) as history:
-        detail = history.run(run_id)
+    detail = None
+    if _history_path().is_file():
+        with History.open(_history_path()) as history:
+            detail = history.run(run_id)
     if detail is None:
         raise UsageError(f"no run {run_id!r} in the history")
     rows = [["STEP", "STATUS", "EXIT", "ATTEMPTS", "DURATION", "REASON"]]

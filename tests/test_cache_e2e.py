@@ -695,6 +695,14 @@ def test_cache_commands_find_the_cache_of_a_settings_file_and_profile(
         assert "Traceback" not in broken.output
 
 
+def test_prune_without_a_size_prunes_to_the_settings_cache_size(project: Path) -> None:
+    warm(project)
+    (project / "ci-orchestrator.toml").write_text('cache-size = "1K"\n')
+    pruned = invoke("cache", "prune")
+    assert pruned.exit_code == 0, pruned.output
+    assert "evicted 5 entries (limit 1.0 KiB" in pruned.output
+
+
 def test_cache_stats_clear_and_prune(project: Path) -> None:
     warm(project)
     run()

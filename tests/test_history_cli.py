@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tests.helpers import run_cli
+from tests.helpers import cli_environment, run_cli
 
 if TYPE_CHECKING:
     import subprocess
@@ -45,6 +45,18 @@ def project(folder: Path, playbook: str) -> Path:
     (folder / "playbooks").mkdir(parents=True)
     (folder / "playbooks" / "ci.yml").write_text(playbook, encoding="utf-8")
     return folder
+
+
+def test_questions_in_an_empty_folder_leave_it_empty(tmp_path: Path) -> None:
+    env = {**cli_environment(), "CI_ORCHESTRATOR_CACHE_DIR": ""}
+    assert run_cli(tmp_path, "history", env=env).stdout.strip() == "no runs recorded yet"
+    missing = run_cli(tmp_path, "history", "show", "20261125T000000-abcdef", env=env)
+    assert missing.returncode == 2
+    assert "no run '20261125T000000-abcdef' in the history" in missing.stderr
+    stats = run_cli(tmp_path, "cache", "stats", env=env)
+    assert stats.returncode == 0, stats.stderr
+    assert "entries  0 (no run has stored anything there yet)" in stats.stdout
+    assert list(tmp_path.iterdir()) == []
 
 
 def record(work: Path) -> dict[str, Any]:
