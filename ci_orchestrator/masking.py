@@ -47,24 +47,34 @@ def _text_pattern(secrets: tuple[str, ...]) -> re.Pattern[str] | None:
 class Masker:
     """Replaces every value of `mask_values(masks)` by `***` in a stream given chunk by chunk.
 
-    The last len(longest)-1 bytes are held back until the next chunk shows whether a value
-    starts there, so a value split across two chunks is masked all the same; the result is the
-    same as masking the whole stream at once, with memory bounded by one chunk.
+    Only the tail of what has come that is the beginning of some value is held back until the
+    next chunk shows whether the value goes on; usually there is none (a line ends with a line
+    break), so output is passed on as soon as it comes. A value split across chunks is masked
+    all the same: the result is the same as masking the whole stream at once, with memory
+    bounded by one chunk and the longest value.
     """
 
-    __slots__ = ("_carry", "_hold", "_pattern")
+    __slots__ = ("_carry", "_firsts", "_pattern", "_starting", "_window")
 
     def __init__(self, masks: Iterable[str]) -> None:
         # Longest first: where two values start at one place, the longer one is hidden whole.
         values = [value.encode() for value in mask_values(masks)]
         values.sort(key=len, reverse=True)  # in bytes, which a character may span several of
         self._pattern = re.compile(b"|".join(re.escape(value) for value in values)) if values else None
-        self._hold = len(values[0]) - 1 if values else 0
+        # A held tail is shorter than the value it may begin, and starts with that value's first
+        # byte: only those places of the last len(longest)-1 bytes are looked at.
+        self._window = len(values[0]) - 1 if values else 0
+        starting: dict[int, list[bytes]] = {}
+        for value in values:
+            starting.setdefault(value[0], []).append(value)
+        self._starting = starting
+        firsts = b"".join(re.escape(bytes([first])) for first in starting)
+        self._firsts = re.compile(b"[" + firsts + b"]") if firsts else None
         self._carry = b""
 
     def feed(self, chunk: bytes) -> bytes:
         data = self._carry + chunk
-        masked, end = self._mask(data, max(len(data) - self._hold, 0))
+        masked, end = self._mask(data, self._held_from(data))
         self._carry = data[end:]
         return masked
 
@@ -72,9 +82,25 @@ class Masker:
         data, self._carry = self._carry, b""
         return self._mask(data, len(data))[0]
 
+    def _held_from(self, data: bytes) -> int:
+        """Where the longest tail of `data` that a value begins with (and goes on after) starts;
+        `len(data)` when there is none."""
+        size = len(data)
+        if self._firsts is None:
+            return size
+        for found in self._firsts.finditer(data, max(size - self._window, 0)):
+            start = found.start()
+            tail = data[start:]
+            if any(
+                len(value) > size - start and value.startswith(tail) for value in self._starting[data[start]]
+            ):
+                return start
+        return size
+
     def _mask(self, data: bytes, cut: int) -> tuple[bytes, int]:
-        """Masks each value that starts before `cut` (every value fits in `data` from there);
-        returns the masked bytes and where in `data` they end."""
+        """Masks each value that starts before `cut` (no longer value can start there once more
+        data comes, since no value begins with what follows); returns the masked bytes and where
+        in `data` they end."""
         if self._pattern is None:
             return data[:cut], cut
         parts = []

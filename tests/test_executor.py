@@ -434,6 +434,14 @@ def test_masking_prefers_the_longest_value() -> None:
     assert masker.feed(b"xabcdy ab abc") + masker.flush() == b"x***y *** ***c"
 
 
+def test_masking_holds_back_only_a_tail_that_begins_a_value() -> None:
+    masker = Masker(("s3cret-value",))
+    assert masker.feed(b"line one\n") == b"line one\n"  # nothing a value begins with
+    assert masker.feed(b"token s3cr") == b"token "  # may be the value: held
+    assert masker.feed(b"et-value and s") == b"*** and "
+    assert masker.feed(b"o on\n") == b"so on\n"
+
+
 # -- signals --------------------------------------------------------------------------------
 
 SIGNAL_SCRIPT = textwrap.dedent(

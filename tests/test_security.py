@@ -13,9 +13,11 @@ from __future__ import annotations
 
 import os
 import re
+import select
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 from typing import Any
 
@@ -201,6 +203,44 @@ def test_one_rule_masks_text_and_streams() -> None:
     masker = Masker(secrets)
     streamed = b"".join(masker.feed(text[i : i + 3].encode()) for i in range(0, len(text), 3))
     assert mask(text, secrets) == (streamed + masker.flush()).decode() == "a *** b *** c *** d ***"
+
+
+STREAMED = """\
+name: streamed
+secrets: [TOKEN]
+steps:
+  - id: talk
+    run: |
+      echo "first line"
+      sleep 1
+      touch second.flag
+      echo "second line"
+"""
+
+
+def test_a_long_secret_does_not_hold_back_streamed_lines(workdir: Path) -> None:
+    # A line ends with a line break, which no value begins with: nothing to wait for.
+    (workdir / "streamed.yml").write_text(STREAMED)
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKEN": "f" * 3000}
+    command = [sys.executable, "-m", "ci_orchestrator", "run", "streamed.yml", "--output", "stream"]
+    with subprocess.Popen(
+        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+    ) as process:
+        assert process.stdout is not None
+        seen = b""
+        deadline = time.monotonic() + 30
+        while b"first line" not in seen and time.monotonic() < deadline:
+            ready, _, _ = select.select([process.stdout], [], [], deadline - time.monotonic())
+            chunk = os.read(process.stdout.fileno(), 65536) if ready else b""
+            if not chunk:
+                break
+            seen += chunk
+        # The first line reached the console while the step was still sleeping.
+        assert b"first line" in seen, seen.decode(errors="replace")
+        assert not (workdir / "second.flag").exists()
+        rest, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, (seen + rest).decode(errors="replace")
+    assert b"second line" in seen + rest
 
 
 # ---------------------------------------------------------------- the action
