@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, TypeAlias
 
 from ci_orchestrator.interrupts import take_pending
 from ci_orchestrator.masking import Masker
-from ci_orchestrator.orphans import adopting, has_children, leftovers_possible
+from ci_orchestrator.orphans import adopting, found_before, has_children, leftovers_possible
 from ci_orchestrator.process_events import Event, Exited, ProcessSpec, Signalled
 from ci_orchestrator.processes import Marker, StartError, Tree, spawn, terminate_leftovers, write_all
 
@@ -219,12 +219,15 @@ class Supervisor:
     def reap_leftovers(self, run_id: str) -> int:
         """Stops what the steps left behind (a daemon of a passing step, the grandchild of a
         timed-out one that left its session): every process still carrying this run's id and,
-        in a process that adopts orphans, every child it still has, marked or not. Returns how
-        many there were. Meant for the end of a run, when no step runs."""
+        in a process that adopts orphans, every child it still has, marked or not, but those it
+        had before the run (`orphans.found_before`). Returns how many there were. Meant for the
+        end of a run, when no step runs."""
         if not leftovers_possible():
             return 0
         adopted = adopting()
-        found = terminate_leftovers(Marker(run_id=run_id), adopted=adopted, grace=self.grace)
+        found = terminate_leftovers(
+            Marker(run_id=run_id), adopted=adopted, grace=self.grace, spared=found_before()
+        )
         if adopted:
             has_children()  # collects the exits of the orphans just stopped: none else waits for them
         return found

@@ -313,36 +313,45 @@ def open_pidfd(process: psutil.Process) -> int | None:
     return fd
 
 
-def terminate_leftovers(marker: Marker, *, adopted: bool, grace: float) -> int:
+def terminate_leftovers(
+    marker: Marker, *, adopted: bool, grace: float, spared: Collection[int] = frozenset()
+) -> int:
     """Stops what the steps of a run left behind, once they have all ended: every process
     carrying `marker` and, when this process adopts orphans (`adopted`), every process below it,
-    whatever its environment. SIGTERM, then SIGKILL after `grace` seconds; orphans made while
-    stopping (a daemon's children) are stopped in turn. Returns how many were found."""
-    found = marked_processes(marker)
+    whatever its environment, except the `spared` pids and what is below them (processes this
+    one had before the run: not the steps'). SIGTERM, then SIGKILL after `grace` seconds;
+    orphans made while stopping (a daemon's children) are stopped in turn. Returns how many
+    were found."""
+    found = [process for process in marked_processes(marker) if process.pid not in spared]
     if adopted:
-        found = _with_descendants(found)
+        found = _with_descendants(found, spared)
     total = 0
     for _ in range(_ROUNDS):
         if not found:
             break
         total += _terminate(found, grace=grace)
         grace = 0  # what is left now was made while stopping: no second grace
-        found = _with_descendants([]) if adopted else []
+        found = _with_descendants([], spared) if adopted else []
     return total
 
 
 _ROUNDS = 3
 
 
-def _with_descendants(found: list[psutil.Process]) -> list[psutil.Process]:
-    """`found` and every live process below this one, each once."""
+def _with_descendants(found: list[psutil.Process], spared: Collection[int]) -> list[psutil.Process]:
+    """`found` and every live process below this one but the `spared` and theirs, each once."""
     import psutil
 
     processes = {process.pid: process for process in found}
-    with contextlib.suppress(*_gone()):
-        for process in psutil.Process().children(recursive=True):
-            if is_alive(process):
-                processes.setdefault(process.pid, process)
+    waiting = [psutil.Process()]
+    while waiting:
+        with contextlib.suppress(*_gone()):
+            for process in waiting.pop().children():
+                if process.pid in spared:
+                    continue
+                waiting.append(process)
+                if is_alive(process):
+                    processes.setdefault(process.pid, process)
     return list(processes.values())
 
 

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
-from tests.helpers import REPO, run_cli
+from tests.helpers import REPO, cli_environment, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -103,5 +103,46 @@ def test_what_steps_leave_without_their_marker_is_stopped_at_the_end_of_the_run(
         assert left == []
     finally:
         for pid in pids:
+            if (process := alive(pid)) is not None and "sleep" in process.name():
+                process.kill()
+
+
+SIDECAR = """\
+name: sidecar
+steps:
+  - id: leaver
+    run: |
+      /bin/sleep 397 >/dev/null 2>&1 &
+      echo $! > left.pid
+"""
+
+
+def test_what_the_process_had_before_the_run_is_not_stopped(workdir: Path) -> None:
+    # The usual container entrypoint: after `exec`, the sidecar is already this process's child.
+    (workdir / "sidecar.yml").write_text(SIDECAR)
+    entrypoint = (
+        'sleep 1098 >/dev/null 2>&1 & echo $! > sidecar.pid; exec "$0" -m ci_orchestrator run sidecar.yml'
+    )
+    done = subprocess.run(
+        ["sh", "-c", entrypoint, sys.executable],
+        cwd=workdir,
+        env=cli_environment(workdir),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    sidecar = int((workdir / "sidecar.pid").read_text())
+    left = int((workdir / "left.pid").read_text())
+    try:
+        assert done.returncode == 0, done.stdout + done.stderr
+        process = alive(sidecar)
+        assert process is not None and process.cmdline() == ["sleep", "1098"]
+        deadline = time.monotonic() + 3.0  # what the step left is stopped all the same
+        while alive(left) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert alive(left) is None
+    finally:
+        for pid in (sidecar, left):
             if (process := alive(pid)) is not None and "sleep" in process.name():
                 process.kill()
