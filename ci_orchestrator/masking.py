@@ -12,20 +12,34 @@ if TYPE_CHECKING:
 
 MASK = "***"
 
+MIN_LENGTH = 4
+"""Characters a value (or a line of a multi-line one), stripped, needs to be masked. A shorter one
+would hide ordinary text wherever it occurs: a secret `a` turns `<details>` into `<det***ils>`,
+the lines `{` and `}` of a pretty-printed JSON secret hide every brace of the output. The floor
+other maskers keep (google-github-actions' `min_mask_length`, Azure Pipelines' knob, Ansible)."""
+
+
+def too_short(value: str) -> bool:
+    """Whether a secret value is left unmasked for its length (a blank one is not masked either,
+    but there is nothing of it to show)."""
+    return 0 < len(value.strip()) < MIN_LENGTH
+
 
 def mask_values(secrets: Iterable[str]) -> tuple[str, ...]:
     """Every text to hide for these secret values, longest first (a value that holds another is
     hidden whole): each value, and each line of one that has a line break, stripped. A line may
     reach the output on its own (`echo $VALUE`, `$(cat file)` without its last line break, a log
-    tail that begins inside the value), so each line is a secret too."""
+    tail that begins inside the value), so each line is a secret too. A value or line shorter
+    than `MIN_LENGTH` characters once stripped is left out: it would hide ordinary text."""
     values: set[str] = set()
     for secret in secrets:
-        if not secret.strip():  # hiding blanks would hide nothing but the output's spacing
+        # Blanks would hide nothing but the output's spacing; very short values, ordinary text.
+        if len(secret.strip()) < MIN_LENGTH:
             continue
         values.add(secret)
         lines = secret.splitlines()
         if lines != [secret]:
-            values.update(stripped for line in lines if (stripped := line.strip()))
+            values.update(stripped for line in lines if len(stripped := line.strip()) >= MIN_LENGTH)
     return tuple(sorted(values, key=lambda value: (-len(value), value)))
 
 

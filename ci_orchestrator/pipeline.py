@@ -135,12 +135,17 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     from ci_orchestrator import scheduler
     from ci_orchestrator.launch import RunContext
     from ci_orchestrator.log_retention import prune_logs
+    from ci_orchestrator.masking import MIN_LENGTH
     from ci_orchestrator.reporters.console import ConsoleReporter
-    from ci_orchestrator.secret_values import secret_values
+    from ci_orchestrator.secret_values import secret_values, too_short_names
 
     limits = resolve_limits(prepared.playbook, prepared.settings, options)
     # Over this process's environment, as the scheduler builds each step's: the values the steps get.
     secrets = secret_values(prepared.plan, base_env=os.environ)
+    for name in too_short_names(prepared.plan, base_env=os.environ):
+        _warn(
+            f"secret {name} is shorter than {MIN_LENGTH} characters: not masked, it would hide ordinary text"
+        )
     mode = output_mode(options, prepared.settings)
     console = ConsoleReporter(mode=mode, secrets=secrets)
     warn = _warn

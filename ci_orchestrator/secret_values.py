@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.masking import mask_values
+from ci_orchestrator.masking import mask_values, too_short
 from ci_orchestrator.matrix import templates
 
 if TYPE_CHECKING:
@@ -28,15 +28,27 @@ def secret_values(plan: Plan, *, base_env: Mapping[str, str]) -> tuple[str, ...]
     names = plan.playbook.secrets
     if not names:
         return ()
-    values = {
-        instance.env[name] if name in instance.env else base_env.get(name, "")
-        for instance in plan.instances
-        for name in names
-    }
+    values = {value for _, value in _named_values(plan, base_env)}
     steps = {instance.step.id: instance.step for instance in plan.instances}.values()
     read = variables_read(plan.playbook, steps, names)
     values.update(value for key, value in plan.variables.items() if read is None or key.casefold() in read)
     return mask_values(values)
+
+
+def too_short_names(plan: Plan, *, base_env: Mapping[str, str]) -> list[str]:
+    """The secret names whose value, for some instance, is too short to be masked
+    (`masking.too_short`), in the order the playbook lists them."""
+    short = {name for name, value in _named_values(plan, base_env) if too_short(value)}
+    return [name for name in plan.playbook.secrets if name in short]
+
+
+def _named_values(plan: Plan, base_env: Mapping[str, str]) -> set[tuple[str, str]]:
+    """Each secret name with each value it takes in the environment of an instance's process."""
+    return {
+        (name, instance.env[name] if name in instance.env else base_env.get(name, ""))
+        for instance in plan.instances
+        for name in plan.playbook.secrets
+    }
 
 
 def variables_read(

@@ -199,10 +199,51 @@ def test_secrets_are_masked_with_the_values_the_steps_get(workdir: Path, github:
 def test_one_rule_masks_text_and_streams() -> None:
     secrets = ["tok-1", "multi\nline-x\n", "  ", ""]
     assert mask_values(secrets) == ("multi\nline-x\n", "line-x", "multi", "tok-1")
+    assert mask_values(["a", " ab ", "abc", '{\n  "k": "json-1"\n}']) == (
+        '{\n  "k": "json-1"\n}',
+        '"k": "json-1"',
+    )
     text = "a tok-1 b multi\nline-x\n c line-x d multi"
     masker = Masker(secrets)
     streamed = b"".join(masker.feed(text[i : i + 3].encode()) for i in range(0, len(text), 3))
     assert mask(text, secrets) == (streamed + masker.flush()).decode() == "a *** b *** c *** d ***"
+
+
+SHORT = """\
+name: short
+secrets: [TOKEN, TINY, JSON]
+fail-fast: false
+steps:
+  - id: prints
+    run: |
+      echo "a banana; $TOKEN"
+      printf '%s\\n' "$JSON" | sed -n 2p
+      echo "empty: {}"
+  - id: fails
+    run: echo "a failure"; exit 3
+"""
+
+JSON_SECRET = '{\n  "key": "json-secret-1234"\n}\n'
+
+
+def test_too_short_secrets_are_not_masked_and_said_so_once(workdir: Path) -> None:
+    (workdir / "short.yml").write_text(SHORT)
+    result = run_cli(workdir, "run", "short.yml", extra_env={"TINY": "a", "JSON": JSON_SECRET})
+    assert result.returncode == 1, result.stderr
+    warning = "secret TINY is shorter than 4 characters: not masked, it would hide ordinary text"
+    assert result.stderr.count(warning) == 1, result.stderr
+    assert "JSON is shorter" not in result.stderr  # only its lines `{` and `}` are, and they are kept
+    written = everything_written(workdir)
+    log = "".join(text for name, text in written.items() if name.endswith("prints.log"))
+    assert "a banana; ***" in log
+    assert "\n  ***\nempty: {}\n" in log  # a line of the JSON value is masked, a brace is not
+    summary = written[".ci-orchestrator/reports/summary.md"]
+    assert "<details>" in summary
+    assert "gantt" in summary
+    assert "det***ils" not in summary and "g***ntt" not in summary
+    for where, text in written.items():
+        assert "json-secret-1234" not in text, where
+        assert SECRET not in text, where
 
 
 STREAMED = """\
