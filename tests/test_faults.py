@@ -370,6 +370,43 @@ def test_a_closed_console_still_runs_and_writes_the_reports(workdir: Path, close
     assert (workdir / REPORTS / "junit.xml").is_file()
 
 
+STALLED = """\
+name: stalled
+execution: parallel
+steps:
+  - id: chatty
+    run: head -c 2000000 /dev/zero | tr '\\0' x; echo
+  - id: sleeper
+    timeout: 2s
+    run: sleep 60
+"""
+
+
+def test_a_console_that_stops_reading_does_not_hold_up_timeouts(workdir: Path) -> None:
+    # The console is a pipe nobody reads for a while: 2 MB of log does not fit in it.
+    read_fd, write_fd = os.pipe()
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    argv = [
+        sys.executable,
+        "-m",
+        "ci_orchestrator",
+        "run",
+        playbook(workdir, "stalled", STALLED),
+        "--no-cache",
+    ]
+    process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=write_fd, stderr=subprocess.DEVNULL)
+    os.close(write_fd)
+    time.sleep(12)  # nobody reads
+    with os.fdopen(read_fd, "rb") as console:
+        shown = console.read()
+    assert process.wait(timeout=60) == 1
+    steps = {step["id"]: step for step in record(workdir)["steps"]}
+    assert steps["sleeper"]["status"] == "timed-out"
+    # Stopped at its deadline, not when the console was read again, 12 s after the start.
+    assert steps["sleeper"]["duration"] < 8
+    assert shown.count(b"x" * 1000) >= 1999  # and every line of the log still reached it
+
+
 BIG = """\
 name: big
 {secrets}

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator.masking import mask, mask_values
 from ci_orchestrator.reporters import failure_message, format_seconds, github
+from ci_orchestrator.reporters.console_writer import ConsoleWriter, may_block, write_out
 from ci_orchestrator.reporters.live import LiveView, Progress
 from ci_orchestrator.reporters.logs import read_tail, strip_ansi
 from ci_orchestrator.results import RunStatus, Status
@@ -73,6 +74,13 @@ class ConsoleReporter:
             dumb = env.get("TERM") == "dumb"  # cannot redraw: plain lines say more
             live = self._stream.isatty() and not (in_ci or dumb) and mode is not OutputMode.QUIET
         self._live = live
+        # Off a terminal, a console that may read slowly (a pipe) is written on a thread of its
+        # own: a stalled reader must not hold up the step loop and its timeouts.
+        self._writer = (
+            None
+            if live or not may_block(self._stream)
+            else ConsoleWriter(self._stream, on_lost=self._console_lost)
+        )
         self._view: LiveView | None = None
         self._progress = Progress()
         self._buffers: dict[str, _LineBuffer] = {}
@@ -165,12 +173,15 @@ class ConsoleReporter:
 
     def close(self) -> None:
         """Stop the live view (also when a run ends without `run_finished`); its console stays.
-        Off a terminal, what was written reaches the console."""
+        Off a terminal, what was written reaches the console (and is written out, when a
+        thread writes it)."""
         self._release_commands()
         if self._view is not None:
             self._view.stop()
         else:
             self._flush()
+            if self._writer is not None:
+                self._writer.sync()
 
     # -- pieces --------------------------------------------------------------------------------
 
@@ -279,26 +290,23 @@ class ConsoleReporter:
             self._drain()
 
     def _drain(self) -> None:
+        """What was written goes to the console (through the writer's thread, when there is one)."""
+        if not self._pending:
+            return
         text = "".join(self._pending)
         self._pending.clear()
         self._pending_size = 0
+        if self._writer is not None:
+            self._writer.put(text)
+            return
         try:
-            try:
-                self._stream.write(text)
-            except UnicodeEncodeError:
-                # A console that cannot show everything a step printed still gets the rest of it.
-                encoding = getattr(self._stream, "encoding", None) or "ascii"
-                self._stream.write(text.encode(encoding, errors="replace").decode(encoding))
+            write_out(self._stream, text)
         except OSError:
             self._console_lost()
 
     def _flush(self) -> None:
         if self._view is None:
             self._drain()
-            try:
-                self._stream.flush()
-            except OSError:
-                self._console_lost()
 
     def _console_lost(self) -> None:
         """The console is gone (a closed pipe, a full disk under a redirect): the run and its
