@@ -64,7 +64,7 @@ class Setting:
     def text(self) -> str:
         """The value as a user would write it."""
         if self.value is None:
-            return "unset"
+            return _UNSET.get(self.key, "unset")
         if isinstance(self.value, bool):
             return str(self.value).lower()
         if isinstance(self.value, Enum):
@@ -108,7 +108,8 @@ class Settings:
         """One setting by its name (or alias); an unknown name is a UsageError with a suggestion."""
         name = ALIASES.get(key, key)
         if name not in self.values:
-            raise UsageError(f"unknown setting {key!r}{did_you_mean(key, [*KEYS, *ALIASES])}")
+            hint = did_you_mean(key, [*KEYS, *ALIASES]) or f"; settings: {', '.join(KEYS)}"
+            raise UsageError(f"unknown setting {key!r}{hint}")
         return self.values[name]
 
     def __iter__(self) -> Iterator[Setting]:
@@ -193,6 +194,12 @@ KEYS: dict[str, tuple[Callable[[object], Any], SettingValue]] = {
     "fail-fast": (checks.boolean, True),
     "output": (checks.choice(OutputMode), OutputMode.GROUPED),
     "allow-parallel": (checks.boolean, True),
+}
+# What a setting no level gives means.
+_UNSET = {
+    "execution": "unset (the playbook's own, else serial)",
+    "concurrency": "auto (the playbook's, else the CPUs this process may use)",
+    "timeout": "none (the playbook's or step's own, else no limit)",
 }
 # The engines users migrate from called the concurrency limit `max_parallel_workers`.
 ALIASES = {"max-parallel-workers": "concurrency"}

@@ -311,6 +311,16 @@ def test_config_get_under_ci_reports_the_ci_profile_and_its_line(
     unknown = cli("config", "get", "concurency")
     assert unknown.code == 2
     assert "did you mean 'concurrency'" in unknown.output
+    far = cli("config", "get", "colour")
+    assert far.code == 2
+    assert "unknown setting 'colour'; settings: execution, concurrency, timeout," in far.output
+
+
+def test_config_get_says_what_a_setting_nobody_gives_means(workdir: Path) -> None:
+    assert cli("config", "get", "concurrency").output.strip() == (
+        "concurrency = auto (the playbook's, else the CPUs this process may use)  (default)"
+    )
+    assert cli("config", "get", "timeout").output.strip().startswith("timeout = none (")
 
 
 def test_profile_option_wins_over_ci_and_pyproject_table_is_read(
