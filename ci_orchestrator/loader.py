@@ -289,7 +289,7 @@ class _PlaybookReader:
         folder = self.base / text
         if not folder.is_dir():
             self.checker.problem(node, "scripts", f"scripts folder {display_path(folder)!r} does not exist")
-            return None, {}
+            return folder, {}  # numbered steps are then missing from it, not from no folder
         try:
             return folder, {info.number: info for info in discover(folder)}
         except PlaybookError as error:

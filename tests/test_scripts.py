@@ -205,7 +205,10 @@ def test_unknown_dependency_of_a_script_points_at_its_header(project: Path) -> N
 
 
 def test_missing_scripts_folder_in_a_playbook_is_located(workdir: Path) -> None:
-    (workdir / "p.yml").write_text("name: p\nscripts: nowhere\n")
+    (workdir / "p.yml").write_text("name: p\nscripts: nowhere\nsteps:\n  - {id: a, script: '0100'}\n")
     with pytest.raises(PlaybookError) as caught:
         loader.load_playbook(workdir / "p.yml")
-    assert caught.value.lines()[0] == "p.yml:2:10: scripts: scripts folder 'nowhere' does not exist"
+    assert caught.value.lines() == [
+        "p.yml:2:10: scripts: scripts folder 'nowhere' does not exist",
+        "p.yml:4:21: steps[0].script: no script numbered 0100 in nowhere",  # not "no folder"
+    ]
