@@ -97,8 +97,7 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
     from ci_orchestrator.scheduler import Limits
 
     cpus = available_cpus()
-    asked = asked_concurrency(options)
-    concurrency = settings.smallest_limit(asked, playbook.concurrency, config.concurrency) or cpus
+    concurrency = concurrency_set(playbook, config, options) or cpus
     fail_fast = options.fail_fast
     if fail_fast is None:
         set_in_file = config.get("fail-fast").origin != "default"
@@ -113,6 +112,11 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
         default_timeout=timeout,
         stream_output=mode is settings.OutputMode.STREAM,
     )
+
+
+def concurrency_set(playbook: Playbook, config: Settings, options: RunOptions) -> int | None:
+    """The smallest concurrency a level sets (command line, playbook, settings); None for `auto`."""
+    return settings.smallest_limit(asked_concurrency(options), playbook.concurrency, config.concurrency)
 
 
 def asked_concurrency(options: RunOptions) -> int | None:

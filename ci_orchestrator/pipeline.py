@@ -17,6 +17,7 @@ from ci_orchestrator.options import (
     Selection,
     apply_step_defaults,
     asked_concurrency,
+    concurrency_set,
     default_timeout,
     new_run_id,
     open_cache,
@@ -237,8 +238,11 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
             status = cache_status(plan, cache)
         for warning in cache.warnings:  # as `run` says them: an unusable cache is never silent
             _warn(warning)
-    render = planview.render_json if kind is planview.PlanFormat.JSON else planview.render_text
-    return render(plan, cache_status=status, default_timeout=timeout)
+    if kind is planview.PlanFormat.JSON:
+        return planview.render_json(plan, cache_status=status, default_timeout=timeout)
+    # What the user set, not the CPUs of the machine planning: the same plan text anywhere.
+    at_once = 1 if options.sequential else concurrency_set(prepared.playbook, prepared.settings, options)
+    return planview.render_text(plan, cache_status=status, default_timeout=timeout, at_once=at_once)
 
 
 def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:

@@ -70,7 +70,13 @@ def render_json(plan: Plan, *, cache_status: Mapping[str, str | None], default_t
     return f'{head}, "instances": [\n{body}\n]}}'
 
 
-def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_timeout: float | None) -> str:
+def render_text(
+    plan: Plan,
+    *,
+    cache_status: Mapping[str, str | None],
+    default_timeout: float | None,
+    at_once: int | None = None,
+) -> str:
     waves = plan.waves()
     by_wave: dict[int, list[Instance]] = {}
     for instance in plan.instances:
@@ -82,7 +88,7 @@ def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_t
     ]
     for wave in sorted(by_wave):
         members = by_wave[wave]
-        lines.append(f"\nwave {wave + 1}  ({_together(members)})")
+        lines.append(f"\nwave {wave + 1}  ({_together(members, at_once)})")
         for instance in members:
             notes = []
             if plan.waits_for[instance.id]:
@@ -102,17 +108,23 @@ def render_text(plan: Plan, *, cache_status: Mapping[str, str | None], default_t
     return "\n".join(lines)
 
 
-def _together(members: Sequence[Instance]) -> str:
-    """`3 may run together`, `runs alone`: an exclusive step runs by itself whatever its wave."""
+def _together(members: Sequence[Instance], at_once: int | None) -> str:
+    """`3 may run together`, `runs alone`: an exclusive step runs by itself whatever its wave, and
+    no more than `at_once` (the run's concurrency, 1 with `--sequential`) run at a time."""
     alone = sum(instance.step.allow_parallel is False for instance in members)
     shared = len(members) - alone
     if len(members) == 1:
         return "runs alone"
-    if shared <= 1:
+    if shared <= 1 or at_once == 1:
         return "each runs alone"
+    together = (
+        f"{shared} may run together"
+        if at_once is None or shared <= at_once
+        else f"{shared} ready together, {at_once} at a time"
+    )
     if not alone:
-        return f"{shared} may run together"
-    return f"{shared} may run together, {alone} exclusive {'runs' if alone == 1 else 'run'} alone"
+        return together
+    return f"{together}, {alone} exclusive {'runs' if alone == 1 else 'run'} alone"
 
 
 def render_mermaid(plan: Plan) -> str:

@@ -478,6 +478,16 @@ def test_select_may_be_given_more_than_once(demo: Path) -> None:
     assert [item["id"] for item in both["instances"]] == ["lint", "typecheck"]
 
 
+def test_plan_text_says_how_many_run_at_a_time_when_the_user_limits_it(workdir: Path) -> None:
+    steps = "".join(f"  - {{id: s{index}, run: 'true'}}\n" for index in range(3))
+    (workdir / "p.yml").write_text("name: p\nexecution: parallel\nsteps:\n" + steps)
+    assert "wave 1  (3 may run together)" in invoke("plan", "p.yml").stdout
+    assert "wave 1  (3 ready together, 2 at a time)" in invoke("plan", "p.yml", "-j", "2").stdout
+    assert "wave 1  (each runs alone)" in invoke("plan", "p.yml", "--sequential").stdout
+    (workdir / "q.yml").write_text("name: q\nexecution: parallel\nconcurrency: 2\nsteps:\n" + steps)
+    assert "wave 1  (3 ready together, 2 at a time)" in invoke("plan", "q.yml").stdout
+
+
 def test_plan_text_counts_in_the_singular_too(workdir: Path) -> None:
     (workdir / "one.yml").write_text("name: one\nsteps:\n  - {id: a, run: 'true'}\n")
     assert invoke("plan", "one.yml").stdout.startswith("one: 1 step instance in 1 wave\n")
