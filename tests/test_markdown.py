@@ -128,6 +128,16 @@ def test_secrets_and_control_bytes_never_reach_the_summary(workdir: Path) -> Non
     assert "\x1b" not in text and "\x00" not in text
 
 
+def test_a_secret_is_masked_in_its_escaped_forms_too() -> None:
+    secret = 'p<a|s&s"1'
+    result = run(step(f"t ({secret})", Status.FAILED, exit_code=1, reason=f"bad {secret}"), secrets=(secret,))
+    text = render_summary(result)
+    # As written, in a table cell (`\\|`), as HTML, as markdown text, in the mermaid timeline.
+    for fragment in ("a|s", "a\\|s", "s&s", "s&amp;s", "#60;a"):
+        assert fragment not in text
+    assert "`t (***)`" in text
+
+
 def test_a_5_mb_log_keeps_the_summary_under_1_mib_with_the_failure_tail(workdir: Path) -> None:
     line = "x" * 2000 + "\n"
     (workdir / "huge.log").write_text(line * (5 * MIB // len(line)) + "FATAL: the cause\n")

@@ -110,7 +110,7 @@ def _cut_sequence(
 
 
 def _render(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: str) -> str:
-    secrets = result.secrets
+    secrets = _as_written_here(result.secrets)
     kept = _kept_rows(result.steps, cuts.rows)
     failures = [step for step in result.steps if step.status.is_failure]
     shown_failures = failures if cuts.failures is None else failures[: cuts.failures]
@@ -354,6 +354,20 @@ def _code(text: str) -> str:
 
 
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
+
+
+def _as_written_here(secrets: tuple[str, ...]) -> tuple[str, ...]:
+    """The secrets, and the forms this page's escaping gives them: a secret that holds `<`, `&`,
+    `|` or a quote is masked in an escaped id, name or message too, not only as written."""
+    if not secrets:
+        return ()
+    import html  # as for log tails: only when there is something to look for
+
+    forms = dict.fromkeys(secrets)
+    for value in secrets:
+        written = (html.escape(value), _escape(value), _mermaid_text(value), value.replace("|", "\\|"))
+        forms.update(dict.fromkeys(written))
+    return tuple(forms)
 
 
 def _escape(text: str) -> str:
