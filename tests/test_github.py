@@ -291,6 +291,16 @@ def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Pat
     assert "      ***" in others
 
 
+def test_failed_steps_output_masks_a_secret_json_would_escape(runner: dict[str, Path]) -> None:
+    secret = 'tök"42'
+    result = run_result([step(f"deploy ({secret})", Status.FAILED)], secrets=(secret,))
+    paths = Paths(junit=None, summary=None, json=None)
+    github.publish(result, summary_text="", paths=paths)
+    raw = runner["GITHUB_OUTPUT"].read_text()
+    assert "42" not in raw.split("failed-steps", 1)[1].split("junit-path")[0]
+    assert json.loads(read_outputs(runner["GITHUB_OUTPUT"])["failed-steps"]) == ["deploy (***)"]
+
+
 def test_publish_appends_summary_and_writes_outputs(runner: dict[str, Path]) -> None:
     runner["GITHUB_STEP_SUMMARY"].write_text("# Earlier step\n", encoding="utf-8")
     runner["GITHUB_OUTPUT"].write_text("before=1\n", encoding="utf-8")

@@ -159,7 +159,8 @@ def publish(
         except OSError as error:
             warn(f"cannot write the job summary to $GITHUB_STEP_SUMMARY ({summary_file}): {_reason(error)}")
     if output_file := env.get("GITHUB_OUTPUT"):
-        failed = [step.id for step in result.steps if step.status.is_failure]
+        # Masked before JSON escapes them: a secret holding a quote or non-ASCII is found there.
+        failed = [mask(step.id, result.secrets) for step in result.steps if step.status.is_failure]
         outputs = {
             "result": result.status.value,
             "failed-steps": json.dumps(failed),
