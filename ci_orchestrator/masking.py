@@ -19,10 +19,9 @@ the lines `{` and `}` of a pretty-printed JSON secret hide every brace of the ou
 other maskers keep (google-github-actions' `min_mask_length`, Azure Pipelines' knob, Ansible)."""
 
 
-def too_short(value: str) -> bool:
-    """Whether a secret value is left unmasked for its length (a blank one is not masked either,
-    but there is nothing of it to show)."""
-    return 0 < len(value.strip()) < MIN_LENGTH
+def maskable(value: str) -> bool:
+    """Whether a value (or a line of one) is long enough to be masked, stripped (`MIN_LENGTH`)."""
+    return len(value.strip()) >= MIN_LENGTH
 
 
 def mask_values(secrets: Iterable[str]) -> tuple[str, ...]:
@@ -34,12 +33,12 @@ def mask_values(secrets: Iterable[str]) -> tuple[str, ...]:
     values: set[str] = set()
     for secret in secrets:
         # Blanks would hide nothing but the output's spacing; very short values, ordinary text.
-        if len(secret.strip()) < MIN_LENGTH:
+        if not maskable(secret):
             continue
         values.add(secret)
         lines = secret.splitlines()
         if lines != [secret]:
-            values.update(stripped for line in lines if len(stripped := line.strip()) >= MIN_LENGTH)
+            values.update(line.strip() for line in lines if maskable(line))
     return tuple(sorted(values, key=lambda value: (-len(value), value)))
 
 

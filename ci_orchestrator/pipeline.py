@@ -138,12 +138,13 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     from ci_orchestrator.log_retention import prune_logs
     from ci_orchestrator.masking import MIN_LENGTH
     from ci_orchestrator.reporters.console import ConsoleReporter
-    from ci_orchestrator.secret_values import secret_values, too_short_names
+    from ci_orchestrator.secret_values import secret_values
 
     limits = resolve_limits(prepared.playbook, prepared.settings, options)
     # Over this process's environment, as the scheduler builds each step's: the values the steps get.
-    secrets = secret_values(prepared.plan, base_env=os.environ)
-    for name in too_short_names(prepared.plan, base_env=os.environ):
+    run_secrets = secret_values(prepared.plan, base_env=os.environ)
+    secrets = run_secrets.masks
+    for name in run_secrets.too_short:
         _warn(
             f"secret {name} is shorter than {MIN_LENGTH} characters: not masked, it would hide ordinary text"
         )
@@ -218,18 +219,7 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
     if kind is planview.PlanFormat.MERMAID:
         return planview.render_mermaid(plan)
     if kind is planview.PlanFormat.GITHUB_MATRIX:
-        parts = None
-        if shards is not None:
-            from ci_orchestrator import graph
-            from ci_orchestrator import shard as sharding
-
-            count = min(shards, max(len(graph.components(plan.waits_for)), 1))
-            if count < shards:
-                _warn(f"--shards {shards}: the plan has {count} independent parts, so {count} shards")
-            if count > planview.MAX_MATRIX_JOBS:
-                count = planview.MAX_MATRIX_JOBS
-                _warn(f"--shards {shards}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
-            parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
+        parts = None if shards is None else _matrix_shards(plan, shards, root=root)
         return planview.render_github_matrix(plan, shards=parts, warn=_warn)
     status: dict[str, str | None] = {}
     cache = open_cache(options, prepared.settings, root=root)
@@ -243,6 +233,21 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
     # What the user set, not the CPUs of the machine planning: the same plan text anywhere.
     at_once = 1 if options.sequential else concurrency_set(prepared.playbook, prepared.settings, options)
     return planview.render_text(plan, cache_status=status, default_timeout=timeout, at_once=at_once)
+
+
+def _matrix_shards(plan: Plan, asked: int, *, root: Path) -> list[list[str]]:
+    """The shards of a GitHub matrix: no more than the plan's independent parts (more would run
+    empty) nor the jobs GitHub makes of one matrix, with a warning when fewer than asked."""
+    from ci_orchestrator import graph, planview
+    from ci_orchestrator import shard as sharding
+
+    count = min(asked, max(len(graph.components(plan.waits_for)), 1))
+    if count < asked:
+        _warn(f"--shards {asked}: the plan has {count} independent parts, so {count} shards")
+    if count > planview.MAX_MATRIX_JOBS:
+        count = planview.MAX_MATRIX_JOBS
+        _warn(f"--shards {asked}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
+    return sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
 
 
 def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:

@@ -11,9 +11,10 @@ record) must not show it either.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.masking import mask_values, too_short
+from ci_orchestrator.masking import mask_values, maskable
 from ci_orchestrator.matrix import templates
 
 if TYPE_CHECKING:
@@ -23,32 +24,31 @@ if TYPE_CHECKING:
     from ci_orchestrator.playbook import Playbook, Step
 
 
-def secret_values(plan: Plan, *, base_env: Mapping[str, str]) -> tuple[str, ...]:
-    """Every text to hide in a run of `plan` (see `masking.mask_values`), longest first."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class RunSecrets:
+    """What a run masks, and the secret names left unmasked for being too short."""
+
+    masks: tuple[str, ...] = ()  # every text to hide (see `masking.mask_values`), longest first
+    too_short: tuple[str, ...] = ()  # in the order the playbook lists them
+
+
+def secret_values(plan: Plan, *, base_env: Mapping[str, str]) -> RunSecrets:
+    """What a run of `plan` masks, with this environment under each instance's own."""
     names = plan.playbook.secrets
     if not names:
-        return ()
-    values = {value for _, value in _named_values(plan, base_env)}
+        return RunSecrets()
+    # Each secret name with each value it takes in the environment of an instance's process.
+    named = {
+        (name, instance.env[name] if name in instance.env else base_env.get(name, ""))
+        for instance in plan.instances
+        for name in names
+    }
+    values = {value for _, value in named}
     steps = {instance.step.id: instance.step for instance in plan.instances}.values()
     read = variables_read(plan.playbook, steps, names)
     values.update(value for key, value in plan.variables.items() if read is None or key.casefold() in read)
-    return mask_values(values)
-
-
-def too_short_names(plan: Plan, *, base_env: Mapping[str, str]) -> list[str]:
-    """The secret names whose value, for some instance, is too short to be masked
-    (`masking.too_short`), in the order the playbook lists them."""
-    short = {name for name, value in _named_values(plan, base_env) if too_short(value)}
-    return [name for name in plan.playbook.secrets if name in short]
-
-
-def _named_values(plan: Plan, base_env: Mapping[str, str]) -> set[tuple[str, str]]:
-    """Each secret name with each value it takes in the environment of an instance's process."""
-    return {
-        (name, instance.env[name] if name in instance.env else base_env.get(name, ""))
-        for instance in plan.instances
-        for name in plan.playbook.secrets
-    }
+    short = {name for name, value in named if value.strip() and not maskable(value)}
+    return RunSecrets(masks=mask_values(values), too_short=tuple(name for name in names if name in short))
 
 
 def variables_read(

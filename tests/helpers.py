@@ -3,6 +3,7 @@ as a user runs it: in process (typer's CliRunner) or as a real `python -m ci_orc
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -41,18 +42,13 @@ def playbook(*steps: Step, groups: tuple[Group, ...] = (), **fields: Any) -> Pla
 def instances(book: Playbook) -> list[Instance]:
     """One instance per step, without a matrix."""
     return [
-        Instance(
-            id=s.id,
-            step=s,
-            matrix={},
-            name=s.name,
-            run=s.run,
-            command=s.command,
-            args=s.args,
-            env=dict(book.env) | dict(s.env),
-            working_directory=s.working_directory,
-            timeout=s.timeout if isinstance(s.timeout, float | int) else None,
-            continue_on_error=bool(s.continue_on_error),
+        dataclasses.replace(
+            Instance.as_written(
+                s,
+                env=dict(book.env) | dict(s.env),
+                timeout=s.timeout if isinstance(s.timeout, float | int) else None,
+                continue_on_error=bool(s.continue_on_error),
+            ),
             condition=s.condition,
         )
         for s in book.steps
