@@ -1,6 +1,7 @@
 """`python -m ci_orchestrator` and the `ci-orchestrator` command.
 
-`--version` is answered before the CLI loads: start-up time matters in CI.
+`--version` is answered before the CLI loads: start-up time matters in CI. Outside CI a command
+is handed to a run server that has everything loaded already (`server`), when there is one.
 """
 
 from __future__ import annotations
@@ -17,7 +18,11 @@ def main() -> None:
 
         sys.stdout.write(f"ci-orchestrator {__version__}\n")
         return
-    code = command()
+    from ci_orchestrator.server.client import run_on_server
+
+    code = run_on_server(sys.argv)
+    if code is None:
+        code = command()
     from ci_orchestrator import interrupts
 
     # Without the interpreter's shutdown: a signal during it would kill the process or print a

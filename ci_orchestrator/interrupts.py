@@ -16,10 +16,8 @@ import contextlib
 import os
 import signal
 import sys
-from typing import TYPE_CHECKING
 
-from ci_orchestrator.errors import signal_exit_code
-
+TYPE_CHECKING = False  # as `typing`'s: this module is loaded by every command, before the CLI
 if TYPE_CHECKING:
     from types import FrameType, TracebackType
 
@@ -44,6 +42,8 @@ def install() -> None:
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
+    from ci_orchestrator.errors import signal_exit_code
+
     if _state.finishing:
         end(signal_exit_code(signum))
     if _state.holding and _state.pending is None:

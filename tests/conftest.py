@@ -20,6 +20,8 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) or name == "CI":
             monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("CI_ORCHESTRATOR_CACHE_DIR", str(tmp_path / ".cache-dir"))
+    # Each command runs in its own process, as under CI; the run server's tests turn it on.
+    monkeypatch.setenv("CI_ORCHESTRATOR_SERVER", "off")
 
 
 @pytest.fixture

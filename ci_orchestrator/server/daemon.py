@@ -1,0 +1,212 @@
+"""A run server: with every module loaded, it forks a worker for each command a client hands it
+(see `worker`), tells the client the worker's pid and then its exit status, stops a worker whose
+client went away, and ends after `IDLE_SECONDS` without work or on SIGTERM.
+
+One server per key (`identity`), holding `KEY.lock` for its life; its socket is `KEY.sock` in the
+user's private folder. A server that finds itself in another context than the key it was started
+for writes `KEY.refused`, so that clients of that key stop starting servers.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import gc
+import importlib
+import os
+import pkgutil
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, cast
+
+import ci_orchestrator
+from ci_orchestrator import server
+from ci_orchestrator.server import identity, worker
+from ci_orchestrator.server.protocol import Channel
+
+if TYPE_CHECKING:
+    import _socket
+
+    from ci_orchestrator.server.protocol import RunRequest
+
+# Loaded as well: what commands import only when they need it.
+_LIBRARIES = ("psutil", "diskcache", "junit_xml", "yaml", "sqlite3", "xml.dom.minidom")
+
+
+def serve(folder: str, key: str) -> None:
+    """Serve clients of `key` until idle; the process's whole life (`python -c`, see `client`)."""
+    os.chdir("/")
+    os.umask(0o077)
+    base = os.path.join(folder, key)
+    if identity.key() != key:
+        _refuse(base)
+        return
+    lock = os.open(f"{base}.lock", os.O_WRONLY | os.O_CREAT | os.O_CLOEXEC, 0o600)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return  # another server of this key is there
+    _load_everything()
+    if identity.key() != key:  # the code changed while it loaded
+        return
+    path = f"{base}.sock"
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(path)
+    listener.listen(64)
+    gc.freeze()  # what is loaded stays: neither the server's collections nor the workers' walk it
+    try:
+        _Server(listener, lock).loop()
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            if os.stat(path).st_ino == os.fstat(listener.fileno()).st_ino:
+                os.unlink(path)
+
+
+def _refuse(base: str) -> None:
+    with contextlib.suppress(OSError):
+        os.close(os.open(f"{base}.refused", os.O_WRONLY | os.O_CREAT, 0o600))
+
+
+def _load_everything() -> None:
+    for module in pkgutil.walk_packages(ci_orchestrator.__path__, prefix="ci_orchestrator."):
+        if module.name != "ci_orchestrator.__main__":
+            importlib.import_module(module.name)
+    importlib.import_module("ci_orchestrator.__main__")
+    for name in _LIBRARIES:
+        with contextlib.suppress(ImportError):
+            importlib.import_module(name)
+
+
+@dataclass(slots=True, kw_only=True)
+class _Worker:
+    """A worker running, with the connection of its client (None once the client went away)."""
+
+    pidfd: int
+    channel: Channel | None
+
+
+@dataclass(slots=True)
+class _Server:
+    listener: socket.socket
+    lock: int
+    selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
+    workers: dict[int, _Worker] = field(default_factory=dict)
+    own: list[socket.socket] = field(default_factory=list)  # the listener and the wake-up pair
+    stopping: bool = False
+    last_work: float = field(default_factory=time.monotonic)
+
+    def loop(self) -> None:
+        wake_read, wake_write = socket.socketpair()
+        for end in (wake_read, wake_write):
+            end.setblocking(False)
+        signal.set_wakeup_fd(wake_write.fileno())
+        for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+            signal.signal(signum, self._note)
+        self.selector.register(self.listener, selectors.EVENT_READ, "listener")
+        self.selector.register(wake_read, selectors.EVENT_READ, "signals")
+        self.own = [self.listener, wake_read, wake_write]
+        while not (self.stopping and not self.workers):
+            idle = time.monotonic() - self.last_work
+            if not self.workers and idle >= server.IDLE_SECONDS:
+                break
+            for event, _mask in self.selector.select(timeout=max(server.IDLE_SECONDS - idle, 1)):
+                if event.data == "listener":
+                    self._accept()
+                elif event.data == "signals":
+                    with contextlib.suppress(BlockingIOError):
+                        wake_read.recv(4096)
+                    self._reap()
+                else:
+                    self._client_spoke(event.data)
+
+    def _note(self, signum: int, _frame: object) -> None:
+        if signum != signal.SIGCHLD:
+            self.stopping = True
+            with contextlib.suppress(KeyError, ValueError):
+                self.selector.unregister(self.listener)
+
+    def _accept(self) -> None:
+        if self.stopping:
+            return
+        connection, _ = self.listener.accept()
+        self.last_work = time.monotonic()
+        credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+        if int.from_bytes(credentials[4:8], "little") != os.getuid():
+            connection.close()
+            return
+        connection.settimeout(5)
+        channel = Channel(connection)
+        try:
+            request, streams = channel.receive(max_fds=3)
+        except OSError:
+            request, streams = None, []
+        connection.settimeout(None)
+        if not isinstance(request, dict) or request.get("kind") != "run" or len(streams) != 3:
+            if isinstance(request, dict) and request.get("kind") == "stop":
+                self._note(signal.SIGTERM, None)
+            for fd in streams:
+                os.close(fd)
+            connection.close()
+            return
+        pid = os.fork()
+        if pid == 0:
+            worker.become(
+                cast("RunRequest", request),
+                streams,
+                servers=[*self.own, self.selector, *self._connections(), connection],
+                lock=self.lock,
+            )
+        for fd in streams:
+            os.close(fd)
+        pidfd = os.pidfd_open(pid)
+        self.workers[pid] = _Worker(pidfd=pidfd, channel=channel)
+        try:
+            channel.send({"pid": pid}, fds=(pidfd,))
+        except OSError:
+            self._client_gone(pid)
+            return
+        self.selector.register(connection, selectors.EVENT_READ, pid)
+
+    def _connections(self) -> list[_socket.socket]:
+        return [item.channel.sock for item in self.workers.values() if item.channel is not None]
+
+    def _client_spoke(self, pid: int) -> None:
+        """A client sends nothing after its request: this is the end of its connection (it was
+        killed), and its worker is stopped as a cancelled run is."""
+        self._client_gone(pid)
+
+    def _client_gone(self, pid: int) -> None:
+        item = self.workers.get(pid)
+        if item is None or item.channel is None:
+            return
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(item.channel.sock)
+        item.channel.sock.close()
+        item.channel = None
+        with contextlib.suppress(ProcessLookupError):
+            signal.pidfd_send_signal(item.pidfd, signal.SIGTERM)
+
+    def _reap(self) -> None:
+        while self.workers:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            item = self.workers.pop(pid, None)
+            if item is None:
+                continue
+            self.last_work = time.monotonic()
+            os.close(item.pidfd)
+            if item.channel is not None:
+                with contextlib.suppress(KeyError, ValueError):
+                    self.selector.unregister(item.channel.sock)
+                with contextlib.suppress(OSError):
+                    item.channel.send({"status": os.waitstatus_to_exitcode(status)})
+                item.channel.sock.close()

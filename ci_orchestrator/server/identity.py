@@ -1,0 +1,100 @@
+"""What a worker forked from a run server gets from the server rather than from the client that
+asked for it, reduced to one key: a client uses only a server with its own key, so a command runs
+on a server exactly as it would have run in the client.
+
+The worker takes on the client's arguments, environment, working directory, umask, signal
+dispositions and standard streams (see `worker`). Everything else a process inherits is in the
+key: the interpreter, its flags and module path, the environment variables read while it starts,
+the code of this package and the folders its libraries come from, the user and groups, resource
+limits, CPUs, priority, cgroup, namespaces and privileges.
+"""
+
+from __future__ import annotations
+
+import os
+import resource
+import sys
+
+# The C modules under `hashlib` and `socket`: their Python wrappers cost every command 3-6 ms.
+from _blake2 import blake2b
+
+_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Read by the interpreter or a library as it starts (locale and stream encodings, typer's output).
+_STARTUP_ENV = ("PYTHON", "LANG", "LC_", "TYPER", "_TYPER", "TERMINAL_WIDTH")
+
+_PROC_FILES = ("cgroup", "oom_score_adj", "loginuid", "sessionid")
+_PROC_STATUS = ("Cap", "NoNewPrivs", "Seccomp", "Groups", "Uid", "Gid")
+_NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
+
+
+def key() -> str:
+    """This process's key (hex), as its run server's must be."""
+    digest = blake2b(digest_size=16)
+    for part in _parts():
+        digest.update(part.encode("utf-8", "surrogateescape"))
+        digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def _parts() -> list[str]:
+    limits = [
+        resource.getrlimit(getattr(resource, name)) for name in dir(resource) if name.startswith("RLIMIT_")
+    ]
+    return [
+        sys.version,
+        sys.executable,
+        repr(sys.path),
+        repr(sys.flags),
+        repr(sys.warnoptions),
+        repr(sys._xoptions),
+        repr(sorted((name, value) for name, value in os.environ.items() if name.startswith(_STARTUP_ENV))),
+        repr((os.getuid(), os.geteuid(), os.getgid(), os.getegid(), sorted(os.getgroups()))),
+        repr(limits),
+        repr(sorted(os.sched_getaffinity(0))),
+        repr(os.getpriority(os.PRIO_PROCESS, 0)),
+        *_proc(),
+        *_code(),
+    ]
+
+
+def _proc() -> list[str]:
+    """What /proc says of this process that a child inherits and a fork would not have from the
+    client: cgroup, OOM score, login session, privileges, namespaces."""
+    parts = [_read(f"/proc/self/{name}") for name in _PROC_FILES]
+    status = _read("/proc/self/status").splitlines()
+    parts.extend(line for line in status if line.startswith(_PROC_STATUS))
+    for name in _NAMESPACES:
+        try:
+            parts.append(f"{name}:{os.stat(f'/proc/self/ns/{name}').st_ino}")
+        except OSError:
+            parts.append(f"{name}:-")
+    return parts
+
+
+def _code() -> list[str]:
+    """This package's files and the folders of the module path (a library installed, upgraded or
+    removed changes its folder), each with its size and time of change."""
+    parts = []
+    for folder, _dirs, files in os.walk(_PACKAGE):
+        for name in sorted(files):
+            if name.endswith(".py"):
+                parts.append(_signature(os.path.join(folder, name)))
+    parts.extend(_signature(entry or ".") for entry in sys.path)
+    return parts
+
+
+def _signature(path: str) -> str:
+    try:
+        status = os.stat(path)
+    except OSError:
+        return f"{path}:-"
+    return f"{path}:{status.st_size}:{status.st_mtime_ns}:{status.st_ctime_ns}:{status.st_ino}"
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path, encoding="utf-8", errors="replace") as file:
+            return file.read()
+    except OSError:
+        return "-"
