@@ -6,6 +6,7 @@ that start-up, which every CI step waits for, pays only for the command's own pa
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -399,14 +400,27 @@ def main() -> None:
     command named first runs from an app that holds only it, with the same settings and root
     options. Help, mistakes and the command groups get the whole app."""
     args = sys.argv[1:]
-    named = [info for info in app.registered_commands if args and _command_name(info) == args[0]]
-    if not named:
-        app(prog_name="ci-orchestrator")
-        return
+    names = {_command_name(info) for info in app.registered_commands}
+    _click_command(args[0] if args and args[0] in names else None)(prog_name="ci-orchestrator")
+
+
+def build_commands() -> None:
+    """Build the click command of each top-level command and of the whole app now, for the
+    commands this process will run (a run server's workers)."""
+    for info in app.registered_commands:
+        _click_command(_command_name(info))
+    _click_command(None)
+
+
+@functools.cache
+def _click_command(name: str | None) -> Any:
+    """The click command that runs the top-level command `name` (None: the whole app)."""
+    if name is None:
+        return typer.main.get_command(app)
     single = typer.Typer(**_APP_SETTINGS)
-    single.registered_commands = named
+    single.registered_commands = [info for info in app.registered_commands if _command_name(info) == name]
     single.registered_callback = app.registered_callback
-    single(prog_name="ci-orchestrator")
+    return typer.main.get_command(single)
 
 
 def _command_name(info: typer.models.CommandInfo) -> str | None:

@@ -80,6 +80,9 @@ def _load_everything() -> None:
     for name in _LIBRARIES:
         with contextlib.suppress(ImportError):
             importlib.import_module(name)
+    from ci_orchestrator import cli
+
+    cli.build_commands()
 
 
 @dataclass(slots=True, kw_only=True)
