@@ -30,10 +30,12 @@ report_app = typer.Typer(help="Work with run records.", no_args_is_help=True)
 cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
 config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
 export_app = typer.Typer(help="Export the playbook for other systems.", no_args_is_help=True)
+server_app = typer.Typer(help="See or stop this user's run servers.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(cache_app, name="cache")
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
+app.add_typer(server_app, name="server")
 
 PlaybookArg = Annotated[
     str | None,
@@ -377,6 +379,29 @@ def export_github_workflow(
         typer.echo(workflow.export_workflow(Selection(playbook=playbook), shards=shards))
     except OrchestratorError as error:
         _fail(error)
+
+
+@server_app.command("status")
+def server_status() -> None:
+    """List this user's run servers: each keeps ci-orchestrator loaded for commands run like this one."""
+    from ci_orchestrator.server import control
+
+    found = control.listening()
+    for item in found:
+        typer.echo(f"{item.key}  pid {item.pid}")
+    if not found:
+        typer.echo("no run server")
+
+
+@server_app.command("stop")
+def server_stop() -> None:
+    """Stop this user's run servers (each once the commands it runs are done)."""
+    from ci_orchestrator.server import control
+
+    found = control.listening()
+    for item in found:
+        control.stop(item)
+    typer.echo(f"stopped {len(found)} run server{'' if len(found) == 1 else 's'}")
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,53 @@
+"""This user's run servers, as `ci-orchestrator server status` and `server stop` show and end
+them: each is a socket in the user's folder, and the process that listens on it."""
+
+from __future__ import annotations
+
+import os
+import socket
+from dataclasses import dataclass
+
+from ci_orchestrator import server
+from ci_orchestrator.server.protocol import Channel
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Listening:
+    """A server found: its key and pid."""
+
+    key: str
+    pid: int
+
+
+def listening() -> list[Listening]:
+    """The servers of this user that answer on their sockets (the ones that do not, are not)."""
+    folder = server.folder(os.environ)
+    if folder is None:
+        return []
+    found = []
+    for name in sorted(os.listdir(folder)):
+        if not name.endswith(".sock"):
+            continue
+        connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        with connection:
+            try:
+                connection.connect(os.path.join(folder, name))
+            except OSError:
+                continue
+            pid = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[:4]
+        found.append(Listening(key=name.removesuffix(".sock"), pid=int.from_bytes(pid, "little")))
+    return found
+
+
+def stop(found: Listening) -> None:
+    """Ask the server to end once the commands it runs are done (this one may be among them)."""
+    folder = server.folder(os.environ)
+    if folder is None:
+        return
+    connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    with connection:
+        try:
+            connection.connect(os.path.join(folder, f"{found.key}.sock"))
+            Channel(connection).send({"kind": "stop"})
+        except OSError:
+            return
