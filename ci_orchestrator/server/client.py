@@ -41,6 +41,10 @@ def run_on_server(argv: list[str]) -> int | None:
     """The exit code of `argv` run by a server; None when no server took it (run it here)."""
     if argv[1:2] == ["server"] or not server.wanted(os.environ) or not _streams_open():
         return None  # `server status` and `server stop` neither use a server nor start one
+    try:
+        os.getcwd()
+    except OSError:
+        return None  # a folder since removed: the command says so itself
     folder = server.folder(os.environ)
     if folder is None:
         return None
