@@ -18,13 +18,16 @@ import os
 
 TYPE_CHECKING = False  # as `typing`'s, without importing it (4 ms) on every command's start-up
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Callable, Mapping
 
 SETTING = "CI_ORCHESTRATOR_SERVER"
 """`auto` (the default: on unless under CI), `on` or `off`."""
 
 IDLE_SECONDS = 30 * 60
 """A server with nothing to do for this long ends."""
+
+_ADDRESS_BYTES = 108
+"""The room for a path in a Unix socket's address (`sun_path`), its final NUL included."""
 
 _ON = ("on", "1", "true", "yes")
 _OFF = ("off", "0", "false", "no")
@@ -53,3 +56,17 @@ def folder(environ: Mapping[str, str]) -> str | None:
         return None
     private = status.st_uid == os.getuid() and (status.st_mode & 0o077) == 0
     return base if private and os.path.isdir(base) and not os.path.islink(base) else None
+
+
+def at_socket(path: str, use: Callable[[str], object]) -> None:
+    """`use(path)`, `use` being a Unix socket's `connect` or `bind`, also when `path` is longer
+    than a socket's address holds (a deep `XDG_RUNTIME_DIR`): then through the folder's
+    descriptor in /proc/self/fd, a path short enough that reaches the same file."""
+    if len(os.fsencode(path)) < _ADDRESS_BYTES:
+        use(path)
+        return
+    folder = os.open(os.path.dirname(path), os.O_PATH | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        use(f"/proc/self/fd/{folder}/{os.path.basename(path)}")
+    finally:
+        os.close(folder)

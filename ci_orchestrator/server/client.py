@@ -51,7 +51,7 @@ def run_on_server(argv: list[str]) -> int | None:
     key = identity.key()
     connection = unix_socket(AF_UNIX, SOCK_STREAM)
     try:
-        connection.connect(os.path.join(folder, f"{key}.sock"))
+        server.at_socket(os.path.join(folder, f"{key}.sock"), connection.connect)
     except OSError:
         connection.close()
         _start_server(folder, key)

@@ -31,7 +31,7 @@ def listening() -> list[Listening]:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with connection:
             try:
-                connection.connect(os.path.join(folder, name))
+                server.at_socket(os.path.join(folder, name), connection.connect)
             except OSError:
                 continue
             pid = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[:4]
@@ -47,7 +47,7 @@ def stop(found: Listening) -> None:
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with connection:
         try:
-            connection.connect(os.path.join(folder, f"{found.key}.sock"))
+            server.at_socket(os.path.join(folder, f"{found.key}.sock"), connection.connect)
             Channel(connection).send({"kind": "stop"})
         except OSError:
             return

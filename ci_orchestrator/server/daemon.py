@@ -52,19 +52,25 @@ def serve(folder: str, key: str) -> None:
     _load_everything()
     if identity.key() != key:  # the code changed while it loaded
         return
-    path = f"{base}.sock"
-    with contextlib.suppress(FileNotFoundError):
-        os.unlink(path)
     listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    listener.bind(path)
-    listener.listen(64)
-    gc.freeze()  # what is loaded stays: neither the server's collections nor the workers' walk it
+    # Bound under another name and put in place once it listens: a client that finds the socket
+    # can connect (between bind and listen it would be refused, and run the command itself).
+    # The rename replaces the socket of a server that was killed.
+    path, new = f"{base}.sock", f"{base}.{os.getpid()}.new"
     try:
-        _Server(listener, lock).loop()
+        server.at_socket(new, listener.bind)
+        listener.listen(64)
+        os.rename(new, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(new)
+        raise
+    gc.freeze()  # what is loaded stays: neither the server's collections nor the workers' walk it
+    serving = _Server(listener, lock, path=path, inode=os.stat(path).st_ino)
+    try:
+        serving.loop()
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            if os.stat(path).st_ino == os.fstat(listener.fileno()).st_ino:
-                os.unlink(path)
+        serving.withdraw()
 
 
 def _refuse(base: str) -> None:
@@ -97,6 +103,8 @@ class _Worker:
 class _Server:
     listener: socket.socket
     lock: int
+    path: str  # the socket's, and the inode bound there
+    inode: int
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     workers: dict[int, _Worker] = field(default_factory=dict)
     own: list[socket.socket] = field(default_factory=list)  # the listener and the wake-up pair
@@ -114,6 +122,8 @@ class _Server:
         self.selector.register(wake_read, selectors.EVENT_READ, "signals")
         self.own = [self.listener, wake_read, wake_write]
         while not (self.stopping and not self.workers):
+            if self.stopping:
+                self.withdraw()
             idle = time.monotonic() - self.last_work
             if not self.workers and idle >= server.IDLE_SECONDS:
                 break
@@ -130,8 +140,18 @@ class _Server:
     def _note(self, signum: int, _frame: object) -> None:
         if signum != signal.SIGCHLD:
             self.stopping = True
-            with contextlib.suppress(KeyError, ValueError):
-                self.selector.unregister(self.listener)
+
+    def withdraw(self) -> None:
+        """No more clients: the socket goes at once, not when the last worker is done, so that a
+        command started meanwhile runs by itself instead of waiting in the socket's backlog."""
+        if self.listener.fileno() == -1:
+            return
+        with contextlib.suppress(OSError):
+            if os.stat(self.path).st_ino == self.inode:  # not a later server's
+                os.unlink(self.path)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(self.listener)
+        self.listener.close()
 
     def _accept(self) -> None:
         if self.stopping:
