@@ -72,8 +72,10 @@ def _run(channel: Channel, argv: list[str]) -> int | None:
         else:
             pending.append(signum)
 
+    # All of them, not only those passed on: a step inherits what is ignored (`nohup`'s SIGHUP,
+    # the SIGINT and SIGQUIT of a shell's background job).
+    ignored = [int(signum) for signum in signal.valid_signals() if signal.getsignal(signum) is signal.SIG_IGN]
     previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
-    ignored = [int(signum) for signum, handler in previous.items() if handler is signal.SIG_IGN]
     blocked = sorted(int(signum) for signum in signal.pthread_sigmask(signal.SIG_BLOCK, []))
     umask = os.umask(0o022)
     os.umask(umask)

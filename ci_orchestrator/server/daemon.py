@@ -38,6 +38,7 @@ _LIBRARIES = ("psutil", "diskcache", "junit_xml", "yaml", "sqlite3", "xml.dom.mi
 
 def serve(folder: str, key: str) -> None:
     """Serve clients of `key` until idle; the process's whole life (`python -c`, see `client`)."""
+    _leave_client()
     os.chdir("/")
     os.umask(0o077)
     base = os.path.join(folder, key)
@@ -71,6 +72,22 @@ def serve(folder: str, key: str) -> None:
         serving.loop()
     finally:
         serving.withdraw()
+
+
+def _leave_client() -> None:
+    """Let go of what this process inherited from the client that started it: the descriptors
+    other than the standard streams (a pipe its parent waits to see closed would stay open for
+    the server's life), and the signals the client blocked or ignored (a blocked SIGCHLD would
+    leave every worker unreaped; an ignored SIGQUIT would be every worker's)."""
+    for name in os.listdir("/proc/self/fd"):
+        if int(name) > 2:
+            with contextlib.suppress(OSError):  # the listing's own, closed already
+                os.close(int(name))
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    for signum in signal.valid_signals():
+        # SIGPIPE and SIGXFSZ: ignored by the interpreter itself, in the clients too.
+        if signal.getsignal(signum) is signal.SIG_IGN and signum not in (signal.SIGPIPE, signal.SIGXFSZ):
+            signal.signal(signum, signal.SIG_DFL)
 
 
 def _refuse(base: str) -> None:
@@ -182,7 +199,7 @@ class _Server:
                 cast("RunRequest", request),
                 streams,
                 servers=[*self.own, self.selector, *self._connections(), connection],
-                lock=self.lock,
+                fds=[self.lock, *(item.pidfd for item in self.workers.values())],
             )
         for fd in streams:
             os.close(fd)

@@ -22,15 +22,16 @@ if TYPE_CHECKING:
 
 
 def become(
-    request: RunRequest, streams: Sequence[int], *, servers: Sequence[_Closable], lock: int
+    request: RunRequest, streams: Sequence[int], *, servers: Sequence[_Closable], fds: Sequence[int]
 ) -> NoReturn:
     """Run the client's command in this forked process and end it with the command's exit code.
-    `servers` and `lock` are the server's own: closed first."""
+    `servers` and `fds` are the server's own (its sockets, its lock, the other workers'
+    pidfds): closed first."""
     from ci_orchestrator import interrupts
 
     code = 1
     try:
-        _leave_server(servers, lock)
+        _leave_server(servers, fds)
         _take_on(request, streams)
         from ci_orchestrator.__main__ import command
 
@@ -43,14 +44,15 @@ def become(
     os._exit(code)  # not reached: `end` exits
 
 
-def _leave_server(servers: Sequence[_Closable], lock: int) -> None:
+def _leave_server(servers: Sequence[_Closable], fds: Sequence[int]) -> None:
     signal.set_wakeup_fd(-1)
     for signum in (signal.SIGCHLD, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.default_int_handler)
     for item in servers:
         item.close()
-    os.close(lock)
+    for fd in fds:
+        os.close(fd)
     os.setsid()  # its own session and process group: what is sent to the server's is not for it
 
 
@@ -58,6 +60,7 @@ def _take_on(request: RunRequest, streams: Sequence[int]) -> None:
     for target, fd in enumerate(streams):
         os.dup2(fd, target)
         os.close(fd)
+    # The server ignores none but the interpreter's own (see `daemon`): the client's are set.
     for signum in request["ignored"]:
         signal.signal(signum, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_SETMASK, request["blocked"])
