@@ -4,6 +4,7 @@ background and let the command run here."""
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import os
 import signal
@@ -68,7 +69,7 @@ def _run(channel: Channel, argv: list[str]) -> int | None:
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if worker:
-            signal.pidfd_send_signal(worker[0], signum)
+            _signal(worker[0], signum)
         else:
             pending.append(signum)
 
@@ -105,7 +106,7 @@ def _run(channel: Channel, argv: list[str]) -> int | None:
         return None
     worker.append(fds[0])
     for signum in pending:
-        signal.pidfd_send_signal(worker[0], signum)
+        _signal(worker[0], signum)
     try:
         finished, _ = channel.receive()
     except OSError:
@@ -116,8 +117,16 @@ def _run(channel: Channel, argv: list[str]) -> int | None:
     status = int(finished["status"])
     if status < 0:  # the worker was killed by a signal: so is this process
         signal.signal(-status, signal.SIG_DFL)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, [-status])
         os.kill(os.getpid(), -status)
+        return 128 - status  # as a shell reports it, should the signal not end this process
     return status
+
+
+def _signal(pidfd: int, signum: int) -> None:
+    """Pass `signum` on to the worker, unless it is gone already (its status is on its way)."""
+    with contextlib.suppress(ProcessLookupError):
+        signal.pidfd_send_signal(pidfd, signum)
 
 
 def _lost(pidfd: int) -> int:
