@@ -61,14 +61,15 @@ def invoke(*args: str) -> Result:
 
 
 def cli_environment(work: Path | None = None, **extra: str) -> dict[str, str]:
-    """The machine's environment without GitHub or CI variables, the package importable; with
-    `work`, the step cache inside it."""
+    """The machine's environment without GitHub or CI variables, the package importable, no run
+    server (a test that wants one says so); with `work`, the step cache inside it."""
     env = {
         name: value
         for name, value in os.environ.items()
         if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
     }
     env["PYTHONPATH"] = str(REPO)
+    env["CI_ORCHESTRATOR_SERVER"] = "off"
     if work is not None:
         env["CI_ORCHESTRATOR_CACHE_DIR"] = str(work / ".cache-dir")
     env.update(extra)
