@@ -5,7 +5,7 @@ on a server exactly as it would have run in the client.
 The worker takes on the client's arguments, environment, working directory, umask, signal
 dispositions and standard streams (see `worker`). Everything else a process inherits is in the
 key: the interpreter, its flags and module path, the environment variables read while it starts,
-the code of this package and the folders its libraries come from, the user and groups, resource
+the code of this package and what the module path offers, the user and groups, resource
 limits, CPUs, priority, cgroup, namespaces and privileges.
 """
 
@@ -22,6 +22,13 @@ _PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Read by the interpreter or a library as it starts (locale and stream encodings, typer's output).
 _STARTUP_ENV = ("PYTHON", "LANG", "LC_", "TYPER", "_TYPER", "TERMINAL_WIDTH")
+
+# The folders of the interpreter and of its environment (a venv's), with a separator at the end.
+_PREFIXES = tuple(
+    os.path.join(top, "") for top in (sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix)
+)
+# What in a folder of the module path can be imported or installs something (.pth: at start-up).
+_IMPORTABLE = (".py", ".pyc", ".so", ".pth", ".zip", ".egg", ".egg-link", ".dist-info", ".egg-info")
 
 _PROC_FILES = ("cgroup", "oom_score_adj", "loginuid", "sessionid")
 _PROC_STATUS = ("Cap", "NoNewPrivs", "Seccomp", "Groups", "Uid", "Gid")
@@ -73,15 +80,39 @@ def _proc() -> list[str]:
 
 
 def _code() -> list[str]:
-    """This package's files and the folders of the module path (a library installed, upgraded or
-    removed changes its folder), each with its size and time of change."""
+    """This package's files, each with its size and time of change, and what each entry of the
+    module path offers to import (see `_offered`)."""
     parts = []
-    for folder, _dirs, files in os.walk(_PACKAGE):
+    for folder, dirs, files in os.walk(_PACKAGE):
+        dirs.sort()
         for name in sorted(files):
             if name.endswith(".py"):
                 parts.append(_signature(os.path.join(folder, name)))
-    parts.extend(_signature(entry or ".") for entry in sys.path)
+    parts.extend(_offered(entry or ".") for entry in sys.path)
     return parts
+
+
+def _offered(entry: str) -> str:
+    """An entry of the module path, as far as it decides what is imported. A folder of the
+    interpreter or of its environment: its time of change (a library installed, upgraded or
+    removed changes it). Another folder (the working directory that `python -m` puts first, one
+    of PYTHONPATH): the modules and packages in it by name, and the distributions. Files come and
+    go there as commands run (reports, a step's output); the folder's time of change would give
+    a new key, and a new server, after most runs."""
+    path = os.path.abspath(entry)
+    if path.startswith(_PREFIXES) or not os.path.isdir(path):
+        return _signature(path)
+    names = []
+    try:
+        with os.scandir(path) as entries:
+            for item in entries:
+                if item.name.endswith(_IMPORTABLE) or (
+                    item.is_dir() and os.path.exists(os.path.join(item.path, "__init__.py"))
+                ):
+                    names.append(item.name)
+    except OSError:
+        return f"{path}:-"
+    return f"{path}:{sorted(names)!r}"
 
 
 def _signature(path: str) -> str:
