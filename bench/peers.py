@@ -73,7 +73,8 @@ def _works(root: Path) -> bool:
     shutil.rmtree(folder, ignore_errors=True)
     folder.mkdir(parents=True)
     (folder / "smoke.yml").write_text(SMOKE)
-    env = {**os.environ, "PYTHONPATH": str(root)}
+    # No run server: this only asks whether the package works, and must leave nothing running.
+    env = {**os.environ, "PYTHONPATH": str(root), "CI_ORCHESTRATOR_SERVER": "off"}
     argv = [sys.executable, "-m", "ci_orchestrator"]
     for command in (["plan", "smoke.yml"], ["run", "smoke.yml", "-j", "2", "--cache-dir", "cache"]):
         try:
@@ -118,8 +119,12 @@ def snapshot(*, live: bool, depth: int = 20) -> tuple[Path, str]:
 
 
 def ours(source: str = "") -> Peer:
-    """ci-orchestrator run as `python -m ci_orchestrator`, the package found through PYTHONPATH."""
-    argv = (sys.executable, "-m", "ci_orchestrator")
+    """ci-orchestrator run as `python -P -m ci_orchestrator`, the package found through PYTHONPATH.
+
+    `-P`: the working folder is not put on the module path, as it is not for the installed
+    `ci-orchestrator` command; there, it would be part of the run server's key (`bench/server.py`).
+    """
+    argv = (sys.executable, "-P", "-m", "ci_orchestrator")
     version = _first_line([*argv, "--version"]).removeprefix("ci-orchestrator ").strip()
     return Peer(name="ci-orchestrator", argv=argv, version=f"{version} ({source})" if source else version)
 

@@ -17,7 +17,7 @@ if __package__ in (None, ""):
     # Run as a script: make `bench` and `ci_orchestrator` importable from the checkout.
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from bench import peers, report, tools
+from bench import peers, report, server, tools
 from bench.scenarios import Context, cache, dag, noop, output, scale, startup
 
 SCENARIOS = {
@@ -29,7 +29,6 @@ SCENARIOS = {
     "output": output.run,
 }
 WORK = peers.BENCH / ".work"
-QUICK_LEAVES_OUT = ("turbo", "xargs", "parallel")
 QUICK_LEAVES_OUT = ("turbo", "xargs", "parallel")
 
 
@@ -52,10 +51,18 @@ def main(argv: list[str] | None = None) -> int:
     context = Context(
         peers=found, work=WORK, runs=options.runs or (3 if options.quick else 5), quick=options.quick
     )
+    # Ours' run server: stopped before, so that no server of an earlier sitting serves the timed
+    # runs (the first warm-up run of ours starts one), and after, so that none is left running.
+    ours = found[tools.OURS]
+    notes += [problem for problem in [server.stop(ours)] if problem]
     sections = []
-    for name in options.only or SCENARIOS:
-        print(f"[{time.perf_counter() - started:6.1f}s] {name}", flush=True)
-        sections.append(SCENARIOS[name](context))
+    try:
+        for name in options.only or SCENARIOS:
+            print(f"[{time.perf_counter() - started:6.1f}s] {name}", flush=True)
+            sections.append(SCENARIOS[name](context))
+    finally:
+        stopped = server.stop(ours)
+    notes += [stopped] if stopped else []
     tools.empty_trash()
     elapsed = time.perf_counter() - started
     page = report.render(sections, found, notes=notes, quick=options.quick, elapsed=elapsed)

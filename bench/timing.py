@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from bench.peers import QUIET_ENV, REPO
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
     from pathlib import Path
 
 # A tool whose warm-up run takes longer than this is not run again: that run is its only
@@ -30,8 +30,9 @@ SLOW_SECONDS = 15.0
 STOPPED = "stopped after"
 
 
-def environment() -> dict[str, str]:
-    """The environment of every timed process: ours from this checkout, no CI variables."""
+def environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment of every timed process: ours from this checkout, no CI variables (nor
+    ours: CI_ORCHESTRATOR*), then `overlay` (a case's own, e.g. CI_ORCHESTRATOR_SERVER)."""
     env = {
         name: value
         for name, value in os.environ.items()
@@ -39,6 +40,7 @@ def environment() -> dict[str, str]:
     }
     env.update(QUIET_ENV)
     env.setdefault("PYTHONPATH", str(REPO))  # run.py points it at the snapshot of ours
+    env.update(overlay or {})
     return env
 
 
@@ -53,6 +55,10 @@ class Case:
     prepare: Callable[[int], None] = lambda _round: None  # untimed, before each run
     discard_output: bool = False  # stdout to /dev/null instead of a log file
     limit: float = 240.0  # seconds; a longer run is stopped and reported, not timed
+    env: Mapping[str, str] = field(default_factory=dict)  # on top of `environment()`
+    # Untimed, once after the warm-up run: waits for what the timed runs should find (ours' run
+    # server); returns why it is not there, or "".
+    ready: Callable[[], str] = lambda: ""
 
 
 @dataclass(slots=True, kw_only=True)
@@ -64,6 +70,7 @@ class Timing:
     wrong: str = ""
     warmup_only: bool = False  # too slow to repeat: the warm-up run is the only sample
     stopped_at: float = 0.0  # the limit a run went past (it was stopped), else 0
+    note: str = ""  # what `Case.ready` found missing after the warm-up
 
     @property
     def median(self) -> float:
@@ -105,7 +112,7 @@ def run_once(case: Case, round_number: int, log_folder: Path) -> tuple[float, st
         process = subprocess.Popen(
             case.argv,
             cwd=case.cwd,
-            env=environment(),
+            env=environment(case.env),
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL if case.discard_output else sink,
             stderr=sink,
@@ -125,7 +132,8 @@ def run_once(case: Case, round_number: int, log_folder: Path) -> tuple[float, st
 
 
 def compare(cases: list[Case], *, runs: int, log_folder: Path) -> dict[str, Timing]:
-    """A warm-up run of every case, then `runs` rounds in which each case runs once, in turn."""
+    """A warm-up run of every case (then its `ready`), then `runs` rounds in which each case runs
+    once, in turn."""
     timings = {case.name: Timing(name=case.name) for case in cases}
     for case in cases:
         seconds, wrong = run_once(case, 0, log_folder)
@@ -135,6 +143,8 @@ def compare(cases: list[Case], *, runs: int, log_folder: Path) -> dict[str, Timi
         if seconds > SLOW_SECONDS and not wrong:
             timing.seconds.append(seconds)
             timing.warmup_only = True
+        elif not wrong:
+            timing.note = case.ready()
     for round_number in range(1, runs + 1):
         for case in cases:
             timing = timings[case.name]

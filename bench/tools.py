@@ -34,6 +34,9 @@ if TYPE_CHECKING:
     from bench.workload import Workload
 
 OURS = "ci-orchestrator"
+# Ours again, with CI_ORCHESTRATOR_SERVER=off: each run a fresh process, as in a CI job. The row
+# named OURS runs with its run server (`bench/server.py`).
+OURS_NO_SERVER = f"{OURS} (no server)"
 DEPENDENCY_TOOLS = ("make", "go-task", "doit", "turbo")
 LAYER_TOOLS = ("xargs", "parallel")
 CACHING_TOOLS = (OURS, "make", "go-task", "doit", "turbo")

@@ -9,7 +9,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bench import tools, workload
+from bench import report, server, timing, tools, workload
+from bench.peers import Peer
+from bench.scenarios import Context
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -117,3 +119,57 @@ def test_old_work_is_moved_aside_during_timing_and_deleted_at_the_end(
     tools.empty_trash()
     assert not (tmp_path / "trash").exists()
     assert (folder / "playbook.yml").is_file()
+
+
+def test_a_case_s_environment_is_the_timed_one_with_its_own_on_top(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setenv("CI_ORCHESTRATOR_SERVER", "off")
+    monkeypatch.setenv("CI_ORCHESTRATOR_JOBS", "7")
+    assert "CI" not in timing.environment()
+    assert not any(name.startswith("CI_ORCHESTRATOR") for name in timing.environment())
+    assert timing.environment(server.ON)["CI_ORCHESTRATOR_SERVER"] == "on"
+    waited: list[str] = []
+
+    def ready() -> str:
+        waited.append("after the warm-up")
+        return "no run server answered"
+
+    case = timing.Case(
+        name="ours",
+        argv=["sh", "-c", 'test "$CI_ORCHESTRATOR_SERVER" = on && test -z "$CI_ORCHESTRATOR_JOBS"'],
+        cwd=tmp_path,
+        env=server.ON,
+        ready=ready,
+    )
+    [timed] = timing.compare([case], runs=2, log_folder=tmp_path / "logs").values()
+    assert timed.ok, timed.wrong
+    assert len(timed.seconds) == 2
+    assert waited == ["after the warm-up"]  # once, untimed
+    assert report.verdict(timed) == "ok (2 runs); no run server answered"
+
+
+def test_ours_is_timed_with_its_run_server_and_without(tmp_path: Path) -> None:
+    peers = {
+        tools.OURS: Peer(name=tools.OURS, argv=("python", "-P", "-m", "ci_orchestrator"), version="1.0"),
+        "make": Peer(name="make", argv=("make",), version="4.3"),
+        "doit": Peer(name="doit", missing="not installed"),
+    }
+    context = Context(peers=peers, work=tmp_path, runs=1, quick=True)
+    rows = context.rows(no_server=True)
+    assert [(row.name, row.folder, dict(row.env)) for row in rows] == [
+        (tools.OURS, tools.OURS, {"CI_ORCHESTRATOR_SERVER": "on"}),
+        (tools.OURS_NO_SERVER, "ci-orchestrator-no-server", {"CI_ORCHESTRATOR_SERVER": "off"}),
+        ("make", "make", {}),
+    ]
+    assert [row.name for row in context.rows()] == [tools.OURS, "make"]
+    assert context.row_peers[tools.OURS_NO_SERVER].version == "1.0"
+
+    timings = {
+        name: timing.Timing(name=name, seconds=[median])
+        for name, median in ((tools.OURS, 0.1), (tools.OURS_NO_SERVER, 0.2), ("make", 0.05))
+    }
+    table = report.timing_rows(timings, context.row_peers, reference=tools.OURS, also=tools.OURS_NO_SERVER)
+    assert [row[4:6] for row in table] == [("1.00", "0.50"), ("2.00", "1.00"), ("0.50", "0.25")]
+    assert len(table[0]) == len(report.BOTH_HEADER) + 1  # and the check

@@ -10,8 +10,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import tools, workload
-from bench.report import TIMING_HEADER, Section, Table, Target, seconds, timing_rows
-from bench.scenarios import OURS, both, statuses_check
+from bench.report import BOTH_HEADER, Section, Table, Target, seconds, timing_rows
+from bench.scenarios import BOTH_WAYS, OURS, OURS_NO_SERVER, both, statuses_check, without_server
 from bench.timing import Case, compare
 
 if TYPE_CHECKING:
@@ -29,10 +29,11 @@ CONCURRENCY = 2
 
 def _phase_cases(context: Context, phase: str, folders: dict[str, Path]) -> list[Case]:
     cases = []
-    for peer in context.available(tools.CACHING_TOOLS):
-        folder = folders[peer.name]
+    for row in context.rows(tools.CACHING_TOOLS, no_server=True):
+        peer = row.peer
+        folder = folders[row.name]
         work = workload.cache(folder, COUNT)
-        cache_dir = context.work / "cache" / "store" / peer.name
+        cache_dir = context.work / "cache" / "store" / row.folder
         expected: dict[str, set[str]] = {"runs": set()}
         prepare = _preparer(phase, peer, folder, work, cache_dir, expected)
 
@@ -48,7 +49,10 @@ def _phase_cases(context: Context, phase: str, folders: dict[str, Path]) -> list
 
             check = both(files, statuses_check(folder, counts))
         argv = tools.command(peer, folder, CONCURRENCY, cache_dir=cache_dir if peer.name == OURS else None)
-        cases.append(Case(name=peer.name, argv=argv, cwd=folder, check=check, prepare=prepare))
+        case = Case(
+            name=row.name, argv=argv, cwd=folder, check=check, prepare=prepare, env=row.env, ready=row.ready
+        )
+        cases.append(case)
     return cases
 
 
@@ -85,29 +89,31 @@ def run(context: Context) -> Section:
             "turbo: per-package `inputs`/`outputs` (content hashes, outputs restored on a hit); "
             "make: mtimes only. Cold: every tool's state removed before each run. Warm: nothing "
             f"changed since the last run. Changed: {CHANGED} different inputs rewritten before each "
-            "run. Each run checked through `runs.log` (which steps ran) and every output's content."
+            "run. Each run checked through `runs.log` (which steps ran) and every output's content; "
+            "ours' also through its run record (steps `passed` and `cached`). Each row of ours has "
+            f"its own folder and cache. {BOTH_WAYS}"
         ),
     )
     folders = {}
-    for peer in context.available(tools.CACHING_TOOLS):
-        folder = context.work / "cache" / peer.name
+    for row in context.rows(tools.CACHING_TOOLS, no_server=True):
+        folder = context.work / "cache" / row.folder
         work = workload.cache(folder, COUNT)
-        tools.write(peer.name, work, folder, cache=True)
+        tools.write(row.peer.name, work, folder, cache=True)
         workload.write_inputs(folder, work)
-        folders[peer.name] = folder
+        folders[row.name] = folder
     results: dict[str, dict[str, Timing]] = {}
     for phase in ("cold", "warm", "changed"):
         cases = _phase_cases(context, phase, folders)
         results[phase] = compare(cases, runs=context.runs, log_folder=context.logs / f"cache-{phase}")
-        rows = timing_rows(results[phase], context.peers, reference=OURS)
+        rows = timing_rows(results[phase], context.row_peers, reference=OURS, also=OURS_NO_SERVER)
         no_cache = tuple(
-            (peer.name, peer.version, "no cache", "–", "–", "not measured")
+            (peer.name, peer.version, "no cache", "–", "–", "–", "not measured")
             for peer in context.available(tools.LAYER_TOOLS)
         )
         title = {"cold": "cold", "warm": "warm, nothing changed", "changed": f"{CHANGED} inputs changed"}[
             phase
         ]
-        section.tables.append(Table(title=title, header=(*TIMING_HEADER, "check"), rows=rows + no_cache))
+        section.tables.append(Table(title=title, header=(*BOTH_HEADER, "check"), rows=rows + no_cache))
     for phase in ("warm", "changed"):
         section.targets.append(_target(results[phase], phase))
     section.notes += [f"{peer.name}: not installed ({peer.missing})" for peer in context.missing()]
@@ -120,5 +126,6 @@ def _target(timings: dict[str, Timing], phase: str) -> Target:
     peers = [timings[name] for name in ("go-task", "doit") if name in timings]
     if ours is None or not ours.ok or not peers or not all(peer.ok for peer in peers):
         return Target(goal=goal, met=None, measured="a tool failed or is missing")
-    measured = ", ".join(f"{t.name} {seconds(t.median)}" for t in (ours, *peers))
+    figures = [f"{t.name} {seconds(t.median)}" for t in peers]
+    measured = ", ".join([f"{ours.name} {seconds(ours.median)}{without_server(timings)}", *figures])
     return Target(goal=goal, met=all(ours.median <= peer.median for peer in peers), measured=measured)

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from bench import tools, workload
 from bench.report import TIMING_HEADER, Section, Table, Target, ratio, seconds, timing_rows
-from bench.scenarios import OURS, both, read_record, statuses_check
+from bench.scenarios import OURS, SERVER_ONLY, both, read_record, statuses_check
 from bench.timing import Case, compare
 
 if TYPE_CHECKING:
@@ -40,8 +40,9 @@ def _cases(context: Context, concurrency: int, inside: list[float]) -> tuple[lis
     cases = []
     count = QUICK_COUNT if context.quick else COUNT
     shape = workload.dag(context.work, count=count)
-    for peer in context.available():
-        folder = context.work / "dag" / peer.name
+    for row in context.rows():
+        peer = row.peer
+        folder = context.work / "dag" / row.folder
         work = workload.dag(folder, count=count)
         tools.write(peer.name, work, folder)
         log = folder / "order.log"
@@ -61,7 +62,10 @@ def _cases(context: Context, concurrency: int, inside: list[float]) -> tuple[lis
             log.unlink(missing_ok=True)
 
         argv = tools.command(peer, folder, concurrency)
-        cases.append(Case(name=peer.name, argv=argv, cwd=folder, check=check, prepare=prepare))
+        case = Case(
+            name=row.name, argv=argv, cwd=folder, check=check, prepare=prepare, env=row.env, ready=row.ready
+        )
+        cases.append(case)
     return cases, shape
 
 
@@ -74,7 +78,7 @@ def run(context: Context) -> Section:
             "steps of earlier layers. Every step appends `start ID` and `end ID` to a log, and each run is "
             "checked: every step ran once, and started after all it needs had ended. xargs and "
             "GNU parallel cannot express needs: they run layer after layer (a barrier between "
-            "layers), which keeps the order but is a different, easier schedule."
+            f"layers), which keeps the order but is a different, easier schedule. {SERVER_ONLY}"
         ),
     )
     for concurrency in CONCURRENCIES[:1] if context.quick else CONCURRENCIES:

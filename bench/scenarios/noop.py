@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import tools, workload
-from bench.report import TIMING_HEADER, Section, Table, Target, seconds, timing_rows
-from bench.scenarios import OURS, statuses_check
+from bench.report import BOTH_HEADER, Section, Table, Target, seconds, timing_rows
+from bench.scenarios import BOTH_WAYS, OURS, OURS_NO_SERVER, statuses_check, without_server
 from bench.timing import Case, compare
 
 if TYPE_CHECKING:
@@ -24,12 +24,15 @@ XARGS_FACTOR = 2.0
 def run(context: Context) -> Section:
     work = workload.noop(COUNT)
     cases = []
-    for peer in context.available():
-        folder = context.work / "noop" / peer.name
-        tools.write(peer.name, work, folder)
-        check = statuses_check(folder, lambda: {"passed": COUNT}) if peer.name == OURS else (lambda: "")
-        argv = tools.command(peer, folder, CONCURRENCY)
-        cases.append(Case(name=peer.name, argv=argv, cwd=folder, check=check, limit=LIMIT))
+    for row in context.rows(no_server=True):
+        folder = context.work / "noop" / row.folder
+        tools.write(row.peer.name, work, folder)
+        ours = row.peer.name == OURS
+        check = statuses_check(folder, lambda: {"passed": COUNT}) if ours else (lambda: "")
+        argv = tools.command(row.peer, folder, CONCURRENCY)
+        cases.append(
+            Case(name=row.name, argv=argv, cwd=folder, check=check, limit=LIMIT, env=row.env, ready=row.ready)
+        )
     timings = compare(cases, runs=context.runs, log_folder=context.logs / "noop")
     section = Section(
         name="noop",
@@ -37,18 +40,18 @@ def run(context: Context) -> Section:
             f"{COUNT} independent steps of `true`, concurrency {CONCURRENCY}. Checked: exit code 0 for "
             "every tool; ours also by its run record (every step `passed`). xargs and parallel run "
             "the commands through `sh -c` / the user's shell, one layer. A run is stopped after "
-            f"{LIMIT:.0f} s and reported as slower than that."
+            f"{LIMIT:.0f} s and reported as slower than that. {BOTH_WAYS}"
         ),
     )
-    rows = timing_rows(timings, context.peers, reference=OURS)
+    rows = timing_rows(timings, context.row_peers, reference=OURS, also=OURS_NO_SERVER)
     section.tables.append(
-        Table(title=f"{COUNT} × true, -j {CONCURRENCY}", header=(*TIMING_HEADER, "check"), rows=rows)
+        Table(title=f"{COUNT} × true, -j {CONCURRENCY}", header=(*BOTH_HEADER, "check"), rows=rows)
     )
     section.notes += [f"{peer.name}: not installed ({peer.missing})" for peer in context.missing()]
     ours, task = timings.get(OURS), timings.get("go-task")
     if ours and task and ours.ok and task.ok:
         met: bool | None = ours.median <= task.median
-        measured = f"ours {seconds(ours.median)}, go-task {seconds(task.median)}"
+        measured = f"ours {seconds(ours.median)}{without_server(timings)}, go-task {seconds(task.median)}"
     else:
         met, measured = None, "a tool failed or is missing"
     section.targets.append(Target(goal="noop: no slower than go-task", met=met, measured=measured))
@@ -56,12 +59,15 @@ def run(context: Context) -> Section:
     if ours and xargs and ours.ok and xargs.ok:
         share: bool | None = ours.median <= XARGS_FACTOR * xargs.median
         times = ours.median / xargs.median
-        against = f"ours {seconds(ours.median)}, xargs {seconds(xargs.median)} ({times:.2f}×)"
+        ours_figure = f"ours {seconds(ours.median)}{without_server(timings)}"
+        against = f"{ours_figure}, xargs {seconds(xargs.median)} ({times:.2f}×)"
     else:
         share, against = None, "a tool failed or is missing"
     section.targets.append(
         Target(goal=f"noop: at most {XARGS_FACTOR:g}× `xargs -P {CONCURRENCY}`", met=share, measured=against)
     )
-    per_step = timings[OURS].median / COUNT if OURS in timings else float("nan")
-    section.notes.append(f"ours: {per_step * 1e6:,.0f} µs per step (whole process ÷ steps)")
+    for name in (OURS, OURS_NO_SERVER):
+        if name in timings:
+            per_step = timings[name].median / COUNT
+            section.notes.append(f"{name}: {per_step * 1e6:,.0f} µs per step (whole process ÷ steps)")
     return section

@@ -11,7 +11,7 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING
 
-from bench import tools, workload
+from bench import server, tools, workload
 from bench.peers import BENCH
 from bench.report import TIMING_HEADER, Section, Table, Target, timing_rows
 from bench.scenarios import OURS, both, statuses_check
@@ -31,7 +31,9 @@ def run(context: Context) -> Section:
             "One step printing 1 GiB in 100-byte lines (`{ yes x…x || true; } | head -c 1073741824`), "
             "`run --no-cache`, default console output sent to /dev/null. Peak memory: "
             "`getrusage(RUSAGE_SELF).ru_maxrss` of the ci-orchestrator process, read at its exit by "
-            "`bench/maxrss.py`, which runs the tool in-process: the step's processes are not counted."
+            "`bench/maxrss.py`, which runs the tool in-process: the step's processes are not counted. "
+            "So the command runs in that process, never on a run server (which would leave only the "
+            "client's memory to measure): `CI_ORCHESTRATOR_SERVER=off`, as in a CI job."
         ),
     )
     ours = context.peers[OURS]
@@ -57,6 +59,7 @@ def run(context: Context) -> Section:
         check=both(statuses_check(folder, lambda: {"passed": 1}), read_peak),
         prepare=prepare,
         discard_output=True,
+        env=server.OFF,  # `maxrss.py` calls the command itself: no server either way; said so here
     )
     timings = compare([case], runs=context.runs, log_folder=context.logs / "output")
     tools.forget(OURS, folder)

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from bench import tools, workload
+from bench import server, tools, workload
 from bench.report import Section, Table, Target, seconds, timing_rows
-from bench.scenarios import OURS, statuses_check
+from bench.scenarios import OURS, SERVER_ONLY, statuses_check
 from bench.timing import Case, compare
 
 if TYPE_CHECKING:
@@ -45,21 +45,24 @@ def run(context: Context) -> Section:
             f"`true` steps at {' and '.join(f'{n:,}' for n in sizes)} steps. A run longer than 15 s "
             "is timed once (its warm-up is its only sample). Growth: per-step cost at the large size "
             "÷ per-step cost at the small size (1.00 is linear, up to 1.25 is called linear; start-up "
-            "makes small sizes dearer per step, so below 1 is expected)."
+            f"makes small sizes dearer per step, so below 1 is expected). {SERVER_ONLY}"
         ),
     )
     ours = context.peers[OURS]
+
+    def ready() -> str:
+        return server.wait(ours)
+
     plan_cases, run_cases = [], []
     for size in sizes:
         folder = context.work / "scale" / str(size)
         tools.write(OURS, workload.noop(size), folder)
         name = f"{size:,} steps"
-        plan_cases.append(
-            Case(name=name, argv=[*ours.argv, "plan", str(folder / "playbook.yml")], cwd=folder)
-        )
+        plan_argv = [*ours.argv, "plan", str(folder / "playbook.yml")]
+        plan_cases.append(Case(name=name, argv=plan_argv, cwd=folder, env=server.ON, ready=ready))
         check = statuses_check(folder, lambda size=size: {"passed": size})
         argv = tools.command(ours, folder, CONCURRENCY)
-        run_cases.append(Case(name=name, argv=argv, cwd=folder, check=check))
+        run_cases.append(Case(name=name, argv=argv, cwd=folder, check=check, env=server.ON, ready=ready))
     named = {case.name: ours for case in plan_cases}
     plans = compare(plan_cases, runs=context.runs, log_folder=context.logs / "scale-plan")
     runs = compare(run_cases, runs=context.runs, log_folder=context.logs / "scale-run")

@@ -5,8 +5,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from bench import tools, workload
-from bench.report import TIMING_HEADER, Section, Table, Target, seconds, timing_rows
-from bench.scenarios import OURS
+from bench.report import BOTH_HEADER, TIMING_HEADER, Section, Table, Target, seconds, timing_rows
+from bench.scenarios import BOTH_WAYS, OURS, OURS_NO_SERVER
 from bench.timing import Case, compare
 
 if TYPE_CHECKING:
@@ -40,7 +40,9 @@ def run(context: Context) -> Section:
             f"`--version` of every tool ({max(context.runs, 10)} runs each), and `plan` of a "
             f"{STEPS:,}-step playbook of independent `true` steps beside the peers' nearest "
             "equivalents: `make -n`, `task --dry`, `doit list --all` (lists tasks, no order), "
-            "`turbo run --dry=json`. ci-orchestrator answers `--version` before loading its CLI."
+            "`turbo run --dry=json`. ci-orchestrator answers `--version` before loading its CLI, "
+            "without a run server, so `--version` has one row of ours. `plan`: "
+            f"{BOTH_WAYS}"
         ),
     )
     version_cases = [
@@ -54,16 +56,16 @@ def run(context: Context) -> Section:
 
     plan_cases = []
     work = workload.noop(STEPS)
-    for peer in context.available(tools.CACHING_TOOLS):
-        folder = context.work / "startup" / peer.name
-        tools.write(peer.name, work, folder)
-        argv = _dry_run(peer, str(folder))
+    for row in context.rows(tools.CACHING_TOOLS, no_server=True):
+        folder = context.work / "startup" / row.folder
+        tools.write(row.peer.name, work, folder)
+        argv = _dry_run(row.peer, str(folder))
         if argv is not None:
-            plan_cases.append(Case(name=peer.name, argv=argv, cwd=folder))
+            plan_cases.append(Case(name=row.name, argv=argv, cwd=folder, env=row.env, ready=row.ready))
     plans = compare(plan_cases, runs=context.runs, log_folder=context.logs / "plan")
-    rows = timing_rows(plans, context.peers, reference=OURS)
+    rows = timing_rows(plans, context.row_peers, reference=OURS, also=OURS_NO_SERVER)
     title = f"plan / dry run of {STEPS:,} steps"
-    section.tables.append(Table(title=title, header=(*TIMING_HEADER, "check"), rows=rows))
+    section.tables.append(Table(title=title, header=(*BOTH_HEADER, "check"), rows=rows))
 
     ours = versions.get(OURS)
     met = None if ours is None or not ours.ok else ours.median < GOAL
@@ -71,6 +73,7 @@ def run(context: Context) -> Section:
     section.targets.append(
         Target(goal=f"startup: `--version` under {GOAL * 1000:.0f} ms", met=met, measured=measured)
     )
-    if OURS in plans:
-        section.notes.append(f"ours: `plan` of {STEPS:,} steps, median {seconds(plans[OURS].median)}")
+    for name in (OURS, OURS_NO_SERVER):
+        if name in plans:
+            section.notes.append(f"{name}: `plan` of {STEPS:,} steps, median {seconds(plans[name].median)}")
     return section
