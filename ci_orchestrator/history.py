@@ -75,6 +75,14 @@ CREATE TABLE steps (
     PRIMARY KEY (run_id, id)
 );
 """
+# The rows `durations` reads (steps that passed or failed, not cached). A warm run's steps are all
+# cached: without this index, finding the others meant reading every step of every kept run (20 ms
+# with 500 runs of 200 steps). Made on opening, so that a database of an older version gets it too;
+# SQLite uses a partial index only for a query that repeats its condition, as `durations` does.
+_TIMED_INDEX = (
+    "CREATE INDEX IF NOT EXISTS steps_timed ON steps (run_id)"
+    " WHERE status IN ('passed', 'failed') AND NOT cached"
+)
 
 
 class HistoryError(OrchestratorError):
@@ -131,6 +139,7 @@ class History:
                     if statement.strip():
                         self._connection.execute(statement)
                 self._connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            self._connection.execute(_TIMED_INDEX)
 
     def _switch_to_wal(self) -> None:
         # Of two processes making the database at once, the one that does not get to switch it
@@ -273,11 +282,11 @@ class History:
             rows = self._connection.cursor()
             rows.row_factory = None  # tuples: a Row per step costs more than the query itself
             rows.execute(
-                """SELECT steps.id, steps.duration FROM steps JOIN runs USING (run_id)
-                   WHERE runs.playbook = ? AND steps.status IN (?, ?) AND NOT steps.cached
-                       AND runs.total >= ?
-                   ORDER BY runs.started DESC, runs.rowid DESC""",
-                (playbook, Status.PASSED.value, Status.FAILED.value, min_total),
+                "SELECT steps.id, steps.duration FROM steps JOIN runs USING (run_id)"
+                " WHERE runs.playbook = ? AND steps.status IN ('passed', 'failed') AND NOT steps.cached"
+                " AND runs.total >= ?"
+                " ORDER BY runs.started DESC, runs.rowid DESC",
+                (playbook, min_total),
             )
             for instance, duration in rows:
                 if wanted is not None and instance not in wanted:
