@@ -3,6 +3,7 @@ that lists every problem of the file, each with its line, column and key path.""
 
 from __future__ import annotations
 
+import codecs
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -109,7 +110,8 @@ def _read_text(path: Path, shown: str) -> str:
     except OSError as error:
         raise PlaybookError(f"cannot read the file: {error.strerror or error}", location=where) from None
     try:
-        return data.decode("utf-8-sig")
+        # As the `utf-8-sig` codec reads it, without loading that codec's module mid-run.
+        return data.removeprefix(codecs.BOM_UTF8).decode("utf-8")
     except UnicodeDecodeError as error:
         raise PlaybookError.not_utf8(data, error, file=shown) from None
 

@@ -5,6 +5,7 @@ environment (a daemon started with `env -i` carries no run id)."""
 
 from __future__ import annotations
 
+import ctypes  # for one system call that os does not offer; loaded with the module, not mid-run
 import os
 import sys
 from pathlib import Path
@@ -80,7 +81,7 @@ def _children(pid: str) -> list[int]:
         return children
     for task in tasks:
         try:
-            children.extend(int(child) for child in (task / "children").read_text(encoding="ascii").split())
+            children.extend(int(child) for child in (task / "children").read_bytes().split())
         except OSError:  # the task or the process ended
             continue
     return children
@@ -111,8 +112,6 @@ def _child_subreaper(*, become: bool) -> bool:
     """Sets (`become`) or reads this process's child-subreaper flag; False where there is none."""
     if not sys.platform.startswith("linux"):
         return False
-    import ctypes  # a few ms, for one system call that os does not offer
-
     try:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
