@@ -25,6 +25,10 @@ if TYPE_CHECKING:
 
 CACHE_FORMAT = 1
 
+# `json.dumps` given an option builds a new encoder at each call: for each instance, here.
+_sorted_json = json.JSONEncoder(sort_keys=True).encode
+_value_json = json.JSONEncoder(sort_keys=True, default=str).encode
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Manifest:
@@ -44,7 +48,7 @@ class Manifest:
     def digest(self) -> str:
         data = self.to_json()
         data["upstream"] = [key for _, key in self.upstream]  # the names only help explain
-        return digest_bytes(json.dumps(data, sort_keys=True).encode())
+        return digest_bytes(_sorted_json(data).encode())
 
     def to_json(self) -> dict[str, Any]:
         # Spelled out rather than dataclasses.asdict, which deep-copies and is slow per instance.
@@ -103,9 +107,7 @@ def build_manifest(
         shell=step.shell,
         working_directory=_relative(instance.working_directory, workspace),
         env={name: digest_bytes(value.encode()) for name, value in sorted(instance.env.items())},
-        matrix={
-            name: json.dumps(value, sort_keys=True, default=str) for name, value in instance.matrix.items()
-        },
+        matrix={name: _value_json(value) for name, value in instance.matrix.items()},
         patterns=tuple(step.inputs if patterns is None else patterns),
         inputs=dict(sorted(inputs.items())),
         outputs=tuple(step.outputs if outputs is None else outputs),

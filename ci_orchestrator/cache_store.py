@@ -131,20 +131,27 @@ class CacheStores:
         try:
             yield
         except Exception as error:  # the run must go on whatever the store did
-            if not self._failed:
-                self.warnings.append(f"cache at {self.directory} is unusable ({error}); running without it")
-            self._failed = True
-            for store in (self._entries, self._index):
-                if store is not None:
-                    with suppress(Exception):  # it is being abandoned anyway
-                        store.close()
-            self._entries = self._index = None
+            self._give_up(error)
+
+    def _give_up(self, error: Exception) -> None:
+        if not self._failed:
+            self.warnings.append(f"cache at {self.directory} is unusable ({error}); running without it")
+        self._failed = True
+        for store in (self._entries, self._index):
+            if store is not None:
+                with suppress(Exception):  # it is being abandoned anyway
+                    store.close()
+        self._entries = self._index = None
 
     # --- results ---------------------------------------------------------------------
     def entry(self, digest: str) -> Any:
         """The stored metadata (JSON) of a result, None when there is none."""
-        with self.guard():
-            return self._index.get("entry:" + digest) if self._index is not None else None
+        if self._index is None:
+            return None
+        try:  # as `guard` does, without its generator: this is asked for every cacheable step
+            return self._index.get("entry:" + digest)
+        except Exception as error:  # the run must go on whatever the store did
+            self._give_up(error)
         return None
 
     def has_archive(self, digest: str) -> bool:

@@ -83,6 +83,8 @@ _TIMED_INDEX = (
     "CREATE INDEX IF NOT EXISTS steps_timed ON steps (run_id)"
     " WHERE status IN ('passed', 'failed') AND NOT cached"
 )
+# `json.dumps` given an option builds a new encoder at each call: for each step, here.
+_matrix_json = json.JSONEncoder(default=str).encode
 
 
 class HistoryError(OrchestratorError):
@@ -249,7 +251,7 @@ class History:
                     run_id,
                     result.id,
                     result.step,
-                    json.dumps(dict(result.matrix), default=str),
+                    _matrix_json(dict(result.matrix)),
                     result.status.value,
                     result.exit_code,
                     result.attempts,

@@ -15,7 +15,8 @@ if TYPE_CHECKING:
 def iso_time(moment: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a `Z`, as every report and the history write times:
     `2026-11-25T10:00:00.123456Z` (sorts as text). A naive time is taken as UTC already."""
-    moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+    if moment.tzinfo is not UTC:  # the times of a run already are: no new object for each
+        moment = moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
     # isoformat is twice as fast as strftime, and the same text for years 1000 to 9999.
     return moment.isoformat(timespec="microseconds")[:-6] + "Z"
 
