@@ -203,13 +203,42 @@ class StepCache:
         A success whose archive was evicted still counts when its outputs are in place and its
         log is in the index: nothing would be read from the archive.
         """
-        if not self.read or not self.enabled:
-            return None
-        data = self._stores.entry(key.digest)
-        entry = CacheEntry.from_json(key.digest, data) if data is not None else None
+        entry = self._stored(key)
         if entry is None or self._servable_in_place(entry):
             return entry
         return entry if self._stores.has_archive(key.digest) else None
+
+    def take(self, key: CacheKey, *, log_path: Path) -> CacheEntry | None:
+        """`lookup` then `restore`, for a step served from the cache now: the stored success, its
+        outputs in place and its log written to `log_path`. None when there is none, or when it
+        cannot be restored (then the step runs; `warnings` say why). The outputs are compared
+        with the workspace once, where the two calls compare them twice.
+        """
+        entry = self._stored(key)
+        if entry is None:
+            return None
+        try:
+            in_place = self._servable_in_place(entry, check=True)
+        except RestoreError as error:
+            if self._stores.has_archive(key.digest):  # found by `lookup`, refused by `restore`
+                self._refused(entry, error)
+            return None
+        if not in_place and not self._stores.has_archive(key.digest):
+            return None  # as `lookup` finds it: nothing to serve
+        try:
+            if in_place and entry.log is not None:
+                self._serve_in_place(entry, entry.log, log_path=log_path)
+            else:
+                self._restore_archive(entry, log_path=log_path)
+        except Exception:  # as from `restore`: a result not put back is a miss, the step runs
+            return None
+        return entry
+
+    def _stored(self, key: CacheKey) -> CacheEntry | None:
+        if not self.read or not self.enabled:
+            return None
+        data = self._stores.entry(key.digest)
+        return CacheEntry.from_json(key.digest, data) if data is not None else None
 
     def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
         """Keeps a passed instance's result, its log and the files its `outputs` globs match.
@@ -263,14 +292,24 @@ class StepCache:
         """
         try:
             if entry.log is not None and self._servable_in_place(entry, check=True):
-                # The common warm run: nothing to write but the log, no archive to open.
-                self._logs.write(log_path, entry.log)
-                self._stores.count_use(entry.digest)
+                self._serve_in_place(entry, entry.log, log_path=log_path)
                 return
         except RestoreError as error:
-            self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
-            self._stores.drop(entry.digest)
+            self._refused(entry, error)
             raise
+        self._restore_archive(entry, log_path=log_path)
+
+    def _serve_in_place(self, entry: CacheEntry, log: bytes, *, log_path: Path) -> None:
+        """The common warm run: nothing to write but the log, no archive to open."""
+        self._logs.write(log_path, log)
+        self._stores.count_use(entry.digest)
+
+    def _refused(self, entry: CacheEntry, error: RestoreError) -> None:
+        """A result that would write outside the workspace (or through a symlink): said, dropped."""
+        self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
+        self._stores.drop(entry.digest)
+
+    def _restore_archive(self, entry: CacheEntry, *, log_path: Path) -> None:
         handle = self._stores.archive(entry.digest)
         if handle is None:
             raise RestoreError(f"{entry.instance_id}: the cached result is no longer stored")
@@ -283,8 +322,7 @@ class StepCache:
                     in_place=lambda name, mode: self._in_place(entry, name, mode),
                 )
         except RestoreError as error:
-            self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
-            self._stores.drop(entry.digest)
+            self._refused(entry, error)
             raise
         except OSError as error:
             self.warnings.append(f"{entry.instance_id}: cached result not restored ({error})")

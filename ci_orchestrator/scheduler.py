@@ -185,14 +185,9 @@ class _Run:
         if key is None:
             return False
         self.cacheable[instance.id] = key
-        entry = self.cache.lookup(key)
-        if entry is None:
-            self.misses += 1
-            return False
         log = log_path(self.context, instance.id)
-        try:
-            self.cache.restore(entry, log_path=log)
-        except Exception:
+        entry = self.cache.take(key, log_path=log)
+        if entry is None:
             self.misses += 1
             return False
         self.hits += 1

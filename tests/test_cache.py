@@ -141,6 +141,33 @@ def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(workspac
     assert restored_log.read_text() == "compiled 2 files\n"
 
 
+def test_take_serves_a_hit_as_lookup_then_restore_would(workspace: Path) -> None:
+    item = instance(outputs=("dist/**",))
+    files = build_outputs(workspace)
+    logs = workspace.parent
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        assert cache.take(key, log_path=logs / "miss.log") is None
+        stored(cache, workspace, item, log_text="compiled 2 files\n")
+
+    (workspace / "dist" / "bin" / "run").unlink()
+    with open_cache(workspace) as cache:
+        key = cache.key_for(item, upstream_keys=[])
+        assert key is not None
+        restored = cache.take(key, log_path=logs / "restored.log")  # from the archive
+        in_place = cache.take(key, log_path=logs / "in-place.log")  # every output there now
+        assert restored is not None and in_place is not None
+        assert restored.files == in_place.files == ("dist/app.whl", "dist/bin/run")
+        assert cache.warnings == []
+
+    for name, content in files.items():
+        assert (workspace / name).read_bytes() == content
+    assert (workspace / "dist/bin/run").stat().st_mode & 0o777 == 0o755
+    assert (logs / "restored.log").read_text() == (logs / "in-place.log").read_text() == "compiled 2 files\n"
+    assert not (logs / "miss.log").exists()
+
+
 def test_a_step_without_inputs_or_cache_flag_is_not_cacheable(workspace: Path) -> None:
     with open_cache(workspace) as cache:
         assert cache.key_for(instance(inputs=()), upstream_keys=[]) is None
