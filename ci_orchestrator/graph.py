@@ -30,7 +30,8 @@ def find_cycle(preds: Mapping[N, Iterable[N]]) -> list[N] | None:
 def topological_order(preds: Mapping[N, Sequence[N]]) -> list[N]:
     """Every node after all it waits for; among free nodes, the one listed first goes first.
 
-    The graph must be acyclic (check with `find_cycle`).
+    In a graph with a cycle, the nodes on it and those after them are left out (`find_cycle`
+    names it).
     """
     position = {node: index for index, node in enumerate(preds)}
     waiting = {node: len(set(before)) for node, before in preds.items()}

@@ -251,7 +251,7 @@ class History:
                     run_id,
                     result.id,
                     result.step,
-                    _matrix_json(dict(result.matrix)),
+                    _matrix_json(dict(result.matrix)) if result.matrix else "{}",
                     result.status.value,
                     result.exit_code,
                     result.attempts,

@@ -45,7 +45,7 @@ def mask_values(secrets: Iterable[str]) -> tuple[str, ...]:
 def mask(text: str, secrets: Iterable[str]) -> str:
     """`text` with every value of `mask_values(secrets)` replaced by `***`; where two start at one
     place the longer one is hidden whole, as `Masker` does in a stream."""
-    if not text:
+    if not text or not secrets:  # no secrets (an iterator is always truthy): most runs, every line
         return text
     pattern = _text_pattern(tuple(secrets))
     return text if pattern is None else pattern.sub(MASK, text)

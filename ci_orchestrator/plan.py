@@ -119,13 +119,14 @@ def build_plan(
             requires[node] = needed
     waits_for = {node: tuple(befores) for node, befores in waits.items()}
 
-    cycle = graph.find_cycle(waits_for)
+    ordered = graph.topological_order(waits_for)
+    # A cycle leaves its nodes out of the order; only then is it looked for, to be named.
+    cycle = graph.find_cycle(waits_for) if len(ordered) < len(waits_for) else None
     if cycle:
         step_of = {instance.id: instance.step for instance in instances}
         problems.extend(_cycle_error(cycle, step_of).problems)
     if problems:  # pools too small and a cycle are reported together
         raise PlanError.from_problems(problems)
-    ordered = graph.topological_order(waits_for)
     by_id = {instance.id: instance for instance in instances}
     return Plan(
         playbook=playbook,
