@@ -101,13 +101,18 @@ class _Run:
         self.untold: list[StepResult | tuple[str, int]] = []
 
     # --- the loop ------------------------------------------------------------------
-    def drive(self, supervisor: Supervisor) -> None:
-        """Starts what is ready and handles what happens until nothing runs or waits."""
+    def begin(self, supervisor: Supervisor) -> bool:
+        """Ends what needs no process among the instances ready at once (skipped, cached, and
+        what becomes ready through them); True when there are processes to start."""
         # A signal that came before anything started (held since start-up): nothing starts.
         for event in supervisor.wait():
             if isinstance(event, Signalled):
                 self.interrupt(event, supervisor)
         self.seed()
+        return bool(self.ready)
+
+    def drive(self, supervisor: Supervisor) -> None:
+        """Starts what is ready and handles what happens until nothing runs or waits."""
         self.fill(supervisor)
         self.tell()
         while self.running:
@@ -383,7 +388,10 @@ def execute(
     observer.run_started(run_id=context.run_id, playbook=plan.playbook.name, total=len(plan.instances))
     on_output = _output_forwarder(observer) if limits.stream_output else None
     with Supervisor(grace=limits.grace, on_output=on_output) as supervisor:
-        on_fresh_thread(lambda: run.drive(supervisor), name="ci-orchestrator-run")
+        if run.begin(supervisor):
+            on_fresh_thread(lambda: run.drive(supervisor), name="ci-orchestrator-run")
+        else:  # nothing to start (every step cached or skipped): no thread to place them from
+            run.tell()
         for node in plan.order:  # whatever never became ready (an interrupted run)
             if node not in run.results:
                 run.results[node] = run.skipped(plan.by_id[node], run.stopping or "not run")
