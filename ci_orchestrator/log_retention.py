@@ -8,6 +8,7 @@ names sort oldest first; only folders named like a run id are ever removed.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 from typing import TYPE_CHECKING
@@ -24,10 +25,12 @@ def prune_logs(logs_root: Path, *, current: str, keep: int = KEEP_LOG_RUNS) -> i
     """Removes the log folders of all runs but the newest `keep` (and `current`, always kept);
     returns how many went. Best effort: what cannot be read or removed is left as it is."""
     try:
-        runs = sorted(path for path in logs_root.iterdir() if _RUN_ID.fullmatch(path.name) and path.is_dir())
+        # A scan gives each entry's type with its name: no stat for each of the kept folders.
+        with os.scandir(logs_root) as entries:
+            runs = sorted(entry.name for entry in entries if _RUN_ID.fullmatch(entry.name) and entry.is_dir())
     except OSError:
         return 0
-    older = [path for path in runs[: max(len(runs) - keep, 0)] if path.name != current]
-    for path in older:
-        shutil.rmtree(path, ignore_errors=True)
+    older = [name for name in runs[: max(len(runs) - keep, 0)] if name != current]
+    for name in older:
+        shutil.rmtree(logs_root / name, ignore_errors=True)
     return len(older)
