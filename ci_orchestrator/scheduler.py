@@ -13,6 +13,7 @@ import heapq
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import graph
@@ -73,7 +74,6 @@ class _Run:
             concurrency=1 if limits.sequential else limits.concurrency, pools=plan.playbook.resources
         )
         self.position = {node: index for index, node in enumerate(plan.order)}
-        self.priority = plan.remaining(context.durations)
         self.waiting = {node: len(befores) for node, befores in plan.waits_for.items()}
         self.successors: dict[str, list[str]] = {node: [] for node in plan.order}
         for node, befores in plan.waits_for.items():
@@ -95,10 +95,18 @@ class _Run:
         self.base_env = dict(os.environ)
         self.hits = 0
         self.misses = 0
-        self.ordered_alone = graph.ordered_against_all(plan.order, plan.waits_for)
         # Starts and ends reach the observers once the loop has started what it can: the console
         # and the history do their part while the new processes already run.
         self.untold: list[StepResult | tuple[str, int]] = []
+
+    # What only a run that starts processes needs: made when the first one is about to.
+    @cached_property
+    def priority(self) -> dict[str, float]:
+        return self.plan.remaining(self.context.durations)
+
+    @cached_property
+    def ordered_alone(self) -> set[str]:
+        return graph.ordered_against_all(self.plan.order, self.plan.waits_for)
 
     # --- the loop ------------------------------------------------------------------
     def begin(self, supervisor: Supervisor) -> bool:
