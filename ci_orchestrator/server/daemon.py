@@ -193,7 +193,10 @@ class _Server:
                 os.close(fd)
             connection.close()
             return
-        pid = os.fork()
+        try:
+            pid = os.fork()
+        except OSError:  # out of processes: the client, told nothing, runs the command itself
+            pid = -1
         if pid == 0:
             worker.become(
                 cast("RunRequest", request),
@@ -203,7 +206,18 @@ class _Server:
             )
         for fd in streams:
             os.close(fd)
-        pidfd = os.pidfd_open(pid)
+        pidfd = -1
+        if pid > 0:
+            try:
+                pidfd = os.pidfd_open(pid)
+            except OSError:
+                # Out of descriptors: a worker the server cannot watch must not run on, since its
+                # client, told nothing, runs the command itself. Killed at once.
+                os.kill(pid, signal.SIGKILL)
+                os.waitpid(pid, 0)
+        if pidfd < 0:
+            connection.close()
+            return
         self.workers[pid] = _Worker(pidfd=pidfd, channel=channel)
         try:
             channel.send({"pid": pid}, fds=(pidfd,))
