@@ -1,7 +1,9 @@
-"""`--select` expressions: ids, numeric ranges, wildcards, `stage:`, `tag:` and `!` exclusions."""
+"""`--select` expressions: ids, numeric ranges, wildcards, `stage:`, `tag:`, `group:` and `!`
+exclusions."""
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -9,6 +11,8 @@ from ci_orchestrator import graph, terms
 from ci_orchestrator.errors import UsageError, did_you_mean
 
 if TYPE_CHECKING:
+    from collections.abc import Collection, Sequence
+
     from ci_orchestrator.plan import Plan
     from ci_orchestrator.playbook import Instance
 
@@ -28,22 +32,56 @@ class Term:
         return terms.matches(self.text, names, stage=step.stage, tags=step.tags)
 
 
-def _split(expression: str) -> list[str]:
-    """Comma-separated terms; a comma inside parentheses belongs to a matrix instance id."""
-    parts, depth, current = [], 0, ""
-    for char in expression:
+_GROUP_TERM = re.compile(r"\s*(?:!\s*)?group:")
+
+
+def _split(expression: str, groups: Collection[str] = ()) -> list[str]:
+    """Comma-separated terms. A comma inside parentheses belongs to a matrix instance id; one in
+    a `group:NAME` term belongs to the name when a group of that name (commas and all) exists:
+    the longest such name followed by a comma or the end is taken whole."""
+    names = sorted(groups, key=len, reverse=True)
+    parts: list[str] = []
+    start = 0
+    while True:
+        end = _group_term_end(expression, start, names)
+        if end is None:
+            end = _term_end(expression, start)
+        parts.append(expression[start:end])
+        if end >= len(expression):
+            return parts
+        start = end + 1  # past the comma
+
+
+def _term_end(expression: str, start: int) -> int:
+    """Where the term starting at `start` ends: its comma, or the end of the expression."""
+    depth = 0
+    for index in range(start, len(expression)):
+        char = expression[index]
         depth += (char == "(") - (char == ")")
         if char == "," and depth <= 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    return [*parts, current]
+            return index
+    return len(expression)
 
 
-def parse(expression: str) -> list[Term]:
+def _group_term_end(expression: str, start: int, names: Sequence[str]) -> int | None:
+    """Where a `group:NAME` term naming one of `names` (longest first) ends, or None."""
+    prefix = _GROUP_TERM.match(expression, start)
+    if prefix is None:
+        return None
+    for name in names:
+        end = prefix.end() + len(name)
+        if expression[prefix.end() : end].casefold() != name.casefold():
+            continue
+        end += len(expression[end:]) - len(expression[end:].lstrip())
+        if end == len(expression) or expression[end] == ",":
+            return end
+    return None
+
+
+def parse(expression: str, *, groups: Collection[str] = ()) -> list[Term]:
+    """The terms of `expression`; `groups` are the group names a `group:` term may name whole."""
     parsed = []
-    for raw in _split(expression):
+    for raw in _split(expression, groups):
         text = raw.strip()
         negated = text.startswith("!")
         text = text[1:].strip() if negated else text
@@ -63,12 +101,15 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
     whole = _named_whole(plan, expression)
     if whole:
         return plan.subset(whole if only else _with_needs(plan, whole))
-    terms = parse(expression)
+    groups = {group.name for group in plan.playbook.groups}
+    groups.update(i.step.block for i in plan.instances if i.step.block is not None)
+    terms = parse(expression, groups=groups)
     plain = [term for term in terms if not term.negated]
     excluded = [term for term in terms if term.negated]
     for term in plain:
         if not any(term.matches(instance) for instance in plan.instances):
             names = list(dict.fromkeys(name for i in plan.instances for name in (i.step.id, i.id)))
+            names += [f"group:{name}" for name in sorted(groups)]
             suggestion = did_you_mean(term.text, names)
             raise UsageError(f"--select: '{term.text}' matches no step{suggestion}")
     chosen = [
@@ -83,16 +124,13 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
 
 
 def _named_whole(plan: Plan, expression: str) -> list[str]:
-    """The instances of an expression that is exactly one matrix instance's id or `group:NAME` of
-    a group, taken whole: such names may hold commas, parentheses and wildcard characters of their
-    own (`test (a)b,c)`, `test ([x])`, `group:lint, test`), which terms would read as syntax."""
+    """The instance of an expression that is exactly one matrix instance's id, taken whole: such
+    an id may hold commas, parentheses and wildcard characters of its own (`test (a)b,c)`,
+    `test ([x])`), which terms would read as syntax."""
     text = expression.strip()
     instance = plan.by_id.get(text)
     if instance is not None and instance.step.id != text:
         return [text]
-    if text.startswith("group:"):
-        name = text[6:].casefold()
-        return [i.id for i in plan.instances if i.step.block is not None and i.step.block.casefold() == name]
     return []
 
 

@@ -38,12 +38,23 @@ def _inert(text: str) -> str:
     return text.replace("${{", "$ {{")
 
 
-def schedules(playbook: Playbook) -> list[tuple[str, str]]:
-    """(cron, --select expression) for every schedule; an empty selection runs everything."""
-    entries = [(cron, "") for cron in playbook.schedule]
+def schedules(playbook: Playbook) -> dict[str, str]:
+    """cron -> the `--select` expression of the runs it starts, crons in the order written.
+
+    A cron selects every group that has it (`group:A,group:B`: `--select` reads the name of a
+    group of the playbook whole, commas and all), and everything (an empty selection) when the
+    playbook's own `schedule:` has it too.
+    """
+    chosen: dict[str, list[str] | None] = dict.fromkeys(playbook.schedule)  # None: everything
     for group in playbook.groups:
-        entries.extend((cron, f"group:{group.name}") for cron in group.schedule)
-    return entries
+        for cron in group.schedule:
+            names = chosen.setdefault(cron, [])
+            if names is not None and group.name not in names:
+                names.append(group.name)
+    return {
+        cron: "" if names is None else ",".join(f"group:{name}" for name in names)
+        for cron, names in chosen.items()
+    }
 
 
 def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTION) -> str:
@@ -61,7 +72,7 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
     ]
     if crons:
         lines.append("  schedule:")
-        lines.extend(f"    - cron: {_q(cron)}" for cron in dict.fromkeys(cron for cron, _ in crons))
+        lines.extend(f"    - cron: {_q(cron)}" for cron in crons)
     lines += ["permissions:", "  contents: read", "jobs:"]
     select = _select_expression(crons)
     if shards > 1:
@@ -108,13 +119,10 @@ def _install_command(action: str) -> str:
     return f'pip install "git+https://github.com/{repository}@{ref or "main"}"'
 
 
-def _select_expression(crons: list[tuple[str, str]]) -> str:
-    """A `${{ }}` choosing the selection by the schedule that fired; empty when all run everything.
-
-    Each selection is one whole `group:NAME`, which `--select` takes whole, so a group name may
-    hold commas.
-    """
-    chosen = [(cron, select) for cron, select in crons if select]
+def _select_expression(crons: dict[str, str]) -> str:
+    """A `${{ }}` choosing the selection by the schedule that fired (`github.event.schedule` is
+    its cron, as written); empty when every trigger runs everything."""
+    chosen = [(cron, select) for cron, select in crons.items() if select]
     if not chosen:
         return ""
     parts = " || ".join(

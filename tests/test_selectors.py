@@ -142,3 +142,23 @@ def test_a_group_name_with_a_comma_given_whole_selects_that_group() -> None:
     assert select(plan, "group:LINT, TEST", only=True).order == ["lint"]
     with pytest.raises(UsageError, match="'group:lint' matches no step"):
         select(plan, "group:lint,setup")
+
+
+def test_group_terms_take_the_names_of_the_playbook_groups_whole_beside_other_terms() -> None:
+    from ci_orchestrator.playbook import Group
+
+    lint, test = step("lint", block="lint, test"), step("test", block="lint, test")
+    other = step("other-lint", block="lint")
+    groups = (
+        Group(name="lint, test", step_ids=("lint", "test"), location=lint.location),
+        Group(name="lint", step_ids=("other-lint",), location=other.location),
+    )
+    book = playbook(step("setup"), lint, test, other, groups=groups, execution=Execution.PARALLEL)
+    plan = build_plan(book, instances(book))
+    assert select(plan, "group:lint, test,group:lint", only=True).order == ["lint", "test", "other-lint"]
+    assert select(plan, "group:lint , group:LINT, TEST", only=True).order == ["lint", "test", "other-lint"]
+    # No group is named `lint,test`: the longest name that ends at a comma is `lint`.
+    assert select(plan, "group:lint,test", only=True).order == ["test", "other-lint"]
+    assert select(plan, "!group:lint, test", only=True).order == ["setup", "other-lint"]
+    with pytest.raises(UsageError, match="did you mean 'group:lint, test'"):
+        select(plan, "group:lint; test")

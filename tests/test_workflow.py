@@ -12,7 +12,7 @@ import pytest
 import yaml
 
 from ci_orchestrator import expressions
-from tests.helpers import REPO, invoke
+from tests.helpers import REPO, invoke, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -81,6 +81,72 @@ def test_each_schedule_selects_its_group_whatever_the_group_is_named(awkward: Pa
     assert chosen == {"0 1 * * *": "", "0 2 * * *": "group:night's run", "0 3 * * *": "group:lint, test"}
     assert plan_ids("--select", chosen["0 2 * * *"], "--only") == ["soak"]
     assert plan_ids("--select", chosen["0 3 * * *"], "--only") == ["lint", "test"]
+
+
+# Two groups share a cron, and the playbook's own schedule shares another group's: a run started by
+# a cron runs every group that has it (everything, when the playbook has it).
+SHARED = """
+name: shared
+schedule: "0 4 * * *"
+steps:
+  - {id: setup, run: "true"}
+groups:
+  - name: lint, test
+    schedule: "0 2 * * *"
+    execution: parallel
+    steps:
+      - {id: lint, run: "true"}
+      - {id: test, run: "true"}
+  - name: night's run
+    schedule: ["0 2 * * *", "0 4 * * *"]
+    steps:
+      - {id: soak, run: "true"}
+  - name: lint
+    steps:
+      - {id: other-lint, run: "true"}
+  - name: wide
+    schedule: "0 3 * * *"
+    execution: parallel
+    steps:
+      - {id: wide-a, run: "true"}
+      - {id: wide-b, run: "true"}
+      - {id: wide-c, run: "true"}
+"""
+EVERYTHING = ["setup", "lint", "test", "soak", "other-lint", "wide-a", "wide-b", "wide-c"]
+# What a run started by each trigger runs (None: a push, a pull request, a manual run).
+TRIGGERS = {
+    None: EVERYTHING,
+    "0 2 * * *": ["lint", "test", "soak"],
+    "0 3 * * *": ["wide-a", "wide-b", "wide-c"],
+    "0 4 * * *": EVERYTHING,
+}
+
+
+@pytest.fixture
+def shared(workdir: Path) -> Path:
+    path = workdir / "playbooks" / "shared.yml"
+    path.parent.mkdir()
+    path.write_text(SHARED, encoding="utf-8")
+    return path
+
+
+def github(cron: str | None) -> dict[str, Any]:
+    """The `github` context of a run started by `cron`, or by a push when None."""
+    return {"event": {} if cron is None else {"schedule": cron}, "event_name": "schedule" if cron else "push"}
+
+
+@pytest.mark.parametrize("shards", ["1", "3"])
+def test_a_cron_that_several_groups_share_runs_every_one_of_them(shared: Path, shards: str) -> None:
+    workflow = yaml.safe_load(export("shared", "--shards", shards))
+    triggers = workflow[True] if True in workflow else workflow["on"]  # YAML 1.1 reads `on` as true
+    assert [entry["cron"] for entry in triggers["schedule"]] == ["0 4 * * *", "0 2 * * *", "0 3 * * *"]
+    [select] = selections(workflow)
+    for cron, expected in TRIGGERS.items():
+        chosen = expressions.interpolate(select, {"github": github(cron)})
+        ran = run_cli(shared.parent.parent, "run", "shared", *(["--select", chosen] if chosen else []))
+        assert ran.returncode == 0, ran.stdout + ran.stderr
+        record = json.loads((shared.parent.parent / ".ci-orchestrator/reports/run.json").read_text("utf-8"))
+        assert [step["id"] for step in record["steps"]] == expected, cron
 
 
 def test_the_workflow_name_holds_no_expression(awkward: Path) -> None:
