@@ -132,6 +132,9 @@ def _select_expression(crons: dict[str, str]) -> str:
 
 
 def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> list[str]:
+    """Plan, shard and merge jobs. The plan job splits the same selection the shard jobs run
+    (`run --select S --shard I/N` splits the selected steps), so that a scheduled run is split
+    into as many parts as its selection has, and no shard job is left with nothing to run."""
     return [
         "  plan:",
         "    runs-on: ubuntu-latest",
@@ -143,9 +146,12 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "        shell: bash",
         "        env:",
         f"          PLAYBOOK: {_q(playbook.path)}",
+        *([f"          SELECT: {_q(select)}"] if select else []),
         "        run: |",
         f"          {_install_command(action)}",
-        f'          matrix=$(ci-orchestrator plan "$PLAYBOOK" --format github-matrix --shards {shards})',
+        f"          options=(--format github-matrix --shards {shards})",
+        *(['          if [[ -n "$SELECT" ]]; then options+=(--select "$SELECT"); fi'] if select else []),
+        '          matrix=$(ci-orchestrator plan "$PLAYBOOK" "${options[@]}")',
         '          echo "matrix=$matrix" >> "$GITHUB_OUTPUT"',
         "  shard:",
         "    needs: plan",

@@ -6,13 +6,14 @@ import json
 import re
 import shutil
 import subprocess
+import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from ci_orchestrator import expressions
-from tests.helpers import REPO, invoke, run_cli
+from tests.helpers import REPO, cli_environment, invoke, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -147,6 +148,61 @@ def test_a_cron_that_several_groups_share_runs_every_one_of_them(shared: Path, s
         assert ran.returncode == 0, ran.stdout + ran.stderr
         record = json.loads((shared.parent.parent / ".ci-orchestrator/reports/run.json").read_text("utf-8"))
         assert [step["id"] for step in record["steps"]] == expected, cron
+
+
+def plan_job_matrix(workflow: dict[str, Any], cron: str | None, work: Path) -> list[dict[str, Any]]:
+    """The matrix the exported plan job computes for a run started by `cron`: its script run by
+    bash with the step's env, the installed tool standing in for the `pip install` line."""
+    [step] = [step for step in workflow["jobs"]["plan"]["steps"] if step.get("id") == "plan"]
+    script = "\n".join(line for line in step["run"].splitlines() if not line.startswith("pip install"))
+    tools = work.parent / "tools"
+    tools.mkdir(exist_ok=True)
+    tool = tools / "ci-orchestrator"
+    tool.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ci_orchestrator "$@"\n', encoding="utf-8")
+    tool.chmod(0o755)
+    output = work.parent / "github-output"
+    output.write_text("", encoding="utf-8")
+    env = cli_environment(work, GITHUB_OUTPUT=str(output))
+    env["PATH"] = f"{tools}:{env['PATH']}"
+    contexts = {"github": github(cron)}
+    env.update({name: expressions.interpolate(value, contexts) for name, value in step["env"].items()})
+    done = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", script],
+        cwd=work,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    [line] = output.read_text(encoding="utf-8").splitlines()
+    include: list[dict[str, Any]] = json.loads(line.removeprefix("matrix="))["include"]
+    return include
+
+
+@pytest.mark.parametrize("cron", TRIGGERS)
+def test_the_plan_job_splits_what_the_shard_jobs_run(shared: Path, cron: str | None) -> None:
+    work = shared.parent.parent
+    workflow = yaml.safe_load(export("shared", "--shards", "3"))
+    [select] = selections(workflow)
+    chosen = expressions.interpolate(select, {"github": github(cron)})
+    matrix = plan_job_matrix(workflow, cron, work)
+    ran: list[str] = []
+    for entry in matrix:
+        # Each shard job on a runner of its own, with the action's options.
+        runner = work.with_name(f"shard-{entry['shard'].replace('/', '-')}")
+        shutil.copytree(work, runner)
+        options = ["--shard", entry["shard"], *(["--select", chosen] if chosen else [])]
+        done = run_cli(runner, "run", "shared", *options)
+        assert done.returncode == 0, done.stdout + done.stderr
+        record = json.loads((runner / ".ci-orchestrator/reports/run.json").read_text("utf-8"))
+        steps = [step["id"] for step in record["steps"]]
+        assert len(steps) == entry["steps"] > 0, (entry, steps)  # no shard job runs nothing
+        ran += steps
+    assert sorted(ran) == sorted(TRIGGERS[cron])
+    # As many jobs as the selection has independent parts (up to 3): the groups of a playbook
+    # wait for what comes before them, so the whole playbook is one part.
+    assert len(matrix) == (3 if cron == "0 3 * * *" else 1)
 
 
 def test_the_workflow_name_holds_no_expression(awkward: Path) -> None:
