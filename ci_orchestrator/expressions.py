@@ -59,6 +59,7 @@ __all__ = [
     "evaluate_template",
     "has_expression",
     "interpolate",
+    "keys_named",
     "keys_read",
     "loose_equal",
     "parse",
@@ -327,6 +328,24 @@ def keys_read(text: str) -> dict[str, frozenset[str] | None]:
             if isinstance(node, ContextName) and id(node) not in by_name:
                 found[node.name.lower()] = None
     return {name: None if keys is None else frozenset(keys) for name, keys in found.items()}
+
+
+def keys_named(text: str, context: str, *, condition: bool = False) -> list[str]:
+    """The keys of `context` that the `${{ }}` of `text` (or the `if:` text `text`) read by name,
+    as written, in order: `os` of `matrix.os`, `matrix['os']` and `matrix.os.name`. A read that
+    names no key (`matrix`, `matrix[format(...)]`, `matrix.*`) gives none. ExpressionError when
+    an expression cannot be parsed."""
+    parsed = [_condition(text)] if condition else [p for p in _segments(text) if isinstance(p, Expression)]
+    return [
+        node.key.value
+        for expression in parsed
+        for node in expression.nodes()
+        if isinstance(node, Index)
+        and isinstance(node.target, ContextName)
+        and node.target.name.lower() == context
+        and isinstance(node.key, Constant)
+        and isinstance(node.key.value, str)
+    ]
 
 
 def _condition(text: str) -> Expression:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator import yamlnodes
+from ci_orchestrator import matrix_keys, yamlnodes
 from ci_orchestrator.errors import Location, PlaybookError, UsageError
 from ci_orchestrator.fields import ENV_NAME_PATTERN, Checker, did_you_mean, display_path, kind_of
 from ci_orchestrator.playbook import Execution, Group, Playbook, Step
@@ -192,6 +192,7 @@ class _PlaybookReader:
         if not steps and not checker.problems:
             checker.problem(document, "", "the playbook has no steps: give 'steps', 'groups' or 'scripts'")
         self.check_references(steps, fields.get("resources"))
+        matrix_keys.check_shared(checker, values, (step for _, step in steps))
         if "name" not in fields:
             return None
         return Playbook(

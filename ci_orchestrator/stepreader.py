@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator import matrix_keys
 from ci_orchestrator.errors import Location
 from ci_orchestrator.fields import (
     SHELLS,
@@ -139,6 +140,7 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
     fields["name"] = name or (info.name if info else step_id)
 
     _read_options(checker, values, path, fields)
+    matrix_keys.check_step(checker, values, path, fields.get("matrix"))
     _fold_defaults(fields, context.defaults, info)
     if info is not None:
         for key, place in info.locations.items():
