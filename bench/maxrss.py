@@ -1,8 +1,10 @@
 """Run ci-orchestrator in this very process, then write its peak resident memory to a file.
 
-`python bench/maxrss.py OUT ARGS...` is `python -m ci_orchestrator ARGS...` plus, at exit,
+`python bench/maxrss.py OUT ARGS...` is `ci-orchestrator ARGS...` plus, at exit,
 `getrusage(RUSAGE_SELF).ru_maxrss` (KiB on Linux) written to OUT. RUSAGE_SELF is this process
-alone, all its threads and none of its children, so a step's own memory is not counted.
+alone, all its threads and none of its children, so a step's own memory is not counted. The
+output scenario runs it with ours' interpreter: the python of the venv ours is installed in
+(`bench/.peers/ours`), so the package and its dependencies are the installed ones.
 """
 
 import resource

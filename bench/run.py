@@ -8,7 +8,6 @@ and 256 MiB of output; it writes `bench/.work/RESULTS-quick.md`.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -42,8 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     options = parser.parse_args(argv)
     started = time.perf_counter()
     root, source = peers.snapshot(live=options.live)
-    os.environ["PYTHONPATH"] = str(root)
-    found, notes = peers.install(source)
+    found, notes = peers.install(root, source)
     if options.quick:
         # turbo needs minutes for 500 steps; xargs and parallel are the least like us.
         for name in QUICK_LEAVES_OUT:

@@ -5,21 +5,26 @@ interpreter, flags, module path, the package's files...) and, when there is none
 the background and runs in-process. The suite times ours with the server (what a laptop gets)
 and without (`CI_ORCHESTRATOR_SERVER=off`, what a CI job gets); see README.md.
 
-Ours runs as `python -P -m ci_orchestrator`: `-P` leaves the working folder off the module path,
-as the installed `ci-orchestrator` command does (its path starts with the folder of the script),
-so every timed command of ours has one key and one server. The module path is part of the key:
-with the working folder on it, each folder would have a server of its own, and with the key as of
-commit deb72bb (a path entry counted with its time of change) a run that adds or removes a file
-there (the dag's `order.log`, the cache's `runs.log`) gave the next run a new key: no run found
-its server.
+Ours runs as the `ci-orchestrator` command of its own venv (`bench/.peers/ours`, `peers.ours`):
+its module path starts with the script's folder, not the working folder, so every timed command
+of ours has one key and one server. The module path is part of the key: with the working folder
+on it, each folder would have a server of its own, and with the key as of commit deb72bb (a path
+entry counted with its time of change) a run that adds or removes a file there (the dag's
+`order.log`, the cache's `runs.log`) gave the next run a new key: no run found its server. Where
+ours cannot be installed it runs as `python -P -m ci_orchestrator` (`peers.from_snapshot`), `-P`
+for the same reason.
 
-The helpers below run in the timed environment, with ours' interpreter and flags, so the key they
-compute is the one of the timed runs. They touch only the server of that key: `server stop`
-would also end the servers of this user's other work (other checkouts, tests).
+The helpers below compute the key of the timed runs: in the timed environment, with ours'
+interpreter (the venv's python, or the bench's with ours' flags), and for the command with the
+module path the command has (the script's folder first, as Python puts it: symbolic links
+resolved). `wait` looks for a server of that key, so a key computed otherwise would show as "no
+run server answered". They touch only the server of that key: `server stop` would also end the
+servers of this user's other work (other checkouts, tests).
 """
 
 from __future__ import annotations
 
+import os
 import subprocess
 from typing import TYPE_CHECKING
 
@@ -37,6 +42,8 @@ WAIT_SECONDS = 20.0
 _NO_SERVER = 3
 _SCRIPT = """\
 import sys, time
+if sys.argv[3]:
+    sys.path[0] = sys.argv[3]  # for `python -c`, the working folder; for the command, its folder
 try:
     from ci_orchestrator.server import control, identity
 except ImportError:
@@ -56,10 +63,19 @@ while bool(ours()) != (action == "wait"):
 """
 
 
+def helper_argv(ours: Peer, action: str, seconds: float) -> list[str]:
+    """The argv of the helper: `python -c`, with ours' interpreter and flags (they are in the key)
+    and, for the installed command, the module path starting where the command's does."""
+    if "-m" in ours.argv:  # python [flags] -m ci_orchestrator: `-P` leaves no entry to replace
+        return [*ours.argv[: ours.argv.index("-m")], "-c", _SCRIPT, action, str(seconds), ""]
+    script_folder = os.path.dirname(os.path.realpath(ours.argv[0]))
+    return [ours.python, "-c", _SCRIPT, action, str(seconds), script_folder]
+
+
 def _call(ours: Peer, action: str, seconds: float) -> int:
-    interpreter = ours.argv[: ours.argv.index("-m")]  # with ours' flags: they are in the key
-    argv = [*interpreter, "-c", _SCRIPT, action, str(seconds)]
-    env = environment(OFF)  # the helper itself must neither use a server nor start one
+    # The helper itself must neither use a server nor start one.
+    env = environment({**ours.env, **OFF})
+    argv = helper_argv(ours, action, seconds)
     done = subprocess.run(argv, env=env, stdin=subprocess.DEVNULL, capture_output=True, check=False)
     return done.returncode
 

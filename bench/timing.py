@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from bench.peers import QUIET_ENV, REPO
+from bench.peers import QUIET_ENV
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -31,15 +31,16 @@ STOPPED = "stopped after"
 
 
 def environment(overlay: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment of every timed process: ours from this checkout, no CI variables (nor
-    ours: CI_ORCHESTRATOR*), then `overlay` (a case's own, e.g. CI_ORCHESTRATOR_SERVER)."""
+    """The environment of every timed process: the bench's own without CI variables (nor ours:
+    CI_ORCHESTRATOR*) and without PYTHONPATH (ours is an installed command; where it runs from
+    the snapshot instead, its peer's `env` sets PYTHONPATH), then `overlay` (a case's own, e.g.
+    CI_ORCHESTRATOR_SERVER, on top of the peer's `env`)."""
     env = {
         name: value
         for name, value in os.environ.items()
-        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name != "CI"
+        if not name.startswith(("GITHUB_", "CI_ORCHESTRATOR", "RUNNER_")) and name not in ("CI", "PYTHONPATH")
     }
     env.update(QUIET_ENV)
-    env.setdefault("PYTHONPATH", str(REPO))  # run.py points it at the snapshot of ours
     env.update(overlay or {})
     return env
 

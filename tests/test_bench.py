@@ -173,3 +173,30 @@ def test_ours_is_timed_with_its_run_server_and_without(tmp_path: Path) -> None:
     table = report.timing_rows(timings, context.row_peers, reference=tools.OURS, also=tools.OURS_NO_SERVER)
     assert [row[4:6] for row in table] == [("1.00", "0.50"), ("2.00", "1.00"), ("0.50", "0.25")]
     assert len(table[0]) == len(report.BOTH_HEADER) + 1  # and the check
+
+
+def test_ours_runs_as_its_installed_command_and_the_server_key_is_computed_as_it_would(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("PYTHONPATH", "/somewhere/else")
+    assert "PYTHONPATH" not in timing.environment()  # it would come before the installed package
+    script = tmp_path / "ours" / "bin" / "ci-orchestrator"
+    script.parent.mkdir(parents=True)
+    script.write_text("")
+    (tmp_path / "link").symlink_to(script.parent)
+    installed = Peer(
+        name=tools.OURS, argv=(str(tmp_path / "link" / "ci-orchestrator"),), python="/v/bin/python"
+    )
+    argv = server.helper_argv(installed, "wait", 1.0)
+    # `python -c` with the module path of the command: its folder (links resolved) first.
+    assert (argv[:2], argv[3:]) == (["/v/bin/python", "-c"], ["wait", "1.0", str(script.parent)])
+
+    snapshot = {"PYTHONPATH": "/snapshot"}
+    fallback = Peer(name=tools.OURS, argv=("python", "-P", "-m", "ci_orchestrator"), env=snapshot)
+    argv = server.helper_argv(fallback, "stop", 2.0)
+    assert (argv[:3], argv[4:]) == (["python", "-P", "-c"], ["stop", "2.0", ""])
+    context = Context(peers={tools.OURS: fallback}, work=tmp_path, runs=1, quick=True)
+    assert [dict(row.env) for row in context.rows(no_server=True)] == [
+        {**snapshot, "CI_ORCHESTRATOR_SERVER": "on"},
+        {**snapshot, "CI_ORCHESTRATOR_SERVER": "off"},
+    ]

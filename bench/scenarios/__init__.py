@@ -37,7 +37,7 @@ class Row:
     name: str  # the row's, and its run's log file
     peer: Peer
     folder: str  # its folder's name in the scenario's folder
-    env: Mapping[str, str]  # on top of the timed environment
+    env: Mapping[str, str]  # on top of the timed environment: the peer's own, then the row's
     ready: Callable[[], str]  # for `Case.ready`
 
 
@@ -65,16 +65,17 @@ class Context:
         rows = []
         for peer in self.available(names):
             if peer.name != OURS:
-                rows.append(Row(name=peer.name, peer=peer, folder=peer.name, env={}, ready=lambda: ""))
+                rows.append(Row(name=peer.name, peer=peer, folder=peer.name, env=peer.env, ready=lambda: ""))
                 continue
 
             def ready(peer: Peer = peer) -> str:
                 return server.wait(peer)
 
-            rows.append(Row(name=OURS, peer=peer, folder=OURS, env=server.ON, ready=ready))
+            on, off = {**peer.env, **server.ON}, {**peer.env, **server.OFF}
+            rows.append(Row(name=OURS, peer=peer, folder=OURS, env=on, ready=ready))
             if no_server:
                 name, folder = OURS_NO_SERVER, f"{OURS}-no-server"
-                rows.append(Row(name=name, peer=peer, folder=folder, env=server.OFF, ready=lambda: ""))
+                rows.append(Row(name=name, peer=peer, folder=folder, env=off, ready=lambda: ""))
         return rows
 
     @property

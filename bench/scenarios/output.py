@@ -8,7 +8,6 @@ any run (and removed before the next one).
 
 from __future__ import annotations
 
-import sys
 from typing import TYPE_CHECKING
 
 from bench import server, tools, workload
@@ -51,7 +50,8 @@ def run(context: Context) -> Section:
         tools.forget(OURS, folder)  # the last run's 1 GiB log
         record.unlink(missing_ok=True)
 
-    argv = [sys.executable, str(BENCH / "maxrss.py"), str(record), "run", str(folder / "playbook.yml")]
+    # With ours' interpreter (its venv's python): what the installed command runs on.
+    argv = [ours.python, str(BENCH / "maxrss.py"), str(record), "run", str(folder / "playbook.yml")]
     case = Case(
         name=OURS,
         argv=[*argv, "--no-cache"],
@@ -59,7 +59,8 @@ def run(context: Context) -> Section:
         check=both(statuses_check(folder, lambda: {"passed": 1}), read_peak),
         prepare=prepare,
         discard_output=True,
-        env=server.OFF,  # `maxrss.py` calls the command itself: no server either way; said so here
+        # `maxrss.py` calls the command itself: no server either way; said so here.
+        env={**ours.env, **server.OFF},
     )
     timings = compare([case], runs=context.runs, log_folder=context.logs / "output")
     tools.forget(OURS, folder)

@@ -53,16 +53,18 @@ def run(context: Context) -> Section:
     def ready() -> str:
         return server.wait(ours)
 
+    env = {**ours.env, **server.ON}
+
     plan_cases, run_cases = [], []
     for size in sizes:
         folder = context.work / "scale" / str(size)
         tools.write(OURS, workload.noop(size), folder)
         name = f"{size:,} steps"
         plan_argv = [*ours.argv, "plan", str(folder / "playbook.yml")]
-        plan_cases.append(Case(name=name, argv=plan_argv, cwd=folder, env=server.ON, ready=ready))
+        plan_cases.append(Case(name=name, argv=plan_argv, cwd=folder, env=env, ready=ready))
         check = statuses_check(folder, lambda size=size: {"passed": size})
         argv = tools.command(ours, folder, CONCURRENCY)
-        run_cases.append(Case(name=name, argv=argv, cwd=folder, check=check, env=server.ON, ready=ready))
+        run_cases.append(Case(name=name, argv=argv, cwd=folder, check=check, env=env, ready=ready))
     named = {case.name: ours for case in plan_cases}
     plans = compare(plan_cases, runs=context.runs, log_folder=context.logs / "scale-plan")
     runs = compare(run_cases, runs=context.runs, log_folder=context.logs / "scale-run")

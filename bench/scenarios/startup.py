@@ -46,7 +46,7 @@ def run(context: Context) -> Section:
         ),
     )
     version_cases = [
-        Case(name=peer.name, argv=[*peer.argv, "--version"], cwd=context.work)
+        Case(name=peer.name, argv=[*peer.argv, "--version"], cwd=context.work, env=peer.env)
         for peer in context.available()
         if peer.name not in tools.LAYER_TOOLS or peer.name == "xargs"
     ]
