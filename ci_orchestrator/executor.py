@@ -123,7 +123,9 @@ class Supervisor:
     def __enter__(self) -> Supervisor:
         if threading.current_thread() is threading.main_thread():
             for signum in _SIGNALS:
-                self._previous[signum] = signal.signal(signum, _taken_from_the_pipe)
+                # An ignored one stays ignored (`nohup`), as at start-up (`interrupts.install`).
+                if signal.getsignal(signum) is not signal.SIG_IGN:
+                    self._previous[signum] = signal.signal(signum, _taken_from_the_pipe)
             # Python's own C-level handler writes each signal's number to this pipe, whichever
             # thread the signal interrupts; `wait()` reads them there, on any thread.
             self._previous_wakeup = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)

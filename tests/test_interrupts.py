@@ -124,3 +124,28 @@ def test_a_signal_before_or_after_the_run_ends_the_process_with_its_code(
     else:
         assert json.loads(record.read_text())["status"] == "passed"
         assert "p passed" in done.stdout  # the console's summary got out before the exit
+
+
+def test_an_ignored_sighup_stays_ignored_while_steps_run(workdir: Path) -> None:
+    """`nohup ci-orchestrator run`: a terminal closing while a step runs neither stops the step
+    nor the run."""
+    (workdir / "p.yml").write_text(
+        "name: p\nsteps:\n  - id: a\n    run: touch started; sleep 1; touch finished\n"
+    )
+    process = subprocess.Popen(
+        # What nohup does: SIGHUP ignored across exec.
+        ["sh", "-c", 'trap "" HUP; exec "$@"', "sh", *cli_command("run", "p.yml")],
+        cwd=workdir,
+        env=cli_environment(workdir),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 30
+    while not (workdir / "started").exists():
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.01)
+    process.send_signal(signal.SIGHUP)
+    _out, err = process.communicate(timeout=60)
+    assert process.returncode == 0, err
+    assert (workdir / "finished").exists()
