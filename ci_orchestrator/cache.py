@@ -226,10 +226,7 @@ class StepCache:
         if not in_place and not self._stores.has_archive(key.digest):
             return None  # as `lookup` finds it: nothing to serve
         try:
-            if in_place and entry.log is not None:
-                self._serve_in_place(entry, entry.log, log_path=log_path)
-            else:
-                self._restore_archive(entry, log_path=log_path)
+            self._put_back(entry, in_place=in_place, log_path=log_path)
         except Exception:  # as from `restore`: a result not put back is a miss, the step runs
             return None
         return entry
@@ -291,18 +288,20 @@ class StepCache:
         the workspace (absolute path, `..`, or through a symlink); such an entry is deleted.
         """
         try:
-            if entry.log is not None and self._servable_in_place(entry, check=True):
-                self._serve_in_place(entry, entry.log, log_path=log_path)
-                return
+            in_place = self._servable_in_place(entry, check=True)
         except RestoreError as error:
             self._refused(entry, error)
             raise
-        self._restore_archive(entry, log_path=log_path)
+        self._put_back(entry, in_place=in_place, log_path=log_path)
 
-    def _serve_in_place(self, entry: CacheEntry, log: bytes, *, log_path: Path) -> None:
-        """The common warm run: nothing to write but the log, no archive to open."""
-        self._logs.write(log_path, log)
-        self._stores.count_use(entry.digest)
+    def _put_back(self, entry: CacheEntry, *, in_place: bool, log_path: Path) -> None:
+        """The log (and, unless every output is `in_place` already, the outputs from the archive)."""
+        if in_place and entry.log is not None:
+            # The common warm run: nothing to write but the log, no archive to open.
+            self._logs.write(log_path, entry.log)
+            self._stores.count_use(entry.digest)
+        else:
+            self._restore_archive(entry, log_path=log_path)
 
     def _refused(self, entry: CacheEntry, error: RestoreError) -> None:
         """A result that would write outside the workspace (or through a symlink): said, dropped."""

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
-from ci_orchestrator.interrupts import take_pending
+from ci_orchestrator.interrupts import SIGNALS, take_over, take_pending
 from ci_orchestrator.masking import Masker
 from ci_orchestrator.orphans import adopting, found_before, has_children, leftovers_possible
 from ci_orchestrator.process_events import Event, Exited, ProcessSpec, Signalled
@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType, TracebackType
 
+    from ci_orchestrator.interrupts import Handler
     from ci_orchestrator.processes import Child
 
     OutputCallback: TypeAlias = Callable[[str, bytes], None]
@@ -38,7 +39,6 @@ TIMEOUT_EXIT_CODE = 124
 MAX_GRACE = 5.0
 _CHUNK = 1 << 16
 _DRAIN_LIMIT = 256  # chunks read after the leader exits: a daemon that keeps writing is cut off
-_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _Stop(Enum):
@@ -108,7 +108,7 @@ class Supervisor:
         self._steps: dict[str, _Step] = {}
         self._events: list[Event] = []
         self._signals: list[int] = []
-        self._previous: dict[int, Callable[[int, FrameType | None], object] | int | None] = {}
+        self._previous: dict[int, Handler] = {}
         self._previous_wakeup: int | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_read, self._wake_write = os.pipe()
@@ -122,10 +122,7 @@ class Supervisor:
 
     def __enter__(self) -> Supervisor:
         if threading.current_thread() is threading.main_thread():
-            for signum in _SIGNALS:
-                # An ignored one stays ignored (`nohup`), as at start-up (`interrupts.install`).
-                if signal.getsignal(signum) is not signal.SIG_IGN:
-                    self._previous[signum] = signal.signal(signum, _taken_from_the_pipe)
+            self._previous = take_over(_taken_from_the_pipe)
             # Python's own C-level handler writes each signal's number to this pipe, whichever
             # thread the signal interrupts; `wait()` reads them there, on any thread.
             self._previous_wakeup = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
@@ -390,7 +387,7 @@ class Supervisor:
 
     def _read_signals(self) -> None:
         with contextlib.suppress(BlockingIOError):
-            self._signals.extend(number for number in os.read(self._wake_read, _CHUNK) if number in _SIGNALS)
+            self._signals.extend(number for number in os.read(self._wake_read, _CHUNK) if number in SIGNALS)
 
 
 def _taken_from_the_pipe(_signum: int, _frame: FrameType | None) -> None:

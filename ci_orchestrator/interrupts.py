@@ -19,7 +19,11 @@ import sys
 
 TYPE_CHECKING = False  # as `typing`'s: this module is loaded by every command, before the CLI
 if TYPE_CHECKING:
+    from collections.abc import Callable
     from types import FrameType, TracebackType
+
+    # What `signal.signal` gives back: a Python handler, SIG_DFL/SIG_IGN, or None (set from C).
+    Handler = Callable[[int, FrameType | None], object] | int | signal.Handlers | None
 
 SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
@@ -34,11 +38,18 @@ _state = _State()
 
 
 def install() -> None:
-    """Turns each signal into an exit with its code. An ignored signal stays ignored (`nohup`,
-    or a shell's background job), as a program that handles it would keep it."""
-    for signum in SIGNALS:
-        if signal.getsignal(signum) is not signal.SIG_IGN:
-            signal.signal(signum, _on_signal)
+    """Turns each signal into an exit with its code."""
+    take_over(_on_signal)
+
+
+def take_over(handler: Callable[[int, FrameType | None], object]) -> dict[int, Handler]:
+    """`handler` for each of `SIGNALS` but an ignored one, which stays ignored (`nohup`, or a
+    shell's background job) as a program that handles it would keep it; the handlers replaced."""
+    return {
+        signum: signal.signal(signum, handler)
+        for signum in SIGNALS
+        if signal.getsignal(signum) is not signal.SIG_IGN
+    }
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -15,6 +15,7 @@ and `worker` are loaded by every command: they import nothing beyond the interpr
 from __future__ import annotations
 
 import os
+import stat
 
 TYPE_CHECKING = False  # as `typing`'s, without importing it (4 ms) on every command's start-up
 if TYPE_CHECKING:
@@ -54,8 +55,9 @@ def folder(environ: Mapping[str, str]) -> str | None:
         status = os.lstat(base)
     except OSError:
         return None
-    private = status.st_uid == os.getuid() and (status.st_mode & 0o077) == 0
-    return base if private and os.path.isdir(base) and not os.path.islink(base) else None
+    # lstat: a symlink is not a folder here, even to one of the user's.
+    private = stat.S_ISDIR(status.st_mode) and status.st_uid == os.getuid() and not status.st_mode & 0o077
+    return base if private else None
 
 
 def at_socket(path: str, use: Callable[[str], object]) -> None:

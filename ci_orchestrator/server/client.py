@@ -20,12 +20,9 @@ from ci_orchestrator.server.protocol import Channel
 
 TYPE_CHECKING = False  # as `typing`'s, without importing it (4 ms) on every command's start-up
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import FrameType
-    from typing import Any
 
-    Handler = Callable[[int, FrameType | None], Any] | int | signal.Handlers | None
-
+    from ci_orchestrator.interrupts import Handler
     from ci_orchestrator.server.protocol import RunRequest
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -43,7 +40,7 @@ def run_on_server(argv: list[str]) -> int | None:
     if argv[1:2] == ["server"] or not server.wanted(os.environ) or not _streams_open():
         return None  # `server status` and `server stop` neither use a server nor start one
     try:
-        os.getcwd()
+        cwd = os.getcwd()
     except OSError:
         return None  # a folder since removed: the command says so itself
     folder = server.folder(os.environ)
@@ -58,12 +55,12 @@ def run_on_server(argv: list[str]) -> int | None:
         _start_server(folder, key)
         return None
     try:
-        return _run(Channel(connection), argv)
+        return _run(Channel(connection), argv, cwd=cwd)
     finally:
         connection.close()
 
 
-def _run(channel: Channel, argv: list[str]) -> int | None:
+def _run(channel: Channel, argv: list[str], *, cwd: str) -> int | None:
     pending: list[int] = []
     worker: list[int] = []  # its pidfd, once started
 
@@ -83,7 +80,7 @@ def _run(channel: Channel, argv: list[str]) -> int | None:
     request: RunRequest = {
         "kind": "run",
         "argv": argv,
-        "cwd": os.getcwd(),
+        "cwd": cwd,
         "env": dict(os.environ),
         "umask": umask,
         "ignored": ignored,

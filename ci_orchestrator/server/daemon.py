@@ -151,8 +151,8 @@ class _Server:
                     with contextlib.suppress(BlockingIOError):
                         wake_read.recv(4096)
                     self._reap()
-                else:
-                    self._client_spoke(event.data)
+                else:  # a client sends nothing after its request: this is its end (killed)
+                    self._client_gone(event.data)
 
     def _note(self, signum: int, _frame: object) -> None:
         if signum != signal.SIGCHLD:
@@ -229,12 +229,8 @@ class _Server:
     def _connections(self) -> list[_socket.socket]:
         return [item.channel.sock for item in self.workers.values() if item.channel is not None]
 
-    def _client_spoke(self, pid: int) -> None:
-        """A client sends nothing after its request: this is the end of its connection (it was
-        killed), and its worker is stopped as a cancelled run is."""
-        self._client_gone(pid)
-
     def _client_gone(self, pid: int) -> None:
+        """The client of `pid` went away: its worker is stopped as a cancelled run is."""
         item = self.workers.get(pid)
         if item is None or item.channel is None:
             return
