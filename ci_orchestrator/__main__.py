@@ -23,7 +23,7 @@ def main() -> None:
     code = run_on_server(sys.argv)
     if code is None:
         code = command()
-    from ci_orchestrator import interrupts
+    from ci_orchestrator.run import interrupts
 
     # Without the interpreter's shutdown: a signal during it would kill the process or print a
     # traceback (Python puts the default handlers back part way through), and its collections
@@ -37,14 +37,14 @@ def command() -> int:
     # collecting every 700 new objects only walks them again (~8 ms a run). In batches of
     # 50,000 a run of hours still frees its garbage cycles.
     gc.set_threshold(50_000, 20, 20)
-    from ci_orchestrator import interrupts
+    from ci_orchestrator.run import interrupts
 
     # First thing: a signal during start-up ends the process with its exit code (143 for
     # SIGTERM), not with a traceback or a death by the signal.
     interrupts.install()
     _open_closed_streams()
     if sys.argv[1:2] in (["run"], ["repro"]):
-        from ci_orchestrator.orphans import adopt_orphans
+        from ci_orchestrator.run.orphans import adopt_orphans
 
         # This process exists for the steps it starts: what they leave behind becomes its
         # child, and the end of the run asks the kernel whether anything is left.

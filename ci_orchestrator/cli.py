@@ -193,7 +193,7 @@ def plan(
 @app.command(name="list")
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     try:
         typer.echo(queries.list_text(Selection(playbook=playbook, profile=profile, config=config)))
@@ -206,7 +206,7 @@ def validate(
     playbooks: Annotated[list[str], typer.Argument(help="Playbook paths or names.")],
 ) -> None:
     """Check playbooks: exit 0 when all are valid, 2 otherwise."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     failures = 0
     for name in playbooks:
@@ -239,7 +239,7 @@ def report_merge(
 @cache_app.command("stats")
 def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     try:
         typer.echo(queries.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
@@ -250,7 +250,7 @@ def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, confi
 @cache_app.command("clear")
 def cache_clear(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Remove every cache entry."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     try:
         typer.echo(queries.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
@@ -271,7 +271,7 @@ def cache_prune(
     config: ConfigOpt = None,
 ) -> None:
     """Evict least recently used entries until the cache fits."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     try:
         typer.echo(queries.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config)))
@@ -289,7 +289,7 @@ def cache_explain(
     config: ConfigOpt = None,
 ) -> None:
     """Why a step would run, or be taken from the cache."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     if len(args) > 2:
         typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
@@ -319,7 +319,7 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
 ) -> None:
     """Past runs and their steps, from the local run database."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     words = args or []
     try:
@@ -341,7 +341,7 @@ def config_get(
     config: ConfigOpt = None,
 ) -> None:
     """Print one effective setting and the level that set it."""
-    from ci_orchestrator import queries
+    from ci_orchestrator.commands import queries
 
     try:
         typer.echo(queries.config_get(key, profile=profile, config=config))
@@ -373,10 +373,10 @@ def export_github_workflow(
     shards: Annotated[int, typer.Option("--shards", help="Runners to split the run across.")] = 1,
 ) -> None:
     """Print a GitHub workflow that runs the playbook with the action (schedules, shards)."""
-    from ci_orchestrator import workflow
+    from ci_orchestrator.commands import export_workflow
 
     try:
-        typer.echo(workflow.export_workflow(Selection(playbook=playbook), shards=shards))
+        typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
     except OrchestratorError as error:
         _fail(error)
 

@@ -10,18 +10,19 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator import settings, units
+from ci_orchestrator import units
 from ci_orchestrator.cpus import available_cpus
 from ci_orchestrator.errors import UsageError
+from ci_orchestrator.settings import model
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ci_orchestrator.cache import StepCache
-    from ci_orchestrator.playbook import Playbook, Step
-    from ci_orchestrator.reporters import ReportPaths
-    from ci_orchestrator.scheduler import Limits
-    from ci_orchestrator.settings import Settings
+    from ci_orchestrator.cache.step_cache import StepCache
+    from ci_orchestrator.playbook.model import Playbook, Step
+    from ci_orchestrator.reporters.writing import ReportPaths
+    from ci_orchestrator.run.scheduler import Limits
+    from ci_orchestrator.settings.model import Settings
 
 STATE_DIR = Path(".ci-orchestrator")
 REPORTS_DIR = STATE_DIR / "reports"
@@ -80,7 +81,7 @@ def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
     for step in playbook.steps:
         defaults = config.defaults_for(step.id, number=step.number, tags=step.tags, stage=step.stage)
         changes: dict[str, Any] = {}
-        if not settings.most_restrictive(step.allow_parallel, defaults.allow_parallel, config.allow_parallel):
+        if not model.most_restrictive(step.allow_parallel, defaults.allow_parallel, config.allow_parallel):
             changes["allow_parallel"] = False
         if defaults.timeout is not None and step.timeout is None:
             changes["timeout"] = defaults.timeout
@@ -94,7 +95,7 @@ def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
 
 def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) -> Limits:
     """Each level may lower concurrency (the smallest limit wins); the command line wins for the rest."""
-    from ci_orchestrator.scheduler import Limits
+    from ci_orchestrator.run.scheduler import Limits
 
     cpus = available_cpus()
     concurrency = concurrency_set(playbook, config, options) or cpus
@@ -110,13 +111,13 @@ def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) ->
         sequential=options.sequential,
         fail_fast=fail_fast,
         default_timeout=timeout,
-        stream_output=mode is settings.OutputMode.STREAM,
+        stream_output=mode is model.OutputMode.STREAM,
     )
 
 
 def concurrency_set(playbook: Playbook, config: Settings, options: RunOptions) -> int | None:
     """The smallest concurrency a level sets (command line, playbook, settings); None for `auto`."""
-    return settings.smallest_limit(asked_concurrency(options), playbook.concurrency, config.concurrency)
+    return model.smallest_limit(asked_concurrency(options), playbook.concurrency, config.concurrency)
 
 
 def asked_concurrency(options: RunOptions) -> int | None:
@@ -145,14 +146,14 @@ def default_timeout(options: RunOptions, config: Settings) -> float | None:
     return seconds
 
 
-def output_mode(options: RunOptions, config: Settings) -> settings.OutputMode:
+def output_mode(options: RunOptions, config: Settings) -> model.OutputMode:
     """`--output`, else the settings' output mode."""
     if not options.output:
         return config.output
     try:
-        return settings.OutputMode(options.output)
+        return model.OutputMode(options.output)
     except ValueError:
-        choices = ", ".join(mode.value for mode in settings.OutputMode)
+        choices = ", ".join(mode.value for mode in model.OutputMode)
         raise UsageError(f"--output {options.output!r}: expected one of {choices}") from None
 
 
@@ -170,7 +171,7 @@ def cache_directory(options: RunOptions, config: Settings, *, root: Path) -> Pat
 def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:
     if options.no_cache:
         return None
-    from ci_orchestrator.cache import StepCache
+    from ci_orchestrator.cache.step_cache import StepCache
 
     return StepCache.open(
         cache_directory(options, config, root=root),
@@ -182,7 +183,7 @@ def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCach
 
 
 def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
-    from ci_orchestrator.reporters import ReportPaths
+    from ci_orchestrator.reporters.writing import ReportPaths
 
     return ReportPaths(
         junit=root / (options.junit or REPORTS_DIR / "junit.xml"),

@@ -9,8 +9,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import loader, matrix, selectors, settings_files
 from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError, signal_exit_code
+from ci_orchestrator.history.recorder import HistoryRecorder
+from ci_orchestrator.matrix import expansion
 from ci_orchestrator.options import (
     STATE_DIR,
     RunOptions,
@@ -26,17 +27,19 @@ from ci_orchestrator.options import (
     report_paths,
     resolve_limits,
 )
-from ci_orchestrator.plan import Plan, build_plan
-from ci_orchestrator.recorder import HistoryRecorder
+from ci_orchestrator.plan import selectors
+from ci_orchestrator.plan.ordering import Plan, build_plan
+from ci_orchestrator.playbook import loader
 from ci_orchestrator.results import Observers
+from ci_orchestrator.settings import reading
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from ci_orchestrator.cache import CacheKey, StepCache
-    from ci_orchestrator.playbook import Playbook
+    from ci_orchestrator.cache.step_cache import CacheKey, StepCache
+    from ci_orchestrator.playbook.model import Playbook
     from ci_orchestrator.results import RunResult
-    from ci_orchestrator.settings import Settings
+    from ci_orchestrator.settings.model import Settings
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -52,7 +55,7 @@ class Prepared:
 def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     """Read the playbook and settings, expand, plan, select and shard."""
     root = root or Path.cwd()
-    config = settings_files.read_settings(
+    config = reading.read_settings(
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
     playbook = apply_step_defaults(
@@ -63,7 +66,7 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         key: tuple(value.split(","))
         for key, value in parse_pairs(selection.matrix, option="--matrix").items()
     }
-    instances = matrix.expand(playbook, matrix_filters=filters, variables=variables)
+    instances = expansion.expand(playbook, matrix_filters=filters, variables=variables)
     plan = selectors.select(
         build_plan(playbook, instances, variables=variables), selection.select, only=selection.only
     )
@@ -83,7 +86,7 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
 def shard_plan(plan: Plan, shard: str, *, root: Path) -> tuple[Plan, str]:
     """Shard `I/N` of the plan, and its label as run.json records it (so that `report merge`
     can tell a shard missing)."""
-    from ci_orchestrator import shard as sharding
+    from ci_orchestrator.plan import shards as sharding
 
     index, count = sharding.parse_shard(shard)
     parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
@@ -97,7 +100,7 @@ def shard_weights(plan: Plan, *, root: Path) -> dict[str, float]:
 
 
 def known_durations(playbook_name: str, *, root: Path, min_total: int = 0) -> dict[str, float]:
-    from ci_orchestrator.history import History
+    from ci_orchestrator.history.database import History
 
     try:
         with History.open(root / STATE_DIR / "history.db") as history:
@@ -122,7 +125,7 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
     A signal that comes once the plan is made waits until the reports are written (while steps
     run, the run's supervisor takes it over and interrupts them), then gives the exit code.
     """
-    from ci_orchestrator.interrupts import Held
+    from ci_orchestrator.run.interrupts import Held
 
     root = root or Path.cwd()
     prepared = prepare(selection, root=root)
@@ -133,12 +136,12 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
 
 def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     """Run a prepared plan, write every report, and return the exit code."""
-    from ci_orchestrator import scheduler
-    from ci_orchestrator.launch import RunContext
-    from ci_orchestrator.log_retention import prune_logs
     from ci_orchestrator.masking import MIN_LENGTH
     from ci_orchestrator.reporters.console import ConsoleReporter
-    from ci_orchestrator.secret_values import secret_values
+    from ci_orchestrator.run import scheduler
+    from ci_orchestrator.run.log_retention import prune_logs
+    from ci_orchestrator.run.process_specs import RunContext
+    from ci_orchestrator.run.secret_values import secret_values
 
     limits = resolve_limits(prepared.playbook, prepared.settings, options)
     # Over this process's environment, as the scheduler builds each step's: the values the steps get.
@@ -184,13 +187,12 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
 
 
 def write_reports(result: RunResult, options: RunOptions, *, root: Path, warn: Callable[[str], None]) -> None:
-    from ci_orchestrator import reporters
-    from ci_orchestrator.reporters import github
+    from ci_orchestrator.reporters import github, writing
 
     paths = report_paths(options, root=root)
     try:
-        summary = reporters.write_all(result, paths)
-    except reporters.ReportError as error:
+        summary = writing.write_all(result, paths)
+    except writing.ReportError as error:
         for line in error.lines():
             warn(line)
         summary = error.summary
@@ -200,14 +202,14 @@ def write_reports(result: RunResult, options: RunOptions, *, root: Path, warn: C
 
 def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: int | None = None) -> str:
     """What `run` would do, in one of the plan formats; runs nothing."""
-    from ci_orchestrator import planview
+    from ci_orchestrator.plan import views
 
     try:
-        kind = planview.PlanFormat(fmt)
+        kind = views.PlanFormat(fmt)
     except ValueError:
-        choices = ", ".join(item.value for item in planview.PlanFormat)
+        choices = ", ".join(item.value for item in views.PlanFormat)
         raise UsageError(f"--format {fmt!r}: expected one of {choices}") from None
-    if shards is not None and kind is not planview.PlanFormat.GITHUB_MATRIX:
+    if shards is not None and kind is not views.PlanFormat.GITHUB_MATRIX:
         raise UsageError("--shards goes with --format github-matrix")
     if shards is not None and shards < 1:
         raise UsageError("--shards must be at least 1")
@@ -216,11 +218,11 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
     prepared = prepare(selection, root=root)
     plan = prepared.plan
     timeout = default_timeout(options, prepared.settings)
-    if kind is planview.PlanFormat.MERMAID:
-        return planview.render_mermaid(plan)
-    if kind is planview.PlanFormat.GITHUB_MATRIX:
+    if kind is views.PlanFormat.MERMAID:
+        return views.render_mermaid(plan)
+    if kind is views.PlanFormat.GITHUB_MATRIX:
         parts = None if shards is None else _matrix_shards(plan, shards, root=root)
-        return planview.render_github_matrix(plan, shards=parts, warn=_warn)
+        return views.render_github_matrix(plan, shards=parts, warn=_warn)
     status: dict[str, str | None] = {}
     cache = open_cache(options, prepared.settings, root=root)
     if cache is not None:
@@ -228,24 +230,24 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
             status = cache_status(plan, cache)
         for warning in cache.warnings:  # as `run` says them: an unusable cache is never silent
             _warn(warning)
-    if kind is planview.PlanFormat.JSON:
-        return planview.render_json(plan, cache_status=status, default_timeout=timeout)
+    if kind is views.PlanFormat.JSON:
+        return views.render_json(plan, cache_status=status, default_timeout=timeout)
     # What the user set, not the CPUs of the machine planning: the same plan text anywhere.
     at_once = 1 if options.sequential else concurrency_set(prepared.playbook, prepared.settings, options)
-    return planview.render_text(plan, cache_status=status, default_timeout=timeout, at_once=at_once)
+    return views.render_text(plan, cache_status=status, default_timeout=timeout, at_once=at_once)
 
 
 def _matrix_shards(plan: Plan, asked: int, *, root: Path) -> list[list[str]]:
     """The shards of a GitHub matrix: no more than the plan's independent parts (more would run
     empty) nor the jobs GitHub makes of one matrix, with a warning when fewer than asked."""
-    from ci_orchestrator import graph, planview
-    from ci_orchestrator import shard as sharding
+    from ci_orchestrator.plan import graph, views
+    from ci_orchestrator.plan import shards as sharding
 
     count = min(asked, max(len(graph.components(plan.waits_for)), 1))
     if count < asked:
         _warn(f"--shards {asked}: the plan has {count} independent parts, so {count} shards")
-    if count > planview.MAX_MATRIX_JOBS:
-        count = planview.MAX_MATRIX_JOBS
+    if count > views.MAX_MATRIX_JOBS:
+        count = views.MAX_MATRIX_JOBS
         _warn(f"--shards {asked}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
     return sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
 
@@ -262,7 +264,7 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
 
 def merge(records: Sequence[Path], options: RunOptions) -> int:
     """Join run records into one set of reports; exit as a run with those results would."""
-    from ci_orchestrator.reporters.runrecord import merge_results, read_run_record
+    from ci_orchestrator.reporters.run_record import merge_results, read_run_record
 
     if not records:
         raise UsageError("report merge needs at least one run record")
@@ -275,7 +277,7 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
 
 def repro(record: Path, instance: str | None, options: RunOptions) -> int:
     """Rerun here the failed instances of a recorded run (or the one named), as they ran."""
-    from ci_orchestrator.reporters.runrecord import read_run_record
+    from ci_orchestrator.reporters.run_record import read_run_record
 
     recorded = read_run_record(record)
     if instance is not None:

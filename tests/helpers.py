@@ -15,7 +15,7 @@ from typer.testing import CliRunner, Result
 
 from ci_orchestrator.cli import app
 from ci_orchestrator.errors import Location
-from ci_orchestrator.playbook import Execution, Group, Instance, Playbook, Step
+from ci_orchestrator.playbook.model import Execution, Group, Instance, Playbook, Step
 from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 import yaml
 
-from ci_orchestrator import expressions
+from ci_orchestrator.expressions import evaluation
 
 ROOT = Path(__file__).resolve().parent.parent
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
@@ -135,8 +135,8 @@ class Runner:
         runs: dict[str, StepRun] = {}
         summaries: list[str] = []
         for step in STEPS:
-            status = expressions.JobStatus(failure=any(r.returncode for r in runs.values()))
-            wanted = expressions.evaluate_condition(str(step.get("if", "success()")), contexts, status)
+            status = evaluation.JobStatus(failure=any(r.returncode for r in runs.values()))
+            wanted = evaluation.evaluate_condition(str(step.get("if", "success()")), contexts, status)
             if "uses" in step or not wanted:
                 runs[step["id"]] = StepRun(id=step["id"], ran=False)
                 contexts["steps"][step["id"]] = {"outputs": {}, "outcome": "skipped"}
@@ -148,7 +148,7 @@ class Runner:
                 "outcome": "success" if result.returncode == 0 else "failure",
             }
         outputs = {
-            name: expressions.interpolate(spec["value"], contexts) for name, spec in ACTION["outputs"].items()
+            name: evaluation.interpolate(spec["value"], contexts) for name, spec in ACTION["outputs"].items()
         }
         return ActionRun(steps=runs, outputs=outputs, summary="".join(summaries))
 
@@ -163,7 +163,7 @@ class Runner:
             env[name] = str(folder / name)
         env.update(
             {
-                name: expressions.interpolate(str(value), contexts)
+                name: evaluation.interpolate(str(value), contexts)
                 for name, value in step.get("env", {}).items()
             }
         )
@@ -285,14 +285,14 @@ def test_cache_keys_go_from_the_most_to_the_least_specific() -> None:
 def test_when_the_cache_is_saved(cache: str, failure: bool, cancelled: bool, saved: bool) -> None:
     save = next(step for step in STEPS if step["id"] == "save")
     contexts = {"inputs": {"cache": cache}, "steps": {"restore": {"outputs": {"cache-hit": ""}}}}
-    status = expressions.JobStatus(failure=failure, cancelled=cancelled)
-    assert expressions.evaluate_condition(save["if"], contexts, status) is saved
+    status = evaluation.JobStatus(failure=failure, cancelled=cancelled)
+    assert evaluation.evaluate_condition(save["if"], contexts, status) is saved
 
 
 def test_an_exact_cache_hit_is_not_saved_again() -> None:
     save = next(step for step in STEPS if step["id"] == "save")
     contexts = {"inputs": {"cache": "true"}, "steps": {"restore": {"outputs": {"cache-hit": "true"}}}}
-    assert not expressions.evaluate_condition(save["if"], contexts, expressions.JobStatus())
+    assert not evaluation.evaluate_condition(save["if"], contexts, evaluation.JobStatus())
 
 
 # ------------------------------------------------------------------ running it

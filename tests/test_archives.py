@@ -6,7 +6,7 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
-from ci_orchestrator.archives import RestoreError, check_name, destination_inside
+from ci_orchestrator.cache.archives import RestoreError, check_name, destination_inside
 
 INSIDE = [
     "out/a.txt",

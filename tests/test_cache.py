@@ -17,10 +17,10 @@ from typing import Any
 import diskcache
 import pytest
 
-from ci_orchestrator import digests
-from ci_orchestrator.cache import RestoreError, StepCache
+from ci_orchestrator.cache import digests
+from ci_orchestrator.cache.step_cache import RestoreError, StepCache
 from ci_orchestrator.errors import Location
-from ci_orchestrator.playbook import Instance, Step
+from ci_orchestrator.playbook.model import Instance, Step
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -710,9 +710,9 @@ WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
-    from ci_orchestrator.cache import StepCache
+    from ci_orchestrator.cache.step_cache import StepCache
     from ci_orchestrator.errors import Location
-    from ci_orchestrator.playbook import Instance, Step
+    from ci_orchestrator.playbook.model import Instance, Step
 
     workspace, directory, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     sys.stdin.readline()  # both start together

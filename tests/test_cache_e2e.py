@@ -19,8 +19,8 @@ from typing import TYPE_CHECKING
 import diskcache
 import pytest
 
-from ci_orchestrator import digests
-from ci_orchestrator.cache_store import JSONTextDisk
+from ci_orchestrator.cache import digests
+from ci_orchestrator.cache.store import JSONTextDisk
 from tests.helpers import invoke
 
 if TYPE_CHECKING:

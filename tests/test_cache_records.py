@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.cache_records import LogWriter
+from ci_orchestrator.cache.entries import LogWriter
 
 if TYPE_CHECKING:
     from pathlib import Path

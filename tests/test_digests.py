@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ci_orchestrator.digests import FileDigests, digest_file
+from ci_orchestrator.cache.digests import FileDigests, digest_file
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -21,10 +21,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_orchestrator.commands import build_argv
-from ci_orchestrator.executor import MAX_GRACE, Supervisor
 from ci_orchestrator.masking import Masker
-from ci_orchestrator.process_events import Exited, ProcessSpec, Signalled
+from ci_orchestrator.run.argv import build_argv
+from ci_orchestrator.run.events import Exited, ProcessSpec, Signalled
+from ci_orchestrator.run.supervisor import MAX_GRACE, Supervisor
 
 REPO = Path(__file__).resolve().parent.parent
 PY = sys.executable
@@ -448,9 +448,9 @@ SIGNAL_SCRIPT = textwrap.dedent(
     """
     import os, signal, sys
     from pathlib import Path
-    from ci_orchestrator.executor import Supervisor
-    from ci_orchestrator.fresh_thread import on_fresh_thread
-    from ci_orchestrator.process_events import ProcessSpec, Signalled
+    from ci_orchestrator.run.supervisor import Supervisor
+    from ci_orchestrator.run.fresh_thread import on_fresh_thread
+    from ci_orchestrator.run.events import ProcessSpec, Signalled
 
     work, run_id, where = Path(sys.argv[1]), sys.argv[2], sys.argv[3]
     env = dict(os.environ, CI_ORCHESTRATOR_RUN_ID=run_id, CI_ORCHESTRATOR_STEP_ID="long")

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ci_orchestrator.errors import ExpressionError
-from ci_orchestrator.expressions import (
+from ci_orchestrator.expressions.evaluation import (
     JobStatus,
     check,
     evaluate,

@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from ci_orchestrator.fresh_thread import on_fresh_thread
+from ci_orchestrator.run.fresh_thread import on_fresh_thread
 
 
 def test_returns_what_the_work_returns_from_another_thread() -> None:

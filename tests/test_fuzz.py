@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from ci_orchestrator.cli import app
-from ci_orchestrator.loader import GROUP_KEYS, PLAYBOOK_KEYS
-from ci_orchestrator.stepreader import STEP_KEYS
+from ci_orchestrator.playbook.loader import GROUP_KEYS, PLAYBOOK_KEYS
+from ci_orchestrator.playbook.steps import STEP_KEYS
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

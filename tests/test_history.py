@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.history import History, HistoryError
-from ci_orchestrator.history_records import RunState
+from ci_orchestrator.history.database import History, HistoryError
+from ci_orchestrator.history.runs import RunState
 from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
 
 if TYPE_CHECKING:
@@ -192,7 +192,7 @@ def test_finishing_writes_the_steps_given_and_keeps_those_recorded(history: Hist
 def test_runs_past_the_limit_leave_with_their_steps(
     history: History, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ci_orchestrator.history.KEEP_RUNS", 3)
+    monkeypatch.setattr("ci_orchestrator.history.database.KEEP_RUNS", 3)
     for number in range(5):
         started = T0 + timedelta(hours=number)
         record(history, finished_run(f"run-{number}", [step("a"), step("b")], started=started))
@@ -216,7 +216,7 @@ CHILD = textwrap.dedent(
     """
     import sys
     from datetime import UTC, datetime
-    from ci_orchestrator.history import History
+    from ci_orchestrator.history.database import History
     from ci_orchestrator.results import Status, StepResult
 
     path, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])

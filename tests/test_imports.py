@@ -8,38 +8,47 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parent.parent / "ci_orchestrator"
 LIBRARIES = {
     "typer": "cli",
-    "yaml": "yamlnodes",
-    "diskcache": "cache_store",
+    "yaml": "playbook.nodes",
+    "diskcache": "cache.store",
     "junit_xml": "reporters.junit",
-    "psutil": "processes",
+    "psutil": "run.process_tree",
     "rich": "reporters.live",
 }
-EXPRESSIONS = {"expressions", "expression_syntax", "expression_values"}
+EXPRESSIONS = {"expressions.evaluation", "expressions.syntax", "expressions.values"}
 LEAVES = {
     "errors",
-    "playbook",
+    "playbook.model",
     "results",
-    "graph",
+    "plan.graph",
     "units",
     "cpus",
-    "terms",
-    "tomllines",
-    "process_events",
-    "interrupts",
+    "playbook.terms",
+    "settings.toml_lines",
+    "run.events",
+    "run.interrupts",
     *EXPRESSIONS,
 }
 RUNNERS = {
-    "executor",
-    "processes",
-    "commands",
-    "cache",
-    "cache_keys",
-    "cache_records",
-    "cache_store",
-    "archives",
-    "digests",
+    "run.supervisor",
+    "run.process_tree",
+    "run.argv",
+    "cache.step_cache",
+    "cache.keys",
+    "cache.entries",
+    "cache.store",
+    "cache.archives",
+    "cache.digests",
 }
-RUNNERS |= {"history", "scheduler", "slots", "launch", "recorder", "masking", "orphans", "outcomes"}
+RUNNERS |= {
+    "history.database",
+    "run.scheduler",
+    "run.capacity",
+    "run.process_specs",
+    "history.recorder",
+    "masking",
+    "run.orphans",
+    "run.outcomes",
+}
 
 
 def imports() -> dict[str, set[str]]:
@@ -73,10 +82,12 @@ def test_layers_import_downwards_only() -> None:
     for module, names in found.items():
         ours = names & set(found)
         if module in LEAVES:
-            allowed = {"errors"} | (EXPRESSIONS if module in EXPRESSIONS else set())
+            allowed = {"errors", "playbook", "expressions", "run", "plan", "settings"} | (
+                EXPRESSIONS if module in EXPRESSIONS else set()
+            )
             assert ours <= allowed, f"leaf {module} imports {sorted(ours - allowed)}"
         if module.startswith("reporters"):
-            banned = ours & {"scheduler", "executor", "cache", "history"}
+            banned = ours & {"run.scheduler", "run.supervisor", "cache.step_cache", "history.database"}
             assert not banned, f"{module} imports {sorted(banned)}"
         if module in RUNNERS:
             rendering = {name for name in ours if name.startswith("reporters")}

@@ -10,9 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from ci_orchestrator import loader, matrix
 from ci_orchestrator.errors import EXIT_USAGE, PlaybookError, UsageError
-from ci_orchestrator.playbook import Execution
+from ci_orchestrator.matrix import expansion
+from ci_orchestrator.playbook import loader
+from ci_orchestrator.playbook.model import Execution
 
 DATA = Path(__file__).parent / "data"
 REPO = Path(__file__).parent.parent
@@ -207,7 +208,7 @@ def test_plain_scalars_follow_yaml_1_2_as_github_reads_them(workdir: Path) -> No
         "B": "true",
         "U": "1_000",
     }
-    instances = matrix.expand(playbook)
+    instances = expansion.expand(playbook)
     assert [instance.id for instance in instances] == ["t (yes)", "t (no)", "t (on)", "t (off)"]
     assert instances[0].env["MATRIX_ANSWER"] == "yes"
 

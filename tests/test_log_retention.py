@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.log_retention import KEEP_LOG_RUNS, prune_logs
+from ci_orchestrator.run.log_retention import KEEP_LOG_RUNS, prune_logs
 from tests.helpers import run_cli
 
 if TYPE_CHECKING:

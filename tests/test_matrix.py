@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from ci_orchestrator import expressions
 from ci_orchestrator.errors import ExpressionError, Location, PlaybookError, UsageError
-from ci_orchestrator.matrix import contexts_for, default_runner, expand
-from ci_orchestrator.matrix_rules import combinations, instance_id
-from ci_orchestrator.playbook import MatrixSpec, Step
+from ci_orchestrator.expressions import evaluation
+from ci_orchestrator.matrix.expansion import contexts_for, default_runner, expand
+from ci_orchestrator.matrix.rules import combinations, instance_id
+from ci_orchestrator.playbook.model import MatrixSpec, Step
 from tests.conftest import DATA
 from tests.helpers import REPO, playbook
 
@@ -269,9 +269,9 @@ def test_the_condition_is_kept_and_evaluated_later_with_the_instance_contexts() 
     )
     instances = expand(book)
     assert all(instance.condition == "${{ matrix.py != '3.12' && vars.GO }}" for instance in instances)
-    ok = expressions.JobStatus()
+    ok = evaluation.JobStatus()
     verdicts = [
-        expressions.evaluate_condition(i.condition or "", contexts_for(i, {"GO": "yes"}), ok)
+        evaluation.evaluate_condition(i.condition or "", contexts_for(i, {"GO": "yes"}), ok)
         for i in instances
     ]
     assert verdicts == [True, False]
@@ -484,12 +484,12 @@ def test_plain_playbooks_expand_without_the_expression_modules() -> None:
     """Start-up: the evaluator is imported only when a playbook has something to evaluate."""
     probe = (
         "import sys\n"
-        "from ci_orchestrator.matrix import expand\n"
+        "from ci_orchestrator.matrix.expansion import expand\n"
         "from tests.helpers import playbook, step\n"
         "expand(playbook(step('a', timeout=5.0), step('b', env={'X': '1'}), env={'Y': '2'}))\n"
-        "print(sorted(name for name in sys.modules if name.startswith('ci_orchestrator.expression')))\n"
+        "print(sorted(name for name in sys.modules if name.startswith('ci_orchestrator.expressions')))\n"
         "expand(playbook(step('c', run='echo ${{ vars.V }}'), vars={'V': '1'}))\n"
-        "print('ci_orchestrator.expressions' in sys.modules)\n"
+        "print('ci_orchestrator.expressions.evaluation' in sys.modules)\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", probe], cwd=REPO, capture_output=True, text=True, check=True, timeout=60

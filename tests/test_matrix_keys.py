@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ci_orchestrator import loader
 from ci_orchestrator.errors import EXIT_USAGE, ExpressionError, PlaybookError
+from ci_orchestrator.playbook import loader
 from tests.helpers import run_cli
 
 if TYPE_CHECKING:
@@ -212,8 +212,8 @@ def test_a_key_only_include_gives_can_be_chosen_with_matrix(workdir: Path) -> No
 
 
 def test_an_expression_that_does_not_parse_is_still_reported_by_the_expander(workdir: Path) -> None:
-    from ci_orchestrator import matrix
+    from ci_orchestrator.matrix import expansion
 
     text = "name: x\nsteps:\n  - {id: a, run: 'echo ${{ matrix.os == }}', matrix: {os: [linux]}}\n"
     with pytest.raises(ExpressionError, match=r"steps\.a\.run"):
-        matrix.expand(loader.load_playbook(write(workdir, text)))
+        expansion.expand(loader.load_playbook(write(workdir, text)))

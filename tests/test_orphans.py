@@ -22,7 +22,7 @@ pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="ch
 PROBE = textwrap.dedent(
     """
     import os, signal, subprocess, sys, time
-    from ci_orchestrator.orphans import adopt_orphans, leftovers_possible
+    from ci_orchestrator.run.orphans import adopt_orphans, leftovers_possible
 
     print("before", leftovers_possible())  # not adopting yet: only a search could tell
     print("adopted", adopt_orphans())

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ci_orchestrator.commands import plain_command
+from ci_orchestrator.run.argv import plain_command
 from tests.helpers import run_cli
 
 if TYPE_CHECKING:

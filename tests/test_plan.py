@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from ci_orchestrator.errors import PlanError
-from ci_orchestrator.plan import build_plan
-from ci_orchestrator.playbook import Execution, Group
+from ci_orchestrator.plan.ordering import build_plan
+from ci_orchestrator.playbook.model import Execution, Group
 from tests.helpers import instances, playbook, step
 
 

@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ci_orchestrator.cli import app
-from ci_orchestrator.loader import EXTENSIONS
+from ci_orchestrator.playbook.loader import EXTENSIONS
 
 REPO = Path(__file__).resolve().parent.parent
 PLAYBOOKS = sorted(path for path in (REPO / "playbooks").iterdir() if path.suffix in EXTENSIONS)

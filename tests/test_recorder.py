@@ -6,9 +6,9 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import Location
-from ci_orchestrator.history import History
-from ci_orchestrator.playbook import Playbook
-from ci_orchestrator.recorder import HistoryRecorder
+from ci_orchestrator.history.database import History
+from ci_orchestrator.history.recorder import HistoryRecorder
+from ci_orchestrator.playbook.model import Playbook
 from ci_orchestrator.results import Status
 from tests.test_history import finished_run, step
 

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.reporters import ReportError, ReportPaths, write_all
-from ci_orchestrator.reporters.runrecord import merge_results, read_run_record, write_run_record
+from ci_orchestrator.reporters.run_record import merge_results, read_run_record, write_run_record
+from ci_orchestrator.reporters.writing import ReportError, ReportPaths, write_all
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 
 if TYPE_CHECKING:
@@ -258,7 +258,7 @@ def test_the_shard_is_recorded_and_read_back(workdir: Path) -> None:
 
 
 def record_of(result: RunResult) -> dict[str, Any]:
-    from ci_orchestrator.reporters.runrecord import record
+    from ci_orchestrator.reporters.run_record import record
 
     return record(result)
 

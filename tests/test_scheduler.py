@@ -9,11 +9,11 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 
-from ci_orchestrator.launch import RunContext
-from ci_orchestrator.plan import build_plan
-from ci_orchestrator.playbook import Execution, Group
+from ci_orchestrator.plan.ordering import build_plan
+from ci_orchestrator.playbook.model import Execution, Group
 from ci_orchestrator.results import Observers, RunStatus, Status
-from ci_orchestrator.scheduler import Limits, execute
+from ci_orchestrator.run.process_specs import RunContext
+from ci_orchestrator.run.scheduler import Limits, execute
 from tests.helpers import instances, playbook, step
 
 if TYPE_CHECKING:
@@ -109,7 +109,7 @@ def test_exclusive_step_runs_alone(workdir: Path) -> None:
 
 
 def test_max_parallel_limits_one_step(workdir: Path) -> None:
-    from ci_orchestrator.playbook import Instance
+    from ci_orchestrator.playbook.model import Instance
 
     base = sleeper("t", 0.3, max_parallel=1)
     book = playbook(base, execution=Execution.PARALLEL)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from ci_orchestrator import loader
 from ci_orchestrator.errors import PlaybookError
-from ci_orchestrator.scripts import discover, normalize_number
+from ci_orchestrator.playbook import loader
+from ci_orchestrator.playbook.scripts import discover, normalize_number
 from tests.helpers import run_cli
 
 DATA = Path(__file__).parent / "data"

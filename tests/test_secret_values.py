@@ -6,10 +6,10 @@ from __future__ import annotations
 import textwrap
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.expressions import keys_read
+from ci_orchestrator.expressions.evaluation import keys_read
 from ci_orchestrator.options import Selection
 from ci_orchestrator.pipeline import prepare
-from ci_orchestrator.secret_values import secret_values
+from ci_orchestrator.run.secret_values import secret_values
 
 if TYPE_CHECKING:
     from pathlib import Path

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.plan import build_plan
-from ci_orchestrator.playbook import Execution
-from ci_orchestrator.selectors import select
+from ci_orchestrator.plan.ordering import build_plan
+from ci_orchestrator.plan.selectors import select
+from ci_orchestrator.playbook.model import Execution
 from tests.helpers import instances, playbook, step
 
 
@@ -83,7 +83,7 @@ def test_a_reversed_range_says_so(plan, expression: str) -> None:  # type: ignor
 
 
 def test_instance_ids_match() -> None:
-    from ci_orchestrator.playbook import Instance
+    from ci_orchestrator.playbook.model import Instance
 
     book = playbook(step("test"))
     base = instances(book)[0]
@@ -107,7 +107,7 @@ def test_instance_ids_match() -> None:
 
 
 def test_an_instance_id_given_whole_selects_that_instance_whatever_it_holds() -> None:
-    from ci_orchestrator.playbook import Instance
+    from ci_orchestrator.playbook.model import Instance
 
     book = playbook(step("t"))
     base = instances(book)[0]
@@ -132,7 +132,7 @@ def test_an_instance_id_given_whole_selects_that_instance_whatever_it_holds() ->
 
 
 def test_a_group_name_with_a_comma_given_whole_selects_that_group() -> None:
-    from ci_orchestrator.playbook import Group
+    from ci_orchestrator.playbook.model import Group
 
     lint = step("lint", block="lint, test")
     group = Group(name="lint, test", step_ids=("lint",), location=lint.location)
@@ -145,7 +145,7 @@ def test_a_group_name_with_a_comma_given_whole_selects_that_group() -> None:
 
 
 def test_group_terms_take_the_names_of_the_playbook_groups_whole_beside_other_terms() -> None:
-    from ci_orchestrator.playbook import Group
+    from ci_orchestrator.playbook.model import Group
 
     lint, test = step("lint", block="lint, test"), step("test", block="lint, test")
     other = step("other-lint", block="lint")

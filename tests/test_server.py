@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
-from ci_orchestrator.server import at_socket
+from ci_orchestrator.server.runtime import at_socket
 from tests.helpers import REPO, cli_command, cli_environment
 
 if TYPE_CHECKING:

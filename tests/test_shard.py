@@ -9,8 +9,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.graph import components
-from ci_orchestrator.shard import assign_shards, parse_shard, select_shard
+from ci_orchestrator.plan.graph import components
+from ci_orchestrator.plan.shards import assign_shards, parse_shard, select_shard
 
 
 @pytest.mark.parametrize(("text", "shard"), [("1/1", (1, 1)), ("2/3", (2, 3)), (" 3 / 3 ", (3, 3))])

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from ci_orchestrator.history import History
+from ci_orchestrator.history.database import History
 from tests.helpers import cli_command, cli_environment, run_cli
 
 ROOT = Path(__file__).resolve().parent.parent

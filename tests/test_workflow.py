@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from ci_orchestrator import expressions
+from ci_orchestrator.expressions import evaluation
 from tests.helpers import REPO, cli_environment, invoke, run_cli
 
 if TYPE_CHECKING:
@@ -76,7 +76,7 @@ def test_each_schedule_selects_its_group_whatever_the_group_is_named(awkward: Pa
     workflow = yaml.safe_load(export("awkward", "--shards", shards))
     [select] = selections(workflow)
     chosen = {
-        cron: expressions.interpolate(select, {"github": {"event": {"schedule": cron}}})
+        cron: evaluation.interpolate(select, {"github": {"event": {"schedule": cron}}})
         for cron in ("0 1 * * *", "0 2 * * *", "0 3 * * *")
     }
     assert chosen == {"0 1 * * *": "", "0 2 * * *": "group:night's run", "0 3 * * *": "group:lint, test"}
@@ -143,7 +143,7 @@ def test_a_cron_that_several_groups_share_runs_every_one_of_them(shared: Path, s
     assert [entry["cron"] for entry in triggers["schedule"]] == ["0 4 * * *", "0 2 * * *", "0 3 * * *"]
     [select] = selections(workflow)
     for cron, expected in TRIGGERS.items():
-        chosen = expressions.interpolate(select, {"github": github(cron)})
+        chosen = evaluation.interpolate(select, {"github": github(cron)})
         ran = run_cli(shared.parent.parent, "run", "shared", *(["--select", chosen] if chosen else []))
         assert ran.returncode == 0, ran.stdout + ran.stderr
         record = json.loads((shared.parent.parent / ".ci-orchestrator/reports/run.json").read_text("utf-8"))
@@ -165,7 +165,7 @@ def plan_job_matrix(workflow: dict[str, Any], cron: str | None, work: Path) -> l
     env = cli_environment(work, GITHUB_OUTPUT=str(output))
     env["PATH"] = f"{tools}:{env['PATH']}"
     contexts = {"github": github(cron)}
-    env.update({name: expressions.interpolate(value, contexts) for name, value in step["env"].items()})
+    env.update({name: evaluation.interpolate(value, contexts) for name, value in step["env"].items()})
     done = subprocess.run(
         ["bash", "-eo", "pipefail", "-c", script],
         cwd=work,
@@ -185,7 +185,7 @@ def test_the_plan_job_splits_what_the_shard_jobs_run(shared: Path, cron: str | N
     work = shared.parent.parent
     workflow = yaml.safe_load(export("shared", "--shards", "3"))
     [select] = selections(workflow)
-    chosen = expressions.interpolate(select, {"github": github(cron)})
+    chosen = evaluation.interpolate(select, {"github": github(cron)})
     matrix = plan_job_matrix(workflow, cron, work)
     ran: list[str] = []
     for entry in matrix:

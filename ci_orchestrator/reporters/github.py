@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ci_orchestrator.masking import mask, mask_values
-from ci_orchestrator.reporters import failure_message
+from ci_orchestrator.reporters.writing import failure_message
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

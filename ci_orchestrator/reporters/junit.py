@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 
 import junit_xml
 
-from ci_orchestrator.reporters import failure_message, write_atomic
 from ci_orchestrator.reporters.logs import clean, step_tail, xml_safe
+from ci_orchestrator.reporters.writing import failure_message, write_atomic
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:

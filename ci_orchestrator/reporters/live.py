@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.reporters import format_seconds
+from ci_orchestrator.reporters.writing import format_seconds
 
 if TYPE_CHECKING:
     from typing import TextIO

@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.masking import mask
-from ci_orchestrator.reporters import failure_message, format_seconds, write_atomic
 from ci_orchestrator.reporters.logs import clean, step_tail
+from ci_orchestrator.reporters.writing import failure_message, format_seconds, write_atomic
 from ci_orchestrator.results import RunStatus, Status
 
 if TYPE_CHECKING:

@@ -14,15 +14,14 @@ import sys
 from _socket import AF_UNIX, SOCK_STREAM
 from _socket import socket as unix_socket
 
-from ci_orchestrator import server
-from ci_orchestrator.server import identity
+from ci_orchestrator.server import identity, runtime
 from ci_orchestrator.server.protocol import Channel
 
 TYPE_CHECKING = False  # as `typing`'s, without importing it (4 ms) on every command's start-up
 if TYPE_CHECKING:
     from types import FrameType
 
-    from ci_orchestrator.interrupts import Handler
+    from ci_orchestrator.run.interrupts import Handler
     from ci_orchestrator.server.protocol import RunRequest
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
@@ -37,19 +36,19 @@ _BOOT = (
 
 def run_on_server(argv: list[str]) -> int | None:
     """The exit code of `argv` run by a server; None when no server took it (run it here)."""
-    if argv[1:2] == ["server"] or not server.wanted(os.environ) or not _streams_open():
+    if argv[1:2] == ["server"] or not runtime.wanted(os.environ) or not _streams_open():
         return None  # `server status` and `server stop` neither use a server nor start one
     try:
         cwd = os.getcwd()
     except OSError:
         return None  # a folder since removed: the command says so itself
-    folder = server.folder(os.environ)
+    folder = runtime.folder(os.environ)
     if folder is None:
         return None
     key = identity.key()
     connection = unix_socket(AF_UNIX, SOCK_STREAM)
     try:
-        server.at_socket(os.path.join(folder, f"{key}.sock"), connection.connect)
+        runtime.at_socket(os.path.join(folder, f"{key}.sock"), connection.connect)
     except OSError:
         connection.close()
         _start_server(folder, key)

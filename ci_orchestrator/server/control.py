@@ -7,7 +7,7 @@ import os
 import socket
 from dataclasses import dataclass
 
-from ci_orchestrator import server
+from ci_orchestrator.server import runtime
 from ci_orchestrator.server.protocol import Channel
 
 
@@ -21,7 +21,7 @@ class Listening:
 
 def listening() -> list[Listening]:
     """The servers of this user that answer on their sockets (the ones that do not, are not)."""
-    folder = server.folder(os.environ)
+    folder = runtime.folder(os.environ)
     if folder is None:
         return []
     found = []
@@ -31,7 +31,7 @@ def listening() -> list[Listening]:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         with connection:
             try:
-                server.at_socket(os.path.join(folder, name), connection.connect)
+                runtime.at_socket(os.path.join(folder, name), connection.connect)
             except OSError:
                 continue
             pid = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)[:4]
@@ -41,13 +41,13 @@ def listening() -> list[Listening]:
 
 def stop(found: Listening) -> None:
     """Ask the server to end once the commands it runs are done (this one may be among them)."""
-    folder = server.folder(os.environ)
+    folder = runtime.folder(os.environ)
     if folder is None:
         return
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     with connection:
         try:
-            server.at_socket(os.path.join(folder, f"{found.key}.sock"), connection.connect)
+            runtime.at_socket(os.path.join(folder, f"{found.key}.sock"), connection.connect)
             Channel(connection).send({"kind": "stop"})
         except OSError:
             return

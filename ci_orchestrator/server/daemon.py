@@ -23,8 +23,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import ci_orchestrator
-from ci_orchestrator import server
-from ci_orchestrator.server import identity, worker
+from ci_orchestrator.server import identity, runtime, worker
 from ci_orchestrator.server.protocol import Channel
 
 if TYPE_CHECKING:
@@ -59,7 +58,7 @@ def serve(folder: str, key: str) -> None:
     # The rename replaces the socket of a server that was killed.
     path, new = f"{base}.sock", f"{base}.{os.getpid()}.new"
     try:
-        server.at_socket(new, listener.bind)
+        runtime.at_socket(new, listener.bind)
         listener.listen(64)
         os.rename(new, path)
     except OSError:
@@ -142,9 +141,9 @@ class _Server:
             if self.stopping:
                 self.withdraw()
             idle = time.monotonic() - self.last_work
-            if not self.workers and idle >= server.IDLE_SECONDS:
+            if not self.workers and idle >= runtime.IDLE_SECONDS:
                 break
-            for event, _mask in self.selector.select(timeout=max(server.IDLE_SECONDS - idle, 1)):
+            for event, _mask in self.selector.select(timeout=max(runtime.IDLE_SECONDS - idle, 1)):
                 if event.data == "listener":
                     self._accept()
                 elif event.data == "signals":

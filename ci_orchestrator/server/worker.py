@@ -27,7 +27,7 @@ def become(
     """Run the client's command in this forked process and end it with the command's exit code.
     `servers` and `fds` are the server's own (its sockets, its lock, the other workers'
     pidfds): closed first."""
-    from ci_orchestrator import interrupts
+    from ci_orchestrator.run import interrupts
 
     code = 1
     try:

@@ -1,0 +1,403 @@
+"""The step cache: stored successes of step instances under their keys.
+
+What a key is made of is in `cache_keys`, the stores (an archive store and an index, in
+diskcache) in `cache_store`. A warm hit whose outputs are still in place reads the index only.
+A failure of the stores becomes one warning and a cache that is off: it never stops a run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_orchestrator.cache.archives import (
+    RestoreError,
+    check_name,
+    destination_inside,
+    restore_archive,
+    write_archive,
+)
+from ci_orchestrator.cache.digests import FileDigests
+from ci_orchestrator.cache.entries import (
+    CacheEntry,
+    CacheKey,
+    CacheStats,
+    FileRecord,
+    LogWriter,
+    read_small_log,
+)
+from ci_orchestrator.cache.keys import CACHE_FORMAT, Manifest, build_manifest, differences, instance_patterns
+from ci_orchestrator.cache.store import DEFAULT_SIZE_LIMIT, CacheStores
+from ci_orchestrator.errors import ExpressionError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ci_orchestrator.plan.ordering import Plan
+    from ci_orchestrator.playbook.model import Instance
+
+__all__ = [
+    "CACHE_FORMAT",
+    "CacheEntry",
+    "CacheKey",
+    "CacheStats",
+    "Manifest",
+    "RestoreError",
+    "StepCache",
+]
+
+
+class StepCache:
+    """Keys, lookups, stores and restores of step results under one cache directory.
+
+    Open it with `StepCache.open`. `read=False` (`--force`) never finds a stored result but
+    still stores new ones. Problems are collected in `warnings`.
+    """
+
+    def __init__(self, stores: CacheStores, *, workspace: Path, read: bool) -> None:
+        self.directory = stores.directory
+        self.workspace = Path(os.path.realpath(workspace))
+        self.read = read
+        self.write = stores.write
+        self.warnings = stores.warnings  # one list: the stores' problems and the cache's
+        self._stores = stores
+        self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
+        self._logs = LogWriter()
+        self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[self.directory.absolute()])
+
+    @classmethod
+    def open(
+        cls,
+        directory: Path,
+        *,
+        workspace: Path,
+        size_limit: int = DEFAULT_SIZE_LIMIT,
+        read: bool = True,
+        write: bool = True,
+    ) -> StepCache:
+        """The cache in `directory` (created if needed); off, with a warning, when it cannot be used."""
+        stores = CacheStores.open(Path(directory), write=write, size_limit=size_limit)
+        return cls(stores, workspace=workspace, read=read)
+
+    @property
+    def enabled(self) -> bool:
+        return self._stores.enabled
+
+    def close(self) -> None:
+        self._files.flush()
+        self._stores.save_uses()
+        self._stores.close()
+
+    def __enter__(self) -> StepCache:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def _memo_load(self, path: str) -> FileRecord | None:
+        if self._memo is None:
+            self._memo = self._stores.memo(self._memo_key())
+        return self._memo.get(path)
+
+    def _memo_save(self, records: Mapping[str, FileRecord]) -> None:
+        self._stores.merge_memo(self._memo_key(), records)
+
+    def _memo_key(self) -> str:
+        return "files:" + str(self.workspace)
+
+    # --- keys ------------------------------------------------------------------------
+    def key_in_plan(
+        self, plan: Plan, keys: dict[str, CacheKey | None], instance: Instance
+    ) -> CacheKey | None:
+        """The key of a cacheable instance (None for another), built on the keys of every instance
+        it waits for in the whole plan, cacheable or not: a step that always runs still changes
+        what comes after it when its command, env or inputs change.
+
+        A selected (`--only`) or sharded run gives a step the key a whole run would, the keys of
+        what it waits for but does not run taken as they would be now. `keys` holds the keys found
+        so far and gains this instance's and the missing ones upstream (those of instances that
+        are not cacheable are made only when something cacheable waits for them).
+        """
+        if not self.enabled or not instance.step.cacheable:
+            return None
+        whole = plan.whole
+        if any(before not in keys for before in whole.waits_for[instance.id]):
+            for node in whole.upstream_of([instance.id]):
+                if node not in keys:
+                    keys[node] = self._key_on(whole, keys, whole.by_id[node])
+        key = keys[instance.id] = self._key_on(whole, keys, instance)
+        return key
+
+    def _key_on(
+        self, whole: Plan, keys: Mapping[str, CacheKey | None], instance: Instance
+    ) -> CacheKey | None:
+        # By instance id, so that `cache explain` can name the upstream whose key changed.
+        upstream = {
+            before: key.digest for before in whole.waits_for[instance.id] if (key := keys.get(before))
+        }
+        return self._key(instance, upstream_keys=upstream, variables=whole.variables)
+
+    def key_for(
+        self,
+        instance: Instance,
+        *,
+        upstream_keys: Sequence[str] | Mapping[str, str],
+        variables: Mapping[str, str] | None = None,
+    ) -> CacheKey | None:
+        """The key of a cacheable instance (its step has `inputs` or `cache: true`), else None.
+
+        `upstream_keys` are the keys of what it waits for; given as a mapping from instance id,
+        `explain` can name the one that changed. `variables` are the run's `vars`, which the
+        `inputs` and `outputs` globs may use as `${{ vars.NAME }}`, beside `matrix` and `env`.
+        None too when the cache is off.
+        """
+        if not self.enabled or not instance.step.cacheable:
+            return None
+        return self._key(instance, upstream_keys=upstream_keys, variables=variables)
+
+    def _key(
+        self,
+        instance: Instance,
+        *,
+        upstream_keys: Sequence[str] | Mapping[str, str],
+        variables: Mapping[str, str] | None,
+    ) -> CacheKey | None:
+        """The key of any instance, cacheable or not; None when its inputs cannot be read."""
+        step = instance.step
+        try:
+            patterns = instance_patterns(instance, step.inputs, variables or {})
+            outputs = instance_patterns(instance, step.outputs, variables or {})
+            inputs: dict[str, str] = {}
+            for pattern in patterns:
+                inputs.update(self._files.digests_of(pattern))
+            manifest = build_manifest(
+                instance,
+                workspace=self.workspace,
+                patterns=patterns,
+                inputs=inputs,
+                outputs=outputs,
+                upstream_keys=upstream_keys,
+            )
+        except OSError as error:
+            self.warnings.append(f"{instance.id}: cannot read its inputs ({error}); it runs uncached")
+            return None
+        except ExpressionError as error:
+            self.warnings.append(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
+            return None
+        return CacheKey(digest=manifest.digest(), manifest=manifest)
+
+    # --- results ---------------------------------------------------------------------
+    def lookup(self, key: CacheKey) -> CacheEntry | None:
+        """The stored success for this key, or None (always None when reading is off).
+
+        A success whose archive was evicted still counts when its outputs are in place and its
+        log is in the index: nothing would be read from the archive.
+        """
+        entry = self._stored(key)
+        if entry is None or self._servable_in_place(entry):
+            return entry
+        return entry if self._stores.has_archive(key.digest) else None
+
+    def take(self, key: CacheKey, *, log_path: Path) -> CacheEntry | None:
+        """`lookup` then `restore`, for a step served from the cache now: the stored success, its
+        outputs in place and its log written to `log_path`. None when there is none, or when it
+        cannot be restored (then the step runs; `warnings` say why). The outputs are compared
+        with the workspace once, where the two calls compare them twice.
+        """
+        entry = self._stored(key)
+        if entry is None:
+            return None
+        try:
+            in_place = self._servable_in_place(entry, check=True)
+        except RestoreError as error:
+            if self._stores.has_archive(key.digest):  # found by `lookup`, refused by `restore`
+                self._refused(entry, error)
+            return None
+        if not in_place and not self._stores.has_archive(key.digest):
+            return None  # as `lookup` finds it: nothing to serve
+        try:
+            self._put_back(entry, in_place=in_place, log_path=log_path)
+        except Exception:  # as from `restore`: a result not put back is a miss, the step runs
+            return None
+        return entry
+
+    def _stored(self, key: CacheKey) -> CacheEntry | None:
+        if not self.read or not self.enabled:
+            return None
+        data = self._stores.entry(key.digest)
+        return CacheEntry.from_json(key.digest, data) if data is not None else None
+
+    def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
+        """Keeps a passed instance's result, its log and the files its `outputs` globs match.
+
+        Nothing is kept when an output could not be restored (outside the workspace, or through a
+        symlink leading out): a hit would report the step done and never make that file again.
+        """
+        if not self.write or not self.enabled:
+            return
+        files: dict[str, None] = {}
+        refused: list[str] = []
+        for pattern in key.manifest.outputs:
+            for name in self._files.expand(pattern):  # normalised: `sub/../a` is `a`
+                try:
+                    destination_inside(self.workspace, name)  # what a restore would refuse
+                except RestoreError as error:
+                    refused.append(str(error))
+                else:
+                    files[name] = None
+        if refused:
+            more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
+            self.warnings.append(f"{instance.id}: result not cached: output {refused[0]}{more}")
+            return
+        with self._stores.guard(), tempfile.TemporaryFile(dir=self.directory) as archive:
+            try:
+                write_archive(archive, workspace=self.workspace, files=list(files), log_path=log_path)
+            except OSError as error:
+                self.warnings.append(f"{instance.id}: result not cached ({error})")
+                return
+            archive.seek(0)
+            stored = time.time()
+            entry = CacheEntry(
+                digest=key.digest,
+                instance_id=instance.id,
+                step_id=instance.step.id,
+                created=stored,
+                used=stored,
+                duration=duration,
+                files=tuple(files),
+                # What a hit compares with the workspace: outputs already in place are left alone.
+                outputs={name: state for name in files if (state := self._files.state(name))},
+                log=read_small_log(log_path),
+            )
+            self._stores.put(key.digest, archive, entry, last=(_last_key(instance), key.manifest.to_json()))
+
+    def restore(self, entry: CacheEntry, *, log_path: Path) -> None:
+        """Puts back the stored output files (with their modes) and writes the stored log to `log_path`.
+
+        RestoreError, with nothing written, when the entry is gone or a member would land outside
+        the workspace (absolute path, `..`, or through a symlink); such an entry is deleted.
+        """
+        try:
+            in_place = self._servable_in_place(entry, check=True)
+        except RestoreError as error:
+            self._refused(entry, error)
+            raise
+        self._put_back(entry, in_place=in_place, log_path=log_path)
+
+    def _put_back(self, entry: CacheEntry, *, in_place: bool, log_path: Path) -> None:
+        """The log (and, unless every output is `in_place` already, the outputs from the archive)."""
+        if in_place and entry.log is not None:
+            # The common warm run: nothing to write but the log, no archive to open.
+            self._logs.write(log_path, entry.log)
+            self._stores.count_use(entry.digest)
+        else:
+            self._restore_archive(entry, log_path=log_path)
+
+    def _refused(self, entry: CacheEntry, error: RestoreError) -> None:
+        """A result that would write outside the workspace (or through a symlink): said, dropped."""
+        self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
+        self._stores.drop(entry.digest)
+
+    def _restore_archive(self, entry: CacheEntry, *, log_path: Path) -> None:
+        handle = self._stores.archive(entry.digest)
+        if handle is None:
+            raise RestoreError(f"{entry.instance_id}: the cached result is no longer stored")
+        try:
+            with handle:
+                restore_archive(
+                    handle,
+                    workspace=self.workspace,
+                    log_path=log_path,
+                    in_place=lambda name, mode: self._in_place(entry, name, mode),
+                )
+        except RestoreError as error:
+            self._refused(entry, error)
+            raise
+        except OSError as error:
+            self.warnings.append(f"{entry.instance_id}: cached result not restored ({error})")
+            self._stores.drop(entry.digest)
+            raise RestoreError(str(error)) from error
+        self._stores.count_use(entry.digest)
+
+    def _in_place(self, entry: CacheEntry, name: str, mode: int) -> bool:
+        """The workspace file `name` has the content and mode it was stored with."""
+        stored = entry.outputs.get(name)
+        return stored is not None and stored[1] == mode and self._files.state(name) == stored
+
+    def _servable_in_place(self, entry: CacheEntry, *, check: bool = False) -> bool:
+        """The log is in the entry and every output file is in place as stored.
+
+        `check`: RestoreError for a stored name leading out, even though nothing is written.
+        """
+        if entry.log is None:
+            return False
+        for name in entry.files:
+            try:
+                check_name(name)
+            except RestoreError:
+                if check:
+                    raise
+                return False
+            stored = entry.outputs.get(name)
+            if stored is None or self._files.state(name) != stored:
+                return False
+        return True
+
+    # --- explain, stats, upkeep ------------------------------------------------------
+    def explain(self, instance: Instance, key: CacheKey | None) -> list[str]:
+        """Why this instance would run rather than come from the cache; empty when it would hit."""
+        if not self.enabled:
+            return [self.warnings[0] if self.warnings else "the cache is off"]
+        if key is None:
+            if instance.step.cache is False:
+                return ["not cacheable: the step says `cache: false`"]
+            return ["not cacheable: the step declares no inputs and no `cache: true`"]
+        if not self.read:
+            return ["the cache is not read (--force)"]
+        if self.lookup(key) is not None:
+            return []
+        stored = self._stores.get(_last_key(instance))
+        last = Manifest.from_json(stored) if stored is not None else None
+        if last is None:
+            return ["no stored success"]
+        return differences(last, key.manifest) or ["its stored result is no longer in the cache"]
+
+    def record(self, hits: int, misses: int) -> None:
+        """Counts one run's hits and misses; the last runs' counts are kept."""
+        self._files.flush()
+        self._stores.record(hits, misses)
+
+    def stats(self) -> CacheStats:
+        """Stored results, bytes on disk, and the hits and misses of recent runs."""
+        return self._stores.stats()
+
+    def clear(self) -> None:
+        self._files.forget()
+        self._memo = None
+        self._stores.clear()
+
+    def prune(self, max_size: int) -> int:
+        """Removes least recently used results until the stored results take at most `max_size`
+        bytes; returns how many were removed."""
+        return self._stores.prune(max_size)
+
+
+class _DigestMemo:
+    """The file-digest memo (`digests.MemoStore`) kept in the cache's index."""
+
+    def __init__(self, cache: StepCache) -> None:
+        self._cache = cache
+
+    def load(self, path: str) -> FileRecord | None:
+        return self._cache._memo_load(path)
+
+    def save(self, records: Mapping[str, FileRecord]) -> None:
+        self._cache._memo_save(records)
+
+
+def _last_key(instance: Instance) -> str:
+    return "last:" + json.dumps([instance.step.id, instance.id])

@@ -1,0 +1,131 @@
+"""Records a run in the local run database as it goes, as one more run observer."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+from ci_orchestrator.errors import OrchestratorError
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Collection
+    from pathlib import Path
+
+    from ci_orchestrator.history.database import History
+    from ci_orchestrator.playbook.model import Playbook
+    from ci_orchestrator.results import RunResult, StepResult
+
+
+FLUSH_STEPS = 100
+FLUSH_SECONDS = 1.0
+
+
+class HistoryRecorder:
+    """Records the run in the local run database as it goes; a database that cannot be opened
+    or written (damaged, full disk) is one warning, and the run goes on without it."""
+
+    def __init__(self, history: History | None, playbook: Playbook, *, warn: Callable[[str], None]) -> None:
+        self.history = history
+        self.playbook = playbook
+        self.run_id = ""
+        self.warn = warn
+        # Steps are written in batches: one transaction per step costs more than a `true` step.
+        # A run killed outright loses at most the last second of step records.
+        self.pending: list[StepResult] = []
+        self.flushed_at = time.monotonic()
+        # What was written, so that the end of the run writes only the steps that were not.
+        self.written: dict[str, StepResult] = {}
+
+    @classmethod
+    def open(cls, path: Path, playbook: Playbook, *, warn: Callable[[str], None]) -> HistoryRecorder:
+        from ci_orchestrator.history.database import History
+
+        try:
+            return cls(History.open(path), playbook, warn=warn)
+        except OrchestratorError as error:
+            warn(f"run history unavailable: {error}")
+            return cls(None, playbook, warn=warn)
+
+    def _write(self, action: Callable[[History], object]) -> None:
+        if self.history is None:
+            return
+        try:
+            action(self.history)
+        except OrchestratorError as error:
+            self.warn(f"run history not written from here on: {error}")
+            with contextlib.suppress(OrchestratorError):
+                self.history.close()
+            self.history = None
+
+    def durations(self, instances: Collection[str]) -> dict[str, float]:
+        """Recent durations of these instances (see `History.durations`)."""
+        if self.history is None:
+            return {}
+        try:
+            return self.history.durations(self.playbook.name, instances=instances)
+        except OrchestratorError:
+            return {}
+
+    def reap_interrupted(self) -> None:
+        """Stops what runs killed before they could clean up (SIGKILL, a lost machine) left
+        behind: processes that still carry the id of a run recorded as interrupted."""
+        from ci_orchestrator.run.process_tree import terminate_runs
+
+        if self.history is None:
+            return
+        try:
+            interrupted = self.history.interrupted_runs(limit=20)
+        except OrchestratorError:
+            return
+        if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
+            self.warn(f"stopped {count} process(es) left running by an interrupted run")
+
+    def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
+        self.run_id = run_id
+        self._write(
+            lambda history: history.start_run(
+                run_id=run_id,
+                playbook=playbook,
+                playbook_path=self.playbook.path,
+                started=datetime.now(UTC),
+                total=total,
+            )
+        )
+
+    def step_started(self, *, instance_id: str, attempt: int) -> None:
+        pass
+
+    def waiting(self) -> None:
+        pass  # rows are written in batches of their own (see step_finished)
+
+    def step_output(self, *, instance_id: str, chunk: bytes) -> None:
+        pass
+
+    def step_finished(self, result: StepResult) -> None:
+        self.pending.append(result)
+        if len(self.pending) >= FLUSH_STEPS or time.monotonic() - self.flushed_at >= FLUSH_SECONDS:
+            self.flush()
+
+    def flush(self) -> None:
+        pending, self.pending = self.pending, []
+        self.flushed_at = time.monotonic()
+        if pending:
+            self._write(lambda history: history.record_steps(self.run_id, pending))
+            self.written.update((result.id, result) for result in pending)
+
+    def run_finished(self, result: RunResult) -> None:
+        self.flush()
+        unwritten = [step for step in result.steps if not self._written(step)]
+        self._write(lambda history: history.finish_run(result, steps=unwritten))
+
+    def _written(self, step: StepResult) -> bool:
+        earlier = self.written.get(step.id)
+        return earlier is step or earlier == step
+
+    def close(self) -> None:
+        self.flush()
+        if self.history:
+            with contextlib.suppress(OrchestratorError):
+                self.history.close()

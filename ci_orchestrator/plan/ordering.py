@@ -1,0 +1,254 @@
+"""The order rules: a playbook's step instances lowered into one dependency graph.
+
+Two kinds of edge. Order edges (serial chains, runs of `parallel: true`, `group: N` phases,
+`groups:` barriers) wait for completion whatever the result; `needs` edges must succeed.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from ci_orchestrator.errors import PlanError, Problem, did_you_mean
+from ci_orchestrator.plan import graph
+from ci_orchestrator.playbook.model import Execution
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable, Mapping, Sequence
+
+    from ci_orchestrator.playbook.model import Instance, Playbook, Step
+
+
+@dataclass(frozen=True, kw_only=True)
+class Plan:
+    """Instances in plan order, what each waits for, and which of those must succeed."""
+
+    playbook: Playbook
+    instances: tuple[Instance, ...]
+    waits_for: Mapping[str, tuple[str, ...]]
+    requires: Mapping[str, frozenset[str]]
+    variables: Mapping[str, str] = field(default_factory=dict)
+    # The whole plan a selected or sharded one was cut from (`subset`); None for a whole plan.
+    # Cache keys are built on its edges, so that a step keeps its key in every such run.
+    source: Plan | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def whole(self) -> Plan:
+        return self.source or self
+
+    def upstream_of(self, nodes: Iterable[str]) -> list[str]:
+        """Everything `nodes` wait for, directly or not, in plan order."""
+        found = graph.reachable(self.waits_for, nodes)
+        return [node for node in self.order if node in found]
+
+    @cached_property
+    def by_id(self) -> dict[str, Instance]:
+        return {instance.id: instance for instance in self.instances}
+
+    @cached_property
+    def order(self) -> list[str]:
+        return [instance.id for instance in self.instances]
+
+    def waves(self) -> dict[str, int]:
+        """instance id -> its wave: 0 waits for nothing, else one more than its latest wait."""
+        return graph.levels(self.waits_for, self.order)
+
+    def remaining(self, durations: Mapping[str, float]) -> dict[str, float]:
+        """instance id -> the longest path from it to the end (its scheduling priority)."""
+        return graph.remaining_path(self.waits_for, self.order, lambda node: durations.get(node, 1.0))
+
+    def critical_path(self, durations: Mapping[str, float]) -> tuple[list[str], float]:
+        return graph.longest_path(self.waits_for, self.order, lambda node: durations.get(node, 1.0))
+
+    def subset(self, keep: Iterable[str]) -> Plan:
+        """The plan of the kept instances; an order kept through dropped ones stays as an edge."""
+        kept = set(keep)
+        through: dict[str, frozenset[str]] = {}
+
+        def kept_before(node: str) -> frozenset[str]:
+            # The nearest kept instances a dropped one waits for, memoised: linear overall.
+            if node not in through:
+                found: set[str] = set()
+                for before in self.waits_for[node]:
+                    found.update((before,) if before in kept else kept_before(before))
+                through[node] = frozenset(found)
+            return through[node]
+
+        waits: dict[str, tuple[str, ...]] = {}
+        for node in self.order:
+            if node not in kept:
+                continue
+            befores: dict[str, None] = {}
+            for before in self.waits_for[node]:
+                for reached in (before,) if before in kept else sorted(kept_before(before)):
+                    befores[reached] = None
+            waits[node] = tuple(befores)
+        return Plan(
+            playbook=self.playbook,
+            instances=tuple(instance for instance in self.instances if instance.id in kept),
+            waits_for=waits,
+            requires={node: self.requires[node] & kept for node in waits},
+            variables=self.variables,
+            source=self.whole,
+        )
+
+
+def build_plan(
+    playbook: Playbook, instances: Sequence[Instance], *, variables: Mapping[str, str] | None = None
+) -> Plan:
+    """Lower SPEC's order rules into the instance graph; check needs, pools and cycles."""
+    by_step: dict[str, list[str]] = {}
+    for instance in instances:
+        by_step.setdefault(instance.step.id, []).append(instance.id)
+    steps = [step for step in playbook.steps if step.id in by_step]
+    problems = _check_steps(playbook, steps, by_step)
+    if any(problem.path.endswith(".needs") for problem in problems):  # no graph without them
+        raise PlanError.from_problems(problems)
+
+    order_edges = _order_edges(playbook, steps)
+    waits: dict[str, dict[str, None]] = {instance.id: {} for instance in instances}
+    requires: dict[str, set[str]] = {instance.id: set() for instance in instances}
+    for step in steps:
+        befores = [*order_edges.get(step.id, ()), *step.needs]
+        needed = {node for need in step.needs for node in by_step[need]}
+        for node in by_step[step.id]:
+            for before in befores:
+                waits[node].update(dict.fromkeys(by_step[before]))
+            requires[node] = needed
+    waits_for = {node: tuple(befores) for node, befores in waits.items()}
+
+    ordered = graph.topological_order(waits_for)
+    # A cycle leaves its nodes out of the order; only then is it looked for, to be named.
+    cycle = graph.find_cycle(waits_for) if len(ordered) < len(waits_for) else None
+    if cycle:
+        step_of = {instance.id: instance.step for instance in instances}
+        problems.extend(_cycle_error(cycle, step_of).problems)
+    if problems:  # pools too small and a cycle are reported together
+        raise PlanError.from_problems(problems)
+    by_id = {instance.id: instance for instance in instances}
+    return Plan(
+        playbook=playbook,
+        instances=tuple(by_id[node] for node in ordered),
+        waits_for=waits_for,
+        requires={node: frozenset(needed) for node, needed in requires.items()},
+        variables=dict(variables or playbook.vars),
+    )
+
+
+def _check_steps(
+    playbook: Playbook, steps: Sequence[Step], by_step: Mapping[str, list[str]]
+) -> list[Problem]:
+    problems: list[Problem] = []
+    for step in steps:
+        for need in step.needs:
+            if need not in by_step:
+                suggestion = did_you_mean(need, by_step)
+                problems.append(
+                    Problem(
+                        location=step.key_locations.get("needs", step.location),
+                        path=f"steps.{step.id}.needs",
+                        message=f"unknown step '{need}'{suggestion}",
+                    )
+                )
+        for pool, demand in step.resources.items():
+            where = step.key_locations.get("resources", step.location)
+            if pool not in playbook.resources:
+                known = ", ".join(sorted(playbook.resources)) or "none declared"
+                problems.append(
+                    Problem(
+                        location=where,
+                        path=f"steps.{step.id}.resources",
+                        message=f"unknown pool '{pool}' (pools: {known})",
+                    )
+                )
+            elif demand > playbook.resources[pool]:
+                problems.append(
+                    Problem(
+                        location=where,
+                        path=f"steps.{step.id}.resources",
+                        message=f"needs {demand} of pool '{pool}', which holds {playbook.resources[pool]}",
+                    )
+                )
+    return problems
+
+
+def _order_edges(playbook: Playbook, steps: Sequence[Step]) -> dict[str, list[str]]:
+    """step id -> the step ids it waits for by order rules alone (not `needs`)."""
+    edges: dict[str, list[str]] = {}
+    blocks: dict[str | None, list[Step]] = {}
+    for step in steps:
+        blocks.setdefault(step.block, []).append(step)
+    modes = {group.name: group.execution for group in playbook.groups}
+    barrier: list[str] = []  # the sinks of everything before the current block
+    for block in [None, *(group.name for group in playbook.groups)]:
+        members = blocks.get(block, [])
+        if not members:
+            continue
+        execution = playbook.execution if block is None else modes[block]
+        block_edges = _block_edges(members, execution)
+        for step in members:
+            edges[step.id] = block_edges.get(step.id, [])
+            if barrier and not edges[step.id]:
+                edges[step.id] = list(barrier)
+        waited = {before for step in members for before in edges[step.id]}
+        waited |= {need for step in members for need in step.needs}
+        barrier = [step.id for step in members if step.id not in waited]
+    return edges
+
+
+def _block_edges(members: Sequence[Step], execution: Execution) -> dict[str, list[str]]:
+    edges: dict[str, list[str]] = {step.id: [] for step in members}
+    if execution is Execution.SERIAL:
+        previous: list[str] = []  # what the next step waits for
+        run_key: object = None
+        run_base: list[str] = []
+        run_members: list[str] = []
+        for step in members:
+            key = (
+                ("group", step.group) if step.group is not None else ("parallel",) if step.parallel else None
+            )
+            if key is not None and key == run_key:
+                run_members.append(step.id)
+                edges[step.id] = list(run_base)
+                continue
+            if run_key is not None:
+                previous = run_members
+            if key is None:
+                edges[step.id] = list(previous)
+                previous = [step.id]
+                run_key = None
+            else:
+                run_key, run_base, run_members = key, list(previous), [step.id]
+                edges[step.id] = list(run_base)
+    # `group: N` phases: every step of group N waits for all of the groups below it.
+    phases: dict[int, list[str]] = {}
+    for step in members:
+        if step.group is not None:
+            phases.setdefault(step.group, []).append(step.id)
+    numbers = sorted(phases)
+    for lower, higher in itertools.pairwise(numbers):
+        for step_id in phases[higher]:
+            edges[step_id] = list(dict.fromkeys([*edges[step_id], *phases[lower]]))
+    return edges
+
+
+def _cycle_error(cycle: Sequence[str], step_of: Mapping[str, Step]) -> PlanError:
+    """The cycle in waiting order (`a -> b`: a waits for b), naming the waits that come from the
+    order rules rather than `needs` (they are not written on the step)."""
+    closed = [*cycle[:-1], cycle[0]] if cycle[0] == cycle[-1] else [*cycle, cycle[0]]
+    path = " -> ".join(closed)
+    implicit = [
+        f"'{waiting}' waits for '{before}'"
+        for waiting, before in itertools.pairwise(closed)
+        if step_of[before].id not in step_of[waiting].needs
+    ]
+    if implicit:
+        path += (
+            f" ({', '.join(implicit)} by the order rules, not `needs`: serial order, "
+            "`group:` phases or the order of `groups:`)"
+        )
+    first = step_of[closed[0]]
+    location = first.key_locations.get("needs", first.location)
+    return PlanError(f"dependency cycle: {path}", location=location, path="steps")
