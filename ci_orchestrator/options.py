@@ -1,5 +1,6 @@
 """The effective options of a command: what the command line, the settings file and the
-playbook say, merged level by level into limits, a cache and report paths."""
+playbook say, merged level by level into plain values (the pipeline builds the scheduler's
+limits, the cache and the reports from them)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import units
-from ci_orchestrator.cpus import available_cpus
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.settings import model
+from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.settings.model import most_restrictive, smallest_limit
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-    from ci_orchestrator.cache.step_cache import StepCache
     from ci_orchestrator.playbook.model import Playbook, Step
-    from ci_orchestrator.reporters.writing import ReportPaths
-    from ci_orchestrator.run.scheduler import Limits
     from ci_orchestrator.settings.model import Settings
 
 STATE_DIR = Path(".ci-orchestrator")
@@ -81,7 +79,7 @@ def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
     for step in playbook.steps:
         defaults = config.defaults_for(step.id, number=step.number, tags=step.tags, stage=step.stage)
         changes: dict[str, Any] = {}
-        if not model.most_restrictive(step.allow_parallel, defaults.allow_parallel, config.allow_parallel):
+        if not most_restrictive(step.allow_parallel, defaults.allow_parallel, config.allow_parallel):
             changes["allow_parallel"] = False
         if defaults.timeout is not None and step.timeout is None:
             changes["timeout"] = defaults.timeout
@@ -93,31 +91,17 @@ def apply_step_defaults(playbook: Playbook, config: Settings) -> Playbook:
     return dataclasses.replace(playbook, steps=tuple(steps))
 
 
-def resolve_limits(playbook: Playbook, config: Settings, options: RunOptions) -> Limits:
-    """Each level may lower concurrency (the smallest limit wins); the command line wins for the rest."""
-    from ci_orchestrator.run.scheduler import Limits
-
-    cpus = available_cpus()
-    concurrency = concurrency_set(playbook, config, options) or cpus
-    fail_fast = options.fail_fast
-    if fail_fast is None:
-        set_in_file = config.get("fail-fast").origin != "default"
-        fail_fast = config.fail_fast if set_in_file else playbook.fail_fast
-    timeout = default_timeout(options, config)
-    mode = output_mode(options, config)
-    return Limits(
-        concurrency=concurrency,
-        cpus=cpus,
-        sequential=options.sequential,
-        fail_fast=fail_fast,
-        default_timeout=timeout,
-        stream_output=mode is model.OutputMode.STREAM,
-    )
+def fail_fast(playbook: Playbook, config: Settings, options: RunOptions) -> bool:
+    """`--fail-fast` / `--no-fail-fast`, else the settings file where it sets it, else the playbook."""
+    if options.fail_fast is not None:
+        return options.fail_fast
+    set_in_file = config.get("fail-fast").origin != "default"
+    return config.fail_fast if set_in_file else playbook.fail_fast
 
 
 def concurrency_set(playbook: Playbook, config: Settings, options: RunOptions) -> int | None:
     """The smallest concurrency a level sets (command line, playbook, settings); None for `auto`."""
-    return model.smallest_limit(asked_concurrency(options), playbook.concurrency, config.concurrency)
+    return smallest_limit(asked_concurrency(options), playbook.concurrency, config.concurrency)
 
 
 def asked_concurrency(options: RunOptions) -> int | None:
@@ -146,14 +130,14 @@ def default_timeout(options: RunOptions, config: Settings) -> float | None:
     return seconds
 
 
-def output_mode(options: RunOptions, config: Settings) -> model.OutputMode:
+def output_mode(options: RunOptions, config: Settings) -> OutputMode:
     """`--output`, else the settings' output mode."""
     if not options.output:
         return config.output
     try:
-        return model.OutputMode(options.output)
+        return OutputMode(options.output)
     except ValueError:
-        choices = ", ".join(mode.value for mode in model.OutputMode)
+        choices = ", ".join(mode.value for mode in OutputMode)
         raise UsageError(f"--output {options.output!r}: expected one of {choices}") from None
 
 
@@ -168,27 +152,12 @@ def cache_directory(options: RunOptions, config: Settings, *, root: Path) -> Pat
     return root / str(directory)
 
 
-def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:
-    if options.no_cache:
-        return None
-    from ci_orchestrator.cache.step_cache import StepCache
-
-    return StepCache.open(
-        cache_directory(options, config, root=root),
-        workspace=root,
-        size_limit=config.cache_size,
-        read=not options.force,
-        write=True,
-    )
-
-
-def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
-    from ci_orchestrator.reporters.writing import ReportPaths
-
-    return ReportPaths(
-        junit=root / (options.junit or REPORTS_DIR / "junit.xml"),
-        summary=root / (options.summary or REPORTS_DIR / "summary.md"),
-        json=root / (options.json or REPORTS_DIR / "run.json"),
+def report_files(options: RunOptions, *, root: Path) -> tuple[Path, Path, Path]:
+    """The JUnit file, the summary and the run record: the options', else the defaults."""
+    return (
+        root / (options.junit or REPORTS_DIR / "junit.xml"),
+        root / (options.summary or REPORTS_DIR / "summary.md"),
+        root / (options.json or REPORTS_DIR / "run.json"),
     )
 
 

@@ -18,14 +18,14 @@ from ci_orchestrator.options import (
     Selection,
     apply_step_defaults,
     asked_concurrency,
+    cache_directory,
     concurrency_set,
     default_timeout,
+    fail_fast,
     new_run_id,
-    open_cache,
     output_mode,
     parse_pairs,
-    report_paths,
-    resolve_limits,
+    report_files,
 )
 from ci_orchestrator.plan import selectors
 from ci_orchestrator.plan.ordering import Plan, build_plan
@@ -38,7 +38,9 @@ if TYPE_CHECKING:
 
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
     from ci_orchestrator.playbook.model import Playbook
+    from ci_orchestrator.reporters.writing import ReportPaths
     from ci_orchestrator.results import RunResult
+    from ci_orchestrator.run.scheduler import Limits
     from ci_orchestrator.settings.model import Settings
 
 
@@ -141,9 +143,10 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     from ci_orchestrator.run import scheduler
     from ci_orchestrator.run.log_retention import prune_logs
     from ci_orchestrator.run.process_specs import RunContext
+    from ci_orchestrator.run.process_tree import terminate_runs
     from ci_orchestrator.run.secret_values import secret_values
 
-    limits = resolve_limits(prepared.playbook, prepared.settings, options)
+    limits = run_limits(prepared, options)
     # Over this process's environment, as the scheduler builds each step's: the values the steps get.
     run_secrets = secret_values(prepared.plan, base_env=os.environ)
     secrets = run_secrets.masks
@@ -160,7 +163,9 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
         warn(warning)
     run_id = new_run_id()
     recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=warn)
-    recorder.reap_interrupted()
+    interrupted = recorder.interrupted_runs()
+    if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
+        warn(f"stopped {count} process(es) left running by an interrupted run")
     context = RunContext(
         run_id=run_id,
         workspace=root,
@@ -184,6 +189,46 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     write_reports(result, options, root=root, warn=warn)
     prune_logs(context.log_dir.parent, current=run_id)
     return exit_code(result)
+
+
+def run_limits(prepared: Prepared, options: RunOptions) -> Limits:
+    """The scheduler's limits: each level may lower concurrency (the smallest limit wins); the
+    command line wins for the rest."""
+    from ci_orchestrator.cpus import available_cpus
+    from ci_orchestrator.output_mode import OutputMode
+    from ci_orchestrator.run.scheduler import Limits
+
+    cpus = available_cpus()
+    return Limits(
+        concurrency=concurrency_set(prepared.playbook, prepared.settings, options) or cpus,
+        cpus=cpus,
+        sequential=options.sequential,
+        fail_fast=fail_fast(prepared.playbook, prepared.settings, options),
+        default_timeout=default_timeout(options, prepared.settings),
+        stream_output=output_mode(options, prepared.settings) is OutputMode.STREAM,
+    )
+
+
+def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCache | None:
+    """The step cache the options ask for; None with `--no-cache`."""
+    if options.no_cache:
+        return None
+    from ci_orchestrator.cache.step_cache import StepCache
+
+    return StepCache.open(
+        cache_directory(options, config, root=root),
+        workspace=root,
+        size_limit=config.cache_size,
+        read=not options.force,
+        write=True,
+    )
+
+
+def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
+    from ci_orchestrator.reporters.writing import ReportPaths
+
+    junit, summary, record = report_files(options, root=root)
+    return ReportPaths(junit=junit, summary=summary, json=record)
 
 
 def write_reports(result: RunResult, options: RunOptions, *, root: Path, warn: Callable[[str], None]) -> None:

@@ -13,10 +13,10 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.reporters.logs import strip_ansi
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
-from ci_orchestrator.settings.model import OutputMode
 from tests.helpers import run_result as build_run
 from tests.helpers import step_result
 
@@ -263,7 +263,7 @@ def test_rich_is_not_imported_off_a_terminal(mode: OutputMode) -> None:
     code = (
         "import io, sys\n"
         "from ci_orchestrator.reporters.console import ConsoleReporter\n"
-        "from ci_orchestrator.settings.model import OutputMode\n"
+        "from ci_orchestrator.output_mode import OutputMode\n"
         f"r = ConsoleReporter(io.StringIO(), mode=OutputMode('{mode.value}'), environ={{}})\n"
         "r.run_started(run_id='x', playbook='ci', total=0)\n"
         "assert 'rich' not in sys.modules, 'rich imported'\n"

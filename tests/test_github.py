@@ -12,10 +12,10 @@ from typing import Any
 
 import pytest
 
+from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.reporters import github
 from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.results import RunResult, Status, StepResult
-from ci_orchestrator.settings.model import OutputMode
 from tests.helpers import run_result as build_run
 from tests.helpers import step_result
 

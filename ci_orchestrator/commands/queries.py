@@ -16,9 +16,8 @@ from ci_orchestrator.options import (
     Selection,
     apply_step_defaults,
     cache_directory,
-    open_cache,
 )
-from ci_orchestrator.pipeline import prepare
+from ci_orchestrator.pipeline import open_cache, prepare
 from ci_orchestrator.plan.ordering import build_plan
 from ci_orchestrator.playbook import loader
 from ci_orchestrator.playbook.model import Instance

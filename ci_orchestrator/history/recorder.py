@@ -68,19 +68,15 @@ class HistoryRecorder:
         except OrchestratorError:
             return {}
 
-    def reap_interrupted(self) -> None:
-        """Stops what runs killed before they could clean up (SIGKILL, a lost machine) left
-        behind: processes that still carry the id of a run recorded as interrupted."""
-        from ci_orchestrator.run.process_tree import terminate_runs
-
+    def interrupted_runs(self) -> set[str]:
+        """The ids of recent runs killed before they could clean up (SIGKILL, a lost machine):
+        processes that still carry one of them were left behind."""
         if self.history is None:
-            return
+            return set()
         try:
-            interrupted = self.history.interrupted_runs(limit=20)
+            return self.history.interrupted_runs(limit=20)
         except OrchestratorError:
-            return
-        if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
-            self.warn(f"stopped {count} process(es) left running by an interrupted run")
+            return set()
 
     def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
         self.run_id = run_id

@@ -19,13 +19,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.masking import mask, mask_values
+from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.reporters import github
 from ci_orchestrator.reporters.console_writer import ConsoleWriter, may_block, write_out
 from ci_orchestrator.reporters.live import LiveView, Progress
 from ci_orchestrator.reporters.logs import read_tail, strip_ansi
 from ci_orchestrator.reporters.writing import failure_message, format_seconds
 from ci_orchestrator.results import RunStatus, Status
-from ci_orchestrator.settings.model import OutputMode
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Iterator, Mapping

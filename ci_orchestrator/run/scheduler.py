@@ -17,7 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import ExpressionError
-from ci_orchestrator.plan import graph
+from ci_orchestrator.plan import conditions, graph
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled
@@ -172,18 +172,14 @@ class _Run:
             None,
         )
         if instance.condition is not None:
-            # Loaded only for a playbook with conditions (~10 ms of start-up).
-            from ci_orchestrator.expressions import evaluation
-            from ci_orchestrator.matrix import expansion
-
             upstream_failed = any(self.failed_upstream[before] for before in self.plan.waits_for[instance.id])
-            status = evaluation.JobStatus(
+            if not conditions.holds(
+                instance,
+                self.plan.variables,
                 success=failed_need is None and not upstream_failed,
                 failure=upstream_failed,
                 cancelled=self.interrupted_by is not None,
-            )
-            contexts = expansion.contexts_for(instance, self.plan.variables)
-            if not evaluation.evaluate_condition(instance.condition, contexts, status):
+            ):
                 return "condition is false"
             if self.runs_anyway(instance):
                 return None  # `always()` / `failure()` steps run after failures
@@ -240,11 +236,7 @@ class _Run:
             heapq.heappush(self.ready, entry)
 
     def runs_anyway(self, instance: Instance) -> bool:
-        if self.interrupted_by is not None or instance.condition is None:
-            return False
-        from ci_orchestrator.expressions import evaluation  # see skip_reason
-
-        return evaluation.uses_status_function(instance.condition)
+        return self.interrupted_by is None and conditions.asks_status(instance)
 
     def start(self, instance: Instance, supervisor: Supervisor, *, exclusive: bool) -> None:
         attempt = self.attempts[instance.id] = self.attempts.get(instance.id, 0) + 1

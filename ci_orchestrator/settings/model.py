@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ci_orchestrator import cpus
 from ci_orchestrator.errors import UsageError, did_you_mean
+from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.playbook import terms
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings import checks
@@ -26,14 +27,6 @@ DEFAULT_CACHE_DIR = Path(".ci-orchestrator/cache")
 DEFAULT_CACHE_SIZE = 2 * 2**30  # 2 GiB, as the cache contract says
 
 SettingValue: TypeAlias = bool | int | float | str | Path | Enum | None
-
-
-class OutputMode(Enum):
-    """How step output reaches the console."""
-
-    GROUPED = "grouped"  # a step's whole log when it ends, never interleaved with another's
-    STREAM = "stream"  # lines as they come, each prefixed with its instance id
-    QUIET = "quiet"  # only the logs of failed steps, and the result
 
 
 # ---------------------------------------------------------------- values
