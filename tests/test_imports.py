@@ -26,6 +26,7 @@ LEAVES = {
     "settings.toml_lines",
     "run.events",
     "run.interrupts",
+    "notices",
     *EXPRESSIONS,
 }
 RUNNERS = {
