@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_orchestrator import notices
 from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError, signal_exit_code
 from ci_orchestrator.history.recorder import HistoryRecorder
 from ci_orchestrator.matrix import expansion
@@ -34,7 +34,7 @@ from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
     from ci_orchestrator.playbook.model import Playbook
@@ -111,10 +111,6 @@ def known_durations(playbook_name: str, *, root: Path, min_total: int = 0) -> di
         return {}
 
 
-def _warn(message: str) -> None:
-    print(f"ci-orchestrator: warning: {message}", file=sys.stderr)
-
-
 def exit_code(result: RunResult) -> int:
     if result.interrupted_by is not None:
         return signal_exit_code(result.interrupted_by)
@@ -151,21 +147,17 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     run_secrets = secret_values(prepared.plan, base_env=os.environ)
     secrets = run_secrets.masks
     for name in run_secrets.too_short:
-        _warn(
+        notices.warn(
             f"secret {name} is shorter than {MIN_LENGTH} characters: not masked, it would hide ordinary text"
         )
     mode = output_mode(options, prepared.settings)
     console = ConsoleReporter(mode=mode, secrets=secrets)
-    warn = _warn
     cache = open_cache(options, prepared.settings, root=root)
-    opened_with = list(cache.warnings) if cache else []
-    for warning in opened_with:
-        warn(warning)
     run_id = new_run_id()
-    recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook, warn=warn)
+    recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook)
     interrupted = recorder.interrupted_runs()
     if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
-        warn(f"stopped {count} process(es) left running by an interrupted run")
+        notices.warn(f"stopped {count} process(es) left running by an interrupted run")
     context = RunContext(
         run_id=run_id,
         workspace=root,
@@ -173,20 +165,24 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
         secrets=secrets,
         durations=recorder.durations(prepared.plan.order),
     )
-    try:
-        result = scheduler.execute(
-            prepared.plan, limits=limits, context=context, cache=cache, observer=Observers(console, recorder)
-        )
-    finally:
-        console.close()
-        recorder.close()
-        if cache is not None:
-            # Entries refused or damaged during the run: each said once, after the run's output.
-            for warning in cache.warnings[len(opened_with) :]:
-                warn(warning)
-            cache.close()
+    # What goes wrong while steps run (an entry refused or damaged, the history lost) is said
+    # once the run's output is done: a live view of the running steps is not broken into.
+    with notices.held():
+        try:
+            result = scheduler.execute(
+                prepared.plan,
+                limits=limits,
+                context=context,
+                cache=cache,
+                observer=Observers(console, recorder),
+            )
+        finally:
+            console.close()
+            recorder.close()
+            if cache is not None:
+                cache.close()
     result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters, shard=prepared.shard)
-    write_reports(result, options, root=root, warn=warn)
+    write_reports(result, options, root=root)
     prune_logs(context.log_dir.parent, current=run_id)
     return exit_code(result)
 
@@ -231,7 +227,7 @@ def report_paths(options: RunOptions, *, root: Path) -> ReportPaths:
     return ReportPaths(junit=junit, summary=summary, json=record)
 
 
-def write_reports(result: RunResult, options: RunOptions, *, root: Path, warn: Callable[[str], None]) -> None:
+def write_reports(result: RunResult, options: RunOptions, *, root: Path) -> None:
     from ci_orchestrator.reporters import github, writing
 
     paths = report_paths(options, root=root)
@@ -239,7 +235,7 @@ def write_reports(result: RunResult, options: RunOptions, *, root: Path, warn: C
         summary = writing.write_all(result, paths)
     except writing.ReportError as error:
         for line in error.lines():
-            warn(line)
+            notices.warn(line)
         summary = error.summary
     if github.active():
         github.publish(result, summary_text=summary, paths=paths)
@@ -267,14 +263,12 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
         return views.render_mermaid(plan)
     if kind is views.PlanFormat.GITHUB_MATRIX:
         parts = None if shards is None else _matrix_shards(plan, shards, root=root)
-        return views.render_github_matrix(plan, shards=parts, warn=_warn)
+        return views.render_github_matrix(plan, shards=parts)
     status: dict[str, str | None] = {}
     cache = open_cache(options, prepared.settings, root=root)
     if cache is not None:
         with cache:
             status = cache_status(plan, cache)
-        for warning in cache.warnings:  # as `run` says them: an unusable cache is never silent
-            _warn(warning)
     if kind is views.PlanFormat.JSON:
         return views.render_json(plan, cache_status=status, default_timeout=timeout)
     # What the user set, not the CPUs of the machine planning: the same plan text anywhere.
@@ -290,10 +284,10 @@ def _matrix_shards(plan: Plan, asked: int, *, root: Path) -> list[list[str]]:
 
     count = min(asked, max(len(graph.components(plan.waits_for)), 1))
     if count < asked:
-        _warn(f"--shards {asked}: the plan has {count} independent parts, so {count} shards")
+        notices.warn(f"--shards {asked}: the plan has {count} independent parts, so {count} shards")
     if count > views.MAX_MATRIX_JOBS:
         count = views.MAX_MATRIX_JOBS
-        _warn(f"--shards {asked}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
+        notices.warn(f"--shards {asked}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
     return sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
 
 
@@ -315,8 +309,8 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
         raise UsageError("report merge needs at least one run record")
     result = merge_results([read_run_record(path) for path in records])
     for note in result.notes:
-        _warn(note)
-    write_reports(result, options, root=Path.cwd(), warn=_warn)
+        notices.warn(note)
+    write_reports(result, options, root=Path.cwd())
     return exit_code(result)
 
 

@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ci_orchestrator import notices
+
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
 DATA = __import__("pathlib").Path(__file__).parent / "data"
@@ -31,3 +34,11 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     work.mkdir()
     monkeypatch.chdir(work)
     return work
+
+
+@pytest.fixture
+def warned() -> Iterator[list[str]]:
+    """The warnings said during the test, in order; none reaches stderr."""
+    said: list[str] = []
+    with notices.sent_to(said.append):
+        yield said

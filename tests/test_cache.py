@@ -113,7 +113,9 @@ def stored(cache: StepCache, workspace: Path, item: Instance, log_text: str = "b
 # --- store, lookup, restore -------------------------------------------------------------
 
 
-def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(workspace: Path) -> None:
+def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(
+    workspace: Path, warned: list[str]
+) -> None:
     item = instance(outputs=("dist/**",))
     files = build_outputs(workspace)
     with open_cache(workspace) as cache:
@@ -132,7 +134,7 @@ def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(workspac
         assert cache.explain(item, key) == []
         restored_log = workspace.parent / "restored.log"
         cache.restore(entry, log_path=restored_log)
-        assert cache.warnings == []
+        assert warned == []
 
     for name, content in files.items():
         assert (workspace / name).read_bytes() == content
@@ -141,7 +143,7 @@ def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(workspac
     assert restored_log.read_text() == "compiled 2 files\n"
 
 
-def test_take_serves_a_hit_as_lookup_then_restore_would(workspace: Path) -> None:
+def test_take_serves_a_hit_as_lookup_then_restore_would(workspace: Path, warned: list[str]) -> None:
     item = instance(outputs=("dist/**",))
     files = build_outputs(workspace)
     logs = workspace.parent
@@ -159,7 +161,7 @@ def test_take_serves_a_hit_as_lookup_then_restore_would(workspace: Path) -> None
         in_place = cache.take(key, log_path=logs / "in-place.log")  # every output there now
         assert restored is not None and in_place is not None
         assert restored.files == in_place.files == ("dist/app.whl", "dist/bin/run")
-        assert cache.warnings == []
+        assert warned == []
 
     for name, content in files.items():
         assert (workspace / name).read_bytes() == content
@@ -397,7 +399,9 @@ def _damage(store: Path) -> None:
         (store / f"cache.db{suffix}").unlink(missing_ok=True)
 
 
-def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(workspace: Path, tmp_path: Path) -> None:
+def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(
+    workspace: Path, tmp_path: Path, warned: list[str]
+) -> None:
     directory = tmp_path / "cache"
     item = instance()
     with open_cache(workspace, directory=directory) as cache:
@@ -405,15 +409,17 @@ def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(workspace: Pat
     _damage(directory / "index")
     with open_cache(workspace, directory=directory) as cache:
         assert not cache.enabled
-        assert len(cache.warnings) == 1
-        assert str(directory) in cache.warnings[0]
+        assert len(warned) == 1
+        assert str(directory) in warned[0]
         assert cache.key_for(item, upstream_keys=[]) is None
         cache.record(1, 1)
         assert cache.stats().entries == 0
-        assert len(cache.warnings) == 1
+        assert len(warned) == 1
 
 
-def test_a_corrupt_archive_store_is_one_warning_when_first_needed(workspace: Path, tmp_path: Path) -> None:
+def test_a_corrupt_archive_store_is_one_warning_when_first_needed(
+    workspace: Path, tmp_path: Path, warned: list[str]
+) -> None:
     directory = tmp_path / "cache"
     item = instance()
     with open_cache(workspace, directory=directory) as cache:
@@ -424,16 +430,18 @@ def test_a_corrupt_archive_store_is_one_warning_when_first_needed(workspace: Pat
         key = cache.key_for(item, upstream_keys=[])
         assert key is not None
         assert cache.lookup(key) is not None  # served in place: no archive to read
-        assert cache.warnings == []
+        assert warned == []
         assert cache.stats().entries == 0  # counting archives opens the store
         assert not cache.enabled
-        assert len(cache.warnings) == 1
-        assert str(directory) in cache.warnings[0]
+        assert len(warned) == 1
+        assert str(directory) in warned[0]
         cache.record(1, 1)
-        assert len(cache.warnings) == 1
+        assert len(warned) == 1
 
 
-def test_a_pickled_value_in_the_index_is_refused_never_loaded(workspace: Path, tmp_path: Path) -> None:
+def test_a_pickled_value_in_the_index_is_refused_never_loaded(
+    workspace: Path, tmp_path: Path, warned: list[str]
+) -> None:
     directory = tmp_path / "cache"
     item = instance()
     with open_cache(workspace, directory=directory) as cache:
@@ -446,29 +454,31 @@ def test_a_pickled_value_in_the_index_is_refused_never_loaded(workspace: Path, t
         assert key is not None
         assert cache.lookup(key) is None
         assert not cache.enabled
-        assert len(cache.warnings) == 1
-        assert "pickled" in cache.warnings[0]
+        assert len(warned) == 1
+        assert "pickled" in warned[0]
 
 
-def test_a_cache_dir_that_cannot_be_created_is_a_warning(workspace: Path, tmp_path: Path) -> None:
+def test_a_cache_dir_that_cannot_be_created_is_a_warning(
+    workspace: Path, tmp_path: Path, warned: list[str]
+) -> None:
     blocker = tmp_path / "a-file"
     blocker.write_text("")
     cache = open_cache(workspace, directory=blocker / "cache")
     assert not cache.enabled
-    assert len(cache.warnings) == 1
+    assert len(warned) == 1
     assert cache.key_for(instance(), upstream_keys=[]) is None
     cache.close()
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root writes through permissions")
-def test_a_read_only_cache_dir_is_a_warning(workspace: Path, tmp_path: Path) -> None:
+def test_a_read_only_cache_dir_is_a_warning(workspace: Path, tmp_path: Path, warned: list[str]) -> None:
     directory = tmp_path / "readonly"
     directory.mkdir()
     directory.chmod(0o500)
     try:
         cache = open_cache(workspace, directory=directory)
         assert not cache.enabled
-        assert len(cache.warnings) == 1
+        assert len(warned) == 1
         cache.close()
     finally:
         directory.chmod(0o700)
@@ -494,7 +504,9 @@ def test_a_damaged_archive_is_refused_and_dropped(workspace: Path) -> None:
         assert cache.enabled
 
 
-def test_a_result_with_an_output_outside_the_workspace_is_not_stored(workspace: Path, tmp_path: Path) -> None:
+def test_a_result_with_an_output_outside_the_workspace_is_not_stored(
+    workspace: Path, tmp_path: Path, warned: list[str]
+) -> None:
     (tmp_path / "sibling").mkdir()
     (tmp_path / "sibling" / "artifact.bin").write_bytes(b"outside")
     (tmp_path / "sibling" / "other.bin").write_bytes(b"outside too")
@@ -505,7 +517,7 @@ def test_a_result_with_an_output_outside_the_workspace_is_not_stored(workspace: 
         key = cache.key_for(item, upstream_keys=[])
         assert key is not None
         assert cache.lookup(key) is None  # a hit would never make the outside files again
-        assert cache.warnings == [
+        assert warned == [
             "build: result not cached: output '../sibling/artifact.bin' climbs out of the workspace"
             " with '..' (and 1 more)"
         ]
@@ -522,7 +534,11 @@ def test_a_result_with_an_output_outside_the_workspace_is_not_stored(workspace: 
     ],
 )
 def test_output_paths_are_normalised_when_stored(
-    workspace: Path, tmp_path: Path, output: str, stored_as: str
+    workspace: Path,
+    tmp_path: Path,
+    output: str,
+    stored_as: str,
+    warned: list[str],
 ) -> None:
     (tmp_path / "link").symlink_to(workspace)
     item = instance(outputs=(output.format(workspace=workspace, link=tmp_path / "link"),))
@@ -536,7 +552,7 @@ def test_output_paths_are_normalised_when_stored(
         (workspace / stored_as).unlink()
         cache.restore(entry, log_path=tmp_path / "restored.log")
         assert (workspace / stored_as).read_bytes() == bytes(range(256)) * 400
-        assert cache.warnings == []
+        assert warned == []
 
 
 @pytest.mark.parametrize(
@@ -548,7 +564,11 @@ def test_output_paths_are_normalised_when_stored(
     ],
 )
 def test_an_output_a_restore_would_refuse_is_refused_when_stored(
-    workspace: Path, tmp_path: Path, output: str, message: str
+    workspace: Path,
+    tmp_path: Path,
+    output: str,
+    message: str,
+    warned: list[str],
 ) -> None:
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -560,7 +580,7 @@ def test_an_output_a_restore_would_refuse_is_refused_when_stored(
         stored(cache, workspace, item)
         key = cache.key_for(item, upstream_keys=[])
         assert key is not None and cache.lookup(key) is None
-        assert cache.warnings == [f"build: result not cached: output {message.format(outside=outside)}"]
+        assert warned == [f"build: result not cached: output {message.format(outside=outside)}"]
 
 
 # --- path escapes -----------------------------------------------------------------------
@@ -596,7 +616,10 @@ def member(name: str, kind: bytes = tarfile.REGTYPE, target: str = "") -> tarfil
     ],
 )
 def test_members_leading_outside_the_workspace_are_refused_and_nothing_is_written(
-    workspace: Path, bad: tarfile.TarInfo, named: str
+    workspace: Path,
+    bad: tarfile.TarInfo,
+    named: str,
+    warned: list[str],
 ) -> None:
     item = instance(outputs=("dist/**",))
     build_outputs(workspace)
@@ -614,7 +637,7 @@ def test_members_leading_outside_the_workspace_are_refused_and_nothing_is_writte
         assert entry is not None
         with pytest.raises(RestoreError, match=re.escape(named)):
             cache.restore(entry, log_path=log)
-        assert any(named in warning for warning in cache.warnings)
+        assert any(named in warning for warning in warned)
     assert not (workspace / "dist").exists()
     assert not log.exists()
     assert not (workspace.parent / "escaped-parent").exists()
@@ -644,7 +667,7 @@ def test_a_member_is_refused_when_a_symlinked_directory_leads_out(workspace: Pat
 # --- stats and upkeep -------------------------------------------------------------------
 
 
-def test_stats_record_prune_and_clear(workspace: Path) -> None:
+def test_stats_record_prune_and_clear(workspace: Path, warned: list[str]) -> None:
     with open_cache(workspace) as cache:
         for index in range(3):
             (workspace / "src" / "main.py").write_text(f"print({index})\n")
@@ -662,7 +685,7 @@ def test_stats_record_prune_and_clear(workspace: Path) -> None:
         cache.clear()
         after = cache.stats()
         assert (after.entries, after.runs) == (0, 0)
-        assert cache.warnings == []
+        assert warned == []
 
 
 def test_the_oldest_used_results_go_first_when_the_size_limit_is_reached(workspace: Path) -> None:
@@ -710,11 +733,14 @@ WORKER = textwrap.dedent(
     """
     import sys
     from pathlib import Path
+    from ci_orchestrator import notices
     from ci_orchestrator.cache.step_cache import StepCache
     from ci_orchestrator.errors import Location
     from ci_orchestrator.playbook.model import Instance, Step
 
     workspace, directory, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
+    warned = []
+    notices.sent_to(warned.append).__enter__()  # for the whole of this process
     sys.stdin.readline()  # both start together
     log = workspace.parent / f"{name}.log"
     log.write_text(name * 1000)
@@ -734,12 +760,14 @@ WORKER = textwrap.dedent(
             cache.restore(entry, log_path=workspace.parent / f"{name}-restored.log")
         cache.record(1, 0)
     cache.close()
-    print(found, len(cache.warnings), *cache.warnings)
+    print(found, len(warned), *warned)
     """
 )
 
 
-def test_two_processes_share_a_cache_without_damage(workspace: Path, tmp_path: Path) -> None:
+def test_two_processes_share_a_cache_without_damage(
+    workspace: Path, tmp_path: Path, warned: list[str]
+) -> None:
     directory = tmp_path / "shared-cache"
     environment = {**os.environ, "PYTHONPATH": str(ROOT)}
     workers = [
@@ -767,5 +795,5 @@ def test_two_processes_share_a_cache_without_damage(workspace: Path, tmp_path: P
         stats = cache.stats()
         assert stats.entries == 20
         assert (stats.runs, stats.hits) == (20, 20)  # the window of recent runs keeps the last 20
-        assert cache.warnings == []
+        assert warned == []
     assert (workspace / "src" / "main.py").read_text() == "print('main')\n"

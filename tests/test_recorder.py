@@ -16,11 +16,10 @@ if TYPE_CHECKING:
     from pathlib import Path
 
 
-def test_the_end_of_a_run_records_what_changed_or_never_finished(tmp_path: Path) -> None:
+def test_the_end_of_a_run_records_what_changed_or_never_finished(tmp_path: Path, warned: list[str]) -> None:
     path = tmp_path / "history.db"
-    warnings: list[str] = []
     playbook = Playbook(name="ci", path="playbooks/ci.yml", location=Location(file="playbooks/ci.yml"))
-    recorder = HistoryRecorder.open(path, playbook, warn=warnings.append)
+    recorder = HistoryRecorder.open(path, playbook)
     recorder.run_started(run_id="r", playbook="ci", total=3)
     first, second = step("a"), step("b", duration=2.0)
     recorder.step_finished(first)
@@ -39,4 +38,4 @@ def test_the_end_of_a_run_records_what_changed_or_never_finished(tmp_path: Path)
         ("b", Status.PASSED, "rerun"),
         ("c", Status.SKIPPED, None),
     ]
-    assert warnings == []
+    assert warned == []

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_orchestrator import notices
 from ci_orchestrator.cache.archives import (
     RestoreError,
     check_name,
@@ -55,7 +56,7 @@ class StepCache:
     """Keys, lookups, stores and restores of step results under one cache directory.
 
     Open it with `StepCache.open`. `read=False` (`--force`) never finds a stored result but
-    still stores new ones. Problems are collected in `warnings`.
+    still stores new ones. Problems are said as warnings (`notices`); none stops a run.
     """
 
     def __init__(self, stores: CacheStores, *, workspace: Path, read: bool) -> None:
@@ -63,7 +64,6 @@ class StepCache:
         self.workspace = Path(os.path.realpath(workspace))
         self.read = read
         self.write = stores.write
-        self.warnings = stores.warnings  # one list: the stores' problems and the cache's
         self._stores = stores
         self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
         self._logs = LogWriter()
@@ -86,6 +86,11 @@ class StepCache:
     @property
     def enabled(self) -> bool:
         return self._stores.enabled
+
+    @property
+    def unusable(self) -> str | None:
+        """Why the cache is off (the warning said when it went off); None while it is usable."""
+        return self._stores.unusable
 
     def close(self) -> None:
         self._files.flush()
@@ -183,10 +188,10 @@ class StepCache:
                 upstream_keys=upstream_keys,
             )
         except OSError as error:
-            self.warnings.append(f"{instance.id}: cannot read its inputs ({error}); it runs uncached")
+            notices.warn(f"{instance.id}: cannot read its inputs ({error}); it runs uncached")
             return None
         except ExpressionError as error:
-            self.warnings.append(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
+            notices.warn(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
             return None
         return CacheKey(digest=manifest.digest(), manifest=manifest)
 
@@ -205,7 +210,7 @@ class StepCache:
     def take(self, key: CacheKey, *, log_path: Path) -> CacheEntry | None:
         """`lookup` then `restore`, for a step served from the cache now: the stored success, its
         outputs in place and its log written to `log_path`. None when there is none, or when it
-        cannot be restored (then the step runs; `warnings` say why). The outputs are compared
+        cannot be restored (then the step runs; a warning says why). The outputs are compared
         with the workspace once, where the two calls compare them twice.
         """
         entry = self._stored(key)
@@ -251,13 +256,13 @@ class StepCache:
                     files[name] = None
         if refused:
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
-            self.warnings.append(f"{instance.id}: result not cached: output {refused[0]}{more}")
+            notices.warn(f"{instance.id}: result not cached: output {refused[0]}{more}")
             return
         with self._stores.guard(), tempfile.TemporaryFile(dir=self.directory) as archive:
             try:
                 write_archive(archive, workspace=self.workspace, files=list(files), log_path=log_path)
             except OSError as error:
-                self.warnings.append(f"{instance.id}: result not cached ({error})")
+                notices.warn(f"{instance.id}: result not cached ({error})")
                 return
             archive.seek(0)
             stored = time.time()
@@ -299,7 +304,7 @@ class StepCache:
 
     def _refused(self, entry: CacheEntry, error: RestoreError) -> None:
         """A result that would write outside the workspace (or through a symlink): said, dropped."""
-        self.warnings.append(f"{entry.instance_id}: cached result refused: {error}")
+        notices.warn(f"{entry.instance_id}: cached result refused: {error}")
         self._stores.drop(entry.digest)
 
     def _restore_archive(self, entry: CacheEntry, *, log_path: Path) -> None:
@@ -318,7 +323,7 @@ class StepCache:
             self._refused(entry, error)
             raise
         except OSError as error:
-            self.warnings.append(f"{entry.instance_id}: cached result not restored ({error})")
+            notices.warn(f"{entry.instance_id}: cached result not restored ({error})")
             self._stores.drop(entry.digest)
             raise RestoreError(str(error)) from error
         self._stores.count_use(entry.digest)
@@ -351,7 +356,7 @@ class StepCache:
     def explain(self, instance: Instance, key: CacheKey | None) -> list[str]:
         """Why this instance would run rather than come from the cache; empty when it would hit."""
         if not self.enabled:
-            return [self.warnings[0] if self.warnings else "the cache is off"]
+            return [self.unusable or "the cache is off"]
         if key is None:
             if instance.step.cache is False:
                 return ["not cacheable: the step says `cache: false`"]

@@ -19,6 +19,7 @@ from typing import IO, TYPE_CHECKING, Any
 import diskcache
 from diskcache.core import MODE_PICKLE
 
+from ci_orchestrator import notices
 from ci_orchestrator.cache.entries import (
     CacheEntry,
     CacheStats,
@@ -74,17 +75,17 @@ class JSONTextDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no ty
 class CacheStores:
     """The archive store and the index of one cache directory; `enabled` while both are usable.
 
-    Problems are collected in `warnings`; nothing is written when `write` is False.
+    A problem that turns them off is said as a warning and kept in `unusable`; nothing is
+    written when `write` is False.
     """
 
     def __init__(self, directory: Path, *, write: bool, size_limit: int = DEFAULT_SIZE_LIMIT) -> None:
         self.directory = directory
         self.write = write
         self.size_limit = size_limit
-        self.warnings: list[str] = []
+        self.unusable: str | None = None  # why both are off: the warning said when they went off
         self._entries: diskcache.Cache | None = None  # opened by `_archives` when first needed
         self._index: diskcache.Cache | None = None
-        self._failed = False
         self._uses: dict[str, float] = {}  # this run's stores and hits, written by `save_uses`
 
     @classmethod
@@ -134,9 +135,9 @@ class CacheStores:
             self._give_up(error)
 
     def _give_up(self, error: Exception) -> None:
-        if not self._failed:
-            self.warnings.append(f"cache at {self.directory} is unusable ({error}); running without it")
-        self._failed = True
+        if self.unusable is None:
+            self.unusable = f"cache at {self.directory} is unusable ({error}); running without it"
+            notices.warn(self.unusable)
         for store in (self._entries, self._index):
             if store is not None:
                 with suppress(Exception):  # it is being abandoned anyway

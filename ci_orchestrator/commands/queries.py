@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import os
 import shutil
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import units
+from ci_orchestrator import notices, units
 from ci_orchestrator.errors import OrchestratorError, UsageError, did_you_mean
 from ci_orchestrator.matrix import expansion
 from ci_orchestrator.options import (
@@ -24,6 +25,8 @@ from ci_orchestrator.playbook.model import Instance
 from ci_orchestrator.settings import reading
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
+
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
     from ci_orchestrator.errors import Problem
     from ci_orchestrator.playbook.model import Playbook, Step
@@ -124,12 +127,20 @@ def _settings(choice: Selection) -> Settings:
     return reading.read_settings(Path.cwd(), config=config, profile=choice.profile)
 
 
-def _cache(cache_dir: str | None, settings: Settings) -> StepCache:
-    """The step cache `run` would use with these options: `--cache-dir`, else the environment,
-    else the settings."""
-    cache = open_cache(RunOptions(cache_dir=cache_dir), settings, root=Path.cwd())
-    assert cache is not None  # only `--no-cache` gives None
-    return cache
+@contextmanager
+def _cache(cache_dir: str | None, settings: Settings) -> Iterator[StepCache]:
+    """The step cache `run` would use with these options (`--cache-dir`, else the environment,
+    else the settings), open for the block. Its warnings are not said: the answer names what
+    makes the cache unusable, and a question does not warn about the steps it looks at."""
+    with notices.sent_to(_unsaid):
+        cache = open_cache(RunOptions(cache_dir=cache_dir), settings, root=Path.cwd())
+        assert cache is not None  # only `--no-cache` gives None
+        with cache:
+            yield cache
+
+
+def _unsaid(_message: str) -> None:
+    pass
 
 
 def _size(size: int) -> str:
@@ -143,12 +154,6 @@ def _size(size: int) -> str:
     return f"{shown} ({size} bytes)" if unit != "B" else shown
 
 
-def _unusable(cache: StepCache) -> str | None:
-    if cache.enabled:
-        return None
-    return cache.warnings[0] if cache.warnings else f"cache at {cache.directory} is unusable"
-
-
 def cache_stats(cache_dir: str | None, *, choice: Selection) -> str:
     """Entries, bytes on disk, and the hits and misses of the recent runs."""
     from ci_orchestrator.cache.store import RECENT_RUNS
@@ -158,7 +163,7 @@ def cache_stats(cache_dir: str | None, *, choice: Selection) -> str:
     if not directory.exists():  # a question does not make the cache
         return f"cache    {directory}\nentries  0 (no run has stored anything there yet)"
     with _cache(cache_dir, settings) as cache:
-        problem = _unusable(cache)
+        problem = cache.unusable
         stats = cache.stats()
         directory = cache.directory
     if problem is not None:
@@ -201,7 +206,7 @@ def cache_prune(cache_dir: str | None, max_size: str | None, *, choice: Selectio
     except ValueError as error:
         raise UsageError(f"--max-size {max_size!r}: {error}") from None
     with _cache(cache_dir, settings) as cache:
-        problem = _unusable(cache)
+        problem = cache.unusable
         if problem is not None:
             raise UsageError(f"{problem}; `cache clear` starts it afresh")
         removed = cache.prune(limit)
@@ -227,7 +232,7 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
         raise UsageError(f"no step {step_id!r} in {prepared.playbook.path}{hint}")
     lines: list[str] = []
     with _cache(cache_dir, prepared.settings) as cache:
-        problem = _unusable(cache)
+        problem = cache.unusable
         if problem is not None:
             return f"{problem}: every step would run"
         # Every key up to the last wanted instance: a key is built on those of what it waits for.

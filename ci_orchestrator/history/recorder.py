@@ -7,6 +7,7 @@ import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
+from ci_orchestrator import notices
 from ci_orchestrator.errors import OrchestratorError
 
 if TYPE_CHECKING:
@@ -26,11 +27,10 @@ class HistoryRecorder:
     """Records the run in the local run database as it goes; a database that cannot be opened
     or written (damaged, full disk) is one warning, and the run goes on without it."""
 
-    def __init__(self, history: History | None, playbook: Playbook, *, warn: Callable[[str], None]) -> None:
+    def __init__(self, history: History | None, playbook: Playbook) -> None:
         self.history = history
         self.playbook = playbook
         self.run_id = ""
-        self.warn = warn
         # Steps are written in batches: one transaction per step costs more than a `true` step.
         # A run killed outright loses at most the last second of step records.
         self.pending: list[StepResult] = []
@@ -39,14 +39,14 @@ class HistoryRecorder:
         self.written: dict[str, StepResult] = {}
 
     @classmethod
-    def open(cls, path: Path, playbook: Playbook, *, warn: Callable[[str], None]) -> HistoryRecorder:
+    def open(cls, path: Path, playbook: Playbook) -> HistoryRecorder:
         from ci_orchestrator.history.database import History
 
         try:
-            return cls(History.open(path), playbook, warn=warn)
+            return cls(History.open(path), playbook)
         except OrchestratorError as error:
-            warn(f"run history unavailable: {error}")
-            return cls(None, playbook, warn=warn)
+            notices.warn(f"run history unavailable: {error}")
+            return cls(None, playbook)
 
     def _write(self, action: Callable[[History], object]) -> None:
         if self.history is None:
@@ -54,7 +54,7 @@ class HistoryRecorder:
         try:
             action(self.history)
         except OrchestratorError as error:
-            self.warn(f"run history not written from here on: {error}")
+            notices.warn(f"run history not written from here on: {error}")
             with contextlib.suppress(OrchestratorError):
                 self.history.close()
             self.history = None

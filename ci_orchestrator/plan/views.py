@@ -6,8 +6,10 @@ import json
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator import notices
+
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
     from ci_orchestrator.plan.ordering import Plan
     from ci_orchestrator.playbook.model import Instance
@@ -153,11 +155,10 @@ def render_github_matrix(
     plan: Plan,
     *,
     shards: Sequence[Sequence[str]] | None,
-    warn: Callable[[str], None] | None = None,
 ) -> str:
     """The JSON for `strategy.matrix: ${{ fromJSON(...) }}`: one entry per shard, or per instance.
 
-    More entries than GitHub runs jobs of one matrix are still written, with a warning to `warn`.
+    More entries than GitHub runs jobs of one matrix are still written, with a warning.
     """
     if shards is not None:
         count = len(shards)
@@ -167,8 +168,8 @@ def render_github_matrix(
         ]
     else:
         include = [{"instance": instance.id, "select": instance.id} for instance in plan.instances]
-    if len(include) > MAX_MATRIX_JOBS and warn is not None:
-        warn(
+    if len(include) > MAX_MATRIX_JOBS:
+        notices.warn(
             f"{len(include)} matrix entries: GitHub runs at most {MAX_MATRIX_JOBS} jobs of one matrix"
             f" and fails the workflow; use --shards {MAX_MATRIX_JOBS} or fewer"
         )

@@ -9,15 +9,15 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
+from ci_orchestrator import notices
 from ci_orchestrator.masking import mask, mask_values
 from ci_orchestrator.reporters.writing import failure_message
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Iterable, Mapping
 
     from ci_orchestrator.results import RunResult, StepResult
 
@@ -141,23 +141,23 @@ def publish(
     summary_text: str,
     paths: ReportPathsLike,
     environ: Mapping[str, str] | None = None,
-    warn: Callable[[str], None] | None = None,
 ) -> None:
     """Append the job summary to `$GITHUB_STEP_SUMMARY` and write the step outputs to
     `$GITHUB_OUTPUT`. Does nothing off GitHub; a variable that is not set is passed over.
 
-    A file that cannot be written is a warning (to `warn`, else stderr): the other is written all
+    A file that cannot be written is a warning: the other is written all
     the same, and the run's result stays what it was.
     """
     env = os.environ if environ is None else environ
     if not active(env):
         return
-    warn = warn or _warn
     if summary_file := env.get("GITHUB_STEP_SUMMARY"):
         try:
             append_summary(Path(summary_file), mask(summary_text, result.secrets))
         except OSError as error:
-            warn(f"cannot write the job summary to $GITHUB_STEP_SUMMARY ({summary_file}): {_reason(error)}")
+            notices.warn(
+                f"cannot write the job summary to $GITHUB_STEP_SUMMARY ({summary_file}): {_reason(error)}"
+            )
     if output_file := env.get("GITHUB_OUTPUT"):
         # Masked before JSON escapes them: a secret holding a quote or non-ASCII is found there.
         failed = [mask(step.id, result.secrets) for step in result.steps if step.status.is_failure]
@@ -174,11 +174,7 @@ def publish(
             with Path(output_file).open("a", encoding="utf-8") as file:
                 file.write(text)
         except OSError as error:
-            warn(f"cannot write the step outputs to $GITHUB_OUTPUT ({output_file}): {_reason(error)}")
-
-
-def _warn(message: str) -> None:
-    print(f"ci-orchestrator: warning: {message}", file=sys.stderr)
+            notices.warn(f"cannot write the step outputs to $GITHUB_OUTPUT ({output_file}): {_reason(error)}")
 
 
 def _reason(error: OSError) -> str:
