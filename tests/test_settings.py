@@ -12,7 +12,7 @@ from ci_orchestrator.errors import PlaybookError, UsageError
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings.model import DEFAULT_CACHE_DIR, OutputMode, most_restrictive, smallest_limit
 from ci_orchestrator.settings.reading import read_settings
-from tests.helpers import run_cli
+from tests.helpers import cli_environment, run_cli
 
 
 def write(path: Path, text: str) -> Path:
@@ -143,6 +143,27 @@ def test_an_explicit_profile_beats_ci(workdir: Path) -> None:
     assert local.profile == "local"
     assert local.concurrency == 8
     assert local.fail_fast is False
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "True", " on "])
+def test_every_spelling_of_ci_takes_the_ci_profile(workdir: Path, value: str) -> None:
+    """As the run server and the console tell CI: `CI=1` is CI as much as `CI=true`."""
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    shown = run_cli(workdir, "config", "get", "concurrency", env=cli_environment(workdir, CI=value))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "concurrency = 2  (profile ci, ci-orchestrator.toml:5)"
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", "off"])
+def test_a_false_ci_takes_no_profile(workdir: Path, value: str) -> None:
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    shown = run_cli(workdir, "config", "get", "concurrency", env=cli_environment(workdir, CI=value))
+    assert shown.stdout.strip() == "concurrency = 8  (ci-orchestrator.toml:1)"
+
+
+def test_github_actions_alone_takes_the_ci_profile(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    assert read_settings(workdir, environ={"GITHUB_ACTIONS": "true"}).profile == "ci"
 
 
 def test_an_unknown_profile_lists_the_known_ones(workdir: Path) -> None:
