@@ -17,7 +17,26 @@ from ci_orchestrator import __version__
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection
 
+
+class _Commands(typer.core.TyperGroup):
+    """The app's commands, and the one place an `OrchestratorError` ends one: its lines on stderr,
+    its exit code. The commands of the groups (`cache`, `config`, ...) run inside this `invoke`."""
+
+    def invoke(self, ctx: Any) -> Any:  # Any: typer's click context is not a public type
+        try:
+            return super().invoke(ctx)
+        except OrchestratorError as error:
+            _say(error)
+            raise typer.Exit(error.exit_code) from None
+
+
+def _say(error: OrchestratorError) -> None:
+    for line in error.lines():
+        typer.echo(f"ci-orchestrator: {line}", err=True)
+
+
 _APP_SETTINGS: dict[str, Any] = {
+    "cls": _Commands,
     "name": "ci-orchestrator",
     "help": "Run a project's CI steps from a YAML playbook, here or in GitHub Actions.",
     "no_args_is_help": True,
@@ -69,12 +88,6 @@ CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="The step c
 TimeoutOpt = Annotated[
     str | None, typer.Option("--timeout", help="Default timeout of each step (90s, 2m, 1h30m).")
 ]
-
-
-def _fail(error: OrchestratorError) -> None:
-    for line in error.lines():
-        typer.echo(f"ci-orchestrator: {line}", err=True)
-    raise typer.Exit(error.exit_code)
 
 
 def _selection(
@@ -143,14 +156,10 @@ def run(
         json=json_path,
         output=output,
     )
-    try:
-        if dry_run:
-            typer.echo(pipeline.plan_text(selection, options, fmt="text"))
-            return
-        code = pipeline.run(selection, options)
-    except OrchestratorError as error:
-        _fail(error)
-    raise typer.Exit(code)
+    if dry_run:
+        typer.echo(pipeline.plan_text(selection, options, fmt="text"))
+        return
+    raise typer.Exit(pipeline.run(selection, options))
 
 
 @app.command()
@@ -184,10 +193,7 @@ def plan(
         cache_dir=cache_dir,
         timeout=timeout,
     )
-    try:
-        typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
 
 
 @app.command(name="list")
@@ -195,10 +201,7 @@ def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config:
     """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
     from ci_orchestrator.commands import queries
 
-    try:
-        typer.echo(queries.list_text(Selection(playbook=playbook, profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(queries.list_text(Selection(playbook=playbook, profile=profile, config=config)))
 
 
 @app.command()
@@ -212,10 +215,9 @@ def validate(
     for name in playbooks:
         try:
             typer.echo(queries.validate_one(name))
-        except OrchestratorError as error:
+        except OrchestratorError as error:  # the next playbook is checked all the same
             failures += 1
-            for line in error.lines():
-                typer.echo(f"ci-orchestrator: {line}", err=True)
+            _say(error)
     raise typer.Exit(EXIT_USAGE if failures else 0)
 
 
@@ -229,11 +231,7 @@ def report_merge(
     """Merge run records (from shards) into one JUnit file, one summary and one record."""
     from ci_orchestrator import pipeline
 
-    try:
-        code = pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path))
-    except OrchestratorError as error:
-        _fail(error)
-    raise typer.Exit(code)
+    raise typer.Exit(pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path)))
 
 
 @cache_app.command("stats")
@@ -241,10 +239,7 @@ def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, confi
     """Entries, size, and the hits and misses of recent runs."""
     from ci_orchestrator.commands import queries
 
-    try:
-        typer.echo(queries.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(queries.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
 
 
 @cache_app.command("clear")
@@ -252,10 +247,7 @@ def cache_clear(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, confi
     """Remove every cache entry."""
     from ci_orchestrator.commands import queries
 
-    try:
-        typer.echo(queries.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(queries.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
 
 
 @cache_app.command("prune")
@@ -273,10 +265,7 @@ def cache_prune(
     """Evict least recently used entries until the cache fits."""
     from ci_orchestrator.commands import queries
 
-    try:
-        typer.echo(queries.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(queries.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config)))
 
 
 @cache_app.command("explain")
@@ -295,22 +284,19 @@ def cache_explain(
         typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
         raise typer.Exit(EXIT_USAGE)
     playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-    try:
-        typer.echo(
-            queries.cache_explain(
-                Selection(
-                    playbook=playbook,
-                    matrix=tuple(matrix or ()),
-                    variables=tuple(var or ()),
-                    profile=profile,
-                    config=config,
-                ),
-                step,
-                cache_dir,
-            )
+    typer.echo(
+        queries.cache_explain(
+            Selection(
+                playbook=playbook,
+                matrix=tuple(matrix or ()),
+                variables=tuple(var or ()),
+                profile=profile,
+                config=config,
+            ),
+            step,
+            cache_dir,
         )
-    except OrchestratorError as error:
-        _fail(error)
+    )
 
 
 @app.command()
@@ -322,16 +308,13 @@ def history(
     from ci_orchestrator.commands import queries
 
     words = args or []
-    try:
-        if not words:
-            typer.echo(queries.history_list(limit))
-        elif words[0] == "show" and len(words) == 2:
-            typer.echo(queries.history_show(words[1]))
-        else:
-            typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
-            raise typer.Exit(EXIT_USAGE)
-    except OrchestratorError as error:
-        _fail(error)
+    if not words:
+        typer.echo(queries.history_list(limit))
+    elif words[0] == "show" and len(words) == 2:
+        typer.echo(queries.history_show(words[1]))
+    else:
+        typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
+        raise typer.Exit(EXIT_USAGE)
 
 
 @config_app.command("get")
@@ -343,10 +326,7 @@ def config_get(
     """Print one effective setting and the level that set it."""
     from ci_orchestrator.commands import queries
 
-    try:
-        typer.echo(queries.config_get(key, profile=profile, config=config))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(queries.config_get(key, profile=profile, config=config))
 
 
 @app.command()
@@ -360,11 +340,7 @@ def repro(
     """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
     from ci_orchestrator import pipeline
 
-    try:
-        code = pipeline.repro(record, instance, RunOptions(concurrency=concurrency))
-    except OrchestratorError as error:
-        _fail(error)
-    raise typer.Exit(code)
+    raise typer.Exit(pipeline.repro(record, instance, RunOptions(concurrency=concurrency)))
 
 
 @export_app.command("github-workflow")
@@ -375,10 +351,7 @@ def export_github_workflow(
     """Print a GitHub workflow that runs the playbook with the action (schedules, shards)."""
     from ci_orchestrator.commands import export_workflow
 
-    try:
-        typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
 
 
 @server_app.command("status")
