@@ -1,6 +1,6 @@
 """The command line: typer commands turn options into pipeline calls, and errors into exit codes.
 
-Each command imports the modules it calls (`pipeline`, `queries`, `workflow`) when it runs, so
+Each command imports the modules it calls (`pipeline`, a module of `commands`) when it runs, so
 that start-up, which every CI step waits for, pays only for the command's own path.
 """
 
@@ -22,7 +22,7 @@ class _Commands(typer.core.TyperGroup):
     """The app's commands, and the one place an `OrchestratorError` ends one: its lines on stderr,
     its exit code. The commands of the groups (`cache`, `config`, ...) run inside this `invoke`."""
 
-    def invoke(self, ctx: Any) -> Any:  # Any: typer's click context is not a public type
+    def invoke(self, ctx: Any) -> Any:  # Any: the parent takes the click context typer keeps private
         try:
             return super().invoke(ctx)
         except OrchestratorError as error:
@@ -199,9 +199,9 @@ def plan(
 @app.command(name="list")
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import listing
 
-    typer.echo(queries.list_text(Selection(playbook=playbook, profile=profile, config=config)))
+    typer.echo(listing.list_text(Selection(playbook=playbook, profile=profile, config=config)))
 
 
 @app.command()
@@ -209,12 +209,12 @@ def validate(
     playbooks: Annotated[list[str], typer.Argument(help="Playbook paths or names.")],
 ) -> None:
     """Check playbooks: exit 0 when all are valid, 2 otherwise."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import validation
 
     failures = 0
     for name in playbooks:
         try:
-            typer.echo(queries.validate_one(name))
+            typer.echo(validation.validate_one(name))
         except OrchestratorError as error:  # the next playbook is checked all the same
             failures += 1
             _say(error)
@@ -237,17 +237,17 @@ def report_merge(
 @cache_app.command("stats")
 def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
-    typer.echo(queries.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
+    typer.echo(cache_upkeep.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
 
 
 @cache_app.command("clear")
 def cache_clear(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Remove every cache entry."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
-    typer.echo(queries.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
+    typer.echo(cache_upkeep.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
 
 
 @cache_app.command("prune")
@@ -263,9 +263,11 @@ def cache_prune(
     config: ConfigOpt = None,
 ) -> None:
     """Evict least recently used entries until the cache fits."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
-    typer.echo(queries.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config)))
+    typer.echo(
+        cache_upkeep.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config))
+    )
 
 
 @cache_app.command("explain")
@@ -278,14 +280,14 @@ def cache_explain(
     config: ConfigOpt = None,
 ) -> None:
     """Why a step would run, or be taken from the cache."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
     if len(args) > 2:
         typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
         raise typer.Exit(EXIT_USAGE)
     playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
     typer.echo(
-        queries.cache_explain(
+        cache_upkeep.cache_explain(
             Selection(
                 playbook=playbook,
                 matrix=tuple(matrix or ()),
@@ -305,13 +307,13 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
 ) -> None:
     """Past runs and their steps, from the local run database."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import history_view
 
     words = args or []
     if not words:
-        typer.echo(queries.history_list(limit))
+        typer.echo(history_view.history_list(limit))
     elif words[0] == "show" and len(words) == 2:
-        typer.echo(queries.history_show(words[1]))
+        typer.echo(history_view.history_show(words[1]))
     else:
         typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
         raise typer.Exit(EXIT_USAGE)
@@ -324,9 +326,9 @@ def config_get(
     config: ConfigOpt = None,
 ) -> None:
     """Print one effective setting and the level that set it."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import config_view
 
-    typer.echo(queries.config_get(key, profile=profile, config=config))
+    typer.echo(config_view.config_get(key, profile=profile, config=config))
 
 
 @app.command()
