@@ -324,11 +324,15 @@ def config_get(
     key: Annotated[str, typer.Argument(help="A setting name, e.g. concurrency.")],
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
+    value: Annotated[
+        bool,
+        typer.Option("--value", help="Print the value alone, a folder as an absolute path (for scripts)."),
+    ] = False,
 ) -> None:
-    """Print one effective setting and the level that set it."""
+    """Print one effective setting and the level that set it; with --value, the value alone."""
     from ci_orchestrator.commands import config_view
 
-    typer.echo(config_view.config_get(key, profile=profile, config=config))
+    typer.echo(config_view.config_get(key, profile=profile, config=config, value_only=value))
 
 
 @app.command()
@@ -354,6 +358,15 @@ def export_github_workflow(
     from ci_orchestrator.commands import export_workflow
 
     typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
+
+
+@export_app.command("playbook-digest")
+def export_playbook_digest(playbook: PlaybookArg = None) -> None:
+    """Print the SHA-256 of the playbook's file, found as `run` finds it: a key for another system's
+    cache of the steps' results (the action's actions/cache key)."""
+    from ci_orchestrator.commands import playbook_digest
+
+    typer.echo(playbook_digest.playbook_digest(Selection(playbook=playbook)))
 
 
 @server_app.command("status")

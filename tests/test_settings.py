@@ -12,7 +12,7 @@ from ci_orchestrator.errors import PlaybookError, UsageError
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings.model import DEFAULT_CACHE_DIR, OutputMode, most_restrictive, smallest_limit
 from ci_orchestrator.settings.reading import read_settings
-from tests.helpers import cli_environment, run_cli
+from tests.helpers import cli_environment, invoke, run_cli
 
 
 def write(path: Path, text: str) -> Path:
@@ -159,6 +159,27 @@ def test_a_false_ci_takes_no_profile(workdir: Path, value: str) -> None:
     write(workdir / "ci-orchestrator.toml", PROFILES)
     shown = run_cli(workdir, "config", "get", "concurrency", env=cli_environment(workdir, CI=value))
     assert shown.stdout.strip() == "concurrency = 8  (ci-orchestrator.toml:1)"
+
+
+def test_config_get_value_prints_what_a_script_would_use(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI_ORCHESTRATOR_CACHE_DIR")
+    assert invoke("config", "get", "cache-dir", "--value").stdout == f"{workdir / '.ci-orchestrator/cache'}\n"
+    assert invoke("config", "get", "concurrency", "--value").stdout == "\n"  # no level gives one
+    (workdir / "team").mkdir()
+    write(workdir / "team" / "settings.toml", 'fail-fast = false\n[profile.night]\ncache-dir = "night"\n')
+    chosen = ("--config", "team/settings.toml", "--profile", "night")
+    # A folder the settings file names is the file's folder's, shown as the absolute path.
+    assert (
+        invoke("config", "get", "cache-dir", "--value", *chosen).stdout == f"{workdir / 'team' / 'night'}\n"
+    )
+    assert invoke("config", "get", "fail-fast", "--value", *chosen).stdout == "false\n"
+    monkeypatch.setenv("CI_ORCHESTRATOR_CACHE_DIR", "elsewhere")
+    assert invoke("config", "get", "cache-dir", "--value", *chosen).stdout == f"{workdir / 'elsewhere'}\n"
+    broken = invoke("config", "get", "cache-dir", "--value", "--config", "missing.toml")
+    assert broken.exit_code == 2
+    assert broken.stdout == ""
 
 
 def test_github_actions_alone_takes_the_ci_profile(workdir: Path) -> None:
