@@ -1,6 +1,6 @@
 """The command line: typer commands turn options into pipeline calls, and errors into exit codes.
 
-Each command imports the modules it calls (`pipeline`, `queries`, `workflow`) when it runs, so
+Each command imports the modules it calls (`pipeline`, a module of `commands`) when it runs, so
 that start-up, which every CI step waits for, pays only for the command's own path.
 """
 
@@ -17,7 +17,26 @@ from ci_orchestrator import __version__
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection
 
+
+class _Commands(typer.core.TyperGroup):
+    """The app's commands, and the one place an `OrchestratorError` ends one: its lines on stderr,
+    its exit code. The commands of the groups (`cache`, `config`, ...) run inside this `invoke`."""
+
+    def invoke(self, ctx: Any) -> Any:  # Any: the parent takes the click context typer keeps private
+        try:
+            return super().invoke(ctx)
+        except OrchestratorError as error:
+            _say(error)
+            raise typer.Exit(error.exit_code) from None
+
+
+def _say(error: OrchestratorError) -> None:
+    for line in error.lines():
+        typer.echo(f"ci-orchestrator: {line}", err=True)
+
+
 _APP_SETTINGS: dict[str, Any] = {
+    "cls": _Commands,
     "name": "ci-orchestrator",
     "help": "Run a project's CI steps from a YAML playbook, here or in GitHub Actions.",
     "no_args_is_help": True,
@@ -69,12 +88,6 @@ CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="The step c
 TimeoutOpt = Annotated[
     str | None, typer.Option("--timeout", help="Default timeout of each step (90s, 2m, 1h30m).")
 ]
-
-
-def _fail(error: OrchestratorError) -> None:
-    for line in error.lines():
-        typer.echo(f"ci-orchestrator: {line}", err=True)
-    raise typer.Exit(error.exit_code)
 
 
 def _selection(
@@ -143,14 +156,10 @@ def run(
         json=json_path,
         output=output,
     )
-    try:
-        if dry_run:
-            typer.echo(pipeline.plan_text(selection, options, fmt="text"))
-            return
-        code = pipeline.run(selection, options)
-    except OrchestratorError as error:
-        _fail(error)
-    raise typer.Exit(code)
+    if dry_run:
+        typer.echo(pipeline.plan_text(selection, options, fmt="text"))
+        return
+    raise typer.Exit(pipeline.run(selection, options))
 
 
 @app.command()
@@ -184,21 +193,15 @@ def plan(
         cache_dir=cache_dir,
         timeout=timeout,
     )
-    try:
-        typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
 
 
 @app.command(name="list")
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import listing
 
-    try:
-        typer.echo(queries.list_text(Selection(playbook=playbook, profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(listing.list_text(Selection(playbook=playbook, profile=profile, config=config)))
 
 
 @app.command()
@@ -206,16 +209,15 @@ def validate(
     playbooks: Annotated[list[str], typer.Argument(help="Playbook paths or names.")],
 ) -> None:
     """Check playbooks: exit 0 when all are valid, 2 otherwise."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import validation
 
     failures = 0
     for name in playbooks:
         try:
-            typer.echo(queries.validate_one(name))
-        except OrchestratorError as error:
+            typer.echo(validation.validate_one(name))
+        except OrchestratorError as error:  # the next playbook is checked all the same
             failures += 1
-            for line in error.lines():
-                typer.echo(f"ci-orchestrator: {line}", err=True)
+            _say(error)
     raise typer.Exit(EXIT_USAGE if failures else 0)
 
 
@@ -229,33 +231,23 @@ def report_merge(
     """Merge run records (from shards) into one JUnit file, one summary and one record."""
     from ci_orchestrator import pipeline
 
-    try:
-        code = pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path))
-    except OrchestratorError as error:
-        _fail(error)
-    raise typer.Exit(code)
+    raise typer.Exit(pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path)))
 
 
 @cache_app.command("stats")
 def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
-    try:
-        typer.echo(queries.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(cache_upkeep.cache_stats(cache_dir, choice=Selection(profile=profile, config=config)))
 
 
 @cache_app.command("clear")
 def cache_clear(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Remove every cache entry."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
-    try:
-        typer.echo(queries.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(cache_upkeep.cache_clear(cache_dir, choice=Selection(profile=profile, config=config)))
 
 
 @cache_app.command("prune")
@@ -271,12 +263,11 @@ def cache_prune(
     config: ConfigOpt = None,
 ) -> None:
     """Evict least recently used entries until the cache fits."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
-    try:
-        typer.echo(queries.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config)))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(
+        cache_upkeep.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config))
+    )
 
 
 @cache_app.command("explain")
@@ -289,28 +280,25 @@ def cache_explain(
     config: ConfigOpt = None,
 ) -> None:
     """Why a step would run, or be taken from the cache."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import cache_upkeep
 
     if len(args) > 2:
         typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
         raise typer.Exit(EXIT_USAGE)
     playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-    try:
-        typer.echo(
-            queries.cache_explain(
-                Selection(
-                    playbook=playbook,
-                    matrix=tuple(matrix or ()),
-                    variables=tuple(var or ()),
-                    profile=profile,
-                    config=config,
-                ),
-                step,
-                cache_dir,
-            )
+    typer.echo(
+        cache_upkeep.cache_explain(
+            Selection(
+                playbook=playbook,
+                matrix=tuple(matrix or ()),
+                variables=tuple(var or ()),
+                profile=profile,
+                config=config,
+            ),
+            step,
+            cache_dir,
         )
-    except OrchestratorError as error:
-        _fail(error)
+    )
 
 
 @app.command()
@@ -319,19 +307,16 @@ def history(
     limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
 ) -> None:
     """Past runs and their steps, from the local run database."""
-    from ci_orchestrator.commands import queries
+    from ci_orchestrator.commands import history_view
 
     words = args or []
-    try:
-        if not words:
-            typer.echo(queries.history_list(limit))
-        elif words[0] == "show" and len(words) == 2:
-            typer.echo(queries.history_show(words[1]))
-        else:
-            typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
-            raise typer.Exit(EXIT_USAGE)
-    except OrchestratorError as error:
-        _fail(error)
+    if not words:
+        typer.echo(history_view.history_list(limit))
+    elif words[0] == "show" and len(words) == 2:
+        typer.echo(history_view.history_show(words[1]))
+    else:
+        typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
+        raise typer.Exit(EXIT_USAGE)
 
 
 @config_app.command("get")
@@ -339,14 +324,15 @@ def config_get(
     key: Annotated[str, typer.Argument(help="A setting name, e.g. concurrency.")],
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
+    value: Annotated[
+        bool,
+        typer.Option("--value", help="Print the value alone, a folder as an absolute path (for scripts)."),
+    ] = False,
 ) -> None:
-    """Print one effective setting and the level that set it."""
-    from ci_orchestrator.commands import queries
+    """Print one effective setting and the level that set it; with --value, the value alone."""
+    from ci_orchestrator.commands import config_view
 
-    try:
-        typer.echo(queries.config_get(key, profile=profile, config=config))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(config_view.config_get(key, profile=profile, config=config, value_only=value))
 
 
 @app.command()
@@ -360,11 +346,7 @@ def repro(
     """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
     from ci_orchestrator import pipeline
 
-    try:
-        code = pipeline.repro(record, instance, RunOptions(concurrency=concurrency))
-    except OrchestratorError as error:
-        _fail(error)
-    raise typer.Exit(code)
+    raise typer.Exit(pipeline.repro(record, instance, RunOptions(concurrency=concurrency)))
 
 
 @export_app.command("github-workflow")
@@ -375,10 +357,16 @@ def export_github_workflow(
     """Print a GitHub workflow that runs the playbook with the action (schedules, shards)."""
     from ci_orchestrator.commands import export_workflow
 
-    try:
-        typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
-    except OrchestratorError as error:
-        _fail(error)
+    typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
+
+
+@export_app.command("playbook-digest")
+def export_playbook_digest(playbook: PlaybookArg = None) -> None:
+    """Print the SHA-256 of the playbook's file, found as `run` finds it: a key for another system's
+    cache of the steps' results (the action's actions/cache key)."""
+    from ci_orchestrator.commands import playbook_digest
+
+    typer.echo(playbook_digest.playbook_digest(Selection(playbook=playbook)))
 
 
 @server_app.command("status")

@@ -253,6 +253,12 @@ def test_every_input_reaches_scripts_only_through_env() -> None:
             assert name in ACTION["inputs"], f"unknown input {name}"
 
 
+def test_scripts_use_the_command_line_not_the_package() -> None:
+    """The command line is the tool's interface: its internals may change under the action."""
+    for step in SCRIPT_STEPS:
+        assert not re.search(r"(import|from)\s+ci_orchestrator", step["run"]), step["id"]
+
+
 def test_the_outputs_are_the_tools_own() -> None:
     assert set(ACTION["outputs"]) == {"result", "failed-steps", "junit-path", "summary-path", "json-path"}
     for name, spec in ACTION["outputs"].items():
@@ -403,6 +409,25 @@ def test_working_directory_and_cache_paths(runner: Runner) -> None:
     )
     assert profiled.steps["paths"].outputs["cache-dir"] == str(project / "night-cache")
     assert (project / "night-cache").is_dir()
+
+
+@pytest.mark.slow
+def test_what_the_run_step_will_report_leaves_the_cache_paths_usable(runner: Runner) -> None:
+    """An unknown playbook or a broken settings file fails the run step, with its message, not
+    the step that locates the cache."""
+    unknown = runner.run_action(playbook="nope")
+    assert unknown.steps["paths"].returncode == 0, unknown.steps["paths"].stderr
+    assert unknown.steps["paths"].outputs["playbook-hash"] == "none"
+    assert "unknown playbook 'nope'" in unknown.steps["run"].stderr
+    (runner.workspace / "ci-orchestrator.toml").write_text("timout = 3\n", encoding="utf-8")
+    broken = runner.run_action()
+    paths = broken.steps["paths"]
+    assert paths.returncode == 0, paths.stderr
+    assert paths.stderr == ""
+    assert paths.outputs["cache-dir"] == str(runner.workspace / ".ci-orchestrator" / "cache")
+    assert re.fullmatch(r"[0-9a-f]{64}", paths.outputs["playbook-hash"])
+    assert broken.steps["run"].returncode == 2
+    assert "ci-orchestrator.toml:1:1: timout: unknown key" in broken.steps["run"].stderr
 
 
 @pytest.mark.slow

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -121,6 +122,23 @@ def test_unknown_playbook_name_lists_the_playbooks_there_are(demo: Path) -> None
     result = invoke("validate", "demoo")
     assert result.exit_code == 2
     assert "unknown playbook 'demoo' (did you mean 'demo'?); playbooks: ci, demo" in result.stderr
+
+
+def test_playbook_digest_hashes_the_file_run_would_read(demo: Path) -> None:
+    digest = hashlib.sha256((demo / "playbooks" / "demo.yml").read_bytes()).hexdigest()
+    by_name = invoke("export", "playbook-digest", "demo")
+    assert by_name.exit_code == 0, by_name.output
+    assert by_name.stdout == f"{digest}\n"
+    assert invoke("export", "playbook-digest", "playbooks/demo.yml").stdout == f"{digest}\n"
+    (demo / "playbooks" / "ci.yml").write_text("name: ci\nsteps:\n  - {id: a, run: 'true'}\n")
+    default = invoke("export", "playbook-digest").stdout.strip()
+    assert default == hashlib.sha256(b"name: ci\nsteps:\n  - {id: a, run: 'true'}\n").hexdigest()
+    unknown = invoke("export", "playbook-digest", "demoo")
+    assert unknown.exit_code == 2
+    assert (
+        unknown.stderr
+        == "ci-orchestrator: unknown playbook 'demoo' (did you mean 'demo'?); playbooks: ci, demo\n"
+    )
 
 
 def test_validate_several_files_checks_each_and_fails_if_one_is_bad(demo: Path) -> None:

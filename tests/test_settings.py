@@ -13,7 +13,7 @@ from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings.model import DEFAULT_CACHE_DIR, most_restrictive, smallest_limit
 from ci_orchestrator.settings.reading import read_settings
-from tests.helpers import run_cli
+from tests.helpers import cli_environment, invoke, run_cli
 
 
 def write(path: Path, text: str) -> Path:
@@ -144,6 +144,48 @@ def test_an_explicit_profile_beats_ci(workdir: Path) -> None:
     assert local.profile == "local"
     assert local.concurrency == 8
     assert local.fail_fast is False
+
+
+@pytest.mark.parametrize("value", ["1", "yes", "True", " on "])
+def test_every_spelling_of_ci_takes_the_ci_profile(workdir: Path, value: str) -> None:
+    """As the run server and the console tell CI: `CI=1` is CI as much as `CI=true`."""
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    shown = run_cli(workdir, "config", "get", "concurrency", env=cli_environment(workdir, CI=value))
+    assert shown.returncode == 0, shown.stderr
+    assert shown.stdout.strip() == "concurrency = 2  (profile ci, ci-orchestrator.toml:5)"
+
+
+@pytest.mark.parametrize("value", ["", "0", "false", "No", "off"])
+def test_a_false_ci_takes_no_profile(workdir: Path, value: str) -> None:
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    shown = run_cli(workdir, "config", "get", "concurrency", env=cli_environment(workdir, CI=value))
+    assert shown.stdout.strip() == "concurrency = 8  (ci-orchestrator.toml:1)"
+
+
+def test_config_get_value_prints_what_a_script_would_use(
+    workdir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CI_ORCHESTRATOR_CACHE_DIR")
+    assert invoke("config", "get", "cache-dir", "--value").stdout == f"{workdir / '.ci-orchestrator/cache'}\n"
+    assert invoke("config", "get", "concurrency", "--value").stdout == "\n"  # no level gives one
+    (workdir / "team").mkdir()
+    write(workdir / "team" / "settings.toml", 'fail-fast = false\n[profile.night]\ncache-dir = "night"\n')
+    chosen = ("--config", "team/settings.toml", "--profile", "night")
+    # A folder the settings file names is the file's folder's, shown as the absolute path.
+    assert (
+        invoke("config", "get", "cache-dir", "--value", *chosen).stdout == f"{workdir / 'team' / 'night'}\n"
+    )
+    assert invoke("config", "get", "fail-fast", "--value", *chosen).stdout == "false\n"
+    monkeypatch.setenv("CI_ORCHESTRATOR_CACHE_DIR", "elsewhere")
+    assert invoke("config", "get", "cache-dir", "--value", *chosen).stdout == f"{workdir / 'elsewhere'}\n"
+    broken = invoke("config", "get", "cache-dir", "--value", "--config", "missing.toml")
+    assert broken.exit_code == 2
+    assert broken.stdout == ""
+
+
+def test_github_actions_alone_takes_the_ci_profile(workdir: Path) -> None:
+    write(workdir / "ci-orchestrator.toml", PROFILES)
+    assert read_settings(workdir, environ={"GITHUB_ACTIONS": "true"}).profile == "ci"
 
 
 def test_an_unknown_profile_lists_the_known_ones(workdir: Path) -> None:

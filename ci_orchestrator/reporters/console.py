@@ -18,6 +18,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_orchestrator import ci
 from ci_orchestrator.masking import mask, mask_values
 from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.reporters import github
@@ -71,7 +72,7 @@ class ConsoleReporter:
         self._tail_lines = tail_lines
         self._github = github.WorkflowCommands() if github.active(env) else None
         if live is None:
-            in_ci = env.get("CI", "").lower() not in ("", "0", "false")
+            in_ci = ci.under_ci(env)
             dumb = env.get("TERM") == "dumb"  # cannot redraw: plain lines say more
             live = self._stream.isatty() and not (in_ci or dumb) and mode is not OutputMode.QUIET
         self._live = live

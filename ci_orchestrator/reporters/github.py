@@ -12,7 +12,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from ci_orchestrator import notices
+from ci_orchestrator import ci, notices
 from ci_orchestrator.masking import mask, mask_values
 from ci_orchestrator.reporters.writing import failure_message
 
@@ -43,7 +43,7 @@ class ReportPathsLike(Protocol):
 
 def active(environ: Mapping[str, str] | None = None) -> bool:
     """True when running as a GitHub Actions step."""
-    return (os.environ if environ is None else environ).get("GITHUB_ACTIONS") == "true"
+    return ci.under_github(os.environ if environ is None else environ)
 
 
 def escape_data(text: str) -> str:

@@ -7,15 +7,18 @@ forks a worker that takes them on and runs the command as the client would have 
 client passes on the signals it gets and exits as the worker does. With no server, the client
 starts one in the background (`daemon`) and runs the command itself.
 
-Used where runs repeat on one machine, a laptop's; not under CI, where every job starts on a fresh
-machine, nor when `CI_ORCHESTRATOR_SERVER` is `off`. This package's modules other than `daemon`
-and `worker` are loaded by every command: they import nothing beyond the interpreter's own.
+Used where runs repeat on one machine, a laptop's; not under CI (as `ci` tells it), where every
+job starts on a fresh machine, nor when `CI_ORCHESTRATOR_SERVER` is `off`. This package's modules
+other than `daemon` and `worker` are loaded by every command: they import nothing beyond the
+interpreter's own, and `ci`, which imports `os` alone.
 """
 
 from __future__ import annotations
 
 import os
 import stat
+
+from ci_orchestrator import ci
 
 TYPE_CHECKING = False  # as `typing`'s, without importing it (4 ms) on every command's start-up
 if TYPE_CHECKING:
@@ -41,8 +44,7 @@ def wanted(environ: Mapping[str, str]) -> bool:
         return True
     if setting in _OFF:
         return False
-    ci = environ.get("CI", "").strip().lower()
-    return ci in ("", *_OFF) and environ.get("GITHUB_ACTIONS") != "true"
+    return not ci.under_ci(environ)
 
 
 def folder(environ: Mapping[str, str]) -> str | None:

@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator import ci
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
 from ci_orchestrator.settings import checks
 from ci_orchestrator.settings.model import (
@@ -38,8 +39,8 @@ def read_settings(
     """The effective settings for a run in `root`.
 
     Levels, lowest first: built-in defaults, the file's base table, the chosen profile, then
-    `$CI_ORCHESTRATOR_CACHE_DIR`. The profile is `profile`, else `ci` when `CI=true` and the file
-    has one. A bad file is a PlaybookError listing every problem with its line; a missing
+    `$CI_ORCHESTRATOR_CACHE_DIR`. The profile is `profile`, else `ci` under CI (`ci.under_ci`)
+    when the file has one. A bad file is a PlaybookError listing every problem with its line; a missing
     `config` file or an unknown `profile` is a UsageError.
     """
     source = _find_source(root, config)
@@ -111,7 +112,7 @@ def _choose_profile(
                 f"unknown profile {explicit!r}{hint}; profiles{where}: {known}", path="--profile"
             )
         return explicit
-    if environ.get("CI", "").strip().lower() == "true" and CI_PROFILE in profiles:
+    if ci.under_ci(environ) and CI_PROFILE in profiles:
         return CI_PROFILE
     return None
 

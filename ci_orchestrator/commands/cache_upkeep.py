@@ -1,124 +1,24 @@
-"""The read-only commands: list, validate, cache upkeep and explain, history, config get."""
+"""The `cache` commands: looking after the step cache (stats, clear, prune), and asking it why a
+step would run or be taken from it (explain)."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices, units
-from ci_orchestrator.errors import OrchestratorError, UsageError, did_you_mean
-from ci_orchestrator.matrix import expansion
-from ci_orchestrator.options import (
-    STATE_DIR,
-    RunOptions,
-    Selection,
-    apply_step_defaults,
-    cache_directory,
-)
+from ci_orchestrator.errors import UsageError, did_you_mean
+from ci_orchestrator.options import RunOptions, Selection, cache_directory
 from ci_orchestrator.pipeline import open_cache, prepare
-from ci_orchestrator.plan.ordering import build_plan
-from ci_orchestrator.playbook import loader
-from ci_orchestrator.playbook.model import Instance
 from ci_orchestrator.settings import reading
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
-    from ci_orchestrator.errors import Problem
-    from ci_orchestrator.playbook.model import Playbook, Step
     from ci_orchestrator.settings.model import Settings
-
-
-def _table(rows: list[list[str]]) -> list[str]:
-    widths = [max(len(row[column]) for row in rows) for column in range(len(rows[0]))]
-    return [
-        "  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in rows
-    ]
-
-
-def _mode(step: Step, playbook: Playbook) -> str:
-    if step.allow_parallel is False:
-        return "exclusive"
-    if step.group is not None:
-        return f"group {step.group}"
-    if step.parallel:
-        return "parallel"
-    block = next((group for group in playbook.groups if group.name == step.block), None)
-    execution = block.execution if block else playbook.execution
-    return execution.value
-
-
-def list_text(selection: Selection) -> str:
-    """The steps with id, number, name, stage, tags, parallel mode and needs; then the groups."""
-    root = Path.cwd()
-    config = reading.read_settings(
-        root, config=Path(selection.config) if selection.config else None, profile=selection.profile
-    )
-    playbook = apply_step_defaults(
-        loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config
-    )
-    rows = [["ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS"]]
-    for step in playbook.steps:
-        rows.append(
-            [
-                step.id,
-                step.number or "-",
-                step.name,
-                step.stage or "-",
-                ",".join(step.tags) or "-",
-                _mode(step, playbook),
-                ",".join(step.needs) or "-",
-            ]
-        )
-    lines = [f"{playbook.name}: {len(playbook.steps)} steps ({playbook.execution.value})", *_table(rows)]
-    if playbook.groups:
-        lines.append("")
-        group_rows = []
-        for group in playbook.groups:
-            flags = [group.execution.value] + (["stop-on-error"] if group.stop_on_error else [])
-            count = len(group.step_ids)
-            group_rows.append([group.name, f"[{', '.join(flags)}]", f"{count} step{'s' * (count != 1)}"])
-        lines.extend(_table(group_rows))
-    return "\n".join(lines)
-
-
-def validate_one(name: str) -> str:
-    """Load, expand and plan one playbook; success says what was checked.
-
-    Matrix and expression problems and graph problems (needs, pools, cycles) are raised
-    together, so one pass over a file shows everything wrong with it.
-    """
-    root = Path.cwd()
-    playbook = loader.load_playbook(loader.find_playbook(name, root=root))
-    failures: list[OrchestratorError] = []
-    try:
-        instances = expansion.expand(playbook)
-    except OrchestratorError as error:
-        failures.append(error)
-        # The graph depends on steps, not on their matrix values: one plain instance per
-        # step still finds every unknown need, pool too small and cycle.
-        instances = [Instance.as_written(step) for step in playbook.steps]
-    try:
-        build_plan(playbook, instances)
-    except OrchestratorError as error:
-        failures.append(error)
-    if failures:
-        problems = sorted((problem for failure in failures for problem in failure.problems), key=_place)
-        raise type(failures[0]).from_problems(problems)
-    steps, count = len(playbook.steps), len(instances)
-    return f"{playbook.path}: valid ({_counted(steps, 'step')}, {_counted(count, 'instance')})"
-
-
-def _counted(count: int, noun: str) -> str:
-    return f"{count} {noun}{'s' * (count != 1)}"
-
-
-def _place(problem: Problem) -> tuple[int, int]:
-    return (problem.location.line, problem.location.column) if problem.location else (0, 0)
 
 
 def _settings(choice: Selection) -> Settings:
@@ -253,69 +153,3 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
                 lines.append(f"{instance.id}: will run")
                 lines.extend(f"  - {reason}" for reason in reasons)
     return "\n".join(lines)
-
-
-def _history_path() -> Path:
-    return Path.cwd() / STATE_DIR / "history.db"
-
-
-def history_list(limit: int) -> str:
-    from ci_orchestrator.history.database import History
-
-    if limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
-    if not _history_path().is_file():  # a question does not make the database
-        return "no runs recorded yet"
-    with History.open(_history_path()) as history:
-        runs = history.runs(limit)
-    if not runs:
-        return "no runs recorded yet"
-    rows = [["RUN", "PLAYBOOK", "STATUS", "STARTED", "DURATION", "STEPS"]]
-    for run in runs:
-        counts = ", ".join(f"{count} {status.value}" for status, count in run.counts.items() if count)
-        rows.append(
-            [
-                run.run_id,
-                run.playbook,
-                run.status.value,
-                run.started.strftime("%Y-%m-%d %H:%M:%S"),
-                f"{run.duration:.1f}s" if run.duration is not None else "-",
-                counts or f"{run.total} planned",
-            ]
-        )
-    return "\n".join(_table(rows))
-
-
-def history_show(run_id: str) -> str:
-    from ci_orchestrator.history.database import History
-
-    detail = None
-    if _history_path().is_file():
-        with History.open(_history_path()) as history:
-            detail = history.run(run_id)
-    if detail is None:
-        raise UsageError(f"no run {run_id!r} in the history")
-    rows = [["STEP", "STATUS", "EXIT", "ATTEMPTS", "DURATION", "REASON"]]
-    for step in detail.steps:
-        rows.append(
-            [
-                step.id,
-                step.status.value,
-                "-" if step.exit_code is None else str(step.exit_code),
-                str(step.attempts),
-                f"{step.duration:.2f}s",
-                step.reason or "",
-            ]
-        )
-    run = detail.summary
-    head = f"run {run.run_id}  {run.playbook}  {run.status.value}"
-    return "\n".join([head, *_table(rows)])
-
-
-def config_get(key: str, *, profile: str | None, config: str | None) -> str:
-    """`concurrency = 4  (profile ci, ci-orchestrator.toml:7)`."""
-    loaded = reading.read_settings(
-        Path.cwd(), config=Path(config) if config else None, profile=profile, environ=os.environ
-    )
-    setting = loaded.get(key)
-    return f"{setting.key} = {setting.text}  ({setting.origin})"

@@ -1,0 +1,61 @@
+"""`list`: the steps of a playbook, with what decides how each runs, and its groups."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ci_orchestrator.commands.tables import table
+from ci_orchestrator.options import apply_step_defaults
+from ci_orchestrator.playbook import loader
+from ci_orchestrator.settings import reading
+
+if TYPE_CHECKING:
+    from ci_orchestrator.options import Selection
+    from ci_orchestrator.playbook.model import Playbook, Step
+
+
+def _mode(step: Step, playbook: Playbook) -> str:
+    if step.allow_parallel is False:
+        return "exclusive"
+    if step.group is not None:
+        return f"group {step.group}"
+    if step.parallel:
+        return "parallel"
+    block = next((group for group in playbook.groups if group.name == step.block), None)
+    execution = block.execution if block else playbook.execution
+    return execution.value
+
+
+def list_text(selection: Selection) -> str:
+    """The steps with id, number, name, stage, tags, parallel mode and needs; then the groups."""
+    root = Path.cwd()
+    config = reading.read_settings(
+        root, config=Path(selection.config) if selection.config else None, profile=selection.profile
+    )
+    playbook = apply_step_defaults(
+        loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config
+    )
+    rows = [["ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS"]]
+    for step in playbook.steps:
+        rows.append(
+            [
+                step.id,
+                step.number or "-",
+                step.name,
+                step.stage or "-",
+                ",".join(step.tags) or "-",
+                _mode(step, playbook),
+                ",".join(step.needs) or "-",
+            ]
+        )
+    lines = [f"{playbook.name}: {len(playbook.steps)} steps ({playbook.execution.value})", *table(rows)]
+    if playbook.groups:
+        lines.append("")
+        group_rows = []
+        for group in playbook.groups:
+            flags = [group.execution.value] + (["stop-on-error"] if group.stop_on_error else [])
+            count = len(group.step_ids)
+            group_rows.append([group.name, f"[{', '.join(flags)}]", f"{count} step{'s' * (count != 1)}"])
+        lines.extend(table(group_rows))
+    return "\n".join(lines)
