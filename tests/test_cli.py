@@ -470,7 +470,10 @@ def test_stream_output_shows_each_line_prefixed_with_its_step(workdir: Path) -> 
     [
         (["run", "--timeout", "bogus"], "--timeout: invalid duration 'bogus'"),
         (["plan", "--timeout", "bogus"], "--timeout: invalid duration 'bogus'"),
-        (["run", "--timeout", "0"], "--timeout '0': must be above 0"),
+        (
+            ["run", "--timeout", "0"],
+            "--timeout: invalid duration '0': must be a finite number of seconds above 0",
+        ),
         (["run", "--output", "loud"], "--output 'loud': expected one of grouped, stream, quiet"),
         (["plan", "-j", "abc"], "--concurrency 'abc': expected a number or 'auto'"),
         (["plan", "-j", "0"], "--concurrency must be at least 1"),

@@ -2,7 +2,7 @@
 points at the offending key or value and returns None, so that a whole file is checked at once.
 
 Also the small value grammars shared by playbooks, script headers and the command line:
-durations, step ids, cron schedules and "did you mean" suggestions.
+step ids, cron schedules and "did you mean" suggestions (durations are read by `units`).
 """
 
 from __future__ import annotations
@@ -25,30 +25,12 @@ if TYPE_CHECKING:
 SHELLS = ("bash", "sh", "python", "pwsh")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NOT_A_DURATION = "{value!r} is not a duration (a number of seconds, or 90s, 2m, 1h30m)"
 _EXPRESSION_PATTERN = re.compile(r"^\s*\$\{\{.*\}\}\s*$", re.DOTALL)
 
 
 def is_expression(text: str) -> bool:
     """A whole value written as one `${{ }}` expression."""
     return bool(_EXPRESSION_PATTERN.match(text))
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds from a number or `90s`, `2m`, `1h30m` (the settings grammar), above 0.
-
-    Raises ValueError with a message fit for the user.
-    """
-    try:
-        seconds = units.parse_duration(value)
-    except OverflowError:
-        seconds = math.inf
-    except TypeError:
-        raise ValueError(_NOT_A_DURATION.format(value=value)) from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
-        raise ValueError(f"{shown} is not a duration: it must be a finite number of seconds above 0")
-    return seconds
 
 
 def display_path(path: Path) -> str:
@@ -237,8 +219,8 @@ class Checker:
                 self.problem(node, path, "must be a duration, not null")
             return None
         try:
-            return parse_duration(value)
-        except ValueError as error:
+            return units.parse_duration(value)
+        except (TypeError, ValueError) as error:
             self.problem(node, path, str(error))
             return None
 

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import Location, PlaybookError, Problem
-from ci_orchestrator.playbook.checks import display_path, parse_duration
+from ci_orchestrator.playbook.checks import display_path
+from ci_orchestrator.units import parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Mapping

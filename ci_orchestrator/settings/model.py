@@ -14,6 +14,7 @@ from ci_orchestrator.errors import UsageError, did_you_mean
 from ci_orchestrator.playbook import terms
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings import checks
+from ci_orchestrator.units import parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -189,7 +190,7 @@ class Settings:
 KEYS: dict[str, tuple[Callable[[object], Any], SettingValue]] = {
     "execution": (checks.choice(Execution), None),
     "concurrency": (checks.concurrency, None),
-    "timeout": (checks.timeout, None),
+    "timeout": (parse_duration, None),
     "cache-size": (checks.size, DEFAULT_CACHE_SIZE),
     "cache-dir": (checks.folder, DEFAULT_CACHE_DIR),
     "fail-fast": (checks.boolean, True),
@@ -206,7 +207,7 @@ _UNSET = {
 ALIASES = {"max-parallel-workers": "concurrency"}
 STEP_DEFAULT_KEYS: dict[str, Callable[[object], Any]] = {
     "allow-parallel": checks.boolean,
-    "timeout": checks.timeout,
+    "timeout": parse_duration,
     "retry": checks.count,
     "tags": checks.tags,
 }
