@@ -21,6 +21,7 @@ LEAVES = {
     "results",
     "plan.graph",
     "units",
+    "paths",
     "cpus",
     "playbook.terms",
     "settings.toml_lines",

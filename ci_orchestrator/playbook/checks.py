@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import units
@@ -31,14 +30,6 @@ _EXPRESSION_PATTERN = re.compile(r"^\s*\$\{\{.*\}\}\s*$", re.DOTALL)
 def is_expression(text: str) -> bool:
     """A whole value written as one `${{ }}` expression."""
     return bool(_EXPRESSION_PATTERN.match(text))
-
-
-def display_path(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
 
 
 def slug(text: str) -> str:
