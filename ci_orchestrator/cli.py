@@ -1,7 +1,7 @@
 """The command line: typer commands turn options into pipeline calls, and errors into exit codes.
 
-Each command imports the modules it calls (`pipeline`, `queries`, `workflow`) when it runs, so
-that start-up, which every CI step waits for, pays only for the command's own path.
+Each command imports the modules it calls (`pipeline`, `commands/queries`, `commands/export_workflow`)
+when it runs, so that start-up, which every CI step waits for, pays only for the command's own path.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """The step cache: stored successes of step instances under their keys.
 
-What a key is made of is in `cache_keys`, the stores (an archive store and an index, in
-diskcache) in `cache_store`. A warm hit whose outputs are still in place reads the index only.
+What a key is made of is in `cache/keys`, the stores (an archive store and an index, in
+diskcache) in `cache/store`. A warm hit whose outputs are still in place reads the index only.
 A failure of the stores becomes one warning and a cache that is off: it never stops a run.
 """
 

@@ -1,5 +1,5 @@
 """The step instances of a playbook: one per matrix combination (the rules are in
-`matrix_rules`), with every `${{ }}` of the step evaluated for it, narrowed by `--matrix`.
+`matrix/rules`), with every `${{ }}` of the step evaluated for it, narrowed by `--matrix`.
 
 A second instance with the same id gets ` #2` (then ` #3`...) so ids stay unique.
 

@@ -1,6 +1,6 @@
 """Settings: `ci-orchestrator.toml` (or `[tool.ci-orchestrator]` in pyproject.toml), its profiles and
 per-step defaults, each value with the level that set it. Durations and sizes are read by `units`,
-each value is checked by `settings_checks`, `auto` CPUs come from `cpus`."""
+each value is checked by `settings/checks`, `auto` CPUs come from `cpus`."""
 
 from __future__ import annotations
 
