@@ -1,7 +1,7 @@
 """`python -m ci_orchestrator` and the `ci-orchestrator` command.
 
 `--version` is answered before the CLI loads: start-up time matters in CI. Outside CI a command
-is handed to a run server that has everything loaded already (`server`), when there is one.
+is handed to a run server that has everything loaded already (`server/`), when there is one.
 """
 
 from __future__ import annotations

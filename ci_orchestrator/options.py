@@ -122,12 +122,9 @@ def default_timeout(options: RunOptions, config: Settings) -> float | None:
     if not options.timeout:
         return config.timeout
     try:
-        seconds = units.parse_duration(options.timeout)
+        return units.parse_duration(options.timeout)
     except ValueError as error:
         raise UsageError(f"--timeout: {error}") from None
-    if seconds <= 0:
-        raise UsageError(f"--timeout {options.timeout!r}: must be above 0")
-    return seconds
 
 
 def output_mode(options: RunOptions, config: Settings) -> OutputMode:

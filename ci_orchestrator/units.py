@@ -7,23 +7,32 @@ import re
 
 _NUMBER = r"\d+(?:\.\d+)?"
 _DURATION = re.compile(rf"(?:({_NUMBER})h)?\s*(?:({_NUMBER})m)?\s*(?:({_NUMBER})s)?", re.IGNORECASE)
+_DURATION_FORMS = "use seconds or a form like 90s, 2m, 1h30m"
 _SIZE = re.compile(rf"({_NUMBER})\s*([kmgt]?)(i?)(b?)", re.IGNORECASE)
 
 
-def parse_duration(text: str | float) -> float:
+def parse_duration(value: object) -> float:
     """Seconds from a number or a text like `90`, `1.5`, `90s`, `2m`, `1h30m`.
 
-    Raises ValueError for a malformed or negative duration, TypeError for a value of another type.
+    Every duration users write is a timeout, so it must be finite and above 0: a timeout of 0
+    would stop its step at once. Raises ValueError for anything else, TypeError for a value of
+    another type (a bool, a list), both with a message fit for the user. The playbook, script
+    headers, settings and `--timeout` all read durations here; each caller says where the value
+    was written.
     """
-    if isinstance(text, bool):
-        raise TypeError(f"invalid duration {text!r}")
-    seconds = float(text) if isinstance(text, int | float) else _duration_text(text)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {text!r}: must be a finite number of seconds, 0 or more")
+    shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise TypeError(f"invalid duration {shown}: {_DURATION_FORMS}")
+    try:
+        seconds = float(value) if isinstance(value, int | float) else _duration_text(value, shown)
+    except OverflowError:  # an int too large for a float
+        seconds = math.inf
+    if not math.isfinite(seconds) or seconds <= 0:
+        raise ValueError(f"invalid duration {shown}: must be a finite number of seconds above 0")
     return seconds
 
 
-def _duration_text(text: str) -> float:
+def _duration_text(text: str, shown: str) -> float:
     stripped = text.strip()
     try:
         return float(stripped)
@@ -31,7 +40,7 @@ def _duration_text(text: str) -> float:
         pass
     match = _DURATION.fullmatch(stripped)
     if not stripped or match is None:
-        raise ValueError(f"invalid duration {text!r}: use seconds or a form like 90s, 2m, 1h30m")
+        raise ValueError(f"invalid duration {shown}: {_DURATION_FORMS}")
     hours, minutes, seconds = (float(part or 0) for part in match.groups())
     return hours * 3600 + minutes * 60 + seconds
 

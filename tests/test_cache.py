@@ -18,9 +18,11 @@ import diskcache
 import pytest
 
 from ci_orchestrator.cache import digests
-from ci_orchestrator.cache.step_cache import RestoreError, StepCache
+from ci_orchestrator.cache.step_cache import CacheKey, StepCache
 from ci_orchestrator.errors import Location
+from ci_orchestrator.plan.ordering import build_plan
 from ci_orchestrator.playbook.model import Instance, Step
+from tests.helpers import playbook
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -100,8 +102,15 @@ def build_outputs(workspace: Path) -> dict[str, bytes]:
     return files
 
 
+def key_in_run(cache: StepCache, item: Instance, *before: Instance) -> CacheKey | None:
+    """The key a run gives `item` when it is planned after the instances `before`, as the
+    scheduler asks for it (None for an instance that is not cacheable, or a cache that is off)."""
+    book = playbook(*(earlier.step for earlier in before), item.step)  # serial: each waits for those before
+    return cache.key_in_plan(build_plan(book, [*before, item]), {}, item)
+
+
 def stored(cache: StepCache, workspace: Path, item: Instance, log_text: str = "built\n") -> str:
-    key = cache.key_for(item, upstream_keys=[])
+    key = key_in_run(cache, item)
     assert key is not None
     log = workspace.parent / "logs" / f"{item.step.id}.log"
     log.parent.mkdir(exist_ok=True)
@@ -119,21 +128,21 @@ def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(
     item = instance(outputs=("dist/**",))
     files = build_outputs(workspace)
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         assert cache.lookup(key) is None
         stored(cache, workspace, item, log_text="compiled 2 files\n")
 
     shutil.rmtree(workspace / "dist")
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         entry = cache.lookup(key)
         assert entry is not None
         assert entry.files == ("dist/app.whl", "dist/bin/run")
         assert cache.explain(item, key) == []
         restored_log = workspace.parent / "restored.log"
-        cache.restore(entry, log_path=restored_log)
+        assert cache.take(key, log_path=restored_log) == entry
         assert warned == []
 
     for name, content in files.items():
@@ -143,19 +152,21 @@ def test_warm_hit_restores_outputs_byte_for_byte_with_modes_and_the_log(
     assert restored_log.read_text() == "compiled 2 files\n"
 
 
-def test_take_serves_a_hit_as_lookup_then_restore_would(workspace: Path, warned: list[str]) -> None:
+def test_take_serves_a_hit_from_the_archive_then_from_the_outputs_in_place(
+    workspace: Path, warned: list[str]
+) -> None:
     item = instance(outputs=("dist/**",))
     files = build_outputs(workspace)
     logs = workspace.parent
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         assert cache.take(key, log_path=logs / "miss.log") is None
         stored(cache, workspace, item, log_text="compiled 2 files\n")
 
     (workspace / "dist" / "bin" / "run").unlink()
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         restored = cache.take(key, log_path=logs / "restored.log")  # from the archive
         in_place = cache.take(key, log_path=logs / "in-place.log")  # every output there now
@@ -172,15 +183,15 @@ def test_take_serves_a_hit_as_lookup_then_restore_would(workspace: Path, warned:
 
 def test_a_step_without_inputs_or_cache_flag_is_not_cacheable(workspace: Path) -> None:
     with open_cache(workspace) as cache:
-        assert cache.key_for(instance(inputs=()), upstream_keys=[]) is None
-        assert cache.key_for(instance(inputs=(), cache=True), upstream_keys=[]) is not None
+        assert key_in_run(cache, instance(inputs=())) is None
+        assert key_in_run(cache, instance(inputs=(), cache=True)) is not None
 
 
 def test_force_stores_but_never_finds(workspace: Path) -> None:
     item = instance()
     with open_cache(workspace, read=False) as cache:
         digest = stored(cache, workspace, item)
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None and key.digest == digest
         assert cache.lookup(key) is None
     with open_cache(workspace) as cache:
@@ -190,10 +201,10 @@ def test_force_stores_but_never_finds(workspace: Path) -> None:
 # --- what the key is made of ------------------------------------------------------------
 
 
-def key_of(workspace: Path, item: Instance, upstream: Any = ()) -> str:
+def key_of(workspace: Path, item: Instance) -> str:
     # A fresh cache each time: nothing remembered from an earlier call can hide a change.
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=upstream)
+        key = key_in_run(cache, item)
         assert key is not None
         return key.digest
 
@@ -206,7 +217,7 @@ def test_changing_one_input_file_changes_the_key_and_explain_names_it(workspace:
     (workspace / "src" / "pkg" / "util.py").write_text("VALUE = 2\n")
     assert key_of(workspace, item) != before
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert cache.explain(item, key) == ["input src/pkg/util.py changed"]
 
 
@@ -239,7 +250,7 @@ def test_env_matrix_command_shell_directory_and_outputs_are_in_the_key(
     other = instance(**{**base, **changed})
     assert key_of(workspace, other) != key_of(workspace, item)
     with open_cache(workspace) as cache:
-        lines = cache.explain(other, cache.key_for(other, upstream_keys=[]))
+        lines = cache.explain(other, key_in_run(cache, other))
     if "matrix" in changed:
         assert lines == ["no stored success"]  # another matrix value is another instance
     else:
@@ -281,7 +292,7 @@ def test_a_glob_gaining_a_file_changes_the_key(workspace: Path) -> None:
     (workspace / "config" / "app.toml").write_text("")
     assert key_of(workspace, item) != after_python
     with open_cache(workspace) as cache:
-        lines = cache.explain(item, cache.key_for(item, upstream_keys=[]))
+        lines = cache.explain(item, key_in_run(cache, item))
     assert lines == ["input config/app.toml added", "input src/pkg/deep/new.py added"]
 
 
@@ -289,11 +300,11 @@ def test_a_glob_sees_files_created_during_the_run(workspace: Path) -> None:
     # Keys are taken as instances become ready; an upstream step may have just written inputs.
     item = instance(inputs=("src/**/*.py",))
     with open_cache(workspace) as cache:
-        first = cache.key_for(item, upstream_keys=[])
+        first = key_in_run(cache, item)
         (workspace / "src" / "pkg" / "generated.py").write_text("X = 1\n")
-        second = cache.key_for(item, upstream_keys=[])
+        second = key_in_run(cache, item)
         (workspace / "src" / "main.py").write_text("print('changed')\n")
-        third = cache.key_for(item, upstream_keys=[])
+        third = key_in_run(cache, item)
     assert first is not None and second is not None and third is not None
     assert len({first.digest, second.digest, third.digest}) == 3
     assert "src/pkg/generated.py" in second.manifest.inputs
@@ -307,7 +318,7 @@ def test_glob_forms(workspace: Path) -> None:
         stored(cache, workspace, instance())  # the cache's own files are in the workspace now
 
         def manifest(*globs: str) -> Any:
-            key = cache.key_for(instance(inputs=globs), upstream_keys=[])
+            key = key_in_run(cache, instance(inputs=globs))
             assert key is not None
             return key.manifest
 
@@ -323,17 +334,20 @@ def test_glob_forms(workspace: Path) -> None:
 
 
 def test_upstream_keys_are_in_the_key_and_explain_names_the_upstream(workspace: Path) -> None:
-    item = instance("test")
+    item = instance("test", run="make test")
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys={"build": "a" * 64})
+        key = key_in_run(cache, item, instance("build", run="make all"))
         assert key is not None
         cache.store(key, item, log_path=workspace / "missing.log", duration=0.1)
-        changed = cache.key_for(item, upstream_keys={"build": "b" * 64})
+        again = key_in_run(cache, item, instance("build", run="make all"))
+        assert again is not None and again.digest == key.digest
+        changed = key_in_run(cache, item, instance("build", run="make other"))
         assert changed is not None and changed.digest != key.digest
         assert cache.explain(item, changed) == ["upstream build changed"]
-        # The same keys given as a list key the same.
-        listed = cache.key_for(item, upstream_keys=["b" * 64])
-        assert listed is not None and listed.digest == changed.digest
+        # A step that is not cacheable itself still keys what comes after it.
+        uncached = key_in_run(cache, item, instance("build", run="make other", inputs=()))
+        assert uncached is not None and uncached.digest not in {key.digest, changed.digest}
+        assert cache.explain(item, uncached) == ["upstream build changed"]
 
 
 def test_a_relocated_checkout_keeps_its_keys_and_hits(workspace: Path, tmp_path: Path) -> None:
@@ -345,11 +359,10 @@ def test_a_relocated_checkout_keeps_its_keys_and_hits(workspace: Path, tmp_path:
     shutil.copytree(workspace, moved, symlinks=True)
     shutil.rmtree(moved / "dist")
     with open_cache(moved) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None and key.digest == digest
-        entry = cache.lookup(key)
+        entry = cache.take(key, log_path=tmp_path / "moved.log")
         assert entry is not None
-        cache.restore(entry, log_path=tmp_path / "moved.log")
     assert (moved / "dist" / "bin" / "run").read_bytes() == (workspace / "dist" / "bin" / "run").read_bytes()
     assert str(workspace) not in json.dumps(key.manifest.to_json())
 
@@ -411,7 +424,7 @@ def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(
         assert not cache.enabled
         assert len(warned) == 1
         assert str(directory) in warned[0]
-        assert cache.key_for(item, upstream_keys=[]) is None
+        assert key_in_run(cache, item) is None
         cache.record(1, 1)
         assert cache.stats().entries == 0
         assert len(warned) == 1
@@ -427,7 +440,7 @@ def test_a_corrupt_archive_store_is_one_warning_when_first_needed(
     _damage(directory / "entries")
     with open_cache(workspace, directory=directory) as cache:
         assert cache.enabled  # the archive store is opened when first needed, not before
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         assert cache.lookup(key) is not None  # served in place: no archive to read
         assert warned == []
@@ -450,7 +463,7 @@ def test_a_pickled_value_in_the_index_is_refused_never_loaded(
     index.set("entry:" + digest, {"planted": True})
     index.close()
     with open_cache(workspace, directory=directory) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         assert cache.lookup(key) is None
         assert not cache.enabled
@@ -466,7 +479,7 @@ def test_a_cache_dir_that_cannot_be_created_is_a_warning(
     cache = open_cache(workspace, directory=blocker / "cache")
     assert not cache.enabled
     assert len(warned) == 1
-    assert cache.key_for(instance(), upstream_keys=[]) is None
+    assert key_in_run(cache, instance()) is None
     cache.close()
 
 
@@ -484,7 +497,7 @@ def test_a_read_only_cache_dir_is_a_warning(workspace: Path, tmp_path: Path, war
         directory.chmod(0o700)
 
 
-def test_a_damaged_archive_is_refused_and_dropped(workspace: Path) -> None:
+def test_a_damaged_archive_is_refused_and_dropped(workspace: Path, warned: list[str]) -> None:
     item = instance(outputs=("dist/**",))
     build_outputs(workspace)
     with open_cache(workspace) as cache:
@@ -494,12 +507,12 @@ def test_a_damaged_archive_is_refused_and_dropped(workspace: Path) -> None:
     entries.set("data:" + digest, io.BytesIO(b"\x00garbage" * 1000), read=True)
     entries.close()
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
-        entry = cache.lookup(key)
-        assert entry is not None
-        with pytest.raises(RestoreError):
-            cache.restore(entry, log_path=workspace.parent / "x.log")
+        assert cache.lookup(key) is not None
+        assert cache.take(key, log_path=workspace.parent / "x.log") is None  # the step runs
+        assert len(warned) == 1
+        assert warned[0].startswith("build: cached result ")
         assert cache.lookup(key) is None  # dropped: the next run stores a good one
         assert cache.enabled
 
@@ -514,7 +527,7 @@ def test_a_result_with_an_output_outside_the_workspace_is_not_stored(
     build_outputs(workspace)
     with open_cache(workspace) as cache:
         stored(cache, workspace, item)
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         assert cache.lookup(key) is None  # a hit would never make the outside files again
         assert warned == [
@@ -545,12 +558,12 @@ def test_output_paths_are_normalised_when_stored(
     build_outputs(workspace)
     with open_cache(workspace) as cache:
         stored(cache, workspace, item)
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
         entry = cache.lookup(key)
         assert entry is not None and entry.files == (stored_as,)
         (workspace / stored_as).unlink()
-        cache.restore(entry, log_path=tmp_path / "restored.log")
+        assert cache.take(key, log_path=tmp_path / "restored.log") == entry
         assert (workspace / stored_as).read_bytes() == bytes(range(256)) * 400
         assert warned == []
 
@@ -578,7 +591,7 @@ def test_an_output_a_restore_would_refuse_is_refused_when_stored(
     item = instance(outputs=(output.format(outside=outside),))
     with open_cache(workspace) as cache:
         stored(cache, workspace, item)
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None and cache.lookup(key) is None
         assert warned == [f"build: result not cached: output {message.format(outside=outside)}"]
 
@@ -631,20 +644,23 @@ def test_members_leading_outside_the_workspace_are_refused_and_nothing_is_writte
     )
     log = workspace.parent / "refused.log"
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
-        entry = cache.lookup(key)
-        assert entry is not None
-        with pytest.raises(RestoreError, match=re.escape(named)):
-            cache.restore(entry, log_path=log)
-        assert any(named in warning for warning in warned)
+        assert cache.lookup(key) is not None
+        assert cache.take(key, log_path=log) is None  # the step runs
+        assert len(warned) == 1
+        assert warned[0].startswith("build: cached result refused: ")
+        assert named in warned[0]
+        assert cache.lookup(key) is None  # dropped
     assert not (workspace / "dist").exists()
     assert not log.exists()
     assert not (workspace.parent / "escaped-parent").exists()
     assert not Path("/tmp/escaped-absolute").exists()
 
 
-def test_a_member_is_refused_when_a_symlinked_directory_leads_out(workspace: Path, tmp_path: Path) -> None:
+def test_a_member_is_refused_when_a_symlinked_directory_leads_out(
+    workspace: Path, tmp_path: Path, warned: list[str]
+) -> None:
     item = instance(outputs=("out/**",))
     (workspace / "out").mkdir()
     (workspace / "out" / "report.txt").write_text("stored\n")
@@ -655,12 +671,12 @@ def test_a_member_is_refused_when_a_symlinked_directory_leads_out(workspace: Pat
     shutil.rmtree(workspace / "out")
     (workspace / "out").symlink_to(outside)
     with open_cache(workspace) as cache:
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None
-        entry = cache.lookup(key)
-        assert entry is not None
-        with pytest.raises(RestoreError, match=r"'out/report\.txt' leads outside .* through a symlink"):
-            cache.restore(entry, log_path=tmp_path / "log")
+        assert cache.lookup(key) is not None
+        assert cache.take(key, log_path=tmp_path / "log") is None  # the step runs
+        assert len(warned) == 1
+        assert re.search(r"'out/report\.txt' leads outside .* through a symlink", warned[0])
     assert list(outside.iterdir()) == []
 
 
@@ -697,17 +713,17 @@ def test_the_oldest_used_results_go_first_when_the_size_limit_is_reached(workspa
             digests.append(stored(cache, workspace, item, log_text="y" * 100_000))
         stats = cache.stats()
         assert 0 < stats.entries < 8
-        key = cache.key_for(item, upstream_keys=[])
+        key = key_in_run(cache, item)
         assert key is not None and key.digest == digests[-1]
         assert cache.lookup(key) is not None  # the newest survives
         (workspace / "src" / "main.py").write_text("print(0)\n")
-        oldest = cache.key_for(item, upstream_keys=[])
+        oldest = key_in_run(cache, item)
         assert oldest is not None and oldest.digest == digests[0]
         assert cache.lookup(oldest) is None
 
 
 def test_results_stored_by_a_run_that_never_closed_its_cache_are_ordered_by_when_stored(
-    workspace: Path,
+    workspace: Path, warned: list[str]
 ) -> None:
     item = instance()
     cache = open_cache(workspace)
@@ -721,7 +737,7 @@ def test_results_stored_by_a_run_that_never_closed_its_cache_are_ordered_by_when
         found = []
         for index in range(3):
             (workspace / "src" / "main.py").write_text(f"print({index})\n")
-            key = cache.key_for(item, upstream_keys=[])
+            key = key_in_run(cache, item)
             assert key is not None and key.digest == digests[index]
             found.append(cache.lookup(key) is not None)
         assert found == [False, True, True]
@@ -736,7 +752,8 @@ WORKER = textwrap.dedent(
     from ci_orchestrator import notices
     from ci_orchestrator.cache.step_cache import StepCache
     from ci_orchestrator.errors import Location
-    from ci_orchestrator.playbook.model import Instance, Step
+    from ci_orchestrator.plan.ordering import build_plan
+    from ci_orchestrator.playbook.model import Instance, Playbook, Step
 
     workspace, directory, name = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3]
     warned = []
@@ -751,13 +768,12 @@ WORKER = textwrap.dedent(
                     run=f"echo {index % 20}", inputs=("src/**/*.py",), outputs=("src/main.py",))
         item = Instance(id=step.id, step=step, matrix={}, name="s", run=step.run, env={},
                         working_directory=".", timeout=None, continue_on_error=False)
-        key = cache.key_for(item, upstream_keys=[])
-        entry = cache.lookup(key)
-        if entry is None:
+        book = Playbook(name="ci", path="ci.yml", location=step.location, steps=(step,))
+        key = cache.key_in_plan(build_plan(book, [item]), {}, item)
+        if cache.take(key, log_path=workspace.parent / f"{name}-restored.log") is None:
             cache.store(key, item, log_path=log, duration=0.1)
         else:
             found += 1
-            cache.restore(entry, log_path=workspace.parent / f"{name}-restored.log")
         cache.record(1, 0)
     cache.close()
     print(found, len(warned), *warned)

@@ -471,12 +471,27 @@ def test_sequential_runs_in_plan_order(workdir: Path) -> None:
     assert ran == [instance["id"] for instance in plan["instances"]] == ["x", "y", "a", "b", "c"]
 
 
+def test_stream_output_shows_each_line_prefixed_with_its_step(workdir: Path) -> None:
+    (workdir / "o.yml").write_text("name: o\nsteps:\n  - {id: hello, run: printf 'one\\ntwo\\n'}\n")
+    streamed = invoke("run", "o.yml", "--output", "stream")
+    assert streamed.exit_code == 0, streamed.output
+    lines = streamed.stdout.splitlines()
+    assert [line for line in lines if line.startswith("[")] == ["[hello] one", "[hello] two"]
+    grouped = invoke("run", "o.yml", "--output", "grouped")
+    assert grouped.exit_code == 0, grouped.output
+    assert "[hello]" not in grouped.stdout
+    assert grouped.stdout.splitlines().count("one") == 1  # the log, echoed once the step ended
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
         (["run", "--timeout", "bogus"], "--timeout: invalid duration 'bogus'"),
         (["plan", "--timeout", "bogus"], "--timeout: invalid duration 'bogus'"),
-        (["run", "--timeout", "0"], "--timeout '0': must be above 0"),
+        (
+            ["run", "--timeout", "0"],
+            "--timeout: invalid duration '0': must be a finite number of seconds above 0",
+        ),
         (["run", "--output", "loud"], "--output 'loud': expected one of grouped, stream, quiet"),
         (["plan", "-j", "abc"], "--concurrency 'abc': expected a number or 'auto'"),
         (["plan", "-j", "0"], "--concurrency must be at least 1"),

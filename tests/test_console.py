@@ -75,7 +75,6 @@ def test_grouped_prints_each_log_whole_when_its_step_ends(tmp_path: Path) -> Non
     assert lines[lint_block : lint_block + 50] == [f"lint line {i}" for i in range(50)]
     assert test_block < lint_block  # in the order the steps ended
     assert lines[test_block - 1].startswith("passed") and "test (3.12)" in lines[test_block - 1]
-    assert not reporter.wants_output
 
 
 def test_off_a_terminal_each_start_and_finish_is_one_line(tmp_path: Path) -> None:
@@ -105,7 +104,6 @@ def test_a_huge_log_is_echoed_whole_and_in_order(tmp_path: Path) -> None:
 def test_stream_prefixes_lines_and_buffers_partial_ones_per_step(tmp_path: Path) -> None:
     out = io.StringIO()
     reporter = ConsoleReporter(out, mode=OutputMode.STREAM, environ=NO_CI)
-    assert reporter.wants_output
     reporter.run_started(run_id="run-1", playbook="ci", total=2)
     reporter.step_started(instance_id="a", attempt=1)
     reporter.step_started(instance_id="b", attempt=1)

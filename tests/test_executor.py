@@ -324,15 +324,20 @@ def test_cancel_all_stops_every_tree(supervisor: Supervisor, workdir: Path, run_
     assert no_survivors(run_id)
 
 
-def test_cancel_stops_only_that_step(supervisor: Supervisor, workdir: Path, run_id: str) -> None:
-    supervisor.start(spec(workdir, run_id, "keep", ("sh", "-c", "sleep 0.3; echo kept")))
+def test_cancel_all_leaves_a_step_that_has_ended_as_it_ended(
+    supervisor: Supervisor, workdir: Path, run_id: str
+) -> None:
+    supervisor.start(spec(workdir, run_id, "keep", ("sh", "-c", "echo kept")))
     supervisor.start(spec(workdir, run_id, "drop", ("sleep", "300")))
-    supervisor.cancel("drop")
-    supervisor.cancel("not-running")
+    kept = supervisor.wait()
+    assert [event.key for event in kept] == ["keep"]
+    supervisor.cancel_all()
     ended = finish_all(supervisor)
+    assert list(ended) == ["drop"]
     assert ended["drop"].cancelled
-    assert ended["keep"].exit_code == 0
-    assert not ended["keep"].cancelled
+    assert isinstance(kept[0], Exited)
+    assert kept[0].exit_code == 0
+    assert not kept[0].cancelled
 
 
 def test_kill_all_now_does_not_wait_for_the_grace(workdir: Path, run_id: str) -> None:

@@ -66,8 +66,7 @@ def record(history: History, result: RunResult) -> None:
         started=result.started,
         total=len(result.steps),
     )
-    for one in result.steps:
-        history.record_step(result.run_id, one)
+    history.record_steps(result.run_id, result.steps)
     history.finish_run(result)
 
 
@@ -205,7 +204,7 @@ def test_runs_past_the_limit_leave_with_their_steps(
 def test_an_unfinished_run_of_a_live_process_is_running(history: History) -> None:
     now = datetime.now(UTC)
     history.start_run(run_id="live", playbook="ci", playbook_path="playbooks/ci.yml", started=now, total=4)
-    history.record_step("live", step("a"))
+    history.record_steps("live", [step("a")])
     [summary] = history.runs()
     assert summary.status is RunState.RUNNING
     assert summary.duration is None
@@ -230,7 +229,7 @@ CHILD = textwrap.dedent(
     while count < 0 or number < count:
         result = StepResult(id=f"step-{number}", step="step", name="step", matrix={"n": number},
                             status=Status.PASSED, duration=0.01, attempts=1, reason="x" * 2000)
-        history.record_step(run_id, result)
+        history.record_steps(run_id, [result])
         number += 1
         if number == 20:
             print("writing", flush=True)

@@ -17,7 +17,7 @@ LIBRARIES = {
 }
 # Lowest first: a module imports from its own package or from lower ranks only.
 RANKS = (
-    {"", "errors", "ci", "notices", "results", "units", "cpus", "masking", "output_mode"},  # leaves
+    {"", "errors", "ci", "notices", "results", "units", "cpus", "masking", "output_mode", "paths"},  # leaves
     {"expressions"},  # the expression language, over plain data
     {"playbook"},  # readers
     {"settings"},

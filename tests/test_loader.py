@@ -292,6 +292,10 @@ def test_merge_keys_and_anchors_are_followed(workdir: Path) -> None:
             "playbooks/ci.yml:3:30: steps[0].timeout: invalid duration 'soon'",
         ),
         (
+            "name: x\nsteps:\n  - {id: a, run: x, timeout: 0}\n",
+            "playbooks/ci.yml:3:30: steps[0].timeout: invalid duration 0: must be a finite number of seconds",
+        ),
+        (
             "name: x\nconcurrency: 0\nsteps: [{id: a, run: x}]\n",
             "playbooks/ci.yml:2:14: concurrency: must be 'auto' or a number of steps (1 or more), not '0'",
         ),

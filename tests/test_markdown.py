@@ -6,7 +6,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator.reporters.markdown import render_summary, repro_command, write_summary
+from ci_orchestrator.reporters.markdown import render_summary, repro_command
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from tests.helpers import run_result, step_result
 
@@ -181,9 +181,3 @@ def test_the_summary_shows_a_passed_run_without_failures(workdir: Path) -> None:
     assert text.startswith("## ✅ ci: passed")
     assert "### Failures" not in text
     assert "Cut to stay" not in text
-
-
-def test_write_summary_writes_what_it_returns(workdir: Path) -> None:
-    text = write_summary(sample(log=None), workdir / "reports" / "summary.md")
-
-    assert (workdir / "reports" / "summary.md").read_text(encoding="utf-8") == text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from typing import Any
@@ -252,6 +253,22 @@ def test_timeouts_accept_numbers_durations_and_nothing() -> None:
     assert [instance.timeout for instance in expand(book)] == [30.0, 5400.0, None, 120.0, 45.0]
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ("0", "invalid duration '0': must be a finite number of seconds above 0"),
+        ("-5", "invalid duration '-5': must be a finite number of seconds above 0"),
+        ("${{ true }}", "invalid duration 'true': use seconds or a form like 90s, 2m, 1h30m"),
+    ],
+)
+def test_a_timeout_from_an_expression_has_the_bound_of_any_other(value: str, message: str) -> None:
+    book = playbook(
+        step("s", timeout="${{ vars.T }}" if not value.startswith("$") else value), vars={"T": value}
+    )
+    with pytest.raises(ExpressionError, match=re.escape(f"steps.s.timeout: {message}")):
+        expand(book)
+
+
 def test_continue_on_error_accepts_true_false_text() -> None:
     book = playbook(
         step("a", continue_on_error=True),
@@ -413,7 +430,7 @@ def test_evaluation_errors_are_located_too() -> None:
     assert caught.value.lines() == [
         "ci.yml:9:5: steps.s.name: fromJSON(): not valid JSON: '{' "
         "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)) (in 'fromJSON('{')')",
-        "ci.yml:7:5: steps.s.timeout: expected a duration such as 90, 90s, 2m or 1h30m, got 'soon'",
+        "ci.yml:7:5: steps.s.timeout: invalid duration 'soon': use seconds or a form like 90s, 2m, 1h30m",
     ]
 
 

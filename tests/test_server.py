@@ -585,7 +585,7 @@ def test_a_change_to_the_code_gets_a_new_server(servers: Servers, tmp_path: Path
         ignore=shutil.ignore_patterns("__pycache__"),
     )
     old_sock, old = servers.start_server()
-    with (servers.package / "ci_orchestrator" / "playbook.py").open("a") as source:
+    with (servers.package / "ci_orchestrator" / "playbook" / "model.py").open("a") as source:
         source.write("\n# edited\n")
     assert servers.run("run", "p.yml").in_process
     (new_sock,) = set(servers.wait_for_sockets(2)) - {old_sock}

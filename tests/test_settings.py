@@ -237,7 +237,8 @@ def test_a_key_given_twice_through_its_alias_is_refused(workdir: Path) -> None:
     [
         ("concurrency = 0", "1 or more"),
         ("concurrency = true", "or 'auto'"),
-        ("timeout = 0", "more than 0"),
+        ("timeout = 0", "invalid duration 0: must be a finite number of seconds above 0"),
+        ("timeout = true", "invalid duration True: use seconds"),
         ('cache-size = "lots"', "invalid size"),
         ("cache-dir = ''", "folder"),
         ('output = "loud"', "grouped"),

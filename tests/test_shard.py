@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.plan.graph import components
-from ci_orchestrator.plan.shards import assign_shards, parse_shard, select_shard
+from ci_orchestrator.plan.shards import assign_shards, parse_shard
 
 
 @pytest.mark.parametrize(("text", "shard"), [("1/1", (1, 1)), ("2/3", (2, 3)), (" 3 / 3 ", (3, 3))])
@@ -62,21 +62,19 @@ def test_unknown_nodes_weigh_one() -> None:
 def test_more_shards_than_parts_leaves_some_empty() -> None:
     preds = {"a": [], "b": ["a"]}
     assert assign_shards(preds, {}, 3) == [["a", "b"], [], []]
-    assert select_shard(preds, {}, 3, 3) == []
 
 
 def test_a_shard_count_below_one_is_refused() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         assign_shards({"a": []}, {}, 0)
-    with pytest.raises(ValueError, match="does not exist"):
-        select_shard({"a": []}, {}, 3, 2)
 
 
-def test_selected_shards_together_are_the_whole_graph() -> None:
+def test_the_shards_together_are_the_whole_graph_each_node_once() -> None:
     preds = {f"n{number}": ([f"n{number - 1}"] if number % 3 else []) for number in range(12)}
-    chosen = [node for index in (1, 2, 3, 4) for node in select_shard(preds, {}, index, 4)]
+    shards = assign_shards(preds, {}, 4)
+    chosen = [node for shard in shards for node in shard]
     assert sorted(chosen) == sorted(preds)
-    assert select_shard(preds, {}, 2, 4) == ["n3", "n4", "n5"]
+    assert shards[1] == ["n3", "n4", "n5"]  # `--shard 2/4`
 
 
 @pytest.mark.parametrize("count", [2, 3, 4])

@@ -52,7 +52,7 @@ class CacheEntry:
     instance_id: str
     step_id: str = ""
     created: float  # seconds since the epoch
-    used: float = 0.0  # when stored: later uses are in the index's `uses` (cache_store.USES)
+    used: float = 0.0  # when stored: later uses are in the index's `uses` (store.USES)
     duration: float  # how long the run that stored it took
     files: tuple[str, ...]  # the stored output files, workspace-relative
     outputs: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # file -> (digest, mode)

@@ -11,7 +11,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -19,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from ci_orchestrator.cache.digests import digest_bytes, digest_file
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator, Mapping, Sequence
 
     from ci_orchestrator.playbook.model import Instance
 
@@ -90,17 +89,16 @@ def build_manifest(
     *,
     workspace: Path,
     inputs: Mapping[str, str],
-    upstream_keys: Sequence[str] | Mapping[str, str],
-    patterns: Sequence[str] | None = None,
-    outputs: Sequence[str] | None = None,
+    upstream_keys: Mapping[str, str],
+    patterns: Sequence[str],
+    outputs: Sequence[str],
 ) -> Manifest:
     """The manifest of an instance whose input files were digested into `inputs`.
 
     `patterns` and `outputs` are the instance's globs with their expressions evaluated (see
-    `instance_patterns`); the step's own when not given.
+    `instance_patterns`); `upstream_keys` the keys of what it waits for, by instance id.
     """
     step = instance.step
-    pairs = upstream_keys.items() if isinstance(upstream_keys, Mapping) else (("", k) for k in upstream_keys)
     return Manifest(
         version=CACHE_FORMAT,
         command=command_digest(instance, workspace),
@@ -108,10 +106,10 @@ def build_manifest(
         working_directory=_relative(instance.working_directory, workspace),
         env={name: digest_bytes(value.encode()) for name, value in sorted(instance.env.items())},
         matrix={name: _value_json(value) for name, value in instance.matrix.items()},
-        patterns=tuple(step.inputs if patterns is None else patterns),
+        patterns=tuple(patterns),
         inputs=dict(sorted(inputs.items())),
-        outputs=tuple(step.outputs if outputs is None else outputs),
-        upstream=tuple(sorted(pairs, key=lambda pair: (pair[1], pair[0]))),
+        outputs=tuple(outputs),
+        upstream=tuple(sorted(upstream_keys.items(), key=lambda pair: (pair[1], pair[0]))),
     )
 
 

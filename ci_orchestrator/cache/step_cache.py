@@ -1,7 +1,7 @@
 """The step cache: stored successes of step instances under their keys.
 
-What a key is made of is in `cache_keys`, the stores (an archive store and an index, in
-diskcache) in `cache_store`. A warm hit whose outputs are still in place reads the index only.
+What a key is made of is in `cache/keys`, the stores (an archive store and an index, in
+diskcache) in `cache/store`. A warm hit whose outputs are still in place reads the index only.
 A failure of the stores becomes one warning and a cache that is off: it never stops a run.
 """
 
@@ -36,7 +36,7 @@ from ci_orchestrator.cache.store import DEFAULT_SIZE_LIMIT, CacheStores
 from ci_orchestrator.errors import ExpressionError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping, Sequence
+    from collections.abc import Mapping
 
     from ci_orchestrator.plan.ordering import Plan
     from ci_orchestrator.playbook.model import Instance
@@ -47,7 +47,6 @@ __all__ = [
     "CacheKey",
     "CacheStats",
     "Manifest",
-    "RestoreError",
     "StepCache",
 ]
 
@@ -140,42 +139,15 @@ class StepCache:
     def _key_on(
         self, whole: Plan, keys: Mapping[str, CacheKey | None], instance: Instance
     ) -> CacheKey | None:
+        """The key of any instance, cacheable or not; None when its inputs cannot be read."""
         # By instance id, so that `cache explain` can name the upstream whose key changed.
         upstream = {
             before: key.digest for before in whole.waits_for[instance.id] if (key := keys.get(before))
         }
-        return self._key(instance, upstream_keys=upstream, variables=whole.variables)
-
-    def key_for(
-        self,
-        instance: Instance,
-        *,
-        upstream_keys: Sequence[str] | Mapping[str, str],
-        variables: Mapping[str, str] | None = None,
-    ) -> CacheKey | None:
-        """The key of a cacheable instance (its step has `inputs` or `cache: true`), else None.
-
-        `upstream_keys` are the keys of what it waits for; given as a mapping from instance id,
-        `explain` can name the one that changed. `variables` are the run's `vars`, which the
-        `inputs` and `outputs` globs may use as `${{ vars.NAME }}`, beside `matrix` and `env`.
-        None too when the cache is off.
-        """
-        if not self.enabled or not instance.step.cacheable:
-            return None
-        return self._key(instance, upstream_keys=upstream_keys, variables=variables)
-
-    def _key(
-        self,
-        instance: Instance,
-        *,
-        upstream_keys: Sequence[str] | Mapping[str, str],
-        variables: Mapping[str, str] | None,
-    ) -> CacheKey | None:
-        """The key of any instance, cacheable or not; None when its inputs cannot be read."""
         step = instance.step
         try:
-            patterns = instance_patterns(instance, step.inputs, variables or {})
-            outputs = instance_patterns(instance, step.outputs, variables or {})
+            patterns = instance_patterns(instance, step.inputs, whole.variables)
+            outputs = instance_patterns(instance, step.outputs, whole.variables)
             inputs: dict[str, str] = {}
             for pattern in patterns:
                 inputs.update(self._files.digests_of(pattern))
@@ -185,7 +157,7 @@ class StepCache:
                 patterns=patterns,
                 inputs=inputs,
                 outputs=outputs,
-                upstream_keys=upstream_keys,
+                upstream_keys=upstream,
             )
         except OSError as error:
             notices.warn(f"{instance.id}: cannot read its inputs ({error}); it runs uncached")
@@ -208,10 +180,13 @@ class StepCache:
         return entry if self._stores.has_archive(key.digest) else None
 
     def take(self, key: CacheKey, *, log_path: Path) -> CacheEntry | None:
-        """`lookup` then `restore`, for a step served from the cache now: the stored success, its
-        outputs in place and its log written to `log_path`. None when there is none, or when it
-        cannot be restored (then the step runs; a warning says why). The outputs are compared
-        with the workspace once, where the two calls compare them twice.
+        """The stored success for this key, served now: its output files put back (with their
+        modes) unless already in place, its log written to `log_path`. None when there is none
+        (always None when reading is off), or when it cannot be put back (then the step runs;
+        a warning says why).
+
+        A result that would write outside the workspace (an absolute path, `..`, or through a
+        symlink) is refused before anything is written, and dropped from the cache.
         """
         entry = self._stored(key)
         if entry is None:
@@ -219,14 +194,14 @@ class StepCache:
         try:
             in_place = self._servable_in_place(entry, check=True)
         except RestoreError as error:
-            if self._stores.has_archive(key.digest):  # found by `lookup`, refused by `restore`
+            if self._stores.has_archive(key.digest):  # found by `lookup`, refused here
                 self._refused(entry, error)
             return None
         if not in_place and not self._stores.has_archive(key.digest):
             return None  # as `lookup` finds it: nothing to serve
         try:
             self._put_back(entry, in_place=in_place, log_path=log_path)
-        except Exception:  # as from `restore`: a result not put back is a miss, the step runs
+        except Exception:  # a result not put back is a miss: the step runs
             return None
         return entry
 
@@ -279,19 +254,6 @@ class StepCache:
                 log=read_small_log(log_path),
             )
             self._stores.put(key.digest, archive, entry, last=(_last_key(instance), key.manifest.to_json()))
-
-    def restore(self, entry: CacheEntry, *, log_path: Path) -> None:
-        """Puts back the stored output files (with their modes) and writes the stored log to `log_path`.
-
-        RestoreError, with nothing written, when the entry is gone or a member would land outside
-        the workspace (absolute path, `..`, or through a symlink); such an entry is deleted.
-        """
-        try:
-            in_place = self._servable_in_place(entry, check=True)
-        except RestoreError as error:
-            self._refused(entry, error)
-            raise
-        self._put_back(entry, in_place=in_place, log_path=log_path)
 
     def _put_back(self, entry: CacheEntry, *, in_place: bool, log_path: Path) -> None:
         """The log (and, unless every output is `in_place` already, the outputs from the archive)."""

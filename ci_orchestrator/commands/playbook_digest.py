@@ -11,8 +11,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import Location, PlaybookError
+from ci_orchestrator.paths import shown_path
 from ci_orchestrator.playbook import loader
-from ci_orchestrator.playbook.checks import display_path
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import Selection
@@ -24,6 +24,6 @@ def playbook_digest(selection: Selection) -> str:
     try:
         data = path.read_bytes()
     except OSError as error:
-        where = Location(file=display_path(path))
+        where = Location(file=shown_path(path))
         raise PlaybookError(f"cannot read the file: {error.strerror or error}", location=where) from None
     return hashlib.sha256(data).hexdigest()

@@ -1,6 +1,6 @@
 """GitHub Actions' `${{ }}` expressions evaluated over plain data: functions, templates, conditions.
 
-The syntax lives in `expression_syntax`, GitHub's value rules in `expression_values`; this module
+The syntax lives in `expressions/syntax`, GitHub's value rules in `expressions/values`; this module
 is the entry point the rest of the package uses.
 
 Nothing is ever handed to Python's `eval`, and no attribute of a Python object is ever read:

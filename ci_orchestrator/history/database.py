@@ -194,12 +194,9 @@ class History:
                 ),
             )
 
-    def record_step(self, run_id: str, result: StepResult) -> None:
-        """Record how one instance ended (again for the same id: the later record wins)."""
-        self.record_steps(run_id, [result])
-
     def record_steps(self, run_id: str, results: Sequence[StepResult]) -> None:
-        """Record several instances in one transaction."""
+        """Record how these instances ended, in one transaction (again for the same id: the
+        later record wins)."""
         with self._write():
             self._insert_steps(run_id, list(results))
 

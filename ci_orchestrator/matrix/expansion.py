@@ -1,5 +1,5 @@
 """The step instances of a playbook: one per matrix combination (the rules are in
-`matrix_rules`), with every `${{ }}` of the step evaluated for it, narrowed by `--matrix`.
+`matrix/rules`), with every `${{ }}` of the step evaluated for it, narrowed by `--matrix`.
 
 A second instance with the same id gets ` #2` (then ` #3`...) so ids stay unique.
 
@@ -401,14 +401,14 @@ def _timeout(value: float | str | None, contexts: Mapping[str, Any]) -> float | 
         value = evaluation.evaluate_template(value, contexts)
     if value is None or value == "":
         return None
-    try:
-        return parse_duration(value)
-    except (TypeError, ValueError):
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
         from ci_orchestrator.expressions.values import to_string
 
-        raise ExpressionError(
-            f"expected a duration such as 90, 90s, 2m or 1h30m, got {to_string(value)!r}"
-        ) from None
+        value = to_string(value)  # shown as the expression language writes it: `true`, not True
+    try:
+        return parse_duration(value)
+    except ValueError as error:
+        raise ExpressionError(str(error)) from None
 
 
 def _flag(value: bool | str, contexts: Mapping[str, Any]) -> bool:

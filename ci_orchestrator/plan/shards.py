@@ -55,12 +55,3 @@ def assign_shards(
         shards[shard].extend(parts[part])
         heapq.heappush(loads, (load + sizes[part], shard))
     return [sorted(nodes, key=position.__getitem__) for nodes in shards]
-
-
-def select_shard(
-    preds: Mapping[str, Sequence[str]], weights: Mapping[str, float], index: int, count: int
-) -> list[str]:
-    """The nodes of shard `index` (1-based) of `count`, in `preds` order."""
-    if not 1 <= index <= count:
-        raise ValueError(f"shard {index} of {count} does not exist")
-    return assign_shards(preds, weights, count)[index - 1]

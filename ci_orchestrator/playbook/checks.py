@@ -2,14 +2,13 @@
 points at the offending key or value and returns None, so that a whole file is checked at once.
 
 Also the small value grammars shared by playbooks, script headers and the command line:
-durations, step ids, cron schedules and "did you mean" suggestions.
+step ids, cron schedules and "did you mean" suggestions (durations are read by `units`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import units
@@ -25,38 +24,12 @@ if TYPE_CHECKING:
 SHELLS = ("bash", "sh", "python", "pwsh")
 ID_PATTERN = re.compile(r"[A-Za-z0-9_.\-]+")
 ENV_NAME_PATTERN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_NOT_A_DURATION = "{value!r} is not a duration (a number of seconds, or 90s, 2m, 1h30m)"
 _EXPRESSION_PATTERN = re.compile(r"^\s*\$\{\{.*\}\}\s*$", re.DOTALL)
 
 
 def is_expression(text: str) -> bool:
     """A whole value written as one `${{ }}` expression."""
     return bool(_EXPRESSION_PATTERN.match(text))
-
-
-def parse_duration(value: str | float) -> float:
-    """Seconds from a number or `90s`, `2m`, `1h30m` (the settings grammar), above 0.
-
-    Raises ValueError with a message fit for the user.
-    """
-    try:
-        seconds = units.parse_duration(value)
-    except OverflowError:
-        seconds = math.inf
-    except TypeError:
-        raise ValueError(_NOT_A_DURATION.format(value=value)) from None
-    if not math.isfinite(seconds) or seconds <= 0:
-        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
-        raise ValueError(f"{shown} is not a duration: it must be a finite number of seconds above 0")
-    return seconds
-
-
-def display_path(path: Path) -> str:
-    """A path as the user would type it: relative to the working directory when inside it."""
-    try:
-        return str(path.resolve().relative_to(Path.cwd().resolve()))
-    except (ValueError, OSError):
-        return str(path)
 
 
 def slug(text: str) -> str:
@@ -237,8 +210,8 @@ class Checker:
                 self.problem(node, path, "must be a duration, not null")
             return None
         try:
-            return parse_duration(value)
-        except ValueError as error:
+            return units.parse_duration(value)
+        except (TypeError, ValueError) as error:
             self.problem(node, path, str(error))
             return None
 

@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, PlaybookError, UsageError
+from ci_orchestrator.paths import shown_path
 from ci_orchestrator.playbook import matrix_refs, nodes
-from ci_orchestrator.playbook.checks import ENV_NAME_PATTERN, Checker, did_you_mean, display_path, kind_of
+from ci_orchestrator.playbook.checks import ENV_NAME_PATTERN, Checker, did_you_mean, kind_of
 from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step
 from ci_orchestrator.playbook.nodes import Sequence
 from ci_orchestrator.playbook.scripts import discover
@@ -56,7 +57,7 @@ def find_playbook(name: str | None, *, root: Path) -> Path:
     known = available_playbooks(root)
     if not known:
         raise UsageError(
-            f"no playbook {wanted!r}: {display_path(folder)}/ holds no playbooks (.yml, .yaml, .json)"
+            f"no playbook {wanted!r}: {shown_path(folder)}/ holds no playbooks (.yml, .yaml, .json)"
         )
     listed = ", ".join(known)
     raise UsageError(f"unknown playbook {wanted!r}{did_you_mean(wanted, known)}; playbooks: {listed}")
@@ -73,7 +74,7 @@ def available_playbooks(root: Path) -> list[str]:
 
 def load_playbook(path: Path) -> Playbook:
     """The checked playbook in `path` (YAML or JSON). Raises PlaybookError with every problem."""
-    shown = display_path(path)
+    shown = shown_path(path)
     text = _read_text(path, shown)
     try:
         compose = nodes.compose_json if path.suffix == ".json" else nodes.compose
@@ -291,7 +292,7 @@ class _PlaybookReader:
             return None, {}
         folder = self.base / text
         if not folder.is_dir():
-            self.checker.problem(node, "scripts", f"scripts folder {display_path(folder)!r} does not exist")
+            self.checker.problem(node, "scripts", f"scripts folder {shown_path(folder)!r} does not exist")
             return folder, {}  # numbered steps are then missing from it, not from no folder
         try:
             return folder, {info.number: info for info in discover(folder)}

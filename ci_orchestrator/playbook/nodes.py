@@ -27,7 +27,6 @@ MAX_ALIAS_NODES = 100_000
 
 _YAML = "tag:yaml.org,2002:"
 _STR, _INT, _FLOAT, _BOOL, _NULL = (f"{_YAML}{name}" for name in ("str", "int", "float", "bool", "null"))
-_MERGE = f"{_YAML}merge"
 _KNOWN_TAGS = frozenset({_STR, _INT, _FLOAT, _BOOL, _NULL})
 
 try:  # libyaml is several times faster; the pure-Python parser gives the same events

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import Location, PlaybookError, Problem
-from ci_orchestrator.playbook.checks import display_path, parse_duration
+from ci_orchestrator.paths import shown_path
+from ci_orchestrator.units import parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -60,7 +61,7 @@ def discover(directory: Path) -> list[ScriptInfo]:
     scripts with one number, or malformed metadata.
     """
     if not directory.is_dir():
-        raise PlaybookError(f"scripts folder {display_path(directory)} does not exist or is not a folder")
+        raise PlaybookError(f"scripts folder {shown_path(directory)} does not exist or is not a folder")
     problems: list[Problem] = []
     scripts: dict[str, ScriptInfo] = {}
     for path in sorted(directory.iterdir()):
@@ -72,7 +73,7 @@ def discover(directory: Path) -> list[ScriptInfo]:
         if first is not None:
             problems.append(
                 Problem(
-                    location=Location(file=display_path(path)),
+                    location=Location(file=shown_path(path)),
                     path="",
                     message=f"two scripts are numbered {info.number}: {first.path.name} and {path.name}",
                 )
@@ -95,7 +96,7 @@ def read_script(path: Path, problems: list[Problem]) -> ScriptInfo:
     if match is None:
         raise PlaybookError(f"{path.name!r} is not a numbered script name (NNNN_Name.EXT)")
     number, name, _ = match.groups()
-    shown = display_path(path)
+    shown = shown_path(path)
     try:
         with path.open("rb") as handle:
             head = handle.read(_HEADER_BYTES).decode("utf-8", errors="replace")

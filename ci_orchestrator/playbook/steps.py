@@ -7,12 +7,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location
+from ci_orchestrator.paths import shown_path
 from ci_orchestrator.playbook import matrix_refs
 from ci_orchestrator.playbook.checks import (
     SHELLS,
     Checker,
     did_you_mean,
-    display_path,
     is_expression,
     kind_of,
     render_scalar,
@@ -73,8 +73,8 @@ def script_step(info: ScriptInfo, defaults: StepDefaults) -> Step:
     return Step(
         id=info.number,
         name=info.name,
-        location=Location(file=display_path(info.path)),
-        script=display_path(info.path),
+        location=Location(file=shown_path(info.path)),
+        script=shown_path(info.path),
         number=info.number,
         shell=defaults.shell,
         needs=info.dependencies,
@@ -116,7 +116,7 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
         fields["command"] = tuple(argv) if argv else None
     elif "script" in values:
         info, script_path = _script(checker, values["script"], f"{path}.script", context)
-        fields["script"] = display_path(script_path) if script_path else None
+        fields["script"] = shown_path(script_path) if script_path else None
         fields["number"] = info.number if info else None
     if "args" in values:
         if "script" not in values:
@@ -261,14 +261,14 @@ def _script(
             return None, None
         info = context.scripts.get(number)
         if info is None:
-            folder = display_path(context.scripts_dir)
+            folder = shown_path(context.scripts_dir)
             message = f"no script numbered {number} in {folder}{did_you_mean(number, context.scripts)}"
             checker.problem(node, path, message)
             return None, None
         return info, info.path
     script_path = context.base / text
     if not script_path.is_file():
-        checker.problem(node, path, f"script {text!r} not found (looked for {display_path(script_path)})")
+        checker.problem(node, path, f"script {text!r} not found (looked for {shown_path(script_path)})")
         return None, None
     for info in context.scripts.values():
         if info.path.resolve() == script_path.resolve():

@@ -93,11 +93,6 @@ class ConsoleReporter:
         # The scheduler may report from several threads; lines of one event stay together.
         self._lock = threading.RLock()
 
-    @property
-    def wants_output(self) -> bool:
-        """Whether `step_output` events are wanted (stream mode only)."""
-        return self._mode is OutputMode.STREAM
-
     # -- RunObserver ---------------------------------------------------------------------------
 
     def run_started(self, *, run_id: str, playbook: str, total: int) -> None:

@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator.masking import mask
 from ci_orchestrator.reporters.logs import clean, step_tail
-from ci_orchestrator.reporters.writing import failure_message, format_seconds, write_atomic
+from ci_orchestrator.reporters.writing import failure_message, format_seconds
 from ci_orchestrator.results import RunStatus, Status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
-    from pathlib import Path
 
     from ci_orchestrator.results import RunResult, StepResult
 
@@ -51,13 +50,6 @@ class _Cuts:
 
     def any(self) -> bool:
         return (self.tail_bytes, self.rows, self.failures) != (None, None, None)
-
-
-def write_summary(result: RunResult, path: Path | str) -> str:
-    """Write the summary of `result` to `path` (atomically) and return its text."""
-    text = render_summary(result)
-    write_atomic(path, text)
-    return text
 
 
 def render_summary(result: RunResult, *, max_bytes: int = MAX_BYTES) -> str:

@@ -71,14 +71,6 @@ def step_result(
     )
 
 
-def shown_path(path: Path, workspace: Path) -> str:
-    """`path` relative to the workspace where it is inside it, as reports name files."""
-    try:
-        return str(path.resolve().relative_to(workspace.resolve()))
-    except ValueError:
-        return str(path)
-
-
 def _signal_note(code: int | None) -> str:
     """` (killed by SIGXFSZ)` for 128+N when N is a signal: says why a step died so suddenly."""
     if code is None or not 128 < code < 128 + signal.NSIG:

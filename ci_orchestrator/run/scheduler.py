@@ -17,12 +17,13 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import ExpressionError
+from ci_orchestrator.paths import shown_path
 from ci_orchestrator.plan import conditions, graph
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
-from ci_orchestrator.run.outcomes import exit_status, need_failed, shown_path, step_result
+from ci_orchestrator.run.outcomes import exit_status, need_failed, step_result
 from ci_orchestrator.run.process_specs import log_path, process_spec
 from ci_orchestrator.run.supervisor import Supervisor
 

@@ -4,7 +4,7 @@ instance's process, and the variables those values are made of.
 A secret may come from the calling environment, the playbook's `env` or a step's own `env`, and
 be written as an expression (`${{ vars.TOKEN }}`, `${{ matrix.key }}`): what counts is the value
 the process gets, the instance's evaluated `env` over the base environment, as
-`launch.step_environment` builds it. A variable that an expression of a secret reads (given
+`process_specs.step_environment` builds it. A variable that an expression of a secret reads (given
 with `--var`, say) is a secret too: reports that name variables (the reproduce command, the run
 record) must not show it either.
 """

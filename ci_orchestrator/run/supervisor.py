@@ -196,13 +196,9 @@ class Supervisor:
 
     # -- stopping -----------------------------------------------------------------------------
 
-    def cancel(self, key: str) -> None:
-        """Stops `key`'s tree (TERM, then KILL after the grace); `wait()` reports it cancelled."""
-        step = self._steps.get(key)
-        if step is not None and step.stop is None:
-            self._terminate(step, _Stop.CANCEL)
-
     def cancel_all(self) -> None:
+        """Stops every tree still running (TERM, then KILL after the grace); `wait()` reports
+        them cancelled."""
         for step in list(self._steps.values()):
             if step.stop is None:
                 self._terminate(step, _Stop.CANCEL)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import did_you_mean
 from ci_orchestrator.playbook.terms import NUMBER_RANGE, range_problem
-from ci_orchestrator.units import parse_duration, parse_size
+from ci_orchestrator.units import parse_size
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -33,15 +33,6 @@ def concurrency(value: object) -> int | str:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise ValueError(f"expected a number of processes (1 or more) or 'auto', got {value!r}")
     return value
-
-
-def timeout(value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        raise TypeError(f"expected a duration such as 90s, 2m or 1h30m, got {value!r}")
-    seconds = parse_duration(value)
-    if seconds <= 0:
-        raise ValueError(f"a timeout must be more than 0 seconds, got {value!r}")
-    return seconds
 
 
 def size(value: object) -> int:

@@ -1,6 +1,6 @@
 """Settings: `ci-orchestrator.toml` (or `[tool.ci-orchestrator]` in pyproject.toml), its profiles and
 per-step defaults, each value with the level that set it. Durations and sizes are read by `units`,
-each value is checked by `settings_checks`, `auto` CPUs come from `cpus`."""
+each value is checked by `settings/checks`, `auto` CPUs come from `cpus`."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.playbook import terms
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings import checks
+from ci_orchestrator.units import parse_duration
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping
@@ -182,7 +183,7 @@ class Settings:
 KEYS: dict[str, tuple[Callable[[object], Any], SettingValue]] = {
     "execution": (checks.choice(Execution), None),
     "concurrency": (checks.concurrency, None),
-    "timeout": (checks.timeout, None),
+    "timeout": (parse_duration, None),
     "cache-size": (checks.size, DEFAULT_CACHE_SIZE),
     "cache-dir": (checks.folder, DEFAULT_CACHE_DIR),
     "fail-fast": (checks.boolean, True),
@@ -199,7 +200,7 @@ _UNSET = {
 ALIASES = {"max-parallel-workers": "concurrency"}
 STEP_DEFAULT_KEYS: dict[str, Callable[[object], Any]] = {
     "allow-parallel": checks.boolean,
-    "timeout": checks.timeout,
+    "timeout": parse_duration,
     "retry": checks.count,
     "tags": checks.tags,
 }

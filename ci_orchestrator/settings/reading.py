@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import ci
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
+from ci_orchestrator.paths import shown_path
 from ci_orchestrator.settings import checks
 from ci_orchestrator.settings.model import (
     ALIASES,
@@ -127,7 +128,7 @@ class _Reader:
 
         self.source = source
         self.base = source.parent
-        self.name = _display(source, root)
+        self.name = shown_path(source, root)
         self.prefix: tuple[str, ...] = ("tool", "ci-orchestrator") if source.name == PYPROJECT_NAME else ()
         try:
             data = source.read_bytes()
@@ -237,10 +238,3 @@ class _Reader:
 
     def _problem(self, path: tuple[str, ...], message: str) -> Problem:
         return Problem(location=self.locate(path), path=".".join(path), message=message)
-
-
-def _display(path: Path, root: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(root.resolve()))
-    except ValueError:
-        return str(path)
