@@ -26,7 +26,7 @@ from ci_orchestrator.run.argv import build_argv
 from ci_orchestrator.run.events import Exited, ProcessSpec, Signalled
 from ci_orchestrator.run.supervisor import MAX_GRACE, Supervisor
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 

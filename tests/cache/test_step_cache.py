@@ -22,7 +22,7 @@ from ci_orchestrator.cache.step_cache import RestoreError, StepCache
 from ci_orchestrator.errors import Location
 from ci_orchestrator.playbook.model import Instance, Step
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def instance(

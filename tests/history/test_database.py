@@ -23,7 +23,7 @@ from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 T0 = datetime(2026, 1, 5, 10, 0, 0, 123456, tzinfo=UTC)
 
 

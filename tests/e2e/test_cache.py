@@ -26,8 +26,8 @@ from tests.helpers import invoke
 if TYPE_CHECKING:
     from typer.testing import Result
 
-ROOT = Path(__file__).resolve().parent.parent
-FIXTURE = Path(__file__).parent / "data" / "cache"
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = Path(__file__).parents[1] / "data" / "cache"
 CACHEABLE = ["gen", "pack", "docs", "check (3.11)", "check (3.12)"]
 OUTPUTS = ["build/gen.txt", "dist/pack.bin", "site/index.html", "out/check-3.11.txt", "out/check-3.12.txt"]
 

@@ -21,7 +21,7 @@ from ci_orchestrator.cli import app
 from ci_orchestrator.cpus import available_cpus
 from tests.helpers import cli_environment, run_cli
 
-DATA = Path(__file__).parent / "data" / "seeds"
+DATA = Path(__file__).parents[1] / "data" / "seeds"
 RUN_JSON = ".ci-orchestrator/reports/run.json"
 
 
@@ -741,7 +741,7 @@ def test_stop_on_first_error_by_default(workdir: Path) -> None:
 
 def test_example_playbook_runs_from_a_real_process(tmp_path: Path) -> None:
     """The shipped example, as a user runs it: `python -m ci_orchestrator run scripts`."""
-    root = Path(__file__).parent.parent
+    root = Path(__file__).parents[2]
     shutil.copytree(root / "playbooks", tmp_path / "playbooks")
     done = run_cli(tmp_path, "run", "scripts", env=cli_environment())
     assert done.returncode == 0, done.stdout + done.stderr

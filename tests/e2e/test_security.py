@@ -2,10 +2,10 @@
 summary or run record (nor under GitHub Actions), even when a step prints one in pieces; the
 action passes its inputs to scripts only through `env:`.
 
-Cache entries that would write outside the workspace are refused: tests/test_cache.py
+Cache entries that would write outside the workspace are refused: tests/cache/test_step_cache.py
 (test_members_leading_outside_the_workspace_are_refused_and_nothing_is_written,
 test_a_member_is_refused_when_a_symlinked_directory_leads_out,
-test_outputs_outside_the_workspace_are_not_stored) and tests/test_cache_e2e.py
+test_outputs_outside_the_workspace_are_not_stored) and tests/e2e/test_cache.py
 (test_a_stored_result_leading_outside_the_workspace_is_refused_with_a_message).
 """
 
@@ -26,7 +26,7 @@ import yaml
 
 from ci_orchestrator.masking import Masker, mask, mask_values
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SECRET = "hunter2-Zq9"
 OTHER = "s3cr3t-long-value-0123456789"
 
@@ -311,7 +311,7 @@ def test_the_action_passes_inputs_to_scripts_only_through_env() -> None:
         for match in re.findall(r"inputs\.([A-Za-z0-9_-]+)", str(value))
     }
     assert passed <= inputs
-    # Hostile inputs fed to the action's scripts: tests/test_action.py
+    # Hostile inputs fed to the action's scripts: tests/e2e/test_action.py
     # (test_hostile_inputs_are_taken_literally).
 
 

@@ -26,7 +26,7 @@ import yaml
 
 from ci_orchestrator.expressions import evaluation
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
 STEPS: list[dict[str, Any]] = ACTION["runs"]["steps"]
 SCRIPT_STEPS = [step for step in STEPS if "run" in step]

@@ -17,7 +17,7 @@ if TYPE_CHECKING:
     import subprocess
     from collections.abc import Callable
 
-DATA = Path(__file__).parent / "data" / "cli"
+DATA = Path(__file__).parents[1] / "data" / "cli"
 ERRORS = DATA / "errors"
 
 

@@ -15,8 +15,8 @@ from ci_orchestrator.matrix import expansion
 from ci_orchestrator.playbook import loader
 from ci_orchestrator.playbook.model import Execution
 
-DATA = Path(__file__).parent / "data"
-REPO = Path(__file__).parent.parent
+DATA = Path(__file__).parents[1] / "data"
+REPO = Path(__file__).parents[2]
 
 
 def write(folder: Path, text: str, name: str = "playbooks/ci.yml") -> Path:

@@ -18,7 +18,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 REPORTS = Path(".ci-orchestrator/reports")
 SETTLE = 3.0  # seconds a SIGKILLed process may take to leave the process table on a busy machine
 

@@ -10,7 +10,7 @@ from ci_orchestrator.history.database import History
 from ci_orchestrator.history.recorder import HistoryRecorder
 from ci_orchestrator.playbook.model import Playbook
 from ci_orchestrator.results import Status
-from tests.test_history import finished_run, step
+from tests.history.test_database import finished_run, step
 
 if TYPE_CHECKING:
     from pathlib import Path

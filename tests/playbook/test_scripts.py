@@ -13,7 +13,7 @@ from ci_orchestrator.playbook import loader
 from ci_orchestrator.playbook.scripts import discover, normalize_number
 from tests.helpers import run_cli
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).parents[1] / "data"
 
 
 @pytest.fixture

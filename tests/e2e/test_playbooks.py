@@ -10,7 +10,7 @@ from typer.testing import CliRunner
 from ci_orchestrator.cli import app
 from ci_orchestrator.playbook.loader import EXTENSIONS
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = sorted(path for path in (REPO / "playbooks").iterdir() if path.suffix in EXTENSIONS)
 
 

@@ -12,7 +12,7 @@ from tests.helpers import cli_environment, run_cli
 if TYPE_CHECKING:
     import subprocess
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 MATRIX_PLAYBOOK = """\
 name: repro

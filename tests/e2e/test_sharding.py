@@ -14,7 +14,7 @@ import pytest
 from ci_orchestrator.history.database import History
 from tests.helpers import cli_command, cli_environment, run_cli
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SHARDS = 3
 
 
