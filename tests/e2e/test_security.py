@@ -5,7 +5,7 @@ action passes its inputs to scripts only through `env:`.
 Cache entries that would write outside the workspace are refused: tests/cache/test_step_cache.py
 (test_members_leading_outside_the_workspace_are_refused_and_nothing_is_written,
 test_a_member_is_refused_when_a_symlinked_directory_leads_out,
-test_outputs_outside_the_workspace_are_not_stored) and tests/e2e/test_cache.py
+test_a_result_with_an_output_outside_the_workspace_is_not_stored) and tests/e2e/test_cache.py
 (test_a_stored_result_leading_outside_the_workspace_is_refused_with_a_message).
 """
 
