@@ -131,19 +131,23 @@ def step_result(
 
 
 def run_result(
-    *steps: StepResult, status: RunStatus | None = None, seconds: float = 5.0, **fields: Any
+    *steps: StepResult,
+    status: RunStatus | None = None,
+    offset: float = 0.0,
+    seconds: float = 5.0,
+    **fields: Any,
 ) -> RunResult:
-    """A finished run of `steps`, `seconds` long; its status follows the steps unless given."""
+    """A finished run of `steps` that started `offset` seconds after T0 and took `seconds`; its
+    status follows the steps and an interruption, as the scheduler's does, unless given."""
     if status is None:
-        failed = any(s.status.is_failure and not s.continue_on_error for s in steps)
-        status = RunStatus.FAILED if failed else RunStatus.PASSED
+        status = RunStatus.of(steps, interrupted=fields.get("interrupted_by") is not None)
     values: dict[str, Any] = {
         "run_id": "run-1",
         "playbook": "ci",
         "playbook_path": "playbooks/ci.yml",
         "status": status,
-        "started": T0,
-        "finished": T0 + timedelta(seconds=seconds),
+        "started": T0 + timedelta(seconds=offset),
+        "finished": T0 + timedelta(seconds=offset + seconds),
         "steps": tuple(steps),
     }
     values.update(fields)

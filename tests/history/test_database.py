@@ -18,44 +18,13 @@ import pytest
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.history.database import History, HistoryError
 from ci_orchestrator.history.runs import RunState
-from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunResult, Status
+from tests.helpers import T0, run_result, step_result
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
 REPO = Path(__file__).resolve().parents[2]
-T0 = datetime(2026, 1, 5, 10, 0, 0, 123456, tzinfo=UTC)
-
-
-def step(instance: str, status: Status = Status.PASSED, duration: float = 1.0, **extra: object) -> StepResult:
-    return StepResult(
-        id=instance,
-        step=instance.split(" ", maxsplit=1)[0],
-        name=instance,
-        matrix=extra.pop("matrix", {}),  # type: ignore[arg-type]
-        status=status,
-        exit_code=extra.pop("exit_code", 0 if status is Status.PASSED else None),  # type: ignore[arg-type]
-        started=T0,
-        finished=T0 + timedelta(seconds=duration),
-        duration=duration,
-        attempts=1,
-        **extra,  # type: ignore[arg-type]
-    )
-
-
-def finished_run(
-    run_id: str, steps: list[StepResult], *, playbook: str = "ci", started: datetime = T0, seconds: float = 10
-) -> RunResult:
-    failed = any(result.status.is_failure for result in steps)
-    return RunResult(
-        run_id=run_id,
-        playbook=playbook,
-        playbook_path=f"playbooks/{playbook}.yml",
-        status=RunStatus.FAILED if failed else RunStatus.PASSED,
-        started=started,
-        finished=started + timedelta(seconds=seconds),
-        steps=tuple(steps),
-    )
 
 
 def record(history: History, result: RunResult) -> None:
@@ -79,19 +48,19 @@ def history(tmp_path: Path) -> Iterator[History]:
 
 def test_a_finished_run_reads_back_with_its_steps(history: History) -> None:
     steps = [
-        step("lint", duration=2.5),
-        step(
+        step_result("lint", duration=2.5),
+        step_result(
             "test (3.12)",
             Status.FAILED,
-            4.0,
+            duration=4.0,
             exit_code=3,
             reason="exit code 3",
             matrix={"python": "3.12"},
             log=".ci-orchestrator/logs/test.log",
         ),
-        step("deploy", Status.SKIPPED, 0.0, reason="needs test (3.12)"),
+        step_result("deploy", Status.SKIPPED, reason="needs test (3.12)"),
     ]
-    record(history, finished_run("20260105-100000-abcd", steps, seconds=7.5))
+    record(history, run_result(*steps, run_id="20260105-100000-abcd", seconds=7.5))
 
     [summary] = history.runs()
     assert summary.run_id == "20260105-100000-abcd"
@@ -117,7 +86,7 @@ def test_a_finished_run_reads_back_with_its_steps(history: History) -> None:
 
 
 def test_finish_alone_records_everything(history: History) -> None:
-    history.finish_run(finished_run("only-finish", [step("a"), step("b")]))
+    history.finish_run(run_result(step_result("a"), step_result("b"), run_id="only-finish"))
     detail = history.run("only-finish")
     assert detail is not None
     assert detail.summary.status is RunState.PASSED
@@ -126,13 +95,13 @@ def test_finish_alone_records_everything(history: History) -> None:
 
 def test_runs_are_listed_newest_first_and_limited(history: History) -> None:
     for number in range(5):
-        record(history, finished_run(f"run-{number}", [step("a")], started=T0 + timedelta(minutes=number)))
+        record(history, run_result(step_result("a"), run_id=f"run-{number}", offset=60 * number))
     assert [summary.run_id for summary in history.runs(limit=3)] == ["run-4", "run-3", "run-2"]
 
 
 def test_a_run_id_prefix_finds_the_run(history: History) -> None:
-    record(history, finished_run("20260105-aaaa", [step("a")]))
-    record(history, finished_run("20260105-abbb", [step("a")]))
+    record(history, run_result(step_result("a"), run_id="20260105-aaaa"))
+    record(history, run_result(step_result("a"), run_id="20260105-abbb"))
     found = history.run("20260105-b") or history.run("20260105-aa")
     assert found is not None
     assert found.summary.run_id == "20260105-aaaa"
@@ -145,13 +114,13 @@ def test_durations_are_medians_of_recent_real_runs(history: History) -> None:
     timings = [10.0, 1.0, 2.0, 3.0, 4.0, 5.0]  # the oldest (10 s) falls out of the last five
     for number, seconds in enumerate(timings):
         steps = [
-            step("build", duration=seconds),
-            step("test", Status.FAILED if number % 2 else Status.PASSED, seconds * 2),
-            step("slow", Status.TIMED_OUT, 999.0),
-            step("fetch", Status.CACHED, 0.0, cached=True),
+            step_result("build", duration=seconds),
+            step_result("test", Status.FAILED if number % 2 else Status.PASSED, duration=seconds * 2),
+            step_result("slow", Status.TIMED_OUT, duration=999.0),
+            step_result("fetch", Status.CACHED, cached=True),
         ]
-        record(history, finished_run(f"run-{number}", steps, started=T0 + timedelta(hours=number)))
-    record(history, finished_run("other", [step("build", duration=500.0)], playbook="nightly"))
+        record(history, run_result(*steps, run_id=f"run-{number}", offset=3600 * number))
+    record(history, run_result(step_result("build", duration=500.0), run_id="other", playbook="nightly"))
 
     durations = history.durations("ci")
     assert durations == {"build": 3.0, "test": 6.0}
@@ -162,10 +131,10 @@ def test_durations_are_medians_of_recent_real_runs(history: History) -> None:
 
 def test_durations_of_named_instances_match_the_full_answer(history: History) -> None:
     for number in range(8):
-        steps = [step("build", duration=number + 1.0), step("lint", duration=2.0 * number + 1)]
+        steps = [step_result("build", duration=number + 1.0), step_result("lint", duration=2.0 * number + 1)]
         if number < 2:  # only in the oldest runs: the reading must go back that far for it
-            steps.append(step("docs", duration=7.0 + number))
-        record(history, finished_run(f"run-{number}", steps, started=T0 + timedelta(hours=number)))
+            steps.append(step_result("docs", duration=7.0 + number))
+        record(history, run_result(*steps, run_id=f"run-{number}", offset=3600 * number))
 
     everything = history.durations("ci")
     assert history.durations("ci", instances=["build", "docs"]) == {
@@ -176,7 +145,7 @@ def test_durations_of_named_instances_match_the_full_answer(history: History) ->
 
 
 def test_finishing_writes_the_steps_given_and_keeps_those_recorded(history: History) -> None:
-    result = finished_run("r", [step("a"), step("b"), step("c", Status.SKIPPED, 0.0)])
+    result = run_result(step_result("a"), step_result("b"), step_result("c", Status.SKIPPED), run_id="r")
     history.start_run(run_id="r", playbook="ci", playbook_path="playbooks/ci.yml", started=T0, total=3)
     history.record_steps("r", result.steps[:2])
     history.finish_run(result, steps=result.steps[2:])
@@ -194,8 +163,10 @@ def test_runs_past_the_limit_leave_with_their_steps(
 ) -> None:
     monkeypatch.setattr("ci_orchestrator.history.database.KEEP_RUNS", 3)
     for number in range(5):
-        started = T0 + timedelta(hours=number)
-        record(history, finished_run(f"run-{number}", [step("a"), step("b")], started=started))
+        record(
+            history,
+            run_result(step_result("a"), step_result("b"), run_id=f"run-{number}", offset=3600 * number),
+        )
     assert [summary.run_id for summary in history.runs()] == ["run-4", "run-3", "run-2"]
     with sqlite3.connect(tmp_path / "state" / "history.db") as database:
         kept = {row[0] for row in database.execute("SELECT run_id FROM steps")}
@@ -205,7 +176,7 @@ def test_runs_past_the_limit_leave_with_their_steps(
 def test_an_unfinished_run_of_a_live_process_is_running(history: History) -> None:
     now = datetime.now(UTC)
     history.start_run(run_id="live", playbook="ci", playbook_path="playbooks/ci.yml", started=now, total=4)
-    history.record_step("live", step("a"))
+    history.record_step("live", step_result("a"))
     [summary] = history.runs()
     assert summary.status is RunState.RUNNING
     assert summary.duration is None
@@ -217,7 +188,7 @@ CHILD = textwrap.dedent(
     import sys
     from datetime import UTC, datetime
     from ci_orchestrator.history.database import History
-    from ci_orchestrator.results import Status, StepResult
+    from tests.helpers import step_result
 
     path, run_id, count = sys.argv[1], sys.argv[2], int(sys.argv[3])
     history = History.open(__import__("pathlib").Path(path))
@@ -228,8 +199,7 @@ CHILD = textwrap.dedent(
     sys.stdin.readline()  # the go-ahead, so that writers really overlap
     number = 0
     while count < 0 or number < count:
-        result = StepResult(id=f"step-{number}", step="step", name="step", matrix={"n": number},
-                            status=Status.PASSED, duration=0.01, attempts=1, reason="x" * 2000)
+        result = step_result(f"step-{number}", duration=0.01, matrix={"n": number}, reason="x" * 2000)
         history.record_step(run_id, result)
         number += 1
         if number == 20:
@@ -302,7 +272,8 @@ def test_a_run_killed_mid_write_reads_back_as_interrupted(tmp_path: Path) -> Non
         assert detail.summary.status is RunState.INTERRUPTED
         assert len(detail.steps) >= 20
         assert all(one.status is Status.PASSED for one in detail.steps)
-        record(history, finished_run("after", [step("a")], started=datetime.now(UTC)))
+        newest = (datetime.now(UTC) - T0).total_seconds()
+        record(history, run_result(step_result("a"), run_id="after", offset=newest))
         assert history.runs()[0].run_id == "after"
     with sqlite3.connect(path) as check:
         assert check.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
@@ -335,7 +306,7 @@ def test_a_folder_that_cannot_be_created_is_a_clear_error(tmp_path: Path) -> Non
 def test_reopening_keeps_what_was_written(tmp_path: Path) -> None:
     path = tmp_path / "history.db"
     with History.open(path) as first:
-        record(first, finished_run("kept", [step("a", duration=2.0)]))
+        record(first, run_result(step_result("a", duration=2.0), run_id="kept"))
     with History.open(path) as second:
         assert [summary.run_id for summary in second.runs()] == ["kept"]
         assert second.durations("ci") == {"a": 2.0}

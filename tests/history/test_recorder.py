@@ -10,7 +10,7 @@ from ci_orchestrator.history.database import History
 from ci_orchestrator.history.recorder import HistoryRecorder
 from ci_orchestrator.playbook.model import Playbook
 from ci_orchestrator.results import Status
-from tests.history.test_database import finished_run, step
+from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -22,13 +22,13 @@ def test_the_end_of_a_run_records_what_changed_or_never_finished(tmp_path: Path)
     playbook = Playbook(name="ci", path="playbooks/ci.yml", location=Location(file="playbooks/ci.yml"))
     recorder = HistoryRecorder.open(path, playbook, warn=warnings.append)
     recorder.run_started(run_id="r", playbook="ci", total=3)
-    first, second = step("a"), step("b", duration=2.0)
+    first, second = step_result("a"), step_result("b", duration=2.0)
     recorder.step_finished(first)
     recorder.step_finished(second)
     recorder.flush()
     # `b` ends up recorded otherwise than it was reported; `c` never ran, so it was never reported.
-    final = [first, dataclasses.replace(second, reason="rerun"), step("c", Status.SKIPPED, 0.0)]
-    recorder.run_finished(finished_run("r", final))
+    final = [first, dataclasses.replace(second, reason="rerun"), step_result("c", Status.SKIPPED)]
+    recorder.run_finished(run_result(*final, run_id="r"))
     recorder.close()
 
     with History.open(path) as history:

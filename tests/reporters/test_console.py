@@ -15,26 +15,14 @@ import pytest
 
 from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.reporters.logs import strip_ansi
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.settings.model import OutputMode
-from tests.helpers import run_result as build_run
-from tests.helpers import step_result
+from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
 
 NO_CI: dict[str, str] = {}
-
-
-def step(
-    instance_id: str, status: Status = Status.PASSED, log: Path | None = None, **extra: Any
-) -> StepResult:
-    return step_result(instance_id, status, log=log, duration=1.5, **extra)
-
-
-def run_result(steps: list[StepResult], **extra: Any) -> RunResult:
-    stats = RunStats(serial_duration=30.0, speedup=2.5, max_concurrency_seen=3)
-    return build_run(*steps, seconds=12, **{"stats": stats, **extra})
 
 
 def log_file(tmp_path: Path, name: str, text: str) -> Path:
@@ -50,7 +38,7 @@ def play(reporter: ConsoleReporter, results: list[StepResult], **extra: Any) -> 
         reporter.step_started(instance_id=result.id, attempt=1)
     for result in results:
         reporter.step_finished(result)
-    reporter.run_finished(run_result(results, **extra))
+    reporter.run_finished(run_result(*results, **extra))
 
 
 def test_grouped_prints_each_log_whole_when_its_step_ends(tmp_path: Path) -> None:
@@ -63,8 +51,8 @@ def test_grouped_prints_each_log_whole_when_its_step_ends(tmp_path: Path) -> Non
     reporter.step_started(instance_id="test (3.12)", attempt=1)
     # Output events are not wanted in grouped mode and must not leak into the console.
     reporter.step_output(instance_id="lint", chunk=b"live chunk\n")
-    reporter.step_finished(step("test (3.12)", log=test))
-    reporter.step_finished(step("lint", log=lint))
+    reporter.step_finished(step_result("test (3.12)", log=test))
+    reporter.step_finished(step_result("lint", log=lint))
     reporter.waiting()  # as the scheduler says after each batch of events
     text = out.getvalue()
     lines = text.splitlines()
@@ -82,7 +70,11 @@ def test_off_a_terminal_each_start_and_finish_is_one_line(tmp_path: Path) -> Non
     out = io.StringIO()
     play(
         ConsoleReporter(out, environ=NO_CI),
-        [step("build"), step("docs", Status.SKIPPED, reason="fail-fast"), step("deps", Status.CACHED)],
+        [
+            step_result("build", duration=1.5),
+            step_result("docs", Status.SKIPPED, reason="fail-fast"),
+            step_result("deps", Status.CACHED, duration=1.5),
+        ],
     )
     lines = out.getvalue().splitlines()
     assert lines[0] == "ci: 3 steps (run run-1)"
@@ -96,7 +88,7 @@ def test_a_huge_log_is_echoed_whole_and_in_order(tmp_path: Path) -> None:
     lines = [f"{i:06d} " + "x" * 90 for i in range(5000)]  # about 500 KB
     log = log_file(tmp_path, "big", "\n".join(lines) + "\n")
     out = io.StringIO()
-    play(ConsoleReporter(out, environ=NO_CI), [step("big", log=log)])
+    play(ConsoleReporter(out, environ=NO_CI), [step_result("big", log=log)])
     printed = out.getvalue().splitlines()
     first = printed.index(lines[0])
     assert printed[first : first + len(lines)] == lines
@@ -114,8 +106,8 @@ def test_stream_prefixes_lines_and_buffers_partial_ones_per_step(tmp_path: Path)
     reporter.step_output(instance_id="a", chunk=b"rld\n\xc3")  # half of "é"
     reporter.step_output(instance_id="b", chunk=b"o\n")
     reporter.step_output(instance_id="a", chunk=b"\xa9t\xc3\xa9")
-    reporter.step_finished(step("b"))
-    reporter.step_finished(step("a"))
+    reporter.step_finished(step_result("b"))
+    reporter.step_finished(step_result("a"))
     reporter.waiting()
     lines = out.getvalue().splitlines()
     streamed = [line for line in lines if line.startswith("[")]
@@ -130,7 +122,7 @@ def test_quiet_shows_only_failures(tmp_path: Path) -> None:
     out = io.StringIO()
     play(
         ConsoleReporter(out, mode=OutputMode.QUIET, environ=NO_CI),
-        [step("good", log=good), step("bad", Status.FAILED, log=bad)],
+        [step_result("good", log=good), step_result("bad", Status.FAILED, log=bad)],
     )
     text = out.getvalue()
     assert "all fine here" not in text
@@ -144,16 +136,17 @@ def test_closing_summary(tmp_path: Path) -> None:
     noise = "".join(f"noise {i}\n" for i in range(100))
     lint_log = log_file(tmp_path, "lint", noise + "E501 line too long\n")
     steps = [
-        step("format", group="checks"),
-        step("types", group="checks"),
-        step("lint", Status.FAILED, log=lint_log, group="checks"),
-        step("spell", Status.CACHED, group="checks"),
-        step("docs", group="checks"),
-        step("test (3.12)", Status.TIMED_OUT, reason="timed out after 2m"),
-        step("deploy", Status.SKIPPED, reason="needs failed"),
+        step_result("format", group="checks"),
+        step_result("types", group="checks"),
+        step_result("lint", Status.FAILED, log=lint_log, group="checks"),
+        step_result("spell", Status.CACHED, group="checks"),
+        step_result("docs", group="checks"),
+        step_result("test (3.12)", Status.TIMED_OUT, reason="timed out after 2m"),
+        step_result("deploy", Status.SKIPPED, reason="needs failed"),
     ]
     out = io.StringIO()
-    play(ConsoleReporter(out, environ=NO_CI, tail_lines=5), steps)
+    stats = RunStats(serial_duration=30.0, speedup=2.5, max_concurrency_seen=3)
+    play(ConsoleReporter(out, environ=NO_CI, tail_lines=5), steps, seconds=12, stats=stats)
     text = out.getvalue()
     summary = text[text.index("Failed steps:") :]
     assert "group checks: 5 completed, 4 successful, 1 failed (lint)" in summary
@@ -186,9 +179,9 @@ def test_secrets_are_masked_everywhere(tmp_path: Path) -> None:
         reporter.step_started(instance_id="leak", attempt=1)
         reporter.step_output(instance_id="leak", chunk=f"say {secret[:5]}".encode())
         reporter.step_output(instance_id="leak", chunk=f"{secret[5:]} out loud\n".encode())
-        result = step("leak", Status.FAILED, log=log)
+        result = step_result("leak", Status.FAILED, log=log)
         reporter.step_finished(result)
-        reporter.run_finished(run_result([result], secrets=(secret, late)))
+        reporter.run_finished(run_result(result, secrets=(secret, late)))
         text = out.getvalue()
         assert secret not in text, mode
         # Known only from the run result: masked from the summary on.
@@ -205,7 +198,7 @@ def test_secrets_are_masked_everywhere(tmp_path: Path) -> None:
 
 def test_missing_log_is_not_an_error(tmp_path: Path) -> None:
     out = io.StringIO()
-    play(ConsoleReporter(out, environ=NO_CI), [step("gone", Status.FAILED, log=tmp_path / "nope.log")])
+    play(ConsoleReporter(out, environ=NO_CI), [step_result("gone", Status.FAILED, log=tmp_path / "nope.log")])
     assert "gone" in out.getvalue()
 
 
@@ -213,7 +206,7 @@ def test_a_console_that_cannot_show_every_character(tmp_path: Path) -> None:
     log = log_file(tmp_path, "intl", "caf\u00e9 \u2713\n")
     raw = io.BytesIO()
     out = io.TextIOWrapper(raw, encoding="ascii", write_through=True)
-    play(ConsoleReporter(out, environ=NO_CI), [step("intl", log=log)])
+    play(ConsoleReporter(out, environ=NO_CI), [step_result("intl", log=log)])
     assert b"caf? ?" in raw.getvalue()
 
 
@@ -235,11 +228,11 @@ def test_live_view_on_a_terminal(tmp_path: Path) -> None:
         reporter.run_started(run_id="run-1", playbook="ci", total=3)
         reporter.step_started(instance_id="unit", attempt=1)
         reporter.step_started(instance_id="lint", attempt=1)
-        reporter.step_finished(step("unit", log=log))
+        reporter.step_finished(step_result("unit", log=log))
         seen = read_until(master, "1/3 done")
-        reporter.step_finished(step("lint", Status.FAILED))
+        reporter.step_finished(step_result("lint", Status.FAILED))
         seen += read_until(master, "2/3 done")
-        reporter.run_finished(run_result([step("unit", log=log), step("lint", Status.FAILED)]))
+        reporter.run_finished(run_result(step_result("unit", log=log), step_result("lint", Status.FAILED)))
         seen += read_until(master, "ci failed")
     os.close(master)
     assert "unit output line" in seen
@@ -251,7 +244,7 @@ def test_live_view_on_a_terminal(tmp_path: Path) -> None:
 def test_a_terminal_under_ci_gets_plain_lines() -> None:
     master, slave = pty.openpty()
     with os.fdopen(slave, "w", encoding="utf-8") as terminal:
-        play(ConsoleReporter(terminal, environ={"CI": "true"}), [step("unit")])
+        play(ConsoleReporter(terminal, environ={"CI": "true"}), [step_result("unit")])
         seen = read_until(master, "ci passed")
     os.close(master)
     assert "done" not in seen

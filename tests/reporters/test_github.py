@@ -16,8 +16,7 @@ from ci_orchestrator.reporters import github
 from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.results import RunResult, Status, StepResult
 from ci_orchestrator.settings.model import OutputMode
-from tests.helpers import run_result as build_run
-from tests.helpers import step_result
+from tests.helpers import run_result, step_result
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,22 +38,12 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     return files
 
 
-def step(
-    instance_id: str, status: Status = Status.PASSED, log: Path | None = None, **extra: Any
-) -> StepResult:
-    return step_result(instance_id, status, log=log, **extra)
-
-
-def run_result(steps: list[StepResult], **extra: Any) -> RunResult:
-    return build_run(*steps, **extra)
-
-
 def play(reporter: ConsoleReporter, results: list[StepResult], **extra: Any) -> RunResult:
     reporter.run_started(run_id="run-1", playbook="ci", total=len(results))
     for result in results:
         reporter.step_started(instance_id=result.id, attempt=1)
         reporter.step_finished(result)
-    run = run_result(results, **extra)
+    run = run_result(*results, **extra)
     reporter.run_finished(run)
     return run
 
@@ -102,7 +91,7 @@ def test_off_github_no_workflow_commands(tmp_path: Path) -> None:
     log = tmp_path / "lint.log"
     log.write_text("boom\n")
     out = io.StringIO()
-    play(ConsoleReporter(out, secrets=["s3cret"]), [step("lint", Status.FAILED, log=log)])
+    play(ConsoleReporter(out, secrets=["s3cret"]), [step_result("lint", Status.FAILED, log=log)])
     assert "::" not in out.getvalue()
 
 
@@ -110,7 +99,7 @@ def test_each_log_is_folded_and_guarded_against_commands(runner: dict[str, Path]
     log = tmp_path / "lint.log"
     log.write_text("checking\n::error::injected by the step\n::endgroup::\n", encoding="utf-8")
     out = io.StringIO()
-    play(ConsoleReporter(out), [step("lint", log=log), step("empty")])
+    play(ConsoleReporter(out), [step_result("lint", log=log), step_result("empty")])
     lines = out.getvalue().splitlines()
     opening = next(i for i, line in enumerate(lines) if line.startswith("::group::"))
     assert "lint" in lines[opening] and "passed" in lines[opening]
@@ -128,7 +117,7 @@ def test_summary_tails_are_guarded_too(runner: dict[str, Path], tmp_path: Path) 
     log = tmp_path / "test.log"
     log.write_text("::warning::from the step\n", encoding="utf-8")
     out = io.StringIO()
-    play(ConsoleReporter(out, mode=OutputMode.STREAM), [step("test", Status.FAILED, log=log)])
+    play(ConsoleReporter(out, mode=OutputMode.STREAM), [step_result("test", Status.FAILED, log=log)])
     text = out.getvalue()
     tail_at = text.index("      ::warning::from the step")
     token = re.findall(r"::stop-commands::(\w+)", text)[-1]
@@ -185,8 +174,8 @@ def test_streamed_text_cannot_act_as_a_command_even_after_a_carriage_return(
     reporter.step_started(instance_id="a", attempt=1)
     for piece in (HOSTILE[:15], HOSTILE[15:40], HOSTILE[40:], b"done 100%\r::error::pwn at the end"):
         reporter.step_output(instance_id="a", chunk=piece)
-    reporter.step_finished(step("a", Status.FAILED, log=log, exit_code=1))
-    reporter.run_finished(run_result([step("a", Status.FAILED, log=log, exit_code=1)]))
+    reporter.step_finished(step_result("a", Status.FAILED, log=log, exit_code=1))
+    reporter.run_finished(run_result(step_result("a", Status.FAILED, log=log, exit_code=1)))
     text = out.getvalue()
 
     assert not injected(text)
@@ -204,7 +193,7 @@ def test_echoed_logs_cannot_act_as_commands_even_after_a_carriage_return(
     log = tmp_path / "a.log"
     log.write_bytes(HOSTILE + b"no newline at the end\r::error::pwn")
     out = io.StringIO()
-    results = [step("a", Status.FAILED, log=log, exit_code=1), step("b", log=log)]
+    results = [step_result("a", Status.FAILED, log=log, exit_code=1), step_result("b", log=log)]
     play(ConsoleReporter(out, mode=mode), results)
 
     assert not injected(out.getvalue())
@@ -213,7 +202,7 @@ def test_echoed_logs_cannot_act_as_commands_even_after_a_carriage_return(
 
 def test_an_instance_id_holding_a_line_end_stays_on_one_line(runner: dict[str, Path]) -> None:
     out = io.StringIO()
-    hostile = step("t (x\r::error::pwn)", exit_code=0)
+    hostile = step_result("t (x\r::error::pwn)", exit_code=0)
     reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
     play(reporter, [hostile])
     reporter.step_output(instance_id=hostile.id, chunk=b"hello\n")
@@ -230,9 +219,9 @@ def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], t
     play(
         ConsoleReporter(out),
         [
-            step("test (3.11, ubuntu)", Status.FAILED, log=log),
-            step("lint", Status.FAILED, continue_on_error=True),
-            step("ok"),
+            step_result("test (3.11, ubuntu)", Status.FAILED, log=log),
+            step_result("lint", Status.FAILED, continue_on_error=True),
+            step_result("ok"),
         ],
     )
     errors = [line for line in out.getvalue().splitlines() if line.startswith("::error ")]
@@ -253,7 +242,7 @@ def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], t
 @pytest.mark.parametrize(("failures", "single"), [(9, 9), (10, 10), (11, 9), (25, 9)])
 def test_at_most_ten_annotations(runner: dict[str, Path], failures: int, single: int) -> None:
     out = io.StringIO()
-    play(ConsoleReporter(out), [step(f"t{i:02d}", Status.FAILED) for i in range(failures)])
+    play(ConsoleReporter(out), [step_result(f"t{i:02d}", Status.FAILED) for i in range(failures)])
     errors = [line for line in out.getvalue().splitlines() if line.startswith("::error")]
     assert len(errors) == min(failures, 10)
     named = [line for line in errors if line.endswith("::exit code 1")]
@@ -273,9 +262,9 @@ def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Pat
     lines = out.getvalue().splitlines()
     assert lines[0] == "::add-mask::abc-123-xyz"
     reporter.step_started(instance_id="deploy", attempt=1)
-    result = step("deploy", Status.FAILED, log=log)
+    result = step_result("deploy", Status.FAILED, log=log)
     reporter.step_finished(result)
-    reporter.run_finished(run_result([result], secrets=("abc-123-xyz", "key line 1\nkey line 2")))
+    reporter.run_finished(run_result(result, secrets=("abc-123-xyz", "key line 1\nkey line 2")))
     text = out.getvalue()
     masks = [line for line in text.splitlines() if line.startswith("::add-mask::")]
     assert masks == [
@@ -293,7 +282,7 @@ def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Pat
 
 def test_failed_steps_output_masks_a_secret_json_would_escape(runner: dict[str, Path]) -> None:
     secret = 'tök"42'
-    result = run_result([step(f"deploy ({secret})", Status.FAILED)], secrets=(secret,))
+    result = run_result(step_result(f"deploy ({secret})", Status.FAILED), secrets=(secret,))
     paths = Paths(junit=None, summary=None, json=None)
     github.publish(result, summary_text="", paths=paths)
     # The value alone: its random delimiter around it may hold "42" by chance.
@@ -306,7 +295,10 @@ def test_publish_appends_summary_and_writes_outputs(runner: dict[str, Path]) -> 
     runner["GITHUB_STEP_SUMMARY"].write_text("# Earlier step\n", encoding="utf-8")
     runner["GITHUB_OUTPUT"].write_text("before=1\n", encoding="utf-8")
     result = run_result(
-        [step("lint"), step("test (3.12)", Status.FAILED), step("slow", Status.TIMED_OUT), step("doc")],
+        step_result("lint"),
+        step_result("test (3.12)", Status.FAILED),
+        step_result("slow", Status.TIMED_OUT),
+        step_result("doc"),
         secrets=("tok-999",),
     )
     paths = Paths(junit=Path("reports/junit.xml"), summary=Path("reports/summary.md"), json=None)
@@ -327,7 +319,7 @@ def test_publish_keeps_the_summary_within_one_mib(runner: dict[str, Path]) -> No
     summary_file = runner["GITHUB_STEP_SUMMARY"]
     summary_file.write_text("x" * 1000, encoding="utf-8")
     text = "é" * (700 * 1024)  # 1.4 MB of two-byte characters
-    github.publish(run_result([]), summary_text=text, paths=Paths(junit=None, summary=None, json=None))
+    github.publish(run_result(), summary_text=text, paths=Paths(junit=None, summary=None, json=None))
     data = summary_file.read_bytes()
     assert len(data) <= github.SUMMARY_LIMIT
     written = data.decode("utf-8")  # not cut inside a character
@@ -338,10 +330,10 @@ def test_publish_keeps_the_summary_within_one_mib(runner: dict[str, Path]) -> No
 def test_publish_does_nothing_off_github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     summary = tmp_path / "summary.md"
     monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
-    github.publish(run_result([]), summary_text="hello", paths=Paths(junit=None, summary=None, json=None))
+    github.publish(run_result(), summary_text="hello", paths=Paths(junit=None, summary=None, json=None))
     assert not summary.exists()
 
 
 def test_publish_without_the_files_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    github.publish(run_result([]), summary_text="hello", paths=Paths(junit=None, summary=None, json=None))
+    github.publish(run_result(), summary_text="hello", paths=Paths(junit=None, summary=None, json=None))

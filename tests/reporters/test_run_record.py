@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 import xml.etree.ElementTree as ET
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -13,58 +13,24 @@ import pytest
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.reporters.run_record import merge_results, read_run_record, write_run_record
 from ci_orchestrator.reporters.writing import ReportError, ReportPaths, write_all
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status
+from tests.helpers import T0, run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)
 ISO_Z = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z")
 
 
-def step(
-    step_id: str, status: Status, *, offset: float = 0.0, duration: float = 2.0, **fields: Any
-) -> StepResult:
-    ran = status not in (Status.SKIPPED, Status.CACHED)
-    values: dict[str, Any] = {
-        "id": step_id,
-        "step": step_id.split(" ", maxsplit=1)[0],
-        "name": step_id.title(),
-        "matrix": {},
-        "status": status,
-        "exit_code": (1 if status.is_failure else 0) if ran else None,
-        "started": T0 + timedelta(seconds=offset) if ran else None,
-        "finished": T0 + timedelta(seconds=offset + duration) if ran else None,
-        "duration": duration if ran else 0.0,
-        "attempts": 1 if ran else 0,
-    }
-    values.update(fields)
-    return StepResult(**values)
-
-
-def run(
-    *steps: StepResult, run_id: str = "run-1", start: float = 0.0, end: float = 10.0, **fields: Any
-) -> RunResult:
-    values: dict[str, Any] = {
-        "run_id": run_id,
-        "playbook": "ci",
-        "playbook_path": "playbooks/ci.yml",
-        "status": RunStatus.PASSED,
-        "started": T0 + timedelta(seconds=start),
-        "finished": T0 + timedelta(seconds=end),
-        "steps": steps,
-    }
-    values.update(fields)
-    return RunResult(**values)
-
-
 def full_run() -> RunResult:
-    return run(
-        step("install", Status.PASSED, stage="Setup", log=".ci-orchestrator/logs/install.log"),
-        step("test (3.12, x)", Status.FAILED, matrix={"python": "3.12", "os": "x"}, continue_on_error=True),
-        step("slow", Status.TIMED_OUT, exit_code=124, reason="timed out after 30s", group="checks"),
-        step("deploy", Status.SKIPPED, reason="needs 'slow' failed"),
-        step("build", Status.CACHED, cached=True),
+    return run_result(
+        step_result("install", Status.PASSED, stage="Setup", log=".ci-orchestrator/logs/install.log"),
+        step_result(
+            "test (3.12, x)", Status.FAILED, matrix={"python": "3.12", "os": "x"}, continue_on_error=True
+        ),
+        step_result("slow", Status.TIMED_OUT, exit_code=124, reason="timed out after 30s", group="checks"),
+        step_result("deploy", Status.SKIPPED, reason="needs 'slow' failed"),
+        step_result("build", Status.CACHED, cached=True),
         status=RunStatus.FAILED,
         stats=RunStats(
             max_concurrency_seen=3,
@@ -118,7 +84,7 @@ def test_run_json_round_trips(workdir: Path) -> None:
 
 def test_local_times_are_written_in_utc(workdir: Path) -> None:
     paris = datetime(2026, 11, 25, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=1)))
-    result = run(step("a", Status.PASSED, started=paris, finished=paris))
+    result = run_result(step_result("a", Status.PASSED, started=paris, finished=paris))
     write_run_record(result, "run.json")
 
     entry = json.loads((workdir / "run.json").read_text())["steps"][0]
@@ -126,8 +92,10 @@ def test_local_times_are_written_in_utc(workdir: Path) -> None:
 
 
 def test_secret_values_are_not_written(workdir: Path) -> None:
-    result = run(
-        step("a", Status.FAILED, reason="bad token s3cr3t"), vars={"TOKEN": "s3cr3t"}, secrets=("s3cr3t",)
+    result = run_result(
+        step_result("a", Status.FAILED, reason="bad token s3cr3t"),
+        vars={"TOKEN": "s3cr3t"},
+        secrets=("s3cr3t",),
     )
     write_run_record(result, "run.json")
 
@@ -165,32 +133,32 @@ def test_an_invalid_run_record_is_a_usage_error_saying_where(
 
 def three_shards() -> list[RunResult]:
     return [
-        run(
-            step("lint", Status.PASSED, duration=1),
-            step("test (3.11)", Status.FAILED, offset=1, duration=4),
+        run_result(
+            step_result("lint", Status.PASSED, duration=1),
+            step_result("test (3.11)", Status.FAILED, offset=1, duration=4),
             run_id="shard-1",
-            end=5,
+            seconds=5,
             stats=RunStats(
                 critical_path=("lint", "test (3.11)"),
                 max_concurrency_seen=2,
                 resource_utilization={"db": 1.0},
             ),
         ),
-        run(
-            step("test (3.12)", Status.PASSED, offset=2, duration=3),
+        run_result(
+            step_result("test (3.12)", Status.PASSED, offset=2, duration=3),
             run_id="shard-2",
-            start=2,
-            end=6,
+            offset=2,
+            seconds=4,
             stats=RunStats(
                 critical_path=("test (3.12)",), max_concurrency_seen=1, resource_utilization={"db": 0.0}
             ),
         ),
-        run(
-            step("docs", Status.CACHED, cached=True),
-            step("package", Status.PASSED, offset=3, duration=6),
+        run_result(
+            step_result("docs", Status.CACHED, cached=True),
+            step_result("package", Status.PASSED, offset=3, duration=6),
             run_id="shard-3",
-            start=3,
-            end=9,
+            offset=3,
+            seconds=6,
             stats=RunStats(critical_path=("package",), max_concurrency_seen=4),
         ),
     ]
@@ -215,7 +183,9 @@ def test_merging_three_shards_lists_every_instance_once(workdir: Path) -> None:
 
 
 def test_a_later_record_wins_for_the_same_instance(workdir: Path) -> None:
-    rerun = run(step("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", start=20, end=23)
+    rerun = run_result(
+        step_result("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", offset=20, seconds=3
+    )
 
     merged = merge_results([*three_shards(), rerun])
 
@@ -226,8 +196,12 @@ def test_a_later_record_wins_for_the_same_instance(workdir: Path) -> None:
 
 
 def test_the_record_that_finished_an_instance_last_wins_whatever_the_order() -> None:
-    rerun = run(step("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", start=20, end=23)
-    stale = run(step("test (3.11)", Status.FAILED, offset=-9, duration=1), run_id="stale", start=-9, end=-8)
+    rerun = run_result(
+        step_result("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", offset=20, seconds=3
+    )
+    stale = run_result(
+        step_result("test (3.11)", Status.FAILED, offset=-9, duration=1), run_id="stale", offset=-9, seconds=1
+    )
 
     merged = merge_results([rerun, *three_shards(), stale])
 
@@ -238,7 +212,11 @@ def test_the_record_that_finished_an_instance_last_wins_whatever_the_order() -> 
 
 def shards_of(count: int, *indexes: int) -> list[RunResult]:
     return [
-        run(step(f"s{index}", Status.PASSED, offset=index), run_id=f"r{index}", shard=f"{index}/{count}")
+        run_result(
+            step_result(f"s{index}", Status.PASSED, offset=index),
+            run_id=f"r{index}",
+            shard=f"{index}/{count}",
+        )
         for index in indexes
     ]
 
@@ -284,12 +262,14 @@ def test_a_shard_given_twice_is_a_note_not_a_failure() -> None:
     assert merged.notes == (
         "shard 2/2 was given 2 times: each instance is taken from the record that finished it last",
     )
-    assert merge_results([run(), *shards_of(2, 1, 2)]).notes == ()  # a whole run is not a shard
+    assert merge_results([run_result(), *shards_of(2, 1, 2)]).notes == ()  # a whole run is not a shard
 
 
 def test_merged_status_follows_continue_on_error_and_interruption() -> None:
-    tolerated = run(step("flaky", Status.FAILED, continue_on_error=True))
-    interrupted = run(step("b", Status.CANCELLED, reason="interrupted"), run_id="r2", interrupted_by=2)
+    tolerated = run_result(step_result("flaky", Status.FAILED, continue_on_error=True))
+    interrupted = run_result(
+        step_result("b", Status.CANCELLED, reason="interrupted"), run_id="r2", interrupted_by=2
+    )
 
     assert merge_results([tolerated]).status is RunStatus.PASSED
     assert merge_results([tolerated, interrupted]).status is RunStatus.CANCELLED
@@ -299,7 +279,7 @@ def test_merge_refuses_nothing_and_mixed_playbooks() -> None:
     with pytest.raises(UsageError, match="no run records"):
         merge_results([])
     with pytest.raises(UsageError, match="different playbooks"):
-        merge_results([run(), run(playbook="nightly")])
+        merge_results([run_result(), run_result(playbook="nightly")])
 
 
 def test_write_all_writes_the_three_reports(workdir: Path) -> None:
