@@ -9,7 +9,6 @@ import json
 import os
 import shutil
 import subprocess
-import sys
 import tarfile
 import textwrap
 import xml.etree.ElementTree as ET
@@ -21,12 +20,11 @@ import pytest
 
 from ci_orchestrator.cache import digests
 from ci_orchestrator.cache.store import JSONTextDisk
-from tests.helpers import invoke
+from tests.helpers import cli_environment, invoke, run_cli, start_cli
 
 if TYPE_CHECKING:
     from typer.testing import Result
 
-ROOT = Path(__file__).resolve().parents[2]
 FIXTURE = Path(__file__).parents[1] / "data" / "cache"
 CACHEABLE = ["gen", "pack", "docs", "check (3.11)", "check (3.12)"]
 OUTPUTS = ["build/gen.txt", "dist/pack.bin", "site/index.html", "out/check-3.11.txt", "out/check-3.12.txt"]
@@ -595,21 +593,21 @@ def test_two_runs_at_once_sharing_a_cache_both_succeed_and_the_cache_stays_usabl
     # Two checkouts, one cache folder, two real processes started together.
     second = tmp_path / "second"
     shutil.copytree(project, second)
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "CI_ORCHESTRATOR_CACHE_DIR": str(cache_dir)}
-    command = [sys.executable, "-m", "ci_orchestrator", "run", "--output", "quiet"]
+    env = cli_environment(CI_ORCHESTRATOR_CACHE_DIR=str(cache_dir))
+    command = ("run", "--output", "quiet")
     processes = [
-        subprocess.Popen(command, cwd=folder, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        start_cli(folder, *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         for folder in (project, second)
     ]
     for process in processes:
         out, err = process.communicate(timeout=120)
-        assert process.returncode == 0, out.decode() + err.decode()
-        assert b"warning" not in err, err.decode()
+        assert process.returncode == 0, out + err
+        assert "warning" not in err, err
     for folder in (project, second):  # either may have taken what the other stored first
         assert set(statuses(folder).values()) <= {"passed", "cached"}
     for folder in (project, second):
-        rerun = subprocess.run(command, cwd=folder, env=env, capture_output=True, check=False)
-        assert rerun.returncode == 0, rerun.stderr.decode()
+        rerun = run_cli(folder, *command, env=env)
+        assert rerun.returncode == 0, rerun.stderr
         assert statuses(folder) == {**dict.fromkeys(CACHEABLE, "cached"), "always": "passed"}
     stats = invoke("cache", "stats").output
     assert "entries  5" in stats

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -14,16 +13,10 @@ import pytest
 from tests.helpers import REPO, invoke, run_cli
 
 if TYPE_CHECKING:
-    import subprocess
     from collections.abc import Callable
 
 DATA = Path(__file__).parents[1] / "data" / "cli"
 ERRORS = DATA / "errors"
-
-
-def cli_process(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """The command as a separate process, as CI runs it; the cache where the fixtures put it."""
-    return run_cli(cwd, *args, env={**os.environ, "PYTHONPATH": str(REPO)}, timeout=60)
 
 
 @pytest.fixture
@@ -46,7 +39,7 @@ def plan_json(*args: str) -> dict[str, Any]:
 
 def test_yaml_syntax_error_names_file_and_line_in_a_real_process(workdir: Path) -> None:
     shutil.copy(ERRORS / "syntax.yml", workdir / "syntax.yml")
-    result = cli_process("validate", "syntax.yml", cwd=workdir)
+    result = run_cli(workdir, "validate", "syntax.yml")
     assert result.returncode == 2
     assert result.stdout == ""
     # The parser notices at the end of the file; the message also says where the quote opened.
@@ -331,7 +324,7 @@ def test_github_include_example_gives_its_six_jobs_in_order(workdir: Path) -> No
 
 
 def test_one_ci_cell_reruns_alone(demo: Path) -> None:
-    result = cli_process("run", "--matrix", "python=3.12", "--select", "test", "demo", cwd=demo)
+    result = run_cli(demo, "run", "--matrix", "python=3.12", "--select", "test", "demo")
     assert result.returncode == 0, result.stderr
     record = json.loads((demo / ".ci-orchestrator" / "reports" / "run.json").read_text())
     assert record["status"] == "passed"

@@ -18,27 +18,27 @@ from pathlib import Path
 import psutil
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.helpers import run_cli, start_cli
+
 REPORTS = Path(".ci-orchestrator/reports")
 SETTLE = 3.0  # seconds a SIGKILLed process may take to leave the process table on a busy machine
 
 
-# Runs ci-orchestrator with no file allowed past a size (argv[1] bytes): a disk that fills up.
+# Runs the rest of its arguments with no file allowed past a size (argv[1] bytes): a disk that fills up.
 _LIMITED = (
     "import os, resource, sys; limit = int(sys.argv[1]);"
     " resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit));"
-    " os.execv(sys.executable, [sys.executable, *sys.argv[2:]])"
+    " os.execv(sys.argv[2], sys.argv[2:])"
 )
 
 
 def start(workdir: Path, *args: str, file_size_limit: int | None = None) -> subprocess.Popen[bytes]:
     """`ci-orchestrator run ARGS` in `workdir`, its console to files there."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [sys.executable, "-m", "ci_orchestrator", "run", *args]
-    if file_size_limit is not None:
-        argv = [sys.executable, "-c", _LIMITED, str(file_size_limit), *argv[1:]]
+    limited = () if file_size_limit is None else (sys.executable, "-c", _LIMITED, str(file_size_limit))
     with (workdir / "console.txt").open("wb") as out, (workdir / "errors.txt").open("wb") as err:
-        return subprocess.Popen(argv, cwd=workdir, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        return start_cli(
+            workdir, "run", *args, launcher=limited, stdin=subprocess.DEVNULL, stdout=out, stderr=err
+        )
 
 
 def finish(process: subprocess.Popen[bytes], timeout: float = 60) -> int:
@@ -301,15 +301,9 @@ def test_sigkill_mid_run_then_the_next_run_works_and_history_says_interrupted(wo
     assert statuses(workdir)["build"][0] == "cached"
     assert (workdir / "built.txt").read_text() == "built\n"
     assert "left running by an interrupted run" in (workdir / "errors.txt").read_text()
-    history = subprocess.run(
-        [sys.executable, "-m", "ci_orchestrator", "history"],
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    (line,) = [line for line in history.splitlines() if line.startswith(run_id)]
+    history = run_cli(workdir, "history")
+    assert history.returncode == 0, history.stderr
+    (line,) = [line for line in history.stdout.splitlines() if line.startswith(run_id)]
     assert "interrupted" in line
 
 
@@ -361,10 +355,8 @@ def test_unwritable_state_folders_give_a_clear_message(
 @pytest.mark.parametrize("closed", [">&-", "2>&-", ">&- 2>&-"])
 def test_a_closed_console_still_runs_and_writes_the_reports(workdir: Path, closed: str) -> None:
     name = playbook(workdir, "simple", SIMPLE)
-    command = f'exec "$0" -m ci_orchestrator run {name} --no-cache {closed}'
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = ["bash", "-c", command, sys.executable]
-    done = subprocess.run(argv, cwd=workdir, env=env, timeout=60, check=False)
+    closing = ("bash", "-c", f'exec "$@" {closed}', "bash")
+    done = run_cli(workdir, "run", name, "--no-cache", launcher=closing, timeout=60)
     assert done.returncode == 0
     assert {status for status, _, _ in statuses(workdir).values()} == {"passed"}
     assert (workdir / REPORTS / "junit.xml").is_file()
@@ -385,16 +377,8 @@ steps:
 def test_a_console_that_stops_reading_does_not_hold_up_timeouts(workdir: Path) -> None:
     # The console is a pipe nobody reads for a while: 2 MB of log does not fit in it.
     read_fd, write_fd = os.pipe()
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    argv = [
-        sys.executable,
-        "-m",
-        "ci_orchestrator",
-        "run",
-        playbook(workdir, "stalled", STALLED),
-        "--no-cache",
-    ]
-    process = subprocess.Popen(argv, cwd=workdir, env=env, stdout=write_fd, stderr=subprocess.DEVNULL)
+    name = playbook(workdir, "stalled", STALLED)
+    process = start_cli(workdir, "run", name, "--no-cache", stdout=write_fd, stderr=subprocess.DEVNULL)
     os.close(write_fd)
     time.sleep(12)  # nobody reads
     with os.fdopen(read_fd, "rb") as console:
@@ -493,13 +477,8 @@ def _steps(workdir: Path, count: int) -> str:
 
 def _timed(workdir: Path, *args: str) -> float:
     started = time.perf_counter()
-    subprocess.run(
-        [sys.executable, "-m", "ci_orchestrator", *args],
-        cwd=workdir,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=subprocess.DEVNULL,
-        check=True,
-    )
+    done = run_cli(workdir, *args)
+    assert done.returncode == 0, done.stderr
     return time.perf_counter() - started
 
 

@@ -19,16 +19,15 @@ import typer.testing
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
 from ci_orchestrator.cli import app
 from ci_orchestrator.playbook.loader import GROUP_KEYS, PLAYBOOK_KEYS
 from ci_orchestrator.playbook.steps import STEP_KEYS
+from tests.helpers import invoke
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-RUNNER = CliRunner()
 FUZZ = settings(
     deadline=None,
     derandomize=True,  # the same examples on every run: a failure here is never a fluke
@@ -52,9 +51,10 @@ def validate(path: Path) -> tuple[int, list[str]]:
 
     Fails the test on any exception other than the command's own exit.
     """
-    result = RUNNER.invoke(app, ["validate", str(path)])
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise AssertionError(f"traceback for {path.read_bytes()[:300]!r}") from result.exception
+    try:
+        result = invoke("validate", str(path))
+    except Exception as error:
+        raise AssertionError(f"traceback for {path.read_bytes()[:300]!r}") from error
     return result.exit_code, result.stderr.splitlines()
 
 
@@ -262,9 +262,8 @@ def test_hostile_expressions_are_errors_or_text(workdir: Path, expression: str, 
     document = {"name": "hostile", "vars": {"x": "1"}, "steps": [{"id": "a", "run": "true", **value}]}
     assert_answered(workdir / FILE, json.dumps(document).encode())
     # `plan` evaluates what `validate` only checks: it must not reach Python either.
-    result = RUNNER.invoke(app, ["plan", FILE, "--format", "json"])
+    result = invoke("plan", FILE, "--format", "json")
     assert result.exit_code in (0, 2), result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit)
     if result.exit_code == 0:
         assert "<class" not in result.stdout and "__subclasses__" not in result.stdout.replace(expression, "")
     assert not (workdir / "pwned").exists()
@@ -296,8 +295,7 @@ def test_hostile_matrix_values_are_values_never_code(workdir: Path, key: str, va
     path = workdir / FILE
     path.write_text(json.dumps(document))
     assert_answered(path, path.read_bytes())
-    result = RUNNER.invoke(app, ["plan", FILE, "--format", "json"])
-    assert result.exception is None or isinstance(result.exception, SystemExit)
+    result = invoke("plan", FILE, "--format", "json")
     assert result.exit_code in (0, 2)
     assert "s3cr3t" not in result.stdout
     assert not (workdir / "pwned").exists()
@@ -318,7 +316,7 @@ def test_matrix_and_variable_values_reach_the_step_as_text(workdir: Path) -> Non
     }
     (workdir / FILE).write_text(json.dumps(document))
     args = ["run", FILE, "--no-cache", "-j", "1", "--output", "quiet", "--var", "given=$(touch pwned)"]
-    result = RUNNER.invoke(app, args)
+    result = invoke(*args)
     assert result.exit_code == 0, result.output
     assert sorted((workdir / "seen.txt").read_text().splitlines()) == [
         "$(touch pwned) $(touch pwned)",

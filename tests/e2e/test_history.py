@@ -5,12 +5,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tests.helpers import cli_environment, run_cli
-
-if TYPE_CHECKING:
-    import subprocess
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -37,10 +34,6 @@ steps:
 """
 
 
-def cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(work, *args)
-
-
 def project(folder: Path, playbook: str) -> Path:
     (folder / "playbooks").mkdir(parents=True)
     (folder / "playbooks" / "ci.yml").write_text(playbook, encoding="utf-8")
@@ -48,7 +41,7 @@ def project(folder: Path, playbook: str) -> Path:
 
 
 def test_questions_in_an_empty_folder_leave_it_empty(tmp_path: Path) -> None:
-    env = {**cli_environment(), "CI_ORCHESTRATOR_CACHE_DIR": ""}
+    env = cli_environment(CI_ORCHESTRATOR_CACHE_DIR="")
     assert run_cli(tmp_path, "history", env=env).stdout.strip() == "no runs recorded yet"
     missing = run_cli(tmp_path, "history", "show", "20261125T000000-abcdef", env=env)
     assert missing.returncode == 2
@@ -76,12 +69,12 @@ def start_order(work: Path) -> list[str]:
 
 def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
     work = project(tmp_path, MATRIX_PLAYBOOK)
-    assert cli(work, "run", "--output", "quiet").returncode == 0
+    assert run_cli(work, "run", "--output", "quiet").returncode == 0
     passed = record(work)["run_id"]
-    assert cli(work, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
+    assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
     failed = record(work)["run_id"]
 
-    listing = cli(work, "history")
+    listing = run_cli(work, "history")
     assert listing.returncode == 0, listing.stderr
     lines = listing.stdout.splitlines()
     assert lines[0].split()[:3] == ["RUN", "PLAYBOOK", "STATUS"]
@@ -91,7 +84,7 @@ def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
     assert "2 failed" in lines[1]
     assert "5 passed" in lines[2]
 
-    shown = cli(work, "history", "show", failed)
+    shown = run_cli(work, "history", "show", failed)
     assert shown.returncode == 0, shown.stderr
     assert failed in shown.stdout
     by_id = {
@@ -104,26 +97,26 @@ def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
     assert " 4 " in by_id["test (3.12, linux)"]  # the exit code
     assert " passed " in by_id["test (3.11, linux)"]
 
-    newest = cli(work, "history", "--limit", "1")
+    newest = run_cli(work, "history", "--limit", "1")
     assert newest.returncode == 0, newest.stderr
     assert [line.split()[0] for line in newest.stdout.splitlines()[1:]] == [failed]
     for limit in ("0", "-1"):
-        refused = cli(work, "history", f"--limit={limit}")
+        refused = run_cli(work, "history", f"--limit={limit}")
         assert refused.returncode == 2, refused.stdout
         assert f"--limit must be at least 1, got {limit}" in refused.stderr
         assert not refused.stdout
 
-    prefix = cli(work, "history", "show", passed[:-3])
+    prefix = run_cli(work, "history", "show", passed[:-3])
     assert prefix.returncode == 0
     assert passed in prefix.stdout
 
-    unknown = cli(work, "history", "show", "no-such-run")
+    unknown = run_cli(work, "history", "show", "no-such-run")
     assert unknown.returncode == 2
     assert "no-such-run" in unknown.stderr
 
 
 def test_an_empty_history_is_not_an_error(tmp_path: Path) -> None:
-    listing = cli(project(tmp_path, MATRIX_PLAYBOOK), "history")
+    listing = run_cli(project(tmp_path, MATRIX_PLAYBOOK), "history")
     assert listing.returncode == 0, listing.stderr
 
 
@@ -148,13 +141,13 @@ steps:
     run: "true"
 """,
     )
-    assert cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
+    assert run_cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
     first = start_order(work)
     assert first[0] == "a"
     durations = {step["id"]: step["duration"] for step in record(work)["steps"]}
     assert max(durations, key=durations.__getitem__) == "x"
 
-    assert cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
+    assert run_cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
     second = start_order(work)
     assert second[0] == "x"
     assert second.index("x2") > second.index("x")
@@ -165,7 +158,7 @@ steps:
 
 def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variables(tmp_path: Path) -> None:
     ci = project(tmp_path / "ci", MATRIX_PLAYBOOK)
-    assert cli(ci, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
+    assert run_cli(ci, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
     statuses = {step["id"]: step["status"] for step in record(ci)["steps"]}
     assert statuses["test (3.12, linux)"] == "failed"
     assert statuses["lint"] == "failed"
@@ -176,7 +169,7 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     downloaded.parent.mkdir()
     downloaded.write_bytes((ci / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
 
-    rerun = cli(laptop, "repro", "downloads/run.json")
+    rerun = run_cli(laptop, "repro", "downloads/run.json")
     assert rerun.returncode == 1, rerun.stderr
     steps = {step["id"]: step for step in record(laptop)["steps"]}
     # The failed instances, and what they need (the build), nothing else.
@@ -188,14 +181,14 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     assert "mode strict py 3.12 on linux" in log  # the recorded --var, not the playbook default
     assert record(laptop)["vars"] == {"mode": "strict"}
 
-    one = cli(laptop, "repro", "downloads/run.json", "lint")
+    one = run_cli(laptop, "repro", "downloads/run.json", "lint")
     assert one.returncode == 1, one.stderr
     assert [step["id"] for step in record(laptop)["steps"]] == ["lint"]
 
 
 def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path) -> None:
     work = project(tmp_path, MATRIX_PLAYBOOK)
-    ran = cli(
+    ran = run_cli(
         work,
         "run",
         "--matrix",
@@ -211,7 +204,7 @@ def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path)
     saved = work / "ci.json"
     saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
 
-    again = cli(work, "repro", "ci.json", "test (3.13, linux)")
+    again = run_cli(work, "repro", "ci.json", "test (3.13, linux)")
     assert again.returncode == 0, again.stderr
     steps = {step["id"]: step for step in record(work)["steps"]}
     assert set(steps) == {"build", "test (3.13, linux)"}
@@ -220,22 +213,22 @@ def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path)
 
 def test_repro_of_a_passing_instance_passes_and_unknown_ones_are_refused(tmp_path: Path) -> None:
     work = project(tmp_path, MATRIX_PLAYBOOK)
-    assert cli(work, "run", "--output", "quiet").returncode == 0
+    assert run_cli(work, "run", "--output", "quiet").returncode == 0
     saved = work / "passed.json"
     saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
 
-    nothing = cli(work, "repro", "passed.json")
+    nothing = run_cli(work, "repro", "passed.json")
     assert nothing.returncode == 2
     assert "nothing failed" in nothing.stderr
 
-    one = cli(work, "repro", "passed.json", "test (3.11, linux)")
+    one = run_cli(work, "repro", "passed.json", "test (3.11, linux)")
     assert one.returncode == 0, one.stderr
     assert {step["id"] for step in record(work)["steps"]} == {"build", "test (3.11, linux)"}
 
-    unknown = cli(work, "repro", "passed.json", "test (3.13, linux)")
+    unknown = run_cli(work, "repro", "passed.json", "test (3.13, linux)")
     assert unknown.returncode == 2
     assert "test (3.13, linux)" in unknown.stderr
 
-    missing = cli(work, "repro", "nowhere.json")
+    missing = run_cli(work, "repro", "nowhere.json")
     assert missing.returncode == 2
     assert "nowhere.json" in missing.stderr

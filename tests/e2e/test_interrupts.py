@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import cli_command, cli_environment
+from tests.helpers import cli_environment, start_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -52,14 +52,7 @@ def test_a_signal_right_after_start_ends_the_process_with_its_code(
     workdir: Path, signum: int, code: int
 ) -> None:
     (workdir / "p.yml").write_text(PLAYBOOK)
-    process = subprocess.Popen(
-        cli_command("run", "p.yml"),
-        cwd=workdir,
-        env=cli_environment(workdir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    process = start_cli(workdir, "run", "p.yml", stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     # The first moment it handles SIGTERM itself: its own code has just begun, the run is
     # still far off (typer, the playbook, the plan).
     wanted = 1 << (signal.SIGTERM - 1)
@@ -132,14 +125,9 @@ def test_an_ignored_sighup_stays_ignored_while_steps_run(workdir: Path) -> None:
     (workdir / "p.yml").write_text(
         "name: p\nsteps:\n  - id: a\n    run: touch started; sleep 1; touch finished\n"
     )
-    process = subprocess.Popen(
-        # What nohup does: SIGHUP ignored across exec.
-        ["sh", "-c", 'trap "" HUP; exec "$@"', "sh", *cli_command("run", "p.yml")],
-        cwd=workdir,
-        env=cli_environment(workdir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
+    nohup = ("sh", "-c", 'trap "" HUP; exec "$@"', "sh")  # what nohup does: SIGHUP ignored across exec
+    process = start_cli(
+        workdir, "run", "p.yml", launcher=nohup, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
     deadline = time.monotonic() + 30
     while not (workdir / "started").exists():

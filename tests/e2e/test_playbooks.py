@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
-from typer.testing import CliRunner
 
-from ci_orchestrator.cli import app
 from ci_orchestrator.playbook.loader import EXTENSIONS
+from tests.helpers import REPO, invoke
 
-REPO = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from pathlib import Path
+
 PLAYBOOKS = sorted(path for path in (REPO / "playbooks").iterdir() if path.suffix in EXTENSIONS)
 
 
@@ -21,6 +22,6 @@ def test_the_project_ships_its_playbooks() -> None:
 @pytest.mark.parametrize("path", PLAYBOOKS, ids=[path.name for path in PLAYBOOKS])
 def test_playbook_validates(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.chdir(REPO)
-    result = CliRunner().invoke(app, ["validate", f"playbooks/{path.name}"])
+    result = invoke("validate", f"playbooks/{path.name}")
     assert result.exit_code == 0, result.output
     assert result.stdout.startswith(f"playbooks/{path.name}: valid (")

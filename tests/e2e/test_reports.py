@@ -35,15 +35,6 @@ SPEC_STATS_KEYS = {
 }  # fmt: skip
 
 
-def environment(work: Path, **extra: str) -> dict[str, str]:
-    """The machine's environment without GitHub or CI variables, the cache inside `work`."""
-    return cli_environment(work, **extra)
-
-
-def cli(work: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return run_cli(work, *args, env=env)
-
-
 def workspace(root: Path, playbook: str) -> Path:
     """A fresh project folder holding `playbook` as playbooks/ci.yml."""
     (root / "playbooks").mkdir(parents=True)
@@ -74,8 +65,8 @@ class Run:
 def nasty(tmp_path_factory: pytest.TempPathFactory) -> Run:
     """One run of the nasty playbook: a pass, a failure, a timeout and a skipped dependent."""
     work = workspace(tmp_path_factory.mktemp("nasty"), "nasty.yml")
-    env = environment(work, NASTY_TOKEN=SECRET)
-    return Run(work, cli(work, "run", "--no-fail-fast", "-j", "4", env=env))
+    env = cli_environment(work, NASTY_TOKEN=SECRET)
+    return Run(work, run_cli(work, "run", "--no-fail-fast", "-j", "4", env=env))
 
 
 # ------------------------------------------------------------------------------------- JUnit
@@ -256,7 +247,7 @@ def test_the_summary_repro_command_reruns_that_failure(nasty: Run, tmp_path: Pat
     assert "flavour=sour" in words
 
     work = workspace(tmp_path / "laptop", "nasty.yml")
-    rerun = cli(work, *words[1:], env=environment(work, NASTY_TOKEN=SECRET))
+    rerun = run_cli(work, *words[1:], env=cli_environment(work, NASTY_TOKEN=SECRET))
     assert rerun.returncode == 1, rerun.stderr
     steps = json.loads((reports(work) / "run.json").read_text(encoding="utf-8"))["steps"]
     ended = [(step["id"], step["status"], step["exit_code"]) for step in steps]
@@ -269,7 +260,7 @@ def test_each_printed_repro_command_reruns_exactly_its_instance(tmp_path: Path) 
     """Matrix values that are syntax to `--select` or `--matrix` (commas, parentheses, brackets,
     wildcards, objects) still give a command that, pasted, reruns that one instance."""
     work = workspace(tmp_path / "ci", "awkward.yml")
-    first = cli(work, "run", "--no-fail-fast", "--output", "quiet")
+    first = run_cli(work, "run", "--no-fail-fast", "--output", "quiet")
     assert first.returncode == 1, first.stderr
     recorded = json.loads((reports(work) / "run.json").read_text(encoding="utf-8"))["steps"]
     failed = [step["id"] for step in recorded if step["status"] == "failed"]
@@ -280,7 +271,7 @@ def test_each_printed_repro_command_reruns_exactly_its_instance(tmp_path: Path) 
 
     for number, (instance, command) in enumerate(zip(failed, commands, strict=True)):
         laptop = workspace(tmp_path / f"laptop-{number}", "awkward.yml")
-        rerun = cli(laptop, *shlex.split(command)[1:], "--output", "quiet")
+        rerun = run_cli(laptop, *shlex.split(command)[1:], "--output", "quiet")
         assert rerun.returncode == 1, (command, rerun.stderr)
         steps = json.loads((reports(laptop) / "run.json").read_text(encoding="utf-8"))["steps"]
         assert [(step["id"], step["status"]) for step in steps] == [("build", "passed"), (instance, "failed")]
@@ -308,7 +299,7 @@ def test_a_secret_from_the_environment_is_masked_everywhere(nasty: Run) -> None:
 
 def test_a_step_printing_5_mb_gives_a_small_summary_with_its_tail(tmp_path: Path) -> None:
     work = workspace(tmp_path, "loud.yml")
-    process = cli(work, "run", "--output", "quiet")
+    process = run_cli(work, "run", "--output", "quiet")
     assert process.returncode == 1, process.stderr
     record = json.loads((reports(work) / "run.json").read_text(encoding="utf-8"))
     assert (work / record["steps"][0]["log"]).stat().st_size > 5_000_000
@@ -324,7 +315,7 @@ def test_a_step_printing_5_mb_gives_a_small_summary_with_its_tail(tmp_path: Path
 
 def test_failure_tails_past_1_mib_are_cut_and_the_cut_is_said(tmp_path: Path) -> None:
     work = workspace(tmp_path, "manyfail.yml")
-    process = cli(work, "run", "--no-fail-fast", "-j", "8", "--output", "quiet")
+    process = run_cli(work, "run", "--no-fail-fast", "-j", "8", "--output", "quiet")
     assert process.returncode == 1, process.stderr
     summary = (reports(work) / "summary.md").read_bytes()
     assert len(summary) <= 1024 * 1024
@@ -371,7 +362,7 @@ def github_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path, Pat
     output_file = root / "output"
     summary_file.write_text("# Earlier content\n\n", encoding="utf-8")
     output_file.write_text("", encoding="utf-8")
-    env = environment(
+    env = cli_environment(
         work,
         GITHUB_ACTIONS="true",
         CI="true",
@@ -379,7 +370,7 @@ def github_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path, Pat
         GITHUB_OUTPUT=str(output_file),
         GH_SECRET=SECRET,
     )
-    return Run(work, cli(work, "run", "--no-fail-fast", env=env)), summary_file, output_file
+    return Run(work, run_cli(work, "run", "--no-fail-fast", env=env)), summary_file, output_file
 
 
 def test_github_summary_is_appended(github_run: tuple[Run, Path, Path]) -> None:
@@ -448,8 +439,8 @@ def test_past_ten_failures_one_annotation_counts_the_rest(tmp_path: Path) -> Non
     work = workspace(tmp_path / "workspace", "manyfail.yml")
     output_file = tmp_path / "output"
     output_file.touch()
-    env = environment(work, GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(output_file))
-    process = cli(work, "run", "--no-fail-fast", "-j", "8", env=env)
+    env = cli_environment(work, GITHUB_ACTIONS="true", GITHUB_OUTPUT=str(output_file))
+    process = run_cli(work, "run", "--no-fail-fast", "-j", "8", env=env)
     assert process.returncode == 1
     errors = [line for line in process.stdout.splitlines() if line.startswith("::error ")]
     assert len(errors) == 10
@@ -464,10 +455,10 @@ def test_a_github_file_that_cannot_be_written_is_a_warning(tmp_path: Path, broke
     work = workspace(tmp_path / "workspace", "github.yml")
     files = {"GITHUB_STEP_SUMMARY": tmp_path / "step_summary.md", "GITHUB_OUTPUT": tmp_path / "output"}
     files[broken] = tmp_path / "gone" / "file" if how == "missing folder" else tmp_path
-    env = environment(
+    env = cli_environment(
         work, GITHUB_ACTIONS="true", CI="true", **{name: str(path) for name, path in files.items()}
     )
-    process = cli(work, "run", "--no-fail-fast", env=env)
+    process = run_cli(work, "run", "--no-fail-fast", env=env)
 
     assert process.returncode == 1  # a step failed: the run's code, not a crash's
     assert "Traceback" not in process.stderr

@@ -15,18 +15,19 @@ import os
 import re
 import select
 import subprocess
-import sys
 import textwrap
 import time
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from ci_orchestrator.masking import Masker, mask, mask_values
+from tests.helpers import REPO, cli_environment, run_cli, start_cli
 
-REPO = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from pathlib import Path
+
 SECRET = "hunter2-Zq9"
 OTHER = "s3cr3t-long-value-0123456789"
 
@@ -65,19 +66,9 @@ steps:
 """
 
 
-def run_cli(
-    workdir: Path, *args: str, extra_env: dict[str, str] | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKEN": SECRET, **(extra_env or {})}
-    return subprocess.run(
-        [sys.executable, "-m", "ci_orchestrator", *args],
-        cwd=workdir,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-        timeout=120,
-    )
+def run_with_secret(workdir: Path, *args: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """The command run where the environment holds SECRET as TOKEN, and `env`."""
+    return run_cli(workdir, *args, env=cli_environment(workdir, TOKEN=SECRET, **env))
 
 
 def everything_written(workdir: Path) -> dict[str, str]:
@@ -92,7 +83,7 @@ def everything_written(workdir: Path) -> dict[str, str]:
 @pytest.mark.parametrize("output", ["grouped", "stream"])
 def test_secret_values_are_masked_everywhere(workdir: Path, output: str) -> None:
     (workdir / "secrets.yml").write_text(PLAYBOOK % {"other": OTHER})
-    result = run_cli(workdir, "run", "secrets.yml", "--output", output, "-j", "1")
+    result = run_with_secret(workdir, "run", "secrets.yml", "--output", output, "-j", "1")
     assert result.returncode == 1, result.stderr
     console = result.stdout + result.stderr
     assert "***" in console
@@ -115,7 +106,7 @@ def test_under_github_actions_secrets_are_announced_and_masked(workdir: Path) ->
     (workdir / "secrets.yml").write_text(PLAYBOOK % {"other": OTHER})
     summary, outputs = workdir / "step-summary.md", workdir / "outputs.txt"
     env = {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
-    result = run_cli(workdir, "run", "secrets.yml", "-j", "1", extra_env=env)
+    result = run_with_secret(workdir, "run", "secrets.yml", "-j", "1", **env)
     assert result.returncode == 1
     console = result.stdout + result.stderr
     # The only place a value may appear is the mask announcement itself, so GitHub hides it.
@@ -171,7 +162,7 @@ def test_secrets_are_masked_with_the_values_the_steps_get(workdir: Path, github:
     if github:
         env |= {"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": str(summary), "GITHUB_OUTPUT": str(outputs)}
     variables = ["--var", "TOK=var-value-91a", "--var", "PASS=pass-value-0f3"]
-    result = run_cli(workdir, "run", "secrets.yml", "-j", "1", *variables, extra_env=env)
+    result = run_with_secret(workdir, "run", "secrets.yml", "-j", "1", *variables, **env)
     assert result.returncode == 1, result.stderr
     console = result.stdout + result.stderr
     if github:
@@ -228,7 +219,7 @@ JSON_SECRET = '{\n  "key": "json-secret-1234"\n}\n'
 
 def test_too_short_secrets_are_not_masked_and_said_so_once(workdir: Path) -> None:
     (workdir / "short.yml").write_text(SHORT)
-    result = run_cli(workdir, "run", "short.yml", extra_env={"TINY": "a", "JSON": JSON_SECRET})
+    result = run_with_secret(workdir, "run", "short.yml", TINY="a", JSON=JSON_SECRET)
     assert result.returncode == 1, result.stderr
     warning = "secret TINY is shorter than 4 characters: not masked, it would hide ordinary text"
     assert result.stderr.count(warning) == 1, result.stderr
@@ -262,11 +253,9 @@ steps:
 def test_a_long_secret_does_not_hold_back_streamed_lines(workdir: Path) -> None:
     # A line ends with a line break, which no value begins with: nothing to wait for.
     (workdir / "streamed.yml").write_text(STREAMED)
-    env = {**os.environ, "PYTHONPATH": str(REPO), "TOKEN": "f" * 3000}
-    command = [sys.executable, "-m", "ci_orchestrator", "run", "streamed.yml", "--output", "stream"]
-    with subprocess.Popen(
-        command, cwd=workdir, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-    ) as process:
+    env = cli_environment(workdir, TOKEN="f" * 3000)
+    command = ("run", "streamed.yml", "--output", "stream")
+    with start_cli(workdir, *command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT) as process:
         assert process.stdout is not None
         seen = b""
         deadline = time.monotonic() + 30
@@ -328,7 +317,7 @@ def test_a_step_script_is_a_file_so_values_in_the_environment_stay_data(workdir:
             """
         )
     )
-    result = run_cli(workdir, "run", "env.yml")
+    result = run_with_secret(workdir, "run", "env.yml")
     assert result.returncode == 0, result.stderr
     assert (workdir / "seen.txt").read_text() == '"; touch pwned-1; echo "|$(touch pwned-2)\n'
     assert not list(workdir.glob("pwned-*"))

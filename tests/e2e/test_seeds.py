@@ -15,29 +15,12 @@ from typing import Any
 
 import pytest
 import yaml
-from typer.testing import CliRunner
 
-from ci_orchestrator.cli import app
 from ci_orchestrator.cpus import available_cpus
-from tests.helpers import cli_environment, run_cli
+from tests.helpers import cli_environment, invoke, run_cli
 
 DATA = Path(__file__).parents[1] / "data" / "seeds"
 RUN_JSON = ".ci-orchestrator/reports/run.json"
-
-
-class Outcome:
-    """One command's exit code and what it printed (stdout and stderr together)."""
-
-    def __init__(self, code: int, output: str) -> None:
-        self.code = code
-        self.output = output
-
-
-def cli(*args: str) -> Outcome:
-    result = CliRunner().invoke(app, list(args))
-    if result.exception is not None and not isinstance(result.exception, SystemExit):
-        raise result.exception
-    return Outcome(result.exit_code, result.output)
 
 
 def write(path: Path, text: str, *, executable: bool = False) -> Path:
@@ -86,14 +69,14 @@ def scripts_project(workdir: Path) -> Path:
 
 
 def plan_ids(*args: str) -> list[str]:
-    outcome = cli("plan", *args, "--format", "json")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("plan", *args, "--format", "json")
+    assert outcome.exit_code == 0, outcome.output
     return [instance["id"] for instance in json.loads(outcome.output)["instances"]]
 
 
 def plan_instances(*args: str) -> dict[str, dict[str, Any]]:
-    outcome = cli("plan", *args, "--format", "json")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("plan", *args, "--format", "json")
+    assert outcome.exit_code == 0, outcome.output
     return {instance["id"]: instance for instance in json.loads(outcome.output)["instances"]}
 
 
@@ -101,8 +84,8 @@ def plan_instances(*args: str) -> dict[str, dict[str, Any]]:
 
 
 def test_list_shows_number_name_stage_tags_parallel_mode_and_dependencies(scripts_project: Path) -> None:
-    outcome = cli("list", "auto")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("list", "auto")
+    assert outcome.exit_code == 0, outcome.output
     rows = {line.split()[0]: line.split() for line in outcome.output.splitlines()[2:] if line.strip()}
     assert rows["0403"] == ["0403", "0403", "Pester", "Testing", "testing,pester", "exclusive", "0100"]
     assert rows["0401"] == ["0401", "0401", "Lint", "Validation", "validation,fast", "parallel", "0100"]
@@ -120,7 +103,7 @@ def test_powershell_notes_block_is_read_as_metadata(workdir: Path) -> None:
     assert deploy["timeout"] == 900
     assert deploy["stage"] == "Release"
     assert (instances["0100"]["wave"], deploy["wave"]) == (0, 1)
-    listed = cli("list", "ps").output
+    listed = invoke("list", "ps").output
     assert "release,prod" in listed
 
 
@@ -151,8 +134,8 @@ def test_selectors_over_script_numbers(scripts_project: Path, expression: str, e
 
 
 def test_exclusive_scripts_run_alone_in_number_order_before_parallel_ones(scripts_project: Path) -> None:
-    outcome = cli("run", "auto", "-j", "4")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("run", "auto", "-j", "4")
+    assert outcome.exit_code == 0, outcome.output
     times = events()
     assert set(times) == {"0100", "0401", "0402", "0403", "0404", "0450"}
     # Dependencies are edges: everything waits for 0100, 0450 for both exclusive scripts.
@@ -183,7 +166,7 @@ def test_script_entries_with_args_as_list_and_mapping(scripts_project: Path) -> 
             args: {format: json, verbose: true, quiet: false, path: [a, b]}
         """,
     )
-    assert cli("run", "args").code == 0
+    assert invoke("run", "args").exit_code == 0
     assert Path("args-0401.txt").read_text(encoding="utf-8").splitlines() == ["--maxfail", "1", "two words"]
     assert Path("args-lint-again.txt").read_text(encoding="utf-8").splitlines() == [
         "--format",
@@ -227,8 +210,8 @@ def test_powershell_script_gets_dash_key_value_arguments(
     )
     fake_program(tmp_path / "bin", "pwsh")
     monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
-    outcome = cli("run", "ps")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("run", "ps")
+    assert outcome.exit_code == 0, outcome.output
     argv = Path("pwsh-args.txt").read_text(encoding="utf-8").splitlines()
     assert argv[-3:] == ["-Environment", "prod", "-Force"]
     assert argv[-4].endswith("0500_Deploy.ps1")
@@ -243,8 +226,8 @@ def test_powershell_script_without_pwsh_is_a_clear_failure(
     bin_dir.mkdir()
     (bin_dir / "bash").symlink_to(shutil.which("bash") or "/bin/bash")
     monkeypatch.setenv("PATH", str(bin_dir))
-    outcome = cli("run", "ps")
-    assert outcome.code == 1
+    outcome = invoke("run", "ps")
+    assert outcome.exit_code == 1
     assert "pwsh is not installed" in outcome.output
     assert statuses() == {"0100": "passed", "0500": "failed"}
     assert "pwsh is not installed" in record()["steps"][1]["reason"]
@@ -253,19 +236,19 @@ def test_powershell_script_without_pwsh_is_a_clear_failure(
 def test_other_scripts_run_directly_and_must_be_executable(workdir: Path) -> None:
     write(workdir / "playbooks/tools/0100_Hello.pl", "#!/bin/sh\n# Stage: Tools\necho hello > hello.txt\n")
     write(workdir / "playbooks/tools.yml", "name: tools\nscripts: tools\n")
-    outcome = cli("run", "tools")
-    assert outcome.code == 1
+    outcome = invoke("run", "tools")
+    assert outcome.exit_code == 1
     assert "0100_Hello.pl: permission denied (is it executable?)" in outcome.output
     (workdir / "playbooks/tools/0100_Hello.pl").chmod(0o755)
-    assert cli("run", "tools").code == 0
+    assert invoke("run", "tools").exit_code == 0
     assert Path("hello.txt").read_text(encoding="utf-8") == "hello\n"
 
 
 def test_malformed_metadata_names_file_and_line(workdir: Path) -> None:
     write(workdir / "playbooks/bad/0100_Bad.sh", "#!/bin/bash\n# Stage: x\n# AllowParallel: maybe\necho\n")
     write(workdir / "playbooks/bad.yml", "name: bad\nscripts: bad\n")
-    outcome = cli("validate", "bad")
-    assert outcome.code == 2
+    outcome = invoke("validate", "bad")
+    assert outcome.exit_code == 2
     assert (
         "playbooks/bad/0100_Bad.sh:3:3: AllowParallel: must be true or false, not 'maybe'" in outcome.output
     )
@@ -297,30 +280,32 @@ def test_config_get_under_ci_reports_the_ci_profile_and_its_line(
     workdir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     write(workdir / "ci-orchestrator.toml", SETTINGS)
-    assert cli("config", "get", "concurrency").output.strip() == "concurrency = 8  (ci-orchestrator.toml:3)"
+    assert (
+        invoke("config", "get", "concurrency").output.strip() == "concurrency = 8  (ci-orchestrator.toml:3)"
+    )
     monkeypatch.setenv("CI", "true")
-    assert cli("config", "get", "concurrency").output.strip() == (
+    assert invoke("config", "get", "concurrency").output.strip() == (
         "concurrency = 4  (profile ci, ci-orchestrator.toml:7)"
     )
-    assert cli("config", "get", "max-parallel-workers").output.strip().startswith("concurrency = 4")
-    assert cli("config", "get", "fail-fast").output.strip() == (
+    assert invoke("config", "get", "max-parallel-workers").output.strip().startswith("concurrency = 4")
+    assert invoke("config", "get", "fail-fast").output.strip() == (
         "fail-fast = false  (profile ci, ci-orchestrator.toml:8)"
     )
-    assert cli("config", "get", "timeout").output.strip() == "timeout = 1800.0  (ci-orchestrator.toml:4)"
-    assert cli("config", "get", "output").output.strip() == "output = grouped  (default)"
-    unknown = cli("config", "get", "concurency")
-    assert unknown.code == 2
+    assert invoke("config", "get", "timeout").output.strip() == "timeout = 1800.0  (ci-orchestrator.toml:4)"
+    assert invoke("config", "get", "output").output.strip() == "output = grouped  (default)"
+    unknown = invoke("config", "get", "concurency")
+    assert unknown.exit_code == 2
     assert "did you mean 'concurrency'" in unknown.output
-    far = cli("config", "get", "colour")
-    assert far.code == 2
+    far = invoke("config", "get", "colour")
+    assert far.exit_code == 2
     assert "unknown setting 'colour'; settings: execution, concurrency, timeout," in far.output
 
 
 def test_config_get_says_what_a_setting_nobody_gives_means(workdir: Path) -> None:
-    assert cli("config", "get", "concurrency").output.strip() == (
+    assert invoke("config", "get", "concurrency").output.strip() == (
         "concurrency = auto (the playbook's, else the CPUs this process may use)  (default)"
     )
-    assert cli("config", "get", "timeout").output.strip().startswith("timeout = none (")
+    assert invoke("config", "get", "timeout").output.strip().startswith("timeout = none (")
 
 
 def test_profile_option_wins_over_ci_and_pyproject_table_is_read(
@@ -342,15 +327,15 @@ def test_profile_option_wins_over_ci_and_pyproject_table_is_read(
         concurrency = 3
         """,
     )
-    assert cli("config", "get", "concurrency").output.strip() == "concurrency = 5  (pyproject.toml:5)"
+    assert invoke("config", "get", "concurrency").output.strip() == "concurrency = 5  (pyproject.toml:5)"
     monkeypatch.setenv("CI", "true")
-    assert cli("config", "get", "concurrency").output.strip() == (
+    assert invoke("config", "get", "concurrency").output.strip() == (
         "concurrency = 3  (profile ci, pyproject.toml:11)"
     )
-    assert cli("config", "get", "concurrency", "--profile", "local").output.strip() == (
+    assert invoke("config", "get", "concurrency", "--profile", "local").output.strip() == (
         "concurrency = 2  (profile local, pyproject.toml:8)"
     )
-    assert cli("config", "get", "concurrency", "--profile", "nope").code == 2
+    assert invoke("config", "get", "concurrency", "--profile", "nope").exit_code == 2
 
 
 def test_settings_defaults_by_range_and_selector(scripts_project: Path) -> None:
@@ -365,8 +350,8 @@ def test_settings_defaults_by_range_and_selector(scripts_project: Path) -> None:
 
 def run_sleepers(workdir: Path, playbook: str, *args: str) -> dict[str, Any]:
     write(workdir / "playbooks/p.yml", playbook)
-    outcome = cli("run", "p", *args)
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("run", "p", *args)
+    assert outcome.exit_code == 0, outcome.output
     return record()
 
 
@@ -474,7 +459,7 @@ groups:
 
 def test_list_prints_each_group_with_its_mode(workdir: Path) -> None:
     write(workdir / "playbooks/g.yml", GROUPS)
-    lines = [" ".join(line.split()) for line in cli("list", "g").output.splitlines()]
+    lines = [" ".join(line.split()) for line in invoke("list", "g").output.splitlines()]
     assert "checks [parallel] 3 steps" in lines
     assert "deploy [serial, stop-on-error] 4 steps" in lines
     assert "import [serial] 2 steps" in lines
@@ -482,8 +467,8 @@ def test_list_prints_each_group_with_its_mode(workdir: Path) -> None:
 
 def test_groups_parallel_summary_stop_on_error_and_continue(workdir: Path) -> None:
     write(workdir / "playbooks/g.yml", GROUPS)
-    outcome = cli("run", "g", "--no-fail-fast")
-    assert outcome.code == 1
+    outcome = invoke("run", "g", "--no-fail-fast")
+    assert outcome.exit_code == 1
     assert "group checks: 3 completed, 2 successful, 1 failed (database)" in outcome.output
     got = statuses()
     assert got["release"] == got["smoke"] == "skipped"  # stop-on-error
@@ -506,8 +491,8 @@ def test_numbered_group_phases(scripts_project: Path) -> None:
           - {id: scan, group: 1, script: automation-scripts/0100_Prepare.sh}
         """,
     )
-    outcome = cli("run", "phases", "-j", "4")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("run", "phases", "-j", "4")
+    assert outcome.exit_code == 0, outcome.output
     times = events()
     assert overlap(times["validate"], times["scan"])
     assert times["deploy-backend"][0] >= max(times["validate"][1], times["scan"][1])
@@ -546,7 +531,7 @@ def test_step_environment(workdir: Path) -> None:
             run: "{ENV_DUMP}"
         """,
     )
-    assert cli("run", "env", "-j", "2").code == 0
+    assert invoke("run", "env", "-j", "2").exit_code == 0
     run_id = record()["run_id"]
     cpus = available_cpus()
     first, left, right, alone = (step_env(step) for step in ("first", "left", "right", "alone"))
@@ -575,8 +560,8 @@ def test_serial_playbook_steps_are_told_they_run_alone(workdir: Path) -> None:
             run: "{ENV_DUMP}"
         """,
     )
-    outcome = cli("run", "serial", "-j", "4")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("run", "serial", "-j", "4")
+    assert outcome.exit_code == 0, outcome.output
     assert step_env("one")["CI_ORCHESTRATOR_PARALLEL"] == "false"
     matrix_env = step_env("two (3.11)")
     assert matrix_env["CI_ORCHESTRATOR_STEP_ID"] == "two (3.11)"
@@ -608,8 +593,8 @@ groups:
 
 def test_export_turns_schedules_into_triggers_that_select_their_groups(workdir: Path) -> None:
     write(workdir / "playbooks/monitor.yml", SCHEDULED)
-    outcome = cli("export", "github-workflow", "monitor")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("export", "github-workflow", "monitor")
+    assert outcome.exit_code == 0, outcome.output
     document = yaml.safe_load(outcome.output)
     triggers = document[True] if True in document else document["on"]  # YAML 1.1 reads `on` as true
     assert [entry["cron"] for entry in triggers["schedule"]] == ["0 6 * * 1", "* * * * *", "*/10 * * * *"]
@@ -634,8 +619,8 @@ def test_export_turns_schedules_into_triggers_that_select_their_groups(workdir: 
 )
 def test_bad_schedule_is_a_located_error(workdir: Path, cron: str, message: str) -> None:
     write(workdir / "playbooks/monitor.yml", SCHEDULED.replace("*/10 * * * *", cron))
-    outcome = cli("validate", "monitor")
-    assert outcome.code == 2
+    outcome = invoke("validate", "monitor")
+    assert outcome.exit_code == 2
     assert "playbooks/monitor.yml:15:15: groups[1].schedule:" in outcome.output
     assert message in outcome.output
 
@@ -667,8 +652,8 @@ def test_workflow_engine_features(workdir: Path) -> None:
           - {id: deploy, needs: [lint, type-check, build, migrate, optional], run: echo deploy}
         """,
     )
-    outcome = cli("run", "wf")
-    assert outcome.code == 0, outcome.output
+    outcome = invoke("run", "wf")
+    assert outcome.exit_code == 0, outcome.output
     run = record()
     steps = {step["id"]: step for step in run["steps"]}
     assert steps["optional"]["status"] == "failed" and steps["deploy"]["status"] == "passed"
@@ -681,7 +666,7 @@ def test_workflow_engine_features(workdir: Path) -> None:
     )
     assert at_once <= 2  # the cpu pool holds two
     # Every step is recorded in the run database.
-    history = cli("history", "show", run["run_id"])
+    history = invoke("history", "show", run["run_id"])
     assert "optional" in history.output and "failed" in history.output
 
 
@@ -709,9 +694,9 @@ def test_playbook_engine_features(workdir: Path) -> None:
         """,
     )
     Path("src.txt").write_text("v1", encoding="utf-8")
-    dry = cli("run", "pb", "--dry-run")
-    assert dry.code == 0 and "test (quick)" in dry.output and not Path("out.txt").exists()
-    assert cli("run", "pb", "--var", "environment=prod").code == 0
+    dry = invoke("run", "pb", "--dry-run")
+    assert dry.exit_code == 0 and "test (quick)" in dry.output and not Path("out.txt").exists()
+    assert invoke("run", "pb", "--var", "environment=prod").exit_code == 0
     assert Path("out.txt").read_text(encoding="utf-8") == "built for prod\n"
     steps = {step["id"]: step for step in record()["steps"]}
     assert steps["slow"]["status"] == "timed-out" and steps["slow"]["exit_code"] == 124
@@ -719,10 +704,10 @@ def test_playbook_engine_features(workdir: Path) -> None:
     assert {steps["test (quick)"]["status"], steps["test (comprehensive)"]["status"]} == {"passed"}
     summary = Path(".ci-orchestrator/reports/summary.md").read_text(encoding="utf-8")
     assert "analyze" in summary
-    assert cli("run", "pb", "--var", "environment=prod", "--select", "build", "--only").code == 0
+    assert invoke("run", "pb", "--var", "environment=prod", "--select", "build", "--only").exit_code == 0
     assert statuses() == {"build": "cached"}
-    stopping = cli("run", "pb", "--select", "analyze,test", "--only", "--matrix", "profile=quick")
-    assert stopping.code == 0  # continue-on-error keeps the run green
+    stopping = invoke("run", "pb", "--select", "analyze,test", "--only", "--matrix", "profile=quick")
+    assert stopping.exit_code == 0  # continue-on-error keeps the run green
 
 
 def test_stop_on_first_error_by_default(workdir: Path) -> None:
@@ -730,12 +715,12 @@ def test_stop_on_first_error_by_default(workdir: Path) -> None:
         workdir / "playbooks/stop.yml",
         "name: stop\nsteps:\n  - {id: a, run: exit 1}\n  - {id: b, run: echo b}\n",
     )
-    assert cli("run", "stop").code == 1
+    assert invoke("run", "stop").exit_code == 1
     assert statuses() == {"a": "failed", "b": "skipped"}
-    assert cli("run", "stop", "--no-fail-fast").code == 1
+    assert invoke("run", "stop", "--no-fail-fast").exit_code == 1
     assert statuses() == {"a": "failed", "b": "passed"}
     Path("playbooks/stop.yml").write_text("fail-fast: false\n" + Path("playbooks/stop.yml").read_text())
-    assert cli("run", "stop").code == 1
+    assert invoke("run", "stop").exit_code == 1
     assert statuses() == {"a": "failed", "b": "passed"}
 
 

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 
 from ci_orchestrator.server.runtime import at_socket
-from tests.helpers import REPO, cli_command, cli_environment
+from tests.helpers import REPO, cli_environment, start_cli
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -91,18 +91,19 @@ IDS = ["SIGTERM", "SIGINT"]
 IN_CONTEXT = textwrap.dedent(
     """
     import os, signal, sys
-    umask, ignored, blocked, *args = sys.argv[1:]
+    umask, ignored, blocked, *command = sys.argv[1:]
     os.umask(int(umask, 8))
     for name in filter(None, ignored.split(",")):
         signal.signal(getattr(signal, name), signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in filter(None, blocked.split(","))])
-    os.execv(sys.executable, [sys.executable, "-m", "ci_orchestrator", *args])
+    os.execv(command[0], command)
     """
 )
 
 
-def in_context(*args: str, umask: str = "022", ignored: str = "", blocked: str = "") -> list[str]:
-    return [sys.executable, "-c", IN_CONTEXT, umask, ignored, blocked, *args]
+def in_context(*, umask: str = "022", ignored: str = "", blocked: str = "") -> tuple[str, ...]:
+    """The launcher of a client in that context."""
+    return (sys.executable, "-c", IN_CONTEXT, umask, ignored, blocked)
 
 
 def wait_for(condition: Callable[[], T | None], what: str, seconds: float = 60) -> T:
@@ -202,14 +203,15 @@ class Servers:
         return env
 
     def start(
-        self, *args: str, env: dict[str, str] | None = None, argv: list[str] | None = None
+        self, *args: str, env: dict[str, str] | None = None, launcher: tuple[str, ...] = ()
     ) -> subprocess.Popen[str]:
         for name in ("parent", "grandparent", "step.pid"):
             (self.work / name).unlink(missing_ok=True)
-        process = subprocess.Popen(
-            argv or cli_command(*args),
-            cwd=self.work,
+        process = start_cli(
+            self.work,
+            *args,
             env=self.env() if env is None else env,
+            launcher=launcher,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
@@ -233,10 +235,10 @@ class Servers:
         self,
         *args: str,
         env: dict[str, str] | None = None,
-        argv: list[str] | None = None,
+        launcher: tuple[str, ...] = (),
         timeout: float = 120,
     ) -> Done:
-        return self.finish(self.start(*args, env=env, argv=argv), timeout=timeout)
+        return self.finish(self.start(*args, env=env, launcher=launcher), timeout=timeout)
 
     def _number(self, name: str) -> int | None:
         path = self.work / name
@@ -415,8 +417,13 @@ def test_the_run_takes_on_the_clients_directory_environment_umask_and_signals(se
     (servers.work / "c.yml").write_text(CONTEXT)
     # Ignored as by `nohup`, a shell's background job and a job-control shell; a step inherits
     # SIGQUIT and SIGTTOU (SIGHUP the run handles itself while steps run, as SIGINT and SIGTERM).
-    command = in_context("run", "c.yml", umask="027", ignored="SIGHUP,SIGQUIT,SIGTTOU", blocked="SIGUSR1")
-    alone = servers.run(argv=command, env=servers.env(CI_ORCHESTRATOR_SERVER="off", TOKEN="this-client-only"))
+    client = in_context(umask="027", ignored="SIGHUP,SIGQUIT,SIGTTOU", blocked="SIGUSR1")
+    alone = servers.run(
+        "run",
+        "c.yml",
+        launcher=client,
+        env=servers.env(CI_ORCHESTRATOR_SERVER="off", TOKEN="this-client-only"),
+    )
     assert alone.code == 0, alone.err
     assert alone.in_process
     assert f"{servers.work}\ntoken=this-client-only\n0027\n" in alone.out
@@ -424,7 +431,7 @@ def test_the_run_takes_on_the_clients_directory_environment_umask_and_signals(se
     assert signal_mask(alone.out, "SigIgn") & inherited == inherited
     assert signal_mask(alone.out, "SigBlk") & bit(signal.SIGUSR1)
 
-    served = servers.run(argv=command, env=servers.env(TOKEN="this-client-only"))
+    served = servers.run("run", "c.yml", launcher=client, env=servers.env(TOKEN="this-client-only"))
     assert served.server is not None
     assert (served.code, normal(served.out), normal(served.err)) == (
         alone.code,
@@ -439,7 +446,7 @@ def test_a_server_started_by_a_client_that_ignores_or_blocks_signals_serves_othe
     """The first client ignores SIGINT and SIGQUIT (a shell's background job) and blocks SIGCHLD:
     none of it is the next clients', and the server still hears of its workers' ends."""
     (servers.work / "c.yml").write_text(CONTEXT)
-    first = servers.run(argv=in_context("run", "c.yml", ignored="SIGINT,SIGQUIT", blocked="SIGCHLD"))
+    first = servers.run("run", "c.yml", launcher=in_context(ignored="SIGINT,SIGQUIT", blocked="SIGCHLD"))
     assert first.code == 0, first.err
     assert first.in_process
     assert signal_mask(first.out, "SigIgn") & bit(signal.SIGQUIT)
@@ -457,12 +464,8 @@ def test_a_descriptor_the_first_command_inherited_is_not_kept_open_by_its_server
     (servers.work / "p.yml").write_text(PLAYBOOK)
     read, write = os.pipe()
     try:
-        command = subprocess.Popen(
-            cli_command("run", "p.yml"),
-            cwd=servers.work,
-            env=servers.env(),
-            stdout=subprocess.DEVNULL,
-            pass_fds=(write,),
+        command = start_cli(
+            servers.work, "run", "p.yml", env=servers.env(), stdout=subprocess.DEVNULL, pass_fds=(write,)
         )
         os.close(write)
         assert command.wait(timeout=120) == 0

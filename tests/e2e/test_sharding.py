@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ci_orchestrator.history.database import History
-from tests.helpers import cli_command, cli_environment, run_cli
+from tests.helpers import cli_environment, run_cli, start_cli
 
 ROOT = Path(__file__).resolve().parents[2]
 SHARDS = 3
@@ -36,24 +36,8 @@ def generated_playbook() -> str:
     return "\n".join(lines) + "\n"
 
 
-def cli_args(work: Path, *args: str) -> dict[str, Any]:
-    """`subprocess` arguments of the command in `work`, for a process started and awaited later."""
-    return {
-        "args": cli_command(*args),
-        "cwd": work,
-        "env": cli_environment(work),
-        "stdout": subprocess.PIPE,
-        "stderr": subprocess.PIPE,
-        "text": True,
-    }
-
-
-def cli(work: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return run_cli(work, *args)
-
-
 def plan_instances(work: Path, *args: str) -> list[dict[str, Any]]:
-    process = cli(work, "plan", "--format", "json", *args)
+    process = run_cli(work, "plan", "--format", "json", *args)
     assert process.returncode == 0, process.stderr
     instances: list[dict[str, Any]] = json.loads(process.stdout)["instances"]
     return instances
@@ -110,7 +94,7 @@ def test_three_shards_partition_the_single_run_plan(
 def test_github_matrix_of_the_shards_is_valid_strategy_json(
     project: Path, shard_plans: list[list[dict[str, Any]]]
 ) -> None:
-    process = cli(project, "plan", "--shards", str(SHARDS), "--format", "github-matrix")
+    process = run_cli(project, "plan", "--shards", str(SHARDS), "--format", "github-matrix")
     assert process.returncode == 0, process.stderr
     matrix = json.loads(process.stdout)
     assert set(matrix) == {"include"}
@@ -126,24 +110,25 @@ def run_shards(work: Path, prefix: str, *extra: str) -> list[Path]:
     """The three shards at once, each writing its own reports, as three runners would."""
     records = [work / f"{prefix}-{index}.json" for index in range(1, SHARDS + 1)]
     processes = [
-        subprocess.Popen(
-            **cli_args(
-                work,
-                "run",
-                "--shard",
-                f"{index}/{SHARDS}",
-                "-j",
-                "8",
-                "--output",
-                "quiet",
-                "--json",
-                str(record),
-                "--junit",
-                str(record.with_suffix(".xml")),
-                "--summary",
-                str(record.with_suffix(".md")),
-                *extra,
-            )
+        start_cli(
+            work,
+            "run",
+            "--shard",
+            f"{index}/{SHARDS}",
+            "-j",
+            "8",
+            "--output",
+            "quiet",
+            "--json",
+            str(record),
+            "--junit",
+            str(record.with_suffix(".xml")),
+            "--summary",
+            str(record.with_suffix(".md")),
+            *extra,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for index, record in enumerate(records, start=1)
     ]
@@ -158,7 +143,7 @@ def test_merged_shard_records_list_every_instance_once(project: Path, passing_sh
     shard_ids = [[step["id"] for step in read(record)["steps"]] for record in records]
     assert sum(len(ids) for ids in shard_ids) == 42
 
-    merged = cli(
+    merged = run_cli(
         project, "report", "merge", *map(str, records), "--json", "merged.json", "--junit", "merged.xml"
     )
     assert merged.returncode == 0, merged.stderr
@@ -180,7 +165,7 @@ def test_each_shard_record_says_which_shard_it_is(passing_shards: list[Path]) ->
 
 
 def test_a_merge_with_a_shard_missing_fails_and_says_which(project: Path, passing_shards: list[Path]) -> None:
-    merged = cli(
+    merged = run_cli(
         project, "report", "merge", str(passing_shards[2]), str(passing_shards[0]), "--json", "part.json"
     )
 
@@ -202,21 +187,21 @@ def test_merge_exits_as_a_run_with_those_results_would(project: Path, passing_sh
     statuses = {step["id"]: step["status"] for record in failed for step in read(record)["steps"]}
     assert "failed" in statuses.values()
 
-    with_failure = cli(project, "report", "merge", str(passed[0]), str(failed[1]), str(passed[2]))
+    with_failure = run_cli(project, "report", "merge", str(passed[0]), str(failed[1]), str(passed[2]))
     assert with_failure.returncode == 1, with_failure.stderr
     assert read(project / ".ci-orchestrator" / "reports" / "run.json")["status"] == "failed"
 
     # Records of the same instances: the one that finished last wins, whatever the order given.
     # The failing shards ran after the passing ones...
     for records in ([*failed, *passed], [*passed, *failed]):
-        both = cli(project, "report", "merge", *map(str, records))
+        both = run_cli(project, "report", "merge", *map(str, records))
         assert both.returncode == 1, both.stderr
         assert "shard 2/3 was given 2 times" in both.stderr
         assert read(project / ".ci-orchestrator" / "reports" / "run.json")["status"] == "failed"
     # ... and a rerun that passed ran after them.
     rerun = run_shards(project, "rerun")
     for records in ([*failed, *rerun], [*rerun, *failed]):
-        both = cli(project, "report", "merge", *map(str, records))
+        both = run_cli(project, "report", "merge", *map(str, records))
         assert both.returncode == 0, both.stderr
         merged = read(project / ".ci-orchestrator" / "reports" / "run.json")
         assert merged["status"] == "passed"
@@ -235,7 +220,7 @@ def test_with_history_the_shards_take_about_the_same_time(tmp_path: Path) -> Non
     by_count = [len(plan_instances(work, "--shard", f"{index}/{SHARDS}")) for index in range(1, SHARDS + 1)]
     assert max(by_count) - min(by_count) <= 1  # no history: balanced by count
 
-    assert cli(work, "run", "-j", "8", "--output", "quiet").returncode == 0  # one whole run
+    assert run_cli(work, "run", "-j", "8", "--output", "quiet").returncode == 0  # one whole run
     with History.open(work / ".ci-orchestrator" / "history.db") as history:
         durations = history.durations("thirty")
     assert len(durations) == 42
@@ -246,7 +231,9 @@ def test_with_history_the_shards_take_about_the_same_time(tmp_path: Path) -> Non
     for index in range(1, SHARDS + 1):
         record = work / f"shard-{index}.json"
         shard = f"{index}/{SHARDS}"
-        process = cli(work, "run", "--shard", shard, "-j", "8", "--output", "quiet", "--json", str(record))
+        process = run_cli(
+            work, "run", "--shard", shard, "-j", "8", "--output", "quiet", "--json", str(record)
+        )
         assert process.returncode == 0, process.stderr
         parts.append([step["id"] for step in read(record)["steps"]])
     ran = [instance for part in parts for instance in part]
@@ -262,11 +249,10 @@ def test_merge_under_github_appends_the_summary_once_and_sets_outputs(
     output_file = tmp_path / "output"
     summary_file.touch()
     output_file.touch()
-    arguments = cli_args(project, "report", "merge", *map(str, passing_shards), "--json", "gh.json")
-    arguments["env"].update(
-        GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary_file), GITHUB_OUTPUT=str(output_file)
+    env = cli_environment(
+        project, GITHUB_ACTIONS="true", GITHUB_STEP_SUMMARY=str(summary_file), GITHUB_OUTPUT=str(output_file)
     )
-    process = subprocess.run(**arguments, timeout=120, check=False)
+    process = run_cli(project, "report", "merge", *map(str, passing_shards), "--json", "gh.json", env=env)
     assert process.returncode == 0, process.stderr
     summary = summary_file.read_text(encoding="utf-8")
     assert summary.count("## ✅ thirty: passed") == 1
@@ -284,7 +270,7 @@ def test_a_github_matrix_past_256_jobs_is_capped_or_warned_about(tmp_path: Path)
         lines += [f"  - id: {step}", f"    matrix: {{n: {list(range(150))}}}", "    run: 'true'"]
     (tmp_path / "playbooks" / "ci.yml").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-    capped = cli(tmp_path, "plan", "--format", "github-matrix", "--shards", "300")
+    capped = run_cli(tmp_path, "plan", "--format", "github-matrix", "--shards", "300")
     assert capped.returncode == 0, capped.stderr
     entries = json.loads(capped.stdout)["include"]
     assert len(entries) == 256
@@ -292,11 +278,11 @@ def test_a_github_matrix_past_256_jobs_is_capped_or_warned_about(tmp_path: Path)
     assert sum(entry["steps"] for entry in entries) == 300
     assert "--shards 300: GitHub runs at most 256 jobs of one matrix, so 256 shards" in capped.stderr
 
-    wide = cli(tmp_path, "plan", "--format", "github-matrix")
+    wide = run_cli(tmp_path, "plan", "--format", "github-matrix")
     assert wide.returncode == 0, wide.stderr
     assert len(json.loads(wide.stdout)["include"]) == 300
     assert "300 matrix entries: GitHub runs at most 256 jobs" in wide.stderr
     assert "use --shards 256 or fewer" in wide.stderr
 
-    fits = cli(tmp_path, "plan", "--format", "github-matrix", "--shards", "256")
+    fits = run_cli(tmp_path, "plan", "--format", "github-matrix", "--shards", "256")
     assert fits.returncode == 0 and not fits.stderr

@@ -17,7 +17,7 @@ from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.reporters.logs import strip_ansi
 from ci_orchestrator.results import RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.settings.model import OutputMode
-from tests.helpers import run_result, step_result
+from tests.helpers import cli_environment, run_result, start_cli, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -268,18 +268,11 @@ def test_rich_is_not_imported_off_a_terminal(mode: OutputMode) -> None:
 def test_start_lines_reach_a_piped_console_while_the_step_runs(workdir: Path) -> None:
     """Off a terminal the lines are written in batches, yet each batch reaches the reader before
     the run waits: `start slow` shows while `slow` is still running."""
-    from tests.helpers import cli_command, cli_environment
-
     (workdir / "ci.yml").write_text(
         "name: ci\nsteps:\n  - id: quick\n    run: echo hi\n  - id: slow\n    run: sleep 5\n"
     )
-    process = subprocess.Popen(
-        cli_command("run", "ci.yml"),
-        cwd=workdir,
-        env={k: v for k, v in cli_environment(workdir, CI="true").items() if k != "PYTHONUNBUFFERED"},
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-    )
+    env = {k: v for k, v in cli_environment(workdir, CI="true").items() if k != "PYTHONUNBUFFERED"}
+    process = start_cli(workdir, "run", "ci.yml", env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
     assert process.stdout is not None
     seen = b""
     deadline = time.monotonic() + 30

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import psutil
 import pytest
 
-from tests.helpers import REPO, cli_environment, run_cli
+from tests.helpers import REPO, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -120,18 +120,8 @@ steps:
 def test_what_the_process_had_before_the_run_is_not_stopped(workdir: Path) -> None:
     # The usual container entrypoint: after `exec`, the sidecar is already this process's child.
     (workdir / "sidecar.yml").write_text(SIDECAR)
-    entrypoint = (
-        'sleep 1098 >/dev/null 2>&1 & echo $! > sidecar.pid; exec "$0" -m ci_orchestrator run sidecar.yml'
-    )
-    done = subprocess.run(
-        ["sh", "-c", entrypoint, sys.executable],
-        cwd=workdir,
-        env=cli_environment(workdir),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    entrypoint = ("sh", "-c", 'sleep 1098 >/dev/null 2>&1 & echo $! > sidecar.pid; exec "$@"', "sh")
+    done = run_cli(workdir, "run", "sidecar.yml", launcher=entrypoint)
     sidecar = int((workdir / "sidecar.pid").read_text())
     left = int((workdir / "left.pid").read_text())
     try:
