@@ -10,8 +10,6 @@ import pytest
 if TYPE_CHECKING:
     from pathlib import Path
 
-DATA = __import__("pathlib").Path(__file__).parent / "data"
-
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from collections.abc import Sequence
 
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "data"  # playbooks, scripts and files the tests start from
 
 
 def step(step_id: str, **fields: Any) -> Step:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "ci_orchestrator"
+from tests.helpers import REPO
+
+PACKAGE = REPO / "ci_orchestrator"
 LIBRARIES = {
     "typer": "cli",
     "yaml": "playbook.nodes",

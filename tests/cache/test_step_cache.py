@@ -21,8 +21,7 @@ from ci_orchestrator.cache import digests
 from ci_orchestrator.cache.step_cache import RestoreError, StepCache
 from ci_orchestrator.errors import Location
 from ci_orchestrator.playbook.model import Instance, Step
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.helpers import REPO
 
 
 def instance(
@@ -741,7 +740,7 @@ WORKER = textwrap.dedent(
 
 def test_two_processes_share_a_cache_without_damage(workspace: Path, tmp_path: Path) -> None:
     directory = tmp_path / "shared-cache"
-    environment = {**os.environ, "PYTHONPATH": str(ROOT)}
+    environment = {**os.environ, "PYTHONPATH": str(REPO)}
     workers = [
         subprocess.Popen(
             [sys.executable, "-c", WORKER, str(workspace), str(directory), name],

@@ -25,9 +25,9 @@ import pytest
 import yaml
 
 from ci_orchestrator.expressions import evaluation
+from tests.helpers import REPO
 
-ROOT = Path(__file__).resolve().parents[2]
-ACTION = yaml.safe_load((ROOT / "action.yml").read_text(encoding="utf-8"))
+ACTION = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
 STEPS: list[dict[str, Any]] = ACTION["runs"]["steps"]
 SCRIPT_STEPS = [step for step in STEPS if "run" in step]
 # Variables of the machine running the tests that a runner would not give a step.
@@ -112,7 +112,7 @@ class Runner:
         env.update(
             CI="true",
             GITHUB_ACTIONS="true",
-            GITHUB_ACTION_PATH=str(ROOT),
+            GITHUB_ACTION_PATH=str(REPO),
             GITHUB_WORKSPACE=str(self.workspace),
             GITHUB_SHA=self.sha,
             RUNNER_OS="Linux",
@@ -130,7 +130,7 @@ class Runner:
             "inputs": inputs,
             "steps": {},
             "runner": {"os": "Linux", "temp": str(self.runner_temp)},
-            "github": {"sha": self.sha, "action_path": str(ROOT), "workspace": str(self.workspace)},
+            "github": {"sha": self.sha, "action_path": str(REPO), "workspace": str(self.workspace)},
         }
         runs: dict[str, StepRun] = {}
         summaries: list[str] = []

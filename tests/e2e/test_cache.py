@@ -20,12 +20,12 @@ import pytest
 
 from ci_orchestrator.cache import digests
 from ci_orchestrator.cache.store import JSONTextDisk
-from tests.helpers import cli_environment, invoke, run_cli, start_cli
+from tests.helpers import FIXTURES, cli_environment, invoke, run_cli, start_cli
 
 if TYPE_CHECKING:
     from typer.testing import Result
 
-FIXTURE = Path(__file__).parents[1] / "data" / "cache"
+FIXTURE = FIXTURES / "cache"
 CACHEABLE = ["gen", "pack", "docs", "check (3.11)", "check (3.12)"]
 OUTPUTS = ["build/gen.txt", "dist/pack.bin", "site/index.html", "out/check-3.11.txt", "out/check-3.12.txt"]
 

@@ -5,17 +5,17 @@ from __future__ import annotations
 import json
 import re
 import shutil
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.helpers import REPO, invoke, run_cli
+from tests.helpers import FIXTURES, REPO, invoke, run_cli
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
-DATA = Path(__file__).parents[1] / "data" / "cli"
+DATA = FIXTURES / "cli"
 ERRORS = DATA / "errors"
 
 

@@ -4,12 +4,12 @@ scheduler's priorities from past durations, and `repro` of a recorded run."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tests.helpers import cli_environment, run_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from pathlib import Path
 
 MATRIX_PLAYBOOK = """\
 name: repro

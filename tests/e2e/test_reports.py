@@ -16,13 +16,12 @@ from typing import TYPE_CHECKING, Any
 import junitparser
 import pytest
 
-from tests.helpers import cli_environment, run_cli
+from tests.helpers import FIXTURES, cli_environment, run_cli
 
 if TYPE_CHECKING:
     import subprocess
 
-ROOT = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).parents[1] / "data" / "reports"
+DATA = FIXTURES / "reports"
 SECRET = "hunter2-s3cr3t-value"
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
 SPEC_RUN_KEYS = {"run_id", "playbook", "status", "started", "finished", "steps", "stats"}

@@ -17,9 +17,9 @@ import pytest
 import yaml
 
 from ci_orchestrator.cpus import available_cpus
-from tests.helpers import cli_environment, invoke, run_cli
+from tests.helpers import FIXTURES, REPO, cli_environment, invoke, run_cli
 
-DATA = Path(__file__).parents[1] / "data" / "seeds"
+DATA = FIXTURES / "seeds"
 RUN_JSON = ".ci-orchestrator/reports/run.json"
 
 
@@ -726,8 +726,7 @@ def test_stop_on_first_error_by_default(workdir: Path) -> None:
 
 def test_example_playbook_runs_from_a_real_process(tmp_path: Path) -> None:
     """The shipped example, as a user runs it: `python -m ci_orchestrator run scripts`."""
-    root = Path(__file__).parents[2]
-    shutil.copytree(root / "playbooks", tmp_path / "playbooks")
+    shutil.copytree(REPO / "playbooks", tmp_path / "playbooks")
     done = run_cli(tmp_path, "run", "scripts", env=cli_environment())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "group nightly: 2 completed, 2 successful, 0 failed" in done.stdout

@@ -6,15 +6,16 @@ from __future__ import annotations
 import json
 import subprocess
 import xml.etree.ElementTree as ET
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from ci_orchestrator.history.database import History
 from tests.helpers import cli_environment, run_cli, start_cli
 
-ROOT = Path(__file__).resolve().parents[2]
+if TYPE_CHECKING:
+    from pathlib import Path
+
 SHARDS = 3
 
 

@@ -10,7 +10,6 @@ import subprocess
 import sys
 import textwrap
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -19,12 +18,11 @@ from ci_orchestrator.errors import UsageError
 from ci_orchestrator.history.database import History, HistoryError
 from ci_orchestrator.history.runs import RunState
 from ci_orchestrator.results import RunResult, Status
-from tests.helpers import T0, run_result, step_result
+from tests.helpers import REPO, T0, run_result, step_result
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
-
-REPO = Path(__file__).resolve().parents[2]
+    from pathlib import Path
 
 
 def record(history: History, result: RunResult) -> None:

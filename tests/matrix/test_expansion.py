@@ -14,10 +14,9 @@ from ci_orchestrator.expressions import evaluation
 from ci_orchestrator.matrix.expansion import contexts_for, default_runner, expand
 from ci_orchestrator.matrix.rules import combinations, instance_id
 from ci_orchestrator.playbook.model import MatrixSpec, Step
-from tests.conftest import DATA
-from tests.helpers import REPO, playbook
+from tests.helpers import FIXTURES, REPO, playbook
 
-DOCS_CASES = json.loads((DATA / "matrix" / "github_docs.json").read_text())
+DOCS_CASES = json.loads((FIXTURES / "matrix" / "github_docs.json").read_text())
 
 
 def step(step_id: str, **fields: Any) -> Step:

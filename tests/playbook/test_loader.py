@@ -14,9 +14,7 @@ from ci_orchestrator.errors import EXIT_USAGE, PlaybookError, UsageError
 from ci_orchestrator.matrix import expansion
 from ci_orchestrator.playbook import loader
 from ci_orchestrator.playbook.model import Execution
-
-DATA = Path(__file__).parents[1] / "data"
-REPO = Path(__file__).parents[2]
+from tests.helpers import FIXTURES, REPO
 
 
 def write(folder: Path, text: str, name: str = "playbooks/ci.yml") -> Path:
@@ -73,7 +71,7 @@ def test_missing_default_playbook_says_there_are_none(workdir: Path) -> None:
 
 
 def test_full_playbook_reads_every_key() -> None:
-    playbook = loader.load_playbook(DATA / "loader/full.yml")
+    playbook = loader.load_playbook(FIXTURES / "loader/full.yml")
     assert playbook.name == "full"
     assert playbook.execution is Execution.PARALLEL
     assert playbook.concurrency is None
@@ -115,7 +113,7 @@ def test_full_playbook_reads_every_key() -> None:
 
 
 def test_key_locations_point_at_each_key() -> None:
-    playbook = loader.load_playbook(DATA / "loader/full.yml")
+    playbook = loader.load_playbook(FIXTURES / "loader/full.yml")
     lint = playbook.step("lint")
     assert str(lint.key_locations["needs"]) == "tests/data/loader/full.yml:19:5"
     assert lint.location.line == 17
@@ -123,7 +121,7 @@ def test_key_locations_point_at_each_key() -> None:
 
 
 def test_json_playbook_loads_like_yaml(workdir: Path) -> None:
-    shutil.copy(DATA / "loader/small.json", workdir / "small.json")
+    shutil.copy(FIXTURES / "loader/small.json", workdir / "small.json")
     playbook = loader.load_playbook(loader.find_playbook("small.json", root=workdir))
     assert playbook.name == "from-json"
     assert playbook.concurrency == 2

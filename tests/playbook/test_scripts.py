@@ -11,16 +11,14 @@ import pytest
 from ci_orchestrator.errors import PlaybookError
 from ci_orchestrator.playbook import loader
 from ci_orchestrator.playbook.scripts import discover, normalize_number
-from tests.helpers import run_cli
-
-DATA = Path(__file__).parents[1] / "data"
+from tests.helpers import FIXTURES, run_cli
 
 
 @pytest.fixture
 def project(workdir: Path) -> Path:
     """A copy of the scripts fixtures and the playbook that uses them, under the working directory."""
-    shutil.copytree(DATA / "scripts", workdir / "tests/data/scripts")
-    shutil.copytree(DATA / "loader", workdir / "tests/data/loader")
+    shutil.copytree(FIXTURES / "scripts", workdir / "tests/data/scripts")
+    shutil.copytree(FIXTURES / "loader", workdir / "tests/data/loader")
     return workdir
 
 

@@ -25,8 +25,8 @@ from ci_orchestrator.masking import Masker
 from ci_orchestrator.run.argv import build_argv
 from ci_orchestrator.run.events import Exited, ProcessSpec, Signalled
 from ci_orchestrator.run.supervisor import MAX_GRACE, Supervisor
+from tests.helpers import REPO
 
-REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
 
 
