@@ -1,5 +1,6 @@
-"""Builders for model objects in tests that do not go through the loader, and the command line
-as a user runs it: in process (typer's CliRunner) or as a real `python -m ci_orchestrator`."""
+"""What tests build and run: model objects for tests that do not go through the loader, results
+as the scheduler hands them to reporters, and the command line as a user runs it, in process
+(typer's CliRunner) or as a real `python -m ci_orchestrator`."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from typer.testing import CliRunner, Result
 
@@ -18,7 +19,11 @@ from ci_orchestrator.errors import Location
 from ci_orchestrator.playbook.model import Execution, Group, Instance, Playbook, Step
 from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
 
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
 REPO = Path(__file__).resolve().parent.parent
+FIXTURES = REPO / "tests" / "data"  # playbooks, scripts and files the tests start from
 
 
 def step(step_id: str, **fields: Any) -> Step:
@@ -56,8 +61,12 @@ def instances(book: Playbook) -> list[Instance]:
 
 
 def invoke(*args: str) -> Result:
-    """The command in this process, through typer's CliRunner."""
-    return CliRunner().invoke(app, list(args))
+    """The command in this process, through typer's CliRunner. An exception other than the
+    command's own exit is raised here: a traceback fails the test whatever it looks at."""
+    result = CliRunner().invoke(app, list(args))
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result
 
 
 def cli_environment(work: Path | None = None, **extra: str) -> dict[str, str]:
@@ -76,16 +85,18 @@ def cli_environment(work: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
-def cli_command(*args: str) -> list[str]:
-    return [sys.executable, "-m", "ci_orchestrator", *args]
-
-
 def run_cli(
-    work: Path, *args: str, env: dict[str, str] | None = None, timeout: float = 120
+    work: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    launcher: Sequence[str] = (),
+    timeout: float = 120,
 ) -> subprocess.CompletedProcess[str]:
-    """The command as a separate process in `work`, as CI runs it (undecodable output replaced)."""
+    """The command as a separate process in `work`, as CI runs it, waited for (undecodable
+    output replaced). The environment is `cli_environment(work)` unless given; `launcher` goes
+    before the command: a program that sets something up, then runs the rest of its arguments."""
     return subprocess.run(
-        cli_command(*args),
+        [*launcher, sys.executable, "-m", "ci_orchestrator", *args],
         cwd=work,
         env=cli_environment(work) if env is None else env,
         capture_output=True,
@@ -93,6 +104,23 @@ def run_cli(
         errors="replace",
         timeout=timeout,
         check=False,
+    )
+
+
+def start_cli(
+    work: Path,
+    *args: str,
+    env: dict[str, str] | None = None,
+    launcher: Sequence[str] = (),
+    **popen: Any,
+) -> subprocess.Popen[Any]:
+    """The command started as a separate process in `work`, as `run_cli` runs it, for a test
+    that signals it or reads its output while it runs; `popen` says where that output goes."""
+    return subprocess.Popen(
+        [*launcher, sys.executable, "-m", "ci_orchestrator", *args],
+        cwd=work,
+        env=cli_environment(work) if env is None else env,
+        **popen,
     )
 
 
@@ -131,19 +159,23 @@ def step_result(
 
 
 def run_result(
-    *steps: StepResult, status: RunStatus | None = None, seconds: float = 5.0, **fields: Any
+    *steps: StepResult,
+    status: RunStatus | None = None,
+    offset: float = 0.0,
+    seconds: float = 5.0,
+    **fields: Any,
 ) -> RunResult:
-    """A finished run of `steps`, `seconds` long; its status follows the steps unless given."""
+    """A finished run of `steps` that started `offset` seconds after T0 and took `seconds`; its
+    status follows the steps and an interruption, as the scheduler's does, unless given."""
     if status is None:
-        failed = any(s.status.is_failure and not s.continue_on_error for s in steps)
-        status = RunStatus.FAILED if failed else RunStatus.PASSED
+        status = RunStatus.of(steps, interrupted=fields.get("interrupted_by") is not None)
     values: dict[str, Any] = {
         "run_id": "run-1",
         "playbook": "ci",
         "playbook_path": "playbooks/ci.yml",
         "status": status,
-        "started": T0,
-        "finished": T0 + timedelta(seconds=seconds),
+        "started": T0 + timedelta(seconds=offset),
+        "finished": T0 + timedelta(seconds=offset + seconds),
         "steps": tuple(steps),
     }
     values.update(fields)

@@ -4,9 +4,10 @@ imported in one module, leaves stay leaves, runners never render, the CLI sits o
 from __future__ import annotations
 
 import ast
-from pathlib import Path
 
-PACKAGE = Path(__file__).resolve().parent.parent / "ci_orchestrator"
+from tests.helpers import REPO
+
+PACKAGE = REPO / "ci_orchestrator"
 LIBRARIES = {
     "typer": "cli",
     "yaml": "playbook.nodes",

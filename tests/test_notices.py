@@ -13,7 +13,7 @@ from ci_orchestrator.cache.step_cache import StepCache
 from ci_orchestrator.errors import Location
 from ci_orchestrator.history.recorder import HistoryRecorder
 from ci_orchestrator.playbook.model import Playbook
-from tests.helpers import cli_command, cli_environment
+from tests.helpers import start_cli
 
 PACKAGE = Path(__file__).resolve().parent.parent / "ci_orchestrator"
 
@@ -84,18 +84,10 @@ steps:
 def test_a_warning_said_while_steps_run_comes_after_the_run_s_output(workdir: Path) -> None:
     (workdir / "playbooks").mkdir()
     (workdir / "playbooks" / "ci.yml").write_text(REFUSED)
-    process = subprocess.run(
-        cli_command("run"),
-        cwd=workdir,
-        env=cli_environment(workdir),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,  # one stream: the order the reader sees
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert process.returncode == 0, process.stdout
-    lines = process.stdout.splitlines()
+    process = start_cli(workdir, "run", stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output, _ = process.communicate(timeout=120)  # one stream: the order the reader sees
+    assert process.returncode == 0, output
+    lines = output.splitlines()
     assert lines[-2].startswith("ci passed in ")
     assert lines[-1] == (
         "ci-orchestrator: warning: build: result not cached:"

@@ -1,0 +1,513 @@
+"""The composite action, run as GitHub's runner would run it: its `run:` scripts for real.
+
+A small runner stands in for GitHub's: it substitutes `${{ }}` in `if:` and `env:` (never in
+scripts, as the runner does), gives each step its own `$GITHUB_OUTPUT` and
+`$GITHUB_STEP_SUMMARY` files, runs each script with `bash --noprofile --norc -eo pipefail`, and
+passes over `uses:` steps (actions/cache). The tool is installed once per session by the
+action's own install step; later runs find it installed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from ci_orchestrator.expressions import evaluation
+from tests.helpers import REPO
+
+ACTION = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
+STEPS: list[dict[str, Any]] = ACTION["runs"]["steps"]
+SCRIPT_STEPS = [step for step in STEPS if "run" in step]
+# Variables of the machine running the tests that a runner would not give a step.
+_LEAKS = ("GITHUB_", "RUNNER_", "CI_ORCHESTRATOR", "PYTHONPATH", "VIRTUAL_ENV", "PYTEST_")
+
+PLAYBOOK = """\
+name: small
+execution: parallel
+vars: {greeting: hello}
+steps:
+  - id: hello
+    run: echo "${{ vars.greeting }} from $CI_ORCHESTRATOR_STEP_ID"
+  - id: test
+    matrix: {python: ["3.11", "3.12", "3.13"]}
+    run: echo "testing on $MATRIX_PYTHON"
+"""
+
+FAILING = """\
+name: failing
+steps:
+  - id: good
+    run: echo fine
+  - id: bad
+    run: echo "about to fail" && exit 3
+"""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepRun:
+    id: str
+    ran: bool
+    returncode: int | None = None
+    stdout: str = ""
+    stderr: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ActionRun:
+    steps: dict[str, StepRun]
+    outputs: dict[str, str]
+    summary: str
+
+    @property
+    def failed(self) -> bool:
+        return any(step.returncode not in (None, 0) for step in self.steps.values())
+
+
+def parse_output_file(text: str) -> dict[str, str]:
+    """`$GITHUB_OUTPUT` lines: `name=value` and `name<<DELIMITER` ... `DELIMITER`."""
+    values: dict[str, str] = {}
+    lines = iter(text.splitlines())
+    for line in lines:
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            body: list[str] = []
+            for inner in lines:
+                if inner == delimiter:
+                    break
+                body.append(inner)
+            else:
+                raise AssertionError(f"output {name!r}: no closing delimiter {delimiter!r}")
+            values[name] = "\n".join(body)
+        elif line:
+            name, value = line.split("=", 1)
+            values[name] = value
+    return values
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Runner:
+    """One simulated job on a Linux runner: a workspace, a runner temp folder, a PATH."""
+
+    workspace: Path
+    runner_temp: Path
+    files: Path
+    path: str
+    sha: str = "0123456789abcdef0123456789abcdef01234567"
+
+    def base_env(self) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKS) and k != "CI"}
+        env.update(
+            CI="true",
+            GITHUB_ACTIONS="true",
+            GITHUB_ACTION_PATH=str(REPO),
+            GITHUB_WORKSPACE=str(self.workspace),
+            GITHUB_SHA=self.sha,
+            RUNNER_OS="Linux",
+            RUNNER_TEMP=str(self.runner_temp),
+            PATH=self.path,
+        )
+        return env
+
+    def run_action(self, **given: str) -> ActionRun:
+        declared = ACTION["inputs"]
+        unknown = set(given) - set(declared)
+        assert not unknown, f"not inputs of the action: {unknown}"
+        inputs = {name: given.get(name, spec.get("default", "")) for name, spec in declared.items()}
+        contexts: dict[str, Any] = {
+            "inputs": inputs,
+            "steps": {},
+            "runner": {"os": "Linux", "temp": str(self.runner_temp)},
+            "github": {"sha": self.sha, "action_path": str(REPO), "workspace": str(self.workspace)},
+        }
+        runs: dict[str, StepRun] = {}
+        summaries: list[str] = []
+        for step in STEPS:
+            status = evaluation.JobStatus(failure=any(r.returncode for r in runs.values()))
+            wanted = evaluation.evaluate_condition(str(step.get("if", "success()")), contexts, status)
+            if "uses" in step or not wanted:
+                runs[step["id"]] = StepRun(id=step["id"], ran=False)
+                contexts["steps"][step["id"]] = {"outputs": {}, "outcome": "skipped"}
+                continue
+            result = self.run_script(step, contexts, summaries)
+            runs[step["id"]] = result
+            contexts["steps"][step["id"]] = {
+                "outputs": result.outputs,
+                "outcome": "success" if result.returncode == 0 else "failure",
+            }
+        outputs = {
+            name: evaluation.interpolate(spec["value"], contexts) for name, spec in ACTION["outputs"].items()
+        }
+        return ActionRun(steps=runs, outputs=outputs, summary="".join(summaries))
+
+    def run_script(self, step: dict[str, Any], contexts: dict[str, Any], summaries: list[str]) -> StepRun:
+        assert step["shell"] == "bash"
+        # Fresh files per step, as on GitHub.
+        self.files.mkdir(parents=True, exist_ok=True)
+        folder = Path(tempfile.mkdtemp(prefix=f"{step['id']}-", dir=self.files))
+        env = self.base_env()
+        for name in ("GITHUB_OUTPUT", "GITHUB_STEP_SUMMARY", "GITHUB_ENV", "GITHUB_PATH"):
+            (folder / name).touch()
+            env[name] = str(folder / name)
+        env.update(
+            {
+                name: evaluation.interpolate(str(value), contexts)
+                for name, value in step.get("env", {}).items()
+            }
+        )
+        script = folder / "script.sh"
+        script.write_text(step["run"], encoding="utf-8")
+        done = subprocess.run(
+            ["bash", "--noprofile", "--norc", "-eo", "pipefail", str(script)],
+            cwd=self.workspace,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            capture_output=True,
+            text=True,
+            timeout=180,
+            check=False,
+        )
+        summaries.append((folder / "GITHUB_STEP_SUMMARY").read_text(encoding="utf-8"))
+        return StepRun(
+            id=step["id"],
+            ran=True,
+            returncode=done.returncode,
+            stdout=done.stdout,
+            stderr=done.stderr,
+            outputs=parse_output_file((folder / "GITHUB_OUTPUT").read_text(encoding="utf-8")),
+        )
+
+
+def _runner_path(tmp: Path) -> str:
+    """A PATH whose `python3` is this interpreter: the runner's python3 after setup-python."""
+    tools = tmp / "tools"
+    tools.mkdir()
+    (tools / "python3").symlink_to(sys.executable)
+    return f"{tools}{os.pathsep}{os.environ['PATH']}"
+
+
+@pytest.fixture(scope="session")
+def job(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, StepRun]:
+    """The runner temp folder of a job in which the action installed the tool once."""
+    tmp = tmp_path_factory.mktemp("job")
+    temp = tmp / "runner-temp"
+    temp.mkdir()
+    path = _runner_path(tmp)
+    runner = Runner(workspace=tmp, runner_temp=temp, files=tmp / "files", path=path)
+    install = next(step for step in STEPS if step["id"] == "install")
+    first = runner.run_script(install, {"inputs": {}, "steps": {}}, [])
+    if first.returncode and "No matching distribution found" in first.stderr:
+        pytest.skip(f"pip cannot reach a package index to install the dependencies:\n{first.stderr}")
+    return temp, path, first
+
+
+@pytest.fixture
+def runner(job: tuple[Path, str, StepRun], tmp_path: Path) -> Runner:
+    temp, path, _ = job
+    workspace = tmp_path / "workspace"
+    (workspace / "playbooks").mkdir(parents=True)
+    (workspace / "playbooks" / "ci.yml").write_text(PLAYBOOK, encoding="utf-8")
+    (workspace / "playbooks" / "failing.yml").write_text(FAILING, encoding="utf-8")
+    return Runner(workspace=workspace, runner_temp=temp, files=tmp_path / "files", path=path)
+
+
+# ------------------------------------------------------------------ the file itself
+
+
+def _expressions_in(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [found for item in value.values() for found in _expressions_in(item)]
+    if isinstance(value, list):
+        return [found for item in value for found in _expressions_in(item)]
+    return re.findall(r"\$\{\{(.*?)\}\}", str(value))
+
+
+@pytest.mark.parametrize("step", SCRIPT_STEPS, ids=lambda step: step["id"])
+def test_no_script_has_an_expression_pasted_in(step: dict[str, Any]) -> None:
+    assert "${{" not in step["run"]
+    assert step["shell"] == "bash"
+
+
+def test_every_input_reaches_scripts_only_through_env() -> None:
+    for step in SCRIPT_STEPS:
+        for name, value in step.get("env", {}).items():
+            # The whole value is one expression: nothing is built around it.
+            assert re.fullmatch(r"\$\{\{ [\w.-]+ \}\}", str(value)), (step["id"], name, value)
+    used = {ref.strip() for step in STEPS for ref in _expressions_in(step)}
+    for name in ACTION["inputs"]:
+        assert f"inputs.{name}" in " ".join(used), f"input {name} is never used"
+    for ref in used:
+        for name in re.findall(r"inputs\.([\w-]+)", ref):
+            assert name in ACTION["inputs"], f"unknown input {name}"
+
+
+def test_scripts_use_the_command_line_not_the_package() -> None:
+    """The command line is the tool's interface: its internals may change under the action."""
+    for step in SCRIPT_STEPS:
+        assert not re.search(r"(import|from)\s+ci_orchestrator", step["run"]), step["id"]
+
+
+def test_the_outputs_are_the_tools_own() -> None:
+    assert set(ACTION["outputs"]) == {"result", "failed-steps", "junit-path", "summary-path", "json-path"}
+    for name, spec in ACTION["outputs"].items():
+        assert spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
+
+
+def test_cache_keys_go_from_the_most_to_the_least_specific() -> None:
+    restore = next(step for step in STEPS if step["id"] == "restore")
+    save = next(step for step in STEPS if step["id"] == "save")
+    key = restore["with"]["key"]
+    assert key == save["with"]["key"]
+    assert key.startswith("ci-orchestrator-${{ runner.os }}-")
+    assert key.endswith("-${{ github.sha }}")
+    assert restore["with"]["path"] == save["with"]["path"]
+    prefixes = restore["with"]["restore-keys"].splitlines()
+    assert prefixes == sorted(prefixes, key=len, reverse=True)
+    assert prefixes[-1] == "ci-orchestrator-${{ runner.os }}-"
+    assert all(key.startswith(prefix) for prefix in prefixes)
+
+
+@pytest.mark.parametrize(
+    ("cache", "failure", "cancelled", "saved"),
+    [
+        ("true", False, False, True),
+        ("true", True, False, True),  # failed steps are never stored: what passed is kept
+        ("true", False, True, False),
+        ("false", False, False, False),
+    ],
+)
+def test_when_the_cache_is_saved(cache: str, failure: bool, cancelled: bool, saved: bool) -> None:
+    save = next(step for step in STEPS if step["id"] == "save")
+    contexts = {"inputs": {"cache": cache}, "steps": {"restore": {"outputs": {"cache-hit": ""}}}}
+    status = evaluation.JobStatus(failure=failure, cancelled=cancelled)
+    assert evaluation.evaluate_condition(save["if"], contexts, status) is saved
+
+
+def test_an_exact_cache_hit_is_not_saved_again() -> None:
+    save = next(step for step in STEPS if step["id"] == "save")
+    contexts = {"inputs": {"cache": "true"}, "steps": {"restore": {"outputs": {"cache-hit": "true"}}}}
+    assert not evaluation.evaluate_condition(save["if"], contexts, evaluation.JobStatus())
+
+
+# ------------------------------------------------------------------ running it
+
+
+@pytest.mark.slow
+def test_install_makes_a_venv_once_per_job(job: tuple[Path, str, StepRun], runner: Runner) -> None:
+    temp, _, first = job
+    assert first.returncode == 0, first.stderr
+    assert "ci-orchestrator 0." in first.stdout
+    assert (temp / "ci-orchestrator" / "venv" / "bin" / "ci-orchestrator").is_file()
+    assert first.outputs["bin"] == str(temp / "ci-orchestrator" / "venv" / "bin")
+    # Built from a copy, so that no build/ or *.egg-info is left in the action's folder.
+    assert (temp / "ci-orchestrator" / "source" / "pyproject.toml").is_file()
+
+    again = runner.run_action()
+    assert "already installed" in again.steps["install"].stdout
+    assert again.steps["install"].outputs == first.outputs
+
+
+@pytest.mark.slow
+def test_a_passing_run_sets_outputs_and_the_job_summary(runner: Runner) -> None:
+    run = runner.run_action(matrix="python=3.11,3.13\n")
+    assert not run.failed, run.steps["run"].stderr
+    assert run.outputs["result"] == "passed"
+    assert json.loads(run.outputs["failed-steps"]) == []
+    record = json.loads(Path(run.outputs["json-path"]).read_text(encoding="utf-8"))
+    assert [step["id"] for step in record["steps"]] == ["hello", "test (3.11)", "test (3.13)"]
+    assert Path(run.outputs["junit-path"]).is_file()
+    assert Path(run.outputs["summary-path"]).is_file()
+    assert "test (3.13)" in run.summary
+    assert "passed" in run.summary
+    # Each step's log folded in a group, under GitHub.
+    assert "::group::" in run.steps["run"].stdout
+
+
+@pytest.mark.slow
+def test_a_failed_run_fails_the_step_and_keeps_the_reports(runner: Runner) -> None:
+    run = runner.run_action(playbook="failing")
+    assert run.steps["run"].returncode == 1
+    assert run.outputs["result"] == "failed"
+    assert json.loads(run.outputs["failed-steps"]) == ["bad"]
+    record = json.loads(Path(run.outputs["json-path"]).read_text(encoding="utf-8"))
+    assert {step["id"]: step["exit_code"] for step in record["steps"]} == {"good": 0, "bad": 3}
+    assert "::error" in run.steps["run"].stdout
+    assert "bad" in run.summary
+
+
+@pytest.mark.slow
+def test_inputs_become_options(runner: Runner) -> None:
+    run = runner.run_action(
+        select="test*,hello",
+        concurrency="1",
+        matrix="  python=3.12  \n\n",
+        args="--only --var 'greeting=good day' --json 'reports/my run.json'",
+        cache="false",
+    )
+    assert not run.failed, run.steps["run"].stderr
+    assert not run.steps["paths"].ran
+    assert Path(run.outputs["json-path"]) == runner.workspace / "reports" / "my run.json"
+    record = json.loads(Path(run.outputs["json-path"]).read_text(encoding="utf-8"))
+    assert [step["id"] for step in record["steps"]] == ["hello", "test (3.12)"]
+    assert record["stats"]["max_concurrency_seen"] == 1
+    hello = record["steps"][0]
+    assert "good day from hello" in (runner.workspace / hello["log"]).read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_shards_split_the_playbook(runner: Runner) -> None:
+    ran: list[str] = []
+    for index in (1, 2):
+        # Each shard on its own runner, as in a job matrix: the split depends on the run history.
+        workspace = runner.workspace.with_name(f"shard-{index}")
+        shutil.copytree(runner.workspace, workspace)
+        shard_runner = dataclasses.replace(runner, workspace=workspace)
+        run = shard_runner.run_action(shard=f"{index}/2")
+        assert not run.failed, run.steps["run"].stderr
+        record = json.loads(Path(run.outputs["json-path"]).read_text(encoding="utf-8"))
+        ran += [step["id"] for step in record["steps"] if step["status"] == "passed"]
+    assert sorted(ran) == ["hello", "test (3.11)", "test (3.12)", "test (3.13)"]
+
+
+@pytest.mark.slow
+def test_working_directory_and_cache_paths(runner: Runner) -> None:
+    project = runner.workspace / "sub project"
+    (project / "playbooks").mkdir(parents=True)
+    (project / "playbooks" / "ci.yml").write_text(PLAYBOOK, encoding="utf-8")
+    run = runner.run_action(**{"working-directory": "sub project", "cache-dir": "my-cache"})
+    assert not run.failed, run.steps["run"].stderr
+    paths = run.steps["paths"].outputs
+    # Absolute, because actions/cache would read a relative path from the workspace.
+    assert paths["cache-dir"] == str(project / "my-cache")
+    assert (project / "my-cache").is_dir()
+    assert Path(run.outputs["json-path"]).is_file()
+    assert re.fullmatch(r"[0-9a-f]{64}", paths["playbook-hash"])
+
+    other = runner.run_action(**{"working-directory": "sub project"})
+    assert other.steps["paths"].outputs["cache-dir"] == str(project / ".ci-orchestrator" / "cache")
+    assert other.steps["paths"].outputs["playbook-hash"] == paths["playbook-hash"]
+
+    # The folder the run really uses when `args` names one, or a settings file and profile do.
+    given = runner.run_action(**{"working-directory": "sub project", "args": "--cache-dir 'args cache'"})
+    assert given.steps["paths"].outputs["cache-dir"] == str(project / "args cache")
+    assert (project / "args cache").is_dir()
+    (project / "team.toml").write_text('[profile.night]\ncache-dir = "night-cache"\n', encoding="utf-8")
+    profiled = runner.run_action(
+        **{"working-directory": "sub project", "args": "--config team.toml --profile=night"}
+    )
+    assert profiled.steps["paths"].outputs["cache-dir"] == str(project / "night-cache")
+    assert (project / "night-cache").is_dir()
+
+
+@pytest.mark.slow
+def test_what_the_run_step_will_report_leaves_the_cache_paths_usable(runner: Runner) -> None:
+    """An unknown playbook or a broken settings file fails the run step, with its message, not
+    the step that locates the cache."""
+    unknown = runner.run_action(playbook="nope")
+    assert unknown.steps["paths"].returncode == 0, unknown.steps["paths"].stderr
+    assert unknown.steps["paths"].outputs["playbook-hash"] == "none"
+    assert "unknown playbook 'nope'" in unknown.steps["run"].stderr
+    (runner.workspace / "ci-orchestrator.toml").write_text("timout = 3\n", encoding="utf-8")
+    broken = runner.run_action()
+    paths = broken.steps["paths"]
+    assert paths.returncode == 0, paths.stderr
+    assert paths.stderr == ""
+    assert paths.outputs["cache-dir"] == str(runner.workspace / ".ci-orchestrator" / "cache")
+    assert re.fullmatch(r"[0-9a-f]{64}", paths.outputs["playbook-hash"])
+    assert broken.steps["run"].returncode == 2
+    assert "ci-orchestrator.toml:1:1: timout: unknown key" in broken.steps["run"].stderr
+
+
+@pytest.mark.slow
+def test_the_playbook_hash_changes_with_the_playbook(runner: Runner) -> None:
+    first = runner.run_action(args="--dry-run").steps["paths"].outputs["playbook-hash"]
+    named = runner.run_action(playbook="playbooks/ci.yml", args="--dry-run")
+    assert named.steps["paths"].outputs["playbook-hash"] == first
+    other = runner.run_action(playbook="failing", args="--dry-run").steps["paths"].outputs["playbook-hash"]
+    assert other != first
+
+
+@pytest.mark.slow
+def test_jobs_that_run_different_parts_keep_caches_of_their_own(runner: Runner) -> None:
+    def job_hash(**given: str) -> str:
+        return runner.run_action(cache="true", args="--dry-run", **given).steps["paths"].outputs["job-hash"]
+
+    whole = job_hash()
+    assert re.fullmatch(r"[0-9a-f]{16}", whole)
+    assert job_hash() == whole  # the same job on the next commit finds its own cache
+    parts = [
+        job_hash(shard="1/2"),
+        job_hash(shard="2/2"),
+        job_hash(matrix="python=3.12"),
+        job_hash(select="hello"),
+    ]
+    assert len({whole, *parts}) == 5
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("name", "template", "message"),
+    [
+        ("select", '"; touch {target}; echo "', "matches no step"),
+        ("select", "$(touch {target})", "matches no step"),
+        ("playbook", "x; touch {target}", "unknown playbook"),
+        ("playbook", "`touch {target}`", "unknown playbook"),
+        ("matrix", "$(touch {target})", "expected KEY=VALUE"),
+        ("concurrency", "1; touch {target}", "concurrency"),
+        ("shard", "$(touch {target})", "shard"),
+        ("args", "$(touch {target})", "unexpected extra argument"),
+        ("args", "--select `touch {target}`", "unknown playbook"),
+        ("args", "'unbalanced; touch {target}", "No closing quotation"),
+        ("cache-dir", '"; touch {target}; #', ""),
+    ],
+)
+def test_hostile_inputs_are_taken_literally(
+    runner: Runner, tmp_path: Path, name: str, template: str, message: str
+) -> None:
+    target = tmp_path / "pwned"
+    value = template.format(target=target)
+    run = runner.run_action(**{name: value})
+    assert not target.exists()
+    if name == "cache-dir":
+        # A strange folder name is still just a folder name.
+        assert not run.failed, run.steps["run"].stderr
+        assert (runner.workspace / value).is_dir()
+        return
+    step = run.steps["run"]
+    assert step.returncode == 2, step.stderr
+    assert message in step.stderr
+    if name in ("select", "playbook", "matrix"):
+        assert value in step.stderr
+
+
+@pytest.mark.slow
+def test_an_old_python_is_refused_with_a_clear_error(tmp_path: Path) -> None:
+    tools = tmp_path / "old"
+    tools.mkdir()
+    (tools / "python3").write_text("#!/bin/sh\nexit 1\n", encoding="utf-8")
+    (tools / "python3").chmod(0o755)
+    temp = tmp_path / "temp"
+    temp.mkdir()
+    runner = Runner(
+        workspace=tmp_path,
+        runner_temp=temp,
+        files=tmp_path / "files",
+        path=f"{tools}{os.pathsep}{os.environ['PATH']}",
+    )
+    run = runner.run_action()
+    assert run.steps["install"].returncode == 1
+    assert "::error" in run.steps["install"].stdout
+    assert "Python 3.11" in run.steps["install"].stdout
+    assert not run.steps["run"].ran

@@ -1,0 +1,234 @@
+"""The run history and what reads it, end to end through the CLI: `history`, `history show`, the
+scheduler's priorities from past durations, and `repro` of a recorded run."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any
+
+from tests.helpers import cli_environment, run_cli
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+MATRIX_PLAYBOOK = """\
+name: repro
+execution: parallel
+vars: {mode: relaxed}
+steps:
+  - id: build
+    run: echo built > built.txt
+  - id: test
+    needs: [build]
+    matrix: {py: ["3.11", "3.12"], os: [linux]}
+    run: |
+      echo "mode ${{ vars.mode }} py $MATRIX_PY on ${{ matrix.os }}"
+      test -f built.txt
+      if [ "${{ vars.mode }}" = strict ] && [ "$MATRIX_PY" = 3.12 ]; then exit 4; fi
+  - id: lint
+    run: |
+      echo "lint in ${{ vars.mode }} mode"
+      [ "${{ vars.mode }}" != strict ]
+  - id: docs
+    run: echo docs
+"""
+
+
+def project(folder: Path, playbook: str) -> Path:
+    (folder / "playbooks").mkdir(parents=True)
+    (folder / "playbooks" / "ci.yml").write_text(playbook, encoding="utf-8")
+    return folder
+
+
+def test_questions_in_an_empty_folder_leave_it_empty(tmp_path: Path) -> None:
+    env = cli_environment(CI_ORCHESTRATOR_CACHE_DIR="")
+    assert run_cli(tmp_path, "history", env=env).stdout.strip() == "no runs recorded yet"
+    missing = run_cli(tmp_path, "history", "show", "20261125T000000-abcdef", env=env)
+    assert missing.returncode == 2
+    assert "no run '20261125T000000-abcdef' in the history" in missing.stderr
+    stats = run_cli(tmp_path, "cache", "stats", env=env)
+    assert stats.returncode == 0, stats.stderr
+    assert "entries  0 (no run has stored anything there yet)" in stats.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
+def record(work: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads(
+        (work / ".ci-orchestrator" / "reports" / "run.json").read_text(encoding="utf-8")
+    )
+    return data
+
+
+def start_order(work: Path) -> list[str]:
+    steps = record(work)["steps"]
+    return [step["id"] for step in sorted(steps, key=lambda step: step["started"])]
+
+
+# ------------------------------------------------------------------------------------- history
+
+
+def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert run_cli(work, "run", "--output", "quiet").returncode == 0
+    passed = record(work)["run_id"]
+    assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
+    failed = record(work)["run_id"]
+
+    listing = run_cli(work, "history")
+    assert listing.returncode == 0, listing.stderr
+    lines = listing.stdout.splitlines()
+    assert lines[0].split()[:3] == ["RUN", "PLAYBOOK", "STATUS"]
+    rows = [line.split() for line in lines[1:]]
+    assert [row[0] for row in rows] == [failed, passed]
+    assert [row[2] for row in rows] == ["failed", "passed"]
+    assert "2 failed" in lines[1]
+    assert "5 passed" in lines[2]
+
+    shown = run_cli(work, "history", "show", failed)
+    assert shown.returncode == 0, shown.stderr
+    assert failed in shown.stdout
+    by_id = {
+        line.split("  ")[0].strip(): line
+        for line in shown.stdout.splitlines()[2:]
+        if line.strip()  # the run line and the column heads come first
+    }
+    assert set(by_id) == {"build", "test (3.11, linux)", "test (3.12, linux)", "lint", "docs"}
+    assert " failed " in by_id["test (3.12, linux)"]
+    assert " 4 " in by_id["test (3.12, linux)"]  # the exit code
+    assert " passed " in by_id["test (3.11, linux)"]
+
+    newest = run_cli(work, "history", "--limit", "1")
+    assert newest.returncode == 0, newest.stderr
+    assert [line.split()[0] for line in newest.stdout.splitlines()[1:]] == [failed]
+    for limit in ("0", "-1"):
+        refused = run_cli(work, "history", f"--limit={limit}")
+        assert refused.returncode == 2, refused.stdout
+        assert f"--limit must be at least 1, got {limit}" in refused.stderr
+        assert not refused.stdout
+
+    prefix = run_cli(work, "history", "show", passed[:-3])
+    assert prefix.returncode == 0
+    assert passed in prefix.stdout
+
+    unknown = run_cli(work, "history", "show", "no-such-run")
+    assert unknown.returncode == 2
+    assert "no-such-run" in unknown.stderr
+
+
+def test_an_empty_history_is_not_an_error(tmp_path: Path) -> None:
+    listing = run_cli(project(tmp_path, MATRIX_PLAYBOOK), "history")
+    assert listing.returncode == 0, listing.stderr
+
+
+def test_durations_from_history_start_the_longest_chain_first(tmp_path: Path) -> None:
+    # Two chains of two steps each: with no history they tie and plan order decides (`a` first);
+    # once the history knows `x` is slow, `x` heads the longest remaining path and goes first.
+    work = project(
+        tmp_path,
+        """\
+name: priority
+execution: parallel
+steps:
+  - id: a
+    run: sleep 0.05
+  - id: a2
+    needs: [a]
+    run: "true"
+  - id: x
+    run: sleep 0.6
+  - id: x2
+    needs: [x]
+    run: "true"
+""",
+    )
+    assert run_cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
+    first = start_order(work)
+    assert first[0] == "a"
+    durations = {step["id"]: step["duration"] for step in record(work)["steps"]}
+    assert max(durations, key=durations.__getitem__) == "x"
+
+    assert run_cli(work, "run", "-j", "1", "--output", "quiet").returncode == 0
+    second = start_order(work)
+    assert second[0] == "x"
+    assert second.index("x2") > second.index("x")
+
+
+# ------------------------------------------------------------------------------------- repro
+
+
+def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variables(tmp_path: Path) -> None:
+    ci = project(tmp_path / "ci", MATRIX_PLAYBOOK)
+    assert run_cli(ci, "run", "--var", "mode=strict", "--no-fail-fast", "--output", "quiet").returncode == 1
+    statuses = {step["id"]: step["status"] for step in record(ci)["steps"]}
+    assert statuses["test (3.12, linux)"] == "failed"
+    assert statuses["lint"] == "failed"
+
+    # A fresh checkout on a laptop with the run record downloaded from CI.
+    laptop = project(tmp_path / "laptop", MATRIX_PLAYBOOK)
+    downloaded = laptop / "downloads" / "run.json"
+    downloaded.parent.mkdir()
+    downloaded.write_bytes((ci / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    rerun = run_cli(laptop, "repro", "downloads/run.json")
+    assert rerun.returncode == 1, rerun.stderr
+    steps = {step["id"]: step for step in record(laptop)["steps"]}
+    # The failed instances, and what they need (the build), nothing else.
+    assert set(steps) == {"build", "test (3.12, linux)", "lint"}
+    assert steps["test (3.12, linux)"]["status"] == "failed"
+    assert steps["test (3.12, linux)"]["exit_code"] == 4
+    assert steps["test (3.12, linux)"]["matrix"] == {"py": "3.12", "os": "linux"}
+    log = (laptop / steps["test (3.12, linux)"]["log"]).read_text(encoding="utf-8")
+    assert "mode strict py 3.12 on linux" in log  # the recorded --var, not the playbook default
+    assert record(laptop)["vars"] == {"mode": "strict"}
+
+    one = run_cli(laptop, "repro", "downloads/run.json", "lint")
+    assert one.returncode == 1, one.stderr
+    assert [step["id"] for step in record(laptop)["steps"]] == ["lint"]
+
+
+def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    ran = run_cli(
+        work,
+        "run",
+        "--matrix",
+        "py=3.12,3.13",
+        "--var",
+        "mode=strict",
+        "--select",
+        "test",
+        "--output",
+        "quiet",
+    )
+    assert ran.returncode == 1
+    saved = work / "ci.json"
+    saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    again = run_cli(work, "repro", "ci.json", "test (3.13, linux)")
+    assert again.returncode == 0, again.stderr
+    steps = {step["id"]: step for step in record(work)["steps"]}
+    assert set(steps) == {"build", "test (3.13, linux)"}
+    assert steps["test (3.13, linux)"]["matrix"] == {"py": "3.13", "os": "linux"}
+
+
+def test_repro_of_a_passing_instance_passes_and_unknown_ones_are_refused(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert run_cli(work, "run", "--output", "quiet").returncode == 0
+    saved = work / "passed.json"
+    saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    nothing = run_cli(work, "repro", "passed.json")
+    assert nothing.returncode == 2
+    assert "nothing failed" in nothing.stderr
+
+    one = run_cli(work, "repro", "passed.json", "test (3.11, linux)")
+    assert one.returncode == 0, one.stderr
+    assert {step["id"] for step in record(work)["steps"]} == {"build", "test (3.11, linux)"}
+
+    unknown = run_cli(work, "repro", "passed.json", "test (3.13, linux)")
+    assert unknown.returncode == 2
+    assert "test (3.13, linux)" in unknown.stderr
+
+    missing = run_cli(work, "repro", "nowhere.json")
+    assert missing.returncode == 2
+    assert "nowhere.json" in missing.stderr

@@ -1,0 +1,683 @@
+"""The run server as a user meets it outside CI, with real processes and signals: a command leaves
+a server behind and the next one like it runs there, with the output, exit code and reports it
+would have had in its own process, in the client's directory, environment, umask and signals; a
+signal to the client reaches the run; a killed client stops its run; another context gets another
+server; a server stops on SIGTERM or `server stop`; a stale socket or a folder others could write
+to never stops a command.
+
+Whether a command was served shows in its step's parent: the client itself when it ran in-process,
+else a worker whose parent is the server. Every server a test starts is stopped at its end."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import select
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
+
+import pytest
+
+from ci_orchestrator.server.runtime import at_socket
+from tests.helpers import REPO, cli_environment, start_cli
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterator
+
+pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="pidfds and /proc")
+
+T = TypeVar("T")
+
+PLAYBOOK = """\
+name: p
+steps:
+  - id: greet
+    run: echo "hello $WHO"; echo "to stderr" >&2
+  - id: where
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
+"""
+FAILING = """\
+name: f
+steps:
+  - id: fine
+    run: echo fine
+  - id: broken
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
+      echo "it broke" >&2
+      exit 3
+  - id: after
+    needs: [broken]
+    run: echo never
+"""
+CONTEXT = """\
+name: c
+steps:
+  - id: context
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
+      pwd
+      echo "token=$TOKEN"
+      umask
+      grep -E '^Sig(Ign|Blk):' /proc/self/status
+"""
+SLEEPER = """\
+name: s
+steps:
+  - id: sleeper
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
+      echo $$ > step.pid
+      exec sleep 300
+"""
+CODES = [(signal.SIGTERM, 143), (signal.SIGINT, 130)]
+IDS = ["SIGTERM", "SIGINT"]
+
+# A client in a context of its own: umask, signals ignored and blocked, then the command.
+IN_CONTEXT = textwrap.dedent(
+    """
+    import os, signal, sys
+    umask, ignored, blocked, *command = sys.argv[1:]
+    os.umask(int(umask, 8))
+    for name in filter(None, ignored.split(",")):
+        signal.signal(getattr(signal, name), signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_BLOCK, [getattr(signal, n) for n in filter(None, blocked.split(","))])
+    os.execv(command[0], command)
+    """
+)
+
+
+def in_context(*, umask: str = "022", ignored: str = "", blocked: str = "") -> tuple[str, ...]:
+    """The launcher of a client in that context."""
+    return (sys.executable, "-c", IN_CONTEXT, umask, ignored, blocked)
+
+
+def wait_for(condition: Callable[[], T | None], what: str, seconds: float = 60) -> T:
+    """The first true value of `condition`, asked until `seconds` have passed."""
+    deadline = time.monotonic() + seconds
+    while not (value := condition()):
+        assert time.monotonic() < deadline, f"still waiting for {what} after {seconds} s"
+        time.sleep(0.01)
+    return value
+
+
+def wait_gone(pid: int, what: str, seconds: float = 60) -> None:
+    wait_for(lambda: not alive(pid), f"{what} to end", seconds)
+
+
+def alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie has ended)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rpartition(")")[2].split()[0] != "Z"
+
+
+def listening_pid(sock: Path) -> int | None:
+    """The pid of the server listening on `sock`; None when nothing listens there."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as connection:
+        try:
+            at_socket(str(sock), connection.connect)
+        except OSError:
+            return None
+        credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
+    return int.from_bytes(credentials[:4], "little")
+
+
+def signal_mask(text: str, name: str) -> int:
+    """The SigIgn or SigBlk mask a step printed."""
+    found = re.search(rf"^{name}:\s*([0-9a-f]+)$", text, re.MULTILINE)
+    assert found, text
+    return int(found[1], 16)
+
+
+def bit(signum: int) -> int:
+    return 1 << (signum - 1)
+
+
+def normal(text: str) -> str:
+    """`text` without what differs from one run to the next: run ids, times, durations."""
+    text = re.sub(r"\d{8}T\d{6}-[0-9a-f]{6}", "RUN-ID", text)
+    text = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z?", "TIME", text)
+    text = re.sub(r"\b\d{13}\b", "MILLISECONDS", text)
+    return re.sub(r"\d+\.\d+", "N", text)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Done:
+    """A command that ended, and where its step ran (see `Servers.run`)."""
+
+    pid: int
+    code: int
+    out: str
+    err: str
+    parent: int | None  # the step's parent: the client, or a server's worker
+    grandparent: int | None  # the worker's parent: its server
+
+    @property
+    def in_process(self) -> bool:
+        return self.parent == self.pid
+
+    @property
+    def server(self) -> int | None:
+        """The pid of the server that ran the command, None when it ran in its own process."""
+        assert self.parent is not None, "no step said where it ran"
+        return None if self.in_process else self.grandparent
+
+
+@dataclass(slots=True, kw_only=True)
+class Servers:
+    """Commands run as a user runs them, from `work`, with run servers in `runtime`."""
+
+    work: Path
+    runtime: Path
+    package: Path
+    started: list[subprocess.Popen[str]] = field(default_factory=list)
+    steps: list[int] = field(default_factory=list)
+
+    @property
+    def folder(self) -> Path:
+        return self.runtime / "ci-orchestrator"
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = cli_environment(self.work)
+        env.update(
+            PYTHONPATH=str(self.package), XDG_RUNTIME_DIR=str(self.runtime), CI_ORCHESTRATOR_SERVER="on"
+        )
+        env.update(extra)
+        return env
+
+    def start(
+        self, *args: str, env: dict[str, str] | None = None, launcher: tuple[str, ...] = ()
+    ) -> subprocess.Popen[str]:
+        for name in ("parent", "grandparent", "step.pid"):
+            (self.work / name).unlink(missing_ok=True)
+        process = start_cli(
+            self.work,
+            *args,
+            env=self.env() if env is None else env,
+            launcher=launcher,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            errors="replace",
+        )
+        self.started.append(process)
+        return process
+
+    def finish(self, process: subprocess.Popen[str], timeout: float = 120) -> Done:
+        out, err = process.communicate(timeout=timeout)
+        return Done(
+            pid=process.pid,
+            code=process.returncode,
+            out=out,
+            err=err,
+            parent=self._number("parent"),
+            grandparent=self._number("grandparent"),
+        )
+
+    def run(
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        launcher: tuple[str, ...] = (),
+        timeout: float = 120,
+    ) -> Done:
+        return self.finish(self.start(*args, env=env, launcher=launcher), timeout=timeout)
+
+    def _number(self, name: str) -> int | None:
+        path = self.work / name
+        return int(path.read_text()) if path.exists() else None
+
+    def step_pid(self) -> int:
+        """The pid of the step that wrote step.pid, once it has."""
+        path = self.work / "step.pid"
+        pid = wait_for(
+            lambda: int(path.read_text()) if path.exists() and path.read_text().strip() else None,
+            "the step to start",
+        )
+        self.steps.append(pid)
+        return pid
+
+    def sockets(self) -> list[Path]:
+        return sorted(self.folder.glob("*.sock")) if self.folder.is_dir() else []
+
+    def wait_for_sockets(self, count: int) -> list[Path]:
+        return wait_for(
+            lambda: found if len(found := self.sockets()) == count else None, f"{count} server socket(s)"
+        )
+
+    def start_server(self) -> tuple[Path, int]:
+        """A server for this test's context, started by a first command: its socket and pid."""
+        (self.work / "p.yml").write_text(PLAYBOOK)
+        first = self.run("run", "p.yml")
+        assert first.code == 0, first.err
+        assert first.in_process
+        (sock,) = self.wait_for_sockets(1)
+        pid = listening_pid(sock)
+        assert pid is not None
+        return sock, pid
+
+    def reports(self) -> dict[str, str]:
+        folder = self.work / ".ci-orchestrator" / "reports"
+        return {name: normal((folder / name).read_text()) for name in ("run.json", "junit.xml", "summary.md")}
+
+    def record(self) -> dict[str, object]:
+        """The run record of the last run, without its times."""
+        path = self.work / ".ci-orchestrator" / "reports" / "run.json"
+        record = json.loads(path.read_text())
+        return {
+            "status": record["status"],
+            "interrupted_by": record["interrupted_by"],
+            "steps": [(step["id"], step["status"], step["exit_code"]) for step in record["steps"]],
+        }
+
+
+def _processes_of(folder: Path) -> list[int]:
+    """The servers and workers whose folder is in `folder` (their command line names it), and
+    the steps whose script is."""
+    mark = os.path.join(folder, "").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if mark in command and alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="session")
+def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The package as the commands import it: a copy, since a server's key takes in the package's
+    files, and a file of the working tree saved while the tests run would start a second one."""
+    root = tmp_path_factory.mktemp("package")
+    shutil.copytree(
+        REPO / "ci_orchestrator", root / "ci_orchestrator", ignore=shutil.ignore_patterns("__pycache__")
+    )
+    return root
+
+
+@pytest.fixture
+def servers(workdir: Path, tmp_path: Path, package: Path) -> Iterator[Servers]:
+    runtime = tmp_path / "runtime"
+    runtime.mkdir(mode=0o700)
+    found = Servers(work=workdir, runtime=runtime, package=package)
+    yield found
+    for process in found.started:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+    for pid in found.steps:
+        if alive(pid) and Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep"):
+            os.kill(pid, signal.SIGKILL)
+    # Every server and worker still there gets SIGTERM: a worker stops its run, a server ends.
+    left = _processes_of(tmp_path)
+    for pid in left:
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while (left := [pid for pid in left if alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    for process in found.started:
+        process.communicate()  # what is left in its pipes, which its worker held open until now
+    assert not left, f"processes still there 30 s after SIGTERM: {left}"
+
+
+# A command leaves a server behind; the next runs there as it would have run by itself.
+
+
+def test_a_command_leaves_a_server_and_the_next_runs_there_as_it_would_by_itself(servers: Servers) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    alone = servers.run("run", "p.yml", env=servers.env(CI_ORCHESTRATOR_SERVER="off", WHO="world"))
+    assert alone.code == 0, alone.err
+    assert alone.in_process
+    assert "hello world" in alone.out
+    expected = (alone.code, normal(alone.out), normal(alone.err), servers.reports())
+
+    first = servers.run("run", "p.yml", env=servers.env(WHO="world"))
+    assert first.in_process  # no server yet: the command ran in its own process, and started one
+    assert (first.code, normal(first.out), normal(first.err), servers.reports()) == expected
+    (sock,) = servers.wait_for_sockets(1)
+
+    second = servers.run("run", "p.yml", env=servers.env(WHO="world"))
+    assert second.server == listening_pid(sock)
+    assert (second.code, normal(second.out), normal(second.err), servers.reports()) == expected
+
+
+def test_a_failing_step_exits_1_with_the_output_it_has_by_itself(servers: Servers) -> None:
+    servers.start_server()
+    (servers.work / "f.yml").write_text(FAILING)
+    alone = servers.run("run", "f.yml", env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    assert alone.code == 1
+    assert "it broke" in alone.out + alone.err
+    expected = (normal(alone.out), normal(alone.err), servers.reports())
+    served = servers.run("run", "f.yml")
+    assert served.server is not None
+    assert served.code == 1
+    assert (normal(served.out), normal(served.err), servers.reports()) == expected
+
+
+def _imports(stderr: str) -> tuple[list[str], str]:
+    """The modules a process imported itself (PYTHONPROFILEIMPORTTIME), and the rest of stderr."""
+    imported, rest = [], []
+    for line in stderr.splitlines(keepends=True):
+        if line.startswith("import time:"):
+            imported.append(line.rpartition("|")[2].strip())
+        else:
+            rest.append(line)
+    return imported, "".join(rest)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [["run", "p.yml", "--no-such-option"], ["run", "missing.yml"], ["frobnicate"]],
+    ids=["unknown option", "missing playbook", "unknown command"],
+)
+def test_a_usage_error_exits_2_with_the_message_it_has_by_itself(servers: Servers, args: list[str]) -> None:
+    """No step runs: the served client shows itself by what it did not import (the CLI)."""
+    env = servers.env(PYTHONPROFILEIMPORTTIME="1")
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    assert servers.run("run", "p.yml", env=env).in_process
+    servers.wait_for_sockets(1)
+    alone = servers.run(*args, env={**env, "CI_ORCHESTRATOR_SERVER": "off"})
+    served = servers.run(*args, env=env)
+    alone_imports, alone_err = _imports(alone.err)
+    served_imports, served_err = _imports(served.err)
+    assert "ci_orchestrator.cli" in alone_imports
+    assert "ci_orchestrator.cli" not in served_imports  # the server's worker ran the command
+    assert alone.code == 2
+    assert alone_err.strip()
+    assert (served.code, served.out, served_err) == (alone.code, alone.out, alone_err)
+
+
+# The worker takes on the client's context.
+
+
+def test_the_run_takes_on_the_clients_directory_environment_umask_and_signals(servers: Servers) -> None:
+    servers.start_server()  # by a client with another environment, umask and signals
+    (servers.work / "c.yml").write_text(CONTEXT)
+    # Ignored as by `nohup`, a shell's background job and a job-control shell; a step inherits
+    # SIGQUIT and SIGTTOU (SIGHUP the run handles itself while steps run, as SIGINT and SIGTERM).
+    client = in_context(umask="027", ignored="SIGHUP,SIGQUIT,SIGTTOU", blocked="SIGUSR1")
+    alone = servers.run(
+        "run",
+        "c.yml",
+        launcher=client,
+        env=servers.env(CI_ORCHESTRATOR_SERVER="off", TOKEN="this-client-only"),
+    )
+    assert alone.code == 0, alone.err
+    assert alone.in_process
+    assert f"{servers.work}\ntoken=this-client-only\n0027\n" in alone.out
+    inherited = bit(signal.SIGQUIT) | bit(signal.SIGTTOU)
+    assert signal_mask(alone.out, "SigIgn") & inherited == inherited
+    assert signal_mask(alone.out, "SigBlk") & bit(signal.SIGUSR1)
+
+    served = servers.run("run", "c.yml", launcher=client, env=servers.env(TOKEN="this-client-only"))
+    assert served.server is not None
+    assert (served.code, normal(served.out), normal(served.err)) == (
+        alone.code,
+        normal(alone.out),
+        normal(alone.err),
+    )
+
+
+def test_a_server_started_by_a_client_that_ignores_or_blocks_signals_serves_others_as_themselves(
+    servers: Servers,
+) -> None:
+    """The first client ignores SIGINT and SIGQUIT (a shell's background job) and blocks SIGCHLD:
+    none of it is the next clients', and the server still hears of its workers' ends."""
+    (servers.work / "c.yml").write_text(CONTEXT)
+    first = servers.run("run", "c.yml", launcher=in_context(ignored="SIGINT,SIGQUIT", blocked="SIGCHLD"))
+    assert first.code == 0, first.err
+    assert first.in_process
+    assert signal_mask(first.out, "SigIgn") & bit(signal.SIGQUIT)
+    (sock,) = servers.wait_for_sockets(1)
+
+    alone = servers.run("run", "c.yml", env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    assert not signal_mask(alone.out, "SigIgn") & bit(signal.SIGQUIT)
+    served = servers.run("run", "c.yml", timeout=60)
+    assert served.server == listening_pid(sock)
+    assert (served.code, normal(served.out)) == (alone.code, normal(alone.out))
+
+
+def test_a_descriptor_the_first_command_inherited_is_not_kept_open_by_its_server(servers: Servers) -> None:
+    """A parent that reads a pipe until its end (the command's, and only its) is not held up."""
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    read, write = os.pipe()
+    try:
+        command = start_cli(
+            servers.work, "run", "p.yml", env=servers.env(), stdout=subprocess.DEVNULL, pass_fds=(write,)
+        )
+        os.close(write)
+        assert command.wait(timeout=120) == 0
+        servers.wait_for_sockets(1)
+        readable, _, _ = select.select([read], [], [], 30)
+        assert readable, "the pipe is still open 30 s after the command ended"
+        assert os.read(read, 1) == b""
+    finally:
+        os.close(read)
+
+
+# Signals to the client reach the run.
+
+
+@pytest.mark.parametrize(("signum", "code"), CODES, ids=IDS)
+def test_a_signal_to_the_client_stops_the_run_as_it_would_by_itself(
+    servers: Servers, signum: signal.Signals, code: int
+) -> None:
+    servers.start_server()
+    (servers.work / "s.yml").write_text(SLEEPER)
+    outcomes = []
+    for env in (servers.env(CI_ORCHESTRATOR_SERVER="off"), servers.env()):
+        client = servers.start("run", "s.yml", env=env)
+        step = servers.step_pid()
+        client.send_signal(signum)
+        done = servers.finish(client, timeout=60)
+        assert done.code == code, done.err
+        assert "Traceback" not in done.err
+        wait_gone(step, "the step", seconds=10)
+        outcomes.append((done, servers.record()))
+    (alone, alone_record), (served, served_record) = outcomes
+    assert alone.in_process
+    assert served.server is not None
+    assert alone_record["status"] == "cancelled"
+    assert served_record == alone_record
+
+
+def test_a_killed_client_stops_its_run_and_the_server_serves_on(servers: Servers) -> None:
+    sock, pid = servers.start_server()
+    (servers.work / "s.yml").write_text(SLEEPER)
+    client = servers.start("run", "s.yml")
+    step = servers.step_pid()
+    assert int((servers.work / "parent").read_text()) != client.pid  # a worker of the server runs it
+    client.kill()
+    client.wait()
+    wait_gone(step, "the step", seconds=10)
+    record = servers.work / ".ci-orchestrator" / "reports" / "run.json"
+    wait_for(
+        lambda: record.exists() and json.loads(record.read_text())["playbook"] == "s", "the run's record"
+    )
+    assert servers.record()["status"] == "cancelled"
+
+    assert listening_pid(sock) == pid
+    again = servers.run("run", "p.yml")
+    assert again.code == 0
+    assert again.server == pid
+
+
+# Which commands use a server, and which server.
+
+
+@pytest.mark.parametrize(
+    "setting",
+    [
+        {"CI": "true"},
+        {"GITHUB_ACTIONS": "true"},
+        {"CI_ORCHESTRATOR_SERVER": "off"},
+        {"CI_ORCHESTRATOR_SERVER": "0"},
+    ],
+    ids=["CI", "GitHub Actions", "off", "0"],
+)
+def test_no_server_under_ci_or_when_turned_off(servers: Servers, setting: dict[str, str]) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    env = servers.env()
+    del env["CI_ORCHESTRATOR_SERVER"]
+    env.update(setting)
+    for _ in range(2):
+        done = servers.run("run", "p.yml", env=env)
+        assert done.code == 0, done.err
+        assert done.in_process
+    assert not servers.folder.exists()  # not even the folder a server would need for its lock
+
+
+def test_on_gives_a_server_under_ci_too(servers: Servers) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    env = servers.env(CI="true")
+    assert servers.run("run", "p.yml", env=env).in_process
+    (sock,) = servers.wait_for_sockets(1)
+    assert servers.run("run", "p.yml", env=env).server == listening_pid(sock)
+
+
+@pytest.mark.parametrize(
+    ("name", "one", "other"), [("PYTHONHASHSEED", "1", "2"), ("TERMINAL_WIDTH", "80", "120")]
+)
+def test_another_context_gets_another_server_and_the_same_context_the_same(
+    servers: Servers, name: str, one: str, other: str
+) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    first_env, second_env = servers.env(**{name: one}), servers.env(**{name: other})
+    assert servers.run("run", "p.yml", env=first_env).in_process
+    (first_sock,) = servers.wait_for_sockets(1)
+    first = listening_pid(first_sock)
+
+    assert servers.run("run", "p.yml", env=second_env).in_process  # no server of its kind yet
+    (second_sock,) = set(servers.wait_for_sockets(2)) - {first_sock}
+    second = listening_pid(second_sock)
+    assert second not in (None, first)
+
+    assert servers.run("run", "p.yml", env=first_env).server == first
+    assert servers.run("run", "p.yml", env=second_env).server == second
+    assert servers.run("run", "p.yml", env=first_env).server == first
+    assert len(servers.sockets()) == 2
+
+
+def test_a_change_to_the_code_gets_a_new_server(servers: Servers, tmp_path: Path) -> None:
+    servers.package = tmp_path / "code"
+    shutil.copytree(
+        REPO / "ci_orchestrator",
+        servers.package / "ci_orchestrator",
+        ignore=shutil.ignore_patterns("__pycache__"),
+    )
+    old_sock, old = servers.start_server()
+    with (servers.package / "ci_orchestrator" / "playbook" / "model.py").open("a") as source:
+        source.write("\n# edited\n")
+    assert servers.run("run", "p.yml").in_process
+    (new_sock,) = set(servers.wait_for_sockets(2)) - {old_sock}
+    assert servers.run("run", "p.yml").server == listening_pid(new_sock) != old
+
+
+# A server stops; a stale socket or an unsafe folder does not stop a command.
+
+
+@pytest.mark.parametrize("how", ["SIGTERM", "server stop"])
+def test_a_stopped_server_removes_its_socket_and_the_next_command_starts_a_new_one(
+    servers: Servers, how: str
+) -> None:
+    sock, pid = servers.start_server()
+    if how == "SIGTERM":
+        os.kill(pid, signal.SIGTERM)
+    else:
+        stop = servers.run("server", "stop")
+        assert (stop.code, stop.out) == (0, "stopped 1 run server\n")
+    wait_for(lambda: not sock.exists(), "the socket to go")
+    wait_gone(pid, "the server")
+
+    again = servers.run("run", "p.yml")
+    assert again.code == 0
+    assert again.in_process
+    wait_for(lambda: listening_pid(sock) not in (None, pid), "a new server")
+    assert servers.run("run", "p.yml").server == listening_pid(sock)
+
+
+def test_a_server_stopped_during_a_command_lets_new_commands_run_at_once(servers: Servers) -> None:
+    """Its socket goes at once; it ends once the command it runs has ended."""
+    sock, pid = servers.start_server()
+    (servers.work / "s.yml").write_text(SLEEPER)
+    running = servers.start("run", "s.yml")
+    servers.step_pid()
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not sock.exists(), "the socket to go")
+
+    meanwhile = servers.run("run", "p.yml", timeout=60)
+    assert meanwhile.code == 0
+    assert meanwhile.in_process
+    assert running.poll() is None  # still running: the new command did not wait for it
+    assert alive(pid)
+
+    running.send_signal(signal.SIGTERM)
+    assert servers.finish(running, timeout=60).code == 143
+    wait_gone(pid, "the server, its last command over,")
+
+
+def test_a_stale_socket_does_not_stop_a_command_and_a_new_server_replaces_it(servers: Servers) -> None:
+    sock, pid = servers.start_server()
+    os.kill(pid, signal.SIGKILL)
+    wait_gone(pid, "the server")
+    assert sock.exists()
+    assert listening_pid(sock) is None
+
+    done = servers.run("run", "p.yml")
+    assert done.code == 0, done.err
+    assert done.in_process
+    new = wait_for(lambda: listening_pid(sock), "a new server on the socket")
+    assert new != pid
+    assert servers.run("run", "p.yml").server == new
+
+
+@pytest.mark.parametrize("unsafe", ["group-writable", "world-writable", "another user's"])
+def test_a_folder_that_is_not_the_users_alone_is_not_used(servers: Servers, unsafe: str) -> None:
+    servers.folder.mkdir(mode=0o700)
+    if unsafe == "group-writable":
+        servers.folder.chmod(0o770)
+    elif unsafe == "world-writable":
+        servers.folder.chmod(0o1777)
+    elif os.getuid() == 0:
+        os.chown(servers.folder, 65534, 65534)
+    else:
+        pytest.skip("giving a folder to another user takes root")
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    for _ in range(2):
+        done = servers.run("run", "p.yml")
+        assert done.code == 0, done.err
+        assert done.in_process
+        assert "hello" in done.out
+    assert list(servers.folder.iterdir()) == []
+
+
+def test_a_runtime_folder_deeper_than_a_socket_address_holds_works(servers: Servers, tmp_path: Path) -> None:
+    servers.runtime = tmp_path / ("deep-" * 20) / "runtime"
+    servers.runtime.mkdir(mode=0o700, parents=True)
+    assert len(str(servers.folder / f"{'0' * 32}.sock")) > 108
+    sock, pid = servers.start_server()
+    assert servers.run("run", "p.yml").server == pid
+    os.kill(pid, signal.SIGTERM)
+    wait_for(lambda: not sock.exists(), "the socket to go")

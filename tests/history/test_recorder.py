@@ -1,0 +1,41 @@
+"""The history recorder: steps written as the run goes, and at its end only what is not written yet."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import TYPE_CHECKING
+
+from ci_orchestrator.errors import Location
+from ci_orchestrator.history.database import History
+from ci_orchestrator.history.recorder import HistoryRecorder
+from ci_orchestrator.playbook.model import Playbook
+from ci_orchestrator.results import Status
+from tests.helpers import run_result, step_result
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+
+def test_the_end_of_a_run_records_what_changed_or_never_finished(tmp_path: Path, warned: list[str]) -> None:
+    path = tmp_path / "history.db"
+    playbook = Playbook(name="ci", path="playbooks/ci.yml", location=Location(file="playbooks/ci.yml"))
+    recorder = HistoryRecorder.open(path, playbook)
+    recorder.run_started(run_id="r", playbook="ci", total=3)
+    first, second = step_result("a"), step_result("b", duration=2.0)
+    recorder.step_finished(first)
+    recorder.step_finished(second)
+    recorder.flush()
+    # `b` ends up recorded otherwise than it was reported; `c` never ran, so it was never reported.
+    final = [first, dataclasses.replace(second, reason="rerun"), step_result("c", Status.SKIPPED)]
+    recorder.run_finished(run_result(*final, run_id="r"))
+    recorder.close()
+
+    with History.open(path) as history:
+        detail = history.run("r")
+    assert detail is not None
+    assert [(one.id, one.status, one.reason) for one in detail.steps] == [
+        ("a", Status.PASSED, None),
+        ("b", Status.PASSED, "rerun"),
+        ("c", Status.SKIPPED, None),
+    ]
+    assert warned == []

@@ -1,0 +1,339 @@
+"""GitHub Actions integration in a simulated runner environment: workflow commands in the console
+output, the job summary and the step outputs files."""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.reporters import github
+from ci_orchestrator.reporters.console import ConsoleReporter
+from ci_orchestrator.results import RunResult, Status, StepResult
+from tests.helpers import run_result, step_result
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Paths:
+    junit: Path | None
+    summary: Path | None
+    json: Path | None
+
+
+@pytest.fixture
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+    """The environment of a GitHub Actions step: the flag and the per-step files."""
+    files = {"GITHUB_STEP_SUMMARY": tmp_path / "step_summary.md", "GITHUB_OUTPUT": tmp_path / "output"}
+    for name, path in files.items():
+        path.touch()
+        monkeypatch.setenv(name, str(path))
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    monkeypatch.setenv("CI", "true")
+    return files
+
+
+def play(reporter: ConsoleReporter, results: list[StepResult], **extra: Any) -> RunResult:
+    reporter.run_started(run_id="run-1", playbook="ci", total=len(results))
+    for result in results:
+        reporter.step_started(instance_id=result.id, attempt=1)
+        reporter.step_finished(result)
+    run = run_result(*results, **extra)
+    reporter.run_finished(run)
+    return run
+
+
+def read_outputs(path: Path) -> dict[str, str]:
+    """`$GITHUB_OUTPUT` read as the runner reads it: `name=value` or `name<<DELIM` ... `DELIM`."""
+    outputs: dict[str, str] = {}
+    lines = iter(path.read_text(encoding="utf-8").split("\n"))
+    for line in lines:
+        if not line:
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            value = []
+            for body in lines:
+                if body == delimiter:
+                    break
+                value.append(body)
+            else:
+                raise AssertionError(f"no closing delimiter for {name}")
+            outputs[name] = "\n".join(value)
+        else:
+            name, value_text = line.split("=", 1)
+            outputs[name] = value_text
+    return outputs
+
+
+def test_escaping_follows_the_toolkit() -> None:
+    assert github.escape_data("100%\r\ndone: a,b") == "100%25%0D%0Adone: a,b"
+    assert github.escape_property("100%\r\ndone: a,b") == "100%25%0D%0Adone%3A a%2Cb"
+    assert github.command("error", "line 1\nline 2", title="test (3.11, ubuntu): failed") == (
+        "::error title=test (3.11%2C ubuntu)%3A failed::line 1%0Aline 2"
+    )
+    assert github.command("endgroup") == "::endgroup::"
+
+
+def test_active_only_under_github(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert not github.active()
+    assert github.active({"GITHUB_ACTIONS": "true"})
+    monkeypatch.setenv("GITHUB_ACTIONS", "false")
+    assert not github.active()
+
+
+def test_off_github_no_workflow_commands(tmp_path: Path) -> None:
+    log = tmp_path / "lint.log"
+    log.write_text("boom\n")
+    out = io.StringIO()
+    play(ConsoleReporter(out, secrets=["s3cret"]), [step_result("lint", Status.FAILED, log=log)])
+    assert "::" not in out.getvalue()
+
+
+def test_each_log_is_folded_and_guarded_against_commands(runner: dict[str, Path], tmp_path: Path) -> None:
+    log = tmp_path / "lint.log"
+    log.write_text("checking\n::error::injected by the step\n::endgroup::\n", encoding="utf-8")
+    out = io.StringIO()
+    play(ConsoleReporter(out), [step_result("lint", log=log), step_result("empty")])
+    lines = out.getvalue().splitlines()
+    opening = next(i for i, line in enumerate(lines) if line.startswith("::group::"))
+    assert "lint" in lines[opening] and "passed" in lines[opening]
+    stop = re.fullmatch(r"::stop-commands::([0-9a-f]{32})", lines[opening + 1])
+    assert stop
+    token = stop.group(1)
+    assert lines[opening + 2 : opening + 5] == ["checking", "::error::injected by the step", "::endgroup::"]
+    assert lines[opening + 5 : opening + 7] == [f"::{token}::", "::endgroup::"]
+    # A step without output gets no empty group, just its line.
+    assert not any(line.startswith("::group::") and "empty" in line for line in lines)
+    assert any(line.split()[:2] == ["passed", "empty"] for line in lines)
+
+
+def test_summary_tails_are_guarded_too(runner: dict[str, Path], tmp_path: Path) -> None:
+    log = tmp_path / "test.log"
+    log.write_text("::warning::from the step\n", encoding="utf-8")
+    out = io.StringIO()
+    play(ConsoleReporter(out, mode=OutputMode.STREAM), [step_result("test", Status.FAILED, log=log)])
+    text = out.getvalue()
+    tail_at = text.index("      ::warning::from the step")
+    token = re.findall(r"::stop-commands::(\w+)", text)[-1]
+    assert text.rindex("::stop-commands::", 0, tail_at) < tail_at < text.index(f"::{token}::", tail_at)
+
+
+def test_streamed_lines_cannot_be_commands(runner: dict[str, Path]) -> None:
+    out = io.StringIO()
+    reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
+    reporter.run_started(run_id="run-1", playbook="ci", total=1)
+    reporter.step_output(instance_id="x", chunk=b"::add-mask::nothing\n")
+    assert "[x] ::add-mask::nothing" in out.getvalue().splitlines()
+
+
+def obeyed(text: str) -> list[str]:
+    """The workflow commands GitHub's runner would act on in `text`, as its worker reads them: a
+    line ends at LF, CR or CRLF; `::name ...::` after leading spaces, or `##[name ...]` anywhere
+    in a line; between `::stop-commands::TOKEN` and `::TOKEN::` nothing but the resume."""
+    token: str | None = None
+    commands = []
+    for line in re.split(r"\r\n|\r|\n", text):
+        stripped = line.lstrip()
+        if token is not None:
+            if stripped == f"::{token}::" or f"##[{token}]" in line:
+                token = None
+            continue
+        if stripped.startswith("::stop-commands::"):
+            token = stripped.removeprefix("::stop-commands::")
+        elif stripped.startswith("::") and "::" in stripped[2:]:
+            commands.append(stripped)
+        elif "##[" in line:
+            commands.append(line[line.index("##[") :])
+    assert token is None, "commands were left stopped"
+    return commands
+
+
+def injected(text: str) -> list[str]:
+    """The commands obeyed in `text` that are not ours: a step's text made them."""
+    ours = ("::add-mask::", "::group::", "::endgroup::", "::error title=a failed::")
+    return [command for command in obeyed(text) if not command.startswith(ours)]
+
+
+HOSTILE = b"progress 10%\r::error title=pwn::x\n##[error]pwn too\n50%\r\r  ::warning::pwn\r\n"
+
+
+def test_streamed_text_cannot_act_as_a_command_even_after_a_carriage_return(
+    runner: dict[str, Path], tmp_path: Path
+) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(HOSTILE)
+    out = io.StringIO()
+    reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
+    reporter.run_started(run_id="run-1", playbook="ci", total=1)
+    reporter.step_started(instance_id="a", attempt=1)
+    for piece in (HOSTILE[:15], HOSTILE[15:40], HOSTILE[40:], b"done 100%\r::error::pwn at the end"):
+        reporter.step_output(instance_id="a", chunk=piece)
+    reporter.step_finished(step_result("a", Status.FAILED, log=log, exit_code=1))
+    reporter.run_finished(run_result(step_result("a", Status.FAILED, log=log, exit_code=1)))
+    text = out.getvalue()
+
+    assert not injected(text)
+    assert [command for command in obeyed(text) if command.startswith("::error title=a failed::")]
+    pieces = re.split(r"\r\n|\r|\n", text)
+    assert "[a] progress 10%" in pieces and "[a] ::error title=pwn::x" in pieces
+    assert "[a] ##[error]pwn too" in pieces and "[a]   ::warning::pwn" in pieces
+    assert "[a] ::error::pwn at the end" in pieces
+
+
+@pytest.mark.parametrize("mode", [OutputMode.GROUPED, OutputMode.QUIET])
+def test_echoed_logs_cannot_act_as_commands_even_after_a_carriage_return(
+    runner: dict[str, Path], tmp_path: Path, mode: OutputMode
+) -> None:
+    log = tmp_path / "a.log"
+    log.write_bytes(HOSTILE + b"no newline at the end\r::error::pwn")
+    out = io.StringIO()
+    results = [step_result("a", Status.FAILED, log=log, exit_code=1), step_result("b", log=log)]
+    play(ConsoleReporter(out, mode=mode), results)
+
+    assert not injected(out.getvalue())
+    assert [command for command in obeyed(out.getvalue()) if command.startswith("::error title=a failed::")]
+
+
+def test_an_instance_id_holding_a_line_end_stays_on_one_line(runner: dict[str, Path]) -> None:
+    out = io.StringIO()
+    hostile = step_result("t (x\r::error::pwn)", exit_code=0)
+    reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
+    play(reporter, [hostile])
+    reporter.step_output(instance_id=hostile.id, chunk=b"hello\n")
+    reporter.close()
+
+    assert not injected(out.getvalue())
+    assert "passed    t (x\\r::error::pwn) in 2.0s" in out.getvalue().splitlines()
+
+
+def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], tmp_path: Path) -> None:
+    log = tmp_path / "t.log"
+    log.write_text("collected 10 items\nFAILED test_x.py::test_a - 50% off, 2:1\n", encoding="utf-8")
+    out = io.StringIO()
+    play(
+        ConsoleReporter(out),
+        [
+            step_result("test (3.11, ubuntu)", Status.FAILED, log=log),
+            step_result("lint", Status.FAILED, continue_on_error=True),
+            step_result("ok"),
+        ],
+    )
+    errors = [line for line in out.getvalue().splitlines() if line.startswith("::error ")]
+    assert len(errors) == 1
+    header, message = errors[0][len("::error ") :].split("::", 1)
+    assert header == "title=test (3.11%2C ubuntu) failed"
+    assert "\n" not in message
+    assert message.split("%0A") == [
+        "exit code 1",
+        "collected 10 items",
+        "FAILED test_x.py::test_a - 50%25 off, 2:1",
+    ]
+    # A step allowed to fail is a warning, not an error.
+    warnings = [line for line in out.getvalue().splitlines() if line.startswith("::warning ")]
+    assert warnings == ["::warning title=lint failed::exit code 1"]
+
+
+@pytest.mark.parametrize(("failures", "single"), [(9, 9), (10, 10), (11, 9), (25, 9)])
+def test_at_most_ten_annotations(runner: dict[str, Path], failures: int, single: int) -> None:
+    out = io.StringIO()
+    play(ConsoleReporter(out), [step_result(f"t{i:02d}", Status.FAILED) for i in range(failures)])
+    errors = [line for line in out.getvalue().splitlines() if line.startswith("::error")]
+    assert len(errors) == min(failures, 10)
+    named = [line for line in errors if line.endswith("::exit code 1")]
+    assert len(named) == single
+    if failures > 10:
+        rest = failures - single
+        assert errors[-1].startswith(f"::error title={rest} more steps failed::")
+        assert errors[-1].endswith(", ".join(f"t{i:02d}" for i in range(single, failures)))
+
+
+def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Path) -> None:
+    log = tmp_path / "deploy.log"
+    log.write_text("using token abc-123-xyz\nkey line 2\n", encoding="utf-8")
+    out = io.StringIO()
+    reporter = ConsoleReporter(out, secrets=["abc-123-xyz", ""])
+    reporter.run_started(run_id="run-1", playbook="ci", total=1)
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "::add-mask::abc-123-xyz"
+    reporter.step_started(instance_id="deploy", attempt=1)
+    result = step_result("deploy", Status.FAILED, log=log)
+    reporter.step_finished(result)
+    reporter.run_finished(run_result(result, secrets=("abc-123-xyz", "key line 1\nkey line 2")))
+    text = out.getvalue()
+    masks = [line for line in text.splitlines() if line.startswith("::add-mask::")]
+    assert masks == [
+        "::add-mask::abc-123-xyz",
+        "::add-mask::key line 1%0Akey line 2",
+        "::add-mask::key line 1",
+        "::add-mask::key line 2",
+    ]
+    others = "\n".join(line for line in text.splitlines() if not line.startswith("::add-mask::"))
+    assert "abc-123-xyz" not in others
+    assert "using token ***" in others
+    # The second secret became known only at the end: the summary's tail is masked.
+    assert "      ***" in others
+
+
+def test_failed_steps_output_masks_a_secret_json_would_escape(runner: dict[str, Path]) -> None:
+    secret = 'tök"42'
+    result = run_result(step_result(f"deploy ({secret})", Status.FAILED), secrets=(secret,))
+    paths = Paths(junit=None, summary=None, json=None)
+    github.publish(result, summary_text="", paths=paths)
+    # The value alone: its random delimiter around it may hold "42" by chance.
+    value = read_outputs(runner["GITHUB_OUTPUT"])["failed-steps"]
+    assert "42" not in value
+    assert json.loads(value) == ["deploy (***)"]
+
+
+def test_publish_appends_summary_and_writes_outputs(runner: dict[str, Path]) -> None:
+    runner["GITHUB_STEP_SUMMARY"].write_text("# Earlier step\n", encoding="utf-8")
+    runner["GITHUB_OUTPUT"].write_text("before=1\n", encoding="utf-8")
+    result = run_result(
+        step_result("lint"),
+        step_result("test (3.12)", Status.FAILED),
+        step_result("slow", Status.TIMED_OUT),
+        step_result("doc"),
+        secrets=("tok-999",),
+    )
+    paths = Paths(junit=Path("reports/junit.xml"), summary=Path("reports/summary.md"), json=None)
+    github.publish(result, summary_text="## ci failed\nleaked tok-999\n", paths=paths)
+    assert runner["GITHUB_STEP_SUMMARY"].read_text() == "# Earlier step\n## ci failed\nleaked ***\n"
+    outputs = read_outputs(runner["GITHUB_OUTPUT"])
+    assert outputs["before"] == "1"
+    assert outputs["result"] == "failed"
+    assert json.loads(outputs["failed-steps"]) == ["test (3.12)", "slow"]
+    assert outputs["junit-path"] == str(Path("reports/junit.xml"))
+    assert outputs["summary-path"] == str(Path("reports/summary.md"))
+    assert outputs["json-path"] == ""
+    delimiters = re.findall(r"^[\w-]+<<(.+)$", runner["GITHUB_OUTPUT"].read_text(), flags=re.MULTILINE)
+    assert len(set(delimiters)) == 5  # one fresh random delimiter per value
+
+
+def test_publish_keeps_the_summary_within_one_mib(runner: dict[str, Path]) -> None:
+    summary_file = runner["GITHUB_STEP_SUMMARY"]
+    summary_file.write_text("x" * 1000, encoding="utf-8")
+    text = "é" * (700 * 1024)  # 1.4 MB of two-byte characters
+    github.publish(run_result(), summary_text=text, paths=Paths(junit=None, summary=None, json=None))
+    data = summary_file.read_bytes()
+    assert len(data) <= github.SUMMARY_LIMIT
+    written = data.decode("utf-8")  # not cut inside a character
+    assert "cut" in written[-200:]
+    assert len(data) > github.SUMMARY_LIMIT - 1000
+
+
+def test_publish_does_nothing_off_github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    summary = tmp_path / "summary.md"
+    monkeypatch.setenv("GITHUB_STEP_SUMMARY", str(summary))
+    github.publish(run_result(), summary_text="hello", paths=Paths(junit=None, summary=None, json=None))
+    assert not summary.exists()
+
+
+def test_publish_without_the_files_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    github.publish(run_result(), summary_text="hello", paths=Paths(junit=None, summary=None, json=None))
