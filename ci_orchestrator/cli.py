@@ -13,7 +13,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ci_orchestrator import __version__
+from ci_orchestrator import __version__, workflow_commands
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection
 
@@ -73,7 +73,7 @@ TimeoutOpt = Annotated[
 
 def _fail(error: OrchestratorError) -> None:
     for line in error.lines():
-        typer.echo(f"ci-orchestrator: {line}", err=True)
+        typer.echo(workflow_commands.printable(f"ci-orchestrator: {line}"), err=True)  # quotes any value
     raise typer.Exit(error.exit_code)
 
 

@@ -17,7 +17,8 @@ LIBRARIES = {
 }
 # Lowest first: a module imports from its own package or from lower ranks only.
 RANKS = (
-    {"", "errors", "ci", "notices", "results", "units", "cpus", "masking", "output_mode"},  # leaves
+    {"", "errors", "ci", "notices", "results", "units", "cpus", "masking", "output_mode"}
+    | {"workflow_commands"},  # leaves
     {"expressions"},  # the expression language, over plain data
     {"playbook"},  # readers
     {"settings"},
@@ -113,11 +114,12 @@ def test_imports_point_down_only() -> None:
             assert rank(name) <= rank(module), f"{module} imports {name}, which sits above it"
 
 
-def test_leaves_import_nothing_of_ours_but_errors() -> None:
+def test_leaves_import_nothing_of_ours_but_errors_and_workflow_commands() -> None:
     modules = imports()
     for module in modules:
         if part(module) in LEAVES and module:
-            found = ours(modules[module], modules) - {"errors", ""}
+            # The one rule of what GitHub's runner reads as a command: every printer of text uses it.
+            found = ours(modules[module], modules) - {"errors", "", "workflow_commands"}
             assert not found, f"leaf {module} imports {sorted(found)}"
     for module, names in modules.items():
         if part(module) == "expressions":

@@ -6,6 +6,7 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator.reporters.logs import with_tails
 from ci_orchestrator.reporters.markdown import render_summary, repro_command, write_summary
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from tests.helpers import run_result, step_result
@@ -26,7 +27,8 @@ def run(*steps: StepResult, status: RunStatus = RunStatus.FAILED, **fields: Any)
         "vars": {"ENV": "staging eu"},
         "secrets": ("hunter2",),
     }
-    return run_result(*steps, status=status, **{**values, **fields})
+    # As a run hands its result to the reports: each failure's log tail read from its log.
+    return with_tails(run_result(*steps, status=status, **{**values, **fields}))
 
 
 def sample(log: str | None = "step.log") -> RunResult:
