@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
-from ci_orchestrator.masking import Masker
+from ci_orchestrator.output.masking import Masker
 from ci_orchestrator.run.events import Event, Exited, ProcessSpec, Signalled
 from ci_orchestrator.run.interrupts import SIGNALS, take_over, take_pending
 from ci_orchestrator.run.orphans import adopting, found_before, has_children, leftovers_possible

@@ -21,7 +21,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_orchestrator.masking import Masker
+from ci_orchestrator.output.masking import Masker
 from ci_orchestrator.run.argv import build_argv
 from ci_orchestrator.run.events import Exited, ProcessSpec, Signalled
 from ci_orchestrator.run.supervisor import MAX_GRACE, Supervisor
