@@ -3,7 +3,9 @@ say a value is, and what it refuses."""
 
 from __future__ import annotations
 
+import json
 import math
+import sys
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -75,9 +77,21 @@ def test_case_needs_an_odd_number_of_arguments(text: str) -> None:
         parse(text)
 
 
-def test_case_evaluates_only_what_it_reaches() -> None:
-    assert value("case(true, 'early', fromJSON('not json'))") == "early"
-    assert value("case(false, fromJSON('not json'), 'late')") == "late"
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("case(true, 'early', fromJSON('bad'))", "early"),
+        ("case(false, fromJSON('bad'), 'late')", "late"),
+        ("format('{0}', 'used', fromJSON('bad'))", "used"),
+        ("contains(fromJSON('[]'), fromJSON('bad'))", False),
+        ("contains(vars.config, fromJSON('bad'))", False),
+        ("join(fromJSON('[1]'), fromJSON('bad'))", "1"),
+        ("vars.missing[fromJSON('bad')]", None),
+        ("startsWith(vars.names, fromJSON('bad'))", False),
+    ],
+)
+def test_an_argument_github_never_evaluates_cannot_fail(text: str, expected: Any) -> None:
+    assert value(text) == expected
 
 
 # ---------------------------------------------------------------- number literals
@@ -355,3 +369,34 @@ def test_validate_locates_too_deep_a_nesting(tmp_path: Path) -> None:
 def test_check_reports_a_refused_number_where_it_is() -> None:
     with pytest.raises(ExpressionError, match="'-0xFF' is not a number at position 7"):
         check("echo ${{ 1 == -0xFF }}", contexts=["vars"])
+
+
+def test_a_run_hands_steps_the_values_github_would(tmp_path: Path) -> None:
+    printer = (
+        "import json, os; "
+        "json.dump({k: v for k, v in os.environ.items() if k[:2] in ('E_', 'MA')}, open('seen.json', 'w'))"
+    )
+    (tmp_path / "ci.yml").write_text(
+        "name: rules\n"
+        "steps:\n"
+        "  - id: show\n"
+        "    matrix: {include: [{cfg: {n: 1, tags: [a, b]}}]}\n"
+        f"    command: [{json.dumps(sys.executable)}, -c, {json.dumps(printer)}]\n"
+        "    env:\n"
+        "      E_TEXT: >-\n"
+        "        ${{ format('{0} {1} {2} {3}', matrix.cfg, matrix.cfg.tags, 1e-5, ' 0o10 ' == 8) }}\n"
+        "      E_CASE: \"${{ case(matrix.cfg.n == 1, 'one', 'other') }}\"\n"
+        '      E_JSON: "${{ toJSON(matrix.cfg.tags) }}"\n'
+        "      E_JOIN: \"${{ join(matrix.cfg.*, '+') }}\"\n"
+    )
+    done = run_cli(tmp_path, "run", "ci.yml")
+    assert done.returncode == 0, done.stderr
+    seen = json.loads((tmp_path / "seen.json").read_text())
+    assert seen["E_TEXT"] == "Object Array 1E-05 true"
+    assert seen["E_CASE"] == "one"
+    assert seen["E_JSON"] == '[\n  "a",\n  "b"\n]'
+    assert seen["E_JOIN"] == "1+Array"
+    assert json.loads(seen["MATRIX_CFG"]) == {
+        "n": 1,
+        "tags": ["a", "b"],
+    }  # the tool's own variable stays JSON

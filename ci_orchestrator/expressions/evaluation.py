@@ -185,11 +185,14 @@ class _Evaluator:
                 return self.contexts[folded], None, True
             case Index(target=target, key=key):
                 container = self.value(target, below)
+                if kind(container) in PRIMITIVE:
+                    return None, None, False  # GitHub does not evaluate the index then
                 found, cost = _index(container, self.value(key, below), star=False)
                 return found, cost, cost is None
             case Star(target=target):
                 container = self.value(target, below)
-                self.held.add(below, size("*"), release_deeper=True)  # GitHub evaluates the `*` too
+                if kind(container) not in PRIMITIVE:
+                    self.held.add(below, size("*"), release_deeper=True)  # GitHub evaluates `*` too
                 found, cost = _index(container, None, star=True)
                 if cost is not None:
                     Counter().add(cost)
