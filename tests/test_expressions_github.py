@@ -282,6 +282,8 @@ def test_what_github_does_not_parse(text: str) -> None:
         ("contains('ABC', 'b')", True),
         ("'a' < 'B'", True),  # case ignored in ordering too
         ("'\U0001f600' > '\uffff'", False),  # ordered by UTF-16 code units
+        ("'a' < '\U0001f600'", True),
+        ("'\ue000' > '\U0001f600'", True),
     ],
 )
 def test_text_comparison_ignores_case_the_way_github_does(text: str, expected: bool) -> None:

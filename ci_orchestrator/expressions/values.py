@@ -128,11 +128,12 @@ def fold(text: str) -> str:
     return "ı".join(part.upper() for part in text.split("ı"))
 
 
-def _ordinal(text: str) -> str | bytes:
-    """A key that orders strings by UTF-16 code units, as GitHub compares them."""
-    if text.isascii() or max(text) < "\ud800":
-        return text
-    return text.encode("utf-16-be", "surrogatepass")
+def _ordinal(left: str, right: str) -> tuple[str, str] | tuple[bytes, bytes]:
+    """Keys that order two strings by UTF-16 code units, as GitHub compares them (code points
+    order them the same way unless one holds a character past U+D7FF)."""
+    if max(left, default="") < "\ud800" and max(right, default="") < "\ud800":
+        return left, right
+    return left.encode("utf-16-be", "surrogatepass"), right.encode("utf-16-be", "surrogatepass")
 
 
 def _coerced(left: Any, right: Any) -> tuple[Kind, Any, Any] | None:
@@ -179,7 +180,7 @@ def _greater(left: Any, right: Any, *, than: Callable[[Any, Any], bool]) -> bool
         case Kind.NUMBER:
             return than(as_float(a), as_float(b))  # false whenever NaN is involved
         case Kind.STRING:
-            return than(_ordinal(fold(a)), _ordinal(fold(b)))
+            return than(*_ordinal(fold(a), fold(b)))
         case Kind.BOOLEAN:
             return than(bool(a), bool(b))
     return False
