@@ -86,8 +86,8 @@ def format_number(value: float) -> str:
         return "NaN"
     if math.isinf(number):
         return "Infinity" if number > 0 else "-Infinity"
-    if number == 0:
-        return "0"
+    if number.is_integer() and abs(number) < 1e15:
+        return str(int(number))  # a whole number of at most 15 digits is written as it is (-0 as 0)
     sign, digits, exponent = _G15.plus(Decimal(number)).normalize(_G15).as_tuple()
     text = "".join(map(str, digits))
     assert isinstance(exponent, int)  # a finite number
