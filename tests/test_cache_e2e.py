@@ -20,7 +20,7 @@ import diskcache
 import pytest
 
 from ci_orchestrator.cache import digests
-from ci_orchestrator.cache.store import JSONTextDisk
+from ci_orchestrator.cache.disks import JSONTextDisk
 from tests.helpers import invoke
 
 if TYPE_CHECKING:

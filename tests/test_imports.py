@@ -10,7 +10,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "ci_orchestrator"
 LIBRARIES = {
     "typer": "cli",
     "yaml": "playbook.nodes",
-    "diskcache": "cache.store",
+    "diskcache": "cache.disks",
     "junit_xml": "reporters.junit",
     "psutil": "run.process_tree",
     "rich": "reporters.live",

@@ -1,8 +1,9 @@
 """The archive of a step's stored result (its log and output files) and its checked restore.
 
-A restore checks every member before it writes anything, then writes each file next to its
-destination and renames them all into place, so a refused or broken archive leaves the
-workspace as it was.
+An archive read from a cache is untrusted input: a restore checks every member before it writes
+anything (a regular file, named inside the workspace, one of the step's declared outputs), then
+writes each file next to its destination and renames them all into place, so a refused or broken
+archive leaves the workspace as it was.
 """
 
 from __future__ import annotations
@@ -50,12 +51,14 @@ def restore_archive(
     *,
     workspace: Path,
     log_path: Path,
+    declared: Callable[[str], bool],
     in_place: Callable[[str, int], bool] | None = None,
 ) -> list[str]:
     """Writes the archived files into `workspace` and the log to `log_path`; the files written.
 
-    RestoreError, before anything is written, when a member is not a regular file or would land
-    outside the workspace (an absolute path, `..`, or a symlinked directory leading out).
+    RestoreError, before anything is written, when a member is not a regular file, would land
+    outside the workspace (an absolute path, `..`, or a symlinked directory leading out), or is
+    not `declared(name)`: one of the files the step's `outputs` may name.
     `in_place(name, mode)` says a (checked) file is already there as stored: it is not rewritten,
     which makes a warm run cost a stat per output instead of a write and a rename.
     """
@@ -78,6 +81,8 @@ def restore_archive(
             elif member.name.startswith(FILES_PREFIX):
                 name = member.name.removeprefix(FILES_PREFIX)
                 destination = destination_inside(workspace, name)
+                if not declared("/".join(check_name(name))):
+                    raise RestoreError(f"{name!r} is not one of the step's declared outputs")
                 if in_place is None or not in_place(name, member.mode & 0o777):
                     files.append((member, destination))
             else:

@@ -106,6 +106,43 @@ class FileDigests:
             self._walks[pattern] = walk
         return walk.files
 
+    def covers(self, pattern: str, name: str) -> bool:
+        """Whether `expand(pattern)` may find `name` (a normal root-relative POSIX path), judged
+        from the names alone: what a stored result may hold, whatever a cache says it holds.
+
+        As `expand` walks: a wildcard or a directory never reaches into `.git`, the tool's own
+        folders, or the folders `skip` names; only a literal path names a file in them.
+        """
+        pattern = self.relative(pattern)
+        if pattern == ".." or pattern.startswith(("../", "/")):
+            return False
+        if not _MAGIC.search(pattern):
+            if name == pattern:
+                return True
+            base, rest = pattern, None
+        else:
+            segments = pattern.split("/")
+            literal = 0
+            while literal < len(segments) - 1 and not _MAGIC.search(segments[literal]):
+                literal += 1
+            base, rest = "/".join(segments[:literal]) or ".", segments[literal:]
+        if base != ".":
+            if not name.startswith(base + "/"):
+                return False
+            name = name[len(base) + 1 :]
+        parts = name.split("/")
+        start = self.root if base == "." else os.path.join(self.root, base)
+        for depth in range(1, len(parts)):  # the folders walked through, below the base
+            if parts[depth - 1] in SKIPPED_NAMES:
+                return False
+            if self._skip and os.path.join(start, *parts[:depth]) in self._skip:
+                return False
+        if rest is None:
+            return True  # under a literal directory: every file below it
+        # The file, or a folder above it, matches: a matched folder stands for all below it.
+        matcher = _compile(rest)
+        return any(matcher.fullmatch("/".join(parts[:depth])) for depth in range(1, len(parts) + 1))
+
     def digests(self, paths: Iterable[str]) -> dict[str, str]:
         """root-relative path -> content digest; a file that vanished meanwhile is left out."""
         found: dict[str, str] = {}

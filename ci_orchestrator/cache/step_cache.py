@@ -23,6 +23,7 @@ from ci_orchestrator.cache.archives import (
     write_archive,
 )
 from ci_orchestrator.cache.digests import FileDigests
+from ci_orchestrator.cache.disks import RefusedRowError
 from ci_orchestrator.cache.entries import (
     CacheEntry,
     CacheKey,
@@ -193,7 +194,7 @@ class StepCache:
         except ExpressionError as error:
             notices.warn(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
             return None
-        return CacheKey(digest=manifest.digest(), manifest=manifest)
+        return CacheKey(digest=manifest.digest(), manifest=manifest, instance_id=instance.id)
 
     # --- results ---------------------------------------------------------------------
     def lookup(self, key: CacheKey) -> CacheEntry | None:
@@ -233,8 +234,14 @@ class StepCache:
     def _stored(self, key: CacheKey) -> CacheEntry | None:
         if not self.read or not self.enabled:
             return None
-        data = self._stores.entry(key.digest)
-        return CacheEntry.from_json(key.digest, data) if data is not None else None
+        try:
+            data = self._stores.entry(key.digest)
+        except RefusedRowError as error:  # dropped by the store: a miss
+            notices.warn(f"{key.instance_id}: cached result refused: {error}")
+            return None
+        if data is None:
+            return None
+        return CacheEntry.from_json(key.digest, data, declared=key.manifest.outputs)
 
     def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
         """Keeps a passed instance's result, its log and the files its `outputs` globs match.
@@ -308,7 +315,11 @@ class StepCache:
         self._stores.drop(entry.digest)
 
     def _restore_archive(self, entry: CacheEntry, *, log_path: Path) -> None:
-        handle = self._stores.archive(entry.digest)
+        try:
+            handle = self._stores.archive(entry.digest)
+        except RefusedRowError as error:  # dropped by the store
+            notices.warn(f"{entry.instance_id}: cached result refused: {error}")
+            raise RestoreError(str(error)) from error
         if handle is None:
             raise RestoreError(f"{entry.instance_id}: the cached result is no longer stored")
         try:
@@ -317,6 +328,7 @@ class StepCache:
                     handle,
                     workspace=self.workspace,
                     log_path=log_path,
+                    declared=lambda name: self._declared(entry, name),
                     in_place=lambda name, mode: self._in_place(entry, name, mode),
                 )
         except RestoreError as error:
@@ -333,16 +345,26 @@ class StepCache:
         stored = entry.outputs.get(name)
         return stored is not None and stored[1] == mode and self._files.state(name) == stored
 
+    def _declared(self, entry: CacheEntry, name: str) -> bool:
+        """The stored file `name` (normal) is one the step's `outputs` globs may name."""
+        return any(self._files.covers(pattern, name) for pattern in entry.declared)
+
+    def _check_output(self, entry: CacheEntry, name: str) -> None:
+        """RestoreError unless the stored file `name` stays inside and is a declared output."""
+        if not self._declared(entry, "/".join(check_name(name))):
+            raise RestoreError(f"{name!r} is not one of the step's declared outputs")
+
     def _servable_in_place(self, entry: CacheEntry, *, check: bool = False) -> bool:
         """The log is in the entry and every output file is in place as stored.
 
-        `check`: RestoreError for a stored name leading out, even though nothing is written.
+        `check`: RestoreError for a stored name leading out or not among the declared outputs,
+        even though nothing is written (nor read: a stored name is untrusted).
         """
         if entry.log is None:
             return False
         for name in entry.files:
             try:
-                check_name(name)
+                self._check_output(entry, name)
             except RestoreError:
                 if check:
                     raise
