@@ -204,15 +204,24 @@ class FileDigests:
             return known[1]
         stored = self._memo.load(path) if self._memo is not None else None
         if stored is not None and stored[:4] == signature:
-            digest = stored[4]
-        else:
-            before = time.time_ns()
-            digest = digest_file(path)
-            # The change time is never before the modification time, and cannot be set back.
-            if before - info.st_ctime_ns > RACY_WINDOW_NS:
-                self._pending[path] = (*signature, digest)
-        self._known[path] = (signature, digest)
+            self._known[path] = (signature, stored[4])
+            return stored[4]
+        before = time.time_ns()
+        digest = digest_file(path)
+        self._keep(path, info, digest, before)
         return digest
+
+    def learn(self, relative: str, info: os.stat_result, digest: str, *, hashed_at: int) -> None:
+        """The digest of a file read elsewhere (archived as an output), as `digest` would have
+        found it: `info` is its status when opened, `hashed_at` when its reading began."""
+        self._keep(os.path.join(self.root, relative), info, digest, hashed_at)
+
+    def _keep(self, path: str, info: os.stat_result, digest: str, before: int) -> None:
+        signature = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+        # The change time is never before the modification time, and cannot be set back.
+        if before - info.st_ctime_ns > RACY_WINDOW_NS:
+            self._pending[path] = (*signature, digest)
+        self._known[path] = (signature, digest)
 
     def flush(self) -> None:
         """Keep the digests computed since the last flush for later runs."""

@@ -18,6 +18,7 @@ from contextlib import contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any
 
 from ci_orchestrator import notices
+from ci_orchestrator.cache.archives import StoreCancelled
 from ci_orchestrator.cache.disks import ArchiveDisk, JSONTextDisk, RefusedRowError, Store, names, open_store
 from ci_orchestrator.cache.entries import (
     CacheEntry,
@@ -31,6 +32,8 @@ from ci_orchestrator.cache.entries import (
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
+
+    from _typeshed import SupportsRead
 
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
 INDEX_SIZE_LIMIT = 256 * 1024**2
@@ -92,6 +95,8 @@ class CacheStores:
         return self._index is not None
 
     def close(self) -> None:
+        """Closes this thread's connections to the stores (diskcache keeps one per thread); another
+        thread that used them (`put`) closes its own, or they stay open as long as the process."""
         with self.guard():
             for store in (self._entries, self._index):
                 if store is not None:
@@ -100,10 +105,11 @@ class CacheStores:
     @contextmanager
     def guard(self) -> Iterator[None]:
         """Whatever the store raises (sqlite, I/O, bad data) turns the cache off with one warning;
-        but a refused row, which the caller says and takes as a miss (`RefusedRowError`)."""
+        but a refused row, which the caller says and takes as a miss (`RefusedRowError`), and a
+        store stopped by an interrupt (`StoreCancelled`), which leaves nothing stored."""
         try:
             yield
-        except RefusedRowError:
+        except (RefusedRowError, StoreCancelled):
             raise
         except Exception as error:  # the run must go on whatever the store did
             self._give_up(error)
@@ -149,8 +155,22 @@ class CacheStores:
                 raise
         return None
 
-    def put(self, digest: str, archive: IO[bytes], entry: CacheEntry, *, last: tuple[str, Any]) -> None:
-        """Keeps a result: its archive, its metadata, and `last` (key, manifest) for `explain`."""
+    def ready_to_put(self) -> bool:
+        """Opens the archive store (on this thread, before `put` is called from another); whether
+        the stores are usable."""
+        with self.guard():
+            if self.enabled:
+                self._archives()
+        return self.enabled
+
+    def put(
+        self, digest: str, archive: SupportsRead[bytes], entry: CacheEntry, *, last: tuple[str, Any]
+    ) -> None:
+        """Keeps a result: its archive, its metadata, and `last` (key, manifest) for `explain`.
+
+        Any thread may call this. The archive is written whole before any row names it, and the
+        metadata, by which a result is found, after: a write stopped midway leaves no result.
+        """
         with self.guard():
             if self._index is not None:
                 # The archive first: metadata is never seen without its archive.
