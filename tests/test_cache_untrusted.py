@@ -9,18 +9,58 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import pickle
 import shutil
 import sqlite3
 import tarfile
 import zlib
+from contextlib import closing, contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.test_cache_e2e import FIXTURE, ran, run, statuses, stored_digest
+from tests.helpers import invoke
 
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from typer.testing import Result
+
+# The cache's end-to-end fixture project (tests/data/cache), wherever this file is kept.
+FIXTURE = next(
+    folder for path in Path(__file__).resolve().parents if (folder := path / "data" / "cache").is_dir()
+)
 MODE_BINARY, MODE_TEXT, MODE_PICKLE = 2, 3, 4  # diskcache's value modes, as its table stores them
+
+
+def run(*args: str) -> Result:
+    result = invoke("run", "--output", "quiet", *args)
+    assert result.exit_code == 0, result.output + result.stderr
+    return result
+
+
+def statuses() -> dict[str, str]:
+    record = Path(".ci-orchestrator/reports/run.json")
+    return {step["id"]: step["status"] for step in json.loads(record.read_text())["steps"]}
+
+
+def ran() -> list[str]:
+    """The steps whose commands really ran since the last call (each appends to ran.log)."""
+    log = Path("ran.log")
+    lines = log.read_text().splitlines() if log.exists() else []
+    log.unlink(missing_ok=True)
+    return sorted(lines)
+
+
+def stored_digest(cache_dir: Path, instance: str) -> str:
+    """The digest of the result stored for `instance`, read from the index as an attacker would."""
+    with database(cache_dir, "index") as db:
+        for key, value in db.execute("SELECT key, value FROM Cache WHERE key LIKE 'entry:%'"):
+            if json.loads(value)["instance"] == instance:
+                return str(key).removeprefix("entry:")
+    raise AssertionError(f"no stored entry for {instance}")
 
 
 @pytest.fixture
@@ -31,8 +71,6 @@ def project(workdir: Path) -> Path:
 
 @pytest.fixture
 def cache_dir(workdir: Path) -> Path:
-    import os
-
     return Path(os.environ["CI_ORCHESTRATOR_CACHE_DIR"])
 
 
@@ -63,11 +101,14 @@ def warm(project: Path) -> str:
     run()
     assert set(statuses().values()) == {"passed"}
     ran()
-    return stored_digest(Path(__import__("os").environ["CI_ORCHESTRATOR_CACHE_DIR"]), "gen")
+    return stored_digest(Path(os.environ["CI_ORCHESTRATOR_CACHE_DIR"]), "gen")
 
 
-def database(cache_dir: Path, store: str) -> sqlite3.Connection:
-    return sqlite3.connect(cache_dir / store / "cache.db", isolation_level=None)
+@contextmanager
+def database(cache_dir: Path, store: str) -> Iterator[sqlite3.Connection]:
+    """A store's database, written in place as an attacker would, closed after."""
+    with closing(sqlite3.connect(cache_dir / store / "cache.db", isolation_level=None)) as db:
+        yield db
 
 
 def archive_row(cache_dir: Path, digest: str) -> int:
@@ -153,8 +194,6 @@ def test_a_pickled_archive_is_never_loaded_and_the_step_runs(
 def test_a_pickled_key_is_never_loaded_by_prune_stats_or_clear(
     project: Path, cache_dir: Path, tmp_path: Path, store: str
 ) -> None:
-    from tests.helpers import invoke
-
     warm(project)
     marker = tmp_path / "code-ran"
     add_row(cache_dir, store, key=payload(marker), raw=0, mode=1, filename=None, value=b"x")
@@ -193,8 +232,6 @@ def test_a_damaged_entry_naming_a_file_outside_the_cache_neither_reads_nor_remov
 def test_cache_clear_removes_no_file_outside_the_cache(
     project: Path, cache_dir: Path, victim: Path, store: str
 ) -> None:
-    from tests.helpers import invoke
-
     warm(project)
     add_row(cache_dir, store, key="planted", raw=1, mode=MODE_TEXT, filename=str(victim), value=None)
     add_row(cache_dir, store, key="planted-2", raw=1, mode=MODE_TEXT, filename="../../" + "x" * 3, value=None)
@@ -209,8 +246,6 @@ def test_cache_clear_removes_no_file_outside_the_cache(
 def test_a_value_file_behind_a_symlink_is_not_read_or_removed(
     project: Path, cache_dir: Path, victim: Path
 ) -> None:
-    from tests.helpers import invoke
-
     digest = warm(project)
     rowid = archive_row(cache_dir, digest)
     with database(cache_dir, "entries") as db:
@@ -323,8 +358,6 @@ def test_a_setting_planted_in_a_store_does_not_point_the_cache_elsewhere(
 ) -> None:
     """diskcache applies every row of a store's Settings table: `_directory` would point it at
     another database, `sqlite_*` rows run PRAGMAs. Only its own settings are taken."""
-    from tests.helpers import invoke
-
     warm(project)
     other = tmp_path / "other"
     other.mkdir()
