@@ -11,7 +11,7 @@ PACKAGE = REPO / "ci_orchestrator"
 LIBRARIES = {
     "typer": "cli",
     "yaml": "playbook.nodes",
-    "diskcache": "cache.store",
+    "diskcache": "cache.disks",
     "junit_xml": "reporters.junit",
     "psutil": "run.process_tree",
     "rich": "reporters.live",
