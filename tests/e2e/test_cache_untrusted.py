@@ -21,17 +21,14 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import invoke
+from tests.helpers import FIXTURES, invoke
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
     from typer.testing import Result
 
-# The cache's end-to-end fixture project (tests/data/cache), wherever this file is kept.
-FIXTURE = next(
-    folder for path in Path(__file__).resolve().parents if (folder := path / "data" / "cache").is_dir()
-)
+FIXTURE = FIXTURES / "cache"  # the cache's end-to-end fixture project
 MODE_BINARY, MODE_TEXT, MODE_PICKLE = 2, 3, 4  # diskcache's value modes, as its table stores them
 
 
