@@ -193,7 +193,8 @@ def plan(
 
 @app.command(name="list")
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
-    """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
+    """The steps and groups: id, number, name, stage, tags, parallel mode, needs, matrix, inputs,
+    continue-on-error."""
     from ci_orchestrator.commands import listing
 
     typer.echo(listing.list_text(Selection(playbook=playbook, profile=profile, config=config)))
