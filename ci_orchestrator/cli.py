@@ -65,6 +65,7 @@ def _option(*names: str, key: str | None = None) -> Any:
 
 
 def _argument(key: str) -> Any:
+    """The argument `key` names in `option_help`, shown by its metavar (`PLAYBOOK`, `RUN.json`)."""
     metavar, text = ARGUMENTS[key]
     return typer.Argument(metavar=metavar, help=text, show_default=False)
 
