@@ -14,6 +14,7 @@ from typing import Annotated, Any
 import typer
 
 from ci_orchestrator import __version__
+from ci_orchestrator.commands.option_help import ARGUMENTS, OPTIONS
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection
 from ci_orchestrator.output import workflow_commands
@@ -57,38 +58,34 @@ app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
 app.add_typer(server_app, name="server")
 
-PlaybookArg = Annotated[
-    str | None,
-    typer.Argument(
-        help="A playbook path, or a name in playbooks/ (default: playbooks/ci.yml).", show_default=False
-    ),
-]
-SelectOpt = Annotated[
-    list[str] | None,
-    typer.Option("--select", help="Run only these steps (and what they need); repeatable, as one list."),
-]
-OnlyOpt = Annotated[
-    bool, typer.Option("--only", help="With --select: do not add what the selected steps need.")
-]
-MatrixOpt = Annotated[
-    list[str] | None,
-    typer.Option(
-        "--matrix",
-        help="Run a matrix axis with these values only (unlisted ones replace its own): KEY=V1,V2.",
-    ),
-]
-VarOpt = Annotated[list[str] | None, typer.Option("--var", help="Set a playbook variable: KEY=VALUE.")]
-ShardOpt = Annotated[str | None, typer.Option("--shard", help="Run only shard I of N: I/N.")]
-ConcurrencyOpt = Annotated[
-    str | None, typer.Option("-j", "--concurrency", help="Most step processes at once: N or auto.")
-]
-ProfileOpt = Annotated[str | None, typer.Option("--profile", help="Settings profile.")]
-ConfigOpt = Annotated[str | None, typer.Option("--config", help="Settings file.")]
-SequentialOpt = Annotated[bool, typer.Option("--sequential", help="One step at a time, in plan order.")]
-CacheDirOpt = Annotated[str | None, typer.Option("--cache-dir", help="The step cache folder.")]
-TimeoutOpt = Annotated[
-    str | None, typer.Option("--timeout", help="Default timeout of each step (90s, 2m, 1h30m).")
-]
+
+def _option(*names: str, key: str | None = None) -> Any:
+    """The option `names`, with the metavar and help `option_help` gives it (by its last name)."""
+    metavar, text = OPTIONS[key or names[-1]]
+    return typer.Option(*names, metavar=metavar, help=text)
+
+
+def _argument(key: str) -> Any:
+    """The argument `key` names in `option_help`, shown by its metavar (`PLAYBOOK`, `RUN.json`)."""
+    metavar, text = ARGUMENTS[key]
+    return typer.Argument(metavar=metavar, help=text, show_default=False)
+
+
+PlaybookArg = Annotated[str | None, _argument("playbook")]
+SelectOpt = Annotated[list[str] | None, _option("--select")]
+OnlyOpt = Annotated[bool, _option("--only")]
+MatrixOpt = Annotated[list[str] | None, _option("--matrix")]
+VarOpt = Annotated[list[str] | None, _option("--var")]
+ShardOpt = Annotated[str | None, _option("--shard")]
+ConcurrencyOpt = Annotated[str | None, _option("-j", "--concurrency")]
+ProfileOpt = Annotated[str | None, _option("--profile")]
+ConfigOpt = Annotated[str | None, _option("--config")]
+SequentialOpt = Annotated[bool, _option("--sequential")]
+CacheDirOpt = Annotated[str | None, _option("--cache-dir")]
+TimeoutOpt = Annotated[str | None, _option("--timeout")]
+JunitOpt = Annotated[str | None, _option("--junit")]
+SummaryOpt = Annotated[str | None, _option("--summary")]
+JsonOpt = Annotated[str | None, _option("--json")]
 
 
 def _selection(
@@ -122,25 +119,26 @@ def run(
     only: OnlyOpt = False,
     matrix: MatrixOpt = None,
     var: VarOpt = None,
-    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan; run nothing.")] = False,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Neither read nor write the cache.")] = False,
-    force: Annotated[bool, typer.Option("--force", help="Run every step even if cached.")] = False,
+    dry_run: Annotated[bool, _option("--dry-run")] = False,
+    no_cache: Annotated[bool, _option("--no-cache")] = False,
+    force: Annotated[bool, _option("--force")] = False,
     cache_dir: CacheDirOpt = None,
     timeout: TimeoutOpt = None,
-    fail_fast: Annotated[
-        bool | None, typer.Option("--fail-fast/--no-fail-fast", help="After a failure, start no new steps.")
-    ] = None,
+    fail_fast: Annotated[bool | None, _option("--fail-fast/--no-fail-fast")] = None,
     shard: ShardOpt = None,
-    junit: Annotated[str | None, typer.Option("--junit", help="JUnit XML report path.")] = None,
-    summary: Annotated[str | None, typer.Option("--summary", help="Markdown summary path.")] = None,
-    json_path: Annotated[str | None, typer.Option("--json", help="JSON run record path.")] = None,
-    output: Annotated[
-        str | None, typer.Option("--output", help="Step output on the console: grouped, stream or quiet.")
-    ] = None,
+    junit: JunitOpt = None,
+    summary: SummaryOpt = None,
+    json_path: JsonOpt = None,
+    output: Annotated[str | None, _option("--output")] = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Run the playbook."""
+    """Run the playbook.
+
+    \b
+    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)
+    Step logs: .ci-orchestrator/logs/RUN_ID/
+    """
     from ci_orchestrator import pipeline
 
     selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
@@ -166,17 +164,15 @@ def run(
 @app.command()
 def plan(
     playbook: PlaybookArg = None,
-    fmt: Annotated[str, typer.Option("--format", help="text, json, mermaid or github-matrix.")] = "text",
-    shards: Annotated[
-        int | None, typer.Option("--shards", help="With github-matrix: one entry per shard.")
-    ] = None,
+    fmt: Annotated[str, _option("--format")] = "text",
+    shards: Annotated[int | None, _option("--shards", key="plan --shards")] = None,
     concurrency: ConcurrencyOpt = None,
     sequential: SequentialOpt = False,
     select: SelectOpt = None,
     only: OnlyOpt = False,
     matrix: MatrixOpt = None,
     var: VarOpt = None,
-    no_cache: Annotated[bool, typer.Option("--no-cache", help="Do not look at the cache.")] = False,
+    no_cache: Annotated[bool, _option("--no-cache", key="plan --no-cache")] = False,
     cache_dir: CacheDirOpt = None,
     timeout: TimeoutOpt = None,
     shard: ShardOpt = None,
@@ -199,7 +195,8 @@ def plan(
 
 @app.command(name="list")
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
-    """The steps and groups: id, number, name, stage, tags, parallel mode, needs."""
+    """The steps and groups: id, number, name, stage, tags, parallel mode, needs, matrix, inputs,
+    continue-on-error."""
     from ci_orchestrator.commands import listing
 
     typer.echo(listing.list_text(Selection(playbook=playbook, profile=profile, config=config)))
@@ -207,13 +204,14 @@ def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config:
 
 @app.command()
 def validate(
-    playbooks: Annotated[list[str], typer.Argument(help="Playbook paths or names.")],
+    playbooks: Annotated[list[str] | None, _argument("playbooks")] = None,
 ) -> None:
-    """Check playbooks: exit 0 when all are valid, 2 otherwise."""
+    """Check playbooks (default: playbooks/ci.yml): exit 0 when all are valid, 2 otherwise."""
     from ci_orchestrator.commands import validation
 
     failures = 0
-    for name in playbooks:
+    names: list[str | None] = [*playbooks] if playbooks else [None]  # None: playbooks/ci.yml
+    for name in names:
         try:
             typer.echo(validation.validate_one(name))
         except OrchestratorError as error:  # the next playbook is checked all the same
@@ -224,12 +222,16 @@ def validate(
 
 @report_app.command("merge")
 def report_merge(
-    records: Annotated[list[Path], typer.Argument(help="run.json files to merge.")],
-    junit: Annotated[str | None, typer.Option("--junit", help="JUnit XML report path.")] = None,
-    summary: Annotated[str | None, typer.Option("--summary", help="Markdown summary path.")] = None,
-    json_path: Annotated[str | None, typer.Option("--json", help="JSON run record path.")] = None,
+    records: Annotated[list[Path], _argument("records")],
+    junit: JunitOpt = None,
+    summary: SummaryOpt = None,
+    json_path: JsonOpt = None,
 ) -> None:
-    """Merge run records (from shards) into one JUnit file, one summary and one record."""
+    """Merge run records (from shards) into one JUnit file, one summary and one record.
+
+    \b
+    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)
+    """
     from ci_orchestrator import pipeline
 
     raise typer.Exit(pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path)))
@@ -253,12 +255,7 @@ def cache_clear(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, confi
 
 @cache_app.command("prune")
 def cache_prune(
-    max_size: Annotated[
-        str | None,
-        typer.Option(
-            "--max-size", help="Evict least recently used entries down to this size (default: cache-size)."
-        ),
-    ] = None,
+    max_size: Annotated[str | None, _option("--max-size")] = None,
     cache_dir: CacheDirOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
@@ -273,7 +270,7 @@ def cache_prune(
 
 @cache_app.command("explain")
 def cache_explain(
-    args: Annotated[list[str], typer.Argument(help="[PLAYBOOK] STEP", show_default=False)],
+    args: Annotated[list[str], _argument("explain")],
     matrix: MatrixOpt = None,
     var: VarOpt = None,
     cache_dir: CacheDirOpt = None,
@@ -304,8 +301,8 @@ def cache_explain(
 
 @app.command()
 def history(
-    args: Annotated[list[str] | None, typer.Argument(help="show RUN_ID", show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
+    args: Annotated[list[str] | None, _argument("history")] = None,
+    limit: Annotated[int, _option("--limit")] = 20,
 ) -> None:
     """Past runs and their steps, from the local run database."""
     from ci_orchestrator.commands import history_view
@@ -322,13 +319,10 @@ def history(
 
 @config_app.command("get")
 def config_get(
-    key: Annotated[str, typer.Argument(help="A setting name, e.g. concurrency.")],
+    key: Annotated[str, _argument("key")],
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
-    value: Annotated[
-        bool,
-        typer.Option("--value", help="Print the value alone, a folder as an absolute path (for scripts)."),
-    ] = False,
+    value: Annotated[bool, _option("--value")] = False,
 ) -> None:
     """Print one effective setting and the level that set it; with --value, the value alone."""
     from ci_orchestrator.commands import config_view
@@ -338,10 +332,8 @@ def config_get(
 
 @app.command()
 def repro(
-    record: Annotated[Path, typer.Argument(help="A run.json, e.g. downloaded from a CI run.")],
-    instance: Annotated[
-        str | None, typer.Argument(help="One instance id (default: every failed one).")
-    ] = None,
+    record: Annotated[Path, _argument("record")],
+    instance: Annotated[str | None, _argument("instance")] = None,
     concurrency: ConcurrencyOpt = None,
 ) -> None:
     """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
@@ -353,7 +345,7 @@ def repro(
 @export_app.command("github-workflow")
 def export_github_workflow(
     playbook: PlaybookArg = None,
-    shards: Annotated[int, typer.Option("--shards", help="Runners to split the run across.")] = 1,
+    shards: Annotated[int, _option("--shards", key="export --shards")] = 1,
 ) -> None:
     """Print a GitHub workflow that runs the playbook with the action (schedules, shards)."""
     from ci_orchestrator.commands import export_workflow
@@ -402,7 +394,7 @@ def _version(value: bool) -> None:
 @app.callback()
 def _root(
     version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version.")
+        bool, typer.Option("--version", callback=_version, is_eager=True, help=OPTIONS["--version"][1])
     ] = False,
 ) -> None:
     """Run a project's CI steps from a YAML playbook, here or in GitHub Actions."""

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import subprocess
 import sys
 from datetime import UTC, datetime, timedelta
@@ -122,6 +123,21 @@ def start_cli(
         env=cli_environment(work) if env is None else env,
         **popen,
     )
+
+
+def listed_steps(output: str) -> dict[str, dict[str, str]]:
+    """The steps table of `list` (the lines after its title, up to a blank line): each row by
+    id, each cell by its column's header, cut where the header's columns start."""
+    header, *rows = output.splitlines()[1:]
+    rows = rows[: rows.index("")] if "" in rows else rows
+    starts = [match.start() for match in re.finditer(r"\S+", header)]
+    bounds = list(zip(starts, [*starts[1:], None], strict=True))
+    names = [header[start:end].strip() for start, end in bounds]
+    table = [
+        {name: row[start:end].strip() for name, (start, end) in zip(names, bounds, strict=True)}
+        for row in rows
+    ]
+    return {row["ID"]: row for row in table}
 
 
 T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)

@@ -87,7 +87,7 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
             "        id: ci",
             "        with:",
             f"          playbook: {_q(playbook.path)}",
-            f"          select: {_q(select)}" if select else '          select: ""',
+            *([f"          select: {_q(select)}"] if select else []),
             *_upload("ci-orchestrator-reports", ".ci-orchestrator/reports/"),
         ]
     return "\n".join(lines) + "\n"
@@ -166,7 +166,7 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "        with:",
         f"          playbook: {_q(playbook.path)}",
         "          shard: ${{ matrix.shard }}",
-        f"          select: {_q(select)}" if select else '          select: ""',
+        *([f"          select: {_q(select)}"] if select else []),
         *_upload("run-${{ strategy.job-index }}", ".ci-orchestrator/reports/run.json"),
         "  merge:",
         "    needs: shard",

@@ -15,8 +15,8 @@ if TYPE_CHECKING:
     from ci_orchestrator.errors import Problem
 
 
-def validate_one(name: str) -> str:
-    """Load, expand and plan one playbook; success says what was checked.
+def validate_one(name: str | None) -> str:
+    """Load, expand and plan one playbook (None: playbooks/ci.yml); success says what was checked.
 
     Matrix and expression problems and graph problems (needs, pools, cycles) are raised
     together, so one pass over a file shows everything wrong with it.

@@ -52,8 +52,9 @@ class Plan:
         return [instance.id for instance in self.instances]
 
     def waves(self) -> dict[str, int]:
-        """instance id -> its wave: 0 waits for nothing, else one more than its latest wait."""
-        return graph.levels(self.waits_for, self.order)
+        """instance id -> its wave, counted from 1 as every view shows it: 1 waits for nothing,
+        else one more than its latest wait."""
+        return {node: level + 1 for node, level in graph.levels(self.waits_for, self.order).items()}
 
     def remaining(self, durations: Mapping[str, float]) -> dict[str, float]:
         """instance id -> the longest path from it to the end (its scheduling priority)."""

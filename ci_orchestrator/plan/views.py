@@ -90,7 +90,7 @@ def render_text(
     ]
     for wave in sorted(by_wave):
         members = by_wave[wave]
-        lines.append(f"\nwave {wave + 1}  ({_together(members, at_once)})")
+        lines.append(f"\nwave {wave}  ({_together(members, at_once)})")
         for instance in members:
             notes = []
             if plan.waits_for[instance.id]:
@@ -129,25 +129,40 @@ def _together(members: Sequence[Instance], at_once: int | None) -> str:
     return f"{together}, {alone} exclusive {'runs' if alone == 1 else 'run'} alone"
 
 
+# What each mark of the flowchart means, drawn beside it: an arrow of each kind, the shape of an
+# exclusive step. Each is shown only when the chart has one.
+_LEGEND = {
+    "-->": '    legend_a["A"] -->|needs| legend_b["B: runs only if A passed"]',
+    "-.->": '    legend_c["C"] -.->|order| legend_d["D: waits for C, whatever its result"]',
+    "exclusive": '    legend_e[["exclusive: runs alone"]]',
+}
+
+
 def render_mermaid(plan: Plan) -> str:
-    """A `flowchart` GitHub renders: one node per instance, one arrow per wait."""
+    """A `flowchart` GitHub renders: one node per instance, one arrow per wait (solid for
+    `needs`, dotted for order alone), and a legend of the marks used."""
     node_ids = {instance.id: f"n{index}" for index, instance in enumerate(plan.instances)}
     lines = ["flowchart TD"]
+    used: set[str] = set()
     for instance in plan.instances:
         # Mermaid reads `#name;` as an entity: a literal `#` goes first, as its own code.
         label = (
             instance.id.replace("#", "#35;").replace('"', "#quot;").replace("<", "#lt;").replace(">", "#gt;")
         )
-        shape = (
-            f'{node_ids[instance.id]}[["{label}"]]'
-            if instance.step.allow_parallel is False
-            else (f'{node_ids[instance.id]}["{label}"]')
-        )
-        lines.append(f"  {shape}")
+        if instance.step.allow_parallel is False:
+            used.add("exclusive")
+            lines.append(f'  {node_ids[instance.id]}[["{label}"]]')
+        else:
+            lines.append(f'  {node_ids[instance.id]}["{label}"]')
     for instance in plan.instances:
         for before in plan.waits_for[instance.id]:
             arrow = "-->" if before in plan.requires[instance.id] else "-.->"
+            used.add(arrow)
             lines.append(f"  {node_ids[before]} {arrow} {node_ids[instance.id]}")
+    if used:
+        lines += ['  subgraph legend["legend"]', "    direction LR"]
+        lines += [line for mark, line in _LEGEND.items() if mark in used]
+        lines.append("  end")
     return "\n".join(lines)
 
 

@@ -23,10 +23,8 @@ if TYPE_CHECKING:
 SCRIPT_NAME = re.compile(r"(\d{4})_(.+)\.([A-Za-z0-9]+)")
 _HEADER_BYTES = 64 * 1024  # metadata sits at the top; never read a whole large file
 _KEY_VALUE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*)")
-_KNOWN_KEYS = {
-    key.lower(): key
-    for key in ("Stage", "Order", "Dependencies", "Tags", "AllowParallel", "Timeout", "Description")
-}
+HEADER_KEYS = ("Stage", "Order", "Dependencies", "Tags", "AllowParallel", "Timeout", "Description")
+_KNOWN_KEYS = {key.lower(): key for key in HEADER_KEYS}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

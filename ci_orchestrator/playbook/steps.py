@@ -34,6 +34,8 @@ STEP_KEYS = (
     "matrix", "max-parallel", "resources", "timeout", "continue-on-error", "retry", "if", "env",
     "working-directory", "inputs", "outputs", "cache", "tags", "stage", "description", "shell",
 )  # fmt: skip
+# A matrix's own keys; any other key of it is an axis.
+MATRIX_KEYS = ("include", "exclude")
 _COMMANDS = ("run", "script", "command")
 # Where a script header key lands on the step, for errors found later.
 _METADATA_KEYS = {
@@ -209,7 +211,7 @@ def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
         )
         return None
     axes: dict[str, tuple[Any, ...]] = {}
-    lists: dict[str, list[tuple[Mapping, dict[str, Any]]]] = {"include": [], "exclude": []}
+    lists: dict[str, list[tuple[Mapping, dict[str, Any]]]] = {key: [] for key in MATRIX_KEYS}
     valid = True
     for key, value in node.entries:
         name = checker.text(key, path)

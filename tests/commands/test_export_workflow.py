@@ -249,3 +249,21 @@ def test_the_guide_installs_the_tool_as_the_exported_workflow_does(awkward: Path
     [install] = installs
     assert install in guide
     assert not re.search(r"pip install ci-orchestrator\b", guide)
+
+
+@pytest.mark.parametrize("shards", ["1", "3"])
+def test_a_workflow_that_selects_nothing_writes_no_empty_select(workdir: Path, shards: str) -> None:
+    (workdir / "playbooks").mkdir()
+    (workdir / "playbooks" / "ci.yml").write_text("name: ci\nsteps:\n  - {id: a, run: 'true'}\n")
+    result = run_cli(workdir, "export", "github-workflow", "--shards", shards)
+    assert result.returncode == 0, result.stderr
+    assert "select" not in result.stdout
+    workflow = yaml.safe_load(result.stdout)
+    actions = [
+        step
+        for job in workflow["jobs"].values()
+        for step in job["steps"]
+        if "ci-orchestrator@" in step.get("uses", "")
+    ]
+    assert actions
+    assert all(step["with"]["playbook"] == "playbooks/ci.yml" for step in actions)

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests.helpers import FIXTURES, REPO, invoke, run_cli
+from tests.helpers import FIXTURES, REPO, invoke, listed_steps, run_cli
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -243,10 +243,11 @@ EDGE = re.compile(r"  (n\d+) (-->|-\.->) (n\d+)")
 
 
 def mermaid(*args: str) -> tuple[dict[str, str], list[tuple[str, str, str]]]:
-    """Node labels by mermaid id, and the edges; fails on any line that is neither."""
+    """Node labels by mermaid id, and the edges; fails on any line that is neither (but the
+    legend, at the end)."""
     result = invoke("plan", "--format", "mermaid", *args)
     assert result.exit_code == 0, result.output
-    lines = result.stdout.splitlines()
+    lines = result.stdout.split("\n  subgraph legend", 1)[0].splitlines()
     assert lines[0] == "flowchart TD"
     nodes: dict[str, str] = {}
     edges: list[tuple[str, str, str]] = []
@@ -282,6 +283,56 @@ def test_mermaid_escapes_quotes_angles_and_hashes_in_ids(workdir: Path) -> None:
     assert "odd (#35;quot;)" in labels  # a value that looks like an entity stays literal
 
 
+def legend(work: Path, playbook: str) -> list[str]:
+    """The lines of the flowchart's legend, from a real run of `plan --format mermaid`."""
+    result = run_cli(work, "plan", playbook, "--format", "mermaid")
+    assert result.returncode == 0, result.stderr
+    _, found, rest = result.stdout.partition('  subgraph legend["legend"]\n')
+    if not found:
+        return []
+    block, end, after = rest.partition("  end\n")
+    assert end and not after.strip(), result.stdout  # the legend closes the chart
+    return block.splitlines()
+
+
+def test_mermaid_legend_explains_both_kinds_of_arrow(demo: Path) -> None:
+    lines = legend(demo, "demo")
+    assert lines[0] == "    direction LR"
+    [needs] = [line for line in lines if "-->|needs|" in line]
+    [order] = [line for line in lines if "-.->|order|" in line]
+    assert "runs only if A passed" in needs
+    assert "whatever its result" in order
+    assert not any("exclusive" in line for line in lines)  # the demo has no exclusive step
+
+
+def test_mermaid_legend_shows_only_the_marks_the_chart_uses(workdir: Path) -> None:
+    (workdir / "alone.yml").write_text("name: alone\nsteps:\n  - {id: a, run: 'true'}\n")
+    assert legend(workdir, "alone.yml") == []
+    (workdir / "ordered.yml").write_text(
+        "name: ordered\nsteps:\n  - {id: a, run: 'true'}\n  - {id: b, allow-parallel: false, run: 'true'}\n"
+    )
+    lines = legend(workdir, "ordered.yml")
+    assert [line for line in lines if "-.->|order|" in line]
+    assert not [line for line in lines if "-->|needs|" in line]
+    assert [line for line in lines if '[["exclusive: runs alone"]]' in line]
+
+
+def test_waves_are_counted_from_one_in_text_and_json(demo: Path) -> None:
+    text = run_cli(demo, "plan", "demo")
+    document = run_cli(demo, "plan", "demo", "--format", "json")
+    assert text.returncode == document.returncode == 0, text.stderr + document.stderr
+    shown: dict[str, int] = {}
+    for block in text.stdout.split("\n\nwave ")[1:]:
+        number, *members = block.splitlines()
+        for member in members:
+            shown[member.strip().split("  [")[0]] = int(number.split()[0])
+    waves = {item["id"]: item["wave"] for item in json.loads(document.stdout)["instances"]}
+    assert waves == shown
+    assert min(waves.values()) == 1
+    assert waves["prepare"] == 1
+    assert waves["publish"] == 6
+
+
 def test_plan_of_an_unknown_format_is_a_usage_error(demo: Path) -> None:
     result = invoke("plan", "demo", "--format", "dot")
     assert result.exit_code == 2
@@ -298,10 +349,12 @@ def test_list_shows_every_column_and_the_groups(workdir: Path) -> None:
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0] == "release: 9 steps (parallel)"
-    assert lines[1].split() == ["ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS"]
-    rows = {line.split()[0]: line.split() for line in lines[2:11]}
+    assert lines[1].split() == [
+        "ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS", "MATRIX", "INPUTS", "ON-ERROR",
+    ]  # fmt: skip
+    rows = {row: list(cells.values())[:7] for row, cells in listed_steps(result.stdout).items()}
     assert rows["0100"] == ["0100", "0100", "Setup", "Prep", "setup,fast", "parallel", "-"]
-    assert rows["build"] == ["build", "-", "Build", "it", "Build", "core,fast", "parallel", "-"]
+    assert rows["build"] == ["build", "-", "Build it", "Build", "core,fast", "parallel", "-"]
     assert rows["odd"][-2:] == ["exclusive", "-"]
     assert rows["types"][-2:] == ["parallel", "lint"]
     assert rows["stage-db"][-2:] == ["serial", "-"]
@@ -310,12 +363,56 @@ def test_list_shows_every_column_and_the_groups(workdir: Path) -> None:
     assert groups == ["checks  [parallel]  2 steps", "deploy  [serial, stop-on-error]  4 steps"]
 
 
+LISTED = """
+name: listed
+vars: {axes: '{"n": [1, 2]}'}
+steps:
+  - id: plain
+    run: "true"
+  - id: test
+    matrix:
+      python: ["3.11", "3.12"]
+      os: [linux, macos]
+      exclude: [{os: macos, python: "3.11"}]
+      include: [{python: "3.13", os: linux, experimental: true}]
+    continue-on-error: ${{ matrix.experimental == true }}
+    inputs: ["src/**/*.py", pyproject.toml]
+    run: "true"
+  - id: whole
+    matrix: ${{ fromJSON(vars.axes) }}
+    continue-on-error: true
+    run: "true"
+  - id: typed
+    matrix: {flag: [true, false], n: [1, 2.5]}
+    inputs: data.csv
+    run: "true"
+"""
+
+
+def test_list_shows_each_steps_matrix_inputs_and_continue_on_error(workdir: Path) -> None:
+    (workdir / "listed.yml").write_text(LISTED)
+    result = run_cli(workdir, "list", "listed.yml")
+    assert result.returncode == 0, result.stderr
+    rows = listed_steps(result.stdout)
+    shown = {step: (row["MATRIX"], row["INPUTS"], row["ON-ERROR"]) for step, row in rows.items()}
+    assert shown == {
+        "plain": ("-", "-", "-"),
+        "test": (
+            "python=3.11,3.12 os=linux,macos (exclude 1, include 1)",
+            "src/**/*.py,pyproject.toml",
+            "${{ matrix.experimental == true }}",
+        ),
+        "whole": ("${{ fromJSON(vars.axes) }}", "-", "continue"),
+        "typed": ("flag=true,false n=1,2.5", "data.csv", "-"),
+    }
+
+
 def test_list_of_the_demo_names_its_group(demo: Path) -> None:
     result = invoke("list", "demo")
     assert result.exit_code == 0, result.output
     assert result.stdout.splitlines()[-1] == "ship  [parallel]  3 steps"
-    publish = next(line for line in result.stdout.splitlines() if line.startswith("publish "))
-    assert publish.split()[-2:] == ["parallel", "package"]
+    publish = listed_steps(result.stdout)["publish"]
+    assert (publish["MODE"], publish["NEEDS"]) == ("parallel", "package")
 
 
 # matrix and expressions through the command line

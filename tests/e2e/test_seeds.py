@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from ci_orchestrator.cpus import available_cpus
-from tests.helpers import FIXTURES, REPO, cli_environment, invoke, run_cli
+from tests.helpers import FIXTURES, REPO, cli_environment, invoke, listed_steps, run_cli
 
 DATA = FIXTURES / "seeds"
 RUN_JSON = ".ci-orchestrator/reports/run.json"
@@ -86,7 +86,7 @@ def plan_instances(*args: str) -> dict[str, dict[str, Any]]:
 def test_list_shows_number_name_stage_tags_parallel_mode_and_dependencies(scripts_project: Path) -> None:
     outcome = invoke("list", "auto")
     assert outcome.exit_code == 0, outcome.output
-    rows = {line.split()[0]: line.split() for line in outcome.output.splitlines()[2:] if line.strip()}
+    rows = {row: list(cells.values())[:7] for row, cells in listed_steps(outcome.output).items()}
     assert rows["0403"] == ["0403", "0403", "Pester", "Testing", "testing,pester", "exclusive", "0100"]
     assert rows["0401"] == ["0401", "0401", "Lint", "Validation", "validation,fast", "parallel", "0100"]
     assert rows["0450"][-1] == "0402,0403"
@@ -102,7 +102,7 @@ def test_powershell_notes_block_is_read_as_metadata(workdir: Path) -> None:
     assert deploy["exclusive"] is True
     assert deploy["timeout"] == 900
     assert deploy["stage"] == "Release"
-    assert (instances["0100"]["wave"], deploy["wave"]) == (0, 1)
+    assert (instances["0100"]["wave"], deploy["wave"]) == (1, 2)
     listed = invoke("list", "ps").output
     assert "release,prod" in listed
 

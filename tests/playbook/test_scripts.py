@@ -11,7 +11,7 @@ import pytest
 from ci_orchestrator.errors import PlaybookError
 from ci_orchestrator.playbook import loader
 from ci_orchestrator.playbook.scripts import discover, normalize_number
-from tests.helpers import FIXTURES, run_cli
+from tests.helpers import FIXTURES, listed_steps, run_cli
 
 
 @pytest.fixture
@@ -129,9 +129,9 @@ def test_a_numbered_script_given_its_own_id_is_still_what_dependencies_name_by_n
     )
     validated = run_cli(workdir, "validate", "playbooks/ci.yml")
     assert validated.returncode == 0, validated.stderr
-    listed = run_cli(workdir, "list").stdout.splitlines()
-    assert [line.split()[0] for line in listed[2:]] == ["prep", "0400"]  # what it needs first
-    assert listed[3].split()[-1] == "prep"
+    listed = listed_steps(run_cli(workdir, "list").stdout)
+    assert list(listed) == ["prep", "0400"]  # what it needs first
+    assert listed["0400"]["NEEDS"] == "prep"
     ran = run_cli(workdir, "run")
     assert ran.returncode == 0, ran.stderr
     assert Path("order.log").read_text() == "0100_Prepare.sh\n0400_Unit.sh\n"

@@ -13,7 +13,7 @@ from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings.model import DEFAULT_CACHE_DIR, most_restrictive, smallest_limit
 from ci_orchestrator.settings.reading import read_settings
-from tests.helpers import cli_environment, invoke, run_cli
+from tests.helpers import cli_environment, invoke, listed_steps, run_cli
 
 
 def write(path: Path, text: str) -> Path:
@@ -339,7 +339,7 @@ def test_one_false_among_matching_defaults_keeps_a_step_from_running_beside_othe
     write(workdir / "p.yml", "name: p\nexecution: parallel\nscripts: scripts\n")
     listed = run_cli(workdir, "list", "p.yml")
     assert listed.returncode == 0, listed.stderr
-    modes = {line.split()[0]: line.split()[-2] for line in listed.stdout.splitlines()[2:]}
+    modes = {step: row["MODE"] for step, row in listed_steps(listed.stdout).items()}
     assert modes == {"0401": "exclusive", "0402": "exclusive"}
     ran = run_cli(workdir, "run", "p.yml", "-j", "2")
     assert ran.returncode == 0, ran.stderr
