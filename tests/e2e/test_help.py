@@ -12,7 +12,7 @@ import typer
 from typer.core import TyperArgument, TyperOption
 
 from ci_orchestrator.cli import app
-from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.plan.views import PlanFormat
 from tests.helpers import run_cli
 
