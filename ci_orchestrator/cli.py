@@ -206,15 +206,20 @@ def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config:
 
 @app.command()
 def validate(
-    playbooks: Annotated[list[str], typer.Argument(help="Playbook paths or names.")],
+    playbooks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Playbook paths or names (default: playbooks/ci.yml).", show_default=False),
+    ] = None,
+    var: VarOpt = None,
 ) -> None:
     """Check playbooks: exit 0 when all are valid, 2 otherwise."""
     from ci_orchestrator.commands import validation
 
     failures = 0
-    for name in playbooks:
+    names: list[str | None] = list(playbooks) if playbooks else [None]
+    for name in names:
         try:
-            typer.echo(validation.validate_one(name))
+            typer.echo(validation.validate_one(name, var or ()))
         except OrchestratorError as error:  # the next playbook is checked all the same
             failures += 1
             _say(error)

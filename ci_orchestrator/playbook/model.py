@@ -12,6 +12,17 @@ if TYPE_CHECKING:
     from ci_orchestrator.errors import Location
 
 
+# A step key set by a numbered script's header, and the header key that sets it.
+HEADER_KEYS = {
+    "needs": "Dependencies",
+    "stage": "Stage",
+    "tags": "Tags",
+    "allow-parallel": "AllowParallel",
+    "timeout": "Timeout",
+    "description": "Description",
+}
+
+
 class Execution(Enum):
     """How the steps of a playbook or group are ordered when nothing else says."""
 
@@ -71,11 +82,36 @@ class Step:
     description: str | None = None
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
+    # The key path of its entry (`steps[1]`, `groups[0].steps[2]`); "" for a numbered script no
+    # entry names, and for a step not read from a file.
+    path: str = ""
+
+    def key_path(self, key: str) -> str:
+        """The path of one of its keys as every problem names it, whatever stage finds it: under
+        its entry (`steps[1].needs`), or the header key (`Dependencies`) where a numbered
+        script's header wrote the value."""
+        where = self.key_locations.get(key)
+        if key in HEADER_KEYS and where is not None and self.script is not None and where.file == self.script:
+            return HEADER_KEYS[key]
+        if self.path:
+            return f"{self.path}.{key}"
+        return f"scripts.{self.number}.{key}" if self.number else f"steps.{self.id}.{key}"
 
     @property
     def cacheable(self) -> bool:
         """Its results are kept in the step cache: `cache:` as written, else whether it has `inputs`."""
         return bool(self.inputs) if self.cache is None else self.cache
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VariableRead:
+    """A `${{ vars.NAME }}` read by name, where it is written: checked against the variables
+    declared under `vars:` and given with `--var`, known only when a command runs."""
+
+    name: str
+    location: Location
+    path: str
+    step: str | None  # the path of the step entry that reads it; None for the playbook's env or defaults
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +150,10 @@ class Playbook:
     # Where each top-level key was written: a key absent here was not written, so a settings
     # file's default (such as `execution`) may apply.
     key_locations: Mapping[str, Location] = field(default_factory=dict)
+    # Top-level keys written but not wholly read (their problems are reported): what is checked
+    # against them (pools, variables) is not, or every use would be reported again.
+    unread: frozenset[str] = frozenset()
+    variable_reads: tuple[VariableRead, ...] = ()
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

@@ -18,7 +18,7 @@ from ci_orchestrator.playbook.checks import (
     render_scalar,
     slug,
 )
-from ci_orchestrator.playbook.model import MatrixSpec, Step
+from ci_orchestrator.playbook.model import HEADER_KEYS, MatrixSpec, Step
 from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python
 from ci_orchestrator.playbook.scripts import SCRIPT_NAME, ScriptInfo, normalize_number, read_script
 
@@ -36,14 +36,7 @@ STEP_KEYS = (
 )  # fmt: skip
 _COMMANDS = ("run", "script", "command")
 # Where a script header key lands on the step, for errors found later.
-_METADATA_KEYS = {
-    "Dependencies": "needs",
-    "Stage": "stage",
-    "Tags": "tags",
-    "AllowParallel": "allow-parallel",
-    "Timeout": "timeout",
-    "Description": "description",
-}
+_METADATA_KEYS = {header: key for key, header in HEADER_KEYS.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -146,7 +139,7 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
         for key, place in info.locations.items():
             if key in _METADATA_KEYS and _METADATA_KEYS[key] not in locations:
                 locations[_METADATA_KEYS[key]] = place
-    return Step(location=checker.at(node), block=context.block, key_locations=locations, **fields)
+    return Step(location=checker.at(node), block=context.block, key_locations=locations, path=path, **fields)
 
 
 def _read_options(checker: Checker, values: dict[str, Node], path: str, fields: dict[str, Any]) -> None:

@@ -198,7 +198,7 @@ def test_unknown_dependency_of_a_script_points_at_its_header(project: Path) -> N
     with pytest.raises(PlaybookError) as caught:
         loader.load_playbook(project / "p.yml")
     assert caught.value.lines() == [
-        "more/0001_First.sh:2:3: scripts.0001.needs: unknown step '0009' (did you mean '0001'?)"
+        "more/0001_First.sh:2:3: Dependencies: unknown step '0009' (did you mean '0001'?)"
     ]
 
 
