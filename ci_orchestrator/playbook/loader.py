@@ -198,7 +198,13 @@ class _PlaybookReader:
         self.read_options(values, fields)
         defaults = self.read_defaults(values.get("defaults"))
         scripts_dir, scripts = self.read_scripts(values.get("scripts"))
-        context = StepContext(base=self.base, scripts_dir=scripts_dir, scripts=scripts, defaults=defaults)
+        context = StepContext(
+            base=self.base,
+            scripts_dir=scripts_dir,
+            scripts=scripts,
+            scripts_unread="scripts" in self.unread,
+            defaults=defaults,
+        )
         steps = self.read_steps(values.get("steps"), "steps", context)
         groups: list[Group] = []
         if "groups" in values:
@@ -317,11 +323,13 @@ class _PlaybookReader:
             return None, {}
         text = self.checker.text(node, "scripts")
         if text is None:
+            self.unread.add("scripts")
             return None, {}
         folder = self.base / text
         if not folder.is_dir():
             self.checker.problem(node, "scripts", f"scripts folder {shown_path(folder)!r} does not exist")
-            return folder, {}  # numbered steps are then missing from it, not from no folder
+            self.unread.add("scripts")
+            return folder, {}
         # A bad header leaves out its values, not its script: the steps that run it still find it.
         return folder, {info.number: info for info in discover(folder, self.checker.problems)}
 

@@ -57,6 +57,8 @@ class StepContext:
     base: Path
     scripts_dir: Path | None = None
     scripts: abc.Mapping[str, ScriptInfo] = field(default_factory=dict)
+    # `scripts:` is written but names no folder (reported): a numbered `script:` is not looked for.
+    scripts_unread: bool = False
     defaults: StepDefaults = field(default_factory=StepDefaults)
     block: str | None = None
 
@@ -120,6 +122,10 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
 
     name = checker.text(values["name"], f"{path}.name") if "name" in values else None
     step_id = checker.step_id(values["id"], f"{path}.id") if "id" in values else None
+    written = values.get("id")
+    if step_id is None and isinstance(written, Scalar) and written.text:
+        # Not a valid id (reported), kept as written: the steps that need it are not blamed.
+        step_id = written.text
     if step_id is None and "id" not in values:
         step_id = slug(name) if name else info.number if info else None
         if not step_id:
@@ -247,6 +253,8 @@ def _script(
         return None, None
     number = normalize_number(text) if text.strip().isdigit() else None
     if number is not None:
+        if context.scripts_unread:
+            return None, None
         if context.scripts_dir is None:
             checker.problem(
                 node, path, f"script {text!r} is a number, but the playbook sets no 'scripts:' folder"

@@ -103,7 +103,8 @@ def test_every_problem_of_every_stage_is_in_one_output_sorted_with_one_path_styl
 
 def test_later_stages_check_what_could_be_read_without_cascading_errors(workdir: Path) -> None:
     """Each broken part is reported once: the steps that use it are checked but not blamed for
-    it (no unknown pool, variable, step or script, no cycle made of what is broken), and the
+    it (no unknown pool, variable, step or script, no cycle made of what is broken: a second
+    `x` in serial order would make one), and the
     problems of later stages elsewhere are still found."""
     write(
         workdir,
@@ -123,9 +124,11 @@ def test_later_stages_check_what_could_be_read_without_cascading_errors(workdir:
           - id: prep
             script: "0100"
             needs: {x: 1}
+          - id: lint all
+            run: ruff check .
           - id: report
             run: echo ${{ nope.value }}
-            needs: [packaged]
+            needs: [packaged, lint all]
         groups:
           - execution: parallel
             steps:
@@ -141,10 +144,12 @@ def test_later_stages_check_what_could_be_read_without_cascading_errors(workdir:
         "playbooks/ci.yml:3:7: vars: must be a mapping of names to values, not a list",
         "playbooks/ci.yml:11:5: steps[2].id: duplicate step id 'x' (first at line 6)",
         "playbooks/ci.yml:15:12: steps[3].needs: must be a list of strings, not a mapping",
-        "playbooks/ci.yml:17:5: steps[4].run: unknown context 'nope' (available: matrix, vars, env, runner)"
+        "playbooks/ci.yml:16:9: steps[4].id: 'lint all' is not a valid id: use ASCII letters, digits,"
+        " '-', '_' and '.'",
+        "playbooks/ci.yml:19:5: steps[5].run: unknown context 'nope' (available: matrix, vars, env, runner)"
         " at position 2 in expression 'nope.value'",
-        "playbooks/ci.yml:20:5: groups[0]: a group needs a 'name'",
-        "playbooks/ci.yml:23:14: groups[0].steps[0].run: matrix has no key 'os': the step has no matrix",
+        "playbooks/ci.yml:22:5: groups[0]: a group needs a 'name'",
+        "playbooks/ci.yml:25:14: groups[0].steps[0].run: matrix has no key 'os': the step has no matrix",
         "playbooks/automation/0100_prep.sh:2:3: Timeout: invalid duration 'soon':"
         " use seconds or a form like 90s, 2m, 1h30m",
     ]
