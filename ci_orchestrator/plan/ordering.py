@@ -136,14 +136,16 @@ def check_order(playbook: Playbook, steps: Sequence[Step] | None = None) -> list
     """Every problem of the order rules among `steps` (all the playbook's by default): what
     they name (ids, `needs`, pools: see `references`) and a dependency cycle. The cycle is
     looked for on what is valid only, so that it is never one of broken references: a `needs`
-    of an unknown step or of the step itself, and a second step of one id, add no edge."""
+    of an unknown step or of the step itself, and a second step of one id, add no edge, and an
+    `execution` that could not be read adds only the edges of `parallel`, which every execution
+    has (a cycle without serial order is one with it)."""
     steps = playbook.steps if steps is None else steps
     pools = None if "resources" in playbook.unread else playbook.resources
     problems = reference_problems(steps, pools)
     first: dict[str, Step] = {}
     for step in steps:
         first.setdefault(step.id, step)
-    edges = _order_edges(playbook, list(first.values()))
+    edges = _order_edges(playbook, list(first.values()), unread_as_parallel=True)
     waits = {
         step_id: tuple(
             dict.fromkeys([*edges.get(step_id, ()), *(n for n in step.needs if n in first and n != step_id)])
@@ -157,20 +159,27 @@ def check_order(playbook: Playbook, steps: Sequence[Step] | None = None) -> list
     return problems
 
 
-def _order_edges(playbook: Playbook, steps: Sequence[Step]) -> dict[str, list[str]]:
-    """step id -> the step ids it waits for by order rules alone (not `needs`)."""
+def _order_edges(
+    playbook: Playbook, steps: Sequence[Step], *, unread_as_parallel: bool = False
+) -> dict[str, list[str]]:
+    """step id -> the step ids it waits for by order rules alone (not `needs`); with
+    `unread_as_parallel`, an execution that could not be read is taken as `parallel`."""
     edges: dict[str, list[str]] = {}
     blocks: dict[str | None, list[Step]] = {}
     for step in steps:
         blocks.setdefault(step.block, []).append(step)
-    modes = {group.name: group.execution for group in playbook.groups}
+    modes: dict[str | None, Execution] = {None: playbook.execution}
+    modes |= {group.name: group.execution for group in playbook.groups}
+    if unread_as_parallel:
+        unread: set[str | None] = {None} if "execution" in playbook.unread else set()
+        unread |= {group.name for group in playbook.groups if f"{group.path}.execution" in playbook.unread}
+        modes |= dict.fromkeys(unread, Execution.PARALLEL)
     barrier: list[str] = []  # the sinks of everything before the current block
     for block in [None, *(group.name for group in playbook.groups)]:
         members = blocks.get(block, [])
         if not members:
             continue
-        execution = playbook.execution if block is None else modes[block]
-        block_edges = _block_edges(members, execution)
+        block_edges = _block_edges(members, modes[block])
         for step in members:
             edges[step.id] = block_edges.get(step.id, [])
             if barrier and not edges[step.id]:

@@ -182,7 +182,7 @@ class _PlaybookReader:
         self.checker = checker
         self.base = path.parent
         self.shown = shown
-        self.unread: set[str] = set()  # top-level keys written but not wholly read
+        self.unread: set[str] = set()  # keys written but not wholly read: see `Playbook.unread`
 
     def read(self, document: Node) -> Playbook | None:
         checker = self.checker
@@ -375,6 +375,8 @@ class _PlaybookReader:
             execution = (
                 self.execution(values["execution"], f"{path}.execution") if "execution" in values else None
             )
+            if "execution" in values and execution is None:
+                self.unread.add(f"{path}.execution")
             stop = (
                 checker.boolean(values["stop-on-error"], f"{path}.stop-on-error")
                 if "stop-on-error" in values
@@ -400,6 +402,7 @@ class _PlaybookReader:
                     stop_on_error=bool(stop),
                     step_ids=tuple(step.id for _, step in members),
                     schedule=schedule or (),
+                    path=path,
                 )
             )
         return groups, steps

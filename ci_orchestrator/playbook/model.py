@@ -124,6 +124,7 @@ class Group:
     stop_on_error: bool = False
     step_ids: tuple[str, ...] = ()
     schedule: tuple[str, ...] = ()
+    path: str = ""  # the key path of its entry: `groups[1]`
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -150,8 +151,9 @@ class Playbook:
     # Where each top-level key was written: a key absent here was not written, so a settings
     # file's default (such as `execution`) may apply.
     key_locations: Mapping[str, Location] = field(default_factory=dict)
-    # Top-level keys written but not wholly read (their problems are reported): what is checked
-    # against them (pools, variables) is not, or every use would be reported again.
+    # The keys written but not wholly read (their problems are reported), top-level or by path
+    # (`groups[1].execution`): what is checked against them (pools, variables, the order of an
+    # execution) is not, or every use would be reported again.
     unread: frozenset[str] = frozenset()
     variable_reads: tuple[VariableRead, ...] = ()
 

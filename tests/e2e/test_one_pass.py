@@ -184,6 +184,36 @@ def test_a_cycle_is_found_beside_reading_problems_and_named_at_a_written_needs(w
     ]
 
 
+def test_a_misspelt_execution_makes_no_cycle_of_the_order_it_would_give(workdir: Path) -> None:
+    """Unread, `execution` is not taken as serial (its default): steps that need later ones
+    make no cycle then, a cycle of `needs` alone still does."""
+    write(
+        workdir,
+        """\
+        name: typo
+        execution: paralel
+        steps:
+          - {id: test, run: pytest, needs: [build]}
+          - {id: build, run: make}
+        groups:
+          - name: release
+            execution: paralell
+            steps:
+              - {id: publish, run: twine upload, needs: [package]}
+              - {id: package, run: make dist, needs: [publish]}
+        """,
+    )
+    done = run_cli(workdir, "validate")
+    assert done.returncode == EXIT_USAGE
+    assert errors(done) == [
+        "playbooks/ci.yml:2:12: execution: must be one of serial, parallel, not 'paralel'"
+        " (did you mean 'parallel'?)",
+        "playbooks/ci.yml:8:16: groups[0].execution: must be one of serial, parallel, not 'paralell'"
+        " (did you mean 'parallel'?)",
+        "playbooks/ci.yml:10:42: groups[0].steps[0].needs: dependency cycle: publish -> package -> publish",
+    ]
+
+
 # ---------------------------------------------------------------- variables
 
 VARIABLES = """\
