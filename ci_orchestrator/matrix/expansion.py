@@ -227,7 +227,7 @@ class _Expander:
         """Each `vars.NAME` read of a variable neither declared nor given with `--var`: on GitHub
         an empty string, here an error, as a key no matrix has. Not when `vars:` could not be
         read: its names are not known."""
-        if "vars" in self.playbook.unread:
+        if not self.playbook.read_whole("vars"):
             return
         names = list(self.variables)
         known = {name.casefold() for name in names}

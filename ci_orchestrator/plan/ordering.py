@@ -136,11 +136,12 @@ def check_order(playbook: Playbook, steps: Sequence[Step] | None = None) -> list
     """Every problem of the order rules among `steps` (all the playbook's by default): what
     they name (ids, `needs`, pools: see `references`) and a dependency cycle. The cycle is
     looked for on what is valid only, so that it is never one of broken references: a `needs`
-    of an unknown step or of the step itself, and a second step of one id, add no edge, and an
-    `execution` that could not be read adds only the edges of `parallel`, which every execution
+    of an unknown step or of the step itself, and a second step of one id, add no edge, and a
+    block whose order could not be read (its `execution`, a step's `parallel` or `group`, or an
+    unknown key that may be one of them) has only the waits of `parallel`, which every order
     has (a cycle without serial order is one with it)."""
     steps = playbook.steps if steps is None else steps
-    pools = None if "resources" in playbook.unread else playbook.resources
+    pools = playbook.resources if playbook.read_whole("resources") else None
     problems = reference_problems(steps, pools)
     first: dict[str, Step] = {}
     for step in steps:
@@ -163,7 +164,7 @@ def _order_edges(
     playbook: Playbook, steps: Sequence[Step], *, unread_as_parallel: bool = False
 ) -> dict[str, list[str]]:
     """step id -> the step ids it waits for by order rules alone (not `needs`); with
-    `unread_as_parallel`, an execution that could not be read is taken as `parallel`."""
+    `unread_as_parallel`, a block whose order could not be read is taken as `parallel`."""
     edges: dict[str, list[str]] = {}
     blocks: dict[str | None, list[Step]] = {}
     for step in steps:
@@ -171,8 +172,7 @@ def _order_edges(
     modes: dict[str | None, Execution] = {None: playbook.execution}
     modes |= {group.name: group.execution for group in playbook.groups}
     if unread_as_parallel:
-        unread: set[str | None] = {None} if "execution" in playbook.unread else set()
-        unread |= {group.name for group in playbook.groups if f"{group.path}.execution" in playbook.unread}
+        unread = {block for block, members in blocks.items() if not _order_read(playbook, block, members)}
         modes |= dict.fromkeys(unread, Execution.PARALLEL)
     barrier: list[str] = []  # the sinks of everything before the current block
     for block in [None, *(group.name for group in playbook.groups)]:
@@ -188,6 +188,17 @@ def _order_edges(
         waited |= {need for step in members for need in step.needs}
         barrier = [step.id for step in members if step.id not in waited]
     return edges
+
+
+def _order_read(playbook: Playbook, block: str | None, members: Sequence[Step]) -> bool:
+    """Whether the order of a block's steps was read as written: its `execution` and each
+    step's `parallel` and `group`, with no problem at the entries that hold them (a misspelt
+    `paralel:` is an unknown key of the step)."""
+    group = next((group for group in playbook.groups if group.name == block), None)
+    holders = [group.path if group else "", *(step.path for step in members if step.path)]
+    keys = [f"{group.path}.execution" if group else "execution"]
+    keys += [f"{step.path}.{key}" for step in members if step.path for key in ("parallel", "group")]
+    return not any(holder in playbook.unread for holder in holders) and all(map(playbook.read_whole, keys))
 
 
 def _block_edges(members: Sequence[Step], execution: Execution) -> dict[str, list[str]]:

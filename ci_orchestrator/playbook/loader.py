@@ -13,7 +13,7 @@ from ci_orchestrator.errors import Location, PlaybookError, UsageError, in_place
 from ci_orchestrator.paths import shown_path
 from ci_orchestrator.playbook import matrix_refs, nodes
 from ci_orchestrator.playbook.checks import ENV_NAME_PATTERN, Checker, did_you_mean, kind_of
-from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step
+from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step, within
 from ci_orchestrator.playbook.nodes import Sequence
 from ci_orchestrator.playbook.references import reference_problems
 from ci_orchestrator.playbook.scripts import discover
@@ -182,7 +182,6 @@ class _PlaybookReader:
         self.checker = checker
         self.base = path.parent
         self.shown = shown
-        self.unread: set[str] = set()  # keys written but not wholly read: see `Playbook.unread`
 
     def read(self, document: Node) -> Playbook | None:
         checker = self.checker
@@ -202,7 +201,7 @@ class _PlaybookReader:
             base=self.base,
             scripts_dir=scripts_dir,
             scripts=scripts,
-            scripts_unread="scripts" in self.unread,
+            scripts_unread=self.reported("scripts"),
             defaults=defaults,
         )
         steps = self.read_steps(values.get("steps"), "steps", context)
@@ -220,7 +219,7 @@ class _PlaybookReader:
         steps = _placed(resolved[: len(unnamed)], resolved[len(unnamed) :])
         if not steps and not checker.problems:
             checker.problem(document, "", "the playbook has no steps: give 'steps', 'groups' or 'scripts'")
-        pools = None if "resources" in self.unread else fields.get("resources", {})
+        pools = None if self.reported("resources") else fields.get("resources", {})
         checker.problems.extend(reference_problems([step for _, step in steps], pools))
         matrix_refs.check_shared(checker, values, [step for _, step in steps])
         # Without a usable name the playbook is still checked through: it is never run.
@@ -231,10 +230,14 @@ class _PlaybookReader:
             steps=tuple(step for _, step in steps),
             groups=tuple(groups),
             key_locations={key: checker.at(key_node) for key, (key_node, _) in (entries or {}).items()},
-            unread=frozenset(self.unread),
+            unread=frozenset(problem.path for problem in checker.problems),
             variable_reads=tuple(checker.variable_reads),
             **fields,
         )
+
+    def reported(self, key: str) -> bool:
+        """Whether a problem was found at `key` or under it, so far."""
+        return any(within(problem.path, key) for problem in self.checker.problems)
 
     def name(self, node: Node, path: str) -> str | None:
         text = self.checker.text(node, path)
@@ -261,12 +264,9 @@ class _PlaybookReader:
         }
         for key, (name, read) in readers.items():
             if key in values:
-                reported = len(checker.problems)
                 value = read(values[key], key)
                 if value is not None:
                     fields[name] = value
-                if len(checker.problems) > reported:
-                    self.unread.add(key)
         if fields.get("concurrency") == "auto":
             fields["concurrency"] = None
 
@@ -323,12 +323,10 @@ class _PlaybookReader:
             return None, {}
         text = self.checker.text(node, "scripts")
         if text is None:
-            self.unread.add("scripts")
             return None, {}
         folder = self.base / text
         if not folder.is_dir():
             self.checker.problem(node, "scripts", f"scripts folder {shown_path(folder)!r} does not exist")
-            self.unread.add("scripts")
             return folder, {}
         # A bad header leaves out its values, not its script: the steps that run it still find it.
         return folder, {info.number: info for info in discover(folder, self.checker.problems)}
@@ -375,8 +373,6 @@ class _PlaybookReader:
             execution = (
                 self.execution(values["execution"], f"{path}.execution") if "execution" in values else None
             )
-            if "execution" in values and execution is None:
-                self.unread.add(f"{path}.execution")
             stop = (
                 checker.boolean(values["stop-on-error"], f"{path}.stop-on-error")
                 if "stop-on-error" in values

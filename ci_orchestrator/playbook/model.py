@@ -23,6 +23,12 @@ HEADER_KEYS = {
 }
 
 
+def within(path: str, key: str) -> bool:
+    """Whether the key path `path` is `key` or under it (`vars.A` and `steps[0]` are under
+    `vars` and `steps`)."""
+    return path == key or path.startswith((f"{key}.", f"{key}["))
+
+
 class Execution(Enum):
     """How the steps of a playbook or group are ordered when nothing else says."""
 
@@ -124,7 +130,7 @@ class Group:
     stop_on_error: bool = False
     step_ids: tuple[str, ...] = ()
     schedule: tuple[str, ...] = ()
-    path: str = ""  # the key path of its entry: `groups[1]`
+    path: str = ""  # the key path of its entry: `groups[1]`; "" for a group not read from a file
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -151,11 +157,15 @@ class Playbook:
     # Where each top-level key was written: a key absent here was not written, so a settings
     # file's default (such as `execution`) may apply.
     key_locations: Mapping[str, Location] = field(default_factory=dict)
-    # The keys written but not wholly read (their problems are reported), top-level or by path
-    # (`groups[1].execution`): what is checked against them (pools, variables, the order of an
-    # execution) is not, or every use would be reported again.
+    # The key paths reading found a problem at (`vars`, `groups[1].execution`): what depends on
+    # them (pools, variables, the order of a block) is not checked, or each use would be
+    # reported again.
     unread: frozenset[str] = frozenset()
     variable_reads: tuple[VariableRead, ...] = ()
+
+    def read_whole(self, path: str) -> bool:
+        """Whether the key at `path`, and everything under it, was read without a problem."""
+        return not any(within(unread, path) for unread in self.unread)
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

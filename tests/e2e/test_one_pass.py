@@ -184,9 +184,10 @@ def test_a_cycle_is_found_beside_reading_problems_and_named_at_a_written_needs(w
     ]
 
 
-def test_a_misspelt_execution_makes_no_cycle_of_the_order_it_would_give(workdir: Path) -> None:
-    """Unread, `execution` is not taken as serial (its default): steps that need later ones
-    make no cycle then, a cycle of `needs` alone still does."""
+def test_a_misspelt_order_makes_no_cycle_of_the_order_it_would_give(workdir: Path) -> None:
+    """Unread, `execution` (or a step's `parallel`, misspelt key or value) is not taken as its
+    default, serial: steps that need later ones make no cycle then, a cycle of `needs` alone
+    still does."""
     write(
         workdir,
         """\
@@ -201,6 +202,10 @@ def test_a_misspelt_execution_makes_no_cycle_of_the_order_it_would_give(workdir:
             steps:
               - {id: publish, run: twine upload, needs: [package]}
               - {id: package, run: make dist, needs: [publish]}
+          - name: checks
+            steps:
+              - {id: lint, run: ruff, needs: [types], paralel: true}
+              - {id: types, run: mypy, parallel: true}
         """,
     )
     done = run_cli(workdir, "validate")
@@ -211,6 +216,7 @@ def test_a_misspelt_execution_makes_no_cycle_of_the_order_it_would_give(workdir:
         "playbooks/ci.yml:8:16: groups[0].execution: must be one of serial, parallel, not 'paralell'"
         " (did you mean 'parallel'?)",
         "playbooks/ci.yml:10:42: groups[0].steps[0].needs: dependency cycle: publish -> package -> publish",
+        "playbooks/ci.yml:14:47: groups[1].steps[0]: unknown key 'paralel' (did you mean 'parallel'?)",
     ]
 
 
