@@ -16,6 +16,7 @@ import typer
 from ci_orchestrator import __version__
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection
+from ci_orchestrator.output import workflow_commands
 
 
 class _Commands(typer.core.TyperGroup):
@@ -32,7 +33,7 @@ class _Commands(typer.core.TyperGroup):
 
 def _say(error: OrchestratorError) -> None:
     for line in error.lines():
-        typer.echo(f"ci-orchestrator: {line}", err=True)
+        typer.echo(workflow_commands.printable(f"ci-orchestrator: {line}"), err=True)  # quotes any value
 
 
 _APP_SETTINGS: dict[str, Any] = {

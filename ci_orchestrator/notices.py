@@ -22,8 +22,10 @@ if TYPE_CHECKING:
 
 
 def _print(message: str) -> None:
+    from ci_orchestrator.output.workflow_commands import printable  # a warning may quote any value
+
     # stderr as it is now, not as it was at import: a run server's worker replaces it.
-    print(f"ci-orchestrator: warning: {message}", file=sys.stderr)
+    print(printable(f"ci-orchestrator: warning: {message}"), file=sys.stderr)
 
 
 _sink: Sink = _print

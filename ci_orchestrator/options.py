@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import units
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.settings.model import most_restrictive, smallest_limit
 
 if TYPE_CHECKING:

@@ -132,8 +132,9 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
 
 def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     """Run a prepared plan, write every report, and return the exit code."""
-    from ci_orchestrator.masking import MIN_LENGTH
+    from ci_orchestrator.output.masking import MIN_LENGTH
     from ci_orchestrator.reporters.console import ConsoleReporter
+    from ci_orchestrator.reporters.logs import with_tails
     from ci_orchestrator.run import scheduler
     from ci_orchestrator.run.log_retention import prune_logs
     from ci_orchestrator.run.process_specs import RunContext
@@ -179,8 +180,15 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
             recorder.close()
             if cache is not None:
                 cache.close()
-    result = dataclasses.replace(result, matrix_filters=prepared.matrix_filters, shard=prepared.shard)
-    write_reports(result, options, root=root)
+    result = dataclasses.replace(
+        result,
+        matrix_filters=prepared.matrix_filters,
+        shard=prepared.shard,
+        # What the steps announced with `::add-mask::` is hidden in the reports as in the console.
+        secrets=(*result.secrets, *console.announced_masks),
+    )
+    # The one time a report looks at a log: the run's own, read here. A record is never read so.
+    write_reports(with_tails(result), options, root=root)
     prune_logs(context.log_dir.parent, current=run_id)
     return exit_code(result)
 
@@ -189,7 +197,7 @@ def run_limits(prepared: Prepared, options: RunOptions) -> Limits:
     """The scheduler's limits: each level may lower concurrency (the smallest limit wins); the
     command line wins for the rest."""
     from ci_orchestrator.cpus import available_cpus
-    from ci_orchestrator.output_mode import OutputMode
+    from ci_orchestrator.output.mode import OutputMode
     from ci_orchestrator.run.scheduler import Limits
 
     cpus = available_cpus()

@@ -81,8 +81,9 @@ class StepResult:
     continue_on_error: bool = False
     stage: str | None = None
     group: str | None = None  # the `groups:` entry, if any
-    # A failed step's last log lines as its run record carries them: shown when `log` is not
-    # there to read (the record was merged on another machine). A copy, so not compared.
+    # A failed step's last log lines, masked: what every report shows of its log, since reports
+    # open no file a result names (a result read from a run record is untrusted). "" when it
+    # printed nothing; None when its log is not here. A copy, so not compared.
     log_tail: str | None = field(default=None, compare=False)
 
     def __bool__(self) -> bool:

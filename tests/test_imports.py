@@ -11,14 +11,14 @@ PACKAGE = REPO / "ci_orchestrator"
 LIBRARIES = {
     "typer": "cli",
     "yaml": "playbook.nodes",
-    "diskcache": "cache.store",
+    "diskcache": "cache.disks",
     "junit_xml": "reporters.junit",
     "psutil": "run.process_tree",
     "rich": "reporters.live",
 }
 # Lowest first: a module imports from its own package or from lower ranks only.
 RANKS = (
-    {"", "errors", "ci", "notices", "results", "units", "cpus", "masking", "output_mode", "paths"},  # leaves
+    {"", "errors", "ci", "notices", "results", "units", "cpus", "output"},  # leaves
     {"expressions"},  # the expression language, over plain data
     {"playbook"},  # readers
     {"settings"},
@@ -114,11 +114,15 @@ def test_imports_point_down_only() -> None:
             assert rank(name) <= rank(module), f"{module} imports {name}, which sits above it"
 
 
-def test_leaves_import_nothing_of_ours_but_errors() -> None:
+def test_leaves_import_nothing_of_ours_but_errors_ci_and_output() -> None:
     modules = imports()
     for module in modules:
         if part(module) in LEAVES and module:
-            found = ours(modules[module], modules) - {"errors", ""}
+            # `output/workflow_commands` is the one rule of what GitHub's runner reads as a
+            # command: every printer of text uses it, warnings too, and it asks `ci` whether
+            # GitHub's runner is reading.
+            allowed = ("errors", "", "output", "ci")
+            found = {name for name in ours(modules[module], modules) if part(name) not in allowed}
             assert not found, f"leaf {module} imports {sorted(found)}"
     for module, names in modules.items():
         if part(module) == "expressions":

@@ -71,6 +71,17 @@ def digest_file(path: str | Path) -> str:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class _Scope:
+    """What an `outputs` glob may name (`FileDigests.covers`): `exact`, a literal path; every file
+    under `prefix` (root-relative, `start` on disk) that `matcher` matches, or all when None."""
+
+    exact: str | None
+    prefix: str
+    start: str  # empty: the glob leads out of the root and covers nothing
+    matcher: re.Pattern[str] | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class _Walk:
     """One glob's matches and the directories listed to find them (path -> mtime_ns)."""
 
@@ -85,9 +96,15 @@ class FileDigests:
         self.root = os.path.realpath(root)
         self._memo = memo
         self._skip = frozenset(os.path.realpath(path) for path in skip)
+        # A folder to skip that a walk could reach: inside the root, not already under a skipped name.
+        self._skip_inside = any(
+            (inside := _inside(path, self.root)) is not None and SKIPPED_NAMES.isdisjoint(inside.split("/"))
+            for path in self._skip
+        )
         self._known: dict[str, tuple[tuple[int, int, int, int], str]] = {}
         self._walks: dict[str, _Walk] = {}
         self._pending: dict[str, tuple[int, int, int, int, str]] = {}
+        self._scopes: dict[str, _Scope] = {}  # outputs glob -> what it may name, for `covers`
 
     def expand(self, pattern: str) -> tuple[str, ...]:
         """The files a glob matches, as sorted root-relative POSIX paths, normalised.
@@ -105,6 +122,47 @@ class FileDigests:
             walk = self._walk(pattern)
             self._walks[pattern] = walk
         return walk.files
+
+    def covers(self, pattern: str, name: str) -> bool:
+        """Whether `expand(pattern)` may find `name` (a normal root-relative POSIX path), judged
+        from the names alone: what a stored result may hold, whatever a cache says it holds.
+
+        As `expand` walks: a wildcard or a directory never reaches into `.git`, the tool's own
+        folders, or the folders `skip` names; only a literal path names a file in them.
+        """
+        scope = self._scopes.get(pattern)
+        if scope is None:
+            scope = self._scopes[pattern] = self._scope(pattern)
+        if name == scope.exact:
+            return True
+        if not scope.start or not name.startswith(scope.prefix):
+            return False
+        below = name[len(scope.prefix) :]
+        if "/" in below:
+            folders = below.split("/")[:-1]  # walked through, below the start
+            if not SKIPPED_NAMES.isdisjoint(folders):
+                return False
+            start, depths = scope.start, range(1, len(folders) + 1)
+            if self._skip_inside and any(os.path.join(start, *folders[:d]) in self._skip for d in depths):
+                return False
+        if scope.matcher is None or scope.matcher.fullmatch(below):
+            return True  # under a literal directory (every file below it), or matched itself
+        # A matched folder above it stands for every file below.
+        parts = below.split("/")
+        return any(scope.matcher.fullmatch("/".join(parts[:depth])) for depth in range(1, len(parts)))
+
+    def _scope(self, pattern: str) -> _Scope:
+        pattern = self.relative(pattern)
+        if pattern == ".." or pattern.startswith(("../", "/")):
+            return _Scope(exact=None, prefix="", start="", matcher=None)  # leads out: covers nothing
+        if not _MAGIC.search(pattern):
+            base, matcher, exact = pattern, None, pattern
+        else:
+            base, rest = _split(pattern)
+            matcher, exact = _compile(rest), None
+        if base in ("", "."):
+            return _Scope(exact=exact, prefix="", start=self.root, matcher=matcher)
+        return _Scope(exact=exact, prefix=base + "/", start=os.path.join(self.root, base), matcher=matcher)
 
     def digests(self, paths: Iterable[str]) -> dict[str, str]:
         """root-relative path -> content digest; a file that vanished meanwhile is left out."""
@@ -167,15 +225,24 @@ class FileDigests:
             return known[1]
         stored = self._memo.load(path) if self._memo is not None else None
         if stored is not None and stored[:4] == signature:
-            digest = stored[4]
-        else:
-            before = time.time_ns()
-            digest = digest_file(path)
-            # The change time is never before the modification time, and cannot be set back.
-            if before - info.st_ctime_ns > RACY_WINDOW_NS:
-                self._pending[path] = (*signature, digest)
-        self._known[path] = (signature, digest)
+            self._known[path] = (signature, stored[4])
+            return stored[4]
+        before = time.time_ns()
+        digest = digest_file(path)
+        self._keep(path, info, digest, before)
         return digest
+
+    def learn(self, relative: str, info: os.stat_result, digest: str, *, hashed_at: int) -> None:
+        """The digest of a file read elsewhere (archived as an output), as `digest` would have
+        found it: `info` is its status when opened, `hashed_at` when its reading began."""
+        self._keep(os.path.join(self.root, relative), info, digest, hashed_at)
+
+    def _keep(self, path: str, info: os.stat_result, digest: str, before: int) -> None:
+        signature = (info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino)
+        # The change time is never before the modification time, and cannot be set back.
+        if before - info.st_ctime_ns > RACY_WINDOW_NS:
+            self._pending[path] = (*signature, digest)
+        self._known[path] = (signature, digest)
 
     def flush(self) -> None:
         """Keep the digests computed since the last flush for later runs."""
@@ -190,7 +257,8 @@ class FileDigests:
 
     # --- walking ---------------------------------------------------------------------
     def _literal(self, pattern: str) -> tuple[str, ...]:
-        path = os.path.join(self.root, pattern)
+        # The root itself as it is spelt in `skip`: `root/.` would let the walk into a skipped folder.
+        path = self.root if pattern == "." else os.path.join(self.root, pattern)
         info = _stat(path)
         if info is not None and stat.S_ISREG(info.st_mode):
             return (pattern,)
@@ -203,12 +271,7 @@ class FileDigests:
         return ()
 
     def _walk(self, pattern: str) -> _Walk:
-        segments = pattern.split("/")
-        literal = 0
-        while literal < len(segments) - 1 and not _MAGIC.search(segments[literal]):
-            literal += 1
-        base = "/".join(segments[:literal])
-        rest = segments[literal:]
+        base, rest = _split(pattern)
         depth = None if "**" in rest else len(rest)
         matcher = _compile(rest)
         directories: dict[str, int] = {}
@@ -280,6 +343,16 @@ def _unchanged(directories: Mapping[str, int]) -> bool:
         except OSError:
             return False
     return True
+
+
+def _split(pattern: str) -> tuple[str, list[str]]:
+    """A glob's leading literal folders (joined; empty when none) and its segments from the first
+    wildcard on."""
+    segments = pattern.split("/")
+    literal = 0
+    while literal < len(segments) - 1 and not _MAGIC.search(segments[literal]):
+        literal += 1
+    return "/".join(segments[:literal]), segments[literal:]
 
 
 def _compile(segments: Sequence[str]) -> re.Pattern[str]:

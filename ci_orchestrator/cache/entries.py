@@ -30,6 +30,7 @@ class CacheKey:
 
     digest: str
     manifest: Manifest
+    instance_id: str = ""  # whose key: what a warning about its stored result names
 
     def __str__(self) -> str:
         return self.digest
@@ -57,6 +58,9 @@ class CacheEntry:
     files: tuple[str, ...]  # the stored output files, workspace-relative
     outputs: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # file -> (digest, mode)
     log: bytes | None = None  # the log itself when small: a hit then needs no archive
+    # The step's `outputs` globs as this run declares them (not stored: a cache is untrusted
+    # input): a stored file no glob covers is never restored nor read.
+    declared: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -72,8 +76,9 @@ class CacheEntry:
         }
 
     @classmethod
-    def from_json(cls, digest: str, data: Any) -> CacheEntry | None:
-        """The entry stored by `to_json`, or None when it is not one (older or damaged)."""
+    def from_json(cls, digest: str, data: Any, *, declared: tuple[str, ...] = ()) -> CacheEntry | None:
+        """The entry stored by `to_json`, or None when it is not one (older or damaged); `declared`
+        are the outputs globs of the instance it is read for."""
         try:
             log = data["log"]
             return cls(
@@ -88,6 +93,7 @@ class CacheEntry:
                     str(name): (str(digest), int(mode)) for name, (digest, mode) in data["outputs"].items()
                 },
                 log=None if log is None else str(log).encode("utf-8", "surrogateescape"),
+                declared=declared,
             )
         except (AttributeError, KeyError, TypeError, ValueError):
             return None

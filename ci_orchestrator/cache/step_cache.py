@@ -9,35 +9,30 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
-from ci_orchestrator.cache.archives import (
-    RestoreError,
-    check_name,
-    destination_inside,
-    restore_archive,
-    write_archive,
-)
+from ci_orchestrator.cache.archives import RestoreError, StoreCancelled, check_name, restore_archive
 from ci_orchestrator.cache.digests import FileDigests
+from ci_orchestrator.cache.disks import RefusedRowError
 from ci_orchestrator.cache.entries import (
     CacheEntry,
     CacheKey,
     CacheStats,
     FileRecord,
     LogWriter,
-    read_small_log,
 )
 from ci_orchestrator.cache.keys import CACHE_FORMAT, Manifest, build_manifest, differences, instance_patterns
+from ci_orchestrator.cache.saving import PendingStore, output_files
 from ci_orchestrator.cache.store import DEFAULT_SIZE_LIMIT, CacheStores
 from ci_orchestrator.errors import ExpressionError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
+    from threading import Event
 
+    from ci_orchestrator.cache.archives import Archived
     from ci_orchestrator.plan.ordering import Plan
     from ci_orchestrator.playbook.model import Instance
 
@@ -47,7 +42,10 @@ __all__ = [
     "CacheKey",
     "CacheStats",
     "Manifest",
+    "PendingStore",
+    "RestoreError",
     "StepCache",
+    "StoreCancelled",
 ]
 
 
@@ -165,7 +163,7 @@ class StepCache:
         except ExpressionError as error:
             notices.warn(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
             return None
-        return CacheKey(digest=manifest.digest(), manifest=manifest)
+        return CacheKey(digest=manifest.digest(), manifest=manifest, instance_id=instance.id)
 
     # --- results ---------------------------------------------------------------------
     def lookup(self, key: CacheKey) -> CacheEntry | None:
@@ -208,52 +206,68 @@ class StepCache:
     def _stored(self, key: CacheKey) -> CacheEntry | None:
         if not self.read or not self.enabled:
             return None
-        data = self._stores.entry(key.digest)
-        return CacheEntry.from_json(key.digest, data) if data is not None else None
+        try:
+            data = self._stores.entry(key.digest)
+        except RefusedRowError as error:  # dropped by the store: a miss
+            notices.warn(f"{key.instance_id}: cached result refused: {error}")
+            return None
+        if data is None:
+            return None
+        return CacheEntry.from_json(key.digest, data, declared=key.manifest.outputs)
 
     def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
-        """Keeps a passed instance's result, its log and the files its `outputs` globs match.
+        """Keeps a passed instance's result, its log and the files its `outputs` globs match:
+        `prepare_store`, then `write_store` and `finish_store`, in this thread."""
+        pending = self.prepare_store(key, instance, log_path=log_path, duration=duration)
+        if pending is not None:
+            self.finish_store(self.write_store(pending))
+
+    def prepare_store(
+        self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float
+    ) -> PendingStore | None:
+        """What storing a passed instance's result takes; None when it is not stored.
 
         Nothing is kept when an output could not be restored (outside the workspace, or through a
         symlink leading out): a hit would report the step done and never make that file again.
         """
         if not self.write or not self.enabled:
-            return
-        files: dict[str, None] = {}
-        refused: list[str] = []
-        for pattern in key.manifest.outputs:
-            for name in self._files.expand(pattern):  # normalised: `sub/../a` is `a`
-                try:
-                    destination_inside(self.workspace, name)  # what a restore would refuse
-                except RestoreError as error:
-                    refused.append(str(error))
-                else:
-                    files[name] = None
+            return None
+        files, refused = output_files(self._files, self.workspace, key.manifest.outputs)
         if refused:
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
             notices.warn(f"{instance.id}: result not cached: output {refused[0]}{more}")
-            return
-        with self._stores.guard(), tempfile.TemporaryFile(dir=self.directory) as archive:
-            try:
-                write_archive(archive, workspace=self.workspace, files=list(files), log_path=log_path)
-            except OSError as error:
-                notices.warn(f"{instance.id}: result not cached ({error})")
-                return
-            archive.seek(0)
-            stored = time.time()
-            entry = CacheEntry(
-                digest=key.digest,
-                instance_id=instance.id,
-                step_id=instance.step.id,
-                created=stored,
-                used=stored,
-                duration=duration,
-                files=tuple(files),
-                # What a hit compares with the workspace: outputs already in place are left alone.
-                outputs={name: state for name in files if (state := self._files.state(name))},
-                log=read_small_log(log_path),
-            )
-            self._stores.put(key.digest, archive, entry, last=(_last_key(instance), key.manifest.to_json()))
+            return None
+        if not self._stores.ready_to_put():
+            return None
+        return PendingStore(
+            key=key,
+            instance_id=instance.id,
+            step_id=instance.step.id,
+            files=files,
+            log_path=log_path,
+            duration=duration,
+            last=(_last_key(instance), key.manifest.to_json()),
+        )
+
+    def write_store(self, pending: PendingStore, *, cancelled: Event | None = None) -> dict[str, Archived]:
+        """Writes a prepared result into the stores; the files as archived, for `finish_store`.
+
+        Any thread may call this while the step loop goes on: it uses nothing that loop does but
+        the stores. StoreCancelled, nothing stored, once `cancelled` is set.
+        """
+        return pending.write(
+            self._stores, workspace=self.workspace, directory=self.directory, cancelled=cancelled
+        )
+
+    def release_thread(self) -> None:
+        """Closes this thread's connections to the stores (diskcache keeps one per thread), for a
+        thread that uses the cache no more: the step loop's, the storing one's."""
+        self._stores.close()
+
+    def finish_store(self, archived: Mapping[str, Archived]) -> None:
+        """Keeps the digests of the files just archived, as if read here (on the step loop)."""
+        for name, file in archived.items():
+            self._files.learn(name, file.info, file.digest, hashed_at=file.hashed_at)
 
     def _put_back(self, entry: CacheEntry, *, in_place: bool, log_path: Path) -> None:
         """The log (and, unless every output is `in_place` already, the outputs from the archive)."""
@@ -270,7 +284,11 @@ class StepCache:
         self._stores.drop(entry.digest)
 
     def _restore_archive(self, entry: CacheEntry, *, log_path: Path) -> None:
-        handle = self._stores.archive(entry.digest)
+        try:
+            handle = self._stores.archive(entry.digest)
+        except RefusedRowError as error:  # dropped by the store
+            notices.warn(f"{entry.instance_id}: cached result refused: {error}")
+            raise RestoreError(str(error)) from error
         if handle is None:
             raise RestoreError(f"{entry.instance_id}: the cached result is no longer stored")
         try:
@@ -279,6 +297,7 @@ class StepCache:
                     handle,
                     workspace=self.workspace,
                     log_path=log_path,
+                    declared=lambda name: self._declared(entry, name),
                     in_place=lambda name, mode: self._in_place(entry, name, mode),
                 )
         except RestoreError as error:
@@ -295,16 +314,26 @@ class StepCache:
         stored = entry.outputs.get(name)
         return stored is not None and stored[1] == mode and self._files.state(name) == stored
 
+    def _declared(self, entry: CacheEntry, name: str) -> bool:
+        """The stored file `name` (normal) is one the step's `outputs` globs may name."""
+        return any(self._files.covers(pattern, name) for pattern in entry.declared)
+
+    def _check_output(self, entry: CacheEntry, name: str) -> None:
+        """RestoreError unless the stored file `name` stays inside and is a declared output."""
+        if not self._declared(entry, "/".join(check_name(name))):
+            raise RestoreError(f"{name!r} is not one of the step's declared outputs")
+
     def _servable_in_place(self, entry: CacheEntry, *, check: bool = False) -> bool:
         """The log is in the entry and every output file is in place as stored.
 
-        `check`: RestoreError for a stored name leading out, even though nothing is written.
+        `check`: RestoreError for a stored name leading out or not among the declared outputs,
+        even though nothing is written (nor read: a stored name is untrusted).
         """
         if entry.log is None:
             return False
         for name in entry.files:
             try:
-                check_name(name)
+                self._check_output(entry, name)
             except RestoreError:
                 if check:
                     raise

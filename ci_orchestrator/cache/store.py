@@ -3,23 +3,23 @@
 `entries/` (bounded, least recently used out first) holds an archive of each result's log and
 output files; `index/` holds what is read often and must be read fast: each result's metadata,
 the file digests of each workspace, the last stored manifest of each instance (for `explain`),
-when each result was last used, hits and misses of recent runs. Values are JSON, never pickle,
-so a cache directory shared between jobs cannot make this process run code. Whatever a store
-raises turns both off with one warning: the cache never stops a run. The archive store is opened
-on first use: a warm run whose outputs are in place reads the index only.
+when each result was last used, hits and misses of recent runs. Whatever a store raises turns both
+off with one warning: the cache never stops a run. The archive store is opened on first use: a
+warm run whose outputs are in place reads the index only.
+
+Nothing read from a store is trusted (see `disks`): a row that breaks the rules is refused, said
+as a warning, and read as a miss.
 """
 
 from __future__ import annotations
 
-import json
 import time
 from contextlib import contextmanager, suppress
 from typing import IO, TYPE_CHECKING, Any
 
-import diskcache
-from diskcache.core import MODE_PICKLE
-
 from ci_orchestrator import notices
+from ci_orchestrator.cache.archives import StoreCancelled
+from ci_orchestrator.cache.disks import ArchiveDisk, JSONTextDisk, RefusedRowError, Store, names, open_store
 from ci_orchestrator.cache.entries import (
     CacheEntry,
     CacheStats,
@@ -33,6 +33,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping
     from pathlib import Path
 
+    from _typeshed import SupportsRead
+
 DEFAULT_SIZE_LIMIT = 2 * 1024**3
 INDEX_SIZE_LIMIT = 256 * 1024**2
 RECENT_RUNS = 20
@@ -42,34 +44,6 @@ STORES = ("entries", "index")  # the cache's own folders under its directory
 # a few hundred results; marking each hit in the archive store, as diskcache's own
 # least-recently-used policy would need, cost about 25 ms per 200 hits.
 USES = "uses"
-
-
-class JSONTextDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no type hints
-    """The index's encoding: keys are text and values JSON text, stored as they are; a pickled
-    row (which only a forged index could hold) is refused, never loaded.
-
-    diskcache's JSONDisk zlib-compresses every key, and each compression allocates and faults in
-    about 256 KiB of fresh memory: some 50 µs per lookup in a short-lived process, more than the
-    lookup itself. The index's keys and values are small, so nothing is compressed.
-    """
-
-    def put(self, key: Any) -> tuple[Any, bool]:
-        if not isinstance(key, str):
-            raise TypeError(f"index keys are text, not {type(key).__name__}")
-        return super().put(key)  # type: ignore[no-any-return]
-
-    def get(self, key: Any, raw: bool) -> Any:
-        if not raw:
-            raise ValueError("a pickled key in the cache index")
-        return super().get(key, raw)
-
-    def store(self, value: Any, read: bool, key: Any = diskcache.UNKNOWN) -> Any:
-        return super().store(json.dumps(value), read, key=key)
-
-    def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
-        if mode == MODE_PICKLE:
-            raise ValueError("a pickled value in the cache index")
-        return json.loads(super().fetch(mode, filename, value, read))
 
 
 class CacheStores:
@@ -84,8 +58,8 @@ class CacheStores:
         self.write = write
         self.size_limit = size_limit
         self.unusable: str | None = None  # why both are off: the warning said when they went off
-        self._entries: diskcache.Cache | None = None  # opened by `_archives` when first needed
-        self._index: diskcache.Cache | None = None
+        self._entries: Store | None = None  # opened by `_archives` when first needed
+        self._index: Store | None = None
         self._uses: dict[str, float] = {}  # this run's stores and hits, written by `save_uses`
 
     @classmethod
@@ -95,24 +69,24 @@ class CacheStores:
         with stores.guard():
             directory.mkdir(parents=True, exist_ok=True)
             # Reads here must not write: least-recently-used would record every file lookup.
-            stores._index = diskcache.Cache(
-                str(directory / "index"),
+            stores._index = open_store(
+                directory / "index",
+                JSONTextDisk,
                 size_limit=INDEX_SIZE_LIMIT,
                 eviction_policy="least-recently-stored",
-                disk=JSONTextDisk,
             )
         return stores
 
-    def _archives(self) -> diskcache.Cache:
+    def _archives(self) -> Store:
         """The archive store, opened on first use (a call inside `guard`)."""
         if self._entries is None:
-            self._entries = diskcache.Cache(
-                str(self.directory / "entries"),
+            self._entries = open_store(
+                self.directory / "entries",
+                ArchiveDisk,
                 size_limit=self.size_limit,
                 # Evicted by `_evict`, in the order of the index's USES: diskcache's own policies
                 # know only of reads of the archive, which a hit with its outputs in place skips.
                 eviction_policy="none",
-                disk=diskcache.JSONDisk,
             )
         return self._entries
 
@@ -121,6 +95,8 @@ class CacheStores:
         return self._index is not None
 
     def close(self) -> None:
+        """Closes this thread's connections to the stores (diskcache keeps one per thread); another
+        thread that used them (`put`) closes its own, or they stay open as long as the process."""
         with self.guard():
             for store in (self._entries, self._index):
                 if store is not None:
@@ -128,9 +104,13 @@ class CacheStores:
 
     @contextmanager
     def guard(self) -> Iterator[None]:
-        """Whatever the store raises (sqlite, I/O, bad data) turns the cache off with one warning."""
+        """Whatever the store raises (sqlite, I/O, bad data) turns the cache off with one warning;
+        but a refused row, which the caller says and takes as a miss (`RefusedRowError`), and a
+        store stopped by an interrupt (`StoreCancelled`), which leaves nothing stored."""
         try:
             yield
+        except (RefusedRowError, StoreCancelled):
+            raise
         except Exception as error:  # the run must go on whatever the store did
             self._give_up(error)
 
@@ -146,11 +126,15 @@ class CacheStores:
 
     # --- results ---------------------------------------------------------------------
     def entry(self, digest: str) -> Any:
-        """The stored metadata (JSON) of a result, None when there is none."""
+        """The stored metadata (JSON) of a result, None when there is none; RefusedRowError, the
+        result dropped, when its row breaks the rules."""
         if self._index is None:
             return None
         try:  # as `guard` does, without its generator: this is asked for every cacheable step
             return self._index.get("entry:" + digest)
+        except RefusedRowError:
+            self.drop(digest)
+            raise
         except Exception as error:  # the run must go on whatever the store did
             self._give_up(error)
         return None
@@ -161,13 +145,32 @@ class CacheStores:
         return False
 
     def archive(self, digest: str) -> IO[bytes] | None:
-        """The archive of a result, open for reading, None when it is gone."""
+        """The archive of a result, open for reading, None when it is gone; RefusedRowError, the
+        result dropped, when its row breaks the rules."""
         with self.guard():
-            return self._archives().get("data:" + digest, read=True) if self.enabled else None
+            try:
+                return self._archives().get("data:" + digest, read=True) if self.enabled else None
+            except RefusedRowError:
+                self.drop(digest)
+                raise
         return None
 
-    def put(self, digest: str, archive: IO[bytes], entry: CacheEntry, *, last: tuple[str, Any]) -> None:
-        """Keeps a result: its archive, its metadata, and `last` (key, manifest) for `explain`."""
+    def ready_to_put(self) -> bool:
+        """Opens the archive store (on this thread, before `put` is called from another); whether
+        the stores are usable."""
+        with self.guard():
+            if self.enabled:
+                self._archives()
+        return self.enabled
+
+    def put(
+        self, digest: str, archive: SupportsRead[bytes], entry: CacheEntry, *, last: tuple[str, Any]
+    ) -> None:
+        """Keeps a result: its archive, its metadata, and `last` (key, manifest) for `explain`.
+
+        Any thread may call this. The archive is written whole before any row names it, and the
+        metadata, by which a result is found, after: a write stopped midway leaves no result.
+        """
         with self.guard():
             if self._index is not None:
                 # The archive first: metadata is never seen without its archive.
@@ -182,8 +185,19 @@ class CacheStores:
     def get(self, key: str) -> Any:
         """One index value (a manifest, a digest memo), None when absent or the cache is off."""
         with self.guard():
-            return self._index.get(key) if self._index is not None else None
+            return self._value(key) if self._index is not None else None
         return None
+
+    def _value(self, key: str, default: Any = None) -> Any:
+        """An index value (a call inside `guard`); one refused is said, forgotten, and absent."""
+        assert self._index is not None
+        try:
+            return self._index.get(key, default)
+        except RefusedRowError as refusal:
+            notices.warn(f"cache at {self.directory}: stored value {key!r} refused ({refusal})")
+            if self.write:
+                self._index.delete(key)
+            return default
 
     def drop(self, digest: str) -> None:
         self._uses.pop(digest, None)
@@ -203,7 +217,7 @@ class CacheStores:
             return
         # Read again inside the transaction: a concurrent run's uses are kept, not overwritten.
         with self.guard(), self._index.transact():
-            self._index.set(USES, {**uses_from_json(self._index.get(USES)), **uses})
+            self._index.set(USES, {**uses_from_json(self._value(USES)), **uses})
 
     def merge_memo(self, key: str, records: Mapping[str, FileRecord]) -> None:
         """Adds file digests to a workspace's memo."""
@@ -211,7 +225,7 @@ class CacheStores:
             return
         # Read again inside the transaction: a concurrent run's digests are kept, not overwritten.
         with self.guard(), self._index.transact():
-            self._index.set(key, memo_merged(self._index.get(key), records))
+            self._index.set(key, memo_merged(self._value(key), records))
 
     def memo(self, key: str) -> dict[str, FileRecord]:
         return memo_from_json(self.get(key))
@@ -222,7 +236,7 @@ class CacheStores:
         if self._index is None or not self.write:
             return
         with self.guard(), self._index.transact():
-            runs = self._index.get("runs", [])
+            runs = _runs(self._value("runs"))
             self._index.set("runs", [*runs, [time.time(), hits, misses]][-RECENT_RUNS:])
 
     def stats(self) -> CacheStats:
@@ -231,7 +245,7 @@ class CacheStores:
         with self.guard():
             if self._index is not None:
                 entries = self._archives()
-                runs = self._index.get("runs", [])
+                runs = _runs(self._value("runs"))
                 stats = CacheStats(
                     entries=len(entries),  # the archive store holds nothing else: a count kept by diskcache
                     size=int(entries.volume() + self._index.volume()),
@@ -257,9 +271,9 @@ class CacheStores:
             if self._index is None:
                 return 0
             removed = self._evict(max_size)
-            kept = {str(name).removeprefix("data:") for name in self._archives().iterkeys()}
-            for name in list(self._index.iterkeys()):
-                if str(name).startswith("entry:") and str(name).removeprefix("entry:") not in kept:
+            kept = {name.removeprefix("data:") for name in names(self._archives())}
+            for name in list(names(self._index)):
+                if name.startswith("entry:") and name.removeprefix("entry:") not in kept:
                     self._index.delete(name)
             return removed
         return 0
@@ -282,22 +296,35 @@ class CacheStores:
             self._uses.pop(digest, None)
         if self.write:
             with self._index.transact():
-                stored = uses_from_json(self._index.get(USES))
+                stored = uses_from_json(self._value(USES))
                 self._index.set(USES, {digest: stored[digest] for digest in last_used if digest in stored})
         return removed
 
-    def _last_uses(self, entries: diskcache.Cache) -> dict[str, float]:
+    def _last_uses(self, entries: Store) -> dict[str, float]:
         """digest -> when its result was last stored or used, for every archive in `entries`."""
         assert self._index is not None
-        known = {**uses_from_json(self._index.get(USES)), **self._uses}
+        known = {**uses_from_json(self._value(USES)), **self._uses}
         uses: dict[str, float] = {}
-        for name in entries.iterkeys():
-            digest = str(name).removeprefix("data:")
+        for name in names(entries):
+            digest = name.removeprefix("data:")
             stamp = known.get(digest)
             if stamp is None:
                 # Stored by a run that ended before writing its uses, or by an older version:
                 # stored then, as far as anyone knows. An archive the index does not know goes first.
-                entry = CacheEntry.from_json(digest, self._index.get("entry:" + digest))
+                entry = CacheEntry.from_json(digest, self._value("entry:" + digest))
                 stamp = entry.used if entry is not None else -1.0
             uses[digest] = stamp
         return uses
+
+
+def _runs(data: Any) -> list[list[int | float]]:
+    """The stored counts of recent runs, [when, hits, misses] each; what is malformed is left out."""
+    if not isinstance(data, list):
+        return []
+    return [
+        run
+        for run in data
+        if isinstance(run, list)
+        and len(run) == 3
+        and all(isinstance(number, int | float) and not isinstance(number, bool) for number in run)
+    ]

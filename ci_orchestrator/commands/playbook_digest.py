@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import Location, PlaybookError
-from ci_orchestrator.paths import shown_path
+from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.playbook import loader
 
 if TYPE_CHECKING:

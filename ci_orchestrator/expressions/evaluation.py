@@ -1,7 +1,8 @@
-"""GitHub Actions' `${{ }}` expressions evaluated over plain data: functions, templates, conditions.
+"""GitHub Actions' `${{ }}` expressions evaluated over plain data: templates, conditions.
 
-The syntax lives in `expressions/syntax`, GitHub's value rules in `expressions/values`; this module
-is the entry point the rest of the package uses.
+The syntax lives in `syntax`, GitHub's value rules in `values` (and its numbers in `numbers`), its
+functions in `functions`, its memory bound in `memory`; this module is the entry point the rest
+of the package uses.
 
 Nothing is ever handed to Python's `eval`, and no attribute of a Python object is ever read:
 property access is a key lookup in a mapping or an index in a list, so `a.__class__` is null.
@@ -12,12 +13,14 @@ from __future__ import annotations
 
 import difflib
 import functools
-import json
+import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import ExpressionError
+from ci_orchestrator.expressions import functions
+from ci_orchestrator.expressions.memory import OBJECT_SIZE, POINTER_SIZE, Counter, Held, size
 from ci_orchestrator.expressions.syntax import (
     STATUS_FUNCTIONS,
     Call,
@@ -34,11 +37,13 @@ from ci_orchestrator.expressions.syntax import (
     parse,
 )
 from ci_orchestrator.expressions.values import (
+    PRIMITIVE,
     Kind,
+    as_text,
     kind,
+    lookup,
     loose_equal,
     ordered,
-    to_json,
     to_number,
     to_string,
     truthy,
@@ -53,6 +58,7 @@ __all__ = [
     "CONTEXTS",
     "Expression",
     "JobStatus",
+    "as_text",
     "check",
     "evaluate",
     "evaluate_condition",
@@ -69,6 +75,7 @@ __all__ = [
 ]
 
 CONTEXTS = ("matrix", "vars", "env", "runner")
+_MAX_INDEX = 2**31 - 1  # GitHub reads an array index as a 32-bit integer
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -92,31 +99,16 @@ class _Filtered(list[Any]):
     """The array made by `*`: a property of it is that property of each of its items."""
 
 
-def _index(target: Any, key: Any) -> Any:
-    if isinstance(target, _Filtered):
-        found = (_index(item, key) for item in target)
-        return _Filtered(value for value in found if value is not None)
-    match kind(target):
-        case Kind.OBJECT:
-            name = to_string(key)
-            if name in target:
-                return target[name]
-            # Context keys are case-insensitive on GitHub.
-            folded = name.casefold()
-            return next((value for item, value in target.items() if str(item).casefold() == folded), None)
-        case Kind.ARRAY if kind(key) in (Kind.NUMBER, Kind.STRING):
-            position = to_number(key)
-            if position.is_integer() and 0 <= position < len(target):
-                return target[int(position)]
-    return None
+def _position(key: Any) -> int | None:
+    """An index as GitHub reads one: a number (or text, true, null...) rounded down; none if it
+    is negative, NaN or past 32 bits."""
+    number = to_number(key)
+    if math.isnan(number) or number < 0 or number > _MAX_INDEX:
+        return None
+    return int(number)
 
 
 def _star(target: Any) -> _Filtered:
-    if isinstance(target, _Filtered):
-        flat = _Filtered()
-        for item in target:
-            flat.extend(_star(item))
-        return flat
     match kind(target):
         case Kind.OBJECT:
             return _Filtered(target.values())
@@ -125,115 +117,119 @@ def _star(target: Any) -> _Filtered:
     return _Filtered()
 
 
-_PLACEHOLDER = re.compile(r"\{\{|\}\}|\{(\d+)\}|[{}]")
-
-
-def _format(template: str, args: list[Any]) -> str:
-    """`format('{0} {{x}}', a)`: numbered placeholders, doubled braces for literal ones."""
-    out: list[str] = []
-    position = 0
-    for match in _PLACEHOLDER.finditer(template):
-        out.append(template[position : match.start()])
-        position = match.end()
-        token = match.group()
-        if token in ("{{", "}}"):
-            out.append(token[0])
-        elif match.group(1) is None:
-            raise ExpressionError(
-                f"format(): unmatched '{token}' at position {match.start() + 1} of '{template}'"
-            )
-        elif int(match.group(1)) >= len(args):
-            raise ExpressionError(
-                f"format(): '{token}' refers to argument {match.group(1)}, but only {len(args)} given"
-            )
-        else:
-            out.append(to_string(args[int(match.group(1))]))
-    out.append(template[position:])
-    return "".join(out)
-
-
-def _from_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (ValueError, RecursionError) as error:
-        shown = text if len(text) <= 60 else text[:57] + "..."
-        raise ExpressionError(f"fromJSON(): not valid JSON: '{shown}' ({error})") from None
-
-
-def _call(name: str, args: list[Any]) -> Any:
-    match name:
-        case "contains":
-            search, item = args
-            if kind(search) is Kind.ARRAY:
-                return any(loose_equal(element, item) for element in search)
-            return to_string(item).upper() in to_string(search).upper()
-        case "startsWith":
-            return to_string(args[0]).upper().startswith(to_string(args[1]).upper())
-        case "endsWith":
-            return to_string(args[0]).upper().endswith(to_string(args[1]).upper())
-        case "format":
-            return _format(to_string(args[0]), args[1:])
-        case "join":
-            separator = to_string(args[1]) if len(args) > 1 else ","
-            if kind(args[0]) is Kind.ARRAY:
-                return separator.join(to_string(item) for item in args[0])
-            return to_string(args[0])
-        case "toJSON":
-            return to_json(args[0], indent=2)
-        case "fromJSON":
-            return _from_json(to_string(args[0]))
-    raise ExpressionError(f"unknown function '{name}'")  # the parser lets no other name through
+def _index(target: Any, key: Any, *, star: bool) -> tuple[Any, int | None]:
+    """`target[key]` (or `target[*]`), and what the result costs if it is a new array."""
+    if isinstance(target, _Filtered):
+        # Each item's property or items, in order; items without one are left out.
+        found = _Filtered()
+        name = to_string(key) if not star and kind(key) in PRIMITIVE else None
+        position = None if star else _position(key)
+        for item in target:
+            match kind(item):
+                case Kind.OBJECT if star:
+                    found.extend(item.values())
+                case Kind.OBJECT if name is not None:
+                    has, value = lookup(item, name)
+                    if has:
+                        found.append(value)
+                case Kind.ARRAY if star:
+                    found.extend(item)
+                case Kind.ARRAY if position is not None and position < len(item):
+                    found.append(item[position])
+        return found, POINTER_SIZE * len(found)
+    if star:
+        found = _star(target)
+        return found, (OBJECT_SIZE + POINTER_SIZE * len(found)) if kind(target) not in PRIMITIVE else None
+    match kind(target):
+        case Kind.OBJECT if kind(key) in PRIMITIVE:
+            return lookup(target, to_string(key))[1], None
+        case Kind.ARRAY:
+            position = _position(key)
+            return (target[position] if position is not None and position < len(target) else None), None
+    return None, None
 
 
 class _Evaluator:
+    """Evaluates a tree as GitHub does, counting what it holds against GitHub's memory bound:
+    each result at its depth in the tree (see `memory`)."""
+
     def __init__(self, contexts: Mapping[str, Any], status: JobStatus | None) -> None:
         self.contexts = {name.lower(): value for name, value in contexts.items()}
         self.status = status
+        self.held = Held()
 
-    def value(self, node: Node) -> Any:
+    def value(self, node: Node, depth: int = 0) -> Any:
+        if type(node) is Constant:  # the commonest node (a literal, a property name): kept quick
+            self.held.add(depth, size(node.value), release_deeper=True)
+            return node.value
+        result, cost, from_data = self.result(node, depth)
+        if result is None or isinstance(result, str | int | float):
+            if from_data and result is not None:
+                # A value read out of a context may still refer to what holds it: nothing is let go.
+                self.held.add(depth, OBJECT_SIZE + size(result), release_deeper=False)
+            else:
+                self.held.add(depth, size(result), release_deeper=True)
+        else:
+            self.held.add(depth, OBJECT_SIZE if cost is None else cost, release_deeper=False)
+        return result
+
+    def result(self, node: Node, depth: int) -> tuple[Any, int | None, bool]:
+        """(value, its cost if not the usual, whether it was read out of a context)."""
+        below = depth + 1
         match node:
             case Constant(value=value):
-                return value
+                return value, None, False
             case ContextName(name=name):
-                if name.lower() not in self.contexts:
+                if (folded := name.lower()) not in self.contexts:
                     raise ExpressionError(_unknown_context(name, self.contexts))
-                return self.contexts[name.lower()]
+                return self.contexts[folded], None, True
             case Index(target=target, key=key):
-                return _index(self.value(target), self.value(key))
+                container = self.value(target, below)
+                if kind(container) in PRIMITIVE:
+                    return None, None, False  # GitHub does not evaluate the index then
+                found, cost = _index(container, self.value(key, below), star=False)
+                return found, cost, cost is None
             case Star(target=target):
-                return _star(self.value(target))
+                container = self.value(target, below)
+                if kind(container) not in PRIMITIVE:
+                    self.held.add(below, size("*"), release_deeper=True)  # GitHub evaluates `*` too
+                found, cost = _index(container, None, star=True)
+                if cost is not None:
+                    Counter().add(cost)
+                return found, cost, False
             case Not(operand=operand):
-                return not truthy(self.value(operand))
+                return not truthy(self.value(operand, below)), None, False
             case Compare(operator=operator, left=left, right=right):
-                a, b = self.value(left), self.value(right)
+                a, b = self.value(left, below), self.value(right, below)
                 if operator is Operator.EQ:
-                    return loose_equal(a, b)
+                    return loose_equal(a, b), None, False
                 if operator is Operator.NE:
-                    return not loose_equal(a, b)
-                return ordered(operator, a, b)
+                    return not loose_equal(a, b), None, False
+                return ordered(operator, a, b), None, False
             case Logical(all=all_, operands=operands):
                 # `&&` gives its first falsy operand, `||` its first truthy one, else the last.
                 result: Any = None
                 for operand in operands:
-                    result = self.value(operand)
+                    result = self.value(operand, below)
                     if truthy(result) is not all_:
-                        return result
-                return result
+                        break
+                return result, None, False
             case Call(name=name, args=args):
-                return self.call(name, args)
+                if name in STATUS_FUNCTIONS:
+                    return self.status_function(name), None, False
+                found = functions.call(name, len(args), lambda position: self.value(args[position], below))
+                return found, None, name == "fromJSON"
         raise ExpressionError(f"cannot evaluate {node!r}")
 
-    def call(self, name: str, args: tuple[Node, ...]) -> Any:
-        if name in STATUS_FUNCTIONS:
-            if self.status is None:
-                raise ExpressionError(f"{name}() can only be used in an if: condition")
-            return {
-                "success": self.status.succeeded,
-                "failure": self.status.failure,
-                "cancelled": self.status.cancelled,
-                "always": True,
-            }[name]
-        return _call(name, [self.value(arg) for arg in args])
+    def status_function(self, name: str) -> bool:
+        if self.status is None:
+            raise ExpressionError(f"{name}() can only be used in an if: condition")
+        return {
+            "success": self.status.succeeded,
+            "failure": self.status.failure,
+            "cancelled": self.status.cancelled,
+            "always": True,
+        }[name]
 
 
 def _unknown_context(name: str, known: Collection[str]) -> str:
@@ -350,6 +346,8 @@ def keys_named(text: str, context: str, *, condition: bool = False) -> list[str]
 
 def _condition(text: str) -> Expression:
     text = text.strip()
+    if not text:
+        return parse("success()")  # an empty `if:` is GitHub's default condition
     if not has_expression(text):
         return parse(text)
     parts = _segments(text)

@@ -1,7 +1,12 @@
-"""The syntax of GitHub Actions' `${{ }}` expressions: tokens, the tree, and a recursive-descent parser.
+"""The syntax of GitHub Actions' `${{ }}` expressions: tokens, the tree, and the parser.
 
+Tokens and grammar follow GitHub's own parsers: a token runs to the next boundary character
+(`( ) [ ] , . ! < > = & |` or white space), so `1.5.2`, `=2` or `0xFZ` are one bad token; a
+number is what GitHub reads as one (`+1`, `.5`, `1e-3`, `0x1F`, `0o17`, `Infinity`, but not
+`-0xFF` or `1e309`); `.prop` and `[index]` follow only a context, a call or a parenthesis.
 Parsing never evaluates anything; function names and argument counts are checked here because
-GitHub rejects them before running anything too.
+GitHub refuses them before running anything too, and so is too deep a nesting (both of GitHub's
+measures of depth are applied: the parser's and the tree's).
 """
 
 from __future__ import annotations
@@ -11,22 +16,25 @@ import functools
 import re
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeAlias
 
 from ci_orchestrator.errors import ExpressionError
+from ci_orchestrator.expressions.numbers import WHITESPACE, literal_number
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-MAX_DEPTH = 100  # nesting past this is refused before Python's own recursion limit is near
-MAX_LENGTH = 20_000  # characters in one expression
+MAX_DEPTH = 50  # GitHub's limit on nesting
+MAX_LENGTH = 21_000  # GitHub's limit on the characters of one expression
 STATUS_FUNCTIONS = frozenset({"success", "failure", "always", "cancelled"})
-# Canonical name -> (fewest, most) arguments.
+_MAX_ARGUMENTS = 255
+# Canonical name -> (fewest, most) arguments, as GitHub declares them.
 ARITY: dict[str, tuple[int, int]] = {
+    "case": (3, _MAX_ARGUMENTS),
     "contains": (2, 2),
     "startsWith": (2, 2),
     "endsWith": (2, 2),
-    "format": (1, 1000),
+    "format": (1, _MAX_ARGUMENTS),
     "join": (1, 2),
     "toJSON": (1, 1),
     "fromJSON": (1, 1),
@@ -35,7 +43,7 @@ ARITY: dict[str, tuple[int, int]] = {
 _FUNCTION_NAMES = {name.lower(): name for name in ARITY}  # GitHub ignores case in function names
 
 
-# The syntax tree. Positions are 1-based columns within the expression text.
+# The syntax tree. Positions are 1-based offsets within the expression text.
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -87,7 +95,8 @@ class Compare:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Logical:
-    """`a && b && c` (all=True) or `a || b || c`, kept flat so long chains stay shallow."""
+    """`a && b && c` (all=True) or `a || b || c`, kept flat as GitHub keeps them (also when
+    written `a && (b && c)`)."""
 
     all: bool
     operands: tuple[Node, ...]
@@ -115,14 +124,14 @@ class Expression:
         while stack:
             node = stack.pop()
             yield node
-            stack.extend(reversed(_children(node)))
+            stack.extend(reversed(children(node)))
 
     @property
     def uses_status(self) -> bool:
         return any(isinstance(node, Call) and node.name in STATUS_FUNCTIONS for node in self.nodes())
 
 
-def _children(node: Node) -> tuple[Node, ...]:
+def children(node: Node) -> tuple[Node, ...]:
     match node:
         case Index(target=target, key=key):
             return (target, key)
@@ -139,28 +148,39 @@ def _children(node: Node) -> tuple[Node, ...]:
     return ()
 
 
-# Parsing.
+# Tokens.
 
-_TOKEN = re.compile(
-    r"""
-    (?P<space>\s+)
-    |(?P<string>'(?:[^']|'')*')
-    |(?P<number>-?(?:0[xX][0-9a-fA-F]+|(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?|Infinity)|NaN)
-    |(?P<name>[A-Za-z_][A-Za-z0-9_-]*)
-    |(?P<op>==|!=|<=|>=|&&|\|\||[<>!()\[\].,*])
-    """,
-    re.VERBOSE,
+_BOUNDARY = re.escape("()[],.!<>=&|" + WHITESPACE)
+_SCAN = re.compile(
+    rf"(?P<space>[{re.escape(WHITESPACE)}]+)"
+    r"|(?P<op>==|!=|<=|>=|&&|\|\||[()\[\],*!<>])"
+    r"|(?P<string>')"
+    r"|(?P<number>[-+.0-9])"
+    r"|(?P<word>.)",
+    re.DOTALL,
 )
-_KEYWORDS: dict[str, Any] = {"true": True, "false": False, "null": None}
-_COMPARISONS = {op.value: op for op in Operator}
-_PRECEDENCE = {"||": 1, "&&": 2, "==": 3, "!=": 3, "<": 4, "<=": 4, ">": 4, ">=": 4}
+# A token runs to the next boundary character; a number also takes in dots (`1.5.2` is one token).
+_WORD_REST = re.compile(rf"[^{_BOUNDARY}]*")
+_NUMBER_REST = re.compile(rf"(?:[^{_BOUNDARY}]|\.)*")
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+_KEYWORDS: dict[str, tuple[str, Any]] = {
+    "true": ("constant", True),
+    "false": ("constant", False),
+    "null": ("constant", None),
+    "NaN": ("constant", float("nan")),
+    "Infinity": ("constant", float("inf")),
+}
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
-class _Token:
-    kind: str  # string, number, name, op, end
+class _Token(NamedTuple):  # a tuple: made by the thousand, and quicker to make than a dataclass
+    kind: str  # op, constant, name, end
     text: str
     position: int
+    value: Any = None
+    op: str = ""  # the operator, for an op
+
+    def is_op(self, *texts: str) -> bool:
+        return self.op in texts
 
 
 def error_at(message: str, text: str, position: int) -> ExpressionError:
@@ -168,150 +188,198 @@ def error_at(message: str, text: str, position: int) -> ExpressionError:
     return ExpressionError(f"{message} at position {position} in expression '{shown.strip()}'")
 
 
+def _string(text: str, start: int) -> tuple[str, int]:
+    """A quoted string from `start` (`''` is a quote inside it) and the offset after it."""
+    out: list[str] = []
+    position = start + 1
+    while (end := text.find("'", position)) != -1:
+        out.append(text[position:end])
+        if not text.startswith("''", end):
+            return "".join(out), end + 1
+        out.append("'")
+        position = end + 2
+    raise error_at("unterminated string", text, start + 1)
+
+
 def _tokenize(text: str) -> list[_Token]:
+    if len(text) > MAX_LENGTH:
+        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters (GitHub's limit)")
     tokens: list[_Token] = []
     position = 0
     while position < len(text):
-        match = _TOKEN.match(text, position)
-        if match is None:
-            what = (
-                "unterminated string" if text[position] == "'" else f"unexpected character {text[position]!r}"
+        found = _SCAN.match(text, position)
+        assert found is not None  # `word` takes any character
+        start, what = position, found.lastgroup
+        previous = tokens[-1] if tokens else None
+        if what == "number" and text[start] == "." and previous is not None:
+            # A dot after a name, `)`, `]` or `*` reads a property; anywhere else it starts a number.
+            what = "op" if previous.kind == "name" or previous.op in (")", "]", "*") else what
+        if what == "space":
+            position = found.end()
+        elif what == "op":
+            position = found.end() if text[start] != "." else start + 1
+            op = text[start:position]
+            tokens.append(_Token(kind="op", text=op, position=start + 1, op=op))
+        elif what == "string":
+            string, position = _string(text, start)
+            tokens.append(
+                _Token(kind="constant", text=text[start:position], position=start + 1, value=string)
             )
-            raise error_at(what, text, position + 1)
-        kind = match.lastgroup or ""
-        if kind != "space":
-            tokens.append(_Token(kind=kind, text=match.group(), position=position + 1))
-        position = match.end()
+        elif what == "number":
+            position = _NUMBER_REST.match(text, start + 1).end()  # type: ignore[union-attr]
+            number = literal_number(text[start:position])
+            if number is None:
+                raise error_at(f"'{text[start:position]}' is not a number", text, start + 1)
+            tokens.append(
+                _Token(kind="constant", text=text[start:position], position=start + 1, value=number)
+            )
+        else:
+            position = _WORD_REST.match(text, start + 1).end()  # type: ignore[union-attr]
+            word = text[start:position]
+            if not _IDENTIFIER.fullmatch(word):
+                raise error_at(f"unexpected '{word}'", text, start + 1)
+            is_property = previous is not None and previous.op == "."
+            kind, keyword = ("name", None) if is_property else _KEYWORDS.get(word, ("name", None))
+            tokens.append(_Token(kind=kind, text=word, position=start + 1, value=keyword))
     tokens.append(_Token(kind="end", text="", position=len(text) + 1))
     return tokens
 
 
-def number_literal(literal: str) -> int | float:
-    sign = -1 if literal.startswith("-") else 1
-    digits = literal.lstrip("-")
-    if digits.lower().startswith("0x"):
-        return sign * int(digits, 16)
-    if digits in ("Infinity", "NaN"):
-        return sign * float(digits.replace("Infinity", "inf"))
-    if any(char in digits for char in ".eE"):
-        return sign * float(digits)
-    return sign * int(digits)
+# Parsing.
 
 
 class _Parser:
-    """Binary operators by precedence climbing (`||`, `&&`, `== !=`, `< <= > >=`), then `!`, then
-    postfix property access, by recursive descent."""
+    """Recursive descent in GitHub's order of precedence (`||`, `&&`, `== !=`, `< <= > >=`, `!`,
+    then `.`/`[]` after a context, call or parenthesis), counting depth where GitHub's parser
+    counts it: each (sub)expression, each `&&`/`||` chain, each `!`, each `.`/`[]` of a chain."""
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.tokens = _tokenize(text)
         self.index = 0
         self.depth = 0
+        self.deepest = 0  # the greatest depth reached
+        self.comparisons = 0  # how many `==`, `<`... were read
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
 
     def take(self) -> _Token:
         token = self.tokens[self.index]
-        self.index += 1
+        if token.kind != "end":
+            self.index += 1
         return token
 
-    def accept(self, op: str) -> bool:
-        if self.peek().kind == "op" and self.peek().text == op:
+    def accept(self, *ops: str) -> _Token | None:
+        token = self.tokens[self.index]
+        if token.op in ops:  # "" (not an operator) is in none of them
             self.index += 1
-            return True
-        return False
+            return token
+        return None
 
-    def expect(self, op: str) -> None:
+    def expect(self, op: str, hint: str) -> None:
         if not self.accept(op):
-            raise self.unexpected(f"expected '{op}'")
+            raise self.unexpected(hint)
 
     def unexpected(self, hint: str = "") -> ExpressionError:
         token = self.peek()
         what = "unexpected end of expression" if token.kind == "end" else f"unexpected '{token.text}'"
         return error_at(f"{what}{', ' + hint if hint else ''}", self.text, token.position)
 
-    def nested(self) -> None:
-        """Enter one level of recursion; the levels are counted so that no input reaches Python's
-        own recursion limit."""
-        self.depth += 1
+    def deeper(self, levels: int = 1) -> None:
+        self.depth += levels
+        self.deepest = max(self.deepest, self.depth)
         if self.depth > MAX_DEPTH:
             raise error_at(f"nested deeper than {MAX_DEPTH} levels", self.text, self.peek().position)
 
     def parse(self) -> Node:
-        if not self.text.strip():
-            raise error_at("empty expression", self.text, 1)
+        if self.peek().kind == "end":
+            return Constant(value=None)  # an empty expression is null, as on GitHub
         node = self.expression()
         if self.peek().kind != "end":
             raise self.unexpected()
         return node
 
-    def expression(self, floor: int = 1) -> Node:
-        """Precedence climbing over the binary operators, loosest first."""
+    def expression(self) -> Node:
+        self.deeper()
+        node = self.logical("||")
+        self.depth -= 1
+        return node
+
+    def logical(self, op: str) -> Node:
+        operand = self.logical("&&") if op == "||" else self.equality()
+        if not self.peek().is_op(op):
+            return operand
+        self.deeper()
+        operands = [operand]
+        while self.accept(op):
+            operands.append(self.logical("&&") if op == "||" else self.equality())
+        self.depth -= 1
+        all_ = op == "&&"
+        flat = (inner for node in operands for inner in _operands(node, all_))
+        return Logical(all=all_, operands=tuple(flat))
+
+    def equality(self) -> Node:
+        node = self.comparison()
+        while token := self.accept("==", "!="):
+            self.comparisons += 1
+            node = Compare(operator=Operator(token.text), left=node, right=self.comparison())
+        return node
+
+    def comparison(self) -> Node:
         node = self.unary()
-        while (token := self.peek()).kind == "op" and _PRECEDENCE.get(token.text, 0) >= floor:
-            self.index += 1
-            right = self.expression(_PRECEDENCE[token.text] + 1)
-            if token.text in ("&&", "||"):
-                all_ = token.text == "&&"
-                if isinstance(node, Logical) and node.all is all_:
-                    node = Logical(all=all_, operands=(*node.operands, right))  # flat: chains stay shallow
-                else:
-                    node = Logical(all=all_, operands=(node, right))
-            else:
-                node = Compare(operator=_COMPARISONS[token.text], left=node, right=right)
+        while token := self.accept("<", "<=", ">", ">="):
+            self.comparisons += 1
+            node = Compare(operator=Operator(token.text), left=node, right=self.unary())
         return node
 
     def unary(self) -> Node:
         if self.accept("!"):
-            self.nested()
+            self.deeper()
             node = Not(operand=self.unary())
             self.depth -= 1
             return node
         return self.postfix()
 
     def postfix(self) -> Node:
-        node = self.primary()
-        while True:
-            if self.accept("."):
-                token = self.take()
-                if token.kind == "op" and token.text == "*":
-                    node = Star(target=node)
-                elif token.kind == "name":
-                    node = Index(target=node, key=Constant(value=token.text))
-                else:
-                    self.index -= 1
-                    raise self.unexpected("expected a property name after '.'")
-            elif self.accept("["):
-                if self.accept("*"):
-                    node = Star(target=node)
-                else:
-                    self.nested()
-                    node = Index(target=node, key=self.expression())
-                    self.depth -= 1
-                self.expect("]")
+        node, indexable = self.primary()
+        levels = 0
+        while indexable and (token := self.accept("[", ".")):
+            key: Node | None
+            if token.text == "[":
+                key = None if self.accept("*") else self.expression()
+                self.expect("]", "expected ']'")
+                self.deeper()
             else:
-                return node
+                self.deeper()
+                name = self.take()
+                if name.kind == "name":
+                    key = Constant(value=name.text)
+                elif name.is_op("*"):
+                    key = None
+                else:
+                    self.index -= name.kind != "end"
+                    raise self.unexpected("expected a property name after '.'")
+            levels += 1
+            node = Star(target=node) if key is None else Index(target=node, key=key)
+        self.depth -= levels
+        return node
 
-    def primary(self) -> Node:
+    def primary(self) -> tuple[Node, bool]:
+        """A leaf or a parenthesis, and whether `.`/`[]` may follow it."""
         token = self.take()
-        if token.kind == "string":
-            return Constant(value=token.text[1:-1].replace("''", "'"))
-        if token.kind == "number":
-            return Constant(value=number_literal(token.text))
+        if token.kind == "constant":
+            return Constant(value=token.value), False
         if token.kind == "name":
-            if token.text in _KEYWORDS:
-                return Constant(value=_KEYWORDS[token.text])
             if self.accept("("):
-                return self.call(token)
-            return ContextName(name=token.text, position=token.position)
-        if token.kind == "op" and token.text == "(":
-            self.nested()
+                return self.call(token), True
+            return ContextName(name=token.text, position=token.position), True
+        if token.is_op("("):
             node = self.expression()
-            self.expect(")")
-            self.depth -= 1
-            return node
-        self.index -= 1
+            self.expect(")", "expected ')'")
+            return node, True
+        if token.kind != "end":
+            self.index -= 1
         raise self.unexpected()
 
     def call(self, token: _Token) -> Node:
@@ -320,33 +388,51 @@ class _Parser:
             close = difflib.get_close_matches(token.text.lower(), _FUNCTION_NAMES, n=1)
             hint = f" (did you mean '{_FUNCTION_NAMES[close[0]]}'?)" if close else ""
             raise error_at(f"unknown function '{token.text}'{hint}", self.text, token.position)
-        self.nested()
         args: list[Node] = []
         if not self.accept(")"):
             args.append(self.expression())
-            while self.accept(","):
+            while not self.accept(")"):
+                self.expect(",", "expected ',' or ')'")
                 args.append(self.expression())
-            self.expect(")")
-        self.depth -= 1
         low, high = ARITY[name]
         if not low <= len(args) <= high:
-            count = str(low) if low == high else f"{low} or more" if high > 99 else f"{low} to {high}"
+            count = str(low) if low == high else f"{low} to {high}"
             raise error_at(f"{name}() takes {count} argument(s), got {len(args)}", self.text, token.position)
+        if name == "case" and len(args) % 2 == 0:
+            raise error_at(
+                f"case() takes pairs of a condition and its value, then a default: an odd number of "
+                f"arguments, got {len(args)}",
+                self.text,
+                token.position,
+            )
         return Call(name=name, args=tuple(args), position=token.position)
 
 
-@functools.lru_cache(maxsize=1024)
-def parse(text: str) -> Expression:
-    """Parse the text of one expression (without `${{ }}`); raise `ExpressionError` if invalid."""
-    if len(text) > MAX_LENGTH:
-        raise ExpressionError(f"expression longer than {MAX_LENGTH} characters")
-    root = _Parser(text).parse()
-    # Left-leaning chains (`a.b.c`, `a == b == c`) are built by loops, not recursion: their
-    # depth is checked here, before evaluation recurses over the tree.
+def _operands(node: Node, all_: bool) -> tuple[Node, ...]:
+    """A chain's operands, with a parenthesised chain of the same operator spliced in."""
+    return node.operands if isinstance(node, Logical) and node.all is all_ else (node,)
+
+
+def _check_depth(root: Node, text: str) -> None:
+    """GitHub's other measure: the depth of the tree itself (`a == b == c` is three deep)."""
     stack = [(root, 1)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             raise error_at(f"nested deeper than {MAX_DEPTH} levels", text, 1)
-        stack.extend((child, depth + 1) for child in _children(node))
+        stack.extend((child, depth + 1) for child in children(node))
+        if isinstance(node, Star):
+            stack.append((Constant(value="*"), depth + 1))  # GitHub's tree holds the `*`
+
+
+@functools.lru_cache(maxsize=1024)
+def parse(text: str) -> Expression:
+    """Parse the text of one expression (without `${{ }}`); raise `ExpressionError` if invalid.
+    Empty text is the null expression."""
+    parser = _Parser(text)
+    root = parser.parse()
+    # The tree is deeper than the parser's count only by comparisons (which the parser does not
+    # count, and which nest: `a == b == c`): the walk is needed only when they could matter.
+    if parser.deepest + parser.comparisons > MAX_DEPTH:
+        _check_depth(root, text)
     return Expression(text=text, root=root)

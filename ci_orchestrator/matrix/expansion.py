@@ -136,7 +136,7 @@ def _filtered(
     for step, found in expanded:
         overrides: dict[str, tuple[str, ...]] = {}
         for key, wanted in filters.items():
-            values = list(dict.fromkeys(evaluation.to_string(c[key]) for c in found if key in c))
+            values = list(dict.fromkeys(evaluation.as_text(c[key]) for c in found if key in c))
             if not values or all(value in values for value in wanted):
                 continue
             if step.matrix is None or step.matrix.expression is not None or key not in step.matrix.axes:
@@ -151,7 +151,7 @@ def _filtered(
         cells = expander.overridden(step, overrides) if overrides and not problems else found
         for key, wanted in filters.items():
             if any(key in cell for cell in cells):
-                cells = [cell for cell in cells if key in cell and evaluation.to_string(cell[key]) in wanted]
+                cells = [cell for cell in cells if key in cell and evaluation.as_text(cell[key]) in wanted]
         result.append((step, cells))
     if problems:
         raise UsageError.from_problems(problems)
@@ -317,7 +317,7 @@ class _Expander:
         contexts["env"] = base
         own = {name: text(*_where(step, "env", name), value) for name, value in step.env.items()}
         contexts["env"] = env = (
-            base | own | {env_name(key): evaluation.to_string(value) for key, value in combination.items()}
+            base | own | {env_name(key): evaluation.as_text(value) for key, value in combination.items()}
         )
         name = text(*_where(step, "name"), step.name)
         if not evaluation.has_expression(step.name) and combination:

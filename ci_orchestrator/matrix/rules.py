@@ -145,12 +145,12 @@ def _spec_from(value: Any) -> MatrixSpec:
     from ci_orchestrator.expressions import evaluation  # lazily: most matrices hold no expression
 
     if not isinstance(value, Mapping):
-        raise PlaybookError(f"matrix expression must give an object, got {evaluation.to_string(value)!r}")
+        raise PlaybookError(f"matrix expression must give an object, got {evaluation.as_text(value)!r}")
     axes: dict[str, tuple[Any, ...]] = {}
     lists: dict[str, tuple[Mapping[str, Any], ...]] = {"include": (), "exclude": ()}
     for key, values in value.items():
         if not isinstance(values, list):
-            raise PlaybookError(f"matrix '{key}' must be a list, got {evaluation.to_string(values)!r}")
+            raise PlaybookError(f"matrix '{key}' must be a list, got {evaluation.as_text(values)!r}")
         if key in lists:
             if not all(isinstance(entry, Mapping) for entry in values):
                 raise PlaybookError(f"matrix '{key}' must be a list of objects")

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, PlaybookError, UsageError, in_place_order
-from ci_orchestrator.paths import shown_path
+from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.playbook import matrix_refs, nodes
 from ci_orchestrator.playbook.checks import ENV_NAME_PATTERN, Checker, did_you_mean, kind_of
 from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step, within

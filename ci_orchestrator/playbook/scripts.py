@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import Location, PlaybookError, Problem
-from ci_orchestrator.paths import shown_path
+from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.units import parse_duration
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location
-from ci_orchestrator.paths import shown_path
+from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.playbook import matrix_refs
 from ci_orchestrator.playbook.checks import (
     SHELLS,

@@ -3,38 +3,51 @@ progress view on a terminal, and a closing summary.
 
 Everything goes to one stream (stdout by default): progress lines, step logs and GitHub workflow
 commands stay in the order they happened, and the runner reads workflow commands from stdout.
-Secret values are masked in every line written.
+Secret values are masked in every line written, and the values steps announce with
+`::add-mask::` from then on.
+
+Under GitHub Actions a step's text is echoed with workflow commands stopped, but the commands
+that work there as they would in a step of its own (masks, annotations) are written as the
+console's own; none of the console's own lines can act as a command (`workflow_commands.inert`).
 """
 
 from __future__ import annotations
 
-import codecs
 import itertools
 import os
-import signal
 import sys
 import threading
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import ci
-from ci_orchestrator.masking import mask, mask_values
-from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.output.masking import mask, mask_values
+from ci_orchestrator.output.mode import OutputMode
+from ci_orchestrator.output.workflow_commands import inert, parse
 from ci_orchestrator.reporters import github
+from ci_orchestrator.reporters.console_text import (
+    LineBuffer,
+    count_line,
+    finish_text,
+    group_lines,
+    one_line,
+    result_line,
+    runner_lines,
+    secret_start,
+    streamed,
+)
 from ci_orchestrator.reporters.console_writer import ConsoleWriter, may_block, write_out
 from ci_orchestrator.reporters.live import LiveView, Progress
-from ci_orchestrator.reporters.logs import read_tail, strip_ansi
-from ci_orchestrator.reporters.writing import failure_message, format_seconds
-from ci_orchestrator.results import RunStatus, Status
+from ci_orchestrator.reporters.logs import PIECE, read_tail, strip_ansi, text_pieces
+from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator, Mapping
+    from collections.abc import Iterable, Mapping
     from typing import TextIO
 
+    from ci_orchestrator.output.workflow_commands import Command
     from ci_orchestrator.results import RunResult, StepResult
 
-_CHUNK = 64 * 1024  # logs are echoed in pieces of about this many characters
 _ANNOTATION_LINES = 10
 _STYLES = {
     Status.PASSED: "green",
@@ -85,13 +98,20 @@ class ConsoleReporter:
         )
         self._view: LiveView | None = None
         self._progress = Progress()
-        self._buffers: dict[str, _LineBuffer] = {}
+        self._buffers: dict[str, LineBuffer] = {}
+        self._announced: list[str] = []  # values steps announced with `::add-mask::`, in order
         self._tails: dict[str, str] = {}
         self._pending: list[str] = []  # written, not yet passed to the stream (see _flush)
         self._held = False  # under GitHub: workflow commands stopped while steps' text is echoed
         self._pending_size = 0
         # The scheduler may report from several threads; lines of one event stay together.
         self._lock = threading.RLock()
+
+    @property
+    def announced_masks(self) -> tuple[str, ...]:
+        """The values the steps announced with `::add-mask::`: secrets for the reports too."""
+        with self._lock:
+            return tuple(self._announced)
 
     # -- RunObserver ---------------------------------------------------------------------------
 
@@ -120,13 +140,10 @@ class ConsoleReporter:
         if self._mode is not OutputMode.STREAM:
             return
         with self._lock:
-            buffer = self._buffers.setdefault(instance_id, _LineBuffer(self._secrets))
-            lines = buffer.feed(chunk)
-            if lines:
-                self._hold_commands()
+            buffer = self._buffers.setdefault(instance_id, LineBuffer())
             shown = mask(instance_id, self._secrets)
-            for line in lines:
-                self._log(_streamed(shown, line))
+            for line in buffer.feed(chunk, self._secrets):
+                self._echo(line + "\n", prefix=shown)
             self._flush()
 
     def step_finished(self, result: StepResult) -> None:
@@ -139,15 +156,22 @@ class ConsoleReporter:
             if self._view is not None:
                 self._view.refresh()
             if (buffer := self._buffers.pop(result.id, None)) and (rest := buffer.rest()):
-                self._hold_commands()
-                self._log(_streamed(shown, rest))
+                self._echo(rest + "\n", prefix=shown)
+            ran = result.status not in (Status.SKIPPED, Status.CACHED)
             shows_log = self._mode is OutputMode.GROUPED or (
                 self._mode is OutputMode.QUIET and result.status.is_failure
             )
-            if shows_log and result.status not in (Status.SKIPPED, Status.CACHED):
+            if shows_log and ran:
                 self._finish_with_log(result)
-            elif self._mode is not OutputMode.QUIET:
-                self._finish_line(result)
+            else:
+                cached = result.status is Status.CACHED
+                if (ran and self._mode is OutputMode.QUIET) or cached:
+                    # Not shown, but what it asked of GitHub is done: its masks hide its secrets
+                    # (a cached step's too: what it made, restored, may be printed again).
+                    for piece in text_pieces(result.log, self._holds):
+                        self._echo(piece, show=False, masks_only=cached)
+                if self._mode is not OutputMode.QUIET:
+                    self._finish_line(result)
             if self._github and result.status.is_failure:
                 self._annotate(result, self._github)
 
@@ -185,33 +209,81 @@ class ConsoleReporter:
     def _finish_line(
         self, result: StepResult, *, prefix: str = "", secrets: tuple[str, ...] | None = None
     ) -> None:
-        text = mask(_finish_text(result), self._secrets if secrets is None else secrets)
+        text = mask(finish_text(result), self._secrets if secrets is None else secrets)
         self._line(prefix + text, style=_STYLES[result.status])
 
     def _finish_with_log(self, result: StepResult) -> None:
-        chunks = _masked_chunks(result.log, self._secrets)
-        first = next(chunks, "")
+        pieces = text_pieces(result.log, self._holds)
+        first = next(pieces, "")
         if not first:
             self._finish_line(result)
             return
         if self._github is None:
             self._finish_line(result)
-            self._log_chunks(first, chunks)
-            self._line(f"{'':<9} end of {mask(result.id, self._secrets)}")
-            return
-        self._commands([self._github.group(mask(_finish_text(result), self._secrets))])
-        self._hold_commands()
-        self._log_chunks(first, chunks)
-        self._release_commands()
-        self._line(self._github.endgroup())
-
-    def _log_chunks(self, first: str, rest: Iterator[str]) -> None:
-        ends_with_newline = True
-        for chunk in itertools.chain((first,), rest):
-            self._log(chunk, end="")
-            ends_with_newline = chunk.endswith("\n")
-        if not ends_with_newline:
+        else:
+            self._commands(self._github.group(mask(finish_text(result), self._secrets)))
+        last = first
+        for piece in itertools.chain((first,), pieces):
+            self._echo(piece)
+            last = piece
+        if not last.endswith("\n"):
             self._log("")
+        if self._github is None:
+            self._line(f"{'':<9} end of {mask(result.id, self._secrets)}")
+        else:
+            self._commands(self._github.endgroup())
+
+    def _echo(
+        self, text: str, *, prefix: str | None = None, show: bool = True, masks_only: bool = False
+    ) -> None:
+        """Text a step printed: whole lines but maybe the last (with `prefix`, streamed lines).
+
+        A line that GitHub's runner would read as a command is the step's own command: one that
+        announces a mask teaches the console to hide its value from then on; under GitHub, one
+        that passes (`WorkflowCommands.passed_on`) is written as the console's own command
+        instead of the line. Every other line is text, masked, with commands stopped.
+        """
+        if "::" not in text and "##[" not in text:  # most text: no line to look at
+            if show:
+                self._show(text, prefix)
+            return
+        kept: list[str] = []  # text to show, up to the next command
+        for line, end in runner_lines(text):
+            found = parse(line) if "::" in line or "##[" in line else None
+            if found is not None and masks_only and found.name != "add-mask":
+                found = None
+            if found is not None and kept:
+                self._show("".join(kept), prefix)  # before the command changes masks or groups
+                kept.clear()
+            written = None if found is None else self._step_command(found)
+            if written is not None:
+                self._commands(written)
+            elif show:
+                kept += (line, end)
+        if kept:
+            self._show("".join(kept), prefix)
+
+    def _step_command(self, found: Command) -> list[str] | None:
+        if found.name == "add-mask" and found.data.strip() and found.data not in self._announced:
+            self._announced.append(found.data)
+            self._secrets = mask_values((*self._secrets, found.data))
+        return None if self._github is None else self._github.passed_on(found)
+
+    def _show(self, text: str, prefix: str | None) -> None:
+        if not text:
+            return
+        if self._github:
+            self._commands(self._github.before_text())
+        self._hold_commands()
+        text = mask(text, self._secrets)
+        if prefix is None:
+            self._log(text, end="")
+            return
+        for line in text.rstrip("\r\n").split("\n"):
+            self._log(streamed(prefix, line.removesuffix("\r")))
+
+    def _holds(self, text: str) -> int:
+        return secret_start(text, self._secrets)
 
     def _annotate(self, result: StepResult, commands: github.WorkflowCommands) -> None:
         tail = mask(strip_ansi(read_tail(result.log, lines=_ANNOTATION_LINES)), self._secrets)
@@ -250,23 +322,27 @@ class ConsoleReporter:
         stopped from one to the next; our own commands release them first.
         """
         if self._github and not self._held:
-            self._line(self._github.stop_commands())
+            self._put(self._github.stop_commands())
             self._held = True
 
     def _release_commands(self) -> None:
         if self._github and self._held:
-            self._line(self._github.resume_commands())
+            self._put(self._github.resume_commands())
             self._held = False
 
     def _commands(self, lines: list[str]) -> None:
         if lines:
             self._release_commands()
         for line in lines:
-            self._line(line)
+            self._put(line)
 
     def _line(self, text: str, *, style: str | None = None) -> None:
-        """One line of our own text (never markup, never re-wrapped)."""
-        text = _one_line(text)
+        """One line of our own text (never markup, never re-wrapped, never a workflow command:
+        it may hold any value, a matrix value in an instance id, say)."""
+        text = one_line(text)
+        self._put(inert(text) if self._github else text, style=style)
+
+    def _put(self, text: str, *, style: str | None = None) -> None:
         if self._view is not None:
             self._view.print_line(text, style=style)
         else:
@@ -280,10 +356,10 @@ class ConsoleReporter:
             self._write(text + end)
 
     def _write(self, text: str) -> None:
-        # Kept until the next flush (a step's whole log is passed on in pieces of _CHUNK).
+        # Kept until the next flush (a step's whole log is passed on in pieces of PIECE).
         self._pending.append(text)
         self._pending_size += len(text)
-        if self._pending_size >= _CHUNK:
+        if self._pending_size >= PIECE:
             self._drain()
 
     def _drain(self) -> None:
@@ -315,129 +391,3 @@ class ConsoleReporter:
             os.close(devnull)
         except (OSError, AttributeError, ValueError):
             pass  # a stream without a file descriptor: its next write fails the same way
-
-
-class _LineBuffer:
-    """Streamed bytes of one instance, cut into masked whole lines; a partial line waits."""
-
-    def __init__(self, secrets: tuple[str, ...]) -> None:
-        self._secrets = secrets
-        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-        self._pending = ""
-
-    def feed(self, chunk: bytes) -> list[str]:
-        lines = (self._pending + self._decoder.decode(chunk)).split("\n")
-        self._pending = lines.pop()
-        if len(self._pending) > _CHUNK:  # a huge line without end is shown in pieces
-            cut = len(self._pending) - _secret_start(self._pending, self._secrets)
-            lines.append(self._pending[:cut])
-            self._pending = self._pending[cut:]
-        return [mask(line.rstrip("\r"), self._secrets) for line in lines]
-
-    def rest(self) -> str:
-        text, self._pending = self._pending + self._decoder.decode(b"", final=True), ""
-        return mask(text.rstrip("\r"), self._secrets)
-
-
-def _masked_chunks(log: str | None, secrets: tuple[str, ...]) -> Iterator[str]:
-    """A log file's text in pieces of whole lines, secrets masked, never read whole.
-
-    A missing file gives nothing. A piece ends at a line end when it can; a line longer than a
-    piece is cut, holding back any end that could begin a secret.
-    """
-    if not log:
-        return
-    try:
-        path = Path(log)
-        if not path.stat().st_size:  # most steps print nothing: no text decoder for them
-            return
-        file = path.open(encoding="utf-8", errors="replace", newline="")
-    except OSError:
-        return
-    with file:
-        carry = ""
-        while piece := file.read(_CHUNK):
-            text = carry + piece
-            cut = text.rfind("\n") + 1 or len(text) - _secret_start(text, secrets)
-            carry = text[cut:]
-            yield mask(text[:cut], secrets)
-        if carry:
-            yield mask(carry, secrets)
-
-
-def _secret_start(text: str, secrets: tuple[str, ...]) -> int:
-    """The length of the longest end of `text` that could be the start of a secret."""
-    longest = max((len(value) for value in secrets), default=0)
-    for size in range(min(longest - 1, len(text)), 0, -1):
-        if any(value.startswith(text[-size:]) for value in secrets):
-            return size
-    return 0
-
-
-def _streamed(instance_id: str, line: str) -> str:
-    """A streamed line with its instance's prefix, repeated after each bare CR: a terminal
-    redraws the line from there, and GitHub's runner starts a new line there."""
-    prefix = f"[{_one_line(instance_id)}] "
-    return prefix + line.replace("\r", "\r" + prefix) if "\r" in line else prefix + line
-
-
-def _one_line(text: str) -> str:
-    """Our own text on one line: a CR or LF in it (a matrix value in an instance id, say) is
-    shown as `\\r` or `\\n`, never ends the line where a workflow command could start."""
-    if "\r" in text or "\n" in text:
-        return text.replace("\r", "\\r").replace("\n", "\\n")
-    return text
-
-
-def _finish_text(result: StepResult) -> str:
-    text = f"{result.status.value:<9} {result.id}"
-    if result.status is Status.SKIPPED:
-        return f"{text} ({result.reason})" if result.reason else text
-    if result.status.is_failure:
-        text = f"{text} after {format_seconds(result.duration)}: {failure_message(result)}"
-        return text + (" (continue-on-error)" if result.continue_on_error else "")
-    return f"{text} in {format_seconds(result.duration)}"
-
-
-def group_lines(steps: Iterable[StepResult]) -> list[str]:
-    """One line per `groups:` entry: `group checks: 5 completed, 4 successful, 1 failed (lint)`."""
-    groups: dict[str, list[StepResult]] = {}
-    for step in steps:
-        if step.group is not None:
-            groups.setdefault(step.group, []).append(step)
-    lines = []
-    for name, members in groups.items():
-        completed = [step for step in members if step.status is not Status.SKIPPED]
-        ok = sum(step.status.ok for step in members)
-        failed = [step.id for step in members if step.status.is_failure]
-        line = f"group {name}: {len(completed)} completed, {ok} successful, {len(failed)} failed"
-        line += f" ({', '.join(failed)})" if failed else ""
-        skipped = len(members) - len(completed)
-        lines.append(line + (f", {skipped} skipped" if skipped else ""))
-    return lines
-
-
-def count_line(result: RunResult) -> str:
-    """`7 steps: 3 passed, 1 failed, 1 skipped, 2 cached`."""
-    counts = [f"{count} {status.value}" for status, count in result.counts().items() if count]
-    total = len(result.steps)
-    return f"{total} step{'s' * (total != 1)}" + (f": {', '.join(counts)}" if counts else "")
-
-
-def result_line(result: RunResult) -> str:
-    """`ci failed in 12.3s (steps one after another: 29.5s, 2.40x speed-up)`."""
-    if result.interrupted_by is not None:
-        try:
-            how = f"interrupted by {signal.Signals(result.interrupted_by).name}"
-        except ValueError:
-            how = f"interrupted by signal {result.interrupted_by}"
-    else:
-        how = {RunStatus.PASSED: "passed", RunStatus.FAILED: "failed"}.get(result.status, "cancelled")
-    line = f"{result.playbook} {how} in {format_seconds(result.wall_time)}"
-    stats = result.stats
-    if stats.serial_duration > 0:
-        line += (
-            f" (steps one after another: {format_seconds(stats.serial_duration)},"
-            f" {stats.speedup:.2f}x speed-up)"
-        )
-    return line

@@ -13,19 +13,20 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from ci_orchestrator import ci, notices
-from ci_orchestrator.masking import mask, mask_values
+from ci_orchestrator.output.masking import mask, mask_values
 from ci_orchestrator.reporters.writing import failure_message
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
 
+    from ci_orchestrator.output.workflow_commands import Command
     from ci_orchestrator.results import RunResult, StepResult
 
-# GitHub keeps 10 error and 10 warning annotations per step; more are only log lines.
+# GitHub keeps 10 annotations of each level per step; more are only log lines.
 MAX_ANNOTATIONS = 10
+LEVELS = ("error", "warning", "notice")
 # A step summary over 1 MiB is not uploaded at all.
 SUMMARY_LIMIT = 1024 * 1024
-_CUT_NOTE = "\n\n> **Note:** the summary was cut here: GitHub shows at most 1 MiB per step.\n"
 
 
 class ReportPathsLike(Protocol):
@@ -64,15 +65,19 @@ def command(name: str, message: str = "", **properties: str) -> str:
 
 
 class WorkflowCommands:
-    """The workflow commands of one run: masks, log groups, guarded logs, capped annotations."""
+    """The workflow commands of one run: masks, log groups, guarded logs, capped annotations, and
+    the commands steps print that pass to the runner."""
 
     def __init__(self, *, max_annotations: int = MAX_ANNOTATIONS) -> None:
         # A fresh token per run: a step cannot guess it to switch commands back on inside its log.
         self._token = os.urandom(16).hex()  # what secrets.token_hex does, without hmac and hashlib
         self._max = max_annotations
         self._masked: dict[str, None] = {}  # announced, in order
-        self._shown: dict[str, int] = {"error": 0, "warning": 0}
-        self._held: dict[str, list[StepResult]] = {"error": [], "warning": []}
+        self._shown = dict.fromkeys(LEVELS, 0)
+        self._held: dict[str, list[StepResult]] = {level: [] for level in LEVELS}
+        self._unmade = dict.fromkeys(LEVELS, 0)  # steps' annotations past the cap
+        self._title: str | None = None  # of the group that folds the log being echoed
+        self._open: str | None = None  # the group open in it: "ours", "step's" or none
 
     def add_masks(self, values: Iterable[str]) -> list[str]:
         """`::add-mask::` for each value to hide not announced yet: what `masking.mask_values`
@@ -84,11 +89,24 @@ class WorkflowCommands:
                 lines.append(command("add-mask", part))
         return lines
 
-    def group(self, title: str) -> str:
-        return command("group", title)
+    def group(self, title: str) -> list[str]:
+        """Before a step's log: the group that folds it."""
+        lines = self.endgroup()
+        self._title, self._open = title, "ours"
+        return [*lines, command("group", title)]
 
-    def endgroup(self) -> str:
-        return command("endgroup")
+    def endgroup(self) -> list[str]:
+        """After a step's log: the end of the group open, the step's own or ours."""
+        lines = [command("endgroup")] if self._open else []
+        self._title = self._open = None
+        return lines
+
+    def before_text(self) -> list[str]:
+        """Before a step's text: inside its log's group again when the step's own group ended."""
+        if self._title is None or self._open:
+            return []
+        self._open = "ours"
+        return [command("group", f"{self._title} (continued)")]
 
     def stop_commands(self) -> str:
         """Before echoing a step's own output: no line of it may act as a workflow command."""
@@ -97,10 +115,55 @@ class WorkflowCommands:
     def resume_commands(self) -> str:
         return f"::{self._token}::"
 
+    def passed_on(self, found: Command) -> list[str] | None:
+        """The lines that stand for a command a step printed, written anew so that the runner
+        reads exactly it: a mask (`add_masks`), an annotation while GitHub keeps them, a debug
+        line. None for every other command: the line is then echoed as text, commands stopped.
+
+        A step's `group` inside the group that folds its log ends that group first (GitHub
+        does not nest groups), its `endgroup` ends only a group of its own, and the log goes
+        on in its group "(continued)" (`before_text`); with no such group (streamed lines,
+        several steps' lines in turn), both stay text.
+
+        Held back: `stop-commands` (it would stop the tool's own commands), `set-output`,
+        `set-env`, `add-path`, `save-state` (they would set the tool's own step outputs and
+        environment for the job's later steps), `echo` and the problem matchers (they would
+        change how the rest of the job's log is read, the tool's own lines too).
+        """
+        if found.name in ("group", "endgroup"):
+            return None if self._title is None else self._step_group(found)
+        if found.name == "add-mask":
+            return self.add_masks([found.data])
+        if found.name == "debug":
+            return [command("debug", self._hide(found.data))]
+        if found.name not in LEVELS:
+            return None
+        if self._shown[found.name] >= self._max - 1:
+            self._unmade[found.name] += 1
+            return None
+        self._shown[found.name] += 1
+        properties = {
+            _PLACES[key.lower()]: self._hide(value)
+            for key, value in found.properties.items()
+            if key.lower() in _PLACES
+        }
+        return [command(found.name, self._hide(found.data), **properties)]
+
+    def _step_group(self, found: Command) -> list[str]:
+        if found.name == "endgroup":
+            # One that ends no group of the step's ends nothing: ours is not the step's to end.
+            lines = [command("endgroup")] if self._open == "step's" else []
+            self._open = None if lines else self._open
+            return lines
+        lines = [command("endgroup")] if self._open else []
+        self._open = "step's"
+        return [*lines, command("group", self._hide(found.data))]
+
     def annotate(self, result: StepResult, *, tail: str = "") -> list[str]:
         """The annotation of a failed instance (a warning when it may fail), or none past the cap.
 
-        The last allowed slot is kept back so that, past the cap, it can count the rest instead.
+        The last slot of each level is kept back, shared with the steps' own annotations, so
+        that past the cap it can count the rest instead.
         """
         level = "warning" if result.continue_on_error else "error"
         if self._shown[level] < self._max - 1:
@@ -110,19 +173,32 @@ class WorkflowCommands:
         return []
 
     def annotate_rest(self, *, tails: Mapping[str, str] | None = None) -> list[str]:
-        """At run end: the held-back annotation, or one that counts every failure past the cap."""
+        """At run end: the held-back annotation, or one that counts every failure, and every
+        annotation of the steps, past the cap."""
         lines = []
-        for level, held in self._held.items():
-            if len(held) == 1:
+        for level in LEVELS:
+            held, unmade = self._held[level], self._unmade[level]
+            if len(held) == 1 and not unmade:
                 tail = (tails or {}).get(held[0].id, "")
                 lines.append(self._annotation(level, held[0], tail))
-            elif held:
-                ids = ", ".join(result.id for result in held)
-                title = f"{len(held)} more steps failed"
-                lines.append(command(level, self._hide(f"Not annotated one by one: {ids}"), title=title))
-            self._shown[level] += min(len(held), 1)
+            elif held or unmade:
+                lines.append(self._rest(level, held, unmade))
+            self._shown[level] += 1 if held or unmade else 0
             held.clear()
+            self._unmade[level] = 0
         return lines
+
+    def _rest(self, level: str, held: list[StepResult], unmade: int) -> str:
+        said = []
+        if held:
+            said.append(f"Not annotated one by one: {', '.join(result.id for result in held)}")
+        if unmade:
+            said.append(
+                f"{unmade} more {level} annotation{'s' * (unmade != 1)} the steps printed"
+                f" (GitHub keeps {self._max} a step): see the log"
+            )
+        title = f"{len(held)} more steps failed" if held else f"{unmade} more {level}s"
+        return command(level, self._hide("\n".join(said)), title=self._hide(title))
 
     def _annotation(self, level: str, result: StepResult, tail: str) -> str:
         why = failure_message(result)
@@ -133,6 +209,10 @@ class WorkflowCommands:
         """Our own text that names instances (a matrix value may be a secret): the values announced
         are masked before the command escapes them, when they can still be found."""
         return mask(text, tuple(self._masked))
+
+
+# An annotation's properties, as the runner spells them (it reads them in any case).
+_PLACES = {name.lower(): name for name in ("file", "line", "endLine", "col", "endColumn", "title")}
 
 
 def publish(
@@ -153,7 +233,7 @@ def publish(
         return
     if summary_file := env.get("GITHUB_STEP_SUMMARY"):
         try:
-            append_summary(Path(summary_file), mask(summary_text, result.secrets))
+            append_summary(Path(summary_file), result, summary_text)
         except OSError as error:
             notices.warn(
                 f"cannot write the job summary to $GITHUB_STEP_SUMMARY ({summary_file}): {_reason(error)}"
@@ -181,21 +261,34 @@ def _reason(error: OSError) -> str:
     return error.strerror or str(error)
 
 
-def append_summary(path: Path, text: str) -> None:
-    """Append `text`, cut with a note so the whole file stays within GitHub's 1 MiB."""
+def append_summary(path: Path, result: RunResult, text: str) -> None:
+    """Append the summary `text` of `result`; where what the file holds leaves too little room
+    under GitHub's 1 MiB, the summary made again for that room (cut between blocks, with a note).
+    """
+    used, ending = _summary_end(path)
+    # Our heading starts a line of its own, whatever the text before it ends with.
+    separator = "\n" if used and ending != b"\n" else ""
+    room = SUMMARY_LIMIT - used - len(separator)
+    text = mask(text, result.secrets)
+    if len(text.encode("utf-8")) > room:
+        from ci_orchestrator.reporters.markdown import render_summary
+
+        text = mask(render_summary(result, max_bytes=max(room, 0), held=used), result.secrets)
+    if text:
+        with path.open("ab") as file:
+            file.write((separator + text).encode("utf-8"))
+
+
+def _summary_end(path: Path) -> tuple[int, bytes]:
+    """The size of the summary file and its last byte (none when empty or missing)."""
     try:
-        used = path.stat().st_size
+        if not path.is_file() or not (size := path.stat().st_size):  # a FIFO is not read
+            return 0, b""
+        with path.open("rb") as file:
+            file.seek(size - 1)
+            return size, file.read(1)
     except OSError:
-        used = 0
-    data = text.encode("utf-8")
-    room = SUMMARY_LIMIT - used
-    if len(data) > room:
-        note = _CUT_NOTE.encode("utf-8")
-        # Cut on a character boundary: `ignore` drops a sequence split by the cut.
-        data = data[: max(0, room - len(note))].decode("utf-8", errors="ignore").encode("utf-8")
-        data = data + note if room >= len(note) else b""
-    with path.open("ab") as file:
-        file.write(data)
+        return 0, b""
 
 
 def output_entry(name: str, value: str) -> str:

@@ -1,8 +1,10 @@
 """The JUnit XML report: one testsuite per playbook, one testcase per step instance.
 
 Shaped for the JUnit readers used on GitHub (dorny/test-reporter, mikepenz/action-junit-report,
-EnricoMi/publish-unit-test-result-action): `time` always a plain decimal number of seconds, counts
-consistent with the children, and only characters XML 1.0 allows, whatever a step printed.
+EnricoMi/publish-unit-test-result-action) and valid against Jenkins' junit-10.xsd: `time` always
+a plain decimal number of seconds, counts consistent with the children, a failure always with
+text, a failure that continue-on-error allows a skip (a reader would fail a run that passed), only
+the attributes the schema declares, and only characters XML 1.0 allows, whatever a step printed.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 import junit_xml
 
 from ci_orchestrator.reporters.logs import clean, step_tail, xml_safe
-from ci_orchestrator.reporters.writing import failure_message, write_atomic
+from ci_orchestrator.reporters.writing import failure_message, tail_note, write_atomic
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
@@ -25,8 +27,25 @@ if TYPE_CHECKING:
 
     from ci_orchestrator.results import RunResult, StepResult
 
-TAIL_LINES = 50
-_COUNTS = ("tests", "failures", "errors", "skipped", "disabled")
+_COUNTS = ("tests", "failures", "errors")
+# The attributes junit-10.xsd declares for the elements written here: any other makes the file
+# invalid (junit_xml adds `disabled`, a testcase's `file` and `timestamp`).
+_SUITE = {
+    "name", "tests", "failures", "errors", "group", "time", "skipped", "timestamp", "hostname", "id",
+    "package", "file", "log", "url", "version",
+}  # fmt: skip
+_DECLARED = {
+    "testsuites": {"name", "time", "tests", "failures", "errors"},
+    "testsuite": _SUITE,
+    "testcase": {"name", "time", "classname", "group"},
+    "failure": {"type", "message"},
+    "error": {"type", "message"},
+    "skipped": {"type", "message"},
+    "properties": set(),
+    "property": {"name", "value"},
+    "system-out": set(),
+    "system-err": set(),
+}
 
 
 def write_junit(result: RunResult, path: Path | str) -> None:
@@ -43,7 +62,7 @@ def render_junit(result: RunResult) -> str:
     secrets = result.secrets
     suite_name = clean(result.playbook, secrets)
     file = xml_safe(result.playbook_path)
-    cases = [_testcase(step, suite_name=suite_name, file=file, secrets=secrets) for step in result.steps]
+    cases = [_testcase(step, suite_name=suite_name, secrets=secrets) for step in result.steps]
     suite = junit_xml.TestSuite(
         suite_name,
         cases,
@@ -54,8 +73,9 @@ def render_junit(result: RunResult) -> str:
     suite_element: ET.Element = suite.build_xml_doc()
     # The suite took the run's wall time, not the sum of its cases: steps ran side by side.
     suite_element.set("time", _seconds(result.wall_time))
-    for case_element in suite_element.iter("testcase"):
-        case_element.attrib.setdefault("time", _seconds(0.0))
+    for case_element, step in zip(suite_element.iter("testcase"), result.steps, strict=True):
+        case_element.set("time", _seconds(step.duration))
+    _keep_declared(suite_element)
     root = ET.Element("testsuites", {"name": suite_name})
     for name in _COUNTS:
         root.set(name, suite_element.get(name, "0"))
@@ -66,22 +86,16 @@ def render_junit(result: RunResult) -> str:
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
 
 
-def _testcase(step: StepResult, *, suite_name: str, file: str, secrets: Sequence[str]) -> Any:
-    case = junit_xml.TestCase(
-        clean(step.id, secrets),
-        classname=suite_name,
-        elapsed_sec=float(_seconds(step.duration)),
-        timestamp=_timestamp(step.started) if step.started else None,
-        file=file,
-        stdout=_notes(step) or None,
-    )
+def _testcase(step: StepResult, *, suite_name: str, secrets: Sequence[str]) -> Any:
+    case = junit_xml.TestCase(clean(step.id, secrets), classname=suite_name, stdout=_notes(step) or None)
     if step.status.is_failure:
-        tail = step_tail(step, secrets=secrets, lines=TAIL_LINES)
-        case.add_failure_info(
-            message=clean(failure_message(step), secrets),
-            output=tail or None,
-            failure_type=_FAILURE_TYPES[step.status],
-        )
+        # Never empty: a reader (dorny's jest-junit parser) fails on a failure without text.
+        text = step_tail(step, secrets=secrets) or clean(tail_note(step), secrets)
+        message = clean(failure_message(step), secrets)
+        if step.continue_on_error:
+            case.add_skipped_info(message=f"failed, allowed by continue-on-error: {message}", output=text)
+        else:
+            case.add_failure_info(message=message, output=text, failure_type=_FAILURE_TYPES[step.status])
     elif step.status is Status.SKIPPED:
         case.add_skipped_info(message=clean(step.reason or "skipped", secrets))
     return case
@@ -102,9 +116,17 @@ def _notes(step: StepResult) -> str:
     return "\n".join(notes)
 
 
+def _keep_declared(element: ET.Element) -> None:
+    for node in element.iter():
+        declared = _DECLARED.get(node.tag, set())
+        for name in [name for name in node.attrib if name not in declared]:
+            del node.attrib[name]
+
+
 def _seconds(value: float) -> str:
-    """Seconds as readers parse them: plain decimal with a dot, never an exponent."""
-    return f"{value:.6f}" if math.isfinite(value) and value > 0 else "0.000000"
+    """Seconds as readers parse them: plain decimal with a dot, never an exponent, at most three
+    decimals (junit-10.xsd's SUREFIRE_TIME)."""
+    return f"{value:.3f}" if math.isfinite(value) and value > 0 else "0.000"
 
 
 def _timestamp(moment: datetime | None) -> str | None:

@@ -1,5 +1,5 @@
 """Step log text made fit for reports: the tail of a log file, ANSI stripped, secrets masked,
-and only characters XML 1.0 allows.
+and only characters XML 1.0 allows; a log read in pieces.
 
 Logs hold whatever bytes a step printed, so every function here accepts anything and never fails
 on content: invalid UTF-8 is decoded with replacement characters, a missing file is empty.
@@ -11,12 +11,16 @@ import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.masking import mask
+from ci_orchestrator.output.masking import mask
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
-    from ci_orchestrator.results import StepResult
+    from ci_orchestrator.results import RunResult, StepResult
+
+TAIL_LINES = 50  # of a failed step's log, in every report
+TAIL_BYTES = 64 * 1024  # at most, from the end of the log
+PIECE = 64 * 1024  # characters of a log read at a time
 
 # CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST), other two-byte
 # escapes, and the 8-bit CSI introducer some tools emit.
@@ -100,11 +104,56 @@ def clean_tail(
     return clean(read_tail(path, lines=lines, max_bytes=max_bytes), secrets)
 
 
-def step_tail(
-    step: StepResult, *, secrets: Iterable[str] = (), lines: int = 50, max_bytes: int = 64 * 1024
-) -> str:
-    """The cleaned tail of a step's log file, or, where the file is not here, the tail its run
-    record carried (see `StepResult.log_tail`)."""
-    return clean_tail(step.log, secrets=secrets, lines=lines, max_bytes=max_bytes) or clean(
-        step.log_tail or "", secrets
-    )
+def step_tail(step: StepResult, *, secrets: Iterable[str] = ()) -> str:
+    """A failed step's log tail as its result carries it (`with_tails`), cleaned for a report.
+    Never read from the file the result names: a result read from a run record is untrusted."""
+    return clean(step.log_tail or "", secrets)
+
+
+def with_tails(result: RunResult) -> RunResult:
+    """`result` with each failed step's log tail read from its log file, masked: what the
+    reports show of the log (they open no file a result names). A tail is "" when the step
+    printed nothing; None when there is no log file to read."""
+    from dataclasses import replace
+
+    def read(step: StepResult) -> StepResult:
+        if step.status.is_failure and step.log_tail is None and step.log and Path(step.log).is_file():
+            tail = clean_tail(step.log, secrets=result.secrets, lines=TAIL_LINES, max_bytes=TAIL_BYTES)
+            return replace(step, log_tail=tail)
+        return step
+
+    return replace(result, steps=tuple(read(step) for step in result.steps))
+
+
+def last_lines(text: str, *, lines: int = TAIL_LINES, max_bytes: int = TAIL_BYTES) -> str:
+    """The end of a tail given elsewhere (a run record's), held to what a tail read here holds."""
+    data = text.encode("utf-8")
+    if len(data) > max_bytes:
+        text = _from_line_start(data[-max_bytes:]).decode("utf-8", errors="ignore")
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def text_pieces(path: Path | str | None, holds: Callable[[str], int]) -> Iterator[str]:
+    """A log file's text in pieces of whole lines, never read whole; a missing file gives nothing.
+
+    A piece ends at a line end when it can; a line longer than a piece is cut, holding back the
+    end of it that `holds` says could begin a secret (its length).
+    """
+    if not path:
+        return
+    try:
+        file_path = Path(path)
+        if not file_path.stat().st_size:  # most steps print nothing: no text decoder for them
+            return
+        file = file_path.open(encoding="utf-8", errors="replace", newline="")
+    except OSError:
+        return
+    with file:
+        carry = ""
+        while piece := file.read(PIECE):
+            text = carry + piece
+            cut = text.rfind("\n") + 1 or len(text) - holds(text)
+            carry = text[cut:]
+            yield text[:cut]
+        if carry:
+            yield carry

@@ -7,15 +7,16 @@ GitHub's 1 MiB step-summary limit by cutting log tails first, then rows, and say
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.masking import mask
+from ci_orchestrator.output.masking import mask
 from ci_orchestrator.reporters.logs import clean, step_tail
-from ci_orchestrator.reporters.writing import failure_message, format_seconds
+from ci_orchestrator.reporters.writing import failure_message, format_seconds, tail_note
 from ci_orchestrator.results import RunStatus, Status
 
 if TYPE_CHECKING:
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from ci_orchestrator.results import RunResult, StepResult
 
 MAX_BYTES = 1024 * 1024  # GitHub's limit for one step's summary
-TAIL_LINES = 50
 ICONS = {
     Status.PASSED: "✅",
     Status.FAILED: "❌",
@@ -47,29 +47,46 @@ class _Cuts:
     tail_bytes: int | None = None  # the last bytes of each log tail
     rows: int | None = None  # table rows and timeline bars (failures kept first)
     failures: int | None = None  # failure sections
+    timeline: bool = True
+    held: int = 0  # bytes the step summary already holds, counted in the limit
 
     def any(self) -> bool:
-        return (self.tail_bytes, self.rows, self.failures) != (None, None, None)
+        return (self.tail_bytes, self.rows, self.failures, self.timeline) != (None, None, None, True)
+
+    def limit(self) -> str:
+        already = f", counting the {self.held:,} bytes this step's summary already held" if self.held else ""
+        return f"GitHub's 1 MiB summary limit{already}"
 
 
-def render_summary(result: RunResult, *, max_bytes: int = MAX_BYTES) -> str:
-    """The GitHub-flavored markdown summary of `result`, at most `max_bytes` bytes of UTF-8."""
+def render_summary(result: RunResult, *, max_bytes: int = MAX_BYTES, held: int = 0) -> str:
+    """The GitHub-flavored markdown summary of `result`, at most `max_bytes` bytes of UTF-8
+    (`held`: what the step summary it is appended to already holds, said in a cut's note)."""
     failures = [step for step in result.steps if step.status.is_failure]
-    tails = {step.id: step_tail(step, secrets=result.secrets, lines=TAIL_LINES) for step in failures}
+    tails = {step.id: step_tail(step, secrets=result.secrets) for step in failures}
     # The timeline is of every instance that ran, whatever the table keeps: made once.
     timeline = _gantt(result, result.steps)
-    text = ""
-    for cuts in _cut_sequence(result, tails, max_bytes, timeline):
-        text = _render(result, tails, cuts, timeline)
+    blocks: list[str] = []
+    cuts = _Cuts(held=held)
+    for cuts in _cut_sequence(result, tails, max_bytes, timeline, held=held):
+        blocks = _blocks(result, tails, cuts, timeline)
+        text = _joined(blocks)
         if len(text.encode("utf-8")) <= max_bytes:
             return text
-    return _hard_cut(text, max_bytes)
+    return _hard_cut(blocks, max_bytes, cuts)
 
 
 def _cut_sequence(
-    result: RunResult, tails: Mapping[str, str], max_bytes: int, timeline: str
+    result: RunResult, tails: Mapping[str, str], max_bytes: int, timeline: str, *, held: int
 ) -> Iterator[_Cuts]:
-    """Ever smaller summaries: whole, then shorter log tails, then fewer rows, then fewer failures."""
+    """Ever smaller summaries: whole, then shorter log tails, then fewer rows, then fewer
+    failures, then no timeline."""
+    for cuts in _smaller(result, tails, max_bytes, timeline):
+        yield dataclasses.replace(cuts, held=held)
+    if timeline:
+        yield _Cuts(tail_bytes=0, rows=0, failures=0, timeline=False, held=held)
+
+
+def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeline: str) -> Iterator[_Cuts]:
     yield _Cuts()
     if tails:
         # Share what the rest of the summary leaves free among the tails, then shrink from there.
@@ -102,11 +119,21 @@ def _cut_sequence(
 
 
 def _render(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: str) -> str:
+    return _joined(_blocks(result, tails, cuts, timeline))
+
+
+def _joined(blocks: Sequence[str]) -> str:
+    return "\n\n".join(blocks) + "\n"
+
+
+def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: str) -> list[str]:
+    """The summary's blocks (paragraphs, a table, failure sections, the timeline), cleaned: what
+    a last-resort cut keeps or leaves out whole."""
     secrets = _as_written_here(result.secrets)
     kept = _kept_rows(result.steps, cuts.rows)
     failures = [step for step in result.steps if step.status.is_failure]
     shown_failures = failures if cuts.failures is None else failures[: cuts.failures]
-    parts = [_header(result)]
+    parts = _header(result)
     if cuts.any():
         parts.append(_cut_note(result, cuts, kept=len(kept), failures=len(shown_failures), tails=tails))
     parts.append(_table(kept))
@@ -115,33 +142,32 @@ def _render(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
         parts.extend(
             _failure(step, result, tails.get(step.id, ""), cuts.tail_bytes) for step in shown_failures
         )
-    if timeline:
+    if timeline and cuts.timeline:
         parts.append(timeline)
-    return clean("\n\n".join(parts), secrets) + "\n"
+    return [clean(part, secrets) for part in parts]
 
 
-def _header(result: RunResult) -> str:
+def _header(result: RunResult) -> list[str]:
+    """The header's paragraphs."""
     counts = result.counts()
     total = len(result.steps)
     tally = " · ".join(f"{ICONS[status]} {count} {status.value}" for status, count in counts.items() if count)
     stats = result.stats
-    lines = [
+    paragraphs = [
         f"## {RUN_ICONS[result.status]} {_escape(result.playbook)}: {result.status.value}",
-        "",
         f"**{total} instance{'s' if total != 1 else ''}**" + (f": {tally}" if tally else ""),
-        "",
         f"Wall time **{format_seconds(result.wall_time)}** · one after another "
         f"**{format_seconds(stats.serial_duration)}** · speed-up **{stats.speedup:.2f}×**",
     ]
     if result.interrupted_by is not None:
-        lines += ["", f"Interrupted by {_signal_name(result.interrupted_by)}."]
-    for note in result.notes:
-        lines += ["", f"> ⚠️ {_escape(note)}"]
+        paragraphs.append(f"Interrupted by {_signal_name(result.interrupted_by)}.")
+    paragraphs.extend(f"> ⚠️ {_escape(note)}" for note in result.notes)
     if stats.critical_path:
-        lines += ["", "Critical path: " + " → ".join(_code(step_id) for step_id in stats.critical_path)]
+        paragraphs.append("Critical path: " + " → ".join(_code(step_id) for step_id in stats.critical_path))
     shard = f" (shard {result.shard})" if result.shard else ""
-    lines += ["", f"Run {_code(result.run_id)} of {_code(result.playbook_path or result.playbook)}{shard}"]
-    return "\n".join(lines)
+    where = _code(result.playbook_path or result.playbook)
+    paragraphs.append(f"Run {_code(result.run_id)} of {where}{shard}")
+    return paragraphs
 
 
 def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails: Mapping[str, str]) -> str:
@@ -155,11 +181,10 @@ def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails
     total_failures = sum(1 for step in result.steps if step.status.is_failure)
     if failures < total_failures:
         cut.append(f"{total_failures - failures} of {total_failures} failures not detailed")
+    if not cuts.timeline:
+        cut.append("the timeline left out")
     what = "; ".join(cut) or "some content left out"
-    return (
-        f"> ✂️ Cut to stay under GitHub's 1 MiB summary limit: {what}."
-        " The JUnit report and run.json are whole."
-    )
+    return f"> ✂️ Cut to stay under {cuts.limit()}: {what}. The JUnit report and run.json are whole."
 
 
 def _kept_rows(steps: Sequence[StepResult], limit: int | None) -> list[StepResult]:
@@ -226,6 +251,8 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
             "",
             "</details>",
         ]
+    elif not step.log_tail:
+        lines += ["", _escape(tail_note(step))]
     return "\n".join(lines)
 
 
@@ -386,13 +413,19 @@ def _last_bytes(text: str, limit: int) -> str:
     return end.decode("utf-8", errors="ignore")
 
 
-def _hard_cut(text: str, max_bytes: int) -> str:
-    """The last resort when even the shortest summary is too long: cut at a line, say so."""
-    note = "\n\n> ✂️ Cut here to stay under GitHub's 1 MiB summary limit.\n"
-    room = max(max_bytes - len(note.encode("utf-8")), 0)
-    head = text.encode("utf-8")[:room].decode("utf-8", errors="ignore")
-    head = head[: head.rfind("\n")] if "\n" in head else head
-    return head + note
+def _hard_cut(blocks: Sequence[str], max_bytes: int, cuts: _Cuts) -> str:
+    """The last resort when even the shortest summary is too long: the first blocks that fit,
+    each whole, and a note that says so; nothing when not even the note fits."""
+    note = f"> ✂️ Cut here to stay under {cuts.limit()}."
+    kept: list[str] = []
+    size = len(_joined([note]).encode("utf-8"))
+    for block in blocks:
+        size += len(block.encode("utf-8")) + 2
+        if size > max_bytes:
+            break
+        kept.append(block)
+    text = _joined([*kept, note])
+    return text if len(text.encode("utf-8")) <= max_bytes else ""
 
 
 def _signal_name(number: int) -> str:

@@ -1,9 +1,11 @@
 """The run record (`run.json`): a finished run as JSON, read back, and shard records merged into one.
 
 The keys of SPEC's run record keep their meaning; the extra keys (`version`, `playbook_path`,
-`vars`, `matrix_filters`, `shard`, and per step `name`, `stage`, `group`, `continue_on_error`) are
-what `repro` and `report merge` need to rebuild the run; a merge with shards missing or repeated
-says so under `notes`. Secret values are masked, never written.
+`vars`, `matrix_filters`, `shard`, and per step `name`, `stage`, `group`, `continue_on_error`,
+and a failed step's `log_tail`) are what `repro` and `report merge` need to rebuild the run; a
+merge with shards missing or repeated says so under `notes`. Secret values are masked, never
+written. A record read back is untrusted (another job's artifact): what it holds is text to show,
+and the files it names (`log`) are never opened.
 """
 
 from __future__ import annotations
@@ -15,8 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, UsageError
-from ci_orchestrator.masking import mask
-from ci_orchestrator.reporters.logs import step_tail
+from ci_orchestrator.output.masking import mask
+from ci_orchestrator.reporters.logs import last_lines, step_tail
 from ci_orchestrator.reporters.writing import write_atomic
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time
 
@@ -24,7 +26,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 RECORD_VERSION = 1
-TAIL_BYTES = 16 * 1024  # of each failed step's log kept in the record
+TAIL_BYTES = 16 * 1024  # of each failed step's log tail kept in the record
 _SHARD = re.compile(r"([1-9]\d*)/([1-9]\d*)")
 
 
@@ -99,9 +101,10 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "stage": step.stage,
         "group": step.group,
     }
-    # Why it failed travels with the record: a merge may run where the log is not.
-    if step.status.is_failure and (tail := step_tail(step, secrets=secrets, max_bytes=TAIL_BYTES)):
-        record["log_tail"] = tail
+    # Why it failed travels with the record: a merge may run where the log is not, and never
+    # opens the file a record names. "" says the step printed nothing.
+    if step.status.is_failure and step.log_tail is not None:
+        record["log_tail"] = last_lines(step_tail(step, secrets=secrets), max_bytes=TAIL_BYTES)
     return record
 
 
@@ -213,8 +216,13 @@ class _Reader:
             continue_on_error=bool(self.optional(data, "continue_on_error", bool, at)),
             stage=self.optional(data, "stage", str, at),
             group=self.optional(data, "group", str, at),
-            log_tail=self.optional(data, "log_tail", str, at),
+            log_tail=self.log_tail(self.optional(data, "log_tail", str, at)),
         )
+
+    def log_tail(self, value: str | None) -> str | None:
+        """A record's tail held to what a tail read here holds: another job's record may carry
+        any amount of text."""
+        return None if value is None else last_lines(value, max_bytes=TAIL_BYTES)
 
     def stats(self, data: Mapping[str, Any]) -> RunStats:
         at = "stats"

@@ -143,6 +143,16 @@ def failure_message(step: StepResult) -> str:
     return " ".join(text.split())
 
 
+def tail_note(step: StepResult) -> str:
+    """What a report says of a failed instance's log when it has no line of it to show."""
+    if step.log_tail == "":
+        return "It printed nothing."
+    if step.log:
+        # A record's `log` is a path on the machine that ran the step: named, never opened.
+        return f"Its log tail is not in the run record: the log was {step.log} where it ran."
+    return "It left no log."
+
+
 def format_seconds(seconds: float) -> str:
     """A duration for people: `0.4s`, `12.3s`, `2m 05s`, `1h 02m 03s`."""
     if not math.isfinite(seconds) or seconds < 0:

@@ -1,5 +1,5 @@
 """What the supervisor is asked to run (`ProcessSpec`) and what it reports (`Exited`,
-`Signalled`)."""
+`Signalled`, `WorkDone`)."""
 
 from __future__ import annotations
 
@@ -54,4 +54,11 @@ class Signalled:
     signum: int
 
 
-Event: TypeAlias = Exited | Signalled
+@dataclass(frozen=True, slots=True, kw_only=True)
+class WorkDone:
+    """Work done on another thread for `key` (storing its result) is over (`Supervisor.expect`)."""
+
+    key: str
+
+
+Event: TypeAlias = Exited | Signalled | WorkDone

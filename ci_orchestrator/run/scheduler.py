@@ -1,9 +1,11 @@
 """The scheduler: the ready set, slots, pools, exclusive steps, priority, failure policy.
 
 Event-driven: instances start the moment what they wait for is done and there is room; the
-loop sleeps only inside `Supervisor.wait()`, which wakes on a process exit, a deadline or a
-signal. Among ready instances, exclusive ones go first in plan order, then the one with the
-longest remaining path.
+loop sleeps only inside `Supervisor.wait()`, which wakes on a process exit, a deadline, a
+signal or the end of a result's storing (done on a thread of its own: `storing`). Among ready
+instances, exclusive ones go first in plan order, then the one with the longest remaining path.
+A passed instance whose result is being stored ends when it is stored: what waits for it starts
+on outputs the cache holds as they were.
 """
 
 from __future__ import annotations
@@ -17,14 +19,15 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import ExpressionError
-from ci_orchestrator.paths import shown_path
+from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import conditions, graph
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
 from ci_orchestrator.run.capacity import Slots
-from ci_orchestrator.run.events import Exited, Signalled
+from ci_orchestrator.run.events import Exited, Signalled, WorkDone
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
 from ci_orchestrator.run.outcomes import exit_status, need_failed, step_result
 from ci_orchestrator.run.process_specs import log_path, process_spec
+from ci_orchestrator.run.storing import Storer
 from ci_orchestrator.run.supervisor import Supervisor
 
 if TYPE_CHECKING:
@@ -86,6 +89,8 @@ class _Run:
         self.cacheable: dict[str, CacheKey] = {}  # the keys of the cacheable instances that ran
         self.ready: list[tuple[int, float, int, str]] = []
         self.running: dict[str, tuple[datetime, int, Path]] = {}  # id -> (started, attempt, log)
+        self.storing: dict[str, StepResult] = {}  # passed, their results being stored (`storer`)
+        self.storer: Storer | None = None  # made by `drive`: only processes' results are stored
         self.attempts: dict[str, int] = {}
         self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
         self.interrupted_by: int | None = None
@@ -121,17 +126,29 @@ class _Run:
         return bool(self.ready)
 
     def drive(self, supervisor: Supervisor) -> None:
-        """Starts what is ready and handles what happens until nothing runs or waits."""
-        self.fill(supervisor)
-        self.tell()
-        while self.running:
-            for event in supervisor.wait():
-                if isinstance(event, Signalled):
-                    self.interrupt(event, supervisor)
-                else:
-                    self.exited(event)
+        """Starts what is ready and handles what happens until nothing runs, waits or is stored."""
+        if self.cache is not None:
+            self.storer = Storer(self.cache, supervisor)
+        try:
             self.fill(supervisor)
             self.tell()
+            while self.running or self.storing:
+                for event in supervisor.wait():
+                    if isinstance(event, Signalled):
+                        self.interrupt(event, supervisor)
+                    elif isinstance(event, WorkDone):
+                        self.stored(event.key)
+                    else:
+                        self.exited(event)
+                self.fill(supervisor)
+                self.tell()
+        finally:
+            if self.storer is not None:
+                if self.storing:  # the loop failed: what it would have waited for is not kept
+                    self.storer.cancel()
+                self.storer.close()
+            if self.cache is not None:
+                self.cache.release_thread()
 
     # --- readiness -------------------------------------------------------------------
     def seed(self) -> None:
@@ -287,9 +304,21 @@ class _Run:
             reason=reason,
             log_dir=self.log_dir_shown,
         )
-        if status is Status.PASSED and self.cache is not None and (key := self.cacheable.get(instance.id)):
-            self.cache.store(key, instance, log_path=log, duration=result.duration)
+        if status is Status.PASSED and self.storer is not None and (key := self.cacheable.get(instance.id)):
+            assert self.cache is not None
+            pending = self.cache.prepare_store(key, instance, log_path=log, duration=result.duration)
+            if pending is not None:
+                self.storing[instance.id] = result
+                self.storer.submit(instance.id, pending)
+                return
         self.finish(result)
+
+    def stored(self, node: str) -> None:
+        """A passed instance's result is stored (or not, when the run was interrupted): it ends."""
+        assert self.cache is not None and self.storer is not None
+        if node in self.storing:  # else ended already, by a second interrupt
+            self.cache.finish_store(self.storer.outcome(node))
+            self.finish(self.storing.pop(node))
 
     def finish(self, result: StepResult) -> None:
         self.results[result.id] = result
@@ -335,10 +364,16 @@ class _Run:
     def interrupt(self, event: Signalled, supervisor: Supervisor) -> None:
         if self.interrupted_by is not None:
             supervisor.kill_all_now()
+            if self.storer is not None:  # nor wait for a store stuck on a lock: the process ends now
+                self.storer.abandon()
+                for node in list(self.storing):
+                    self.finish(self.storing.pop(node))
             return
         self.interrupted_by = event.signum
         self.stopping = "interrupted"
         supervisor.cancel_all()
+        if self.storer is not None:
+            self.storer.cancel()  # stopped between two chunks: the run ends now, nothing half-stored
 
     def result(self) -> RunResult:
         finished = utcnow()

@@ -14,8 +14,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.masking import mask_values, maskable
 from ci_orchestrator.matrix.expansion import templates
+from ci_orchestrator.output.masking import mask_values, maskable
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping

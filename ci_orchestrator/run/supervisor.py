@@ -4,7 +4,8 @@ and the whole process tree stopped (SIGTERM, then SIGKILL) on timeout or cancell
 `Supervisor` runs many such processes from one thread and reports what happens as events from
 `wait()`, which blocks in `select` on pidfds and pipes until something happens or the nearest
 deadline passes: no sleep loops. Signals reach it through a pipe, so that thread need not be the
-main one.
+main one; so does the end of work that thread handed to another (`expect`, `done`), which keeps
+slow work such as storing a large result from holding up the deadlines and signals of the rest.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
-from ci_orchestrator.masking import Masker
-from ci_orchestrator.run.events import Event, Exited, ProcessSpec, Signalled
+from ci_orchestrator.output.masking import Masker
+from ci_orchestrator.run.events import Event, Exited, ProcessSpec, Signalled, WorkDone
 from ci_orchestrator.run.interrupts import SIGNALS, take_over, take_pending
 from ci_orchestrator.run.orphans import adopting, found_before, has_children, leftovers_possible
 from ci_orchestrator.run.process_tree import Marker, StartError, Tree, spawn, terminate_leftovers, write_all
@@ -117,6 +118,9 @@ class Supervisor:
         self._selector.register(self._wake_read, selectors.EVENT_READ, (_Source.WAKE, ""))
         self._devnull = os.open(os.devnull, os.O_RDONLY | os.O_CLOEXEC)  # every child's stdin
         self._closed = False
+        self._expected: set[str] = set()  # work on other threads whose end `wait()` waits for
+        self._done: list[str] = []  # ended there, not yet reported: written by those threads
+        self._done_lock = threading.Lock()  # guards `_done` and, against `done`, the closing pipe
 
     # -- context ------------------------------------------------------------------------------
 
@@ -157,9 +161,10 @@ class Supervisor:
             signal.set_wakeup_fd(self._previous_wakeup)
             self._previous_wakeup = None
         self._selector.close()
-        for fd in (self._wake_read, self._wake_write, self._devnull):
-            os.close(fd)
-        self._closed = True
+        with self._done_lock:  # a late `done` must not write to a closed (or reused) descriptor
+            for fd in (self._wake_read, self._wake_write, self._devnull):
+                os.close(fd)
+            self._closed = True
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -193,6 +198,21 @@ class Supervisor:
         self._selector.register(child.exit_fd, selectors.EVENT_READ, (_Source.EXIT, spec.key))
         if child.read_fd is not None:
             self._selector.register(child.read_fd, selectors.EVENT_READ, (_Source.OUTPUT, spec.key))
+
+    # -- work on other threads -----------------------------------------------------------------
+
+    def expect(self, key: str) -> None:
+        """`wait()` also waits for `done(key)`, and reports it as `WorkDone`."""
+        self._expected.add(key)
+
+    def done(self, key: str) -> None:
+        """The work `expect`ed for `key` is over. Any thread may call this; it wakes `wait()`."""
+        with self._done_lock:
+            if self._closed:
+                return
+            self._done.append(key)
+            with contextlib.suppress(BlockingIOError):  # a full pipe wakes `wait()` as well
+                os.write(self._wake_write, b"\0")  # no signal's number: read as a wake-up alone
 
     # -- stopping -----------------------------------------------------------------------------
 
@@ -251,9 +271,9 @@ class Supervisor:
     def wait(self) -> list[Event]:
         """Blocks until at least one event, and returns all there are (signals first).
 
-        Returns an empty list at once when nothing runs and nothing is pending.
+        Returns an empty list at once when nothing runs, nothing is expected and nothing is pending.
         """
-        while not self._events and not self._signals and self._steps:
+        while not self._events and not self._signals and (self._steps or self._expected):
             for key, _ in self._selector.select(self._next_timeout()):
                 source, name = key.data
                 self._dispatch(source, name, key.fd)
@@ -382,8 +402,14 @@ class Supervisor:
         os.close(fd)
 
     def _read_signals(self) -> None:
+        """Takes the signals from the wake pipe, and the work reported `done` meanwhile."""
         with contextlib.suppress(BlockingIOError):
             self._signals.extend(number for number in os.read(self._wake_read, _CHUNK) if number in SIGNALS)
+        with self._done_lock:
+            done, self._done = self._done, []
+        for key in done:
+            self._expected.discard(key)
+            self._events.append(WorkDone(key=key))
 
 
 def _taken_from_the_pipe(_signum: int, _frame: FrameType | None) -> None:

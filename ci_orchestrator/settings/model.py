@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ci_orchestrator import cpus
 from ci_orchestrator.errors import UsageError, did_you_mean
-from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.playbook import terms
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings import checks

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import ci
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
-from ci_orchestrator.paths import shown_path
+from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.settings import checks
 from ci_orchestrator.settings.model import (
     ALIASES,

@@ -78,3 +78,22 @@ def test_patterns_are_normalised_and_matches_are_root_relative(
     root: Path, pattern: str, expected: tuple[str, ...]
 ) -> None:
     assert FileDigests(root).expand(pattern.format(root=root)) == expected
+
+
+@pytest.mark.parametrize(
+    "pattern",
+    ["a.txt", "src", "src/**", "src/**/*.py", "**", "**/*.py", "*", "src/*", "*/deep/*.py", ".", "x/../s*/*"],
+)
+def test_covers_names_exactly_the_files_expand_finds(root: Path, pattern: str) -> None:
+    """What a stored result may hold is judged from names alone, as the walk would find them: never
+    in `.git`, the tool's own folder or a folder to skip, unless named literally."""
+    hidden = (".git/hooks/pre-commit", "src/.git/config", ".ci-orchestrator/cache/x.py")
+    for name in (*hidden, "cache/y.py"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        (root / name).write_text("planted")
+    files = FileDigests(root, skip=[root / "cache"])
+    every = {*FileDigests(root).expand("."), *hidden}
+    found = set(files.expand(pattern))
+    assert {name for name in every if files.covers(pattern, name)} == found
+    assert files.covers(".git/hooks/pre-commit", ".git/hooks/pre-commit")  # named literally
+    assert not files.covers("../outside/**", "outside/a.txt")

@@ -19,7 +19,7 @@ import diskcache
 import pytest
 
 from ci_orchestrator.cache import digests
-from ci_orchestrator.cache.store import JSONTextDisk
+from ci_orchestrator.cache.disks import JSONTextDisk
 from tests.helpers import FIXTURES, cli_environment, invoke, run_cli, start_cli
 
 if TYPE_CHECKING:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import yaml
 
-from ci_orchestrator.masking import Masker, mask, mask_values
+from ci_orchestrator.output.masking import Masker, mask, mask_values
 from tests.helpers import REPO, cli_environment, run_cli, start_cli
 
 if TYPE_CHECKING:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.reporters.logs import strip_ansi
 from ci_orchestrator.results import RunStats, RunStatus, Status, StepResult
@@ -254,7 +254,7 @@ def test_rich_is_not_imported_off_a_terminal(mode: OutputMode) -> None:
     code = (
         "import io, sys\n"
         "from ci_orchestrator.reporters.console import ConsoleReporter\n"
-        "from ci_orchestrator.output_mode import OutputMode\n"
+        "from ci_orchestrator.output.mode import OutputMode\n"
         f"r = ConsoleReporter(io.StringIO(), mode=OutputMode('{mode.value}'), environ={{}})\n"
         "r.run_started(run_id='x', playbook='ci', total=0)\n"
         "assert 'rich' not in sys.modules, 'rich imported'\n"

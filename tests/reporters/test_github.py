@@ -12,10 +12,12 @@ from typing import Any
 
 import pytest
 
-from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.reporters import github
 from ci_orchestrator.reporters.console import ConsoleReporter
+from ci_orchestrator.reporters.markdown import render_summary
 from ci_orchestrator.results import RunResult, Status, StepResult
+from tests.github_runner import Runner
 from tests.helpers import run_result, step_result
 
 
@@ -36,6 +38,12 @@ def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
     monkeypatch.setenv("GITHUB_ACTIONS", "true")
     monkeypatch.setenv("CI", "true")
     return files
+
+
+def step(
+    instance_id: str, status: Status = Status.PASSED, log: Path | None = None, **extra: Any
+) -> StepResult:
+    return step_result(instance_id, status, log=log, **extra)
 
 
 def play(reporter: ConsoleReporter, results: list[StepResult], **extra: Any) -> RunResult:
@@ -91,79 +99,79 @@ def test_off_github_no_workflow_commands(tmp_path: Path) -> None:
     log = tmp_path / "lint.log"
     log.write_text("boom\n")
     out = io.StringIO()
-    play(ConsoleReporter(out, secrets=["s3cret"]), [step_result("lint", Status.FAILED, log=log)])
+    play(ConsoleReporter(out, secrets=["s3cret"]), [step("lint", Status.FAILED, log=log)])
     assert "::" not in out.getvalue()
 
 
-def test_each_log_is_folded_and_guarded_against_commands(runner: dict[str, Path], tmp_path: Path) -> None:
+def test_each_log_is_folded_and_its_commands_pass_or_stay_text(
+    runner: dict[str, Path], tmp_path: Path
+) -> None:
     log = tmp_path / "lint.log"
-    log.write_text("checking\n::error::injected by the step\n::endgroup::\n", encoding="utf-8")
+    log.write_text("checking\n::error::made by the step\n::endgroup::\n", encoding="utf-8")
     out = io.StringIO()
-    play(ConsoleReporter(out), [step_result("lint", log=log), step_result("empty")])
+    play(ConsoleReporter(out), [step("lint", log=log), step("empty")])
     lines = out.getvalue().splitlines()
     opening = next(i for i, line in enumerate(lines) if line.startswith("::group::"))
     assert "lint" in lines[opening] and "passed" in lines[opening]
     stop = re.fullmatch(r"::stop-commands::([0-9a-f]{32})", lines[opening + 1])
     assert stop
     token = stop.group(1)
-    assert lines[opening + 2 : opening + 5] == ["checking", "::error::injected by the step", "::endgroup::"]
-    assert lines[opening + 5 : opening + 7] == [f"::{token}::", "::endgroup::"]
-    # A step without output gets no empty group, just its line.
-    assert not any(line.startswith("::group::") and "empty" in line for line in lines)
-    assert any(line.split()[:2] == ["passed", "empty"] for line in lines)
+    # The step's annotation is written as ours, outside the stopped part; its `::endgroup::`
+    # ends no group of its own, so nothing (ours is not the step's to end).
+    assert lines[opening + 2 : opening + 6] == [
+        "checking",
+        f"::{token}::",
+        "::error::made by the step",
+        "::endgroup::",
+    ]
+    assert lines[opening + 6] == "start     empty"
+    runner_view = Runner().read(out.getvalue())
+    assert [command.data for command in runner_view.annotations("error")] == ["made by the step"]
+    assert (runner_view.nested_groups, runner_view.stray_endgroups, runner_view.stopped) == (0, 0, False)
 
 
 def test_summary_tails_are_guarded_too(runner: dict[str, Path], tmp_path: Path) -> None:
     log = tmp_path / "test.log"
     log.write_text("::warning::from the step\n", encoding="utf-8")
     out = io.StringIO()
-    play(ConsoleReporter(out, mode=OutputMode.STREAM), [step_result("test", Status.FAILED, log=log)])
+    play(ConsoleReporter(out, mode=OutputMode.STREAM), [step("test", Status.FAILED, log=log)])
     text = out.getvalue()
     tail_at = text.index("      ::warning::from the step")
     token = re.findall(r"::stop-commands::(\w+)", text)[-1]
     assert text.rindex("::stop-commands::", 0, tail_at) < tail_at < text.index(f"::{token}::", tail_at)
 
 
-def test_streamed_lines_cannot_be_commands(runner: dict[str, Path]) -> None:
+def test_a_streamed_mask_hides_the_value_from_then_on(runner: dict[str, Path]) -> None:
     out = io.StringIO()
     reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
     reporter.run_started(run_id="run-1", playbook="ci", total=1)
-    reporter.step_output(instance_id="x", chunk=b"::add-mask::nothing\n")
-    assert "[x] ::add-mask::nothing" in out.getvalue().splitlines()
-
-
-def obeyed(text: str) -> list[str]:
-    """The workflow commands GitHub's runner would act on in `text`, as its worker reads them: a
-    line ends at LF, CR or CRLF; `::name ...::` after leading spaces, or `##[name ...]` anywhere
-    in a line; between `::stop-commands::TOKEN` and `::TOKEN::` nothing but the resume."""
-    token: str | None = None
-    commands = []
-    for line in re.split(r"\r\n|\r|\n", text):
-        stripped = line.lstrip()
-        if token is not None:
-            if stripped == f"::{token}::" or f"##[{token}]" in line:
-                token = None
-            continue
-        if stripped.startswith("::stop-commands::"):
-            token = stripped.removeprefix("::stop-commands::")
-        elif stripped.startswith("::") and "::" in stripped[2:]:
-            commands.append(stripped)
-        elif "##[" in line:
-            commands.append(line[line.index("##[") :])
-    assert token is None, "commands were left stopped"
-    return commands
+    reporter.step_output(instance_id="x", chunk=b"::add-mask::nothing-to-see\n::set-output name=a::b\n")
+    reporter.step_output(instance_id="x", chunk=b"here: nothing-to-see\n")
+    reporter.close()
+    lines = out.getvalue().splitlines()
+    assert "::add-mask::nothing-to-see" in lines
+    assert "[x] here: ***" in lines
+    assert "[x] ::set-output name=a::b" in lines  # held back: text, commands stopped
+    assert reporter.announced_masks == ("nothing-to-see",)
+    assert Runner().read(out.getvalue()).named("set-output") == []
 
 
 def injected(text: str) -> list[str]:
-    """The commands obeyed in `text` that are not ours: a step's text made them."""
-    ours = ("::add-mask::", "::group::", "::endgroup::", "::error title=a failed::")
-    return [command for command in obeyed(text) if not command.startswith(ours)]
+    """The commands GitHub's runner obeys in `text` that neither the console nor a step may
+    make (a step's annotations and masks pass)."""
+    allowed = ("group", "endgroup", "add-mask", "error", "warning", "notice", "debug")
+    view = Runner().read(text)
+    assert not view.stopped and view.nested_groups == 0 and view.stray_endgroups == 0
+    return [command.name for command in view.commands if command.name not in allowed]
 
 
-HOSTILE = b"progress 10%\r::error title=pwn::x\n##[error]pwn too\n50%\r\r  ::warning::pwn\r\n"
+HOSTILE = (
+    b"progress 10%\r::set-output name=result::pwn\n##[stop-commands]pwn too\n50%\r\r  ::endgroup::\r\n"
+    b"x\r::error title=made::by the step\n"
+)
 
 
-def test_streamed_text_cannot_act_as_a_command_even_after_a_carriage_return(
+def test_streamed_text_is_read_line_by_line_as_the_runner_does(
     runner: dict[str, Path], tmp_path: Path
 ) -> None:
     log = tmp_path / "a.log"
@@ -172,37 +180,40 @@ def test_streamed_text_cannot_act_as_a_command_even_after_a_carriage_return(
     reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
     reporter.run_started(run_id="run-1", playbook="ci", total=1)
     reporter.step_started(instance_id="a", attempt=1)
-    for piece in (HOSTILE[:15], HOSTILE[15:40], HOSTILE[40:], b"done 100%\r::error::pwn at the end"):
+    for piece in (HOSTILE[:15], HOSTILE[15:40], HOSTILE[40:], b"done 100%\r::add-path::/pwn at the end"):
         reporter.step_output(instance_id="a", chunk=piece)
-    reporter.step_finished(step_result("a", Status.FAILED, log=log, exit_code=1))
-    reporter.run_finished(run_result(step_result("a", Status.FAILED, log=log, exit_code=1)))
+    reporter.step_finished(step("a", Status.FAILED, log=log, exit_code=1))
+    reporter.run_finished(run_result(step("a", Status.FAILED, log=log, exit_code=1)))
     text = out.getvalue()
 
     assert not injected(text)
-    assert [command for command in obeyed(text) if command.startswith("::error title=a failed::")]
+    view = Runner().read(text)
+    assert [c.properties.get("title") for c in view.annotations("error")] == ["made", "a failed"]
     pieces = re.split(r"\r\n|\r|\n", text)
-    assert "[a] progress 10%" in pieces and "[a] ::error title=pwn::x" in pieces
-    assert "[a] ##[error]pwn too" in pieces and "[a]   ::warning::pwn" in pieces
-    assert "[a] ::error::pwn at the end" in pieces
+    assert "[a] progress 10%" in pieces and "[a] ::set-output name=result::pwn" in pieces
+    assert "[a] ##[stop-commands]pwn too" in pieces and "[a]   ::endgroup::" in pieces
+    assert "[a] ::add-path::/pwn at the end" in pieces
 
 
 @pytest.mark.parametrize("mode", [OutputMode.GROUPED, OutputMode.QUIET])
-def test_echoed_logs_cannot_act_as_commands_even_after_a_carriage_return(
+def test_echoed_logs_are_read_line_by_line_as_the_runner_does(
     runner: dict[str, Path], tmp_path: Path, mode: OutputMode
 ) -> None:
     log = tmp_path / "a.log"
-    log.write_bytes(HOSTILE + b"no newline at the end\r::error::pwn")
+    log.write_bytes(HOSTILE + b"no newline at the end\r::add-matcher::pwn")
     out = io.StringIO()
-    results = [step_result("a", Status.FAILED, log=log, exit_code=1), step_result("b", log=log)]
+    results = [step("a", Status.FAILED, log=log, exit_code=1), step("b", log=log)]
     play(ConsoleReporter(out, mode=mode), results)
 
     assert not injected(out.getvalue())
-    assert [command for command in obeyed(out.getvalue()) if command.startswith("::error title=a failed::")]
+    titles = [c.properties.get("title") for c in Runner().read(out.getvalue()).annotations("error")]
+    # Each step's own annotation, once (a passed step's log in quiet mode is read, not shown).
+    assert titles == ["made", "a failed", "made"]
 
 
 def test_an_instance_id_holding_a_line_end_stays_on_one_line(runner: dict[str, Path]) -> None:
     out = io.StringIO()
-    hostile = step_result("t (x\r::error::pwn)", exit_code=0)
+    hostile = step("t (x\r::error::pwn)", exit_code=0)
     reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
     play(reporter, [hostile])
     reporter.step_output(instance_id=hostile.id, chunk=b"hello\n")
@@ -219,9 +230,9 @@ def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], t
     play(
         ConsoleReporter(out),
         [
-            step_result("test (3.11, ubuntu)", Status.FAILED, log=log),
-            step_result("lint", Status.FAILED, continue_on_error=True),
-            step_result("ok"),
+            step("test (3.11, ubuntu)", Status.FAILED, log=log),
+            step("lint", Status.FAILED, continue_on_error=True),
+            step("ok"),
         ],
     )
     errors = [line for line in out.getvalue().splitlines() if line.startswith("::error ")]
@@ -242,7 +253,7 @@ def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], t
 @pytest.mark.parametrize(("failures", "single"), [(9, 9), (10, 10), (11, 9), (25, 9)])
 def test_at_most_ten_annotations(runner: dict[str, Path], failures: int, single: int) -> None:
     out = io.StringIO()
-    play(ConsoleReporter(out), [step_result(f"t{i:02d}", Status.FAILED) for i in range(failures)])
+    play(ConsoleReporter(out), [step(f"t{i:02d}", Status.FAILED) for i in range(failures)])
     errors = [line for line in out.getvalue().splitlines() if line.startswith("::error")]
     assert len(errors) == min(failures, 10)
     named = [line for line in errors if line.endswith("::exit code 1")]
@@ -262,7 +273,7 @@ def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Pat
     lines = out.getvalue().splitlines()
     assert lines[0] == "::add-mask::abc-123-xyz"
     reporter.step_started(instance_id="deploy", attempt=1)
-    result = step_result("deploy", Status.FAILED, log=log)
+    result = step("deploy", Status.FAILED, log=log)
     reporter.step_finished(result)
     reporter.run_finished(run_result(result, secrets=("abc-123-xyz", "key line 1\nkey line 2")))
     text = out.getvalue()
@@ -282,7 +293,7 @@ def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Pat
 
 def test_failed_steps_output_masks_a_secret_json_would_escape(runner: dict[str, Path]) -> None:
     secret = 'tök"42'
-    result = run_result(step_result(f"deploy ({secret})", Status.FAILED), secrets=(secret,))
+    result = run_result(step(f"deploy ({secret})", Status.FAILED), secrets=(secret,))
     paths = Paths(junit=None, summary=None, json=None)
     github.publish(result, summary_text="", paths=paths)
     # The value alone: its random delimiter around it may hold "42" by chance.
@@ -295,10 +306,7 @@ def test_publish_appends_summary_and_writes_outputs(runner: dict[str, Path]) -> 
     runner["GITHUB_STEP_SUMMARY"].write_text("# Earlier step\n", encoding="utf-8")
     runner["GITHUB_OUTPUT"].write_text("before=1\n", encoding="utf-8")
     result = run_result(
-        step_result("lint"),
-        step_result("test (3.12)", Status.FAILED),
-        step_result("slow", Status.TIMED_OUT),
-        step_result("doc"),
+        *[step("lint"), step("test (3.12)", Status.FAILED), step("slow", Status.TIMED_OUT), step("doc")],
         secrets=("tok-999",),
     )
     paths = Paths(junit=Path("reports/junit.xml"), summary=Path("reports/summary.md"), json=None)
@@ -315,16 +323,22 @@ def test_publish_appends_summary_and_writes_outputs(runner: dict[str, Path]) -> 
     assert len(set(delimiters)) == 5  # one fresh random delimiter per value
 
 
-def test_publish_keeps_the_summary_within_one_mib(runner: dict[str, Path]) -> None:
+def test_publish_keeps_the_summary_within_one_mib_cut_between_blocks(runner: dict[str, Path]) -> None:
     summary_file = runner["GITHUB_STEP_SUMMARY"]
-    summary_file.write_text("x" * 1000, encoding="utf-8")
-    text = "é" * (700 * 1024)  # 1.4 MB of two-byte characters
-    github.publish(run_result(), summary_text=text, paths=Paths(junit=None, summary=None, json=None))
+    summary_file.write_text("x" * (1024 * 1024 - 20_000), encoding="utf-8")  # no line end
+    tail = "\n".join(f"é line {n} " + "y" * 200 for n in range(50))
+    failures = [step(f"t{n}", Status.FAILED, log_tail=tail) for n in range(10)]
+    result = run_result(*failures)
+    text = render_summary(result)
+    assert len(text.encode("utf-8")) > 20_000
+    github.publish(result, summary_text=text, paths=Paths(junit=None, summary=None, json=None))
+
     data = summary_file.read_bytes()
     assert len(data) <= github.SUMMARY_LIMIT
-    written = data.decode("utf-8")  # not cut inside a character
-    assert "cut" in written[-200:]
-    assert len(data) > github.SUMMARY_LIMIT - 1000
+    appended = data.decode("utf-8").removeprefix("x" * (1024 * 1024 - 20_000))
+    assert appended.startswith("\n## ❌ ci: failed")  # on a line of its own
+    assert appended.count("```") % 2 == 0 and appended.count("<details>") == appended.count("</details>")
+    assert "counting the 1,028,576 bytes this step's summary already held" in appended
 
 
 def test_publish_does_nothing_off_github(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

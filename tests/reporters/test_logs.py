@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.masking import mask
+from ci_orchestrator.output.masking import mask
 from ci_orchestrator.reporters.logs import clean, clean_tail, read_tail, strip_ansi, xml_safe
 
 if TYPE_CHECKING:

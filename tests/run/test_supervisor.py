@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import uuid
 from datetime import UTC
@@ -21,9 +22,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_orchestrator.masking import Masker
+from ci_orchestrator.output.masking import Masker
 from ci_orchestrator.run.argv import build_argv
-from ci_orchestrator.run.events import Exited, ProcessSpec, Signalled
+from ci_orchestrator.run.events import Exited, ProcessSpec, Signalled, WorkDone
 from ci_orchestrator.run.supervisor import MAX_GRACE, Supervisor
 from tests.helpers import REPO
 
@@ -149,6 +150,20 @@ def test_wait_with_nothing_running_returns_at_once() -> None:
     with Supervisor(grace=0.5) as supervisor:
         assert supervisor.wait() == []
         assert supervisor.running == 0
+
+
+def test_wait_waits_for_work_done_on_another_thread_acting_on_deadlines_meanwhile(
+    supervisor: Supervisor, workdir: Path, run_id: str
+) -> None:
+    supervisor.expect("store")
+    supervisor.start(spec(workdir, run_id, "slow", ("sleep", "30"), timeout=0.2))
+    (ended,) = supervisor.wait()  # the deadline passes while the work goes on elsewhere
+    assert isinstance(ended, Exited) and ended.timed_out
+    finisher = threading.Thread(target=supervisor.done, args=("store",))
+    finisher.start()
+    assert supervisor.wait() == [WorkDone(key="store")]  # nothing runs: it waits for the work alone
+    finisher.join()
+    assert supervisor.wait() == []
 
 
 def test_wait_blocks_without_spending_cpu(supervisor: Supervisor, workdir: Path, run_id: str) -> None:

@@ -9,7 +9,7 @@ import pytest
 
 from ci_orchestrator.cpus import available_cpus
 from ci_orchestrator.errors import PlaybookError, UsageError
-from ci_orchestrator.output_mode import OutputMode
+from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings.model import DEFAULT_CACHE_DIR, most_restrictive, smallest_limit
 from ci_orchestrator.settings.reading import read_settings
