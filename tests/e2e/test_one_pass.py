@@ -104,8 +104,8 @@ def test_every_problem_of_every_stage_is_in_one_output_sorted_with_one_path_styl
 def test_later_stages_check_what_could_be_read_without_cascading_errors(workdir: Path) -> None:
     """Each broken part is reported once: the steps that use it are checked but not blamed for
     it (no unknown pool, variable, step or script, no cycle made of what is broken: a second
-    `x` in serial order would make one), and the
-    problems of later stages elsewhere are still found."""
+    `x` in serial order would make one), and the problems of later stages elsewhere are still
+    found."""
     write(
         workdir,
         """\
