@@ -205,6 +205,7 @@ def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config:
 @app.command()
 def validate(
     playbooks: Annotated[list[str] | None, _argument("playbooks")] = None,
+    var: VarOpt = None,
 ) -> None:
     """Check playbooks (default: playbooks/ci.yml): exit 0 when all are valid, 2 otherwise."""
     from ci_orchestrator.commands import validation
@@ -213,7 +214,7 @@ def validate(
     names: list[str | None] = [*playbooks] if playbooks else [None]  # None: playbooks/ci.yml
     for name in names:
         try:
-            typer.echo(validation.validate_one(name))
+            typer.echo(validation.validate_one(name, var or ()))
         except OrchestratorError as error:  # the next playbook is checked all the same
             failures += 1
             _say(error)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Iterable, Sequence
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -73,6 +73,26 @@ class OrchestratorError(Exception):
 
     def lines(self) -> list[str]:
         return [str(problem) for problem in self.problems]
+
+    @classmethod
+    def joined(cls, errors: Sequence[OrchestratorError], *, main: str) -> OrchestratorError:
+        """One error of the first one's kind holding every problem of `errors`, each once, in the
+        order of `in_place_order` (`main` is the file the command was given)."""
+        problems = in_place_order([problem for error in errors for problem in error.problems], main=main)
+        return type(errors[0]).from_problems(problems)
+
+
+def in_place_order(problems: Iterable[Problem], *, main: str) -> list[Problem]:
+    """Problems without repeats, by place: those of no file (the command line) first, then the
+    file `main`, then any other (a numbered script's header), each by line and column."""
+
+    def place(problem: Problem) -> tuple[int, str, int, int]:
+        where = problem.location
+        if where is None:
+            return (0, "", 0, 0)
+        return (1 if where.file == main else 2, where.file, where.line, where.column)
+
+    return sorted(dict.fromkeys(problems), key=place)
 
 
 class UsageError(OrchestratorError):

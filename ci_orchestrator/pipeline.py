@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING
 from ci_orchestrator import notices
 from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError, signal_exit_code
 from ci_orchestrator.history.recorder import HistoryRecorder
-from ci_orchestrator.matrix import expansion
 from ci_orchestrator.options import (
     STATE_DIR,
     RunOptions,
@@ -28,7 +27,7 @@ from ci_orchestrator.options import (
     report_files,
 )
 from ci_orchestrator.plan import selectors
-from ci_orchestrator.plan.ordering import Plan, build_plan
+from ci_orchestrator.plan.checking import checked_plan
 from ci_orchestrator.playbook import loader
 from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
@@ -37,6 +36,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
+    from ci_orchestrator.plan.ordering import Plan
     from ci_orchestrator.playbook.model import Playbook
     from ci_orchestrator.reporters.writing import ReportPaths
     from ci_orchestrator.results import RunResult
@@ -60,18 +60,16 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     config = reading.read_settings(
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
-    playbook = apply_step_defaults(
-        loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config
-    )
+    # Read as far as it can be: every problem, of reading or of a later stage, is reported at once.
+    playbook, problems = loader.read_playbook(loader.find_playbook(selection.playbook, root=root))
+    playbook = apply_step_defaults(playbook, config)
     variables = {**playbook.vars, **parse_pairs(selection.variables, option="--var")}
     filters = {
         key: tuple(value.split(","))
         for key, value in parse_pairs(selection.matrix, option="--matrix").items()
     }
-    instances = expansion.expand(playbook, matrix_filters=filters, variables=variables)
-    plan = selectors.select(
-        build_plan(playbook, instances, variables=variables), selection.select, only=selection.only
-    )
+    plan = checked_plan(playbook, problems, matrix_filters=filters, variables=variables)
+    plan = selectors.select(plan, selection.select, only=selection.only)
     shard = None
     if selection.shard:
         plan, shard = shard_plan(plan, selection.shard, root=root)

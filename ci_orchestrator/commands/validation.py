@@ -5,46 +5,27 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.errors import OrchestratorError
-from ci_orchestrator.matrix import expansion
-from ci_orchestrator.plan.ordering import build_plan
+from ci_orchestrator.options import parse_pairs
+from ci_orchestrator.plan.checking import checked_plan
 from ci_orchestrator.playbook import loader
-from ci_orchestrator.playbook.model import Instance
 
 if TYPE_CHECKING:
-    from ci_orchestrator.errors import Problem
+    from collections.abc import Sequence
 
 
-def validate_one(name: str | None) -> str:
-    """Load, expand and plan one playbook (None: playbooks/ci.yml); success says what was checked.
+def validate_one(name: str | None, variables: Sequence[str] = ()) -> str:
+    """Read, expand and plan one playbook (`playbooks/ci.yml` when `name` is None); success says
+    what was checked. Every problem, of reading, expressions and order rules, is raised at once.
 
-    Matrix and expression problems and graph problems (needs, pools, cycles) are raised
-    together, so one pass over a file shows everything wrong with it.
+    `variables` are `--var KEY=VALUE`, as `run` would be given: a variable a playbook reads
+    without declaring it is an error unless given here.
     """
-    root = Path.cwd()
-    playbook = loader.load_playbook(loader.find_playbook(name, root=root))
-    failures: list[OrchestratorError] = []
-    try:
-        instances = expansion.expand(playbook)
-    except OrchestratorError as error:
-        failures.append(error)
-        # The graph depends on steps, not on their matrix values: one plain instance per
-        # step still finds every unknown need, pool too small and cycle.
-        instances = [Instance.as_written(step) for step in playbook.steps]
-    try:
-        build_plan(playbook, instances)
-    except OrchestratorError as error:
-        failures.append(error)
-    if failures:
-        problems = sorted((problem for failure in failures for problem in failure.problems), key=_place)
-        raise type(failures[0]).from_problems(problems)
-    steps, count = len(playbook.steps), len(instances)
+    path = loader.find_playbook(name, root=Path.cwd())
+    playbook, problems = loader.read_playbook(path)
+    plan = checked_plan(playbook, problems, variables=parse_pairs(variables, option="--var"))
+    steps, count = len(playbook.steps), len(plan.instances)
     return f"{playbook.path}: valid ({_counted(steps, 'step')}, {_counted(count, 'instance')})"
 
 
 def _counted(count: int, noun: str) -> str:
     return f"{count} {noun}{'s' * (count != 1)}"
-
-
-def _place(problem: Problem) -> tuple[int, int]:
-    return (problem.location.line, problem.location.column) if problem.location else (0, 0)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import os
-from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ci_orchestrator.errors import (
@@ -23,12 +22,12 @@ from ci_orchestrator.errors import (
     UsageError,
     did_you_mean,
 )
-from ci_orchestrator.matrix.rules import combinations, env_name, instance_id, listed
+from ci_orchestrator.matrix.rules import combinations, env_name, instance_id, listed, resolved
 from ci_orchestrator.playbook.model import Instance, MatrixSpec
 from ci_orchestrator.units import parse_duration
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Sequence
+    from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from ci_orchestrator.errors import Location
     from ci_orchestrator.playbook.model import Playbook, Step
@@ -88,17 +87,32 @@ def expand(
     overlay the playbook's `vars` (`--var`). Every expression problem of the playbook is raised
     at once, each located at the key that holds it.
     """
+    instances, error = expanded(playbook, matrix_filters=matrix_filters, variables=variables, runner=runner)
+    if error is not None:
+        raise error
+    return instances
+
+
+def expanded(
+    playbook: Playbook,
+    *,
+    matrix_filters: Mapping[str, Sequence[str]] | None = None,
+    variables: Mapping[str, str] | None = None,
+    runner: Mapping[str, str] | None = None,
+) -> tuple[list[Instance], OrchestratorError | None]:
+    """As `expand`, with the error that lists every problem returned, not raised, beside the
+    instances of the steps that have none: a later stage checks what could be expanded."""
     expander = _Expander(
         playbook,
         variables={**playbook.vars, **(variables or {})},
         runner=dict(runner) if runner is not None else None,
     )
-    expanded = [(step, expander.combinations(step)) for step in playbook.steps]
+    expander.check_variables()
+    found = [(step, expander.combinations(step)) for step in playbook.steps]
     if not expander.problems:  # else go on: every step's expressions are checked in the same pass
-        expanded = _filtered(expanded, matrix_filters or {}, expander)
-    instances = [instance for step, found in expanded for instance in expander.instances(step, found)]
-    expander.raise_problems()
-    return instances
+        found = _filtered(found, matrix_filters or {}, expander)
+    instances = [instance for step, cells in found for instance in expander.instances(step, cells)]
+    return instances, expander.error()
 
 
 def _filtered(
@@ -155,8 +169,12 @@ class _Expander:
         self.given_runner = runner
         self.problems: dict[tuple[str, str], Problem] = {}  # deduplicated: instances repeat them
         self.shape_problems = False  # problems that are not expressions: raised as PlaybookError
+        # The steps (by path) that read a variable neither declared nor given; None: the
+        # playbook's `env` or `defaults` does, which every step evaluates.
+        self.unsettled: set[str | None] = set()
+        self.env_at = playbook.key_locations.get("env", playbook.location)
         self.env_ok = all(
-            self.checked(playbook.location, f"env.{name}", value) for name, value in playbook.env.items()
+            self.checked(self.env_at, f"env.{name}", value) for name, value in playbook.env.items()
         )
         self.env_plain = not any(_has_expression(value) for value in playbook.env.values())
 
@@ -199,27 +217,52 @@ class _Expander:
             self.add(location, path, PlaybookError("value nested too deeply"))
             return fallback
 
-    def raise_problems(self) -> None:
-        if self.problems:
-            kind = PlaybookError if self.shape_problems else ExpressionError
-            raise kind.from_problems(list(self.problems.values()))
+    def error(self) -> OrchestratorError | None:
+        if not self.problems:
+            return None
+        kind = PlaybookError if self.shape_problems else ExpressionError
+        return kind.from_problems(list(self.problems.values()))
+
+    def check_variables(self) -> None:
+        """Each `vars.NAME` read of a variable neither declared nor given with `--var`: on GitHub
+        an empty string, here an error, as a key no matrix has. Not when `vars:` could not be
+        read: its names are not known."""
+        if not self.playbook.read_whole("vars"):
+            return
+        names = list(self.variables)
+        known = {name.casefold() for name in names}
+        for read in self.playbook.variable_reads:
+            if read.name.casefold() not in known:
+                self.unsettled.add(read.step)
+                hint = did_you_mean(read.name, names) or (
+                    f": declare it under 'vars:' or give it with --var {read.name}=VALUE"
+                )
+                message = f"vars has no variable {read.name!r}{hint}"
+                self.add(read.location, read.path, ExpressionError(message))
+
+    def settled(self, step: Step) -> bool:
+        """Whether the step's values may be evaluated: not when it reads a variable that is not
+        there (reported), as the empty value it would get fails in ways that are not the user's
+        problem (`fromJSON('')`)."""
+        return not self.unsettled or (None not in self.unsettled and step.path not in self.unsettled)
 
     def combinations(self, step: Step) -> list[dict[str, Any]]:
         if step.matrix is None:
             return [{}]
         where = _where(step, "matrix")
-        if not all(self.checked(*where, text, contexts=MATRIX_CONTEXTS) for text in templates(step.matrix)):
+        checked = all(self.checked(*where, text, contexts=MATRIX_CONTEXTS) for text in templates(step.matrix))
+        if not (checked and self.settled(step)):
             return []
         contexts = {"vars": self.variables, "runner": self.runner}
         matrix = step.matrix
-        return self.guarded(*where, lambda: combinations(_resolved(matrix, contexts)), [])
+        return self.guarded(*where, lambda: combinations(resolved(matrix, contexts)), [])
 
     def overridden(self, step: Step, axes: Mapping[str, tuple[str, ...]]) -> list[dict[str, Any]]:
         """The step's combinations with the values of these listed axes replaced."""
         contexts = {"vars": self.variables, "runner": self.runner}
 
         def replaced() -> list[dict[str, Any]]:
-            spec = _resolved(step.matrix or MatrixSpec(axes={}), contexts)
+            spec = resolved(step.matrix or MatrixSpec(axes={}), contexts)
             return combinations(dataclasses.replace(spec, axes={**spec.axes, **axes}))
 
         return self.guarded(*_where(step, "matrix"), replaced, [])
@@ -237,7 +280,7 @@ class _Expander:
         fields_ok += [self.checked(*_where(step, key), text) for key, text in _argv_texts(step)]
         if step.condition is not None:
             fields_ok.append(self.checked(*_where(step, "if"), step.condition, condition=True))
-        if not (all(fields_ok) and self.env_ok):
+        if not (all(fields_ok) and self.env_ok and self.settled(step)):
             return
         seen: dict[str, int] = {}
         for combination in found:
@@ -270,10 +313,7 @@ class _Expander:
             return self.guarded(location, path, lambda: evaluation.interpolate(value, contexts), value)
 
         contexts["env"] = {}
-        base = {
-            name: text(self.playbook.location, f"env.{name}", value)
-            for name, value in self.playbook.env.items()
-        }
+        base = {name: text(self.env_at, f"env.{name}", value) for name, value in self.playbook.env.items()}
         contexts["env"] = base
         own = {name: text(*_where(step, "env", name), value) for name, value in step.env.items()}
         contexts["env"] = env = (
@@ -333,7 +373,7 @@ def _where(step: Step, key: str, entry: str | None = None) -> tuple[Location, st
     names = [f"{key}.{entry}", key] if entry else [key]
     names += [name.replace("-", "_") for name in names]
     location = next((step.key_locations[name] for name in names if name in step.key_locations), step.location)
-    return location, f"steps.{step.id}.{key}" + (f".{entry}" if entry else "")
+    return location, step.key_path(key) + (f".{entry}" if entry else "")
 
 
 def templates(spec: MatrixSpec) -> list[str]:
@@ -348,50 +388,6 @@ def _strings(spec: MatrixSpec) -> Iterator[str]:
         for value in values:
             if isinstance(value, str) and _has_expression(value):
                 yield value
-
-
-def _resolved(spec: MatrixSpec, contexts: Mapping[str, Any]) -> MatrixSpec:
-    """The matrix with its expressions evaluated: a whole-matrix `${{ fromJSON(...) }}`, or values
-    (an axis written as one expression may give the whole list)."""
-    from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
-
-    if spec.expression is not None:
-        return _spec_from(evaluation.evaluate_template(spec.expression, contexts))
-
-    def value(item: Any) -> Any:
-        is_template = isinstance(item, str) and evaluation.has_expression(item)
-        return evaluation.evaluate_template(item, contexts) if is_template else item
-
-    axes: dict[str, tuple[Any, ...]] = {}
-    for axis, values in spec.axes.items():
-        resolved = [value(item) for item in values]
-        single = len(values) == 1 and isinstance(values[0], str) and isinstance(resolved[0], list)
-        axes[axis] = tuple(resolved[0]) if single else tuple(resolved)
-    return MatrixSpec(
-        axes=axes,
-        include=tuple({key: value(item) for key, item in entry.items()} for entry in spec.include),
-        exclude=tuple({key: value(item) for key, item in entry.items()} for entry in spec.exclude),
-    )
-
-
-def _spec_from(value: Any) -> MatrixSpec:
-    """A matrix given as data (from `fromJSON`)."""
-    from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
-
-    if not isinstance(value, Mapping):
-        raise PlaybookError(f"matrix expression must give an object, got {evaluation.as_text(value)!r}")
-    axes: dict[str, tuple[Any, ...]] = {}
-    lists: dict[str, tuple[Mapping[str, Any], ...]] = {"include": (), "exclude": ()}
-    for key, values in value.items():
-        if not isinstance(values, list):
-            raise PlaybookError(f"matrix '{key}' must be a list, got {evaluation.as_text(values)!r}")
-        if key in lists:
-            if not all(isinstance(entry, Mapping) for entry in values):
-                raise PlaybookError(f"matrix '{key}' must be a list of objects")
-            lists[key] = tuple(values)
-        else:
-            axes[key] = tuple(values)
-    return MatrixSpec(axes=axes, include=lists["include"], exclude=lists["exclude"])
 
 
 def _timeout(value: float | str | None, contexts: Mapping[str, Any]) -> float | None:

@@ -1,5 +1,5 @@
-"""GitHub's matrix rules: the combinations of a matrix (product, `exclude`, `include`) and the
-names of its instances.
+"""GitHub's matrix rules: a matrix's expressions evaluated into its values, its combinations
+(product, `exclude`, `include`) and the names of its instances.
 
 Instance ids follow GitHub's job names: `STEP (v1, v2)`, the combination's values in key order.
 Null and empty values are left out, and an object or array value shows its scalar leaves in order.
@@ -14,11 +14,10 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import PlaybookError
+from ci_orchestrator.playbook.model import MatrixSpec
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
-
-    from ci_orchestrator.playbook.model import MatrixSpec
 
 MAX_COMBINATIONS = 256  # GitHub's limit of jobs per matrix
 _PRODUCT_LIMIT = 65_536  # combinations walked before `exclude`: refuse runaway products early
@@ -115,3 +114,47 @@ def env_name(key: str) -> str:
 def listed(values: Iterator[str] | Sequence[str] | Mapping[str, Any]) -> str:
     """Values for a message: `a, b, c`, or `none`."""
     return ", ".join(values) or "none"
+
+
+def resolved(spec: MatrixSpec, contexts: Mapping[str, Any]) -> MatrixSpec:
+    """The matrix with its expressions evaluated: a whole-matrix `${{ fromJSON(...) }}`, or values
+    (an axis written as one expression may give the whole list)."""
+    from ci_orchestrator.expressions import evaluation  # lazily: most matrices hold no expression
+
+    if spec.expression is not None:
+        return _spec_from(evaluation.evaluate_template(spec.expression, contexts))
+
+    def value(item: Any) -> Any:
+        is_template = isinstance(item, str) and evaluation.has_expression(item)
+        return evaluation.evaluate_template(item, contexts) if is_template else item
+
+    axes: dict[str, tuple[Any, ...]] = {}
+    for axis, values in spec.axes.items():
+        given = [value(item) for item in values]
+        single = len(values) == 1 and isinstance(values[0], str) and isinstance(given[0], list)
+        axes[axis] = tuple(given[0]) if single else tuple(given)
+    return MatrixSpec(
+        axes=axes,
+        include=tuple({key: value(item) for key, item in entry.items()} for entry in spec.include),
+        exclude=tuple({key: value(item) for key, item in entry.items()} for entry in spec.exclude),
+    )
+
+
+def _spec_from(value: Any) -> MatrixSpec:
+    """A matrix given as data (from `fromJSON`)."""
+    from ci_orchestrator.expressions import evaluation  # lazily: most matrices hold no expression
+
+    if not isinstance(value, Mapping):
+        raise PlaybookError(f"matrix expression must give an object, got {evaluation.as_text(value)!r}")
+    axes: dict[str, tuple[Any, ...]] = {}
+    lists: dict[str, tuple[Mapping[str, Any], ...]] = {"include": (), "exclude": ()}
+    for key, values in value.items():
+        if not isinstance(values, list):
+            raise PlaybookError(f"matrix '{key}' must be a list, got {evaluation.as_text(values)!r}")
+        if key in lists:
+            if not all(isinstance(entry, Mapping) for entry in values):
+                raise PlaybookError(f"matrix '{key}' must be a list of objects")
+            lists[key] = tuple(values)
+        else:
+            axes[key] = tuple(values)
+    return MatrixSpec(axes=axes, include=lists["include"], exclude=lists["exclude"])

@@ -11,9 +11,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.errors import PlanError, Problem, did_you_mean
+from ci_orchestrator.errors import PlanError, Problem
 from ci_orchestrator.plan import graph
 from ci_orchestrator.playbook.model import Execution
+from ci_orchestrator.playbook.references import reference_problems
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
@@ -104,8 +105,8 @@ def build_plan(
     for instance in instances:
         by_step.setdefault(instance.step.id, []).append(instance.id)
     steps = [step for step in playbook.steps if step.id in by_step]
-    problems = _check_steps(playbook, steps, by_step)
-    if any(problem.path.endswith(".needs") for problem in problems):  # no graph without them
+    problems = check_order(playbook, steps)
+    if problems:
         raise PlanError.from_problems(problems)
 
     order_edges = _order_edges(playbook, steps)
@@ -119,15 +120,9 @@ def build_plan(
                 waits[node].update(dict.fromkeys(by_step[before]))
             requires[node] = needed
     waits_for = {node: tuple(befores) for node, befores in waits.items()}
-
+    # Acyclic: each instance waits for every instance of what its step waits for, and the steps
+    # were checked for cycles.
     ordered = graph.topological_order(waits_for)
-    # A cycle leaves its nodes out of the order; only then is it looked for, to be named.
-    cycle = graph.find_cycle(waits_for) if len(ordered) < len(waits_for) else None
-    if cycle:
-        step_of = {instance.id: instance.step for instance in instances}
-        problems.extend(_cycle_error(cycle, step_of).problems)
-    if problems:  # pools too small and a cycle are reported together
-        raise PlanError.from_problems(problems)
     by_id = {instance.id: instance for instance in instances}
     return Plan(
         playbook=playbook,
@@ -138,57 +133,54 @@ def build_plan(
     )
 
 
-def _check_steps(
-    playbook: Playbook, steps: Sequence[Step], by_step: Mapping[str, list[str]]
-) -> list[Problem]:
-    problems: list[Problem] = []
+def check_order(playbook: Playbook, steps: Sequence[Step] | None = None) -> list[Problem]:
+    """Every problem of the order rules among `steps` (all the playbook's by default): what
+    they name (ids, `needs`, pools: see `references`) and a dependency cycle. The cycle is
+    looked for on what is valid only, so that it is never one of broken references: a `needs`
+    of an unknown step or of the step itself, and a second step of one id, add no edge, and a
+    block whose order could not be read (its `execution`, a step's `parallel` or `group`, or an
+    unknown key that may be one of them) has only the waits of `parallel`, which every order
+    has (a cycle without serial order is one with it)."""
+    steps = playbook.steps if steps is None else steps
+    pools = playbook.resources if playbook.read_whole("resources") else None
+    problems = reference_problems(steps, pools)
+    first: dict[str, Step] = {}
     for step in steps:
-        for need in step.needs:
-            if need not in by_step:
-                suggestion = did_you_mean(need, by_step)
-                problems.append(
-                    Problem(
-                        location=step.key_locations.get("needs", step.location),
-                        path=f"steps.{step.id}.needs",
-                        message=f"unknown step '{need}'{suggestion}",
-                    )
-                )
-        for pool, demand in step.resources.items():
-            where = step.key_locations.get("resources", step.location)
-            if pool not in playbook.resources:
-                known = ", ".join(sorted(playbook.resources)) or "none declared"
-                problems.append(
-                    Problem(
-                        location=where,
-                        path=f"steps.{step.id}.resources",
-                        message=f"unknown pool '{pool}' (pools: {known})",
-                    )
-                )
-            elif demand > playbook.resources[pool]:
-                problems.append(
-                    Problem(
-                        location=where,
-                        path=f"steps.{step.id}.resources",
-                        message=f"needs {demand} of pool '{pool}', which holds {playbook.resources[pool]}",
-                    )
-                )
+        first.setdefault(step.id, step)
+    edges = _order_edges(playbook, list(first.values()), unread_as_parallel=True)
+    waits = {
+        step_id: tuple(
+            dict.fromkeys([*edges.get(step_id, ()), *(n for n in step.needs if n in first and n != step_id)])
+        )
+        for step_id, step in first.items()
+    }
+    if len(graph.topological_order(waits)) < len(waits):  # only then is a cycle looked for, to be named
+        cycle = graph.find_cycle(waits)
+        if cycle:
+            problems.append(_cycle_problem(cycle, first))
     return problems
 
 
-def _order_edges(playbook: Playbook, steps: Sequence[Step]) -> dict[str, list[str]]:
-    """step id -> the step ids it waits for by order rules alone (not `needs`)."""
+def _order_edges(
+    playbook: Playbook, steps: Sequence[Step], *, unread_as_parallel: bool = False
+) -> dict[str, list[str]]:
+    """step id -> the step ids it waits for by order rules alone (not `needs`); with
+    `unread_as_parallel`, a block whose order could not be read is taken as `parallel`."""
     edges: dict[str, list[str]] = {}
     blocks: dict[str | None, list[Step]] = {}
     for step in steps:
         blocks.setdefault(step.block, []).append(step)
-    modes = {group.name: group.execution for group in playbook.groups}
+    modes: dict[str | None, Execution] = {None: playbook.execution}
+    modes |= {group.name: group.execution for group in playbook.groups}
+    if unread_as_parallel:
+        unread = {block for block, members in blocks.items() if not _order_read(playbook, block, members)}
+        modes |= dict.fromkeys(unread, Execution.PARALLEL)
     barrier: list[str] = []  # the sinks of everything before the current block
     for block in [None, *(group.name for group in playbook.groups)]:
         members = blocks.get(block, [])
         if not members:
             continue
-        execution = playbook.execution if block is None else modes[block]
-        block_edges = _block_edges(members, execution)
+        block_edges = _block_edges(members, modes[block])
         for step in members:
             edges[step.id] = block_edges.get(step.id, [])
             if barrier and not edges[step.id]:
@@ -197,6 +189,17 @@ def _order_edges(playbook: Playbook, steps: Sequence[Step]) -> dict[str, list[st
         waited |= {need for step in members for need in step.needs}
         barrier = [step.id for step in members if step.id not in waited]
     return edges
+
+
+def _order_read(playbook: Playbook, block: str | None, members: Sequence[Step]) -> bool:
+    """Whether the order of a block's steps was read as written: its `execution` and each
+    step's `parallel` and `group`, with no problem at the entries that hold them (a misspelt
+    `paralel:` is an unknown key of the step)."""
+    group = next((group for group in playbook.groups if group.name == block), None)
+    holders = [group.path if group else "", *(step.path for step in members if step.path)]
+    keys = [f"{group.path}.execution" if group else "execution"]
+    keys += [f"{step.path}.{key}" for step in members if step.path for key in ("parallel", "group")]
+    return not any(holder in playbook.unread for holder in holders) and all(map(playbook.read_whole, keys))
 
 
 def _block_edges(members: Sequence[Step], execution: Execution) -> dict[str, list[str]]:
@@ -235,21 +238,27 @@ def _block_edges(members: Sequence[Step], execution: Execution) -> dict[str, lis
     return edges
 
 
-def _cycle_error(cycle: Sequence[str], step_of: Mapping[str, Step]) -> PlanError:
-    """The cycle in waiting order (`a -> b`: a waits for b), naming the waits that come from the
-    order rules rather than `needs` (they are not written on the step)."""
-    closed = [*cycle[:-1], cycle[0]] if cycle[0] == cycle[-1] else [*cycle, cycle[0]]
+def _cycle_problem(cycle: Sequence[str], steps: Mapping[str, Step]) -> Problem:
+    """The cycle in waiting order (`a -> b`: a waits for b), from a step whose `needs` makes one
+    of its waits (its `needs` is where the problem is shown), naming the waits that come from
+    the order rules rather than `needs` (they are not written on the step)."""
+    nodes = list(cycle[:-1] if cycle[0] == cycle[-1] else cycle)
+    start = next(
+        (index for index, node in enumerate(nodes) if nodes[(index + 1) % len(nodes)] in steps[node].needs), 0
+    )
+    nodes = nodes[start:] + nodes[:start]
+    closed = [*nodes, nodes[0]]
     path = " -> ".join(closed)
     implicit = [
         f"'{waiting}' waits for '{before}'"
         for waiting, before in itertools.pairwise(closed)
-        if step_of[before].id not in step_of[waiting].needs
+        if before not in steps[waiting].needs
     ]
     if implicit:
         path += (
             f" ({', '.join(implicit)} by the order rules, not `needs`: serial order, "
             "`group:` phases or the order of `groups:`)"
         )
-    first = step_of[closed[0]]
+    first = steps[closed[0]]
     location = first.key_locations.get("needs", first.location)
-    return PlanError(f"dependency cycle: {path}", location=location, path="steps")
+    return Problem(location=location, path=first.key_path("needs"), message=f"dependency cycle: {path}")

@@ -19,6 +19,7 @@ from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence
 if TYPE_CHECKING:
     from collections.abc import Collection
 
+    from ci_orchestrator.playbook.model import VariableRead
     from ci_orchestrator.playbook.nodes import Node
 
 SHELLS = ("bash", "sh", "python", "pwsh")
@@ -123,11 +124,13 @@ def kind_of(node: Node) -> str:
 
 
 class Checker:
-    """Reads values of one file and collects every problem found in it."""
+    """Reads values of one file and collects every problem found in it, and the `vars.NAME` its
+    expressions read (checked once a command knows the variables given on its command line)."""
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.problems: list[Problem] = []
+        self.variable_reads: list[VariableRead] = []
 
     def at(self, node: Node) -> Location:
         return Location(file=self.file, line=node.line, column=node.column)

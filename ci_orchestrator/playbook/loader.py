@@ -4,20 +4,23 @@ that lists every problem of the file, each with its line, column and key path.""
 from __future__ import annotations
 
 import codecs
+import os
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator.errors import Location, PlaybookError, UsageError
+from ci_orchestrator.errors import Location, PlaybookError, UsageError, in_place_order
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.playbook import matrix_refs, nodes
 from ci_orchestrator.playbook.checks import ENV_NAME_PATTERN, Checker, did_you_mean, kind_of
-from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step
+from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step, within
 from ci_orchestrator.playbook.nodes import Sequence
+from ci_orchestrator.playbook.references import reference_problems
 from ci_orchestrator.playbook.scripts import discover
 from ci_orchestrator.playbook.steps import StepContext, StepDefaults, read_shell, read_step, script_step
 
 if TYPE_CHECKING:
+    from ci_orchestrator.errors import Problem
     from ci_orchestrator.playbook.nodes import Node
     from ci_orchestrator.playbook.scripts import ScriptInfo
 
@@ -36,8 +39,9 @@ _EXECUTIONS = tuple(execution.value for execution in Execution)
 def find_playbook(name: str | None, *, root: Path) -> Path:
     """The playbook file `name` means: a path to a file, or a name in `root/playbooks/`.
 
-    None means `playbooks/ci.yml`. Raises UsageError, listing the playbooks there are, when
-    nothing matches.
+    None means `playbooks/ci.yml`. Raises UsageError when nothing matches: a name written as a
+    path (with a folder or a playbook extension) says there is no such file, another one lists
+    the playbooks there are.
     """
     if name is not None:
         given = Path(name)
@@ -48,6 +52,10 @@ def find_playbook(name: str | None, *, root: Path) -> Path:
                 raise UsageError(f"{name}: is a folder, not a playbook file")
             if candidate.exists():  # a FIFO or a device: reading it could block for ever
                 raise UsageError(f"{name}: not a regular file")
+        if _is_path(name):
+            inside = root / PLAYBOOK_DIR / given.name
+            hint = f" (did you mean {shown_path(inside)}?)" if inside.is_file() else ""
+            raise UsageError(f"{name}: no such file{hint}")
     wanted = DEFAULT_PLAYBOOK if name is None else name
     folder = root / PLAYBOOK_DIR
     for extension in EXTENSIONS:
@@ -55,12 +63,18 @@ def find_playbook(name: str | None, *, root: Path) -> Path:
         if candidate.is_file():
             return candidate
     known = available_playbooks(root)
+    listed = f"; playbooks: {', '.join(known)}" if known else ""
+    if name is None:
+        raise UsageError(f"no playbook given, and there is no {PLAYBOOK_DIR}/{DEFAULT_PLAYBOOK}.yml{listed}")
     if not known:
-        raise UsageError(
-            f"no playbook {wanted!r}: {shown_path(folder)}/ holds no playbooks (.yml, .yaml, .json)"
-        )
-    listed = ", ".join(known)
-    raise UsageError(f"unknown playbook {wanted!r}{did_you_mean(wanted, known)}; playbooks: {listed}")
+        there = "holds no playbooks (.yml, .yaml, .json)" if folder.is_dir() else "does not exist"
+        listed = f": {shown_path(folder)}/ {there}"
+    raise UsageError(f"unknown playbook {wanted!r}{did_you_mean(wanted, known)}{listed}")
+
+
+def _is_path(name: str) -> bool:
+    """Whether a playbook argument is written as a path rather than a name in playbooks/."""
+    return "/" in name or os.sep in name or name.endswith(EXTENSIONS)
 
 
 def available_playbooks(root: Path) -> list[str]:
@@ -74,6 +88,17 @@ def available_playbooks(root: Path) -> list[str]:
 
 def load_playbook(path: Path) -> Playbook:
     """The checked playbook in `path` (YAML or JSON). Raises PlaybookError with every problem."""
+    playbook, problems = read_playbook(path)
+    if problems:
+        raise PlaybookError.from_problems(list(problems))
+    return playbook
+
+
+def read_playbook(path: Path) -> tuple[Playbook, tuple[Problem, ...]]:
+    """The playbook in `path` as far as it could be read, and every problem found reading it, by
+    place: what is broken is left out (a step without a usable id, a value of the wrong type) so
+    that later stages check the rest. Raises PlaybookError when nothing could be read: no such
+    file, not UTF-8, not YAML (or JSON), not a mapping."""
     shown = shown_path(path)
     text = _read_text(path, shown)
     try:
@@ -90,14 +115,10 @@ def load_playbook(path: Path) -> Playbook:
             where, duplicate.path, f"duplicate key {duplicate.key!r} (first at line {duplicate.first_line})"
         )
     playbook = _PlaybookReader(checker, path, shown).read(document)
-    if checker.problems or playbook is None:
-        problems = sorted(checker.problems, key=lambda problem: _order(problem.location))
-        raise PlaybookError.from_problems(problems or [])
-    return playbook
-
-
-def _order(location: Location | None) -> tuple[int, int]:
-    return (location.line, location.column) if location else (0, 0)
+    problems = tuple(in_place_order(checker.problems, main=shown))
+    if playbook is None:
+        raise PlaybookError.from_problems(list(problems))
+    return playbook, problems
 
 
 def _read_text(path: Path, shown: str) -> str:
@@ -176,7 +197,13 @@ class _PlaybookReader:
         self.read_options(values, fields)
         defaults = self.read_defaults(values.get("defaults"))
         scripts_dir, scripts = self.read_scripts(values.get("scripts"))
-        context = StepContext(base=self.base, scripts_dir=scripts_dir, scripts=scripts, defaults=defaults)
+        context = StepContext(
+            base=self.base,
+            scripts_dir=scripts_dir,
+            scripts=scripts,
+            scripts_unread=self.reported("scripts"),
+            defaults=defaults,
+        )
         steps = self.read_steps(values.get("steps"), "steps", context)
         groups: list[Group] = []
         if "groups" in values:
@@ -192,18 +219,25 @@ class _PlaybookReader:
         steps = _placed(resolved[: len(unnamed)], resolved[len(unnamed) :])
         if not steps and not checker.problems:
             checker.problem(document, "", "the playbook has no steps: give 'steps', 'groups' or 'scripts'")
-        self.check_references(steps, fields.get("resources"))
-        matrix_refs.check_shared(checker, values, (step for _, step in steps))
-        if "name" not in fields:
-            return None
+        pools = None if self.reported("resources") else fields.get("resources", {})
+        checker.problems.extend(reference_problems([step for _, step in steps], pools))
+        matrix_refs.check_shared(checker, values, [step for _, step in steps])
+        # Without a usable name the playbook is still checked through: it is never run.
+        fields.setdefault("name", "")
         return Playbook(
             path=self.shown,
             location=checker.at(document),
             steps=tuple(step for _, step in steps),
             groups=tuple(groups),
             key_locations={key: checker.at(key_node) for key, (key_node, _) in (entries or {}).items()},
+            unread=frozenset(problem.path for problem in checker.problems),
+            variable_reads=tuple(checker.variable_reads),
             **fields,
         )
+
+    def reported(self, key: str) -> bool:
+        """Whether a problem was found at `key` or under it, so far."""
+        return any(within(problem.path, key) for problem in self.checker.problems)
 
     def name(self, node: Node, path: str) -> str | None:
         text = self.checker.text(node, path)
@@ -293,12 +327,9 @@ class _PlaybookReader:
         folder = self.base / text
         if not folder.is_dir():
             self.checker.problem(node, "scripts", f"scripts folder {shown_path(folder)!r} does not exist")
-            return folder, {}  # numbered steps are then missing from it, not from no folder
-        try:
-            return folder, {info.number: info for info in discover(folder)}
-        except PlaybookError as error:
-            self.checker.problems.extend(error.problems)
             return folder, {}
+        # A bad header leaves out its values, not its script: the steps that run it still find it.
+        return folder, {info.number: info for info in discover(folder, self.checker.problems)}
 
     def read_steps(self, node: Node | None, path: str, context: StepContext) -> list[tuple[str, Step]]:
         """The steps of a list, each with its key path."""
@@ -332,13 +363,13 @@ class _PlaybookReader:
             name = checker.text(values["name"], f"{path}.name") if "name" in values else None
             if "name" not in values:
                 checker.problem(item, path, "a group needs a 'name'")
-            if name is None:
-                continue
-            if name in seen:
+            if name is not None and name in seen:
                 checker.problem(
                     values["name"], f"{path}.name", f"duplicate group {name!r} (first at line {seen[name]})"
                 )
-            seen.setdefault(name, item.line)
+            own = name if name is not None and name not in seen else None  # None: no usable name
+            if name is not None:
+                seen.setdefault(name, item.line)
             execution = (
                 self.execution(values["execution"], f"{path}.execution") if "execution" in values else None
             )
@@ -350,49 +381,24 @@ class _PlaybookReader:
             schedule = (
                 checker.schedule(values["schedule"], f"{path}.schedule") if "schedule" in values else None
             )
-            block = StepContext(
-                base=context.base,
-                scripts_dir=context.scripts_dir,
-                scripts=context.scripts,
-                defaults=context.defaults,
-                block=name,
-            )
+            # The steps of a group without a usable name are checked all the same, in a block of
+            # their own that no order rule joins: other steps may need them.
+            block = replace(context, block=path if own is None else own)
             members = self.read_steps(values.get("steps"), f"{path}.steps", block)
             if "steps" not in values:
                 checker.problem(item, path, "a group needs 'steps'")
             steps.extend(members)
+            if own is None:
+                continue
             groups.append(
                 Group(
-                    name=name,
+                    name=own,
                     location=checker.at(item),
                     execution=execution or Execution.SERIAL,
                     stop_on_error=bool(stop),
                     step_ids=tuple(step.id for _, step in members),
                     schedule=schedule or (),
+                    path=path,
                 )
             )
         return groups, steps
-
-    def check_references(self, steps: list[tuple[str, Step]], pools: dict[str, int] | None) -> None:
-        """Duplicate ids, and `needs` and pools that name nothing (the plan checks these again)."""
-        checker = self.checker
-        first: dict[str, Step] = {}
-        for path, step in steps:
-            if step.id in first:
-                where = step.key_locations.get("id", step.location)
-                earlier = first[step.id].location
-                at = f"line {earlier.line}" if earlier.file == where.file and earlier.line else str(earlier)
-                checker.problem(where, f"{path}.id", f"duplicate step id {step.id!r} (first at {at})")
-            first.setdefault(step.id, step)
-        known = set(first) | {step.number for _, step in steps if step.number}
-        for path, step in steps:
-            for need in step.needs:
-                if need not in known:
-                    where = step.key_locations.get("needs", step.location)
-                    message = f"unknown step {need!r}{did_you_mean(need, known)}"
-                    checker.problem(where, f"{path}.needs", message)
-            for pool in step.resources:
-                if pools is None or pool not in pools:
-                    where = step.key_locations.get("resources", step.location)
-                    why = did_you_mean(pool, pools) if pools else ": the playbook declares no 'resources'"
-                    checker.problem(where, f"{path}.resources", f"unknown resource pool {pool!r}{why}")

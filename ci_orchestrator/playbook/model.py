@@ -12,6 +12,23 @@ if TYPE_CHECKING:
     from ci_orchestrator.errors import Location
 
 
+# A step key set by a numbered script's header, and the header key that sets it.
+HEADER_KEYS = {
+    "needs": "Dependencies",
+    "stage": "Stage",
+    "tags": "Tags",
+    "allow-parallel": "AllowParallel",
+    "timeout": "Timeout",
+    "description": "Description",
+}
+
+
+def within(path: str, key: str) -> bool:
+    """Whether the key path `path` is `key` or under it (`vars.A` and `steps[0]` are under
+    `vars` and `steps`)."""
+    return path == key or path.startswith((f"{key}.", f"{key}["))
+
+
 class Execution(Enum):
     """How the steps of a playbook or group are ordered when nothing else says."""
 
@@ -71,11 +88,36 @@ class Step:
     description: str | None = None
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
+    # The key path of its entry (`steps[1]`, `groups[0].steps[2]`); "" for a numbered script no
+    # entry names, and for a step not read from a file.
+    path: str = ""
+
+    def key_path(self, key: str) -> str:
+        """The path of one of its keys as every problem names it, whatever stage finds it: under
+        its entry (`steps[1].needs`), or the header key (`Dependencies`) where a numbered
+        script's header wrote the value."""
+        where = self.key_locations.get(key)
+        if key in HEADER_KEYS and where is not None and self.script is not None and where.file == self.script:
+            return HEADER_KEYS[key]
+        if self.path:
+            return f"{self.path}.{key}"
+        return f"scripts.{self.number}.{key}" if self.number else f"steps.{self.id}.{key}"
 
     @property
     def cacheable(self) -> bool:
         """Its results are kept in the step cache: `cache:` as written, else whether it has `inputs`."""
         return bool(self.inputs) if self.cache is None else self.cache
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class VariableRead:
+    """A `${{ vars.NAME }}` read by name, where it is written: checked against the variables
+    declared under `vars:` and given with `--var`, known only when a command runs."""
+
+    name: str
+    location: Location
+    path: str
+    step: str | None  # the path of the step entry that reads it; None for the playbook's env or defaults
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -88,6 +130,7 @@ class Group:
     stop_on_error: bool = False
     step_ids: tuple[str, ...] = ()
     schedule: tuple[str, ...] = ()
+    path: str = ""  # the key path of its entry: `groups[1]`; "" for a group not read from a file
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -114,6 +157,15 @@ class Playbook:
     # Where each top-level key was written: a key absent here was not written, so a settings
     # file's default (such as `execution`) may apply.
     key_locations: Mapping[str, Location] = field(default_factory=dict)
+    # The key paths reading found a problem at (`vars`, `groups[1].execution`): what depends on
+    # them (pools, variables, the order of a block) is not checked, or each use would be
+    # reported again.
+    unread: frozenset[str] = frozenset()
+    variable_reads: tuple[VariableRead, ...] = ()
+
+    def read_whole(self, path: str) -> bool:
+        """Whether the key at `path`, and everything under it, was read without a problem."""
+        return not any(within(unread, path) for unread in self.unread)
 
     def step(self, step_id: str) -> Step:
         for step in self.steps:

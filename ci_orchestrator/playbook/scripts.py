@@ -52,24 +52,25 @@ def normalize_number(text: str) -> str | None:
     return f"{int(text):04d}"
 
 
-def discover(directory: Path) -> list[ScriptInfo]:
+def discover(directory: Path, problems: list[Problem] | None = None) -> list[ScriptInfo]:
     """Every `NNNN_Name.EXT` file of `directory`, in number order, with its header metadata.
 
-    Raises PlaybookError (every problem of every script at once) for a missing folder, two
-    scripts with one number, or malformed metadata.
+    Malformed metadata and two scripts with one number go to `problems` when given (the scripts
+    are still listed, the bad values left out, the second of a number left out); else they are
+    raised, every problem of every script at once, as PlaybookError. A missing folder raises.
     """
     if not directory.is_dir():
         raise PlaybookError(f"scripts folder {shown_path(directory)} does not exist or is not a folder")
-    problems: list[Problem] = []
+    found: list[Problem] = []
     scripts: dict[str, ScriptInfo] = {}
     for path in sorted(directory.iterdir()):
         match = SCRIPT_NAME.fullmatch(path.name)
         if match is None or not path.is_file():
             continue
-        info = read_script(path, problems)
+        info = read_script(path, found)
         first = scripts.get(info.number)
         if first is not None:
-            problems.append(
+            found.append(
                 Problem(
                     location=Location(file=shown_path(path)),
                     path="",
@@ -78,8 +79,10 @@ def discover(directory: Path) -> list[ScriptInfo]:
             )
             continue
         scripts[info.number] = info
-    if problems:
-        raise PlaybookError.from_problems(sorted(problems, key=_place))
+    if problems is not None:
+        problems.extend(found)
+    elif found:
+        raise PlaybookError.from_problems(sorted(found, key=_place))
     return [scripts[number] for number in sorted(scripts)]
 
 

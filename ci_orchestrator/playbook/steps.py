@@ -18,7 +18,7 @@ from ci_orchestrator.playbook.checks import (
     render_scalar,
     slug,
 )
-from ci_orchestrator.playbook.model import MatrixSpec, Step
+from ci_orchestrator.playbook.model import HEADER_KEYS, MatrixSpec, Step
 from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python
 from ci_orchestrator.playbook.scripts import SCRIPT_NAME, ScriptInfo, normalize_number, read_script
 
@@ -38,14 +38,7 @@ STEP_KEYS = (
 MATRIX_KEYS = ("include", "exclude")
 _COMMANDS = ("run", "script", "command")
 # Where a script header key lands on the step, for errors found later.
-_METADATA_KEYS = {
-    "Dependencies": "needs",
-    "Stage": "stage",
-    "Tags": "tags",
-    "AllowParallel": "allow-parallel",
-    "Timeout": "timeout",
-    "Description": "description",
-}
+_METADATA_KEYS = {header: key for key, header in HEADER_KEYS.items()}
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -66,6 +59,8 @@ class StepContext:
     base: Path
     scripts_dir: Path | None = None
     scripts: abc.Mapping[str, ScriptInfo] = field(default_factory=dict)
+    # `scripts:` is written but names no folder (reported): a numbered `script:` is not looked for.
+    scripts_unread: bool = False
     defaults: StepDefaults = field(default_factory=StepDefaults)
     block: str | None = None
 
@@ -129,6 +124,10 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
 
     name = checker.text(values["name"], f"{path}.name") if "name" in values else None
     step_id = checker.step_id(values["id"], f"{path}.id") if "id" in values else None
+    written = values.get("id")
+    if step_id is None and isinstance(written, Scalar) and written.text:
+        # Not a valid id (reported), kept as written: the steps that need it are not blamed.
+        step_id = written.text
     if step_id is None and "id" not in values:
         step_id = slug(name) if name else info.number if info else None
         if not step_id:
@@ -148,7 +147,7 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
         for key, place in info.locations.items():
             if key in _METADATA_KEYS and _METADATA_KEYS[key] not in locations:
                 locations[_METADATA_KEYS[key]] = place
-    return Step(location=checker.at(node), block=context.block, key_locations=locations, **fields)
+    return Step(location=checker.at(node), block=context.block, key_locations=locations, path=path, **fields)
 
 
 def _read_options(checker: Checker, values: dict[str, Node], path: str, fields: dict[str, Any]) -> None:
@@ -256,6 +255,8 @@ def _script(
         return None, None
     number = normalize_number(text) if text.strip().isdigit() else None
     if number is not None:
+        if context.scripts_unread:
+            return None, None
         if context.scripts_dir is None:
             checker.problem(
                 node, path, f"script {text!r} is a number, but the playbook sets no 'scripts:' folder"

@@ -363,8 +363,8 @@ def test_validate_locates_too_deep_a_nesting(tmp_path: Path) -> None:
     assert done.returncode == 2, done.stderr
     lines = done.stderr.splitlines()
     assert len(lines) == 2, lines
-    assert "ci.yml:6:5: steps.deep.run: nested deeper than 50 levels" in lines[0]
-    assert "ci.yml:9:5: steps.deep-if.if: nested deeper than 50 levels" in lines[1]
+    assert "ci.yml:6:5: steps[1].run: nested deeper than 50 levels" in lines[0]
+    assert "ci.yml:9:5: steps[2].if: nested deeper than 50 levels" in lines[1]
     assert "Traceback" not in done.stderr
 
 

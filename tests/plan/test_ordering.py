@@ -124,7 +124,7 @@ def test_unknown_pool_and_too_small_pool_are_errors() -> None:
     with pytest.raises(PlanError) as caught:
         build_plan(book, instances(book))
     lines = caught.value.lines()
-    assert any("unknown pool 'gpu'" in line for line in lines)
+    assert any("unknown resource pool 'gpu'" in line for line in lines)
     assert any("pool 'db', which holds 2" in line for line in lines)
 
 

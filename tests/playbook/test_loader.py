@@ -62,8 +62,8 @@ def test_unknown_playbook_name_lists_the_playbooks_that_exist(workdir: Path) -> 
     assert caught.value.exit_code == EXIT_USAGE
 
 
-def test_missing_default_playbook_says_there_are_none(workdir: Path) -> None:
-    with pytest.raises(UsageError, match="holds no playbooks"):
+def test_missing_default_playbook_says_so(workdir: Path) -> None:
+    with pytest.raises(UsageError, match=r"^no playbook given, and there is no playbooks/ci\.yml$"):
         loader.find_playbook(None, root=workdir)
 
 

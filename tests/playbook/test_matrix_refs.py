@@ -215,5 +215,5 @@ def test_an_expression_that_does_not_parse_is_still_reported_by_the_expander(wor
     from ci_orchestrator.matrix import expansion
 
     text = "name: x\nsteps:\n  - {id: a, run: 'echo ${{ matrix.os == }}', matrix: {os: [linux]}}\n"
-    with pytest.raises(ExpressionError, match=r"steps\.a\.run"):
+    with pytest.raises(ExpressionError, match=r"steps\[0\]\.run"):
         expansion.expand(loader.load_playbook(write(workdir, text)))
