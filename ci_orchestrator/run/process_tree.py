@@ -37,39 +37,67 @@ class StartError(Exception):
 
 
 class Spawned:
-    """A child started with `os.posix_spawn` (vfork and exec in the C library, several times
-    cheaper than `subprocess`'s start): the part of `Popen`'s interface the supervisor uses."""
+    """A started child, whose exit status this process alone collects (`os.waitpid` on its pid),
+    however it was started: `os.posix_spawn` (vfork and exec in the C library, several times
+    cheaper than `subprocess`'s start) or `subprocess.Popen`, whose own waiting would take a
+    status that cannot be read (the child reaped by someone else) for an exit code of 0.
 
-    def __init__(self, pid: int, args: tuple[str, ...]) -> None:
+    `returncode` once it has ended; `lost` instead when its status could not be collected, why in
+    words: an end that cannot be known is never taken for a success."""
+
+    __slots__ = ("_popen", "args", "lost", "pid", "returncode")
+
+    def __init__(self, pid: int, args: tuple[str, ...], popen: subprocess.Popen[bytes] | None = None) -> None:
         self.pid = pid
         self.args = args
         self.returncode: int | None = None
+        self.lost: str | None = None
+        self._popen = popen  # until collected: then told so, lest it waits for the pid itself
+
+    @property
+    def ended(self) -> bool:
+        """Collected (or lost): from now on its pid may belong to another process."""
+        return self.returncode is not None or self.lost is not None
 
     def poll(self) -> int | None:
-        if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-                if pid:
-                    self.returncode = os.waitstatus_to_exitcode(status)
+        if not self.ended:
+            self._collect(os.WNOHANG)
         return self.returncode
 
-    def wait(self, timeout: float | None = None) -> int:
-        if self.poll() is not None:
-            return self.returncode  # type: ignore[return-value]
+    def wait(self, timeout: float | None = None) -> int | None:
+        """Its exit code once it has ended (None when `lost`); raises `subprocess.TimeoutExpired`
+        when it still runs after `timeout` seconds."""
+        if self.poll() is not None or self.ended:
+            return self.returncode
         if timeout is not None:
-            fd = os.pidfd_open(self.pid)
             try:
-                ready, _, _ = select.select([fd], [], [], timeout)
-            finally:
-                os.close(fd)
-            if not ready:
-                raise subprocess.TimeoutExpired(list(self.args), timeout)
-        try:
-            _, status = os.waitpid(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            self.returncode = 0 if self.returncode is None else self.returncode
+                fd = os.pidfd_open(self.pid)
+            except ProcessLookupError:  # gone without us: the waitpid below says so
+                fd = None
+            if fd is not None:
+                try:
+                    ready, _, _ = select.select([fd], [], [], timeout)
+                finally:
+                    os.close(fd)
+                if not ready:
+                    raise subprocess.TimeoutExpired(list(self.args), timeout)
+        self._collect(0)
         return self.returncode
+
+    def _collect(self, options: int) -> None:
+        try:
+            pid, status = os.waitpid(self.pid, options)
+        except ChildProcessError as error:
+            self.lost = f"its exit status was collected by something else ({error.strerror})"
+        else:
+            if not pid:
+                return
+            self.returncode = os.waitstatus_to_exitcode(status)
+        if self._popen is not None:
+            # Popen must not wait for the pid itself, now another process's to take: with a
+            # code set, it never does. For a lost one any code will do, Popen's is not read.
+            self._popen.returncode = self.returncode if self.returncode is not None else -1
+            self._popen = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -77,7 +105,7 @@ class Child:
     """A started process: the log file's descriptor, the read end of its output pipe when its
     output passes through us, and a descriptor that becomes readable when it ends."""
 
-    process: subprocess.Popen[bytes] | Spawned
+    process: Spawned
     log_fd: int
     read_fd: int | None
     exit_fd: int
@@ -120,12 +148,10 @@ _FAST = hasattr(os, "posix_spawn") and hasattr(os, "pidfd_open")
 _DEFAULT_SIGNALS = {signal.SIGPIPE, signal.SIGXFSZ}  # ignored by Python, as subprocess restores
 
 
-def _start(
-    argv: tuple[str, ...], *, cwd: Path, env: Mapping[str, str], stdin: int, out_fd: int
-) -> subprocess.Popen[bytes] | Spawned:
+def _start(argv: tuple[str, ...], *, cwd: Path, env: Mapping[str, str], stdin: int, out_fd: int) -> Spawned:
     program = find_program(argv[0], env.get("PATH")) if _FAST else None
     if program is None or str(cwd) != os.getcwd():  # noqa: PTH109 - a plain string compare
-        return subprocess.Popen(
+        popen = subprocess.Popen(
             argv,
             cwd=cwd,
             env=env,
@@ -134,6 +160,7 @@ def _start(
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        return Spawned(popen.pid, argv, popen)
     pid = os.posix_spawn(
         program,
         argv,
@@ -394,7 +421,7 @@ def _open_log(path: Path) -> int:
         raise StartError(f"cannot write the log file {path}: {error.strerror or error}") from None
 
 
-def _exit_fd(process: subprocess.Popen[bytes] | Spawned) -> int:
+def _exit_fd(process: Spawned) -> int:
     """A file descriptor that becomes readable when `process` ends: its pidfd, or where there
     are none (macOS), a pipe closed by a thread that waits for it."""
     if hasattr(os, "pidfd_open"):
