@@ -475,6 +475,52 @@ def test_a_server_started_by_a_client_that_ignores_or_blocks_signals_serves_othe
     assert (served.code, normal(served.out)) == (alone.code, normal(alone.out))
 
 
+WRAPPED = """\
+name: w
+steps:
+  - id: shows
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {{print $2}}' /proc/$PPID/status > grandparent
+      {shows}
+"""
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "shows", "servers_wanted"),
+    [
+        (["ionice", "-c3"], "ionice -p $$", 1),  # the worker takes it on
+        (["chrt", "--idle", "0"], "chrt -p $$ | cut -d: -f2", 2),  # a server of its own
+        (["chrt", "--batch", "0"], "chrt -p $$ | cut -d: -f2", 2),
+        (["setarch", "-R"], "cat /proc/self/personality", 2),
+    ],
+    ids=["ionice -c3", "chrt --idle", "chrt --batch", "setarch -R"],
+)
+def test_the_io_priority_scheduling_policy_and_personality_are_the_clients(
+    servers: Servers, wrapper: list[str], shows: str, servers_wanted: int
+) -> None:
+    """What a forked worker would otherwise have from its server: the run sees what it would
+    have seen by itself, the first time and the next (served, once a server of its kind is
+    there)."""
+    if shutil.which(wrapper[0]) is None:
+        pytest.skip(f"no {wrapper[0]} here")
+    default_sock, _ = servers.start_server()
+    (servers.work / "w.yml").write_text(WRAPPED.format(shows=shows))
+    command = [*wrapper, *cli_command("run", "w.yml")]
+    alone = servers.run(argv=command, env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    assert alone.code == 0, alone.err
+    plain = servers.run("run", "w.yml", env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    assert normal(plain.out) != normal(alone.out)  # the wrapper shows, or the test shows nothing
+    expected = (alone.code, normal(alone.out), normal(alone.err))
+    first = servers.run(argv=command)
+    assert (first.code, normal(first.out), normal(first.err)) == expected
+    servers.wait_for_sockets(servers_wanted)
+    again = servers.run(argv=command)
+    assert again.server is not None
+    assert (again.code, normal(again.out), normal(again.err)) == expected
+    assert servers.run("run", "w.yml").server == listening_pid(default_sock)
+
+
 def test_a_descriptor_the_first_command_inherited_is_not_kept_open_by_its_server(servers: Servers) -> None:
     """A parent that reads a pipe until its end (the command's, and only its) is not held up."""
     (servers.work / "p.yml").write_text(PLAYBOOK)

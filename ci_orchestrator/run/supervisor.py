@@ -21,17 +21,18 @@ from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
 from ci_orchestrator.masking import Masker
+from ci_orchestrator.run.child import StartError, spawn, write_all
 from ci_orchestrator.run.events import Event, Exited, ProcessSpec, Signalled
 from ci_orchestrator.run.interrupts import SIGNALS, take_over, take_pending
 from ci_orchestrator.run.orphans import adopting, found_before, has_children, leftovers_possible
-from ci_orchestrator.run.process_tree import Marker, StartError, Tree, spawn, terminate_leftovers, write_all
+from ci_orchestrator.run.process_tree import Marker, Tree, terminate_leftovers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType, TracebackType
 
+    from ci_orchestrator.run.child import Child
     from ci_orchestrator.run.interrupts import Handler
-    from ci_orchestrator.run.process_tree import Child
 
     OutputCallback: TypeAlias = Callable[[str, bytes], None]
 

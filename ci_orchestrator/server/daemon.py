@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import ci_orchestrator
+from ci_orchestrator.run.process_tree import io_priority, take_io_priority
 from ci_orchestrator.server import identity, runtime, worker
 from ci_orchestrator.server.client import FORWARDED
 from ci_orchestrator.server.protocol import INCOMPLETE, Channel
 
 if TYPE_CHECKING:
     import _socket
+    from collections.abc import Callable
 
     from ci_orchestrator.server.protocol import RunRequest
 
@@ -122,6 +124,7 @@ class _Asking:
     """A client connected whose request has not all arrived yet."""
 
     channel: Channel
+    pid: int  # the client's
 
 
 @dataclass(slots=True)
@@ -197,7 +200,7 @@ class _Server:
             connection.close()
             return
         connection.setblocking(False)
-        asking = _Asking(channel=Channel(connection))
+        asking = _Asking(channel=Channel(connection), pid=int.from_bytes(credentials[:4], "little"))
         self.asking.append(asking)
         self.selector.register(connection, selectors.EVENT_READ, asking)
 
@@ -222,12 +225,30 @@ class _Server:
             return  # more to come
         self.asking.remove(asking)
         self.selector.unregister(asking.channel.sock)
-        if isinstance(request, dict) and request.get("kind") == "run":
-            self._start(cast("RunRequest", request), asking.channel)
+        kind = request.get("kind") if isinstance(request, dict) else None
+        if kind == "run" and self._as_client(
+            asking.pid, lambda: self._start(cast("RunRequest", request), asking.channel)
+        ):
             return
-        if isinstance(request, dict) and request.get("kind") == "stop":
+        if kind == "stop":
             self._note(signal.SIGTERM, None)
         asking.channel.sock.close()
+
+    def _as_client(self, pid: int, fork: Callable[[], None]) -> bool:
+        """`fork()` with this process's I/O priority (`ionice`) the client's, for the worker to
+        inherit it (the client cannot read it; see `identity`), the server's own back after.
+        False, nothing done, when it cannot take it on: the client then runs its command itself."""
+        theirs, own = io_priority(pid), io_priority(os.getpid())
+        if theirs is None or own is None:
+            return False
+        if theirs != own and not take_io_priority(theirs):
+            return False
+        try:
+            fork()
+        finally:
+            if theirs != own:
+                take_io_priority(own)
+        return True
 
     def _start(self, request: RunRequest, channel: Channel) -> None:
         """Forks the worker of a request, which waits until its client lets it begin."""

@@ -1,5 +1,6 @@
 """A worker of a run server: the forked process that takes on its client's context (arguments,
-environment, working directory, umask, signal dispositions and mask, standard streams) and runs
+environment, working directory, umask, signal dispositions and mask, standard streams; its I/O
+priority it has from the server, which forks it with the client's, see `daemon`) and runs
 the command there, as the client itself would have. What the key of the server already makes equal
 (`identity`) is left as it is.
 
