@@ -521,6 +521,19 @@ def test_the_io_priority_scheduling_policy_and_personality_are_the_clients(
     assert servers.run("run", "w.yml").server == listening_pid(default_sock)
 
 
+def test_a_client_started_with_sigchld_ignored_has_its_failures_reported(servers: Servers) -> None:
+    """The worker would take the client's ignored SIGCHLD on, and read no exit status."""
+    servers.start_server()
+    (servers.work / "f.yml").write_text(FAILING)
+    command = in_context("run", "f.yml", ignored="SIGCHLD")
+    alone = servers.run(argv=command, env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    served = servers.run(argv=command)
+    assert alone.in_process
+    assert served.server is not None
+    assert (alone.code, served.code) == (1, 1), served.out
+    assert normal(served.out) == normal(alone.out)
+
+
 def test_a_descriptor_the_first_command_inherited_is_not_kept_open_by_its_server(servers: Servers) -> None:
     """A parent that reads a pipe until its end (the command's, and only its) is not held up."""
     (servers.work / "p.yml").write_text(PLAYBOOK)

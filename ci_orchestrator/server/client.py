@@ -109,8 +109,9 @@ def _run(channel: Channel, argv: list[str], *, cwd: str) -> int | None:
     fds: list[int] = []
     try:
         try:
-            channel.send(request)
-            started, fds = channel.receive(max_fds=2, deadline=time.monotonic() + ANSWER_SECONDS)
+            deadline = time.monotonic() + ANSWER_SECONDS
+            channel.send(request)  # within the connection's own time limit, the same
+            started, fds = channel.receive(max_fds=2, deadline=deadline)
         except TimeoutError:
             _say(f"the run server did not answer in {ANSWER_SECONDS:g} s: the command runs here")
             started = None
