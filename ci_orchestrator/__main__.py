@@ -6,23 +6,46 @@ is handed to a run server that has everything loaded already (`server/`), when t
 
 from __future__ import annotations
 
-import gc
+# Before anything else is loaded (the C module: nothing to load), so that from here on SIGINT,
+# SIGTERM and SIGHUP end the process with 128 + the signal's number, not killed by it (`main`
+# hands them to `interrupts`); an ignored one stays ignored (`nohup`). SIGCHLD left ignored by a
+# parent gets its default back before any child is started (see `interrupts.install`).
+import _signal
 import os
-import sys
+
+
+def _signalled(signum: int, _frame: object) -> None:
+    os._exit(128 + signum)  # nothing is under way yet, nor written
+
+
+for _signum in (_signal.SIGINT, _signal.SIGTERM, _signal.SIGHUP):
+    if _signal.getsignal(_signum) is not _signal.SIG_IGN:
+        _signal.signal(_signum, _signalled)
+if _signal.getsignal(_signal.SIGCHLD) is _signal.SIG_IGN:
+    _signal.signal(_signal.SIGCHLD, _signal.SIG_DFL)
+
+import gc  # noqa: E402
+import sys  # noqa: E402
 
 
 def main() -> None:
     """The `ci-orchestrator` command: runs it, then ends the process with its exit code."""
-    if sys.argv[1:] == ["--version"]:
-        from ci_orchestrator import __version__
+    try:
+        if sys.argv[1:] == ["--version"]:
+            from ci_orchestrator import __version__
 
-        sys.stdout.write(f"ci-orchestrator {__version__}\n")
-        return
-    from ci_orchestrator.server.client import run_on_server
+            sys.stdout.write(f"ci-orchestrator {__version__}\n")
+            return
+        from ci_orchestrator.run import interrupts
 
-    code = run_on_server(sys.argv)
-    if code is None:
-        code = command()
+        interrupts.install()
+        from ci_orchestrator.server.client import run_on_server
+
+        code = run_on_server(sys.argv)
+        if code is None:
+            code = command()
+    except SystemExit as exit:
+        code = _status(exit.code)
     from ci_orchestrator.run import interrupts
 
     # Without the interpreter's shutdown: a signal during it would kill the process or print a
@@ -39,8 +62,8 @@ def command() -> int:
     gc.set_threshold(50_000, 20, 20)
     from ci_orchestrator.run import interrupts
 
-    # First thing: a signal during start-up ends the process with its exit code (143 for
-    # SIGTERM), not with a traceback or a death by the signal.
+    # First thing (a run server's worker comes here straight): a signal during start-up ends
+    # the process with its exit code (143 for SIGTERM), not with a traceback or by the signal.
     interrupts.install()
     _open_closed_streams()
     if sys.argv[1:2] in (["run"], ["repro"]):
@@ -56,7 +79,6 @@ def command() -> int:
     except SystemExit as exit:
         return _status(exit.code)
     finally:
-        interrupts.finishing()
         # Everything still alive goes with the process: a collection would only walk it first.
         gc.freeze()
     return 0

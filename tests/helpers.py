@@ -7,8 +7,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
+import signal
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -86,6 +88,88 @@ def cli_environment(work: Path | None = None, **extra: str) -> dict[str, str]:
     return env
 
 
+def cli_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "ci_orchestrator", *args]
+
+
+def entry_points(*args: str) -> list[list[str]]:
+    """The command as a user starts it: `python -m ci_orchestrator`, and the installed
+    `ci-orchestrator` script where there is one beside this interpreter."""
+    found = [cli_command(*args)]
+    script = Path(sys.executable).with_name("ci-orchestrator")
+    if script.is_file():
+        found.append([str(script), *args])
+    return found
+
+
+def handles(pid: int, signum: int) -> bool:
+    """Whether process `pid` has a handler of its own for `signum` now (SigCgt in /proc): until
+    then its interpreter is still starting, and none of our code has run."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
+    mask = next((line.split()[1] for line in status.splitlines() if line.startswith("SigCgt:")), "0")
+    return bool(int(mask, 16) & 1 << (signum - 1))
+
+
+@dataclasses.dataclass(frozen=True, slots=True, kw_only=True)
+class Signalled:
+    """How a command signalled soon after its start ended (see `signal_soon_after_start`)."""
+
+    code: int
+    err: str
+    handled: bool  # it had a handler of its own when the signal was sent
+
+
+def signal_soon_after_start(
+    argv: list[str], *, delay: float, signum: int, cwd: Path, env: dict[str, str], once_handled: bool
+) -> Signalled:
+    """Starts `argv`, sends it `signum` `delay` seconds after its start or, `once_handled`,
+    after it first handles the signal itself, and waits for its end."""
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+    deadline = time.monotonic() + 60
+    while once_handled and not handles(process.pid, signum) and process.poll() is None:
+        assert time.monotonic() < deadline, "no handler after 60 s"
+        time.sleep(0.001)
+    time.sleep(delay)
+    handled = handles(process.pid, signum)
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=120)
+    return Signalled(code=process.returncode, err=err, handled=handled)
+
+
+def early_sigterms(ways: list[list[str]], *, cwd: Path, env: dict[str, str], runs: int) -> list[Signalled]:
+    """SIGTERM sent 0 to 300 ms after start, `runs` times, each of the `ways` in turn; every
+    other time counted from the moment the process first handles it, however loaded the machine
+    (its interpreter's start can take that long, and then some)."""
+    return [
+        signal_soon_after_start(
+            ways[number // 2 % len(ways)],
+            delay=number * 7 % 16 / 50,
+            signum=signal.SIGTERM,
+            cwd=cwd,
+            env=env,
+            once_handled=number % 2 == 1,
+        )
+        for number in range(runs)
+    ]
+
+
+def assert_143_and_quiet(ended: list[Signalled]) -> None:
+    """Each ended with 143 and no traceback, but one signalled while its interpreter was still
+    starting (none of our code had run: no program can handle a signal then, the kernel ends it)."""
+    for one in ended:
+        assert "Traceback" not in one.err and "Exception ignored" not in one.err, one.err
+        if one.handled:
+            assert one.code == 143, one
+        else:
+            assert one.code in (143, -signal.SIGTERM), one
+    assert sum(one.handled for one in ended) >= len(ended) // 2
+
+
 def run_cli(
     work: Path,
     *args: str,
@@ -97,7 +181,7 @@ def run_cli(
     output replaced). The environment is `cli_environment(work)` unless given; `launcher` goes
     before the command: a program that sets something up, then runs the rest of its arguments."""
     return subprocess.run(
-        [*launcher, sys.executable, "-m", "ci_orchestrator", *args],
+        [*launcher, *cli_command(*args)],
         cwd=work,
         env=cli_environment(work) if env is None else env,
         capture_output=True,
@@ -118,7 +202,7 @@ def start_cli(
     """The command started as a separate process in `work`, as `run_cli` runs it, for a test
     that signals it or reads its output while it runs; `popen` says where that output goes."""
     return subprocess.Popen(
-        [*launcher, sys.executable, "-m", "ci_orchestrator", *args],
+        [*launcher, *cli_command(*args)],
         cwd=work,
         env=cli_environment(work) if env is None else env,
         **popen,

@@ -1,13 +1,17 @@
 """SIGINT, SIGTERM and SIGHUP outside a run's supervision: the process ends quietly with 128 + the
 signal's number (130, 143, 129), never with a KeyboardInterrupt traceback nor killed by it.
 
-`install` sets this up first thing at start-up, where a signal ends the process where it is
-(`SystemExit`, so `finally` blocks still run). A run's `Supervisor` takes the signals over while
-steps run and gives them back after. Around a run, `Held` keeps a signal waiting so that the
-reports are still written (a second one ends the process at once); a signal held when the
-supervisor takes over interrupts the run before it starts anything. Once the command is done,
-`finishing` ends the process on the spot: an exception raised while the interpreter shuts down
-would be printed, and from some point of that shutdown a signal would kill it.
+`install` sets this up at start-up. A signal then ends the process at once (`end`), not through
+an exception: Python runs a handler wherever the main thread is, a weakref callback or the
+compiler in the middle of an import among those places, and there an exception raised by the
+handler is printed as "ignored" and dropped, or dropped without a word: the command would go on
+as if no signal had come. Nothing outside a run needs tidying: what a command writes it puts in
+place whole (a report, the cache), and a run's own processes exist only under its supervisor.
+
+A run's `Supervisor` takes the signals over while steps run and gives them back after. Around a
+run, `Held` keeps a signal waiting so that the reports are still written (a second one ends the
+process at once); a signal held when the supervisor takes over interrupts the run before it
+starts anything.
 """
 
 from __future__ import annotations
@@ -31,15 +35,19 @@ SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 class _State:
     holding = False
     pending: int | None = None  # the signal held, until taken or the end of `Held`
-    finishing = False
+    last_words: Callable[[int], object] | None = None
 
 
 _state = _State()
 
 
 def install() -> None:
-    """Turns each signal into an exit with its code."""
+    """Turns each signal into an exit with its code, and gives SIGCHLD its default back."""
     take_over(_on_signal)
+    # Left ignored by a parent, it would have the kernel collect every child by itself: no
+    # step's exit status could be read (and the steps would inherit it).
+    if signal.getsignal(signal.SIGCHLD) is signal.SIG_IGN:
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
 
 
 def take_over(handler: Callable[[int, FrameType | None], object]) -> dict[int, Handler]:
@@ -53,14 +61,11 @@ def take_over(handler: Callable[[int, FrameType | None], object]) -> dict[int, H
 
 
 def _on_signal(signum: int, _frame: FrameType | None) -> None:
-    from ci_orchestrator.errors import signal_exit_code
-
-    if _state.finishing:
-        end(signal_exit_code(signum))
+    # Imports nothing and raises nothing (see the module's docstring).
     if _state.holding and _state.pending is None:
         _state.pending = signum
         return
-    raise SystemExit(signal_exit_code(signum))
+    end(128 + signum)
 
 
 class Held:
@@ -92,9 +97,10 @@ def take_pending() -> int | None:
     return signum
 
 
-def finishing() -> None:
-    """From now on a signal ends the process at once with its code, output flushed."""
-    _state.finishing = True
+def before_end(last_words: Callable[[int], object]) -> None:
+    """`last_words(code)` is called as the process ends, however it ends (a run server's worker
+    tells its client the exit status)."""
+    _state.last_words = last_words
 
 
 def end(code: int) -> None:
@@ -104,4 +110,7 @@ def end(code: int) -> None:
         # Closed, gone (None), or a flush this signal cut short: what is lost cannot be saved.
         with contextlib.suppress(OSError, ValueError, RuntimeError, AttributeError):
             stream.flush()
+    if _state.last_words is not None:
+        with contextlib.suppress(Exception):
+            _state.last_words(code)
     os._exit(code)

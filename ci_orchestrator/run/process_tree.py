@@ -1,28 +1,20 @@
-"""One child process and its tree: started in its own session with stdin closed and its output
-in a log file (or a pipe, to mask it), a descriptor that tells when it ends, and every process it
-started, found by descent and by the marker in their environment, signalled together and watched
-until gone. The only user of psutil, imported only when a tree must be stopped or searched
-(it costs 10-25 ms at start-up, and most runs never need it)."""
+"""The process tree of a step (its child is `child`'s): every process it started, found by descent
+and by the marker in their environment, signalled together and watched until gone. The only user
+of psutil, imported only when a tree must be stopped or searched (it costs 10-25 ms at start-up,
+and most runs never need it)."""
 
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
-import select
 import selectors
 import signal
-import subprocess
-import threading
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.run.argv import find_program, missing_program
-
 if TYPE_CHECKING:
     from collections.abc import Collection, Iterable, Mapping
-    from pathlib import Path
 
     import psutil
 
@@ -30,135 +22,6 @@ RUN_ID = "CI_ORCHESTRATOR_RUN_ID"
 STEP_ID = "CI_ORCHESTRATOR_STEP_ID"
 
 _LOG_FLAGS = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_CLOEXEC
-
-
-class StartError(Exception):
-    """A process could not start; the message says why in the user's terms."""
-
-
-class Spawned:
-    """A child started with `os.posix_spawn` (vfork and exec in the C library, several times
-    cheaper than `subprocess`'s start): the part of `Popen`'s interface the supervisor uses."""
-
-    def __init__(self, pid: int, args: tuple[str, ...]) -> None:
-        self.pid = pid
-        self.args = args
-        self.returncode: int | None = None
-
-    def poll(self) -> int | None:
-        if self.returncode is None:
-            with contextlib.suppress(ChildProcessError):
-                pid, status = os.waitpid(self.pid, os.WNOHANG)
-                if pid:
-                    self.returncode = os.waitstatus_to_exitcode(status)
-        return self.returncode
-
-    def wait(self, timeout: float | None = None) -> int:
-        if self.poll() is not None:
-            return self.returncode  # type: ignore[return-value]
-        if timeout is not None:
-            fd = os.pidfd_open(self.pid)
-            try:
-                ready, _, _ = select.select([fd], [], [], timeout)
-            finally:
-                os.close(fd)
-            if not ready:
-                raise subprocess.TimeoutExpired(list(self.args), timeout)
-        try:
-            _, status = os.waitpid(self.pid, 0)
-            self.returncode = os.waitstatus_to_exitcode(status)
-        except ChildProcessError:
-            self.returncode = 0 if self.returncode is None else self.returncode
-        return self.returncode
-
-
-@dataclass(frozen=True, slots=True, kw_only=True)
-class Child:
-    """A started process: the log file's descriptor, the read end of its output pipe when its
-    output passes through us, and a descriptor that becomes readable when it ends."""
-
-    process: subprocess.Popen[bytes] | Spawned
-    log_fd: int
-    read_fd: int | None
-    exit_fd: int
-
-
-def spawn(
-    argv: tuple[str, ...],
-    *,
-    cwd: Path,
-    env: Mapping[str, str],
-    log_path: Path,
-    stdin: int,
-    piped: bool,
-) -> Child:
-    """Starts `argv` in its own session, stdin from `stdin`, stdout and stderr to the log file or,
-    when `piped`, to a pipe. Raises `StartError` when it cannot start."""
-    if not argv:
-        raise StartError("nothing to run")
-    log_fd = _open_log(log_path)
-    # Unpiped, the child writes to the log file itself: none of its output passes through us.
-    read_fd, out_fd = os.pipe() if piped else (None, log_fd)
-    try:
-        process = _start(argv, cwd=cwd, env=env, stdin=stdin, out_fd=out_fd)
-    except OSError as error:
-        os.close(log_fd)
-        if read_fd is not None:
-            os.close(read_fd)
-        raise StartError(_explain(argv, cwd, error)) from None
-    finally:
-        if read_fd is not None:
-            os.close(out_fd)
-    if read_fd is not None:
-        os.set_blocking(read_fd, False)
-    return Child(process=process, log_fd=log_fd, read_fd=read_fd, exit_fd=_exit_fd(process))
-
-
-# posix_spawn cannot change the directory before exec (not in Python 3.11), nor search the
-# child's own PATH: those cases, and platforms without pidfds, go through subprocess.
-_FAST = hasattr(os, "posix_spawn") and hasattr(os, "pidfd_open")
-_DEFAULT_SIGNALS = {signal.SIGPIPE, signal.SIGXFSZ}  # ignored by Python, as subprocess restores
-
-
-def _start(
-    argv: tuple[str, ...], *, cwd: Path, env: Mapping[str, str], stdin: int, out_fd: int
-) -> subprocess.Popen[bytes] | Spawned:
-    program = find_program(argv[0], env.get("PATH")) if _FAST else None
-    if program is None or str(cwd) != os.getcwd():  # noqa: PTH109 - a plain string compare
-        return subprocess.Popen(
-            argv,
-            cwd=cwd,
-            env=env,
-            stdin=stdin,
-            stdout=out_fd,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    pid = os.posix_spawn(
-        program,
-        argv,
-        env,
-        file_actions=[
-            (os.POSIX_SPAWN_DUP2, stdin, 0),
-            (os.POSIX_SPAWN_DUP2, out_fd, 1),
-            (os.POSIX_SPAWN_DUP2, out_fd, 2),
-        ],
-        setsid=True,
-        setsigdef=_DEFAULT_SIGNALS,
-    )
-    return Spawned(pid, argv)
-
-
-def write_all(fd: int, data: bytes) -> str | None:
-    """Writes all of `data`; a full disk loses log text but must not stop the run, so the
-    failure is returned (why, in words) rather than raised."""
-    view = memoryview(data)
-    try:
-        while view:
-            view = view[os.write(fd, view) :]
-    except OSError as error:
-        return error.strerror or str(error)
-    return None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -383,49 +246,27 @@ def _terminate(found: list[psutil.Process], *, grace: float) -> int:
     return len(found)
 
 
-def _open_log(path: Path) -> int:
+def io_priority(pid: int) -> tuple[int, int] | None:
+    """Process `pid`'s I/O priority (`ionice`): its class and level; None when it cannot be read.
+    Here since psutil is the one to ask: the interpreter has no call for it."""
+    import psutil
+
     try:
-        try:
-            return os.open(path, _LOG_FLAGS, 0o666)
-        except FileNotFoundError:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            return os.open(path, _LOG_FLAGS, 0o666)
-    except OSError as error:
-        raise StartError(f"cannot write the log file {path}: {error.strerror or error}") from None
+        ioclass, value = psutil.Process(pid).ionice()
+    except (psutil.Error, AttributeError, OSError):  # gone, not ours, or no such thing here
+        return None
+    return int(ioclass), int(value)
 
 
-def _exit_fd(process: subprocess.Popen[bytes] | Spawned) -> int:
-    """A file descriptor that becomes readable when `process` ends: its pidfd, or where there
-    are none (macOS), a pipe closed by a thread that waits for it."""
-    if hasattr(os, "pidfd_open"):
-        with contextlib.suppress(OSError):
-            return os.pidfd_open(process.pid)
-    read_fd, write_fd = os.pipe()
+def take_io_priority(priority: tuple[int, int]) -> bool:
+    """Gives this process the I/O priority `priority` (as `io_priority` gives it); False when it
+    may not have it (only a real-time one takes a privilege, see `ioprio_set(2)`)."""
+    import psutil
 
-    def watch() -> None:
-        process.wait()
-        os.close(write_fd)
-
-    threading.Thread(target=watch, name=f"wait-{process.pid}", daemon=True).start()
-    return read_fd
-
-
-def _explain(argv: tuple[str, ...], cwd_path: Path, error: OSError) -> str:
-    """Why a process could not start, in the user's terms."""
-    cwd = os.fspath(cwd_path)
-    if error.filename is not None and os.fspath(error.filename) == cwd:
-        if isinstance(error, FileNotFoundError):
-            return f"working directory does not exist: {cwd}"
-        if isinstance(error, NotADirectoryError):
-            return f"working directory is not a directory: {cwd}"
-        return f"cannot enter the working directory {cwd}: {error.strerror}"
-    program = argv[0]
-    if isinstance(error, FileNotFoundError):
-        if os.sep in program and (cwd_path / program).exists():
-            return f"cannot run {program}: the interpreter on its #! line is not installed"
-        return missing_program(program)
-    if isinstance(error, PermissionError):
-        return f"cannot run {program}: permission denied (is it executable?)"
-    if error.errno == errno.ENOEXEC:
-        return f"cannot run {program}: not an executable file (does it start with a #! line?)"
-    return f"cannot run {program}: {error.strerror or error}"
+    ioclass, value = priority
+    level = value if ioclass in (psutil.IOPRIO_CLASS_RT, psutil.IOPRIO_CLASS_BE) else None
+    try:
+        psutil.Process().ionice(ioclass, level)
+    except (psutil.Error, OSError, ValueError):
+        return False
+    return True

@@ -22,17 +22,18 @@ from enum import Enum
 from typing import TYPE_CHECKING, TypeAlias
 
 from ci_orchestrator.output.masking import Masker
+from ci_orchestrator.run.child import StartError, spawn, write_all
 from ci_orchestrator.run.events import Event, Exited, ProcessSpec, Signalled, WorkDone
 from ci_orchestrator.run.interrupts import SIGNALS, take_over, take_pending
 from ci_orchestrator.run.orphans import adopting, found_before, has_children, leftovers_possible
-from ci_orchestrator.run.process_tree import Marker, StartError, Tree, spawn, terminate_leftovers, write_all
+from ci_orchestrator.run.process_tree import Marker, Tree, terminate_leftovers
 
 if TYPE_CHECKING:
     from collections.abc import Callable
     from types import FrameType, TracebackType
 
+    from ci_orchestrator.run.child import Child
     from ci_orchestrator.run.interrupts import Handler
-    from ci_orchestrator.run.process_tree import Child
 
     OutputCallback: TypeAlias = Callable[[str, bytes], None]
 
@@ -92,7 +93,7 @@ class _Step:
 
     @property
     def reaped(self) -> bool:
-        return self.process.returncode is not None
+        return self.process.ended
 
 
 class Supervisor:
@@ -110,7 +111,6 @@ class Supervisor:
         self._events: list[Event] = []
         self._signals: list[int] = []
         self._previous: dict[int, Handler] = {}
-        self._previous_wakeup: int | None = None
         self._selector = selectors.DefaultSelector()
         self._wake_read, self._wake_write = os.pipe()
         os.set_blocking(self._wake_read, False)
@@ -126,11 +126,11 @@ class Supervisor:
 
     def __enter__(self) -> Supervisor:
         if threading.current_thread() is threading.main_thread():
-            self._previous = take_over(_taken_from_the_pipe)
-            # Python's own C-level handler writes each signal's number to this pipe, whichever
-            # thread the signal interrupts; `wait()` reads them there, on any thread.
-            self._previous_wakeup = signal.set_wakeup_fd(self._wake_write, warn_on_full_buffer=False)
-            # One that came since start-up and was held for the run is the run's to handle.
+            # From here on each signal is written to the pipe by its Python-level handler (which
+            # runs in the main thread, even one waiting for the run's thread), and `wait()`
+            # reads it there, on any thread. One that came before, held for the run, is taken
+            # next: no signal can fall between the two handlers.
+            self._previous = take_over(self._to_the_pipe)
             if (held := take_pending()) is not None:
                 self._signals.append(held)
         return self
@@ -144,7 +144,11 @@ class Supervisor:
         self.close()
 
     def close(self) -> None:
-        """Kills every process still running, then lets go of all resources. Idempotent."""
+        """Kills every process still running, then lets go of all resources. Idempotent.
+
+        A signal that came after the last `wait()` is not lost: it is raised again once the
+        previous handlers are back, for them to handle (the run's reports are then still written,
+        and the process ends with its code)."""
         if self._closed:
             return
         self.kill_all_now()
@@ -157,14 +161,15 @@ class Supervisor:
             # None: a handler not set from Python, which cannot be put back; the default is closest.
             signal.signal(signum, signal.SIG_DFL if handler is None else handler)
         self._previous.clear()
-        if self._previous_wakeup is not None:
-            signal.set_wakeup_fd(self._previous_wakeup)
-            self._previous_wakeup = None
+        self._read_signals()
+        unread, self._signals = self._signals, []
         self._selector.close()
         with self._done_lock:  # a late `done` must not write to a closed (or reused) descriptor
             for fd in (self._wake_read, self._wake_write, self._devnull):
                 os.close(fd)
             self._closed = True
+        for signum in unread:
+            signal.raise_signal(signum)
 
     # -- starting -----------------------------------------------------------------------------
 
@@ -321,8 +326,7 @@ class Supervisor:
         if step.exit_fd is not None:
             self._unwatch(step.exit_fd)
             step.exit_fd = None
-        if step.process.poll() is None:  # cannot be: its pidfd says it ended
-            step.process.wait()
+        step.process.wait()  # at once: its pidfd says it ended
         if step.stop is None:
             self._finish(step)
             return
@@ -353,12 +357,16 @@ class Supervisor:
         os.close(step.log_fd)
         timed_out = step.stop is _Stop.TIMEOUT
         code = step.process.returncode
+        # An end whose status could not be read is a failure, never a pass (not even when the
+        # step was being stopped anyway: a timeout or a cancellation says so by itself).
+        lost = step.process.lost if step.stop is None else None
         self._events.append(
             Exited(
                 key=step.spec.key,
                 exit_code=TIMEOUT_EXIT_CODE if timed_out else _exit_code(code),
                 timed_out=timed_out,
                 cancelled=step.stop is _Stop.CANCEL,
+                error=lost,
                 log_error=step.log_error,
                 started=step.started,
                 finished=_now(),
@@ -401,6 +409,11 @@ class Supervisor:
             self._selector.unregister(fd)
         os.close(fd)
 
+    def _to_the_pipe(self, signum: int, _frame: FrameType | None) -> None:
+        """The handler of the run's signals while steps run: it only tells `wait()`."""
+        with contextlib.suppress(OSError):  # a full pipe: 64 KiB of signals unread already
+            os.write(self._wake_write, bytes([signum]))
+
     def _read_signals(self) -> None:
         """Takes the signals from the wake pipe, and the work reported `done` meanwhile."""
         with contextlib.suppress(BlockingIOError):
@@ -410,11 +423,6 @@ class Supervisor:
         for key in done:
             self._expected.discard(key)
             self._events.append(WorkDone(key=key))
-
-
-def _taken_from_the_pipe(_signum: int, _frame: FrameType | None) -> None:
-    """The Python-level handler: the signal is read from the wake pipe by `Supervisor.wait()`;
-    this handler only keeps Python's default (KeyboardInterrupt, or the end of the process) away."""
 
 
 def _now() -> datetime:

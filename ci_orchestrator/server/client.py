@@ -1,21 +1,27 @@
 """The client side of a run server: hand this command to a server of its kind and exit as its
 worker does, passing on the signals this process gets; or, with no server yet, start one in the
-background and let the command run here."""
+background and let the command run here.
+
+The client waits for the server a limited time only (`ANSWER_SECONDS`): a server that does not
+answer (stopped, or stuck) has the command run here, and SIGINT, SIGTERM or SIGHUP meanwhile
+ends this process at once with its code, as it would the command run here."""
 
 from __future__ import annotations
 
 import contextlib
 import fcntl
 import os
+import select
 import signal
 import sys
+import time
 
 # The C module under `socket`: its Python wrapper costs every command 3 ms.
 from _socket import AF_UNIX, SOCK_STREAM
 from _socket import socket as unix_socket
 
 from ci_orchestrator.server import identity, runtime
-from ci_orchestrator.server.protocol import Channel
+from ci_orchestrator.server.protocol import GO, Channel
 
 TYPE_CHECKING = False  # as `typing`'s, without importing it (4 ms) on every command's start-up
 if TYPE_CHECKING:
@@ -26,6 +32,13 @@ if TYPE_CHECKING:
 
 FORWARDED = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP, signal.SIGQUIT, signal.SIGUSR1, signal.SIGUSR2)
 """Signals passed on to the worker: what a terminal, a CI runner or `timeout` would send."""
+
+_ENDING = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+"""Those that end the command with 128 + their number (see `run.interrupts`)."""
+
+ANSWER_SECONDS = 5.0
+"""How long the client waits for the server to take its command (a few milliseconds as a rule),
+and for the status of a worker that has ended."""
 
 # Started with `-c` so that the server's module path is this client's, not its own folder's.
 _BOOT = (
@@ -47,6 +60,8 @@ def run_on_server(argv: list[str]) -> int | None:
         return None
     key = identity.key()
     connection = unix_socket(AF_UNIX, SOCK_STREAM)
+    # A server's socket whose backlog is full refuses at once rather than have us wait.
+    connection.settimeout(ANSWER_SECONDS)
     try:
         runtime.at_socket(os.path.join(folder, f"{key}.sock"), connection.connect)
     except OSError:
@@ -61,18 +76,23 @@ def run_on_server(argv: list[str]) -> int | None:
 
 def _run(channel: Channel, argv: list[str], *, cwd: str) -> int | None:
     pending: list[int] = []
-    worker: list[int] = []  # its pidfd, once started
+    worker: list[int] = []  # its pidfd, once it is the worker's to run the command
 
     def forward(signum: int, _frame: FrameType | None) -> None:
         if worker:
             _signal(worker[0], signum)
+        elif signum in _ENDING:
+            # Nothing runs yet: the command ends here with its code, as it would have by itself.
+            # A worker that was forked meanwhile sees its pipe close unwritten, and ends too.
+            from ci_orchestrator.run.interrupts import end
+
+            end(128 + signum)
         else:
             pending.append(signum)
 
     # All of them, not only those passed on: a step inherits what is ignored (`nohup`'s SIGHUP,
     # the SIGINT and SIGQUIT of a shell's background job).
     ignored = [int(signum) for signum in signal.valid_signals() if signal.getsignal(signum) is signal.SIG_IGN]
-    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED}
     blocked = sorted(int(signum) for signum in signal.pthread_sigmask(signal.SIG_BLOCK, []))
     umask = os.umask(0o022)
     os.umask(umask)
@@ -85,31 +105,52 @@ def _run(channel: Channel, argv: list[str], *, cwd: str) -> int | None:
         "ignored": ignored,
         "blocked": blocked,
     }
+    previous = {signum: signal.signal(signum, forward) for signum in FORWARDED if signum not in ignored}
+    fds: list[int] = []
     try:
-        channel.send(request, fds=(0, 1, 2))
-        started, fds = channel.receive(max_fds=1)
-    except OSError:
-        started, fds = None, []
-    if not isinstance(started, dict) or not fds:
-        # Nothing was started: the command runs here, as if no server were there.
+        try:
+            deadline = time.monotonic() + ANSWER_SECONDS
+            channel.send(request)  # within the connection's own time limit, the same
+            started, fds = channel.receive(max_fds=2, deadline=deadline)
+        except TimeoutError:
+            _say(f"the run server did not answer in {ANSWER_SECONDS:g} s: the command runs here")
+            started = None
+        except OSError:
+            started = None
+        if not isinstance(started, dict) or len(fds) != 2:
+            return None  # nothing was started: the command runs here, as if no server were there
+        pidfd, go_fd = fds
+        fds = []
+        go = unix_socket(AF_UNIX, SOCK_STREAM, 0, go_fd)  # which closes it from now on
+        # From here on the worker runs the command: a signal is passed on, no longer ends this.
+        worker.append(pidfd)
+        try:
+            Channel(go).send(GO, fds=(0, 1, 2))
+        except OSError:  # the worker is gone already; its status says how it ended
+            pass
+        finally:
+            go.close()
+        for signum in pending:
+            _signal(pidfd, signum)
+        channel.sock.settimeout(None)
+        return _finished(channel, pidfd)
+    finally:
         for fd in fds:
             os.close(fd)
         _restore(previous)
-        if pending:
-            from ci_orchestrator.errors import signal_exit_code
 
-            return signal_exit_code(pending[0])
-        return None
-    worker.append(fds[0])
-    for signum in pending:
-        _signal(worker[0], signum)
-    try:
-        finished, _ = channel.receive()
-    except OSError:
-        finished = None
-    _restore(previous)
+
+def _finished(channel: Channel, pidfd: int) -> int:
+    """The exit code of the worker, as the worker or the server tells it."""
+    finished: object = None
+    with contextlib.suppress(OSError):
+        readable, _, _ = select.select([channel.sock.fileno(), pidfd], [], [])
+        # A worker that has ended has told its status as it ended, unless a signal ended it:
+        # then the server tells it, if it is there to.
+        deadline = None if pidfd not in readable else time.monotonic() + ANSWER_SECONDS
+        finished, _ = channel.receive(deadline=deadline)
     if not isinstance(finished, dict):
-        return _lost(worker[0])
+        return _lost(pidfd)
     status = int(finished["status"])
     if status < 0:  # the worker was killed by a signal: so is this process
         signal.signal(-status, signal.SIG_DFL)
@@ -126,15 +167,14 @@ def _signal(pidfd: int, signum: int) -> None:
 
 
 def _lost(pidfd: int) -> int:
-    """The server went away before it told how the worker ended: wait for the worker's end."""
-    import select
-
+    """Neither the worker nor the server told how the worker ended: wait for its end."""
     select.select([pidfd], [], [])
-    print(
-        "ci-orchestrator: the run server stopped before the command ended: exit status unknown",
-        file=sys.stderr,
-    )
+    _say("the run server stopped before the command ended: exit status unknown")
     return 1
+
+
+def _say(message: str) -> None:
+    print(f"ci-orchestrator: {message}", file=sys.stderr)
 
 
 def _start_server(folder: str, key: str) -> None:

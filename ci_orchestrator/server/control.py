@@ -8,6 +8,7 @@ import socket
 from dataclasses import dataclass
 
 from ci_orchestrator.server import runtime
+from ci_orchestrator.server.client import ANSWER_SECONDS
 from ci_orchestrator.server.protocol import Channel
 
 
@@ -29,6 +30,7 @@ def listening() -> list[Listening]:
         if not name.endswith(".sock"):
             continue
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        connection.settimeout(ANSWER_SECONDS)  # a stopped server's full backlog: no waiting for ever
         with connection:
             try:
                 runtime.at_socket(os.path.join(folder, name), connection.connect)
@@ -45,6 +47,7 @@ def stop(found: Listening) -> None:
     if folder is None:
         return
     connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    connection.settimeout(ANSWER_SECONDS)
     with connection:
         try:
             runtime.at_socket(os.path.join(folder, f"{found.key}.sock"), connection.connect)

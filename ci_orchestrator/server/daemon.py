@@ -1,6 +1,7 @@
 """A run server: with every module loaded, it forks a worker for each command a client hands it
 (see `worker`), tells the client the worker's pid and then its exit status, stops a worker whose
-client went away, and ends after `IDLE_SECONDS` without work or on SIGTERM.
+client went away, and ends after `IDLE_SECONDS` without work or on SIGTERM. It reads each
+client's request as it arrives: one that connects and says nothing holds up no other.
 
 One server per key (`identity`), holding `KEY.lock` for its life; its socket is `KEY.sock` in the
 user's private folder. A server that finds itself in another context than the key it was started
@@ -23,11 +24,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
 
 import ci_orchestrator
+from ci_orchestrator.run.process_tree import io_priority, take_io_priority
 from ci_orchestrator.server import identity, runtime, worker
-from ci_orchestrator.server.protocol import Channel
+from ci_orchestrator.server.client import FORWARDED
+from ci_orchestrator.server.protocol import INCOMPLETE, Channel
 
 if TYPE_CHECKING:
     import _socket
+    from collections.abc import Callable
 
     from ci_orchestrator.server.protocol import RunRequest
 
@@ -115,6 +119,14 @@ class _Worker:
     channel: Channel | None
 
 
+@dataclass(slots=True, kw_only=True)
+class _Asking:
+    """A client connected whose request has not all arrived yet."""
+
+    channel: Channel
+    pid: int  # the client's
+
+
 @dataclass(slots=True)
 class _Server:
     listener: socket.socket
@@ -123,6 +135,7 @@ class _Server:
     inode: int
     selector: selectors.BaseSelector = field(default_factory=selectors.DefaultSelector)
     workers: dict[int, _Worker] = field(default_factory=dict)
+    asking: list[_Asking] = field(default_factory=list)
     own: list[socket.socket] = field(default_factory=list)  # the listener and the wake-up pair
     stopping: bool = False
     last_work: float = field(default_factory=time.monotonic)
@@ -150,6 +163,8 @@ class _Server:
                     with contextlib.suppress(BlockingIOError):
                         wake_read.recv(4096)
                     self._reap()
+                elif isinstance(event.data, _Asking):
+                    self._read_request(event.data)
                 else:  # a client sends nothing after its request: this is its end (killed)
                     self._client_gone(event.data)
 
@@ -168,65 +183,121 @@ class _Server:
         with contextlib.suppress(KeyError, ValueError):
             self.selector.unregister(self.listener)
         self.listener.close()
+        # Those still asking are told nothing more: each client runs its command itself.
+        for asking in list(self.asking):
+            self._drop(asking)
 
     def _accept(self) -> None:
         if self.stopping:
             return
-        connection, _ = self.listener.accept()
+        try:
+            connection, _ = self.listener.accept()
+        except OSError:  # gone before it was taken, or out of descriptors: that client runs alone
+            return
         self.last_work = time.monotonic()
         credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
         if int.from_bytes(credentials[4:8], "little") != os.getuid():
             connection.close()
             return
-        connection.settimeout(5)
-        channel = Channel(connection)
+        connection.setblocking(False)
+        asking = _Asking(channel=Channel(connection), pid=int.from_bytes(credentials[:4], "little"))
+        self.asking.append(asking)
+        self.selector.register(connection, selectors.EVENT_READ, asking)
+
+    def _drop(self, asking: _Asking) -> None:
+        self.asking.remove(asking)
+        with contextlib.suppress(KeyError, ValueError):
+            self.selector.unregister(asking.channel.sock)
+        for fd in asking.channel.take_fds():
+            os.close(fd)
+        asking.channel.sock.close()
+
+    def _read_request(self, asking: _Asking) -> None:
+        """Reads what has come of a client's request; once it is all there, acts on it."""
         try:
-            request, streams = channel.receive(max_fds=3)
-        except OSError:
-            request, streams = None, []
-        connection.settimeout(None)
-        if not isinstance(request, dict) or request.get("kind") != "run" or len(streams) != 3:
-            if isinstance(request, dict) and request.get("kind") == "stop":
-                self._note(signal.SIGTERM, None)
-            for fd in streams:
-                os.close(fd)
-            connection.close()
+            still_open = asking.channel.read()
+        except BlockingIOError:
             return
+        except OSError:
+            still_open = False
+        request = asking.channel.take()
+        if request is INCOMPLETE and still_open:
+            return  # more to come
+        self.asking.remove(asking)
+        self.selector.unregister(asking.channel.sock)
+        kind = request.get("kind") if isinstance(request, dict) else None
+        if kind == "run" and self._as_client(
+            asking.pid, lambda: self._start(cast("RunRequest", request), asking.channel)
+        ):
+            return
+        if kind == "stop":
+            self._note(signal.SIGTERM, None)
+        asking.channel.sock.close()
+
+    def _as_client(self, pid: int, fork: Callable[[], None]) -> bool:
+        """`fork()` with this process's I/O priority (`ionice`) the client's, for the worker to
+        inherit it (the client cannot read it; see `identity`), the server's own back after.
+        False, nothing done, when it cannot take it on: the client then runs its command itself."""
+        theirs, own = io_priority(pid), io_priority(os.getpid())
+        if theirs is None or own is None:
+            return False
+        if theirs != own and not take_io_priority(theirs):
+            return False
+        try:
+            fork()
+        finally:
+            if theirs != own:
+                take_io_priority(own)
+        return True
+
+    def _start(self, request: RunRequest, channel: Channel) -> None:
+        """Forks the worker of a request, which waits until its client lets it begin."""
+        connection = channel.sock
+        go, worker_end = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+        # Signals the client passes on wait in the worker until it handles them as the command
+        # does: the client may send one as soon as it knows the worker's pid.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, FORWARDED)
         try:
             pid = os.fork()
         except OSError:  # out of processes: the client, told nothing, runs the command itself
             pid = -1
         if pid == 0:
             worker.become(
-                cast("RunRequest", request),
-                streams,
-                servers=[*self.own, self.selector, *self._connections(), connection],
+                request,
+                go=worker_end,
+                connection=connection,
+                servers=[*self.own, self.selector, *self._connections(), go],
                 fds=[self.lock, *(item.pidfd for item in self.workers.values())],
             )
-        for fd in streams:
-            os.close(fd)
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+        worker_end.close()
         pidfd = -1
         if pid > 0:
             try:
                 pidfd = os.pidfd_open(pid)
             except OSError:
-                # Out of descriptors: a worker the server cannot watch must not run on, since its
-                # client, told nothing, runs the command itself. Killed at once.
+                # Out of descriptors: a worker the server cannot watch must not run on. It has
+                # not begun (its socket closes unused), and is killed at once all the same.
                 os.kill(pid, signal.SIGKILL)
                 os.waitpid(pid, 0)
         if pidfd < 0:
+            go.close()
             connection.close()
             return
         self.workers[pid] = _Worker(pidfd=pidfd, channel=channel)
         try:
-            channel.send({"pid": pid}, fds=(pidfd,))
+            channel.send({"pid": pid}, fds=(pidfd, go.fileno()))
         except OSError:
             self._client_gone(pid)
             return
+        finally:
+            go.close()  # the client's now: the worker begins when it says so there, ends if it closes
         self.selector.register(connection, selectors.EVENT_READ, pid)
 
     def _connections(self) -> list[_socket.socket]:
-        return [item.channel.sock for item in self.workers.values() if item.channel is not None]
+        """Every client's connection: those of workers, those still asking."""
+        running = [item.channel.sock for item in self.workers.values() if item.channel is not None]
+        return [*running, *(asking.channel.sock for asking in self.asking)]
 
     def _client_gone(self, pid: int) -> None:
         """The client of `pid` went away: its worker is stopped as a cancelled run is."""

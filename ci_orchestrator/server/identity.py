@@ -3,10 +3,15 @@ asked for it, reduced to one key: a client uses only a server with its own key, 
 on a server exactly as it would have run in the client.
 
 The worker takes on the client's arguments, environment, working directory, umask, signal
-dispositions and standard streams (see `worker`). Everything else a process inherits is in the
-key: the interpreter, its flags and module path, the environment variables read while it starts,
-the code of this package and what the module path offers, the user and groups, resource
-limits, CPUs, priority, cgroup, namespaces and privileges.
+dispositions and standard streams (see `worker`), and its I/O priority (`ionice`: the one thing a
+client cannot read without a system call the interpreter lacks; the server reads it, see
+`daemon`). Everything else a process inherits is in the key: the interpreter, its flags and
+module path, the environment variables read while it starts, the code of this package and what
+the module path offers, the user and groups, resource limits, CPUs, priority, scheduling policy
+(`chrt`), personality (`setarch`), timer slack, cgroup, memory nodes, namespaces and privileges.
+A server is started by the first client of its key, and inherits all of it from that client: a
+policy or personality the worker could not have taken on (a real-time one, unprivileged) is
+kept exactly.
 """
 
 from __future__ import annotations
@@ -30,8 +35,18 @@ _PREFIXES = tuple(
 # What in a folder of the module path can be imported or installs something (.pth: at start-up).
 _IMPORTABLE = (".py", ".pyc", ".so", ".pth", ".zip", ".egg", ".egg-link", ".dist-info", ".egg-info")
 
-_PROC_FILES = ("cgroup", "oom_score_adj", "loginuid", "sessionid")
-_PROC_STATUS = ("Cap", "NoNewPrivs", "Seccomp", "Groups", "Uid", "Gid")
+_PROC_FILES = ("cgroup", "oom_score_adj", "loginuid", "sessionid", "personality", "timerslack_ns")
+_PROC_STATUS = (
+    "Cap",
+    "NoNewPrivs",
+    "Seccomp",
+    "Groups",
+    "Uid",
+    "Gid",
+    "THP_enabled",
+    "Speculation",
+    "Mems_allowed_list",
+)
 _NAMESPACES = ("cgroup", "ipc", "mnt", "net", "pid", "time", "user", "uts")
 
 
@@ -60,6 +75,9 @@ def _parts() -> list[str]:
         repr(limits),
         repr(sorted(os.sched_getaffinity(0))),
         repr(os.getpriority(os.PRIO_PROCESS, 0)),
+        # The policy carries SCHED_RESET_ON_FORK: then the server, a child, has another, and
+        # refuses to serve (see `daemon`): such a client runs its commands itself.
+        repr((os.sched_getscheduler(0), os.sched_getparam(0).sched_priority)),
         *_proc(),
         *_code(),
     ]
@@ -67,7 +85,8 @@ def _parts() -> list[str]:
 
 def _proc() -> list[str]:
     """What /proc says of this process that a child inherits and a fork would not have from the
-    client: cgroup, OOM score, login session, privileges, namespaces."""
+    client: cgroup, OOM score, login session, personality, timer slack, privileges, transparent
+    huge pages and speculation controls (`prctl`), memory nodes, namespaces."""
     parts = [_read(f"/proc/self/{name}") for name in _PROC_FILES]
     status = _read("/proc/self/status").splitlines()
     parts.extend(line for line in status if line.startswith(_PROC_STATUS))

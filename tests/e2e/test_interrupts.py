@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import cli_environment, start_cli
+from tests.helpers import (
+    assert_143_and_quiet,
+    cli_environment,
+    early_sigterms,
+    entry_points,
+    start_cli,
+)
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -137,3 +143,18 @@ def test_an_ignored_sighup_stays_ignored_while_steps_run(workdir: Path) -> None:
     _out, err = process.communicate(timeout=60)
     assert process.returncode == 0, err
     assert (workdir / "finished").exists()
+
+
+LONG = """\
+name: p
+steps:
+  - id: a
+    run: touch ran; sleep 30
+"""
+
+
+@pytest.mark.slow
+def test_a_sigterm_in_the_first_fraction_of_a_second_gives_143_every_time(workdir: Path) -> None:
+    (workdir / "p.yml").write_text(LONG)
+    ended = early_sigterms(entry_points("run", "p.yml"), cwd=workdir, env=cli_environment(workdir), runs=40)
+    assert_143_and_quiet(ended)

@@ -10,6 +10,7 @@ else a worker whose parent is the server. Every server a test starts is stopped 
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -20,15 +21,25 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+from ci_orchestrator.server.client import ANSWER_SECONDS
 from ci_orchestrator.server.runtime import at_socket
-from tests.helpers import REPO, cli_environment, start_cli
+from tests.helpers import (
+    REPO,
+    assert_143_and_quiet,
+    cli_environment,
+    early_sigterms,
+    entry_points,
+    start_cli,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
@@ -83,6 +94,18 @@ steps:
       awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
       echo $$ > step.pid
       exec sleep 300
+"""
+GATED = """\
+name: g
+steps:
+  - id: gated
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
+      echo $$ > step.pid
+      while [ ! -e go ]; do sleep 0.05; done
+      echo "it broke" >&2
+      exit 3
 """
 CODES = [(signal.SIGTERM, 143), (signal.SIGINT, 130)]
 IDS = ["SIGTERM", "SIGINT"]
@@ -459,6 +482,65 @@ def test_a_server_started_by_a_client_that_ignores_or_blocks_signals_serves_othe
     assert (served.code, normal(served.out)) == (alone.code, normal(alone.out))
 
 
+WRAPPED = """\
+name: w
+steps:
+  - id: shows
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {{print $2}}' /proc/$PPID/status > grandparent
+      {shows}
+"""
+
+
+@pytest.mark.parametrize(
+    ("wrapper", "shows", "servers_wanted"),
+    [
+        (["ionice", "-c3"], "ionice -p $$", 1),  # the worker takes it on
+        (["chrt", "--idle", "0"], "chrt -p $$ | cut -d: -f2", 2),  # a server of its own
+        (["chrt", "--batch", "0"], "chrt -p $$ | cut -d: -f2", 2),
+        (["setarch", "-R"], "cat /proc/self/personality", 2),
+    ],
+    ids=["ionice -c3", "chrt --idle", "chrt --batch", "setarch -R"],
+)
+def test_the_io_priority_scheduling_policy_and_personality_are_the_clients(
+    servers: Servers, wrapper: list[str], shows: str, servers_wanted: int
+) -> None:
+    """What a forked worker would otherwise have from its server: the run sees what it would
+    have seen by itself, the first time and the next (served, once a server of its kind is
+    there)."""
+    if shutil.which(wrapper[0]) is None:
+        pytest.skip(f"no {wrapper[0]} here")
+    default_sock, _ = servers.start_server()
+    (servers.work / "w.yml").write_text(WRAPPED.format(shows=shows))
+    launcher = tuple(wrapper)
+    alone = servers.run("run", "w.yml", launcher=launcher, env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    assert alone.code == 0, alone.err
+    plain = servers.run("run", "w.yml", env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    assert normal(plain.out) != normal(alone.out)  # the wrapper shows, or the test shows nothing
+    expected = (alone.code, normal(alone.out), normal(alone.err))
+    first = servers.run("run", "w.yml", launcher=launcher)
+    assert (first.code, normal(first.out), normal(first.err)) == expected
+    servers.wait_for_sockets(servers_wanted)
+    again = servers.run("run", "w.yml", launcher=launcher)
+    assert again.server is not None
+    assert (again.code, normal(again.out), normal(again.err)) == expected
+    assert servers.run("run", "w.yml").server == listening_pid(default_sock)
+
+
+def test_a_client_started_with_sigchld_ignored_has_its_failures_reported(servers: Servers) -> None:
+    """The worker would take the client's ignored SIGCHLD on, and read no exit status."""
+    servers.start_server()
+    (servers.work / "f.yml").write_text(FAILING)
+    launcher = in_context(ignored="SIGCHLD")
+    alone = servers.run("run", "f.yml", launcher=launcher, env=servers.env(CI_ORCHESTRATOR_SERVER="off"))
+    served = servers.run("run", "f.yml", launcher=launcher)
+    assert alone.in_process
+    assert served.server is not None
+    assert (alone.code, served.code) == (1, 1), served.out
+    assert normal(served.out) == normal(alone.out)
+
+
 def test_a_descriptor_the_first_command_inherited_is_not_kept_open_by_its_server(servers: Servers) -> None:
     """A parent that reads a pipe until its end (the command's, and only its) is not held up."""
     (servers.work / "p.yml").write_text(PLAYBOOK)
@@ -522,6 +604,134 @@ def test_a_killed_client_stops_its_run_and_the_server_serves_on(servers: Servers
     again = servers.run("run", "p.yml")
     assert again.code == 0
     assert again.server == pid
+
+
+@pytest.mark.slow
+def test_a_sigterm_in_the_first_fraction_of_a_second_gives_143_every_time(servers: Servers) -> None:
+    """In the client before it hands the command over, during the handshake, in the worker
+    before the command handles signals, or in the run: 143, never a death by the signal."""
+    _, pid = servers.start_server()
+    (servers.work / "l.yml").write_text("name: l\nsteps:\n  - id: a\n    run: sleep 30\n")
+    ended = early_sigterms(entry_points("run", "l.yml"), cwd=servers.work, env=servers.env(), runs=40)
+    assert_143_and_quiet(ended)
+    assert servers.run("run", "p.yml").server == pid
+
+
+# A server that does not answer holds up no command.
+
+
+@contextmanager
+def held_up(sock: Path) -> Iterator[None]:
+    """Another client that connects and then says next to nothing: a byte every half second,
+    never a whole request."""
+    done = threading.Event()
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as idle:
+        at_socket(str(sock), idle.connect)
+        idle.sendall((1000).to_bytes(4, "big"))  # the length of a request that never comes
+
+        def drip() -> None:
+            for _ in range(240):
+                if done.wait(0.5):
+                    return
+                with contextlib.suppress(OSError):
+                    idle.sendall(b"\0")
+
+        dripping = threading.Thread(target=drip)
+        dripping.start()
+        try:
+            yield
+        finally:
+            done.set()
+            dripping.join()
+
+
+@contextmanager
+def stopped(pid: int) -> Iterator[None]:
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+
+def connected(pid: int) -> bool:
+    """Whether process `pid` has a socket open: the client, once it has reached its server."""
+    try:
+        return any(os.readlink(fd).startswith("socket:") for fd in Path(f"/proc/{pid}/fd").iterdir())
+    except OSError:
+        return False
+
+
+def test_a_client_held_up_by_another_is_served_all_the_same(servers: Servers) -> None:
+    sock, pid = servers.start_server()
+    with held_up(sock):
+        done = servers.run("run", "p.yml", timeout=60)
+    assert done.code == 0, done.err
+    assert done.server == pid
+
+
+def test_a_stopped_server_has_the_command_run_by_itself_in_a_bounded_time(servers: Servers) -> None:
+    sock, pid = servers.start_server()
+    with stopped(pid):
+        started = time.monotonic()
+        done = servers.run("run", "p.yml", timeout=60)
+        took = time.monotonic() - started
+    assert done.code == 0, done.err
+    assert done.in_process
+    assert "the run server did not answer" in done.err
+    assert "hello" in done.out
+    assert took >= ANSWER_SECONDS  # it did wait for the server, that long and no longer
+    assert listening_pid(sock) == pid
+
+
+@pytest.mark.parametrize("how", ["stopped", "held up by another client"])
+def test_a_sigterm_to_a_client_waiting_for_its_server_ends_it_at_once(servers: Servers, how: str) -> None:
+    """What would run for a minute ends with 143 in a fraction of that, and never starts."""
+    sock, pid = servers.start_server()
+    (servers.work / "m.yml").write_text("name: m\nsteps:\n  - id: a\n    run: touch started; sleep 60\n")
+    with stopped(pid) if how == "stopped" else held_up(sock):
+        client = servers.start("run", "m.yml")
+        wait_for(lambda: connected(client.pid), "the client to reach its server")
+        signalled = time.monotonic()
+        client.send_signal(signal.SIGTERM)
+        done = servers.finish(client, timeout=60)
+        took = time.monotonic() - signalled
+    assert done.code == 143, done.err
+    assert "Traceback" not in done.err
+    assert took < 60 / 5
+    if how == "stopped":
+        assert not (servers.work / "started").exists()
+
+
+def test_a_run_ends_with_its_code_while_its_server_is_stopped(servers: Servers) -> None:
+    """The worker tells its client how it ended: a server stopped meanwhile holds up no one."""
+    _, pid = servers.start_server()
+    (servers.work / "g.yml").write_text(GATED)
+    client = servers.start("run", "g.yml")
+    servers.step_pid()
+    with stopped(pid):
+        (servers.work / "go").touch()
+        done = servers.finish(client, timeout=60)
+    assert done.code == 1  # the step failed
+    assert "it broke" in done.out + done.err
+    assert done.server == pid
+
+
+@pytest.mark.parametrize(("signum", "code"), CODES, ids=IDS)
+def test_a_signal_reaches_the_run_while_its_server_is_stopped(
+    servers: Servers, signum: signal.Signals, code: int
+) -> None:
+    _, pid = servers.start_server()
+    (servers.work / "s.yml").write_text(SLEEPER)
+    client = servers.start("run", "s.yml")
+    step = servers.step_pid()
+    with stopped(pid):
+        client.send_signal(signum)
+        done = servers.finish(client, timeout=60)
+        wait_gone(step, "the step", seconds=10)
+    assert done.code == code, done.err
+    assert done.server == pid
+    assert servers.record()["status"] == "cancelled"
 
 
 # Which commands use a server, and which server.
