@@ -33,6 +33,7 @@ class Selection:
     playbook: str | None = None
     select: str | None = None
     only: bool = False
+    instances: tuple[str, ...] = ()  # exact instance ids, as `repro` asks for them: no selector syntax
     matrix: tuple[str, ...] = ()  # KEY=V1,V2
     variables: tuple[str, ...] = ()  # KEY=VALUE
     shard: str | None = None

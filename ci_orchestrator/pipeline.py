@@ -72,6 +72,8 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     plan = selectors.select(
         build_plan(playbook, instances, variables=variables), selection.select, only=selection.only
     )
+    if selection.instances:
+        plan = selectors.select_exact(plan, selection.instances, only=selection.only)
     shard = None
     if selection.shard:
         plan, shard = shard_plan(plan, selection.shard, root=root)
@@ -319,17 +321,24 @@ def repro(record: Path, instance: str | None, options: RunOptions) -> int:
     from ci_orchestrator.reporters.run_record import read_run_record
 
     recorded = read_run_record(record)
-    if instance is not None:
-        if instance not in {step.id for step in recorded.steps}:
-            raise UsageError(f"{record}: no instance {instance!r} in this run")
-        wanted = [instance]
-    else:
-        wanted = [step.id for step in recorded.steps if step.status.is_failure]
+    failed = [step.id for step in recorded.steps if step.status.is_failure]
+    if instance is None:
+        wanted = failed
         if not wanted:
             raise UsageError(f"{record}: nothing failed in run {recorded.run_id}")
+    elif instance in {step.id for step in recorded.steps}:
+        wanted = [instance]
+    else:
+        of_step = [step.id for step in recorded.steps if step.step == instance]
+        if not of_step:
+            raise UsageError(f"{record}: no instance or step {instance!r} in this run")
+        wanted = [id_ for id_ in of_step if id_ in failed]
+        if not wanted:
+            raise UsageError(f"{record}: no instance of step {instance!r} failed in run {recorded.run_id}")
     selection = Selection(
         playbook=recorded.playbook_path,
-        select=",".join(wanted),
+        # Taken as they are written: an id may hold what a selector reads as syntax (`[`, `*`, `,`).
+        instances=tuple(wanted),
         # The run's own --matrix values: one that replaced an axis's values made these instances.
         matrix=tuple(f"{key}={','.join(values)}" for key, values in recorded.matrix_filters.items()),
         variables=tuple(f"{key}={value}" for key, value in recorded.vars.items()),
