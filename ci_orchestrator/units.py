@@ -9,17 +9,28 @@ _NUMBER = r"\d+(?:\.\d+)?"
 _DURATION = re.compile(rf"(?:({_NUMBER})h)?\s*(?:({_NUMBER})m)?\s*(?:({_NUMBER})s)?", re.IGNORECASE)
 _SIZE = re.compile(rf"({_NUMBER})\s*([kmgt]?)(i?)(b?)", re.IGNORECASE)
 
+MAX_DURATION = 7 * 24 * 3600
+"""The longest duration taken, 7 days (`168h`): longer than any CI job runs, and far inside what
+the system's waits and clocks hold (a wait of 25 days or more overflows them)."""
+MAX_SIZE = 1024**5
+"""The largest size taken, 1024 TiB: beyond any disk, and inside what the cache's database holds."""
+
 
 def parse_duration(text: str | float) -> float:
     """Seconds from a number or a text like `90`, `1.5`, `90s`, `2m`, `1h30m`.
 
     Raises ValueError for a malformed or negative duration, TypeError for a value of another type.
     """
-    if isinstance(text, bool):
-        raise TypeError(f"invalid duration {text!r}")
-    seconds = float(text) if isinstance(text, int | float) else _duration_text(text)
-    if not math.isfinite(seconds) or seconds < 0:
-        raise ValueError(f"invalid duration {text!r}: must be a finite number of seconds, 0 or more")
+    if isinstance(text, bool) or not isinstance(text, str | int | float):
+        raise TypeError(f"invalid duration {_shown(text)}")
+    try:
+        seconds = float(text) if isinstance(text, int | float) else _duration_text(text)
+    except OverflowError:  # an integer past what a float holds
+        seconds = math.inf
+    if math.isnan(seconds) or seconds < 0:
+        raise ValueError(f"invalid duration {_shown(text)}: must be a number of seconds, 0 or more")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"invalid duration {_shown(text)}: at most 168h (7 days)")
     return seconds
 
 
@@ -31,26 +42,37 @@ def _duration_text(text: str) -> float:
         pass
     match = _DURATION.fullmatch(stripped)
     if not stripped or match is None:
-        raise ValueError(f"invalid duration {text!r}: use seconds or a form like 90s, 2m, 1h30m")
+        raise ValueError(f"invalid duration {_shown(text)}: use seconds or a form like 90s, 2m, 1h30m")
     hours, minutes, seconds = (float(part or 0) for part in match.groups())
     return hours * 3600 + minutes * 60 + seconds
 
 
 def parse_size(text: str | int) -> int:
     """Bytes from an integer or a text like `500MB`, `2GiB`, `1.5G` (K, M, G, T alone are binary)."""
-    if isinstance(text, bool):
-        raise TypeError(f"invalid size {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise TypeError(f"invalid size {_shown(text)}")
     if isinstance(text, int):
-        size = text
+        size: float = text
     else:
         match = _SIZE.fullmatch(text.strip())
         if match is None:
-            raise ValueError(f"invalid size {text!r}: use bytes or a form like 500MB, 2GiB")
+            raise ValueError(f"invalid size {_shown(text)}: use bytes or a form like 500MB, 2GiB")
         number, prefix, binary, byte = match.groups()
         power = " kmgt".index(prefix.lower()) if prefix else 0
         # `2G` means GiB, as in most tools' size options; only an explicit `GB` is decimal.
         base = 1000 if (byte and not binary and prefix) else 1024
-        size = int(float(number) * base**power)
-    if size <= 0:
-        raise ValueError(f"invalid size {text!r}: must be more than 0 bytes")
-    return size
+        size = float(number) * base**power  # inf for a number past what a float holds
+    if size > MAX_SIZE:
+        raise ValueError(f"invalid size {_shown(text)}: at most 1024TiB")
+    if int(size) <= 0:
+        raise ValueError(f"invalid size {_shown(text)}: must be more than 0 bytes")
+    return int(size)
+
+
+def _shown(value: object) -> str:
+    """A value as an error message quotes it: a number thousands of digits long is cut short.
+    Integers are measured by their bits, as turning a huge one into text is refused."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return "(a number of more than 38 digits)"
+    shown = repr(value)
+    return shown if len(shown) <= 40 else f"{shown[:37]}..."

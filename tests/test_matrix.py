@@ -413,7 +413,8 @@ def test_evaluation_errors_are_located_too() -> None:
     assert caught.value.lines() == [
         "ci.yml:9:5: steps.s.name: fromJSON(): not valid JSON: '{' "
         "(Expecting property name enclosed in double quotes: line 1 column 2 (char 1)) (in 'fromJSON('{')')",
-        "ci.yml:7:5: steps.s.timeout: expected a duration such as 90, 90s, 2m or 1h30m, got 'soon'",
+        "ci.yml:7:5: steps.s.timeout: expected a duration up to 168h, such as 90, 90s, 2m or 1h30m, "
+        "got 'soon'",
     ]
 
 

@@ -142,7 +142,7 @@ def _format(template: str, args: list[Any]) -> str:
             raise ExpressionError(
                 f"format(): unmatched '{token}' at position {match.start() + 1} of '{template}'"
             )
-        elif int(match.group(1)) >= len(args):
+        elif len(match.group(1)) > 9 or int(match.group(1)) >= len(args):  # int() refuses thousands of digits
             raise ExpressionError(
                 f"format(): '{token}' refers to argument {match.group(1)}, but only {len(args)} given"
             )
@@ -154,7 +154,8 @@ def _format(template: str, args: list[Any]) -> str:
 
 def _from_json(text: str) -> Any:
     try:
-        return json.loads(text)
+        # A number as a double reads it: Python's int() refuses thousands of digits.
+        return json.loads(text, parse_int=lambda digits: int(digits) if len(digits) <= 300 else float(digits))
     except (ValueError, RecursionError) as error:
         shown = text if len(text) <= 60 else text[:57] + "..."
         raise ExpressionError(f"fromJSON(): not valid JSON: '{shown}' ({error})") from None

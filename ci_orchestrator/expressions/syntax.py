@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import difflib
 import functools
+import math
 import re
 from dataclasses import dataclass
 from enum import Enum
@@ -186,14 +187,21 @@ def _tokenize(text: str) -> list[_Token]:
     return tokens
 
 
+_MAX_INT_BITS = 1023
+"""Whole numbers up to this size stay exact ints; past it a number is the float GitHub's double
+would be (infinity past the largest), which every later step can compare and print."""
+
+
 def number_literal(literal: str) -> int | float:
     sign = -1 if literal.startswith("-") else 1
     digits = literal.lstrip("-")
     if digits.lower().startswith("0x"):
-        return sign * int(digits, 16)
+        value = int(digits, 16)  # any length: only decimal text has a digit limit
+        return sign * value if value.bit_length() <= _MAX_INT_BITS else sign * math.inf
     if digits in ("Infinity", "NaN"):
         return sign * float(digits.replace("Infinity", "inf"))
-    if any(char in digits for char in ".eE"):
+    # Python refuses to read thousands of decimal digits as an int; a float reads any number.
+    if any(char in digits for char in ".eE") or len(digits.lstrip("0")) > 300:
         return sign * float(digits)
     return sign * int(digits)
 

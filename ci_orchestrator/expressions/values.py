@@ -60,7 +60,10 @@ def to_number(value: Any) -> float:
         case Kind.NULL:
             return 0.0
         case Kind.BOOLEAN | Kind.NUMBER:
-            return float(value)
+            try:
+                return float(value)
+            except OverflowError:  # an int past a double's range (a long YAML number): as GitHub's double
+                return math.inf if value > 0 else -math.inf
         case Kind.STRING:
             text = value.strip()
             if not text:

@@ -407,7 +407,7 @@ def _timeout(value: float | str | None, contexts: Mapping[str, Any]) -> float | 
         from ci_orchestrator.expressions.values import to_string
 
         raise ExpressionError(
-            f"expected a duration such as 90, 90s, 2m or 1h30m, got {to_string(value)!r}"
+            f"expected a duration up to 168h, such as 90, 90s, 2m or 1h30m, got {to_string(value)!r}"
         ) from None
 
 

@@ -141,6 +141,20 @@ def size_of(node: Node) -> int:
     return 1 if isinstance(node, Scalar) else node.size
 
 
+def unreadable(node: Node) -> Scalar | None:
+    """The first scalar in `node` whose value cannot be read (a number too long), or None."""
+    if isinstance(node, Scalar):
+        try:
+            node.value  # noqa: B018  read for its error
+        except ValueError:
+            return node
+        return None
+    children = (
+        node.items if isinstance(node, Sequence) else [part for entry in node.entries for part in entry]
+    )
+    return next((found for child in children if (found := unreadable(child)) is not None), None)
+
+
 def to_python(node: Node) -> Any:
     """Plain Python data (dicts, lists, scalars) for values the model keeps as they are."""
     if isinstance(node, Scalar):

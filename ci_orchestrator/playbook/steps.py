@@ -19,7 +19,7 @@ from ci_orchestrator.playbook.checks import (
     slug,
 )
 from ci_orchestrator.playbook.model import MatrixSpec, Step
-from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python
+from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python, unreadable
 from ci_orchestrator.playbook.scripts import SCRIPT_NAME, ScriptInfo, normalize_number, read_script
 
 if TYPE_CHECKING:
@@ -214,6 +214,10 @@ def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
     for key, value in node.entries:
         name = checker.text(key, path)
         where = f"{path}.{name}"
+        if (unread := unreadable(value)) is not None:
+            checker.problem(unread, where, f"{unread.text[:40]!r}... is too long a number")
+            valid = False
+            continue
         if name in lists:
             if not isinstance(value, Sequence) or not all(isinstance(item, Mapping) for item in value.items):
                 checker.problem(value, where, "must be a list of mappings")

@@ -92,7 +92,7 @@ def _has_tool_table(pyproject: Path) -> bool:
         return False
     try:
         document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # TOMLDecodeError, or a number too long for `int()`
         # A broken pyproject.toml is ours to report only when it holds our table.
         return "[tool.ci-orchestrator" in text
     tool = document.get("tool")
@@ -140,6 +140,10 @@ class _Reader:
             raise PlaybookError.not_utf8(data, error, file=self.name) from None
         except tomllib.TOMLDecodeError as error:
             raise self._syntax_error(str(error)) from None
+        except ValueError:  # raised by `int()` for a number thousands of digits long
+            raise PlaybookError(
+                "invalid TOML: a number too long to read", location=Location(file=self.name)
+            ) from None
         self.lines = key_lines(text)
         table: Any = document
         for part in self.prefix:
