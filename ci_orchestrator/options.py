@@ -58,6 +58,22 @@ class RunOptions:
     output: str | None = None
 
 
+def undecodable_argument(args: Sequence[str]) -> str | None:
+    """What is wrong with the first argument that is not UTF-8 text, or None.
+
+    Python hands such bytes on as lone surrogates, which no report, database, step script or
+    console can hold: a value or file name has to be text, and is refused before a command reads it.
+    """
+    for arg in args:
+        try:
+            arg.encode("utf-8")
+        except UnicodeEncodeError:
+            shown = os.fsencode(arg).decode("utf-8", "backslashreplace")
+            shown = shown if len(shown) <= 60 else f"{shown[:57]}..."
+            return f"argument '{shown}' is not UTF-8 text: values and file names must be"
+    return None
+
+
 def parse_pairs(pairs: Sequence[str], *, option: str) -> dict[str, str]:
     values: dict[str, str] = {}
     for pair in pairs:

@@ -20,7 +20,7 @@ from ci_orchestrator.options import (
 )
 from ci_orchestrator.pipeline import open_cache, prepare
 from ci_orchestrator.plan.ordering import build_plan
-from ci_orchestrator.playbook import loader
+from ci_orchestrator.playbook import loader, paths
 from ci_orchestrator.playbook.model import Instance
 from ci_orchestrator.settings import reading
 
@@ -160,7 +160,7 @@ def cache_stats(cache_dir: str | None, *, choice: Selection) -> str:
 
     settings = _settings(choice)
     directory = cache_directory(RunOptions(cache_dir=cache_dir), settings, root=Path.cwd())
-    if not directory.exists():  # a question does not make the cache
+    if paths.look(directory).kind is paths.Kind.MISSING:  # a question does not make the cache
         return f"cache    {directory}\nentries  0 (no run has stored anything there yet)"
     with _cache(cache_dir, settings) as cache:
         problem = cache.unusable

@@ -276,6 +276,9 @@ class Checker:
                 self.problem(key, path, f"{_shown(key)} is not a variable name")
             elif not isinstance(value, Scalar):
                 self.problem(value, f"{path}.{key.text}", f"must be a string, not {kind_of(value)}")
+            elif "\0" in value.text:
+                message = "holds a NUL character, which no process can be given"
+                self.problem(value, f"{path}.{key.text}", message)
             else:
                 env[key.text] = render_scalar(value)
         return env

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, PlaybookError, UsageError
-from ci_orchestrator.playbook import matrix_refs, nodes
+from ci_orchestrator.playbook import matrix_refs, nodes, paths
 from ci_orchestrator.playbook.checks import ENV_NAME_PATTERN, Checker, did_you_mean, display_path, kind_of
 from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step
 from ci_orchestrator.playbook.nodes import Sequence
@@ -41,18 +41,24 @@ def find_playbook(name: str | None, *, root: Path) -> Path:
     if name is not None:
         given = Path(name)
         for candidate in (given, root / given) if not given.is_absolute() else (given,):
-            if candidate.is_file():
+            found = paths.look(candidate)
+            if found.kind is paths.Kind.FILE:
                 return candidate
-            if candidate.is_dir():
+            if found.kind is paths.Kind.FOLDER:
                 raise UsageError(f"{name}: is a folder, not a playbook file")
-            if candidate.exists():  # a FIFO or a device: reading it could block for ever
+            if found.kind is paths.Kind.OTHER:
                 raise UsageError(f"{name}: not a regular file")
+            if found.kind is paths.Kind.REFUSED:
+                raise UsageError(f"{name}: {found.problem}")
     wanted = DEFAULT_PLAYBOOK if name is None else name
     folder = root / PLAYBOOK_DIR
     for extension in EXTENSIONS:
         candidate = folder / f"{wanted}{extension}"
-        if candidate.is_file():
+        found = paths.look(candidate)
+        if found.kind is paths.Kind.FILE:
             return candidate
+        if found.kind is paths.Kind.REFUSED:
+            raise UsageError(f"playbook {wanted!r}: {display_path(candidate)}: {found.problem}")
     known = available_playbooks(root)
     if not known:
         raise UsageError(
@@ -290,8 +296,13 @@ class _PlaybookReader:
         if text is None:
             return None, {}
         folder = self.base / text
-        if not folder.is_dir():
-            self.checker.problem(node, "scripts", f"scripts folder {display_path(folder)!r} does not exist")
+        found = paths.look(folder)
+        if found.kind is not paths.Kind.FOLDER:
+            why = {
+                paths.Kind.MISSING: "does not exist",
+                paths.Kind.REFUSED: f"cannot be read: {found.problem}",
+            }.get(found.kind, "is not a folder")
+            self.checker.problem(node, "scripts", f"scripts folder {display_path(folder)!r} {why}")
             return folder, {}  # numbered steps are then missing from it, not from no folder
         try:
             return folder, {info.number: info for info in discover(folder)}

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location
-from ci_orchestrator.playbook import matrix_refs
+from ci_orchestrator.playbook import matrix_refs, paths
 from ci_orchestrator.playbook.checks import (
     SHELLS,
     Checker,
@@ -271,7 +271,11 @@ def _script(
             return None, None
         return info, info.path
     script_path = context.base / text
-    if not script_path.is_file():
+    found = paths.look(script_path)
+    if found.kind is paths.Kind.REFUSED:
+        checker.problem(node, path, f"script {text!r} cannot be read: {found.problem}")
+        return None, None
+    if found.kind is not paths.Kind.FILE:
         checker.problem(node, path, f"script {text!r} not found (looked for {display_path(script_path)})")
         return None, None
     for info in context.scripts.values():

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
+from ci_orchestrator.playbook import paths
 from ci_orchestrator.settings import checks
 from ci_orchestrator.settings.model import (
     ALIASES,
@@ -74,7 +75,12 @@ def read_settings(
 
 def _find_source(root: Path, config: Path | None) -> Path | None:
     if config is not None:
-        if not config.is_file():
+        found = paths.look(config)
+        if found.kind is paths.Kind.REFUSED:
+            raise UsageError(
+                f"settings file {str(config)!r} cannot be read: {found.problem}", path="--config"
+            )
+        if found.kind is not paths.Kind.FILE:
             raise UsageError(f"settings file {str(config)!r} not found", path="--config")
         return config
     for candidate in (root / CONFIG_NAME, root / PYPROJECT_NAME):
