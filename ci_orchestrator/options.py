@@ -17,7 +17,7 @@ from ci_orchestrator.output_mode import OutputMode
 from ci_orchestrator.settings.model import most_restrictive, smallest_limit
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from ci_orchestrator.playbook.model import Playbook, Step
     from ci_orchestrator.settings.model import Settings
@@ -58,20 +58,29 @@ class RunOptions:
     output: str | None = None
 
 
-def undecodable_argument(args: Sequence[str]) -> str | None:
-    """What is wrong with the first argument that is not UTF-8 text, or None.
+def not_unicode(texts: Iterable[str]) -> str | None:
+    """The first of `texts` that is not valid Unicode, as a message may show it, or None.
 
-    Python hands such bytes on as lone surrogates, which no report, database, step script or
-    console can hold: a value or file name has to be text, and is refused before a command reads it.
+    Python hands bytes that are not UTF-8 (in arguments, file names) on as lone surrogates, as
+    JSON's `\\udXXX` escapes read; no report, database, step script or console can hold them.
     """
-    for arg in args:
+    for text in texts:
         try:
-            arg.encode("utf-8")
+            text.encode("utf-8")
         except UnicodeEncodeError:
-            shown = os.fsencode(arg).decode("utf-8", "backslashreplace")
-            shown = shown if len(shown) <= 60 else f"{shown[:57]}..."
-            return f"argument '{shown}' is not UTF-8 text: values and file names must be"
+            try:
+                shown = os.fsencode(text).decode("utf-8", "backslashreplace")  # the bytes given
+            except UnicodeEncodeError:
+                shown = text.encode("utf-8", "backslashreplace").decode("ascii")
+            return shown if len(shown) <= 60 else f"{shown[:57]}..."
     return None
+
+
+def undecodable_argument(args: Sequence[str]) -> str | None:
+    """What is wrong with the first argument that is not UTF-8 text, or None: a value or file
+    name has to be text, and is refused before a command reads it."""
+    shown = not_unicode(args)
+    return None if shown is None else f"argument '{shown}' is not UTF-8 text: values and file names must be"
 
 
 def parse_pairs(pairs: Sequence[str], *, option: str) -> dict[str, str]:

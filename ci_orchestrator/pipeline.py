@@ -23,6 +23,7 @@ from ci_orchestrator.options import (
     default_timeout,
     fail_fast,
     new_run_id,
+    not_unicode,
     output_mode,
     parse_pairs,
     report_files,
@@ -321,6 +322,13 @@ def repro(record: Path, instance: str | None, options: RunOptions) -> int:
     from ci_orchestrator.reporters.run_record import read_run_record
 
     recorded = read_run_record(record)
+    # A record is untrusted input: JSON escapes can spell text that no report or script can hold.
+    texts = [recorded.playbook_path or "", *(step.id for step in recorded.steps)]
+    texts += [text for key, value in recorded.vars.items() for text in (key, value)]
+    texts += [text for key, values in recorded.matrix_filters.items() for text in (key, *values)]
+    shown = not_unicode(texts)
+    if shown is not None:
+        raise UsageError(f"{record}: '{shown}' is not valid Unicode text")
     failed = [step.id for step in recorded.steps if step.status.is_failure]
     if instance is None:
         wanted = failed

@@ -264,3 +264,12 @@ def test_a_script_text_that_is_not_unicode_fails_to_start_and_says_why(tmp_path:
     assert ran.returncode == 1, ran.stderr
     record = json.loads((tmp_path / ".ci-orchestrator/reports/run.json").read_text())
     assert record["steps"][0]["reason"] == "cannot write the step's script: its text is not valid Unicode"
+
+
+def test_a_record_whose_text_is_not_unicode_is_refused_by_repro(tmp_path: Path) -> None:
+    project(tmp_path, PLAIN + "  - id: b\n    run: 'false'\n")
+    assert run(tmp_path, "run", "--output", "quiet").returncode == 1
+    record = json.loads((tmp_path / ".ci-orchestrator/reports/run.json").read_text())
+    record["vars"] = {"X": "\ud800"}  # JSON's escape of half a character: no text holds it
+    (tmp_path / "crafted.json").write_text(json.dumps(record), encoding="utf-8")
+    refused(run(tmp_path, "repro", "crafted.json"), "crafted.json: '\\ud800' is not valid Unicode text")
