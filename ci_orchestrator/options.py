@@ -134,10 +134,14 @@ def asked_concurrency(options: RunOptions) -> int | None:
     """`--concurrency` as a number; None for `auto` or when not given."""
     if not options.concurrency or options.concurrency == "auto":
         return None
+    text = options.concurrency.strip()
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) > 18:
+        return 10**18  # as good as no limit; int() refuses thousands of digits
     try:
-        asked = int(options.concurrency)
+        asked = int(text)
     except ValueError:
-        raise UsageError(f"--concurrency {options.concurrency!r}: expected a number or 'auto'") from None
+        shown = text if len(text) <= 40 else f"{text[:37]}..."
+        raise UsageError(f"--concurrency {shown!r}: expected a number or 'auto'") from None
     if asked < 1:
         raise UsageError("--concurrency must be at least 1")
     return asked

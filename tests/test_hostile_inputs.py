@@ -273,3 +273,29 @@ def test_a_record_whose_text_is_not_unicode_is_refused_by_repro(tmp_path: Path) 
     record["vars"] = {"X": "\ud800"}  # JSON's escape of half a character: no text holds it
     (tmp_path / "crafted.json").write_text(json.dumps(record), encoding="utf-8")
     refused(run(tmp_path, "repro", "crafted.json"), "crafted.json: '\\ud800' is not valid Unicode text")
+
+
+@pytest.mark.parametrize(
+    ("settings", "args", "expected"),
+    [
+        (f'concurrency = "{DIGITS}"\n', (), None),
+        (None, ("-j", DIGITS), None),
+        (
+            'concurrency = "\u00b2"\n',
+            (),
+            "concurrency: expected a number of processes (1 or more) or 'auto', got",
+        ),
+        (None, ("-j", "\u00b2"), "--concurrency '\u00b2': expected a number or 'auto'"),
+    ],
+)
+def test_a_concurrency_of_any_length_is_no_limit_or_refused(
+    tmp_path: Path, settings: str | None, args: tuple[str, ...], expected: str | None
+) -> None:
+    project(tmp_path)
+    if settings is not None:
+        (tmp_path / "ci-orchestrator.toml").write_text(settings, encoding="utf-8")
+    result = run(tmp_path, "run", "--output", "quiet", *args)
+    if expected is None:
+        assert result.returncode == 0, result.stderr
+    else:
+        refused(result, expected)
