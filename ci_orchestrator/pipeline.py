@@ -30,7 +30,7 @@ from ci_orchestrator.options import (
 )
 from ci_orchestrator.plan import selectors
 from ci_orchestrator.plan.ordering import Plan, build_plan
-from ci_orchestrator.playbook import loader
+from ci_orchestrator.playbook import loader, paths
 from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
 
@@ -310,18 +310,26 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
 
     if not records:
         raise UsageError("report merge needs at least one run record")
-    result = merge_results([read_run_record(path) for path in records])
+    result = merge_results([read_run_record(regular_file(path)) for path in records])
     for note in result.notes:
         notices.warn(note)
     write_reports(result, options, root=Path.cwd())
     return exit_code(result)
 
 
+def regular_file(path: Path) -> Path:
+    """`path`, unless it names a folder or a device: `/dev/zero` would be read for ever."""
+    kind = paths.look(path).kind
+    if kind in (paths.Kind.FOLDER, paths.Kind.OTHER):
+        raise UsageError(f"{path}: not a regular file")
+    return path
+
+
 def repro(record: Path, instance: str | None, options: RunOptions) -> int:
     """Rerun here the failed instances of a recorded run (or the one named), as they ran."""
     from ci_orchestrator.reporters.run_record import read_run_record
 
-    recorded = read_run_record(record)
+    recorded = read_run_record(regular_file(record))
     # A record is untrusted input: JSON escapes can spell text that no report or script can hold.
     texts = [recorded.playbook_path or "", *(step.id for step in recorded.steps)]
     texts += [text for key, value in recorded.vars.items() for text in (key, value)]

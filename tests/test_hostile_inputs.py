@@ -299,3 +299,10 @@ def test_a_concurrency_of_any_length_is_no_limit_or_refused(
         assert result.returncode == 0, result.stderr
     else:
         refused(result, expected)
+
+
+@pytest.mark.parametrize("command", [("repro",), ("report", "merge")])
+def test_a_run_record_that_is_a_device_is_refused_not_read_for_ever(
+    tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    refused(run(tmp_path, *command, "/dev/zero"), "/dev/zero: not a regular file")
