@@ -21,7 +21,7 @@ class Kind(Enum):
     REFUSED = "refused"  # the system would not look: `Found.problem` says why
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Found:
     kind: Kind
     problem: str | None = None
@@ -32,11 +32,11 @@ def look(path: Path) -> Found:
     try:
         mode = path.stat().st_mode
     except (FileNotFoundError, NotADirectoryError):
-        return Found(Kind.MISSING)
+        return Found(kind=Kind.MISSING)
     except OSError as error:  # too long a name, no permission, a loop of links
-        return Found(Kind.REFUSED, error.strerror or str(error))
+        return Found(kind=Kind.REFUSED, problem=error.strerror or str(error))
     except ValueError:  # a NUL in the name: no such file can exist
-        return Found(Kind.MISSING)
+        return Found(kind=Kind.MISSING)
     if stat.S_ISREG(mode):
-        return Found(Kind.FILE)
-    return Found(Kind.FOLDER if stat.S_ISDIR(mode) else Kind.OTHER)
+        return Found(kind=Kind.FILE)
+    return Found(kind=Kind.FOLDER if stat.S_ISDIR(mode) else Kind.OTHER)
