@@ -16,7 +16,7 @@ import typer
 from ci_orchestrator import __version__
 from ci_orchestrator.commands.option_help import ARGUMENTS, OPTIONS
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
-from ci_orchestrator.options import RunOptions, Selection
+from ci_orchestrator.options import RunOptions, Selection, undecodable_argument
 from ci_orchestrator.output import workflow_commands
 
 
@@ -407,6 +407,9 @@ def main() -> None:
     command named first runs from an app that holds only it, with the same settings and root
     options. Help, mistakes and the command groups get the whole app."""
     args = sys.argv[1:]
+    if (problem := undecodable_argument(args)) is not None:
+        typer.echo(f"ci-orchestrator: {problem}", err=True)
+        raise SystemExit(EXIT_USAGE)
     names = {_command_name(info) for info in app.registered_commands}
     _click_command(args[0] if args and args[0] in names else None)(prog_name="ci-orchestrator")
 

@@ -17,7 +17,7 @@ from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.settings.model import most_restrictive, smallest_limit
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Iterable, Sequence
 
     from ci_orchestrator.playbook.model import Playbook, Step
     from ci_orchestrator.settings.model import Settings
@@ -33,6 +33,7 @@ class Selection:
     playbook: str | None = None
     select: str | None = None
     only: bool = False
+    instances: tuple[str, ...] = ()  # exact instance ids, as `repro` asks for them: no selector syntax
     matrix: tuple[str, ...] = ()  # KEY=V1,V2
     variables: tuple[str, ...] = ()  # KEY=VALUE
     shard: str | None = None
@@ -55,6 +56,31 @@ class RunOptions:
     summary: str | None = None
     json: str | None = None
     output: str | None = None
+
+
+def not_unicode(texts: Iterable[str]) -> str | None:
+    """The first of `texts` that is not valid Unicode, as a message may show it, or None.
+
+    Python hands bytes that are not UTF-8 (in arguments, file names) on as lone surrogates, as
+    JSON's `\\udXXX` escapes read; no report, database, step script or console can hold them.
+    """
+    for text in texts:
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            try:
+                shown = os.fsencode(text).decode("utf-8", "backslashreplace")  # the bytes given
+            except UnicodeEncodeError:
+                shown = text.encode("utf-8", "backslashreplace").decode("ascii")
+            return shown if len(shown) <= 60 else f"{shown[:57]}..."
+    return None
+
+
+def undecodable_argument(args: Sequence[str]) -> str | None:
+    """What is wrong with the first argument that is not UTF-8 text, or None: a value or file
+    name has to be text, and is refused before a command reads it."""
+    shown = not_unicode(args)
+    return None if shown is None else f"argument '{shown}' is not UTF-8 text: values and file names must be"
 
 
 def parse_pairs(pairs: Sequence[str], *, option: str) -> dict[str, str]:
@@ -108,10 +134,14 @@ def asked_concurrency(options: RunOptions) -> int | None:
     """`--concurrency` as a number; None for `auto` or when not given."""
     if not options.concurrency or options.concurrency == "auto":
         return None
+    text = options.concurrency.strip()
+    if text.isascii() and text.isdigit() and len(text.lstrip("0")) > 18:
+        return 10**18  # as good as no limit; int() refuses thousands of digits
     try:
-        asked = int(options.concurrency)
+        asked = int(text)
     except ValueError:
-        raise UsageError(f"--concurrency {options.concurrency!r}: expected a number or 'auto'") from None
+        shown = text if len(text) <= 40 else f"{text[:37]}..."
+        raise UsageError(f"--concurrency {shown!r}: expected a number or 'auto'") from None
     if asked < 1:
         raise UsageError("--concurrency must be at least 1")
     return asked

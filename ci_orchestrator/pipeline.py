@@ -22,13 +22,14 @@ from ci_orchestrator.options import (
     default_timeout,
     fail_fast,
     new_run_id,
+    not_unicode,
     output_mode,
     parse_pairs,
     report_files,
 )
 from ci_orchestrator.plan import selectors
 from ci_orchestrator.plan.checking import checked_plan
-from ci_orchestrator.playbook import loader
+from ci_orchestrator.playbook import loader, lookup
 from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
 
@@ -70,6 +71,8 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     }
     plan = checked_plan(playbook, problems, matrix_filters=filters, variables=variables)
     plan = selectors.select(plan, selection.select, only=selection.only)
+    if selection.instances:
+        plan = selectors.select_exact(plan, selection.instances, only=selection.only)
     shard = None
     if selection.shard:
         plan, shard = shard_plan(plan, selection.shard, root=root)
@@ -313,29 +316,51 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
 
     if not records:
         raise UsageError("report merge needs at least one run record")
-    result = merge_results([read_run_record(path) for path in records])
+    result = merge_results([read_run_record(regular_file(path)) for path in records])
     for note in result.notes:
         notices.warn(note)
     write_reports(result, options, root=Path.cwd())
     return exit_code(result)
 
 
+def regular_file(path: Path) -> Path:
+    """`path`, unless it names a folder or a device: `/dev/zero` would be read for ever."""
+    kind = lookup.look(path).kind
+    if kind in (lookup.Kind.FOLDER, lookup.Kind.OTHER):
+        raise UsageError(f"{path}: not a regular file")
+    return path
+
+
 def repro(record: Path, instance: str | None, options: RunOptions) -> int:
     """Rerun here the failed instances of a recorded run (or the one named), as they ran."""
     from ci_orchestrator.reporters.run_record import read_run_record
 
-    recorded = read_run_record(record)
-    if instance is not None:
-        if instance not in {step.id for step in recorded.steps}:
-            raise UsageError(f"{record}: no instance {instance!r} in this run")
-        wanted = [instance]
-    else:
-        wanted = [step.id for step in recorded.steps if step.status.is_failure]
+    recorded = read_run_record(regular_file(record))
+    # A record is untrusted input: JSON escapes can spell text that no report or script can hold.
+    texts = [recorded.playbook_path or "", *(step.id for step in recorded.steps)]
+    texts += [text for key, value in recorded.vars.items() for text in (key, value)]
+    texts += [text for key, values in recorded.matrix_filters.items() for text in (key, *values)]
+    shown = not_unicode(texts)
+    if shown is not None:
+        raise UsageError(f"{record}: '{shown}' is not valid Unicode text")
+    failed = [step.id for step in recorded.steps if step.status.is_failure]
+    if instance is None:
+        wanted = failed
         if not wanted:
             raise UsageError(f"{record}: nothing failed in run {recorded.run_id}")
+    elif instance in {step.id for step in recorded.steps}:
+        wanted = [instance]
+    else:
+        of_step = [step.id for step in recorded.steps if step.step == instance]
+        if not of_step:
+            raise UsageError(f"{record}: no instance or step {instance!r} in this run")
+        wanted = [id_ for id_ in of_step if id_ in failed]
+        if not wanted:
+            raise UsageError(f"{record}: no instance of step {instance!r} failed in run {recorded.run_id}")
     selection = Selection(
         playbook=recorded.playbook_path,
-        select=",".join(wanted),
+        # Taken as they are written: an id may hold what a selector reads as syntax (`[`, `*`, `,`).
+        instances=tuple(wanted),
         # The run's own --matrix values: one that replaced an axis's values made these instances.
         matrix=tuple(f"{key}={','.join(values)}" for key, values in recorded.matrix_filters.items()),
         variables=tuple(f"{key}={value}" for key, value in recorded.vars.items()),

@@ -10,25 +10,33 @@ _DURATION = re.compile(rf"(?:({_NUMBER})h)?\s*(?:({_NUMBER})m)?\s*(?:({_NUMBER})
 _DURATION_FORMS = "use seconds or a form like 90s, 2m, 1h30m"
 _SIZE = re.compile(rf"({_NUMBER})\s*([kmgt]?)(i?)(b?)", re.IGNORECASE)
 
+MAX_DURATION = 7 * 24 * 3600
+"""The longest duration taken, 7 days (`168h`): longer than any CI job runs, and far inside what
+the system's waits and clocks hold (a wait of 25 days or more overflows them)."""
+MAX_SIZE = 1024**5
+"""The largest size taken, 1024 TiB: beyond any disk, and inside what the cache's database holds."""
+
 
 def parse_duration(value: object) -> float:
     """Seconds from a number or a text like `90`, `1.5`, `90s`, `2m`, `1h30m`.
 
-    Every duration users write is a timeout, so it must be finite and above 0: a timeout of 0
-    would stop its step at once. Raises ValueError for anything else, TypeError for a value of
-    another type (a bool, a list), both with a message fit for the user. The playbook, script
-    headers, settings and `--timeout` all read durations here; each caller says where the value
-    was written.
+    Every duration users write is a timeout, so it must be above 0 (a timeout of 0 would stop
+    its step at once) and at most `MAX_DURATION`. Raises ValueError for anything else,
+    TypeError for a value of another type (a bool, a list), both with a message fit for the
+    user. The playbook, script headers, settings and `--timeout` all read durations here; each
+    caller says where the value was written.
     """
-    shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+    shown = _shown(value)
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise TypeError(f"invalid duration {shown}: {_DURATION_FORMS}")
     try:
         seconds = float(value) if isinstance(value, int | float) else _duration_text(value, shown)
     except OverflowError:  # an int too large for a float
         seconds = math.inf
-    if not math.isfinite(seconds) or seconds <= 0:
+    if math.isnan(seconds) or seconds <= 0:
         raise ValueError(f"invalid duration {shown}: must be a finite number of seconds above 0")
+    if seconds > MAX_DURATION:
+        raise ValueError(f"invalid duration {shown}: at most 168h (7 days)")
     return seconds
 
 
@@ -47,19 +55,30 @@ def _duration_text(text: str, shown: str) -> float:
 
 def parse_size(text: str | int) -> int:
     """Bytes from an integer or a text like `500MB`, `2GiB`, `1.5G` (K, M, G, T alone are binary)."""
-    if isinstance(text, bool):
-        raise TypeError(f"invalid size {text!r}")
+    if isinstance(text, bool) or not isinstance(text, str | int):
+        raise TypeError(f"invalid size {_shown(text)}")
     if isinstance(text, int):
-        size = text
+        size: float = text
     else:
         match = _SIZE.fullmatch(text.strip())
         if match is None:
-            raise ValueError(f"invalid size {text!r}: use bytes or a form like 500MB, 2GiB")
+            raise ValueError(f"invalid size {_shown(text)}: use bytes or a form like 500MB, 2GiB")
         number, prefix, binary, byte = match.groups()
         power = " kmgt".index(prefix.lower()) if prefix else 0
         # `2G` means GiB, as in most tools' size options; only an explicit `GB` is decimal.
         base = 1000 if (byte and not binary and prefix) else 1024
-        size = int(float(number) * base**power)
-    if size <= 0:
-        raise ValueError(f"invalid size {text!r}: must be more than 0 bytes")
-    return size
+        size = float(number) * base**power  # inf for a number past what a float holds
+    if size > MAX_SIZE:
+        raise ValueError(f"invalid size {_shown(text)}: at most 1024TiB")
+    if int(size) <= 0:
+        raise ValueError(f"invalid size {_shown(text)}: must be more than 0 bytes")
+    return int(size)
+
+
+def _shown(value: object) -> str:
+    """A value as an error message quotes it: a number thousands of digits long is cut short.
+    Integers are measured by their bits, as turning a huge one into text is refused."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 128:
+        return "(a number of more than 38 digits)"
+    shown = repr(value)
+    return shown if len(shown) <= 40 else f"{shown[:37]}..."

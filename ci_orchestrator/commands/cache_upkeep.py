@@ -12,6 +12,7 @@ from ci_orchestrator import notices, units
 from ci_orchestrator.errors import UsageError, did_you_mean
 from ci_orchestrator.options import RunOptions, Selection, cache_directory
 from ci_orchestrator.pipeline import open_cache, prepare
+from ci_orchestrator.playbook import lookup
 from ci_orchestrator.settings import reading
 
 if TYPE_CHECKING:
@@ -60,7 +61,7 @@ def cache_stats(cache_dir: str | None, *, choice: Selection) -> str:
 
     settings = _settings(choice)
     directory = cache_directory(RunOptions(cache_dir=cache_dir), settings, root=Path.cwd())
-    if not directory.exists():  # a question does not make the cache
+    if lookup.look(directory).kind is lookup.Kind.MISSING:  # a question does not make the cache
         return f"cache    {directory}\nentries  0 (no run has stored anything there yet)"
     with _cache(cache_dir, settings) as cache:
         problem = cache.unusable

@@ -152,7 +152,9 @@ def _placeholder(template: str, left: int) -> tuple[int, int, str] | None:
     digits_end = left + 1
     while digits_end < len(template) and "0" <= template[digits_end] <= "9":
         digits_end += 1
-    if digits_end == left + 1 or int(template[left + 1 : digits_end]) > _MAX_PLACEHOLDER:
+    # Measured by length first: int() refuses text thousands of digits long.
+    too_long = digits_end - left - 1 > len(str(_MAX_PLACEHOLDER))
+    if digits_end == left + 1 or too_long or int(template[left + 1 : digits_end]) > _MAX_PLACEHOLDER:
         return None
     number = int(template[left + 1 : digits_end])
     if template.startswith("}", digits_end):

@@ -124,6 +124,17 @@ def select(plan: Plan, expression: str | None, *, only: bool = False) -> Plan:
     return plan.subset(chosen if only else _with_needs(plan, chosen))
 
 
+def select_exact(plan: Plan, ids: Sequence[str], *, only: bool = False) -> Plan:
+    """The sub-plan of the instances with exactly these ids (no selector syntax: an id may hold
+    wildcard characters or commas of its own), plus what they need unless `only`."""
+    missing = [instance_id for instance_id in ids if instance_id not in plan.by_id]
+    if missing:
+        suggestion = did_you_mean(missing[0], list(plan.by_id))
+        raise UsageError(f"no instance {missing[0]!r} in the playbook{suggestion}")
+    chosen = list(dict.fromkeys(ids))
+    return plan.subset(chosen if only else _with_needs(plan, chosen))
+
+
 def _named_whole(plan: Plan, expression: str) -> list[str]:
     """The instance of an expression that is exactly one matrix instance's id, taken whole: such
     an id may hold commas, parentheses and wildcard characters of its own (`test (a)b,c)`,

@@ -66,16 +66,25 @@ def cron_problem(expression: str) -> str | None:
     return None
 
 
+def _cron_number(text: str) -> int | None:
+    """A cron field's number: ASCII digits only (`isdigit` takes a superscript `²` that `int`
+    refuses); one too long to read (Python refuses thousands of digits) is past every range."""
+    if not text.isascii() or not text.isdigit():
+        return None
+    return int(text) if len(text.lstrip("0")) <= 9 else 10**9
+
+
 def _cron_part_problem(part: str, low: int, high: int, names: dict[str, int]) -> str | None:
     base, slash, step = part.partition("/")
-    if slash and (not step.isdigit() or int(step) == 0):
+    if slash and not _cron_number(step):
         return f"{part!r} has a bad step {step!r}"
     if base == "*":
         return None
     start, dash, end = base.partition("-")
     numbers = []
     for bound in (start, end) if dash else (start,):
-        number = int(bound) if bound.isdigit() else names.get(bound.upper())
+        number = _cron_number(bound)
+        number = names.get(bound.upper()) if number is None else number
         if number is None:
             return f"{part!r} is not a number, a range or '*'"
         if not low <= number <= high:
@@ -243,6 +252,9 @@ class Checker:
                 self.problem(key, path, f"{_shown(key)} is not a variable name")
             elif not isinstance(value, Scalar):
                 self.problem(value, f"{path}.{key.text}", f"must be a string, not {kind_of(value)}")
+            elif "\0" in value.text:
+                message = "holds a NUL character, which no process can be given"
+                self.problem(value, f"{path}.{key.text}", message)
             else:
                 env[key.text] = render_scalar(value)
         return env

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, PlaybookError, UsageError, in_place_order
 from ci_orchestrator.output.paths import shown_path
-from ci_orchestrator.playbook import matrix_refs, nodes
+from ci_orchestrator.playbook import lookup, matrix_refs, nodes
 from ci_orchestrator.playbook.checks import ENV_NAME_PATTERN, Checker, did_you_mean, kind_of
 from ci_orchestrator.playbook.model import Execution, Group, Playbook, Step, within
 from ci_orchestrator.playbook.nodes import Sequence
@@ -46,12 +46,15 @@ def find_playbook(name: str | None, *, root: Path) -> Path:
     if name is not None:
         given = Path(name)
         for candidate in (given, root / given) if not given.is_absolute() else (given,):
-            if candidate.is_file():
+            found = lookup.look(candidate)
+            if found.kind is lookup.Kind.FILE:
                 return candidate
-            if candidate.is_dir():
+            if found.kind is lookup.Kind.FOLDER:
                 raise UsageError(f"{name}: is a folder, not a playbook file")
-            if candidate.exists():  # a FIFO or a device: reading it could block for ever
+            if found.kind is lookup.Kind.OTHER:
                 raise UsageError(f"{name}: not a regular file")
+            if found.kind is lookup.Kind.REFUSED:
+                raise UsageError(f"{name}: {found.problem}")
         if _is_path(name):
             inside = root / PLAYBOOK_DIR / given.name
             hint = f" (did you mean {shown_path(inside)}?)" if inside.is_file() else ""
@@ -60,8 +63,11 @@ def find_playbook(name: str | None, *, root: Path) -> Path:
     folder = root / PLAYBOOK_DIR
     for extension in EXTENSIONS:
         candidate = folder / f"{wanted}{extension}"
-        if candidate.is_file():
+        found = lookup.look(candidate)
+        if found.kind is lookup.Kind.FILE:
             return candidate
+        if found.kind is lookup.Kind.REFUSED:
+            raise UsageError(f"playbook {wanted!r}: {shown_path(candidate)}: {found.problem}")
     known = available_playbooks(root)
     listed = f"; playbooks: {', '.join(known)}" if known else ""
     if name is None:
@@ -325,8 +331,13 @@ class _PlaybookReader:
         if text is None:
             return None, {}
         folder = self.base / text
-        if not folder.is_dir():
-            self.checker.problem(node, "scripts", f"scripts folder {shown_path(folder)!r} does not exist")
+        found = lookup.look(folder)
+        if found.kind is not lookup.Kind.FOLDER:
+            why = {
+                lookup.Kind.MISSING: "does not exist",
+                lookup.Kind.REFUSED: f"cannot be read: {found.problem}",
+            }.get(found.kind, "is not a folder")
+            self.checker.problem(node, "scripts", f"scripts folder {shown_path(folder)!r} {why}")
             return folder, {}
         # A bad header leaves out its values, not its script: the steps that run it still find it.
         return folder, {info.number: info for info in discover(folder, self.checker.problems)}

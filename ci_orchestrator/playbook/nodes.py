@@ -140,6 +140,18 @@ def size_of(node: Node) -> int:
     return 1 if isinstance(node, Scalar) else node.size
 
 
+def unreadable(node: Node) -> Scalar | None:
+    """The first scalar in `node` whose value cannot be read (a number too long), or None."""
+    if not isinstance(node, Scalar):
+        parts = node.items if isinstance(node, Sequence) else [kv for entry in node.entries for kv in entry]
+        return next((found for part in parts if (found := unreadable(part)) is not None), None)
+    try:
+        node.value  # noqa: B018  read for its error
+    except ValueError:
+        return node
+    return None
+
+
 def to_python(node: Node) -> Any:
     """Plain Python data (dicts, lists, scalars) for values the model keeps as they are."""
     if isinstance(node, Scalar):
@@ -201,9 +213,7 @@ def compose(text: str) -> tuple[Node, list[Duplicate]]:
 
 # A UTF-16 surrogate pair escaped in JSON (`\ud83d\ude00`, as `json.dumps` writes an emoji), not
 # preceded by an escaped backslash: PyYAML reads `\U0001f600` but not the pair.
-_SURROGATE_PAIR = re.compile(
-    r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.IGNORECASE
-)
+_SURROGATE_PAIR = re.compile(r"(?<!\\)((?:\\\\)*)\\u(d[89ab][0-9a-f]{2})\\u(d[c-f][0-9a-f]{2})", re.I)
 
 
 def compose_json(text: str) -> tuple[Node, list[Duplicate]]:

@@ -8,6 +8,7 @@ Known keys: Stage, Order, Dependencies, Tags, AllowParallel, Timeout, Descriptio
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
 
-SCRIPT_NAME = re.compile(r"(\d{4})_(.+)\.([A-Za-z0-9]+)")
+SCRIPT_NAME = re.compile(r"([0-9]{4})_(.+)\.([A-Za-z0-9]+)")
 _HEADER_BYTES = 64 * 1024  # metadata sits at the top; never read a whole large file
 _KEY_VALUE = re.compile(r"([A-Za-z][A-Za-z0-9_-]*)\s*:\s*(.*)")
 HEADER_KEYS = ("Stage", "Order", "Dependencies", "Tags", "AllowParallel", "Timeout", "Description")
@@ -67,6 +68,9 @@ def discover(directory: Path, problems: list[Problem] | None = None) -> list[Scr
         match = SCRIPT_NAME.fullmatch(path.name)
         if match is None or not path.is_file():
             continue
+        if (problem := _name_problem(path)) is not None:
+            found.append(problem)
+            continue
         info = read_script(path, found)
         first = scripts.get(info.number)
         if first is not None:
@@ -84,6 +88,21 @@ def discover(directory: Path, problems: list[Problem] | None = None) -> list[Scr
     elif found:
         raise PlaybookError.from_problems(sorted(found, key=_place))
     return [scripts[number] for number in sorted(scripts)]
+
+
+def _name_problem(path: Path) -> Problem | None:
+    """A script whose file name is not UTF-8 text: its name would reach every report, none of
+    which can hold the bytes."""
+    try:
+        path.name.encode("utf-8")
+    except UnicodeEncodeError:
+        shown = os.fsencode(path.name).decode("utf-8", "backslashreplace")
+        return Problem(
+            location=Location(file=shown_path(path.parent)),
+            path="",
+            message=f"script '{shown}' has a file name that is not UTF-8 text: rename it",
+        )
+    return None
 
 
 def _place(problem: Problem) -> tuple[str, int, int]:

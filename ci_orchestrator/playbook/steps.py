@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location
 from ci_orchestrator.output.paths import shown_path
-from ci_orchestrator.playbook import matrix_refs
+from ci_orchestrator.playbook import lookup, matrix_refs
 from ci_orchestrator.playbook.checks import (
     SHELLS,
     Checker,
@@ -19,7 +19,7 @@ from ci_orchestrator.playbook.checks import (
     slug,
 )
 from ci_orchestrator.playbook.model import HEADER_KEYS, MatrixSpec, Step
-from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python
+from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python, unreadable
 from ci_orchestrator.playbook.scripts import SCRIPT_NAME, ScriptInfo, normalize_number, read_script
 
 if TYPE_CHECKING:
@@ -215,6 +215,10 @@ def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
     for key, value in node.entries:
         name = checker.text(key, path)
         where = f"{path}.{name}"
+        if (unread := unreadable(value)) is not None:
+            checker.problem(unread, where, f"{unread.text[:40]!r}... is too long a number")
+            valid = False
+            continue
         if name in lists:
             if not isinstance(value, Sequence) or not all(isinstance(item, Mapping) for item in value.items):
                 checker.problem(value, where, "must be a list of mappings")
@@ -270,7 +274,11 @@ def _script(
             return None, None
         return info, info.path
     script_path = context.base / text
-    if not script_path.is_file():
+    found = lookup.look(script_path)
+    if found.kind is lookup.Kind.REFUSED:
+        checker.problem(node, path, f"script {text!r} cannot be read: {found.problem}")
+        return None, None
+    if found.kind is not lookup.Kind.FILE:
         checker.problem(node, path, f"script {text!r} not found (looked for {shown_path(script_path)})")
         return None, None
     for info in context.scripts.values():

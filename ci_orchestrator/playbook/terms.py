@@ -10,14 +10,23 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
-NUMBER_RANGE = re.compile(r"(\d+)-(\d+)")
+_DIGITS = re.compile(r"[0-9]+")
+NUMBER_RANGE = re.compile(r"([0-9]+)-([0-9]+)")
+
+
+def _magnitude(digits: str) -> tuple[int, str]:
+    """A key that orders digit strings as the numbers they write, however long (Python refuses
+    to turn thousands of digits into an int): fewer significant digits, then the digits."""
+    significant = digits.lstrip("0")
+    return len(significant), significant
 
 
 def range_problem(term: str) -> str | None:
     """What is wrong with a script-number range (`0499-0400`), or None (also for other terms)."""
     numeric = NUMBER_RANGE.fullmatch(term)
-    if numeric and int(numeric[1]) > int(numeric[2]):
-        return f"invalid range {term!r}: its start is after its end"
+    if numeric and _magnitude(numeric[1]) > _magnitude(numeric[2]):
+        shown = term if len(term) <= 40 else f"{term[:37]}..."
+        return f"invalid range {shown!r}: its start is after its end"
     return None
 
 
@@ -31,8 +40,8 @@ def matches(term: str, names: Sequence[str], *, stage: str | None = None, tags: 
         return any(tag.casefold() == wanted for tag in tags)
     numeric = NUMBER_RANGE.fullmatch(term)
     if numeric:
-        low, high = int(numeric[1]), int(numeric[2])
-        if any(name.isdigit() and low <= int(name) <= high for name in names):
+        low, high = _magnitude(numeric[1]), _magnitude(numeric[2])
+        if any(_DIGITS.fullmatch(name) and low <= _magnitude(name) <= high for name in names):
             return True
     if any(char in term for char in "*?["):
         return any(fnmatchcase(name, term) for name in names)

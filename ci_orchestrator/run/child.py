@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.run.argv import find_program, missing_program
+from ci_orchestrator.run.process_specs import unpassable
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -120,11 +121,12 @@ def spawn(
     read_fd, out_fd = os.pipe() if piped else (None, log_fd)
     try:
         process = _start(argv, cwd=cwd, env=env, stdin=stdin, out_fd=out_fd)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a NUL or unencodable text to pass on
         os.close(log_fd)
         if read_fd is not None:
             os.close(read_fd)
-        raise StartError(_explain(argv, cwd, error)) from None
+        reason = _explain(argv, cwd, error) if isinstance(error, OSError) else unpassable(argv, cwd, env)
+        raise StartError(reason) from None
     finally:
         if read_fd is not None:
             os.close(out_fd)

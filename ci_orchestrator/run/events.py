@@ -14,7 +14,8 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class ProcessSpec:
-    """One process to run. `env` is its complete environment; `masks` are values written as `***`."""
+    """One process to run. `env` is its complete environment; `masks` are values written as `***`;
+    `error` says why it cannot start, found while preparing it (no process is then started)."""
 
     key: str
     argv: tuple[str, ...]
@@ -23,6 +24,7 @@ class ProcessSpec:
     log_path: Path
     timeout: float | None
     masks: tuple[str, ...] = ()
+    error: str | None = None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import hashlib
 import os
 import re
 from dataclasses import dataclass, field
@@ -12,12 +13,16 @@ from ci_orchestrator.run.argv import build_argv
 from ci_orchestrator.run.events import ProcessSpec
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import Mapping, Sequence
     from pathlib import Path
 
     from ci_orchestrator.playbook.model import Instance
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9_.-]+")
+_PLAIN = re.compile(r"[a-z0-9_.-]+")
+_UNSAFE = re.compile(r"[^a-z0-9_.-]+")
+_MAX_STEM = 100
+"""Characters of an id kept in its log name: with the hash and an attempt suffix, far below the
+255 bytes a file name may have."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -33,12 +38,23 @@ class RunContext:
 
 @functools.cache  # asked for each start of each instance
 def log_name(instance_id: str) -> str:
-    """A file name for an instance id: `test (3.12)` -> `test_3.12`."""
-    return _UNSAFE.sub("_", instance_id).strip("_") or "step"
+    """The file name (without extension) of an instance's log, one per id: a plain lower-case id
+    is its own name (`lint`); any other gets a readable part and a hash of the exact id
+    (`test (3.12)` -> `test_3.12+1c8f4a2b9e`), so that ids alike once made safe (`build (c)`,
+    `build (c++)`, `Build`) never share a file, even on a file system blind to case.
+
+    No step id holds a `+`: a plain name is never one of the hashed ones, nor an attempt's.
+    """
+    if _PLAIN.fullmatch(instance_id) and len(instance_id) <= _MAX_STEM:
+        return instance_id
+    readable = _UNSAFE.sub("_", instance_id.lower())[:_MAX_STEM].strip("_")
+    # surrogatepass: an id may hold what a non-UTF-8 `--matrix` value brought in.
+    digest = hashlib.sha256(instance_id.encode("utf-8", "surrogatepass")).hexdigest()[:10]
+    return f"{readable}+{digest}"
 
 
 def log_path(context: RunContext, instance_id: str, attempt: int = 1) -> Path:
-    suffix = "" if attempt == 1 else f".attempt{attempt}"
+    suffix = "" if attempt == 1 else f"+attempt{attempt}"
     return context.log_dir / f"{log_name(instance_id)}{suffix}.log"
 
 
@@ -70,6 +86,22 @@ def step_environment(
     return env
 
 
+def unpassable(argv: Sequence[str], cwd: Path, env: Mapping[str, str]) -> str:
+    """Why the system cannot be handed a process's values, which Python refuses before trying:
+    a NUL character (a C string ends there), or text no file name encoding takes."""
+    named = [("the working directory", str(cwd))]
+    named += [(f"argument {index}", word) for index, word in enumerate(argv)]
+    named += [(f"environment variable {name}", f"{name}={value}") for name, value in env.items()]
+    for what, text in named:
+        if "\0" in text:
+            return f"cannot start: {what} holds a NUL character, which no process can be given"
+        try:
+            os.fsencode(text)
+        except UnicodeEncodeError:
+            return f"cannot start: {what} holds text that is not valid Unicode"
+    return "cannot start: a value cannot be passed to a process"
+
+
 def process_spec(
     instance: Instance,
     context: RunContext,
@@ -85,6 +117,7 @@ def process_spec(
     env = step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env)
     # As a shell sets it, so that a step started without one sees its own directory there too.
     env["PWD"] = str(cwd)
+    error = None
     try:
         argv = build_argv(
             run=instance.run,
@@ -96,12 +129,14 @@ def process_spec(
             name=log_name(instance.id),
             env=env,
         )
-    except OSError as error:
-        # Reported by the supervisor as a step that cannot start, with this reason.
-        argv = ("/nonexistent/cannot-prepare", str(error))
+    except OSError as problem:  # the `run:` script file could not be written
+        argv, error = (), f"cannot write the step's script: {problem.strerror or problem}"
+    except UnicodeEncodeError:  # a `run:` text holding what no file can (from a fromJSON value)
+        argv, error = (), "cannot write the step's script: its text is not valid Unicode"
     return ProcessSpec(
         key=instance.id,
         argv=argv,
+        error=error,
         cwd=cwd,
         env=env,
         log_path=log_path(context, instance.id, attempt),

@@ -185,18 +185,22 @@ class Supervisor:
             raise ValueError(f"{spec.key!r} is already running")
         started = _now()
         masker = Masker(spec.masks) if any(spec.masks) else None
-        try:
-            child = spawn(
-                spec.argv,
-                cwd=spec.cwd,
-                env=spec.env,
-                log_path=spec.log_path,
-                stdin=self._devnull,
-                piped=masker is not None or self._on_output is not None,
-            )
-        except StartError as error:
+        error, child = spec.error, None
+        if error is None:
+            try:
+                child = spawn(
+                    spec.argv,
+                    cwd=spec.cwd,
+                    env=spec.env,
+                    log_path=spec.log_path,
+                    stdin=self._devnull,
+                    piped=masker is not None or self._on_output is not None,
+                )
+            except StartError as failure:
+                error = str(failure)
+        if child is None:
             self._events.append(
-                Exited(key=spec.key, exit_code=None, error=str(error), started=started, finished=_now())
+                Exited(key=spec.key, exit_code=None, error=error, started=started, finished=_now())
             )
             return
         self._steps[spec.key] = _Step(spec, child, masker, started)

@@ -28,10 +28,13 @@ def boolean(value: object) -> bool:
 def concurrency(value: object) -> int | str:
     if isinstance(value, str) and value.strip().lower() == AUTO:
         return AUTO
-    if isinstance(value, str) and value.strip().isdigit():
-        value = int(value)
+    # ASCII digits (`isdigit` takes a superscript `²` that int() refuses), and not thousands of
+    # them (which int() refuses too): any number of processes past that is as good as no limit.
+    if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
+        value = int(value) if len(value.strip().lstrip("0")) <= 18 else 10**18
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"expected a number of processes (1 or more) or 'auto', got {value!r}")
+        shown = repr(value) if len(repr(value)) <= 40 else f"{repr(value)[:37]}..."
+        raise ValueError(f"expected a number of processes (1 or more) or 'auto', got {shown}")
     return value
 
 

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 from ci_orchestrator import ci
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
 from ci_orchestrator.output.paths import shown_path
+from ci_orchestrator.playbook import lookup
 from ci_orchestrator.settings import checks
 from ci_orchestrator.settings.model import (
     ALIASES,
@@ -76,7 +77,12 @@ def read_settings(
 
 def _find_source(root: Path, config: Path | None) -> Path | None:
     if config is not None:
-        if not config.is_file():
+        found = lookup.look(config)
+        if found.kind is lookup.Kind.REFUSED:
+            raise UsageError(
+                f"settings file {str(config)!r} cannot be read: {found.problem}", path="--config"
+            )
+        if found.kind is not lookup.Kind.FILE:
             raise UsageError(f"settings file {str(config)!r} not found", path="--config")
         return config
     for candidate in (root / CONFIG_NAME, root / PYPROJECT_NAME):
@@ -94,7 +100,7 @@ def _has_tool_table(pyproject: Path) -> bool:
         return False
     try:
         document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError:
+    except ValueError:  # TOMLDecodeError, or a number too long for `int()`
         # A broken pyproject.toml is ours to report only when it holds our table.
         return "[tool.ci-orchestrator" in text
     tool = document.get("tool")
@@ -142,6 +148,10 @@ class _Reader:
             raise PlaybookError.not_utf8(data, error, file=self.name) from None
         except tomllib.TOMLDecodeError as error:
             raise self._syntax_error(str(error)) from None
+        except ValueError:  # raised by `int()` for a number thousands of digits long
+            raise PlaybookError(
+                "invalid TOML: a number too long to read", location=Location(file=self.name)
+            ) from None
         self.lines = key_lines(text)
         table: Any = document
         for part in self.prefix:

@@ -324,3 +324,54 @@ def test_matrix_and_variable_values_reach_the_step_as_text(workdir: Path) -> Non
         "`touch pwned` $(touch pwned)",
     ]
     assert not (workdir / "pwned").exists()
+
+
+# ---------------------------------------------------------------- hostile command-line values
+
+_LONG_DIGITS = "9" * 5000  # past the digits Python's int() reads from text
+_option_text = st.one_of(
+    st.text(max_size=12),
+    st.sampled_from(
+        [
+            "600h", "1e300", "1e400", "99999999999h", "nan", "inf", "-1", "0", _LONG_DIGITS,
+            f"1-{_LONG_DIGITS}", f"{_LONG_DIGITS}-1", f"1/{_LONG_DIGITS}", "1/257", "99999999999999999999/3",
+            "a (1)", "a ([x])", "a*", "[", "!", "!a", "tag:", "stage:x", "group:", "0000-9999", "\u00b2",
+            "x=1", "=1", "x=", "x=" + _LONG_DIGITS, "p" * 300,
+        ]
+    ),
+)  # fmt: skip
+_options = st.lists(
+    st.tuples(st.sampled_from(["--select", "--timeout", "--shard", "-j", "--matrix", "--var"]), _option_text),
+    max_size=4,
+)
+
+
+@settings(FUZZ, max_examples=200)
+@given(options=_options)
+def test_hostile_option_values_plan_or_are_refused(workdir: Path, options: list[tuple[str, str]]) -> None:
+    (workdir / FILE).write_text(
+        "name: options\nvars: {x: '1'}\nsteps:\n  - id: a\n    run: 'true'\n"
+        "  - id: b\n    run: 'true'\n    matrix: {x: ['1', '[x]']}\n"
+    )
+    args = ["plan", FILE, "--no-cache", *(word for pair in options for word in pair)]
+    result = invoke(*args)  # a traceback raises here
+    assert result.exit_code in (0, 2), (args, result.output)
+    if result.exit_code == 2:
+        assert result.stderr.startswith("ci-orchestrator: ") or "Error:" in result.stderr, result.stderr
+
+
+@settings(FUZZ, max_examples=300)
+@given(value=st.one_of(_option_text, _huge, st.booleans(), st.none(), st.lists(st.integers(), max_size=2)))
+def test_durations_and_sizes_are_in_range_or_refused(value: Any) -> None:
+    from ci_orchestrator import units
+
+    for parse, low, high in (
+        (units.parse_duration, 0, units.MAX_DURATION),
+        (units.parse_size, 1, units.MAX_SIZE),
+    ):
+        try:
+            parsed = parse(value)
+        except (ValueError, TypeError) as error:
+            assert len(str(error)) < 200  # a value thousands of characters long is cut short
+        else:
+            assert low <= parsed <= high

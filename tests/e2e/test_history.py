@@ -232,3 +232,61 @@ def test_repro_of_a_passing_instance_passes_and_unknown_ones_are_refused(tmp_pat
     missing = run_cli(work, "repro", "nowhere.json")
     assert missing.returncode == 2
     assert "nowhere.json" in missing.stderr
+
+
+EXTRAS_PLAYBOOK = """\
+name: extras
+execution: parallel
+fail-fast: false
+steps:
+  - id: test
+    # pip extras and globs as matrix values: ids a selector would read as wildcards
+    matrix: {extra: [".[test]", ".t", "[xy]", "x", "a*", "ab", "b?", "bc", "c,d"]}
+    run: |
+      echo "installing $MATRIX_EXTRA"
+      case "$MATRIX_EXTRA" in *[[*?,]*) exit 3 ;; esac
+  - id: other
+    matrix: {n: [1, 2]}
+    run: echo other
+"""
+FAILING_EXTRAS = {"test (.[test])", "test ([xy])", "test (a*)", "test (b?)", "test (c,d)"}
+
+
+def test_repro_reruns_exactly_the_failed_ids_that_hold_wildcard_characters(tmp_path: Path) -> None:
+    work = project(tmp_path, EXTRAS_PLAYBOOK)
+    assert run_cli(work, "run", "--output", "quiet").returncode == 1
+    failed = {step["id"] for step in record(work)["steps"] if step["status"] == "failed"}
+    assert failed == FAILING_EXTRAS
+    saved = work / "ci.json"
+    saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    again = run_cli(work, "repro", "ci.json")
+    assert again.returncode == 1, again.stderr
+    steps = {step["id"]: step for step in record(work)["steps"]}
+    # Each failed instance, and none of those its id would match as a wildcard (`.t`, `x`, `ab`).
+    assert set(steps) == FAILING_EXTRAS
+    for instance, step in steps.items():
+        value = instance[len("test (") : -1]
+        assert (work / step["log"]).read_text(encoding="utf-8") == f"installing {value}\n"
+
+    one = run_cli(work, "repro", "ci.json", "test ([xy])")
+    assert one.returncode == 1, one.stderr
+    assert [step["id"] for step in record(work)["steps"]] == ["test ([xy])"]
+
+
+def test_repro_of_a_step_reruns_its_failed_instances(tmp_path: Path) -> None:
+    work = project(tmp_path, EXTRAS_PLAYBOOK)
+    assert run_cli(work, "run", "--output", "quiet").returncode == 1
+    saved = work / "ci.json"
+    saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
+
+    again = run_cli(work, "repro", "ci.json", "test")
+    assert again.returncode == 1, again.stderr
+    assert {step["id"] for step in record(work)["steps"]} == FAILING_EXTRAS
+
+    passed = run_cli(work, "repro", "ci.json", "other")
+    assert passed.returncode == 2
+    assert "no instance of step 'other' failed" in passed.stderr
+    unknown = run_cli(work, "repro", "ci.json", "nothing-like-it")
+    assert unknown.returncode == 2
+    assert "no instance or step 'nothing-like-it' in this run" in unknown.stderr
