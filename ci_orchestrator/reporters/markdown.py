@@ -1,7 +1,8 @@
 """The markdown job summary: what a person reads first after a run, on GitHub or with `cat`.
 
-Overall result, counts, wall time against the serial time, a table of instances, each failure with
-its log tail and the command that reproduces it here, and a mermaid timeline. It stays under
+Overall result, counts, wall time (and at most how much faster than its steps one after another),
+a table of instances, each failure with its log tail and how to reproduce it, and a mermaid
+timeline. It stays under
 GitHub's 1 MiB step-summary limit by cutting log tails first, then rows, and saying what it cut.
 """
 
@@ -22,7 +23,7 @@ from ci_orchestrator.results import RunStatus, Status
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from ci_orchestrator.results import RunResult, StepResult
+    from ci_orchestrator.results import RunResult, RunStats, StepResult
 
 MAX_BYTES = 1024 * 1024  # GitHub's limit for one step's summary
 ICONS = {
@@ -156,8 +157,7 @@ def _header(result: RunResult) -> list[str]:
     paragraphs = [
         f"## {RUN_ICONS[result.status]} {_escape(result.playbook)}: {result.status.value}",
         f"**{total} instance{'s' if total != 1 else ''}**" + (f": {tally}" if tally else ""),
-        f"Wall time **{format_seconds(result.wall_time)}** · one after another "
-        f"**{format_seconds(stats.serial_duration)}** · speed-up **{stats.speedup:.2f}×**",
+        f"Wall time **{format_seconds(result.wall_time)}**" + _speedup(stats),
     ]
     if result.interrupted_by is not None:
         paragraphs.append(f"Interrupted by {_signal_name(result.interrupted_by)}.")
@@ -168,6 +168,16 @@ def _header(result: RunResult) -> list[str]:
     where = _code(result.playbook_path or result.playbook)
     paragraphs.append(f"Run {_code(result.run_id)} of {where}{shard}")
     return paragraphs
+
+
+def _speedup(stats: RunStats) -> str:
+    """The speed-up for what it is, an upper bound (see `results.speedup`); nothing without one."""
+    if stats.speedup is None:
+        return ""
+    return (
+        f" · at most **{stats.speedup:.2f}×** faster than one after another"
+        f" (the steps' durations add up to **{format_seconds(stats.serial_duration)}**)"
+    )
 
 
 def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails: Mapping[str, str]) -> str:
