@@ -144,6 +144,8 @@ class RunResult:
     secrets: tuple[str, ...] = ()  # values to mask in every report
     shard: str | None = None
     notes: tuple[str, ...] = ()
+    branch: str | None = None  # what the run tested, when known: a reader checks it out to reproduce
+    commit: str | None = None
 
     def __bool__(self) -> bool:
         return self.status is RunStatus.PASSED

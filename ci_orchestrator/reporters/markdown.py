@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.output.masking import mask
 from ci_orchestrator.reporters.logs import clean, step_tail
+from ci_orchestrator.reporters.reproduce import repro_command, repro_commands, repro_instance, repro_where
 from ci_orchestrator.reporters.writing import failure_message, format_seconds, tail_note
 from ci_orchestrator.results import RunStatus, Status
 
@@ -139,7 +138,7 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
         parts.append(_cut_note(result, cuts, kept=len(kept), failures=len(shown_failures), tails=tails))
     parts.append(_table(kept))
     if shown_failures:
-        parts.append("### Failures")
+        parts += ["### Failures", repro_where(result) + "\n\n" + _fenced(repro_commands(result), "sh")]
         parts.extend(
             _failure(step, result, tails.get(step.id, ""), cuts.tail_bytes) for step in shown_failures
         )
@@ -243,7 +242,7 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
     lines = [
         f"#### {ICONS[step.status]} {_code(step.id)}: {_escape(failure_message(step))}",
         "",
-        "Reproduce locally:",
+        f"Reproduce locally: {_code(repro_instance(result, step))}, or without the record:",
         "",
         _fenced(repro_command(result, step), "sh"),
     ]
@@ -264,24 +263,6 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
     elif not step.log_tail:
         lines += ["", _escape(tail_note(step))]
     return "\n".join(lines)
-
-
-def repro_command(result: RunResult, step: StepResult) -> str:
-    """The shell command that runs this instance again here, with the run's values.
-
-    The instance id alone selects it, whatever its matrix values hold (commas, objects): the
-    run's own `--matrix` and `--var` values give the same instances as in CI. What the instance
-    needs runs too (or comes from the cache): on a fresh checkout the failure would otherwise be
-    a missing build, not the one CI saw.
-    """
-    words = ["ci-orchestrator", "run", result.playbook_path or result.playbook, "--select", step.id]
-    for key, values in result.matrix_filters.items():
-        # The values were split at commas when the run read them: joined, they read back the same.
-        words += ["--matrix", f"{key}={','.join(values)}"]
-    for key, value in result.vars.items():
-        words += ["--var", f"{key}={value}"]
-    # Each word masked before quoting, which could otherwise split a value the mask looks for.
-    return shlex.join(mask(word, result.secrets) for word in words)
 
 
 def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:
