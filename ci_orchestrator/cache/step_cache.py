@@ -258,7 +258,7 @@ class StepCache:
         symlink leading out), or when an `outputs` glob matches no file: a hit would report the
         step done and never make that file again. Nor under a key that misses input files.
         """
-        if not self.write or not self.enabled or key.untrusted:
+        if not self.write or not self.enabled:
             return None
         files, refused, missing = output_files(self._files, self.workspace, key.manifest.outputs)
         if refused:
@@ -267,6 +267,8 @@ class StepCache:
             return None
         if missing:
             self._patterns.missing_outputs(instance.step.id, missing)
+            return None
+        if key.untrusted:  # said when the key was made
             return None
         if not self._stores.ready_to_put():
             return None
