@@ -13,7 +13,7 @@ import pytest
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.reporters.run_record import merge_results, read_run_record, write_run_record
 from ci_orchestrator.reporters.writing import ReportError, ReportPaths, write_all
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, speedup
 from tests.helpers import T0, run_result, step_result
 
 if TYPE_CHECKING:
@@ -317,3 +317,20 @@ def test_a_report_that_cannot_be_written_does_not_stop_the_others(workdir: Path)
     assert "blocked/junit.xml" in str(caught.value)
     assert (workdir / "s.md").read_text(encoding="utf-8") == caught.value.summary
     assert (workdir / "run.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("durations", "wall", "expected"),
+    [
+        ((2.0, 2.0), 2.5, 1.6),  # side by side: the durations over the wall time
+        ((0.4, 0.4), 0.5, None),  # under a second: start-up weighs as much as the steps
+        ((2.0,), 2.0, None),  # one step: nothing ran beside it
+        ((0.5, 0.5), 1.2, None),  # below 1: nothing overlapped
+    ],
+)
+def test_the_speed_up_is_said_only_where_it_means_something(
+    durations: tuple[float, ...], wall: float, expected: float | None
+) -> None:
+    steps = [step_result(f"s{index}", duration=value) for index, value in enumerate(durations)]
+    steps.append(step_result("c", Status.CACHED, duration=9.0))  # a cached step ran nothing here
+    assert speedup(steps, wall) == expected
