@@ -44,6 +44,7 @@ class Status(Enum):
 # Asked of every result several times over; built once.
 _OK = (Status.PASSED, Status.CACHED)
 _FAILURES = (Status.FAILED, Status.TIMED_OUT, Status.CANCELLED)
+_NOT_RUN = (Status.SKIPPED, Status.CACHED)  # no process of theirs ran in the run
 
 
 class RunStatus(Enum):
@@ -95,8 +96,28 @@ class RunStats:
     max_concurrency_seen: int = 0
     resource_utilization: Mapping[str, float] = field(default_factory=dict)
     critical_path: tuple[str, ...] = ()
-    serial_duration: float = 0.0
-    speedup: float = 1.0
+    serial_duration: float = 0.0  # the durations of the instances added up
+    speedup: float | None = None  # see `speedup`
+
+
+# Under this wall time, starting processes and keeping the books weigh as much as the steps.
+SPEEDUP_MIN_WALL = 1.0
+
+
+def speedup(steps: Iterable[StepResult], wall: float) -> float | None:
+    """The durations of the instances that ran, added up, over the wall time: at most how many
+    times faster the run was than running them one after another. At most, because each took
+    longer beside others (they share the CPUs) than it would alone.
+
+    None where the figure says nothing: fewer than two instances ran, the run took under
+    `SPEEDUP_MIN_WALL`, or it is below 1 (nothing overlapped enough to outweigh the run's own
+    start-up and the gaps between steps).
+    """
+    durations = [step.duration for step in steps if step.started is not None and step.status not in _NOT_RUN]
+    if len(durations) < 2 or wall < SPEEDUP_MIN_WALL:
+        return None
+    ratio = sum(durations) / wall
+    return round(ratio, 3) if ratio >= 1 else None
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -123,6 +144,8 @@ class RunResult:
     secrets: tuple[str, ...] = ()  # values to mask in every report
     shard: str | None = None
     notes: tuple[str, ...] = ()
+    branch: str | None = None  # what the run tested, when known: a reader checks it out to reproduce
+    commit: str | None = None
 
     def __bool__(self) -> bool:
         return self.status is RunStatus.PASSED

@@ -302,6 +302,9 @@ class FileDigests:
                 directories[directory] = os.stat(directory).st_mtime_ns
                 entries = list(os.scandir(directory))
             except (FileNotFoundError, NotADirectoryError):
+                # Looked at again next time: a folder missing now may be made by a step (an
+                # output found missing after one instance may be there after the next).
+                directories[directory] = -1
                 continue
             for entry in entries:
                 relative = prefix + entry.name
@@ -317,6 +320,17 @@ class FileDigests:
 
     def _skipped(self, entry: os.DirEntry[str]) -> bool:
         return entry.name in SKIPPED_NAMES or (bool(self._skip) and entry.path in self._skip)
+
+
+def is_glob(pattern: str) -> bool:
+    """Whether a pattern has a wildcard (`*`, `?`, `[`) rather than naming one path."""
+    return _MAGIC.search(pattern) is not None
+
+
+def literal_base(pattern: str) -> str:
+    """The folders a normal glob starts with before its first wildcard (empty when none); a
+    pattern without one is its own base."""
+    return _split(pattern)[0] if is_glob(pattern) else pattern
 
 
 def _inside(path: str, root: str) -> str | None:

@@ -31,6 +31,9 @@ class CacheKey:
     digest: str
     manifest: Manifest
     instance_id: str = ""  # whose key: what a warning about its stored result names
+    # Why no result may be served or stored under this key (an `inputs` glob of it, or of a
+    # step it waits for, matches no file: the key misses files it was meant to hold); None.
+    untrusted: str | None = None
 
     def __str__(self) -> str:
         return self.digest

@@ -78,17 +78,22 @@ class PendingStore:
 
 def output_files(
     files: FileDigests, workspace: Path, patterns: tuple[str, ...]
-) -> tuple[tuple[str, ...], list[str]]:
-    """The files the `outputs` globs match (normal, workspace-relative), and why those a restore
-    would refuse (outside the workspace, or through a symlink leading out) would be."""
+) -> tuple[tuple[str, ...], list[str], list[str]]:
+    """The files the `outputs` globs match (normal, workspace-relative), why those a restore
+    would refuse (outside the workspace, or through a symlink leading out) would be, and the
+    globs that match no file."""
     found: dict[str, None] = {}
     refused: list[str] = []
+    missing: list[str] = []
     for pattern in patterns:
-        for name in files.expand(pattern):  # normalised: `sub/../a` is `a`
+        names = files.expand(pattern)
+        if not names:
+            missing.append(pattern)
+        for name in names:  # normalised: `sub/../a` is `a`
             try:
                 destination_inside(workspace, name)
             except RestoreError as error:
                 refused.append(str(error))
             else:
                 found[name] = None
-    return tuple(found), refused
+    return tuple(found), refused, missing

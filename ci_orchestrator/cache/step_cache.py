@@ -24,6 +24,7 @@ from ci_orchestrator.cache.entries import (
     LogWriter,
 )
 from ci_orchestrator.cache.keys import CACHE_FORMAT, Manifest, build_manifest, differences, instance_patterns
+from ci_orchestrator.cache.patterns import PatternNotices
 from ci_orchestrator.cache.saving import PendingStore, output_files
 from ci_orchestrator.cache.store import DEFAULT_SIZE_LIMIT, CacheStores
 from ci_orchestrator.errors import ExpressionError
@@ -65,6 +66,7 @@ class StepCache:
         self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
         self._logs = LogWriter()
         self._files = FileDigests(self.workspace, memo=_DigestMemo(self), skip=[self.directory.absolute()])
+        self._patterns = PatternNotices(self._files)
 
     @classmethod
     def open(
@@ -147,8 +149,12 @@ class StepCache:
             patterns = instance_patterns(instance, step.inputs, whole.variables)
             outputs = instance_patterns(instance, step.outputs, whole.variables)
             inputs: dict[str, str] = {}
+            unmatched: list[str] = []
             for pattern in patterns:
-                inputs.update(self._files.digests_of(pattern))
+                found = self._files.digests_of(pattern)
+                if not found:
+                    unmatched.append(pattern)
+                inputs.update(found)
             manifest = build_manifest(
                 instance,
                 workspace=self.workspace,
@@ -163,7 +169,28 @@ class StepCache:
         except ExpressionError as error:
             notices.warn(f"{instance.id}: cannot expand its inputs or outputs ({error}); uncached")
             return None
-        return CacheKey(digest=manifest.digest(), manifest=manifest, instance_id=instance.id)
+        return CacheKey(
+            digest=manifest.digest(),
+            manifest=manifest,
+            instance_id=instance.id,
+            untrusted=self._untrusted(whole, keys, instance, unmatched),
+        )
+
+    def _untrusted(
+        self, whole: Plan, keys: Mapping[str, CacheKey | None], instance: Instance, unmatched: list[str]
+    ) -> str | None:
+        """Why a key cannot be trusted: an `inputs` glob of its own that matches no file (said
+        once per run), unless steps upstream declare outputs there that are not made yet; or
+        the same of a step it waits for, whose key this one is built on."""
+        why = None
+        if unmatched:
+            upstream = [key for node in whole.upstream_of([instance.id]) if (key := keys.get(node))]
+            made = [pattern for key in upstream for pattern in key.manifest.outputs]
+            for pattern in unmatched:
+                if not self._patterns.made_upstream(pattern, made):
+                    why = why or self._patterns.unmatched_input(instance.step.id, pattern)
+        befores = [key for before in whole.waits_for[instance.id] if (key := keys.get(before))]
+        return why or next((key.untrusted for key in befores if key.untrusted), None)
 
     # --- results ---------------------------------------------------------------------
     def lookup(self, key: CacheKey) -> CacheEntry | None:
@@ -204,7 +231,7 @@ class StepCache:
         return entry
 
     def _stored(self, key: CacheKey) -> CacheEntry | None:
-        if not self.read or not self.enabled:
+        if not self.read or not self.enabled or key.untrusted:
             return None
         try:
             data = self._stores.entry(key.digest)
@@ -228,14 +255,20 @@ class StepCache:
         """What storing a passed instance's result takes; None when it is not stored.
 
         Nothing is kept when an output could not be restored (outside the workspace, or through a
-        symlink leading out): a hit would report the step done and never make that file again.
+        symlink leading out), or when an `outputs` glob matches no file: a hit would report the
+        step done and never make that file again. Nor under a key that misses input files.
         """
         if not self.write or not self.enabled:
             return None
-        files, refused = output_files(self._files, self.workspace, key.manifest.outputs)
+        files, refused, missing = output_files(self._files, self.workspace, key.manifest.outputs)
         if refused:
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
             notices.warn(f"{instance.id}: result not cached: output {refused[0]}{more}")
+            return None
+        if missing:
+            self._patterns.missing_outputs(instance.step.id, missing)
+            return None
+        if key.untrusted:  # said when the key was made
             return None
         if not self._stores.ready_to_put():
             return None
@@ -352,6 +385,8 @@ class StepCache:
             if instance.step.cache is False:
                 return ["not cacheable: the step says `cache: false`"]
             return ["not cacheable: the step declares no inputs and no `cache: true`"]
+        if key.untrusted:
+            return [f"{key.untrusted}: neither taken from the cache nor stored until it matches one"]
         if not self.read:
             return ["the cache is not read (--force)"]
         if self.lookup(key) is not None:

@@ -88,7 +88,7 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
             "        with:",
             f"          playbook: {_q(playbook.path)}",
             *([f"          select: {_q(select)}"] if select else []),
-            *_upload("ci-orchestrator-reports", ".ci-orchestrator/reports/"),
+            *_upload("ci-orchestrator-reports", *REPORTS),
         ]
     return "\n".join(lines) + "\n"
 
@@ -102,14 +102,21 @@ _SETUP_STEPS = (
 )
 
 
-def _upload(name: str, path: str) -> list[str]:
+# What the documented workflow uploads: the reports and the steps' logs, an artifact holding
+# `reports/` and `logs/` (upload-artifact roots it at the folder its paths share), as the job
+# summary's reproduce commands expect (`reporters/reproduce`).
+REPORTS = (".ci-orchestrator/reports/", ".ci-orchestrator/logs/")
+
+
+def _upload(name: str, *paths: str) -> list[str]:
     """An artifact upload that runs whatever the earlier steps did: failed runs need reports most."""
     return [
         "      - uses: actions/upload-artifact@v4",
         "        if: always()",
         "        with:",
         f"          name: {name}",
-        f"          path: {path}",
+        "          path: |",
+        *(f"            {path}" for path in paths),
     ]
 
 
@@ -167,7 +174,7 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         f"          playbook: {_q(playbook.path)}",
         "          shard: ${{ matrix.shard }}",
         *([f"          select: {_q(select)}"] if select else []),
-        *_upload("run-${{ strategy.job-index }}", ".ci-orchestrator/reports/run.json"),
+        *_upload("run-${{ strategy.job-index }}", ".ci-orchestrator/reports/run.json", REPORTS[1]),
         "  merge:",
         "    needs: shard",
         "    if: always()",
@@ -182,6 +189,7 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "        run: |",
         f"          {_install_command(action)}",
         # Under GitHub, `report merge` appends the merged summary to the job summary itself.
-        "          ci-orchestrator report merge runs/*/run.json",
-        *_upload("ci-orchestrator-reports", ".ci-orchestrator/reports/"),
+        "          ci-orchestrator report merge runs/*/reports/run.json",
+        # The logs stay in each shard's artifact; the merged record is where a single job's is.
+        *_upload("ci-orchestrator-reports", *REPORTS),
     ]

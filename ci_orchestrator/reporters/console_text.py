@@ -114,7 +114,8 @@ def count_line(result: RunResult) -> str:
 
 
 def result_line(result: RunResult) -> str:
-    """`ci failed in 12.3s (steps one after another: 29.5s, 2.40x speed-up)`."""
+    """`ci failed in 12.3s (at most 2.40x faster than one after another: the steps' durations
+    add up to 29.5s)`; the speed-up only where it means something (see `results.speedup`)."""
     if result.interrupted_by is not None:
         try:
             how = f"interrupted by {signal.Signals(result.interrupted_by).name}"
@@ -124,9 +125,9 @@ def result_line(result: RunResult) -> str:
         how = {RunStatus.PASSED: "passed", RunStatus.FAILED: "failed"}.get(result.status, "cancelled")
     line = f"{result.playbook} {how} in {format_seconds(result.wall_time)}"
     stats = result.stats
-    if stats.serial_duration > 0:
+    if stats.speedup is not None:
         line += (
-            f" (steps one after another: {format_seconds(stats.serial_duration)},"
-            f" {stats.speedup:.2f}x speed-up)"
+            f" (at most {stats.speedup:.2f}x faster than one after another:"
+            f" the steps' durations add up to {format_seconds(stats.serial_duration)})"
         )
     return line

@@ -1,7 +1,8 @@
 """The markdown job summary: what a person reads first after a run, on GitHub or with `cat`.
 
-Overall result, counts, wall time against the serial time, a table of instances, each failure with
-its log tail and the command that reproduces it here, and a mermaid timeline. It stays under
+Overall result, counts, wall time (and at most how much faster than its steps one after another),
+a table of instances, each failure with its log tail and how to reproduce it, and a mermaid
+timeline. It stays under
 GitHub's 1 MiB step-summary limit by cutting log tails first, then rows, and saying what it cut.
 """
 
@@ -9,20 +10,19 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import shlex
 import signal
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.output.masking import mask
 from ci_orchestrator.reporters.logs import clean, step_tail
+from ci_orchestrator.reporters.reproduce import repro_command, repro_commands, repro_instance, repro_where
 from ci_orchestrator.reporters.writing import failure_message, format_seconds, tail_note
 from ci_orchestrator.results import RunStatus, Status
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Mapping, Sequence
 
-    from ci_orchestrator.results import RunResult, StepResult
+    from ci_orchestrator.results import RunResult, RunStats, StepResult
 
 MAX_BYTES = 1024 * 1024  # GitHub's limit for one step's summary
 ICONS = {
@@ -138,7 +138,7 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
         parts.append(_cut_note(result, cuts, kept=len(kept), failures=len(shown_failures), tails=tails))
     parts.append(_table(kept))
     if shown_failures:
-        parts.append("### Failures")
+        parts += ["### Failures", repro_where(result) + "\n\n" + _fenced(repro_commands(result), "sh")]
         parts.extend(
             _failure(step, result, tails.get(step.id, ""), cuts.tail_bytes) for step in shown_failures
         )
@@ -156,8 +156,7 @@ def _header(result: RunResult) -> list[str]:
     paragraphs = [
         f"## {RUN_ICONS[result.status]} {_escape(result.playbook)}: {result.status.value}",
         f"**{total} instance{'s' if total != 1 else ''}**" + (f": {tally}" if tally else ""),
-        f"Wall time **{format_seconds(result.wall_time)}** · one after another "
-        f"**{format_seconds(stats.serial_duration)}** · speed-up **{stats.speedup:.2f}×**",
+        f"Wall time **{format_seconds(result.wall_time)}**" + _speedup(stats),
     ]
     if result.interrupted_by is not None:
         paragraphs.append(f"Interrupted by {_signal_name(result.interrupted_by)}.")
@@ -168,6 +167,16 @@ def _header(result: RunResult) -> list[str]:
     where = _code(result.playbook_path or result.playbook)
     paragraphs.append(f"Run {_code(result.run_id)} of {where}{shard}")
     return paragraphs
+
+
+def _speedup(stats: RunStats) -> str:
+    """The speed-up for what it is, an upper bound (see `results.speedup`); nothing without one."""
+    if stats.speedup is None:
+        return ""
+    return (
+        f" · at most **{stats.speedup:.2f}×** faster than one after another"
+        f" (the steps' durations add up to **{format_seconds(stats.serial_duration)}**)"
+    )
 
 
 def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails: Mapping[str, str]) -> str:
@@ -233,7 +242,7 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
     lines = [
         f"#### {ICONS[step.status]} {_code(step.id)}: {_escape(failure_message(step))}",
         "",
-        "Reproduce locally:",
+        f"Reproduce locally: {_code(repro_instance(result, step))}, or without the record:",
         "",
         _fenced(repro_command(result, step), "sh"),
     ]
@@ -254,24 +263,6 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
     elif not step.log_tail:
         lines += ["", _escape(tail_note(step))]
     return "\n".join(lines)
-
-
-def repro_command(result: RunResult, step: StepResult) -> str:
-    """The shell command that runs this instance again here, with the run's values.
-
-    The instance id alone selects it, whatever its matrix values hold (commas, objects): the
-    run's own `--matrix` and `--var` values give the same instances as in CI. What the instance
-    needs runs too (or comes from the cache): on a fresh checkout the failure would otherwise be
-    a missing build, not the one CI saw.
-    """
-    words = ["ci-orchestrator", "run", result.playbook_path or result.playbook, "--select", step.id]
-    for key, values in result.matrix_filters.items():
-        # The values were split at commas when the run read them: joined, they read back the same.
-        words += ["--matrix", f"{key}={','.join(values)}"]
-    for key, value in result.vars.items():
-        words += ["--var", f"{key}={value}"]
-    # Each word masked before quoting, which could otherwise split a value the mask looks for.
-    return shlex.join(mask(word, result.secrets) for word in words)
 
 
 def _gantt(result: RunResult, steps: Sequence[StepResult]) -> str:

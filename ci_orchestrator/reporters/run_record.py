@@ -20,7 +20,7 @@ from ci_orchestrator.errors import Location, UsageError
 from ci_orchestrator.output.masking import mask
 from ci_orchestrator.reporters.logs import last_lines, step_tail
 from ci_orchestrator.reporters.writing import write_atomic
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time, speedup
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -226,13 +226,14 @@ class _Reader:
 
     def stats(self, data: Mapping[str, Any]) -> RunStats:
         at = "stats"
+        ratio = self.optional(data, "speedup", (int, float), at)  # null where it means nothing
         utilization = self.optional(data, "resource_utilization", dict, at) or {}
         return RunStats(
             max_concurrency_seen=self.optional(data, "max_concurrency_seen", int, at) or 0,
             resource_utilization={str(pool): float(value) for pool, value in utilization.items()},
             critical_path=tuple(str(step) for step in self.optional(data, "critical_path", list, at) or ()),
             serial_duration=float(self.optional(data, "serial_duration", (int, float), at) or 0.0),
-            speedup=float(self.optional(data, "speedup", (int, float), at) or 1.0),
+            speedup=None if ratio is None else float(ratio),
         )
 
 
@@ -355,5 +356,5 @@ def _merged_stats(results: Sequence[RunResult], steps: Mapping[str, StepResult],
         resource_utilization=utilization,
         critical_path=tuple(critical),
         serial_duration=serial,
-        speedup=serial / wall if wall > 0 and serial > 0 else 1.0,
+        speedup=speedup(steps.values(), wall),
     )

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import conditions, graph
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, speedup
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
@@ -391,7 +391,7 @@ class _Run:
             resource_utilization=self.slots.utilization(wall),
             critical_path=tuple(path),
             serial_duration=round(serial, 6),
-            speedup=round(serial / wall, 3) if serial else 1.0,
+            speedup=speedup(steps, wall),
         )
         return RunResult(
             run_id=self.context.run_id,

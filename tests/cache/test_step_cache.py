@@ -279,6 +279,8 @@ def test_command_argv_and_script_content_are_in_the_key(workspace: Path) -> None
 
 def test_a_glob_gaining_a_file_changes_the_key(workspace: Path) -> None:
     item = instance(inputs=("src/**/*.py", "config/*.toml"))
+    (workspace / "config").mkdir()
+    (workspace / "config" / "base.toml").write_text("")
     with open_cache(workspace) as cache:
         stored(cache, workspace, item)
     before = key_of(workspace, item)
@@ -286,7 +288,6 @@ def test_a_glob_gaining_a_file_changes_the_key(workspace: Path) -> None:
     (workspace / "src" / "pkg" / "deep" / "new.py").write_text("")
     after_python = key_of(workspace, item)
     assert after_python != before
-    (workspace / "config").mkdir()  # the glob that matched nothing now matches a file
     (workspace / "config" / "app.toml").write_text("")
     assert key_of(workspace, item) != after_python
     with open_cache(workspace) as cache:

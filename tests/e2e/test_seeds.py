@@ -639,8 +639,8 @@ def test_workflow_engine_features(workdir: Path) -> None:
         resources: {cpu: 2, database: 1}
         steps:
           - {id: install, run: sleep 0.1}
-          - {id: lint, needs: [install], run: sleep 0.3}
-          - {id: type-check, needs: [install], run: sleep 0.3}
+          - {id: lint, needs: [install], run: sleep 1}
+          - {id: type-check, needs: [install], run: sleep 1}
           - {id: build, needs: [install], matrix: {part: [a, b, c]}, resources: [cpu], run: sleep 0.2}
           - id: migrate
             needs: [install]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import re
 import shlex
 from typing import TYPE_CHECKING, Any
@@ -83,6 +84,24 @@ def test_the_repro_command_repeats_the_runs_own_matrix_values(workdir: Path) -> 
         "ci-orchestrator", "run", "playbooks/ci.yml", "--select", "t (x,y)",
         "--matrix", "v=x,z", "--matrix", "os=linux",
     ]  # fmt: skip
+
+
+def test_the_reproduce_commands_check_out_the_commit_the_run_tested(workdir: Path) -> None:
+    sha = "0123456789abcdef0123456789abcdef01234567"
+    text = render_summary(dataclasses.replace(sample(), commit=sha, branch="main"))
+    block = f"```sh\ngit checkout {sha}\nci-orchestrator repro ci-reports/reports/run.json\n```"
+    assert block in text
+    assert f"at commit `{sha}`" in text and "`ci-orchestrator-reports` artifact" in text
+    assert "Reproduce locally: `ci-orchestrator repro ci-reports/reports/run.json 'test (3.12, a:b)'`" in text
+
+
+def test_without_a_commit_id_the_reproduce_commands_check_nothing_out(workdir: Path) -> None:
+    # A record read back is untrusted: what is not a commit id is not put in a command.
+    for commit in (None, "main; rm -rf ~", "`x`"):
+        text = render_summary(dataclasses.replace(sample(), commit=commit))
+        assert "git checkout" not in text and "rm -rf" not in text
+        assert "at the commit this run tested" in text
+        assert "```sh\nci-orchestrator repro ci-reports/reports/run.json\n```" in text
 
 
 def test_the_timeline_is_a_mermaid_gantt_of_what_ran(workdir: Path) -> None:

@@ -13,7 +13,7 @@ import pytest
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.reporters.run_record import merge_results, read_run_record, write_run_record
 from ci_orchestrator.reporters.writing import ReportError, ReportPaths, write_all
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, speedup
 from tests.helpers import T0, run_result, step_result
 
 if TYPE_CHECKING:
@@ -80,6 +80,16 @@ def test_run_json_round_trips(workdir: Path) -> None:
     write_run_record(original, "run.json")
 
     assert read_run_record("run.json") == original
+
+
+def test_a_speed_up_that_means_nothing_is_null_and_reads_back_so(workdir: Path) -> None:
+    original = run_result(step_result("a", Status.PASSED), stats=RunStats(serial_duration=2.0))
+    write_run_record(original, "run.json")
+
+    stats = json.loads((workdir / "run.json").read_text())["stats"]
+    assert stats["speedup"] is None and stats["serial_duration"] == 2.0  # the keys kept, null allowed
+    assert read_run_record("run.json").stats.speedup is None
+    assert merge_results([read_run_record("run.json")]).stats.speedup is None  # one step ran
 
 
 def test_local_times_are_written_in_utc(workdir: Path) -> None:
@@ -175,7 +185,7 @@ def test_merging_three_shards_lists_every_instance_once(workdir: Path) -> None:
     assert merged.status is RunStatus.FAILED
     assert merged.started == T0 and merged.finished == T0 + timedelta(seconds=9)
     assert merged.stats.serial_duration == 14.0
-    assert merged.stats.speedup == pytest.approx(14.0 / 9.0)
+    assert merged.stats.speedup == pytest.approx(14.0 / 9.0, abs=1e-3)
     assert merged.stats.max_concurrency_seen == 4
     assert merged.stats.critical_path == ("package",)  # 6 s, the longest of the three
     assert merged.stats.resource_utilization["db"] == pytest.approx((1.0 * 5 + 0.0 * 4) / 15)
@@ -307,3 +317,20 @@ def test_a_report_that_cannot_be_written_does_not_stop_the_others(workdir: Path)
     assert "blocked/junit.xml" in str(caught.value)
     assert (workdir / "s.md").read_text(encoding="utf-8") == caught.value.summary
     assert (workdir / "run.json").exists()
+
+
+@pytest.mark.parametrize(
+    ("durations", "wall", "expected"),
+    [
+        ((2.0, 2.0), 2.5, 1.6),  # side by side: the durations over the wall time
+        ((0.4, 0.4), 0.5, None),  # under a second: start-up weighs as much as the steps
+        ((2.0,), 2.0, None),  # one step: nothing ran beside it
+        ((0.5, 0.5), 1.2, None),  # below 1: nothing overlapped
+    ],
+)
+def test_the_speed_up_is_said_only_where_it_means_something(
+    durations: tuple[float, ...], wall: float, expected: float | None
+) -> None:
+    steps = [step_result(f"s{index}", duration=value) for index, value in enumerate(durations)]
+    steps.append(step_result("c", Status.CACHED, duration=9.0))  # a cached step ran nothing here
+    assert speedup(steps, wall) == expected
