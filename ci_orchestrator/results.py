@@ -92,8 +92,11 @@ class TestCaseResult:
 
     @property
     def test(self) -> str:
-        """`classname.name`, the test's name in every report (its `name` alone without a class)."""
-        return f"{self.classname}.{self.name}" if self.classname else self.name
+        """`classname.name`, the test's name in every report; its `name` alone without a class
+        or when both are the same text (jest-junit writes both as `describe title`)."""
+        return (
+            f"{self.classname}.{self.name}" if self.classname and self.classname != self.name else self.name
+        )
 
     @property
     def failed(self) -> bool:

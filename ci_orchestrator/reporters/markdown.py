@@ -21,7 +21,13 @@ from ci_orchestrator.reporters.markdown_text import escape as _escape
 from ci_orchestrator.reporters.markdown_text import fenced as _fenced
 from ci_orchestrator.reporters.markdown_text import last_bytes as _last_bytes
 from ci_orchestrator.reporters.markdown_text import short as _short
-from ci_orchestrator.reporters.test_summary import failed_count, failing_tests, has_failing_tests, totals_line
+from ci_orchestrator.reporters.test_summary import (
+    TEXT_LINES,
+    failed_count,
+    failing_tests,
+    has_failing_tests,
+    totals_line,
+)
 from ci_orchestrator.reporters.writing import failure_message, format_seconds, tail_note
 from ci_orchestrator.results import RunStatus, Status
 
@@ -54,12 +60,12 @@ class _Cuts:
     rows: int | None = None  # table rows and timeline bars (failures kept first)
     failures: int | None = None  # failure sections
     timeline: bool = True
-    test_text: bool = True  # the first lines of each failing test's text
+    test_lines: int | None = None  # of each failing test's text (None: `test_summary.TEXT_LINES`)
     held: int = 0  # bytes the step summary already holds, counted in the limit
 
     def any(self) -> bool:
-        kept = (self.tail_bytes, self.rows, self.failures, self.timeline, self.test_text)
-        return kept != (None, None, None, True, True)
+        kept = (self.tail_bytes, self.rows, self.failures, self.timeline, self.test_lines)
+        return kept != (None, None, None, True, None)
 
     def limit(self) -> str:
         already = f", counting the {self.held:,} bytes this step's summary already held" if self.held else ""
@@ -91,7 +97,7 @@ def _cut_sequence(
     for cuts in _smaller(result, tails, max_bytes, timeline):
         yield dataclasses.replace(cuts, held=held)
     if timeline:
-        yield _Cuts(tail_bytes=0, rows=0, failures=0, timeline=False, test_text=False, held=held)
+        yield _Cuts(tail_bytes=0, rows=0, failures=0, timeline=False, test_lines=0, held=held)
 
 
 def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeline: str) -> Iterator[_Cuts]:
@@ -105,9 +111,12 @@ def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeli
         while budget >= _MIN_TAIL:
             yield _Cuts(tail_bytes=budget)
             budget = budget * 3 // 4
-    # From here on the failing tests are named with their message only.
-    lean = _Cuts(tail_bytes=0, test_text=False)
-    if tails or any(has_failing_tests(step) for step in result.steps):
+    # Then the failing tests' texts are shortened, and from there on named with their message only.
+    texts = any(has_failing_tests(step) for step in result.steps)
+    for lines in (None, TEXT_LINES // 3) if texts else ():
+        yield _Cuts(tail_bytes=0, test_lines=lines)
+    lean = _Cuts(tail_bytes=0, test_lines=0)
+    if tails or texts:
         yield lean
     if result.steps:
         # As many rows as the room left beside everything else holds, most important first;
@@ -194,8 +203,9 @@ def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails
         cut.append("log tails left out")
     if kept < len(result.steps):
         cut.append(f"{len(result.steps) - kept} of {len(result.steps)} instances left out of the table")
-    if not cuts.test_text and any(has_failing_tests(step) for step in result.steps):
-        cut.append("failing tests named without their text")
+    if cuts.test_lines is not None and any(has_failing_tests(step) for step in result.steps):
+        shortened = f"cut to their first {cuts.test_lines} lines" if cuts.test_lines else "left out"
+        cut.append(f"the failing tests' texts {shortened}")
     total_failures = len(_detailed(result))
     if failures < total_failures:
         cut.append(f"{total_failures - failures} of {total_failures} failures not detailed")
@@ -257,7 +267,7 @@ def _failure(step: StepResult, result: RunResult, tail: str, cuts: _Cuts) -> str
         "Reproduce locally:",
         "",
         _fenced(repro_command(result, step), "sh"),
-        *failing_tests(step, with_text=cuts.test_text),
+        *failing_tests(step, lines=TEXT_LINES if cuts.test_lines is None else cuts.test_lines),
     ]
     if cuts.tail_bytes is not None:
         tail = _last_bytes(tail, cuts.tail_bytes)

@@ -38,6 +38,8 @@ def tests_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any] | N
             "name": mask(qualified_test_name(instance, failure.test), secrets),
             "message": mask(failure.message, secrets),
             "text": mask(first_lines(failure.text), secrets),
+            "outcome": failure.outcome.value,  # `failed` (an assertion) or `error`
+            "classname": mask(failure.classname, secrets),
         }
         if failure.file is not None:
             entry["file"] = mask(failure.file, secrets)
@@ -94,7 +96,7 @@ def _failure(data: Any, *, instance: str, at: str, fail: Callable[[str, str], Ex
     if not isinstance(data, dict):
         raise fail(at, "expected an object")
     texts = {}
-    for key in ("name", "message", "text", "file"):
+    for key in ("name", "message", "text", "file", "classname", "outcome"):
         value = data.get(key, "" if key != "file" else None)
         if value is not None and not isinstance(value, str):
             raise fail(f"{at}.{key}", f"expected a string, not {value!r}")
@@ -102,11 +104,19 @@ def _failure(data: Any, *, instance: str, at: str, fail: Callable[[str, str], Ex
     line = data.get("line")
     if line is not None and (not isinstance(line, int) or isinstance(line, bool) or line < 1):
         raise fail(f"{at}.line", f"expected a line number, not {line!r}")
-    name = str(texts["name"]).removeprefix(qualified_test_name(instance, ""))
+    test = str(texts["name"]).removeprefix(qualified_test_name(instance, ""))
+    # `classname.name` split as the file had it, where the record's `classname` says how.
+    classname = str(texts["classname"])
+    if classname and test.startswith(f"{classname}."):
+        name = test[len(classname) + 1 :]
+    elif classname and test == classname:  # the same text as class and name
+        name = test
+    else:
+        classname, name = "", test
     return TestCaseResult(
-        classname="",
+        classname=classname,
         name=name or "(unnamed test)",
-        outcome=TestOutcome.FAILED,
+        outcome=TestOutcome.ERROR if texts["outcome"] == TestOutcome.ERROR.value else TestOutcome.FAILED,
         message=str(texts["message"])[:MESSAGE_CHARS],
         text=first_lines(str(texts["text"])),
         file=texts["file"],

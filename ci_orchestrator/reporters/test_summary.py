@@ -47,28 +47,28 @@ def failed_count(step: StepResult) -> str:
     return f"{tests.failed:,} of {tests.total:,} test{'s' * (tests.total != 1)} failed"
 
 
-def failing_tests(step: StepResult, *, with_text: bool = True) -> list[str]:
-    """The lines that name the instance's failing tests (none when it has none): each with its
-    message, and its first lines folded in a `<details>` (`with_text`)."""
+def failing_tests(step: StepResult, *, lines: int = TEXT_LINES) -> list[str]:
+    """The markdown lines that name the instance's failing tests (none when it has none): each
+    with its message, and the first `lines` of its text folded in a `<details>`."""
     tests = step.tests
     if tests is None or not tests.failed:
         return []
     import html  # only with failing tests: it loads its table of entities (~1 ms)
 
     shown = tests.failures[:SHOWN]
-    lines = ["", f"**Failing tests**: {escape(failed_count(step))}"]
+    said = ["", f"**Failing tests**: {escape(failed_count(step))}"]
     for failure in shown:
-        first = [line[:_LINE_CHARS] for line in failure.text.splitlines() if line.strip()][:TEXT_LINES]
-        if with_text and first:
+        first = [line[:_LINE_CHARS] for line in failure.text.splitlines() if line.strip()][:lines]
+        if first:
             # An HTML block ends at a blank line only: one before and after each.
             summary = f"<code>{html.escape(failure.test)}</code>{_message(failure, markdown=False)}"
-            lines += ["", f"<details><summary>{summary}</summary>", "", fenced("\n".join(first), "text")]
-            lines += ["", "</details>"]
+            said += ["", f"<details><summary>{summary}</summary>", "", fenced("\n".join(first), "text")]
+            said += ["", "</details>"]
         else:
-            lines += ["", f"- {code(failure.test)}{_message(failure, markdown=True)}"]
+            said += ["", f"- {code(failure.test)}{_message(failure, markdown=True)}"]
     if (more := tests.failed - len(shown)) > 0:
-        lines += ["", f"And {more:,} more: see the JUnit report."]
-    return lines
+        said += ["", f"And {more:,} more: see the JUnit report."]
+    return said
 
 
 def _message(failure: TestCaseResult, *, markdown: bool) -> str:
