@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ci_orchestrator.results import TestOutcome
-from ci_orchestrator.run.junit_files import MAX_DEPTH, MAX_FILE_BYTES, read_tests
+from ci_orchestrator.run.junit_files import MAX_FILE_BYTES, read_tests
+from ci_orchestrator.run.junit_parsing import MAX_DEPTH
 from tests.helpers import FIXTURES, REPO
 
 if TYPE_CHECKING:
