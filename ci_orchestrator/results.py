@@ -122,6 +122,10 @@ class TestResults:
     failures: tuple[TestCaseResult, ...] = ()  # in file order
     cases: tuple[TestCaseResult, ...] = ()
 
+    def failing_names(self, instance_id: str) -> tuple[str, ...]:
+        """`INSTANCE :: classname.name` of each failing test kept: what two runs compare."""
+        return tuple(qualified_test_name(instance_id, failure.test) for failure in self.failures)
+
     @classmethod
     def of(cls, cases: Sequence[TestCaseResult]) -> TestResults:
         """The results of these test cases, every one kept."""

@@ -153,6 +153,8 @@ def test_run_json_holds_the_counts_and_the_first_failures_by_instance_and_name(t
     back = read_run_record(path).steps[0].tests
     assert back is not None
     assert (back.total, back.failed, len(back.failures), back.cases) == (61, 60, 50, ())
+    # The names two runs compare, read back as written.
+    assert list(back.failing_names("unit (3.12)")) == [failure["name"] for failure in tests["failures"]]
     first = back.failures[0]
     assert (first.test, first.classname, first.name, first.file, first.line) == (
         "tests.test_app.test_0",
