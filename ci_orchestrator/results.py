@@ -9,7 +9,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Mapping
+    from collections.abc import Iterable, Mapping, Sequence
 
 
 def iso_time(moment: datetime) -> str:
@@ -62,6 +62,88 @@ class RunStatus(Enum):
         return cls.PASSED
 
 
+class TestOutcome(Enum):
+    """How one test of a step's own JUnit files ended. JUnit tells a failed assertion
+    (`failure`) from an unexpected exception (`error`); both count as failed."""
+
+    __test__ = False  # not a pytest test class
+
+    PASSED = "passed"
+    FAILED = "failed"
+    ERROR = "error"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestCaseResult:
+    """One test case of a step's JUnit files: text as the file gave it, cleaned of what XML and
+    terminals cannot show; `file` relative to the workspace where it is inside it."""
+
+    __test__ = False
+
+    classname: str
+    name: str
+    outcome: TestOutcome
+    time: float = 0.0
+    message: str = ""  # of its failure, error or skip
+    text: str = ""  # the failure's or error's text (a traceback), held to a few KiB
+    kind: str = ""  # the failure's `type`
+    file: str | None = None
+    line: int | None = None
+
+    @property
+    def test(self) -> str:
+        """`classname.name`, the test's name in every report; its `name` alone without a class
+        or when both are the same text (jest-junit writes both as `describe title`)."""
+        return (
+            f"{self.classname}.{self.name}" if self.classname and self.classname != self.name else self.name
+        )
+
+    @property
+    def failed(self) -> bool:
+        return self.outcome in (TestOutcome.FAILED, TestOutcome.ERROR)
+
+
+def qualified_test_name(instance_id: str, test: str) -> str:
+    """`INSTANCE :: classname.name`: a test's name across a run, and across runs to compare."""
+    return f"{instance_id} :: {test}"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class TestResults:
+    """What an instance's `junit:` files hold: counts, the failing tests, and every test case
+    (empty when read from a run record, which keeps the counts and the first failures only)."""
+
+    __test__ = False
+
+    total: int = 0
+    passed: int = 0
+    failed: int = 0  # failures and errors
+    skipped: int = 0
+    failures: tuple[TestCaseResult, ...] = ()  # in file order
+    cases: tuple[TestCaseResult, ...] = ()
+
+    def failing_names(self, instance_id: str) -> tuple[str, ...]:
+        """`INSTANCE :: classname.name` of each failing test kept: what two runs compare."""
+        return tuple(qualified_test_name(instance_id, failure.test) for failure in self.failures)
+
+    @classmethod
+    def of(cls, cases: Sequence[TestCaseResult]) -> TestResults:
+        """The results of these test cases, every one kept."""
+        counts = dict.fromkeys(TestOutcome, 0)
+        for case in cases:
+            counts[case.outcome] += 1
+        failed = counts[TestOutcome.FAILED] + counts[TestOutcome.ERROR]
+        return cls(
+            total=len(cases),
+            passed=counts[TestOutcome.PASSED],
+            failed=failed,
+            skipped=counts[TestOutcome.SKIPPED],
+            failures=tuple(case for case in cases if case.failed),
+            cases=tuple(cases),
+        )
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepResult:
     """How one instance ended. Times are timezone-aware UTC; `log` is relative to the working dir."""
@@ -86,6 +168,7 @@ class StepResult:
     # open no file a result names (a result read from a run record is untrusted). "" when it
     # printed nothing; None when its log is not here. A copy, so not compared.
     log_tail: str | None = field(default=None, compare=False)
+    tests: TestResults | None = None  # what its `junit:` files hold; None without `junit:`
 
     def __bool__(self) -> bool:
         return self.status.ok or (self.status.is_failure and self.continue_on_error)

@@ -13,6 +13,7 @@ LIBRARIES = {
     "yaml": "playbook.nodes",
     "diskcache": "cache.disks",
     "junit_xml": "reporters.junit",
+    "junitparser": "run.junit_parsing",
     "psutil": "run.process_tree",
     "rich": "reporters.live",
 }

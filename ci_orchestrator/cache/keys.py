@@ -1,8 +1,9 @@
 """What a step instance's cache key is made of, and how two keys' ingredients differ.
 
 The key is a digest of a `Manifest`: the command, shell, working directory, declared env and
-matrix values, input globs and the digest of each file they match, output globs, the keys of
-what the instance waits for, and the cache format version. Paths are workspace-relative, so a
+matrix values, input globs and the digest of each file they match, output globs and `junit:`
+globs (their files are stored with the result and restored with it), the keys of what the
+instance waits for, and the cache format version. Paths are workspace-relative, so a
 checkout moved elsewhere keeps its keys.
 """
 
@@ -43,6 +44,12 @@ class Manifest:
     inputs: Mapping[str, str]  # workspace-relative path -> content digest
     outputs: tuple[str, ...]
     upstream: tuple[tuple[str, str], ...]  # (instance id or "", key), sorted by key
+    junit: tuple[str, ...] = ()  # the step's own JUnit files: kept with its result as outputs are
+
+    @property
+    def stored(self) -> tuple[str, ...]:
+        """The globs of the files a stored result holds: its outputs and its JUnit files."""
+        return (*self.outputs, *self.junit) if self.junit else self.outputs
 
     def digest(self) -> str:
         data = self.to_json()
@@ -62,6 +69,8 @@ class Manifest:
             "inputs": dict(self.inputs),
             "outputs": list(self.outputs),
             "upstream": [list(pair) for pair in self.upstream],
+            # Only when given: the keys of steps without `junit:` stay what they were.
+            **({"junit": list(self.junit)} if self.junit else {}),
         }
 
     @classmethod
@@ -79,8 +88,9 @@ class Manifest:
                 inputs=dict(data["inputs"]),
                 outputs=tuple(data["outputs"]),
                 upstream=tuple((str(name), str(key)) for name, key in data["upstream"]),
+                junit=tuple(str(pattern) for pattern in data.get("junit", ())),
             )
-        except (KeyError, TypeError, ValueError):
+        except (AttributeError, KeyError, TypeError, ValueError):
             return None
 
 
@@ -92,6 +102,7 @@ def build_manifest(
     upstream_keys: Mapping[str, str],
     patterns: Sequence[str],
     outputs: Sequence[str],
+    junit: Sequence[str] = (),
 ) -> Manifest:
     """The manifest of an instance whose input files were digested into `inputs`.
 
@@ -110,6 +121,7 @@ def build_manifest(
         inputs=dict(sorted(inputs.items())),
         outputs=tuple(outputs),
         upstream=tuple(sorted(upstream_keys.items(), key=lambda pair: (pair[1], pair[0]))),
+        junit=tuple(junit),
     )
 
 
@@ -172,6 +184,8 @@ def differences(last: Manifest, now: Manifest) -> list[str]:
     reasons.extend(_changed("input", last.inputs, now.inputs))
     if last.outputs != now.outputs:
         reasons.append(f"the outputs globs changed ({list(last.outputs)} -> {list(now.outputs)})")
+    if last.junit != now.junit:
+        reasons.append(f"the junit globs changed ({list(last.junit)} -> {list(now.junit)})")
     if last.upstream != now.upstream:
         before, after = dict(last.upstream), dict(now.upstream)
         names = sorted(name for name in set(before) | set(after) if name)

@@ -148,6 +148,7 @@ class StepCache:
         try:
             patterns = instance_patterns(instance, step.inputs, whole.variables)
             outputs = instance_patterns(instance, step.outputs, whole.variables)
+            junit = instance_patterns(instance, step.junit, whole.variables)
             inputs: dict[str, str] = {}
             unmatched: list[str] = []
             for pattern in patterns:
@@ -162,6 +163,7 @@ class StepCache:
                 inputs=inputs,
                 outputs=outputs,
                 upstream_keys=upstream,
+                junit=junit,
             )
         except OSError as error:
             notices.warn(f"{instance.id}: cannot read its inputs ({error}); it runs uncached")
@@ -240,10 +242,10 @@ class StepCache:
             return None
         if data is None:
             return None
-        return CacheEntry.from_json(key.digest, data, declared=key.manifest.outputs)
+        return CacheEntry.from_json(key.digest, data, declared=key.manifest.stored)
 
     def store(self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float) -> None:
-        """Keeps a passed instance's result, its log and the files its `outputs` globs match:
+        """Keeps a passed instance's result, its log and the files its `outputs` and `junit` globs match:
         `prepare_store`, then `write_store` and `finish_store`, in this thread."""
         pending = self.prepare_store(key, instance, log_path=log_path, duration=duration)
         if pending is not None:
@@ -260,7 +262,9 @@ class StepCache:
         """
         if not self.write or not self.enabled:
             return None
-        files, refused, missing = output_files(self._files, self.workspace, key.manifest.outputs)
+        # The stored files are the outputs and the JUnit files; only an `outputs` glob must match.
+        files, refused, missing = output_files(self._files, self.workspace, key.manifest.stored)
+        missing = [pattern for pattern in missing if pattern in key.manifest.outputs]
         if refused:
             more = f" (and {len(refused) - 1} more)" if len(refused) > 1 else ""
             notices.warn(f"{instance.id}: result not cached: output {refused[0]}{more}")

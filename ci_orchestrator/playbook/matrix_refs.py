@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 # The keys of a step entry whose text is evaluated for each of its instances.
 STEP_KEYS = (
     "name", "run", "command", "args", "env", "if", "working-directory", "timeout",
-    "continue-on-error", "inputs", "outputs",
+    "continue-on-error", "inputs", "outputs", "junit",
 )  # fmt: skip
 # The keys of `defaults:` whose text is evaluated for each instance of every step.
 DEFAULTS_KEYS = ("env", "working-directory", "timeout")

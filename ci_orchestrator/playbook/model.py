@@ -82,6 +82,7 @@ class Step:
     working_directory: str = "."
     inputs: tuple[str, ...] = ()
     outputs: tuple[str, ...] = ()
+    junit: tuple[str, ...] = ()  # globs of the JUnit files the step writes, read after it ends
     cache: bool | None = None  # None: nothing said, so cacheable when it has inputs
     tags: tuple[str, ...] = ()
     stage: str | None = None

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 STEP_KEYS = (
     "id", "name", "run", "script", "command", "args", "needs", "parallel", "group", "allow-parallel",
     "matrix", "max-parallel", "resources", "timeout", "continue-on-error", "retry", "if", "env",
-    "working-directory", "inputs", "outputs", "cache", "tags", "stage", "description", "shell",
+    "working-directory", "inputs", "outputs", "junit", "cache", "tags", "stage", "description", "shell",
 )  # fmt: skip
 # A matrix's own keys; any other key of it is an axis.
 MATRIX_KEYS = ("include", "exclude")
@@ -364,6 +364,7 @@ _OPTIONS: dict[str, tuple[str, Callable[[Checker, Node, str], Any]]] = {
     "working-directory": ("working_directory", Checker.text),
     "inputs": ("inputs", Checker.strings),
     "outputs": ("outputs", Checker.strings),
+    "junit": ("junit", Checker.strings),
     "cache": ("cache", Checker.boolean),
     "tags": ("tags", Checker.strings),
     "stage": ("stage", Checker.text),

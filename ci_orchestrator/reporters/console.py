@@ -23,11 +23,13 @@ from typing import TYPE_CHECKING
 from ci_orchestrator import ci
 from ci_orchestrator.output.masking import mask, mask_values
 from ci_orchestrator.output.mode import OutputMode
+from ci_orchestrator.output.text import strip_ansi
 from ci_orchestrator.output.workflow_commands import inert, parse
 from ci_orchestrator.reporters import github
 from ci_orchestrator.reporters.console_text import (
     LineBuffer,
     count_line,
+    failing_tests_line,
     finish_text,
     group_lines,
     one_line,
@@ -38,7 +40,7 @@ from ci_orchestrator.reporters.console_text import (
 )
 from ci_orchestrator.reporters.console_writer import ConsoleWriter, may_block, write_out
 from ci_orchestrator.reporters.live import LiveView, Progress
-from ci_orchestrator.reporters.logs import PIECE, read_tail, strip_ansi, text_pieces
+from ci_orchestrator.reporters.logs import PIECE, read_tail, text_pieces
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
@@ -174,6 +176,8 @@ class ConsoleReporter:
                     self._finish_line(result)
             if self._github and result.status.is_failure:
                 self._annotate(result, self._github)
+            if self._github and result.tests is not None:
+                self._commands(self._github.annotate_tests(result))
 
     def waiting(self) -> None:
         """The run waits for its processes: what the events before wrote reaches the console
@@ -297,6 +301,8 @@ class ConsoleReporter:
             self._line("Failed steps:", style="bold")
         for step in failures:
             self._finish_line(step, prefix="  ", secrets=secrets)
+            if tests := failing_tests_line(step):
+                self._line(mask(f"      {tests}", secrets))
             tail = mask(read_tail(step.log, lines=self._tail_lines), secrets)
             if tail:
                 self._guarded([f"      {line}" for line in tail.splitlines()])

@@ -84,8 +84,31 @@ def finish_text(result: StepResult) -> str:
         return f"{text} ({result.reason})" if result.reason else text
     if result.status.is_failure:
         text = f"{text} after {format_seconds(result.duration)}: {failure_message(result)}"
-        return text + (" (continue-on-error)" if result.continue_on_error else "")
-    return f"{text} in {format_seconds(result.duration)}"
+        return text + (" (continue-on-error)" if result.continue_on_error else "") + _tests(result)
+    return f"{text} in {format_seconds(result.duration)}{_tests(result)}"
+
+
+def _tests(result: StepResult) -> str:
+    """` (1,204 tests: 3 failed, 11 skipped)` for an instance with test results."""
+    tests = result.tests
+    if tests is None:
+        return ""
+    counts = [
+        f"{count:,} {what}" for count, what in ((tests.failed, "failed"), (tests.skipped, "skipped")) if count
+    ]
+    return f" ({tests.total:,} test{'s' * (tests.total != 1)}" + (
+        f": {', '.join(counts)})" if counts else ")"
+    )
+
+
+def failing_tests_line(result: StepResult, *, names: int = 5) -> str | None:
+    """`failing tests: tests.test_a.test_x, tests.test_b.test_y and 3 more`; None with none."""
+    tests = result.tests
+    if tests is None or not tests.failures:
+        return None
+    shown = ", ".join(failure.test for failure in tests.failures[:names])
+    more = tests.failed - min(names, len(tests.failures))
+    return f"failing tests: {shown}" + (f" and {more:,} more" if more > 0 else "")
 
 
 def group_lines(steps: Iterable[StepResult]) -> list[str]:

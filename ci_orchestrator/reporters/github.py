@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Protocol
 from ci_orchestrator import ci, notices
 from ci_orchestrator.output.masking import mask, mask_values
 from ci_orchestrator.reporters.writing import failure_message
+from ci_orchestrator.results import qualified_test_name
 
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping
@@ -76,6 +77,7 @@ class WorkflowCommands:
         self._shown = dict.fromkeys(LEVELS, 0)
         self._held: dict[str, list[StepResult]] = {level: [] for level in LEVELS}
         self._unmade = dict.fromkeys(LEVELS, 0)  # steps' annotations past the cap
+        self._tests_unmade = dict.fromkeys(LEVELS, 0)  # failing tests' annotations past the cap
         self._title: str | None = None  # of the group that folds the log being echoed
         self._open: str | None = None  # the group open in it: "ours", "step's" or none
 
@@ -172,32 +174,58 @@ class WorkflowCommands:
         self._held[level].append(result)
         return []
 
-    def annotate_rest(self, *, tails: Mapping[str, str] | None = None) -> list[str]:
-        """At run end: the held-back annotation, or one that counts every failure, and every
-        annotation of the steps, past the cap."""
+    def annotate_tests(self, result: StepResult) -> list[str]:
+        """An annotation at the place of each failing test of the instance whose JUnit file
+        gives one (a file and a line), so that it shows in the pull request's diff: while the
+        cap leaves room (its last slot kept back, as for `annotate`), then counted."""
+        level = "warning" if result.continue_on_error else "error"
         lines = []
-        for level in LEVELS:
-            held, unmade = self._held[level], self._unmade[level]
-            if len(held) == 1 and not unmade:
-                tail = (tails or {}).get(held[0].id, "")
-                lines.append(self._annotation(level, held[0], tail))
-            elif held or unmade:
-                lines.append(self._rest(level, held, unmade))
-            self._shown[level] += 1 if held or unmade else 0
-            held.clear()
-            self._unmade[level] = 0
+        for failure in result.tests.failures if result.tests is not None else ():
+            if failure.file is None or failure.line is None:
+                continue
+            if self._shown[level] >= self._max - 1:
+                self._tests_unmade[level] += 1
+                continue
+            self._shown[level] += 1
+            text = "\n".join([failure.message, *failure.text.splitlines()[:_TEST_LINES]]).strip()
+            title = qualified_test_name(result.id, failure.test)
+            place = {"file": failure.file, "line": str(failure.line)}
+            lines.append(command(level, self._hide(text or "failed"), **place, title=self._hide(title)))
         return lines
 
-    def _rest(self, level: str, held: list[StepResult], unmade: int) -> str:
+    def annotate_rest(self, *, tails: Mapping[str, str] | None = None) -> list[str]:
+        """At run end: the held-back annotation, or one that counts every failure, and every
+        annotation of the steps and their tests, past the cap."""
+        lines = []
+        for level in LEVELS:
+            held, unmade, tests = self._held[level], self._unmade[level], self._tests_unmade[level]
+            if len(held) == 1 and not unmade and not tests:
+                tail = (tails or {}).get(held[0].id, "")
+                lines.append(self._annotation(level, held[0], tail))
+            elif held or unmade or tests:
+                lines.append(self._rest(level, held, unmade, tests))
+            self._shown[level] += 1 if held or unmade or tests else 0
+            held.clear()
+            self._unmade[level] = self._tests_unmade[level] = 0
+        return lines
+
+    def _rest(self, level: str, held: list[StepResult], unmade: int, tests: int = 0) -> str:
         said = []
         if held:
             said.append(f"Not annotated one by one: {', '.join(result.id for result in held)}")
+        if tests:
+            said.append(f"{tests} more failing test{'s' * (tests != 1)}: see the job summary")
         if unmade:
             said.append(
                 f"{unmade} more {level} annotation{'s' * (unmade != 1)} the steps printed"
                 f" (GitHub keeps {self._max} a step): see the log"
             )
-        title = f"{len(held)} more steps failed" if held else f"{unmade} more {level}s"
+        if held:
+            title = f"{len(held)} more steps failed"
+        elif tests:
+            title = f"{tests} more failing test{'s' * (tests != 1)}"
+        else:
+            title = f"{unmade} more {level}s"
         return command(level, self._hide("\n".join(said)), title=self._hide(title))
 
     def _annotation(self, level: str, result: StepResult, tail: str) -> str:
@@ -211,6 +239,8 @@ class WorkflowCommands:
         return mask(text, tuple(self._masked))
 
 
+# Of a failing test's text, in its annotation (its message first).
+_TEST_LINES = 10
 # An annotation's properties, as the runner spells them (it reads them in any case).
 _PLACES = {name.lower(): name for name in ("file", "line", "endLine", "col", "endColumn", "title")}
 

@@ -1,4 +1,5 @@
-"""The JUnit XML report: one testsuite per playbook, one testcase per step instance.
+"""The JUnit XML report: one testsuite per playbook, one testcase per step instance; beside it,
+one testsuite per instance with test results (the tests of its own JUnit files), named after it.
 
 Shaped for the JUnit readers used on GitHub (dorny/test-reporter, mikepenz/action-junit-report,
 EnricoMi/publish-unit-test-result-action) and valid against Jenkins' junit-10.xsd: `time` always
@@ -16,9 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import junit_xml
 
-from ci_orchestrator.reporters.logs import clean, step_tail, xml_safe
+from ci_orchestrator.output.text import xml_safe
+from ci_orchestrator.reporters.logs import clean, step_tail
 from ci_orchestrator.reporters.writing import failure_message, tail_note, write_atomic
-from ci_orchestrator.results import Status
+from ci_orchestrator.results import Status, TestOutcome
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -77,10 +79,12 @@ def render_junit(result: RunResult) -> str:
         case_element.set("time", _seconds(step.duration))
     _keep_declared(suite_element)
     root = ET.Element("testsuites", {"name": suite_name})
+    suites = [suite_element]
+    suites += [_tests_suite(step, secrets) for step in result.steps if step.tests is not None]
     for name in _COUNTS:
-        root.set(name, suite_element.get(name, "0"))
+        root.set(name, str(sum(int(suite.get(name, "0")) for suite in suites)))
     root.set("time", suite_element.get("time", _seconds(0.0)))
-    root.append(suite_element)
+    root.extend(suites)
     ET.indent(root)
     body = ET.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n{body}\n'
@@ -102,6 +106,54 @@ def _testcase(step: StepResult, *, suite_name: str, secrets: Sequence[str]) -> A
 
 
 _FAILURE_TYPES = {Status.FAILED: "ExitCode", Status.TIMED_OUT: "Timeout", Status.CANCELLED: "Cancelled"}
+
+
+def _tests_suite(step: StepResult, secrets: Sequence[str]) -> ET.Element:
+    """The tests of an instance's own JUnit files, as a suite named after it. A run read from a
+    run record keeps only the failing tests (the first ones): the suite lists those, and says so."""
+    tests = step.tests
+    assert tests is not None
+    listed = tests.cases or tests.failures
+    suite = ET.Element("testsuite", {"name": clean(step.id, secrets)})
+    counts = dict.fromkeys(("failure", "error", "skipped"), 0)
+    for case in listed:
+        element = ET.SubElement(suite, "testcase", {"name": clean(case.name, secrets)})
+        if case.classname:
+            element.set("classname", clean(case.classname, secrets))
+        element.set("time", _seconds(case.time))
+        kind = _ELEMENTS.get(case.outcome)
+        if kind is None:
+            continue
+        message = clean(case.message, secrets)
+        if kind != "skipped" and step.continue_on_error:  # as the instance's own testcase
+            kind, message = (
+                "skipped",
+                f"failed, allowed by continue-on-error: {message or case.outcome.value}",
+            )
+        counts[kind] += 1
+        detail = ET.SubElement(element, kind, {"message": message} if message else {})
+        if case.kind:
+            detail.set("type", clean(case.kind, secrets))
+        if case.failed:  # never empty: a reader fails on a failure without text
+            detail.text = clean(case.text, secrets) or message or case.outcome.value
+    suite.set("tests", str(len(listed)))
+    suite.set("failures", str(counts["failure"]))
+    suite.set("errors", str(counts["error"]))
+    suite.set("skipped", str(counts["skipped"]))
+    suite.set("time", _seconds(sum(case.time for case in listed)))
+    if step.started is not None:
+        suite.set("timestamp", _timestamp(step.started) or "")
+    if len(listed) < tests.total:
+        note = ET.SubElement(suite, "system-out")
+        note.text = (
+            f"{tests.total} tests ran: {tests.passed} passed, {tests.failed} failed, {tests.skipped} skipped."
+            f" Listed here: {len(listed)}"
+            + (" (a run record keeps the first failing tests only)." if not tests.cases else ".")
+        )
+    return suite
+
+
+_ELEMENTS = {TestOutcome.FAILED: "failure", TestOutcome.ERROR: "error", TestOutcome.SKIPPED: "skipped"}
 
 
 def _notes(step: StepResult) -> str:

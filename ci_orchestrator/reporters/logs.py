@@ -7,11 +7,11 @@ on content: invalid UTF-8 is decoded with replacement characters, a missing file
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.output.masking import mask
+from ci_orchestrator.output.text import strip_ansi, xml_safe
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Iterator
@@ -21,26 +21,6 @@ if TYPE_CHECKING:
 TAIL_LINES = 50  # of a failed step's log, in every report
 TAIL_BYTES = 64 * 1024  # at most, from the end of the log
 PIECE = 64 * 1024  # characters of a log read at a time
-
-# CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST), other two-byte
-# escapes, and the 8-bit CSI introducer some tools emit.
-_ANSI = re.compile(
-    r"""
-    \x1b\[[0-?]*[ -/]*[@-~]             # CSI ... final byte
-    | \x1b\][^\x07\x1b]*(?:\x07|\x1b\\)  # OSC ... BEL or ST
-    | \x1b[PX^_][^\x1b]*\x1b\\           # DCS, SOS, PM, APC ... ST
-    | \x1b[@-Z\\-_]                      # two-byte escapes
-    | \x9b[0-?]*[ -/]*[@-~]              # 8-bit CSI
-    | \x1b                               # a lone ESC left over from a cut sequence
-    """,
-    re.VERBOSE,
-)
-
-# Everything outside XML 1.0's Char production: C0 controls but TAB/LF/CR, lone surrogates,
-# U+FFFE and U+FFFF. Parsers reject these even as character references or inside CDATA.
-# Listed as they are rather than as the complement of what XML allows: the complement's huge
-# ranges take ~5 ms to compile, at every start.
-_NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
 
 
 def read_tail(path: Path | str | None, *, lines: int = 50, max_bytes: int = 64 * 1024) -> str:
@@ -73,16 +53,6 @@ def _from_line_start(data: bytes) -> bytes:
         return data[newline + 1 :]
     # One huge line: keep its end, but not half a UTF-8 sequence at the cut.
     return data.lstrip(bytes(range(0x80, 0xC0)))
-
-
-def strip_ansi(text: str) -> str:
-    """`text` without terminal escape sequences (colours, cursor moves, titles, hyperlinks)."""
-    return _ANSI.sub("", text)
-
-
-def xml_safe(text: str) -> str:
-    """`text` without the code points XML 1.0 forbids (controls, lone surrogates, U+FFFE/U+FFFF)."""
-    return _NOT_XML.sub("", text)
 
 
 def clean(text: str, secrets: Iterable[str] = ()) -> str:

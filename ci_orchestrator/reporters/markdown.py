@@ -15,7 +15,19 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.reporters.logs import clean, step_tail
+from ci_orchestrator.reporters.markdown_text import code as _code
+from ci_orchestrator.reporters.markdown_text import escape as _escape
+from ci_orchestrator.reporters.markdown_text import fenced as _fenced
+from ci_orchestrator.reporters.markdown_text import last_bytes as _last_bytes
+from ci_orchestrator.reporters.markdown_text import short as _short
 from ci_orchestrator.reporters.reproduce import repro_command, repro_commands, repro_instance, repro_where
+from ci_orchestrator.reporters.test_summary import (
+    TEXT_LINES,
+    failed_count,
+    failing_tests,
+    has_failing_tests,
+    totals_line,
+)
 from ci_orchestrator.reporters.writing import failure_message, format_seconds, tail_note
 from ci_orchestrator.results import RunStatus, Status
 
@@ -48,10 +60,12 @@ class _Cuts:
     rows: int | None = None  # table rows and timeline bars (failures kept first)
     failures: int | None = None  # failure sections
     timeline: bool = True
+    test_lines: int | None = None  # of each failing test's text (None: `test_summary.TEXT_LINES`)
     held: int = 0  # bytes the step summary already holds, counted in the limit
 
     def any(self) -> bool:
-        return (self.tail_bytes, self.rows, self.failures, self.timeline) != (None, None, None, True)
+        kept = (self.tail_bytes, self.rows, self.failures, self.timeline, self.test_lines)
+        return kept != (None, None, None, True, None)
 
     def limit(self) -> str:
         already = f", counting the {self.held:,} bytes this step's summary already held" if self.held else ""
@@ -83,7 +97,7 @@ def _cut_sequence(
     for cuts in _smaller(result, tails, max_bytes, timeline):
         yield dataclasses.replace(cuts, held=held)
     if timeline:
-        yield _Cuts(tail_bytes=0, rows=0, failures=0, timeline=False, held=held)
+        yield _Cuts(tail_bytes=0, rows=0, failures=0, timeline=False, test_lines=0, held=held)
 
 
 def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeline: str) -> Iterator[_Cuts]:
@@ -97,10 +111,17 @@ def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeli
         while budget >= _MIN_TAIL:
             yield _Cuts(tail_bytes=budget)
             budget = budget * 3 // 4
+    # Then the failing tests' texts are shortened, and from there on named with their message only.
+    texts = any(has_failing_tests(step) for step in result.steps)
+    for lines in (None, TEXT_LINES // 3) if texts else ():
+        yield _Cuts(tail_bytes=0, test_lines=lines)
+    lean = _Cuts(tail_bytes=0, test_lines=0)
+    if tails or texts:
+        yield lean
     if result.steps:
         # As many rows as the room left beside everything else holds, most important first;
         # then a little fewer at a time, should the estimate be short.
-        rest = len(_render(result, tails, _Cuts(tail_bytes=0, rows=0), timeline).encode("utf-8"))
+        rest = len(_render(result, tails, dataclasses.replace(lean, rows=0), timeline).encode("utf-8"))
         room = max_bytes - rest - _NOTE_ROOM
         rows = 0
         for index in _by_importance(result.steps):
@@ -109,13 +130,13 @@ def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeli
                 break
             rows += 1
         while rows:
-            yield _Cuts(tail_bytes=0, rows=rows)
+            yield dataclasses.replace(lean, rows=rows)
             rows = rows * 15 // 16
-        yield _Cuts(tail_bytes=0, rows=0)
-    failures = len(tails)
+        yield dataclasses.replace(lean, rows=0)
+    failures = len(_detailed(result))
     while failures:
         failures //= 2
-        yield _Cuts(tail_bytes=0, rows=0, failures=failures)
+        yield dataclasses.replace(lean, rows=0, failures=failures)
 
 
 def _render(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: str) -> str:
@@ -131,7 +152,7 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
     a last-resort cut keeps or leaves out whole."""
     secrets = _as_written_here(result.secrets)
     kept = _kept_rows(result.steps, cuts.rows)
-    failures = [step for step in result.steps if step.status.is_failure]
+    failures = _detailed(result)
     shown_failures = failures if cuts.failures is None else failures[: cuts.failures]
     parts = _header(result)
     if cuts.any():
@@ -139,12 +160,15 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
     parts.append(_table(kept))
     if shown_failures:
         parts += ["### Failures", repro_where(result) + "\n\n" + _fenced(repro_commands(result), "sh")]
-        parts.extend(
-            _failure(step, result, tails.get(step.id, ""), cuts.tail_bytes) for step in shown_failures
-        )
+        parts.extend(_failure(step, result, tails.get(step.id, ""), cuts) for step in shown_failures)
     if timeline and cuts.timeline:
         parts.append(timeline)
     return [clean(part, secrets) for part in parts]
+
+
+def _detailed(result: RunResult) -> list[StepResult]:
+    """The instances with a section of their own: those that failed, and those whose tests did."""
+    return [step for step in result.steps if step.status.is_failure or has_failing_tests(step)]
 
 
 def _header(result: RunResult) -> list[str]:
@@ -156,6 +180,7 @@ def _header(result: RunResult) -> list[str]:
     paragraphs = [
         f"## {RUN_ICONS[result.status]} {_escape(result.playbook)}: {result.status.value}",
         f"**{total} instance{'s' if total != 1 else ''}**" + (f": {tally}" if tally else ""),
+        *filter(None, [totals_line(result)]),
         f"Wall time **{format_seconds(result.wall_time)}**" + _speedup(stats),
     ]
     if result.interrupted_by is not None:
@@ -187,7 +212,10 @@ def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails
         cut.append("log tails left out")
     if kept < len(result.steps):
         cut.append(f"{len(result.steps) - kept} of {len(result.steps)} instances left out of the table")
-    total_failures = sum(1 for step in result.steps if step.status.is_failure)
+    if cuts.test_lines is not None and any(has_failing_tests(step) for step in result.steps):
+        shortened = f"cut to their first {cuts.test_lines} lines" if cuts.test_lines else "left out"
+        cut.append(f"the failing tests' texts {shortened}")
+    total_failures = len(_detailed(result))
     if failures < total_failures:
         cut.append(f"{total_failures - failures} of {total_failures} failures not detailed")
     if not cuts.timeline:
@@ -234,20 +262,24 @@ def _table_row(step: StepResult) -> str:
     note = step.reason or ""
     if status.is_failure:
         note = failure_message(step) + (" (continue-on-error)" if step.continue_on_error else "")
+    if has_failing_tests(step):
+        note = f"{note}: {failed_count(step)}" if note else failed_count(step)
     cells = [f"{ICONS[status]} {status.value}", _code(step.id), duration, cached, _short(note)]
     return "| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |"
 
 
-def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | None) -> str:
+def _failure(step: StepResult, result: RunResult, tail: str, cuts: _Cuts) -> str:
+    why = failure_message(step) if step.status.is_failure else failed_count(step)
     lines = [
-        f"#### {ICONS[step.status]} {_code(step.id)}: {_escape(failure_message(step))}",
+        f"#### {ICONS[step.status]} {_code(step.id)}: {_escape(why)}",
         "",
         f"Reproduce locally: {_code(repro_instance(result, step))}, or without the record:",
         "",
         _fenced(repro_command(result, step), "sh"),
+        *failing_tests(step, lines=TEXT_LINES if cuts.test_lines is None else cuts.test_lines),
     ]
-    if tail_bytes is not None:
-        tail = _last_bytes(tail, tail_bytes)
+    if cuts.tail_bytes is not None:
+        tail = _last_bytes(tail, cuts.tail_bytes)
     if tail:
         import html  # for failed steps only; it loads its table of entities (~1 ms)
 
@@ -260,7 +292,7 @@ def _failure(step: StepResult, result: RunResult, tail: str, tail_bytes: int | N
             "",
             "</details>",
         ]
-    elif not step.log_tail:
+    elif step.status.is_failure and not step.log_tail:
         lines += ["", _escape(tail_note(step))]
     return "\n".join(lines)
 
@@ -345,27 +377,6 @@ def _mermaid_text(text: str) -> str:
     return escaped
 
 
-def _fenced(text: str, info: str) -> str:
-    """A fenced code block that nothing in `text` can close: the fence outruns every backtick run."""
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    return f"{fence}{info}\n{text}\n{fence}"
-
-
-def _code(text: str) -> str:
-    """An inline code span for any text (ids may hold backticks)."""
-    text = " ".join(text.split())
-    if "`" not in text:  # most ids: no backtick run to outrun
-        return f"`{text}`"
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    ticks = "`" * (longest + 1)
-    pad = " " if text.startswith("`") or text.endswith("`") else ""
-    return f"{ticks}{pad}{text}{pad}{ticks}"
-
-
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#])")
-
-
 def _as_written_here(secrets: tuple[str, ...]) -> tuple[str, ...]:
     """The secrets, and the forms this page's escaping gives them: a secret that holds `<`, `&`,
     `|` or a quote is masked in an escaped id, name or message too, not only as written."""
@@ -378,30 +389,6 @@ def _as_written_here(secrets: tuple[str, ...]) -> tuple[str, ...]:
         written = (html.escape(value), _escape(value), _mermaid_text(value), value.replace("|", "\\|"))
         forms.update(dict.fromkeys(written))
     return tuple(forms)
-
-
-def _escape(text: str) -> str:
-    """Free text that markdown shows as written."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(text.split()))
-
-
-def _short(text: str, limit: int = 120) -> str:
-    text = " ".join(text.split())
-    return _escape(text if len(text) <= limit else text[: limit - 1] + "…")
-
-
-def _last_bytes(text: str, limit: int) -> str:
-    """The end of `text` in at most `limit` bytes of UTF-8, from a line start when there is one."""
-    data = text.encode("utf-8")
-    if len(data) <= limit:
-        return text
-    if limit <= 0:
-        return ""
-    end = data[-limit:]
-    newline = end.find(b"\n")
-    if 0 <= newline < len(end) - 1:
-        end = end[newline + 1 :]
-    return end.decode("utf-8", errors="ignore")
 
 
 def _hard_cut(blocks: Sequence[str], max_bytes: int, cuts: _Cuts) -> str:

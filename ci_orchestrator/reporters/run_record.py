@@ -2,8 +2,9 @@
 
 The keys of SPEC's run record keep their meaning; the extra keys (`version`, `playbook_path`,
 `vars`, `matrix_filters`, `shard`, and per step `name`, `stage`, `group`, `continue_on_error`,
-and a failed step's `log_tail`) are what `repro` and `report merge` need to rebuild the run; a
-merge with shards missing or repeated says so under `notes`. Secret values are masked, never
+a failed step's `log_tail`, and each failing test's `text`, `file` and `line`) are what `repro`
+and `report merge` need to rebuild the run; a merge with shards missing or repeated says so
+under `notes`. Secret values are masked, never
 written. A record read back is untrusted (another job's artifact): what it holds is text to show,
 and the files it names (`log`) are never opened.
 """
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from ci_orchestrator.errors import Location, UsageError
 from ci_orchestrator.output.masking import mask
 from ci_orchestrator.reporters.logs import last_lines, step_tail
+from ci_orchestrator.reporters.test_records import read_tests, tests_record
 from ci_orchestrator.reporters.writing import write_atomic
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time, speedup
 
@@ -100,6 +102,7 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "continue_on_error": step.continue_on_error,
         "stage": step.stage,
         "group": step.group,
+        "tests": tests_record(step, secrets),
     }
     # Why it failed travels with the record: a merge may run where the log is not, and never
     # opens the file a record names. "" says the step printed nothing.
@@ -217,6 +220,7 @@ class _Reader:
             stage=self.optional(data, "stage", str, at),
             group=self.optional(data, "group", str, at),
             log_tail=self.log_tail(self.optional(data, "log_tail", str, at)),
+            tests=read_tests(data.get("tests"), instance=step_id, at=f"{at}.tests", fail=self.fail),
         )
 
     def log_tail(self, value: str | None) -> str | None:

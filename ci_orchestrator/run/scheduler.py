@@ -25,6 +25,7 @@ from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, Step
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
+from ci_orchestrator.run.junit_files import with_tests
 from ci_orchestrator.run.outcomes import exit_status, need_failed, step_result
 from ci_orchestrator.run.process_specs import log_path, process_spec
 from ci_orchestrator.run.storing import Storer
@@ -321,9 +322,10 @@ class _Run:
             self.finish(self.storing.pop(node))
 
     def finish(self, result: StepResult) -> None:
+        instance = self.plan.by_id[result.id]
+        result = with_tests(result, instance, workspace=self.context.workspace, variables=self.plan.variables)
         self.results[result.id] = result
         self.untold.append(result)
-        instance = self.plan.by_id[result.id]
         failed = result.status.is_failure and not result.continue_on_error
         # As GitHub's `failure()`: true after any failure upstream, whatever ran in between.
         self.failed_upstream[result.id] = failed or any(
