@@ -139,6 +139,9 @@ def run(
     ] = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
+    baseline: Annotated[
+        str | None, typer.Option("--baseline", help="The run to compare with: RUN.json, auto or none.")
+    ] = None,
 ) -> None:
     """Run the playbook."""
     from ci_orchestrator import pipeline
@@ -156,6 +159,7 @@ def run(
         summary=summary,
         json=json_path,
         output=output,
+        baseline=baseline,
     )
     if dry_run:
         typer.echo(pipeline.plan_text(selection, options, fmt="text"))
@@ -235,6 +239,32 @@ def report_merge(
     raise typer.Exit(pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path)))
 
 
+@report_app.command("compare")
+def report_compare(
+    base: Annotated[Path, typer.Argument(help="The baseline run.json.")],
+    head: Annotated[
+        Path | None, typer.Argument(help="The run.json to compare (default: the last run's).")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="markdown or json.")] = "markdown",
+) -> None:
+    """What changed between two runs: new failures, fixes, flaky, slower and faster instances."""
+    from ci_orchestrator.commands import compare
+
+    typer.echo(compare.compare_text(base, head, fmt=fmt))
+
+
+@report_app.command("comment")
+def report_comment(
+    record: Annotated[Path | None, typer.Argument(help="The run.json (default: the last run's).")] = None,
+    mode: Annotated[str, typer.Option("--mode", help="always, failures, changes or off.")] = "always",
+    pr: Annotated[int | None, typer.Option("--pr", help="The pull request (default: the event's).")] = None,
+) -> None:
+    """Post or update this playbook's one comment on the pull request (a problem is a warning)."""
+    from ci_orchestrator.commands import pr_comment
+
+    typer.echo(pr_comment.comment(record, mode=mode, number=pr))
+
+
 @cache_app.command("stats")
 def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
@@ -304,19 +334,24 @@ def cache_explain(
 
 @app.command()
 def history(
-    args: Annotated[list[str] | None, typer.Argument(help="show RUN_ID", show_default=False)] = None,
-    limit: Annotated[int, typer.Option("--limit", help="How many runs to list.")] = 20,
+    args: Annotated[
+        list[str] | None, typer.Argument(help="show RUN_ID | import FILE | export FILE", show_default=False)
+    ] = None,
+    limit: Annotated[
+        int | None, typer.Option("--limit", help="How many runs to list (20) or to export (100).")
+    ] = None,
 ) -> None:
-    """Past runs and their steps, from the local run database."""
+    """Past runs and their steps, from the local run database; `import` and `export` carry it
+    between machines (a CI cache)."""
     from ci_orchestrator.commands import history_view
 
     words = args or []
     if not words:
-        typer.echo(history_view.history_list(limit))
-    elif words[0] == "show" and len(words) == 2:
-        typer.echo(history_view.history_show(words[1]))
+        typer.echo(history_view.history_list(limit or 20))
+    elif len(words) == 2 and words[0] in ("show", "import", "export"):
+        typer.echo(history_view.history_command(words[0], words[1], limit))
     else:
-        typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
+        typer.echo("ci-orchestrator: history [show RUN_ID | import FILE | export FILE]", err=True)
         raise typer.Exit(EXIT_USAGE)
 
 

@@ -55,6 +55,7 @@ class RunOptions:
     summary: str | None = None
     json: str | None = None
     output: str | None = None
+    baseline: str | None = None  # `--baseline`: a run.json, `auto` (None) or `none`
 
 
 def parse_pairs(pairs: Sequence[str], *, option: str) -> dict[str, str]:

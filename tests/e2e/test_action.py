@@ -3,8 +3,10 @@
 A small runner stands in for GitHub's: it substitutes `${{ }}` in `if:` and `env:` (never in
 scripts, as the runner does), gives each step its own `$GITHUB_OUTPUT` and
 `$GITHUB_STEP_SUMMARY` files, runs each script with `bash --noprofile --norc -eo pipefail`, and
-passes over `uses:` steps (actions/cache). The tool is installed once per session by the
-action's own install step; later runs find it installed.
+passes over `uses:` steps (actions/cache; a test may stand in for the run history's restore by
+putting a history file where it would have been restored). The tool is installed once per session
+by the action's own install step; later runs find it installed; each run starts with no history
+restored, as a fresh job does.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Runner:
     files: Path
     path: str
     sha: str = "0123456789abcdef0123456789abcdef01234567"
+    extra_env: dict[str, str] = field(default_factory=dict)  # the variables of the run in progress
 
     def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKS) and k != "CI"}
@@ -119,18 +122,43 @@ class Runner:
             RUNNER_TEMP=str(self.runner_temp),
             PATH=self.path,
         )
+        env.update(self.extra_env)
         return env
 
-    def run_action(self, **given: str) -> ActionRun:
+    def run_action(
+        self,
+        *,
+        restored_history: Path | None = None,
+        env: dict[str, str] | None = None,
+        event: dict[str, Any] | None = None,
+        **given: str,
+    ) -> ActionRun:
+        """Run the action's steps. `restored_history`: the file actions/cache would restore as
+        the run history; `env`: more of GitHub's variables; `event`: the `github.event` payload."""
         declared = ACTION["inputs"]
         unknown = set(given) - set(declared)
         assert not unknown, f"not inputs of the action: {unknown}"
+        # `${{ github.token }}`, the token input's default, is the job's token.
         inputs = {name: given.get(name, spec.get("default", "")) for name, spec in declared.items()}
+        inputs["github-token"] = given.get("github-token", "job-token")
+        folder = self.runner_temp / "ci-orchestrator" / "history"
+        shutil.rmtree(folder, ignore_errors=True)
+        if restored_history is not None:
+            folder.mkdir(parents=True)
+            shutil.copyfile(restored_history, folder / "history.db")
+        self.extra_env.clear()
+        self.extra_env.update(env or {})
         contexts: dict[str, Any] = {
             "inputs": inputs,
             "steps": {},
             "runner": {"os": "Linux", "temp": str(self.runner_temp)},
-            "github": {"sha": self.sha, "action_path": str(REPO), "workspace": str(self.workspace)},
+            "github": {
+                "sha": self.sha,
+                "action_path": str(REPO),
+                "workspace": str(self.workspace),
+                "event": event or {},
+            },
+            "matrix": None,
         }
         runs: dict[str, StepRun] = {}
         summaries: list[str] = []
@@ -244,7 +272,11 @@ def test_every_input_reaches_scripts_only_through_env() -> None:
     for step in SCRIPT_STEPS:
         for name, value in step.get("env", {}).items():
             # The whole value is one expression: nothing is built around it.
-            assert re.fullmatch(r"\$\{\{ [\w.-]+ \}\}", str(value)), (step["id"], name, value)
+            assert re.fullmatch(r"\$\{\{ ([\w.-]+|toJSON\(matrix\)) \}\}", str(value)), (
+                step["id"],
+                name,
+                value,
+            )
     used = {ref.strip() for step in STEPS for ref in _expressions_in(step)}
     for name in ACTION["inputs"]:
         assert f"inputs.{name}" in " ".join(used), f"input {name} is never used"
