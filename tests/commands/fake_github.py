@@ -56,7 +56,7 @@ class FakeGitHub:
 
 def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
         def _record(self) -> Request:
@@ -123,9 +123,9 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
                 headers["Link"] = f'<{link}>; rel="next", <{link}>; rel="last"'
             self._answer(200, chunk, headers)
 
-        do_GET = _route  # noqa: N815 - http.server's names
-        do_POST = _route  # noqa: N815
-        do_PATCH = _route  # noqa: N815
+        do_GET = _route
+        do_POST = _route
+        do_PATCH = _route
 
     return Handler
 
