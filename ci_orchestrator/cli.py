@@ -347,7 +347,7 @@ def history(
 
     words = args or []
     if not words:
-        typer.echo(history_view.history_list(limit or 20))
+        typer.echo(history_view.history_list(20 if limit is None else limit))
     elif len(words) == 2 and words[0] in ("show", "import", "export"):
         typer.echo(history_view.history_command(words[0], words[1], limit))
     else:

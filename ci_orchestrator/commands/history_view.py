@@ -8,6 +8,7 @@ from pathlib import Path
 from ci_orchestrator.commands.tables import table
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.options import STATE_DIR
+from ci_orchestrator.output.workflow_commands import printable
 
 
 def _history_path() -> Path:
@@ -83,9 +84,11 @@ def history_command(verb: str, argument: str, limit: int | None) -> str:
         skipped = (
             f" ({passed_over} passed over: here already, unfinished or unreadable)" if passed_over else ""
         )
-        return f"imported {added} run{'' if added == 1 else 's'} from {path}{skipped}"
+        return printable(f"imported {added} run{'' if added == 1 else 's'} from {path}{skipped}")
     if not _history_path().is_file():
         return "no run history here: nothing exported"
     with History.open(_history_path()) as history:
         count = transfer.export_runs(history, path, keep=limit or transfer.EXPORT_RUNS)
-    return f"exported {count} run{'' if count == 1 else 's'} to {path} ({path.stat().st_size:,} bytes)"
+    return printable(
+        f"exported {count} run{'' if count == 1 else 's'} to {path} ({path.stat().st_size:,} bytes)"
+    )

@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.results import RunResult, StepResult
 
 MAX_CHARACTERS = 65_536  # GitHub refuses a longer comment body
-TAIL_CHARACTERS = 2_000  # of each failure's log tail, at most
+TAIL_CHARACTERS = 2_000  # of each failure's log tail, at most (in bytes of UTF-8)
 _ROOM = 200  # kept for the note on what was left out
 
 
@@ -81,9 +81,11 @@ def _failure(result: RunResult, step: StepResult, tail: int) -> str:
     lines = [
         f"#### {ICONS[step.status]} {_code(step.id)}: {_code(failure_message(step))}",
         "",
+        "Reproduce locally:",
+        "",
         _fenced(repro_command(result, step), "sh"),
     ]
-    text = _last_bytes(step.log_tail or "", tail) if tail else ""
+    text = _last_bytes(step.log_tail or "", tail).rstrip("\n") if tail else ""
     if text:
         lines += ["", "<details><summary>Log tail</summary>", "", _fenced(text, "text"), "", "</details>"]
     return "\n".join(lines)
