@@ -18,7 +18,7 @@ from urllib.parse import quote
 
 from ci_orchestrator.errors import Location
 from ci_orchestrator.history.database import KEEP_RUNS, HistoryError
-from ci_orchestrator.results import RunStatus, Status
+from ci_orchestrator.results import RunStatus, Status, iso_time
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -97,11 +97,15 @@ def import_runs(history: History, source: Path) -> tuple[int, int]:
                 if steps is None:
                     passed_over += 1
                     continue
-                connection.execute(
-                    f"INSERT INTO runs ({', '.join(_RUN_COLUMNS)})"  # noqa: S608 - our column names
+                inserted = connection.execute(
+                    # OR IGNORE: another process may have written the same run meanwhile.
+                    f"INSERT OR IGNORE INTO runs ({', '.join(_RUN_COLUMNS)})"  # noqa: S608 - our column names
                     f" VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
                     [run[column] for column in _RUN_COLUMNS],
                 )
+                if inserted.rowcount != 1:
+                    passed_over += 1
+                    continue
                 connection.executemany(
                     f"INSERT INTO steps ({', '.join(_STEP_COLUMNS)})"  # noqa: S608 - our column names
                     f" VALUES ({', '.join('?' * len(_STEP_COLUMNS))})",
@@ -131,6 +135,8 @@ def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, An
     for row in rows:
         run = {column: row[column] if column in columns else None for column in _RUN_COLUMNS}
         if _valid_run(run):
+            # Written as this history writes times, so that they sort with its own.
+            run["started"], run["finished"] = (_as_written(run[key]) for key in ("started", "finished"))
             runs.append(run)
     return runs, len(rows) - len(runs)
 
@@ -172,6 +178,11 @@ def _valid_step(step: sqlite3.Row) -> bool:
         and all(step[key] is None or _time(step[key]) for key in ("started", "finished"))
         and all(step[key] is None or isinstance(step[key], str) for key in ("reason", "log"))
     )
+
+
+def _as_written(text: str) -> str:
+    """A valid ISO 8601 time as `iso_time` writes it (UTC, microseconds, `Z`)."""
+    return iso_time(datetime.fromisoformat(text))
 
 
 def _integer(value: Any) -> bool:

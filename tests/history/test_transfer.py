@@ -157,3 +157,18 @@ def test_the_history_travels_from_one_folder_to_another(tmp_path: Path) -> None:
     assert refused.returncode == 1
     assert "Traceback" not in refused.stderr
     assert f"{garbage}: not a run database this version reads" in refused.stderr
+
+
+def test_imported_times_are_written_as_this_history_writes_them(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"
+    fill(other, 1)
+    connection = sqlite3.connect(other)
+    connection.execute(
+        "UPDATE runs SET started = '2026-01-01T11:00:00+01:00', finished = '2026-01-01T10:00:05'"
+    )
+    connection.commit()
+    connection.close()
+    with History.open(tmp_path / "here.db") as history:
+        assert transfer.import_runs(history, other) == (1, 0)
+        row = history.read("SELECT started, finished FROM runs")[0]
+    assert tuple(row) == ("2026-01-01T10:00:00.000000Z", "2026-01-01T10:00:05.000000Z")
