@@ -392,10 +392,6 @@ class History:
                 (keep,),
             )
 
-    @property
-    def path(self) -> Path:
-        return self._path
-
     # ------------------------------------------------------------ plumbing
 
     @contextlib.contextmanager

@@ -136,7 +136,7 @@ def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, An
         run = {column: row[column] if column in columns else None for column in _RUN_COLUMNS}
         if _valid_run(run):
             # Written as this history writes times, so that they sort with its own.
-            run["started"], run["finished"] = (_as_written(run[key]) for key in ("started", "finished"))
+            run["started"], run["finished"] = (_as_written(str(run[key])) for key in ("started", "finished"))
             runs.append(run)
     return runs, len(rows) - len(runs)
 
