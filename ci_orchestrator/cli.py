@@ -59,10 +59,10 @@ app.add_typer(export_app, name="export")
 app.add_typer(server_app, name="server")
 
 
-def _option(*names: str, key: str | None = None) -> Any:
+def _option(*names: str, key: str | None = None, **extra: Any) -> Any:
     """The option `names`, with the metavar and help `option_help` gives it (by its last name)."""
     metavar, text = OPTIONS[key or names[-1]]
-    return typer.Option(*names, metavar=metavar, help=text)
+    return typer.Option(*names, metavar=metavar, help=text, **extra)
 
 
 def _argument(key: str) -> Any:
@@ -132,6 +132,7 @@ def run(
     output: Annotated[str | None, _option("--output")] = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
+    baseline: Annotated[str | None, _option("--baseline")] = None,
 ) -> None:
     """Run the playbook.
 
@@ -154,6 +155,7 @@ def run(
         summary=summary,
         json=json_path,
         output=output,
+        baseline=baseline,
     )
     if dry_run:
         typer.echo(pipeline.plan_text(selection, options, fmt="text"))
@@ -238,6 +240,30 @@ def report_merge(
     raise typer.Exit(pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path)))
 
 
+@report_app.command("compare")
+def report_compare(
+    base: Annotated[Path, _argument("base")],
+    head: Annotated[Path | None, _argument("head")] = None,
+    fmt: Annotated[str, _option("--format", key="compare --format")] = "markdown",
+) -> None:
+    """What changed between two runs: new failures, fixes, flaky, slower and faster instances."""
+    from ci_orchestrator.commands import compare
+
+    typer.echo(compare.compare_text(base, head, fmt=fmt))
+
+
+@report_app.command("comment")
+def report_comment(
+    record: Annotated[Path | None, _argument("comment record")] = None,
+    mode: Annotated[str, _option("--mode")] = "always",
+    pr: Annotated[int | None, _option("--pr")] = None,
+) -> None:
+    """Post or update this playbook's one comment on the pull request (a problem is a warning)."""
+    from ci_orchestrator.commands import pr_comment
+
+    typer.echo(pr_comment.comment(record, mode=mode, number=pr))
+
+
 @cache_app.command("stats")
 def cache_stats(cache_dir: CacheDirOpt = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
     """Entries, size, and the hits and misses of recent runs."""
@@ -264,9 +290,8 @@ def cache_prune(
     """Evict least recently used entries until the cache fits."""
     from ci_orchestrator.commands import cache_upkeep
 
-    typer.echo(
-        cache_upkeep.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config))
-    )
+    choice = Selection(profile=profile, config=config)
+    typer.echo(cache_upkeep.cache_prune(cache_dir, max_size, choice=choice))
 
 
 @cache_app.command("explain")
@@ -303,19 +328,13 @@ def cache_explain(
 @app.command()
 def history(
     args: Annotated[list[str] | None, _argument("history")] = None,
-    limit: Annotated[int, _option("--limit")] = 20,
+    limit: Annotated[int | None, _option("--limit")] = None,
 ) -> None:
-    """Past runs and their steps, from the local run database."""
+    """Past runs and their steps, from the local run database; `import` and `export` carry it
+    between machines (a CI cache)."""
     from ci_orchestrator.commands import history_view
 
-    words = args or []
-    if not words:
-        typer.echo(history_view.history_list(limit))
-    elif words[0] == "show" and len(words) == 2:
-        typer.echo(history_view.history_show(words[1]))
-    else:
-        typer.echo("ci-orchestrator: history [show RUN_ID]", err=True)
-        raise typer.Exit(EXIT_USAGE)
+    typer.echo(history_view.history_words(args or [], limit))
 
 
 @config_app.command("get")
@@ -368,11 +387,7 @@ def server_status() -> None:
     """List this user's run servers: each keeps ci-orchestrator loaded for commands run like this one."""
     from ci_orchestrator.server import control
 
-    found = control.listening()
-    for item in found:
-        typer.echo(f"{item.key}  pid {item.pid}")
-    if not found:
-        typer.echo("no run server")
+    typer.echo(control.status_text())
 
 
 @server_app.command("stop")
@@ -380,10 +395,7 @@ def server_stop() -> None:
     """Stop this user's run servers (each once the commands it runs are done)."""
     from ci_orchestrator.server import control
 
-    found = control.listening()
-    for item in found:
-        control.stop(item)
-    typer.echo(f"stopped {len(found)} run server{'' if len(found) == 1 else 's'}")
+    typer.echo(control.stop_all())
 
 
 def _version(value: bool) -> None:
@@ -394,9 +406,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: Annotated[
-        bool, typer.Option("--version", callback=_version, is_eager=True, help=OPTIONS["--version"][1])
-    ] = False,
+    version: Annotated[bool, _option("--version", callback=_version, is_eager=True)] = False,
 ) -> None:
     """Run a project's CI steps from a YAML playbook, here or in GitHub Actions."""
 

@@ -56,6 +56,7 @@ class RunOptions:
     summary: str | None = None
     json: str | None = None
     output: str | None = None
+    baseline: str | None = None  # `--baseline`: a run.json, `auto` (None) or `none`
 
 
 def not_unicode(texts: Iterable[str]) -> str | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import os
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,6 +54,10 @@ class Prepared:
     variables: Mapping[str, str] = field(default_factory=dict)
     matrix_filters: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
     shard: str | None = None  # `I/N` of a `--shard` run, as run.json records it
+    select: str | None = None  # the `--select` expression
+    # Every instance of the playbook before `--select` and `--shard` chose among them: one that a
+    # baseline run has and this plan has not was left out, not removed.
+    planned: frozenset[str] = frozenset()
 
 
 def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
@@ -69,8 +74,8 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         key: tuple(value.split(","))
         for key, value in parse_pairs(selection.matrix, option="--matrix").items()
     }
-    plan = checked_plan(playbook, problems, matrix_filters=filters, variables=variables)
-    plan = selectors.select(plan, selection.select, only=selection.only)
+    whole = checked_plan(playbook, problems, matrix_filters=filters, variables=variables)
+    plan = selectors.select(whole, selection.select, only=selection.only)
     if selection.instances:
         plan = selectors.select_exact(plan, selection.instances, only=selection.only)
     shard = None
@@ -83,6 +88,8 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         variables=variables,
         matrix_filters=filters,
         shard=shard,
+        select=selection.select,
+        planned=frozenset(instance.id for instance in whole.instances),
     )
 
 
@@ -135,6 +142,8 @@ def run(selection: Selection, options: RunOptions, *, root: Path | None = None) 
 
 def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     """Run a prepared plan, write every report, and return the exit code."""
+    from ci_orchestrator.commands import baseline as baselines
+    from ci_orchestrator.history import revision as revisions
     from ci_orchestrator.output.masking import MIN_LENGTH
     from ci_orchestrator.reporters.console import ConsoleReporter
     from ci_orchestrator.reporters.logs import with_tails
@@ -144,6 +153,8 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     from ci_orchestrator.run.process_tree import terminate_runs
     from ci_orchestrator.run.secret_values import secret_values
 
+    # First: a baseline record that cannot be read is a usage error before anything runs.
+    choice = baselines.choose(options.baseline, prepared.playbook.name)
     limits = run_limits(prepared, options)
     # Over this process's environment, as the scheduler builds each step's: the values the steps get.
     run_secrets = secret_values(prepared.plan, base_env=os.environ)
@@ -156,7 +167,25 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     console = ConsoleReporter(mode=mode, secrets=secrets)
     cache = open_cache(options, prepared.settings, root=root)
     run_id = new_run_id()
-    recorder = HistoryRecorder.open(root / STATE_DIR / "history.db", prepared.playbook)
+    revision = revisions.current(root)
+
+    def label(result: RunResult) -> RunResult:
+        """What the run was of: its part of the playbook, its branch and commit."""
+        return dataclasses.replace(
+            result,
+            matrix_filters=prepared.matrix_filters,
+            shard=prepared.shard,
+            select=prepared.select,
+            branch=revision.branch,
+            commit=revision.commit,
+        )
+
+    recorder = HistoryRecorder.open(
+        root / STATE_DIR / "history.db", prepared.playbook, label=label, secrets=secrets
+    )
+    choice = baselines.from_history(
+        choice, recorder.history, prepared.playbook.name, revision, before=datetime.now(UTC)
+    )
     interrupted = recorder.interrupted_runs()
     if interrupted and (count := terminate_runs(interrupted, grace=1.0)):
         notices.warn(f"stopped {count} process(es) left running by an interrupted run")
@@ -184,11 +213,12 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
             if cache is not None:
                 cache.close()
     result = dataclasses.replace(
-        result,
-        matrix_filters=prepared.matrix_filters,
-        shard=prepared.shard,
+        label(result),
         # What the steps announced with `::add-mask::` is hidden in the reports as in the console.
         secrets=(*result.secrets, *console.announced_masks),
+    )
+    result = dataclasses.replace(
+        result, comparison=baselines.compared(choice, result, planned=prepared.planned)
     )
     # The one time a report looks at a log: the run's own, read here. A record is never read so.
     write_reports(with_tails(result), options, root=root)

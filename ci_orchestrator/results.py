@@ -204,13 +204,47 @@ def speedup(steps: Iterable[StepResult], wall: float) -> float | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class DurationChange:
+    """An instance that ran in both runs and took notably longer or shorter (seconds)."""
+
+    id: str
+    before: float
+    after: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Comparison:
+    """What changed between a baseline run and this one, instance by instance (ids in the order
+    of the run that has them)."""
+
+    baseline_run_id: str
+    baseline_branch: str | None = None
+    baseline_commit: str | None = None
+    new_failures: tuple[str, ...] = ()
+    fixed: tuple[str, ...] = ()
+    still_failing: tuple[str, ...] = ()
+    added: tuple[str, ...] = ()
+    removed: tuple[str, ...] = ()
+    flaky: tuple[str, ...] = ()
+    slower: tuple[DurationChange, ...] = ()
+    faster: tuple[DurationChange, ...] = ()
+
+    def lists_something(self) -> bool:
+        """Whether there is anything to say beyond "same as before"."""
+        return any(
+            (self.new_failures, self.fixed, self.still_failing, self.added, self.removed, self.flaky)
+        ) or bool(self.slower or self.faster)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class RunResult:
     """A finished run: everything the reporters need, and nothing else.
 
     `playbook_path` and `invocation` (vars, matrix filters, select) let a run be reproduced.
     `shard` is `I/N` for one shard of a sharded run; `notes` say what a reader of the reports
-    must know about how they were made (shards missing from a merge). A run is truthy when it
-    passed.
+    must know about how they were made (shards missing from a merge). `branch` and `commit` say
+    what was tested (None where unknown); `comparison` what changed since a baseline run. A run
+    is truthy when it passed.
     """
 
     run_id: str
@@ -227,11 +261,19 @@ class RunResult:
     secrets: tuple[str, ...] = ()  # values to mask in every report
     shard: str | None = None
     notes: tuple[str, ...] = ()
+    select: str | None = None  # the `--select` expression of the run, if any
     branch: str | None = None  # what the run tested, when known: a reader checks it out to reproduce
     commit: str | None = None
+    comparison: Comparison | None = None
 
     def __bool__(self) -> bool:
         return self.status is RunStatus.PASSED
+
+    @property
+    def whole(self) -> bool:
+        """Whether the run covered its whole playbook: no `--select`, `--shard` or `--matrix`
+        left instances out (an instance missing from it is then not in the playbook)."""
+        return self.select is None and self.shard is None and not self.matrix_filters
 
     @property
     def wall_time(self) -> float:

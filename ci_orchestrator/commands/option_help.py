@@ -59,7 +59,15 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
         "Evict least recently used entries down to this size, e.g. 500MB, 2GiB (default: the "
         "cache-size setting).",
     ),
-    "--limit": ("N", "How many runs to list."),
+    "compare --format": ("markdown|json", "How to print the comparison."),
+    "--mode": ("always|failures|changes|off", "When to comment: always, when something failed or changed."),
+    "--pr": ("N", "The pull request (default: the event's)."),
+    "--baseline": (
+        "RUN.json|auto|none",
+        "The run to compare with (default auto: under a pull request the base branch's newest "
+        "run, else the previous run here).",
+    ),
+    "--limit": ("N", "How many runs to list (default 20) or to export (default 100)."),
     "--value": (None, "Print the value alone, a folder as an absolute path (for scripts)."),
     "--version": (None, "Print the version."),
 }
@@ -70,8 +78,14 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "playbooks": ("PLAYBOOK...", "Playbook paths or names (default: playbooks/ci.yml)."),
     "records": ("RUN.json...", "Run records to merge (run.json of each shard)."),
     "explain": ("[PLAYBOOK] STEP", "A playbook (default: playbooks/ci.yml) and a step id."),
-    "history": ("show RUN_ID", "Show the steps of one run instead of the list of runs."),
+    "history": (
+        "show RUN_ID | import FILE | export FILE",
+        "Show the steps of one run instead of the list; import or export runs (the action carries them).",
+    ),
     "key": ("KEY", "A setting name, e.g. concurrency."),
     "record": ("RUN.json", "A run record, e.g. downloaded from a CI run."),
+    "base": ("BASE.json", "The baseline run record."),
+    "head": ("HEAD.json", "The run record to compare (default: the last run's)."),
+    "comment record": ("RUN.json", "The run record to report (default: the last run's)."),
     "instance": ("INSTANCE", "One instance id (default: every failed one)."),
 }

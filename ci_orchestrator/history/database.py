@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.results import RunResult, StepResult
 
 DEFAULT_PATH = Path(".ci-orchestrator/history.db")
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction
 KEEP_RUNS = 500  # older runs are dropped when a run finishes
 
@@ -54,7 +54,12 @@ CREATE TABLE runs (
     status TEXT,
     total INTEGER NOT NULL,
     host TEXT NOT NULL,
-    pid INTEGER NOT NULL
+    pid INTEGER NOT NULL,
+    branch TEXT,
+    commit_sha TEXT,
+    select_expr TEXT,
+    shard TEXT,
+    matrix_filters TEXT
 );
 CREATE INDEX runs_by_start ON runs (started);
 CREATE INDEX runs_by_playbook ON runs (playbook, started);
@@ -79,6 +84,11 @@ CREATE TABLE steps (
 # cached: without this index, finding the others meant reading every step of every kept run (20 ms
 # with 500 runs of 200 steps). Made on opening, so that a database of an older version gets it too;
 # SQLite uses a partial index only for a query that repeats its condition, as `durations` does.
+# What schema 2 added to a run: what it tested and which part of its playbook it ran.
+_UPGRADE_FROM_1 = tuple(
+    f"ALTER TABLE runs ADD COLUMN {column} TEXT"
+    for column in ("branch", "commit_sha", "select_expr", "shard", "matrix_filters")
+)
 _TIMED_INDEX = (
     "CREATE INDEX IF NOT EXISTS steps_timed ON steps (run_id)"
     " WHERE status IN ('passed', 'failed') AND NOT cached"
@@ -140,6 +150,10 @@ class History:
                 for statement in _SCHEMA.split(";"):
                     if statement.strip():
                         self._connection.execute(statement)
+            elif version == 1:
+                for statement in _UPGRADE_FROM_1:
+                    self._connection.execute(statement)
+            if version < SCHEMA_VERSION:
                 self._connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._connection.execute(_TIMED_INDEX)
 
@@ -203,14 +217,18 @@ class History:
     def finish_run(self, result: RunResult, *, steps: Sequence[StepResult] | None = None) -> None:
         """Record the end of a run and its steps (also when `start_run` was never called), then
         drop runs older than the newest `KEEP_RUNS`. `steps` are those not recorded yet: all the
-        run's by default."""
+        run's by default. What the run tested (branch, commit) and which part of the playbook it
+        ran (select, shard, matrix filters) are the result's."""
         with self._write():
             self._connection.execute(
                 """INSERT INTO runs (run_id, playbook, playbook_path, started, finished, status, total,
-                                     host, pid)
-                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                     host, pid, branch, commit_sha, select_expr, shard, matrix_filters)
+                   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                    ON CONFLICT (run_id) DO UPDATE SET finished = excluded.finished,
-                       status = excluded.status, total = max(runs.total, excluded.total)""",
+                       status = excluded.status, total = max(runs.total, excluded.total),
+                       branch = excluded.branch, commit_sha = excluded.commit_sha,
+                       select_expr = excluded.select_expr, shard = excluded.shard,
+                       matrix_filters = excluded.matrix_filters""",
                 (
                     result.run_id,
                     result.playbook,
@@ -221,17 +239,15 @@ class History:
                     len(result.steps),
                     os.uname().nodename,
                     os.getpid(),
+                    result.branch,
+                    result.commit,
+                    result.select,
+                    result.shard,
+                    _matrix_json(dict(result.matrix_filters)) if result.matrix_filters else None,
                 ),
             )
             self._insert_steps(result.run_id, result.steps if steps is None else steps)
-            # The steps of the runs dropped are found through their run ids: asking of every step
-            # whether its run is kept reads the whole table (40 ms with 500 runs of 500 steps).
-            for table in ("steps", "runs"):
-                self._connection.execute(
-                    f"DELETE FROM {table} WHERE run_id IN "  # noqa: S608 - one of two table names
-                    "(SELECT run_id FROM runs ORDER BY started DESC, rowid DESC LIMIT -1 OFFSET ?)",
-                    (KEEP_RUNS,),
-                )
+            self._drop_old_runs(KEEP_RUNS)
 
     def _insert_steps(self, run_id: str, results: Sequence[StepResult]) -> None:
         self._connection.executemany(
@@ -348,6 +364,33 @@ class History:
         ):
             counts[Status(name)] += count
         return run_summary(row, counts)
+
+    def read(self, query: str, parameters: Sequence[object] = ()) -> list[sqlite3.Row]:
+        """The rows of one query (for the modules that read runs in their own ways)."""
+        with self._guard():
+            return self._connection.execute(query, parameters).fetchall()
+
+    @contextlib.contextmanager
+    def writing(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the connection, for the modules that write runs in their own
+        ways (imported from another database); rolled back when the block raises."""
+        with self._write():
+            yield self._connection
+
+    def drop_old_runs(self, keep: int = KEEP_RUNS) -> None:
+        """Drop every run (and its steps) but the newest `keep`."""
+        with self._write():
+            self._drop_old_runs(keep)
+
+    def _drop_old_runs(self, keep: int) -> None:
+        # The steps of the runs dropped are found through their run ids: asking of every step
+        # whether its run is kept reads the whole table (40 ms with 500 runs of 500 steps).
+        for table in ("steps", "runs"):
+            self._connection.execute(
+                f"DELETE FROM {table} WHERE run_id IN "  # noqa: S608 - one of two table names
+                "(SELECT run_id FROM runs ORDER BY started DESC, rowid DESC LIMIT -1 OFFSET ?)",
+                (keep,),
+            )
 
     # ------------------------------------------------------------ plumbing
 

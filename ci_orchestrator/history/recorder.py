@@ -3,15 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
 from ci_orchestrator.errors import OrchestratorError
+from ci_orchestrator.output.masking import mask
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Collection
+    from collections.abc import Callable, Collection, Sequence
     from pathlib import Path
 
     from ci_orchestrator.history.database import History
@@ -25,11 +27,26 @@ FLUSH_SECONDS = 1.0
 
 class HistoryRecorder:
     """Records the run in the local run database as it goes; a database that cannot be opened
-    or written (damaged, full disk) is one warning, and the run goes on without it."""
+    or written (damaged, full disk) is one warning, and the run goes on without it.
 
-    def __init__(self, history: History | None, playbook: Playbook) -> None:
+    `label` gives the run's result what the scheduler does not know of it (branch, commit, and
+    the select, shard and matrix filters that chose its part of the playbook). What the records
+    hold is masked with `secrets`: the history travels to other machines (GitHub's cache), as
+    the reports do.
+    """
+
+    def __init__(
+        self,
+        history: History | None,
+        playbook: Playbook,
+        *,
+        label: Callable[[RunResult], RunResult] | None = None,
+        secrets: Sequence[str] = (),
+    ) -> None:
         self.history = history
         self.playbook = playbook
+        self.label = label
+        self.secrets = tuple(secrets)
         self.run_id = ""
         # Steps are written in batches: one transaction per step costs more than a `true` step.
         # A run killed outright loses at most the last second of step records.
@@ -39,14 +56,22 @@ class HistoryRecorder:
         self.written: dict[str, StepResult] = {}
 
     @classmethod
-    def open(cls, path: Path, playbook: Playbook) -> HistoryRecorder:
+    def open(
+        cls,
+        path: Path,
+        playbook: Playbook,
+        *,
+        label: Callable[[RunResult], RunResult] | None = None,
+        secrets: Sequence[str] = (),
+    ) -> HistoryRecorder:
         from ci_orchestrator.history.database import History
 
         try:
-            return cls(History.open(path), playbook)
+            history: History | None = History.open(path)
         except OrchestratorError as error:
             notices.warn(f"run history unavailable: {error}")
-            return cls(None, playbook)
+            history = None
+        return cls(history, playbook, label=label, secrets=secrets)
 
     def _write(self, action: Callable[[History], object]) -> None:
         if self.history is None:
@@ -108,13 +133,39 @@ class HistoryRecorder:
         pending, self.pending = self.pending, []
         self.flushed_at = time.monotonic()
         if pending:
-            self._write(lambda history: history.record_steps(self.run_id, pending))
+            masked = [self._masked(result) for result in pending]
+            self._write(lambda history: history.record_steps(self.run_id, masked))
             self.written.update((result.id, result) for result in pending)
 
     def run_finished(self, result: RunResult) -> None:
         self.flush()
-        unwritten = [step for step in result.steps if not self._written(step)]
-        self._write(lambda history: history.finish_run(result, steps=unwritten))
+        unwritten = [self._masked(step) for step in result.steps if not self._written(step)]
+        labelled = self.label(result) if self.label else result
+        if self.secrets:
+            labelled = dataclasses.replace(
+                labelled,
+                select=None if labelled.select is None else mask(labelled.select, self.secrets),
+                matrix_filters={
+                    key: tuple(mask(value, self.secrets) for value in values)
+                    for key, values in labelled.matrix_filters.items()
+                },
+            )
+        self._write(lambda history: history.finish_run(labelled, steps=unwritten))
+
+    def _masked(self, step: StepResult) -> StepResult:
+        if not self.secrets:
+            return step
+        secrets = self.secrets
+        return dataclasses.replace(
+            step,
+            id=mask(step.id, secrets),
+            reason=None if step.reason is None else mask(step.reason, secrets),
+            log=None if step.log is None else mask(step.log, secrets),
+            matrix={
+                key: mask(value, secrets) if isinstance(value, str) else value
+                for key, value in step.matrix.items()
+            },
+        )
 
     def _written(self, step: StepResult) -> bool:
         earlier = self.written.get(step.id)

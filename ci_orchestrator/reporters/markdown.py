@@ -155,6 +155,11 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
     failures = _detailed(result)
     shown_failures = failures if cuts.failures is None else failures[: cuts.failures]
     parts = _header(result)
+    if result.comparison is not None:
+        from ci_orchestrator.reporters.changes import changes_markdown  # it uses this module's spans
+
+        # What changed since the baseline comes first, under the result: the question a reader has.
+        parts.insert(1, changes_markdown(result.comparison))
     if cuts.any():
         parts.append(_cut_note(result, cuts, kept=len(kept), failures=len(shown_failures), tails=tails))
     parts.append(_table(kept))

@@ -1,7 +1,7 @@
 """The run record (`run.json`): a finished run as JSON, read back, and shard records merged into one.
 
 The keys of SPEC's run record keep their meaning; the extra keys (`version`, `playbook_path`,
-`vars`, `matrix_filters`, `shard`, and per step `name`, `stage`, `group`, `continue_on_error`,
+`vars`, `matrix_filters`, `shard`, `select`, and per step `name`, `stage`, `group`, `continue_on_error`,
 a failed step's `log_tail`, and each failing test's `text`, `file` and `line`) are what `repro`
 and `report merge` need to rebuild the run; a merge with shards missing or repeated says so
 under `notes`. Secret values are masked, never
@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import Location, UsageError
 from ci_orchestrator.output.masking import mask
+from ci_orchestrator.reporters.comparison import comparison_record, merge_comparisons, read_comparison
 from ci_orchestrator.reporters.logs import last_lines, step_tail
 from ci_orchestrator.reporters.test_records import read_tests, tests_record
 from ci_orchestrator.reporters.writing import write_atomic
@@ -62,13 +63,17 @@ def record(result: RunResult) -> dict[str, Any]:
         "status": result.status.value,
         "started": iso_time(result.started),
         "finished": iso_time(result.finished),
+        "branch": result.branch,
+        "commit": result.commit,
         "interrupted_by": result.interrupted_by,
         "shard": result.shard,
+        "select": mask(result.select, secrets) if result.select is not None else None,
         **notes,
         "vars": {key: mask(value, secrets) for key, value in result.vars.items()},
         "matrix_filters": {
             key: [mask(value, secrets) for value in values] for key, values in result.matrix_filters.items()
         },
+        "comparison": comparison_record(result.comparison, secrets),
         "steps": [_step_record(step, secrets) for step in result.steps],
         "stats": {
             "max_concurrency_seen": stats.max_concurrency_seen,
@@ -185,6 +190,10 @@ class _Reader:
             interrupted_by=self.optional(data, "interrupted_by", int, ""),
             shard=self.shard(self.optional(data, "shard", str, "")),
             notes=tuple(str(note) for note in self.optional(data, "notes", list, "") or ()),
+            select=self.optional(data, "select", str, ""),
+            branch=self.optional(data, "branch", str, ""),
+            commit=self.optional(data, "commit", str, ""),
+            comparison=read_comparison(data.get("comparison"), self.where),
         )
 
     def shard(self, value: str | None) -> str | None:
@@ -291,6 +300,10 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
         interrupted_by=interrupted_by,
         secrets=tuple(dict.fromkeys(secret for result in results for secret in result.secrets)),
         notes=tuple(notes),
+        select=first.select,
+        branch=first.branch,
+        commit=first.commit,
+        comparison=merge_comparisons(results),
     )
 
 

@@ -54,3 +54,17 @@ def stop(found: Listening) -> None:
             Channel(connection).send({"kind": "stop"})
         except OSError:
             return
+
+
+def status_text() -> str:
+    """`server status`: a line for each of this user's run servers."""
+    found = listening()
+    return "\n".join(f"{item.key}  pid {item.pid}" for item in found) or "no run server"
+
+
+def stop_all() -> str:
+    """`server stop`: every run server of this user asked to stop."""
+    found = listening()
+    for item in found:
+        stop(item)
+    return f"stopped {len(found)} run server{'' if len(found) == 1 else 's'}"

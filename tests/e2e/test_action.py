@@ -3,8 +3,10 @@
 A small runner stands in for GitHub's: it substitutes `${{ }}` in `if:` and `env:` (never in
 scripts, as the runner does), gives each step its own `$GITHUB_OUTPUT` and
 `$GITHUB_STEP_SUMMARY` files, runs each script with `bash --noprofile --norc -eo pipefail`, and
-passes over `uses:` steps (actions/cache). The tool is installed once per session by the
-action's own install step; later runs find it installed.
+passes over `uses:` steps (actions/cache; a test may stand in for the run history's restore by
+putting a history file where it would have been restored). The tool is installed once per session
+by the action's own install step; later runs find it installed; each run starts with no history
+restored, as a fresh job does.
 """
 
 from __future__ import annotations
@@ -106,6 +108,7 @@ class Runner:
     files: Path
     path: str
     sha: str = "0123456789abcdef0123456789abcdef01234567"
+    extra_env: dict[str, str] = field(default_factory=dict)  # the variables of the run in progress
 
     def base_env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(_LEAKS) and k != "CI"}
@@ -119,18 +122,45 @@ class Runner:
             RUNNER_TEMP=str(self.runner_temp),
             PATH=self.path,
         )
+        env.update(self.extra_env)
         return env
 
-    def run_action(self, **given: str) -> ActionRun:
+    def run_action(
+        self,
+        *,
+        restored_history: Path | None = None,
+        env: dict[str, str] | None = None,
+        event: dict[str, Any] | None = None,
+        job_matrix: dict[str, Any] | None = None,
+        **given: str,
+    ) -> ActionRun:
+        """Run the action's steps. `restored_history`: the file actions/cache would restore as
+        the run history; `env`: more of GitHub's variables; `event`: the `github.event` payload;
+        `job_matrix`: the `matrix` context of a job of a matrix."""
         declared = ACTION["inputs"]
         unknown = set(given) - set(declared)
         assert not unknown, f"not inputs of the action: {unknown}"
+        # `${{ github.token }}`, the token input's default, is the job's token.
         inputs = {name: given.get(name, spec.get("default", "")) for name, spec in declared.items()}
+        inputs["github-token"] = given.get("github-token", "job-token")
+        folder = self.runner_temp / "ci-orchestrator" / "history"
+        shutil.rmtree(folder, ignore_errors=True)
+        if restored_history is not None:
+            folder.mkdir(parents=True)
+            shutil.copyfile(restored_history, folder / "history.db")
+        self.extra_env.clear()
+        self.extra_env.update(env or {})
         contexts: dict[str, Any] = {
             "inputs": inputs,
             "steps": {},
             "runner": {"os": "Linux", "temp": str(self.runner_temp)},
-            "github": {"sha": self.sha, "action_path": str(REPO), "workspace": str(self.workspace)},
+            "github": {
+                "sha": self.sha,
+                "action_path": str(REPO),
+                "workspace": str(self.workspace),
+                "event": event or {},
+            },
+            "matrix": job_matrix,
         }
         runs: dict[str, StepRun] = {}
         summaries: list[str] = []
@@ -244,7 +274,11 @@ def test_every_input_reaches_scripts_only_through_env() -> None:
     for step in SCRIPT_STEPS:
         for name, value in step.get("env", {}).items():
             # The whole value is one expression: nothing is built around it.
-            assert re.fullmatch(r"\$\{\{ [\w.-]+ \}\}", str(value)), (step["id"], name, value)
+            assert re.fullmatch(r"\$\{\{ ([\w.-]+|toJSON\(matrix\)) \}\}", str(value)), (
+                step["id"],
+                name,
+                value,
+            )
     used = {ref.strip() for step in STEPS for ref in _expressions_in(step)}
     for name in ACTION["inputs"]:
         assert f"inputs.{name}" in " ".join(used), f"input {name} is never used"
@@ -511,3 +545,167 @@ def test_an_old_python_is_refused_with_a_clear_error(tmp_path: Path) -> None:
     assert "::error" in run.steps["install"].stdout
     assert "Python 3.11" in run.steps["install"].stdout
     assert not run.steps["run"].ran
+
+
+# ------------------------------------------------------------------ the run history and the comment
+
+
+def _step(step_id: str) -> dict[str, Any]:
+    return next(step for step in STEPS if step["id"] == step_id)
+
+
+def test_history_keys_go_from_the_branch_to_the_base_to_any() -> None:
+    restore, save, base = _step("history-restore"), _step("history-save"), _step("history-restore-base")
+    assert restore["with"]["key"] == save["with"]["key"] == "${{ steps.history-paths.outputs.key }}"
+    assert restore["with"]["path"] == save["with"]["path"] == base["with"]["path"]
+    assert restore["with"]["restore-keys"].splitlines() == [
+        "${{ steps.history-paths.outputs.branch-key }}",
+        "${{ steps.history-paths.outputs.base-key }}",
+        "${{ steps.history-paths.outputs.prefix }}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("history", "result", "failure", "cancelled", "saved"),
+    [
+        ("true", "passed", False, False, True),
+        ("true", "failed", True, False, True),  # the next run's "fixed" is measured against it
+        ("true", "cancelled", False, True, False),
+        ("true", "", True, False, False),  # nothing ran: an invalid playbook
+        ("false", "passed", False, False, False),
+    ],
+)
+def test_when_the_history_is_kept(
+    history: str, result: str, failure: bool, cancelled: bool, saved: bool
+) -> None:
+    contexts = {"inputs": {"history": history}, "steps": {"run": {"outputs": {"result": result}}}}
+    status = evaluation.JobStatus(failure=failure, cancelled=cancelled)
+    assert evaluation.evaluate_condition(_step("history-export")["if"], contexts, status) is saved
+
+
+@pytest.mark.parametrize(
+    ("comment", "pull_request", "json_path", "failure", "cancelled", "posted"),
+    [
+        ("changes", True, "/w/run.json", False, False, True),
+        ("always", True, "/w/run.json", True, False, True),  # a failed run most of all
+        ("off", True, "/w/run.json", False, False, False),
+        ("always", False, "/w/run.json", False, False, False),  # a push: no pull request
+        ("always", True, "", True, False, False),  # nothing ran
+        ("always", True, "/w/run.json", False, True, False),
+    ],
+)
+def test_when_the_comment_is_posted(
+    comment: str, pull_request: bool, json_path: str, failure: bool, cancelled: bool, posted: bool
+) -> None:
+    contexts = {
+        "inputs": {"comment": comment},
+        "github": {"event": {"pull_request": {"number": 3}} if pull_request else {}},
+        "steps": {"run": {"outputs": {"json-path": json_path}}},
+    }
+    status = evaluation.JobStatus(failure=failure, cancelled=cancelled)
+    assert evaluation.evaluate_condition(_step("comment")["if"], contexts, status) is posted
+
+
+CHANGED = PLAYBOOK.replace('echo "testing on $MATRIX_PYTHON"', 'echo "testing on $MATRIX_PYTHON"; exit 4')
+
+
+def _fresh(runner: Runner, name: str, playbook: str = PLAYBOOK) -> Runner:
+    """A new job on a new machine: a workspace with no state of earlier runs."""
+    workspace = runner.workspace.with_name(name)
+    (workspace / "playbooks").mkdir(parents=True)
+    (workspace / "playbooks" / "ci.yml").write_text(playbook, encoding="utf-8")
+    return dataclasses.replace(runner, workspace=workspace, extra_env={})
+
+
+@pytest.mark.slow
+def test_the_run_history_travels_between_workflow_runs(runner: Runner, tmp_path: Path) -> None:
+    push = {"GITHUB_EVENT_NAME": "push", "GITHUB_REF": "refs/heads/main", "GITHUB_JOB": "ci"}
+    first = runner.run_action(env={**push, "GITHUB_RUN_ID": "101", "GITHUB_RUN_ATTEMPT": "1"})
+    assert not first.failed, first.steps["run"].stderr
+    keys = first.steps["history-paths"].outputs
+    assert keys["key"] == f"{keys['branch-key']}101-1"
+    assert keys["key"].startswith(keys["prefix"])
+    assert keys["base-key"] == ""
+    assert first.steps["history-export"].outputs == {"saved": "true"}
+    saved = runner.runner_temp / "ci-orchestrator" / "history" / "history.db"
+    shutil.copyfile(saved, tmp_path / "main-1.db")  # what actions/cache keeps
+    first_run = json.loads(Path(first.outputs["json-path"]).read_text(encoding="utf-8"))
+
+    # The next push, on another machine: the history restored, the changed playbook compared.
+    second_runner = _fresh(runner, "second", CHANGED)
+    second = second_runner.run_action(
+        restored_history=tmp_path / "main-1.db",
+        env={**push, "GITHUB_RUN_ID": "102", "GITHUB_RUN_ATTEMPT": "1"},
+        args="--no-fail-fast",
+    )
+    assert "imported 1 run" in second.steps["history-import"].stdout
+    record = json.loads(Path(second.outputs["json-path"]).read_text(encoding="utf-8"))
+    assert record["branch"] == "main"
+    assert record["comparison"]["baseline"]["run_id"] == first_run["run_id"]
+    assert record["comparison"]["new_failures"] == ["test (3.11)", "test (3.12)", "test (3.13)"]
+    assert "Changes since run" in second.summary
+    assert second.steps["history-export"].outputs == {"saved": "true"}  # kept after a failed run too
+    shutil.copyfile(saved, tmp_path / "main-2.db")
+
+    # A pull request into main: compared with main's newest run, its key on its own branch.
+    pull = {
+        "GITHUB_EVENT_NAME": "pull_request",
+        "GITHUB_HEAD_REF": "feature",
+        "GITHUB_BASE_REF": "main",
+        "GITHUB_REF": "refs/pull/3/merge",
+        "GITHUB_JOB": "ci",
+        "GITHUB_RUN_ID": "103",
+        "GITHUB_RUN_ATTEMPT": "1",
+    }
+    third = _fresh(runner, "third").run_action(restored_history=tmp_path / "main-2.db", env=pull)
+    pull_keys = third.steps["history-paths"].outputs
+    assert pull_keys["base-key"] == keys["branch-key"]
+    assert pull_keys["branch-key"] != keys["branch-key"]
+    assert pull_keys["prefix"] == keys["prefix"]
+    assert third.steps["history-import-base"].ran
+    record = json.loads(Path(third.outputs["json-path"]).read_text(encoding="utf-8"))
+    assert (record["branch"], record["comparison"]["baseline"]["branch"]) == ("feature", "main")
+    assert record["comparison"]["fixed"] == ["test (3.11)", "test (3.12)", "test (3.13)"]
+
+
+@pytest.mark.slow
+def test_jobs_of_a_matrix_keep_histories_of_their_own(runner: Runner) -> None:
+    def prefix(**given: Any) -> str:
+        run = runner.run_action(args="--dry-run", **given)
+        return run.steps["history-paths"].outputs["prefix"]
+
+    plain = prefix()
+    assert prefix() == plain
+    others = [
+        prefix(job_matrix={"python": "3.12"}),
+        prefix(job_matrix={"python": "3.13"}),
+        prefix(shard="1/2"),
+    ]
+    assert len({plain, *others}) == 4
+    assert not runner.run_action(history="false", args="--dry-run").steps["history-paths"].ran
+
+
+@pytest.mark.slow
+def test_the_action_comments_on_the_pull_request(runner: Runner, tmp_path: Path) -> None:
+    from tests.commands.fake_github import FakeGitHub, serve
+
+    event = {"pull_request": {"number": 3}}
+    (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
+    for github in serve(FakeGitHub()):
+        env = {
+            "GITHUB_API_URL": github.url,
+            "GITHUB_REPOSITORY": "octo/widgets",
+            "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
+            "GITHUB_EVENT_NAME": "pull_request",
+            "NO_PROXY": "127.0.0.1",
+            "no_proxy": "127.0.0.1",
+        }
+        failed = runner.run_action(playbook="failing", comment="always", env=env, event=event)
+        assert failed.steps["comment"].returncode == 0, failed.steps["comment"].stderr
+        (posted,) = github.calls("POST")
+        assert posted.headers["authorization"] == "Bearer job-token"
+        assert "<!-- ci-orchestrator: failing -->" in posted.body["body"]
+        again = runner.run_action(playbook="failing", comment="always", env=env, event=event)
+        assert "updated the comment" in again.steps["comment"].stdout
+        assert len(github.calls("PATCH")) == 1
+        assert len(github.calls("POST")) == 1

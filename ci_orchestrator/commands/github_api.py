@@ -1,0 +1,167 @@
+"""A small client of GitHub's REST API, over the standard library: the issue-comment calls the
+pull-request comment makes, with GitHub's headers, a timeout, pages followed through the `Link`
+header, and the token sent to the API's own host only (a redirect or a next page elsewhere is
+refused). `GITHUB_API_URL` gives GitHub Enterprise's API.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator import __version__
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+DEFAULT_API_URL = "https://api.github.com"
+API_VERSION = "2022-11-28"
+TIMEOUT = 20.0  # seconds for one request
+PER_PAGE = 100  # GitHub's most
+MAX_PAGES = 100  # 10,000 comments: past that the comment is not looked for
+_RETRY_PAUSE = 1.0  # before the one retry of a request the server could not answer
+_NEXT = re.compile(r'<([^>]*)>\s*;\s*rel="?next"?')
+
+
+class ApiError(Exception):
+    """A call GitHub refused or could not answer; `status` is the HTTP status, 0 without one."""
+
+    def __init__(self, message: str, *, status: int = 0) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class IssueComment:
+    id: int
+    body: str
+
+
+class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect on the API's own scheme and host only: the token goes nowhere else."""
+
+    def redirect_request(self, req: Any, fp: Any, code: int, msg: str, headers: Any, newurl: str) -> Any:
+        if _origin(newurl) != _origin(req.full_url):
+            return None  # urllib then raises the redirect as an HTTPError
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+class GitHub:
+    """Calls to one repository's API with one token."""
+
+    def __init__(self, *, token: str, repository: str, api_url: str = DEFAULT_API_URL) -> None:
+        self.token = token
+        self.repository = repository
+        self.api_url = api_url.rstrip("/")
+        self._opener = urllib.request.build_opener(_SameHostRedirects())
+
+    def issue_comments(self, number: int) -> Iterator[IssueComment]:
+        """The comments of issue (or pull request) `number`, oldest first, page after page."""
+        url: str | None = f"{self._repo_url()}/issues/{number}/comments?per_page={PER_PAGE}"
+        for _ in range(MAX_PAGES):
+            if url is None:
+                return
+            data, headers = self._call("GET", url)
+            if not isinstance(data, list):
+                raise ApiError("listing the comments gave no list")
+            for item in data:
+                if (
+                    isinstance(item, dict)
+                    and isinstance(item.get("id"), int)
+                    and isinstance(item.get("body"), str)
+                ):
+                    yield IssueComment(id=item["id"], body=item["body"])
+            url = _next_page(headers.get("Link", ""))
+            if url is not None and _origin(url) != _origin(self.api_url):
+                raise ApiError(f"the next page is on another host ({_origin(url)}): not followed")
+
+    def create_comment(self, number: int, body: str) -> int:
+        data, _ = self._call("POST", f"{self._repo_url()}/issues/{number}/comments", {"body": body})
+        return _comment_id(data)
+
+    def edit_comment(self, comment_id: int, body: str) -> int:
+        data, _ = self._call("PATCH", f"{self._repo_url()}/issues/comments/{comment_id}", {"body": body})
+        return _comment_id(data)
+
+    def _repo_url(self) -> str:
+        owner, _, name = self.repository.partition("/")
+        return (
+            f"{self.api_url}/repos/{urllib.parse.quote(owner, safe='')}/{urllib.parse.quote(name, safe='')}"
+        )
+
+    def _call(self, method: str, url: str, payload: object = None) -> tuple[Any, Any]:
+        """One request, its JSON and headers. A GET or PATCH the server could not answer is made
+        once more (the same again); a POST is not, which could make a second comment."""
+        try:
+            return self._request(method, url, payload)
+        except ApiError as error:
+            if method == "POST" or not (error.status == 0 or error.status >= 500):
+                raise
+        time.sleep(_RETRY_PAUSE)
+        return self._request(method, url, payload)
+
+    def _request(self, method: str, url: str, payload: object) -> tuple[Any, Any]:
+        data = None if payload is None else json.dumps(payload).encode("utf-8")
+        request = urllib.request.Request(url, data=data, method=method)  # noqa: S310 - an https API URL
+        request.add_header("Accept", "application/vnd.github+json")
+        request.add_header("Authorization", f"Bearer {self.token}")
+        request.add_header("X-GitHub-Api-Version", API_VERSION)
+        request.add_header("User-Agent", f"ci-orchestrator/{__version__}")
+        if data is not None:
+            request.add_header("Content-Type", "application/json; charset=utf-8")
+        try:
+            with self._opener.open(request, timeout=TIMEOUT) as response:
+                body = response.read()
+                headers = response.headers
+        except urllib.error.HTTPError as error:
+            raise ApiError(
+                f"{method} {_path(url)}: {error.code} {_message(error)}", status=error.code
+            ) from None
+        except (urllib.error.URLError, OSError) as error:
+            reason = getattr(error, "reason", error)
+            raise ApiError(f"{method} {_path(url)}: {reason}") from None
+        try:
+            return (json.loads(body) if body else None), headers
+        except ValueError:
+            raise ApiError(f"{method} {_path(url)}: the answer is not JSON") from None
+
+
+def _message(error: urllib.error.HTTPError) -> str:
+    """GitHub's own words for a refusal (`message` of its JSON), else the HTTP reason."""
+    try:
+        data = json.loads(error.read(64 * 1024) or b"null")
+    except (ValueError, OSError):
+        data = None
+    message = data.get("message") if isinstance(data, dict) else None
+    return " ".join(str(message).split())[:300] if message else str(error.reason)
+
+
+def _comment_id(data: Any) -> int:
+    if not isinstance(data, dict) or not isinstance(data.get("id"), int):
+        raise ApiError("the answer names no comment id")
+    return int(data["id"])
+
+
+def _next_page(link: str) -> str | None:
+    """The `rel="next"` URL of a `Link` header, if any."""
+    for part in link.split(","):
+        match = _NEXT.search(part)
+        if match:
+            return match.group(1)
+    return None
+
+
+def _origin(url: str) -> tuple[str, str]:
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+def _path(url: str) -> str:
+    """A URL as an error names it: its path, without the host or the query."""
+    return urllib.parse.urlsplit(url).path
