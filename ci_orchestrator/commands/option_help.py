@@ -79,7 +79,7 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "records": ("RUN.json...", "Run records to merge (run.json of each shard)."),
     "explain": ("[PLAYBOOK] STEP", "A playbook (default: playbooks/ci.yml) and a step id."),
     "history": (
-        "show RUN_ID | import FILE | export FILE",
+        "show RUN_ID|import FILE|export FILE",
         "Show the steps of one run instead of the list; import or export runs (the action carries them).",
     ),
     "key": ("KEY", "A setting name, e.g. concurrency."),

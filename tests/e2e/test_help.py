@@ -100,7 +100,7 @@ def test_plan_help_lists_its_formats(workdir: Path) -> None:
         (("repro",), "repro [OPTIONS] {RUN.json} [INSTANCE]"),
         (("cache", "explain"), "cache explain [OPTIONS] [PLAYBOOK] STEP"),
         (("config", "get"), "config get [OPTIONS] {KEY}"),
-        (("history",), "history [OPTIONS] [show RUN_ID]"),
+        (("history",), "history [OPTIONS] [show RUN_ID|import FILE|export FILE]"),
     ],
 )
 def test_usage_names_the_arguments_as_the_readme_does(
