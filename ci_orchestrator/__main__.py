@@ -66,6 +66,7 @@ def command() -> int:
     # the process with its exit code (143 for SIGTERM), not with a traceback or by the signal.
     interrupts.install()
     _open_closed_streams()
+    _whole_writes()
     if sys.argv[1:2] in (["run"], ["repro"]):
         from ci_orchestrator.run.orphans import adopt_orphans
 
@@ -94,6 +95,32 @@ def _open_closed_streams() -> None:
                 os.dup2(null, fd)
                 os.close(null)
             setattr(sys, name, open(fd, "w", encoding="utf-8", closefd=False))  # noqa: SIM115
+
+
+def _whole_writes() -> None:
+    """stdout and stderr write all of each text, also when Python runs unbuffered (`python -u`,
+    PYTHONUNBUFFERED, which many CI images set).
+
+    Unbuffered, the text layer hands its bytes to the file itself and never looks at how many
+    were taken: a write to a full pipe that a signal cuts short loses the rest without a word
+    (CPython issue 85393), a piece of a step's log, two lines glued into one. Such signals come:
+    a step's exit (SIGCHLD) while the step loop starts another with signals blocked, a stop and
+    continue. A buffered layer writes the rest; flushed at each line and each flush, the text
+    still reaches the reader as it is written."""
+    import _io  # the interpreter's own, loaded already
+
+    for name in ("stdout", "stderr"):
+        stream = getattr(sys, name)
+        if isinstance(stream, _io.TextIOWrapper) and isinstance(stream.buffer, _io.FileIO):
+            buffered = _io.TextIOWrapper(
+                _io.BufferedWriter(stream.buffer),
+                encoding=stream.encoding,
+                errors=stream.errors,
+                newline="\n",  # as the interpreter's own: written as they are
+                line_buffering=True,
+                write_through=True,
+            )
+            setattr(sys, name, buffered)
 
 
 def _status(code: object) -> int:
