@@ -87,6 +87,8 @@ class Step:
     tags: tuple[str, ...] = ()
     stage: str | None = None
     description: str | None = None
+    # `shard: all`: a setup step, run in every shard that runs a step waiting for it.
+    shard_all: bool = False
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
     # The key path of its entry (`steps[1]`, `groups[0].steps[2]`); "" for a numbered script no

@@ -33,6 +33,7 @@ STEP_KEYS = (
     "id", "name", "run", "script", "command", "args", "needs", "parallel", "group", "allow-parallel",
     "matrix", "max-parallel", "resources", "timeout", "continue-on-error", "retry", "if", "env",
     "working-directory", "inputs", "outputs", "junit", "cache", "tags", "stage", "description", "shell",
+    "shard",
 )  # fmt: skip
 # A matrix's own keys; any other key of it is an axis.
 MATRIX_KEYS = ("include", "exclude")
@@ -340,6 +341,11 @@ def _flag(checker: Checker, node: Node, path: str) -> bool | str | None:
     return checker.boolean(node, path)
 
 
+def _shard(checker: Checker, node: Node, path: str) -> bool | None:
+    """`shard: all`, the one value: the step runs in every shard that runs a step waiting for it."""
+    return None if checker.choice(node, path, ("all",)) is None else True
+
+
 def _condition(checker: Checker, node: Node, path: str) -> str | None:
     if isinstance(node, Scalar) and kind_of(node) != "null":
         return render_scalar(node)
@@ -370,4 +376,5 @@ _OPTIONS: dict[str, tuple[str, Callable[[Checker, Node, str], Any]]] = {
     "stage": ("stage", Checker.text),
     "description": ("description", Checker.text),
     "shell": ("shell", read_shell),
+    "shard": ("shard_all", _shard),
 }
