@@ -306,23 +306,8 @@ def cache_explain(
     """Why a step would run, or be taken from the cache."""
     from ci_orchestrator.commands import cache_upkeep
 
-    if len(args) > 2:
-        typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-    typer.echo(
-        cache_upkeep.cache_explain(
-            Selection(
-                playbook=playbook,
-                matrix=tuple(matrix or ()),
-                variables=tuple(var or ()),
-                profile=profile,
-                config=config,
-            ),
-            step,
-            cache_dir,
-        )
-    )
+    choice = Selection(matrix=tuple(matrix or ()), variables=tuple(var or ()), profile=profile, config=config)
+    typer.echo(cache_upkeep.cache_explain_words(args, choice, cache_dir))
 
 
 @app.command()

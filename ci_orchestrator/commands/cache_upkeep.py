@@ -3,6 +3,7 @@ step would run or be taken from it (explain)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +17,7 @@ from ci_orchestrator.playbook import lookup
 from ci_orchestrator.settings import reading
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Iterator, Sequence
 
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
     from ci_orchestrator.settings.model import Settings
@@ -120,6 +121,14 @@ def cache_prune(cache_dir: str | None, max_size: str | None, *, choice: Selectio
 
 def _entries(count: int) -> str:
     return f"{count} entry" if count == 1 else f"{count} entries"
+
+
+def cache_explain_words(words: Sequence[str], selection: Selection, cache_dir: str | None) -> str:
+    """`cache explain [PLAYBOOK] STEP`: the words read, then `cache_explain`."""
+    if len(words) > 2:
+        raise UsageError("cache explain takes [PLAYBOOK] STEP")
+    playbook, step_id = (None, words[0]) if len(words) == 1 else (words[0], words[1])
+    return cache_explain(dataclasses.replace(selection, playbook=playbook), step_id, cache_dir)
 
 
 def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:
