@@ -1,4 +1,4 @@
-"""The run record: SPEC's run.json written and read back, shard records merged, and write_all."""
+"""The run record: SPEC's run.json written and read back, and write_all."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.reporters.run_record import merge_results, read_run_record, write_run_record
+from ci_orchestrator.reporters.run_record import read_run_record, write_run_record
 from ci_orchestrator.reporters.writing import ReportError, ReportPaths, write_all
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, speedup
-from tests.helpers import T0, run_result, step_result
+from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -89,7 +89,6 @@ def test_a_speed_up_that_means_nothing_is_null_and_reads_back_so(workdir: Path) 
     stats = json.loads((workdir / "run.json").read_text())["stats"]
     assert stats["speedup"] is None and stats["serial_duration"] == 2.0  # the keys kept, null allowed
     assert read_run_record("run.json").stats.speedup is None
-    assert merge_results([read_run_record("run.json")]).stats.speedup is None  # one step ran
 
 
 def test_local_times_are_written_in_utc(workdir: Path) -> None:
@@ -141,85 +140,6 @@ def test_an_invalid_run_record_is_a_usage_error_saying_where(
         read_run_record("bad.json")
 
 
-def three_shards() -> list[RunResult]:
-    return [
-        run_result(
-            step_result("lint", Status.PASSED, duration=1),
-            step_result("test (3.11)", Status.FAILED, offset=1, duration=4),
-            run_id="shard-1",
-            seconds=5,
-            stats=RunStats(
-                critical_path=("lint", "test (3.11)"),
-                max_concurrency_seen=2,
-                resource_utilization={"db": 1.0},
-            ),
-        ),
-        run_result(
-            step_result("test (3.12)", Status.PASSED, offset=2, duration=3),
-            run_id="shard-2",
-            offset=2,
-            seconds=4,
-            stats=RunStats(
-                critical_path=("test (3.12)",), max_concurrency_seen=1, resource_utilization={"db": 0.0}
-            ),
-        ),
-        run_result(
-            step_result("docs", Status.CACHED, cached=True),
-            step_result("package", Status.PASSED, offset=3, duration=6),
-            run_id="shard-3",
-            offset=3,
-            seconds=6,
-            stats=RunStats(critical_path=("package",), max_concurrency_seen=4),
-        ),
-    ]
-
-
-def test_merging_three_shards_lists_every_instance_once(workdir: Path) -> None:
-    shards = three_shards()
-    for number, shard in enumerate(shards, 1):
-        write_run_record(shard, f"shard-{number}.json")
-
-    merged = merge_results([read_run_record(f"shard-{number}.json") for number in (1, 2, 3)])
-
-    assert [s.id for s in merged.steps] == ["lint", "test (3.11)", "test (3.12)", "docs", "package"]
-    assert merged.status is RunStatus.FAILED
-    assert merged.started == T0 and merged.finished == T0 + timedelta(seconds=9)
-    assert merged.stats.serial_duration == 14.0
-    assert merged.stats.speedup == pytest.approx(14.0 / 9.0, abs=1e-3)
-    assert merged.stats.max_concurrency_seen == 4
-    assert merged.stats.critical_path == ("package",)  # 6 s, the longest of the three
-    assert merged.stats.resource_utilization["db"] == pytest.approx((1.0 * 5 + 0.0 * 4) / 15)
-    assert merged.run_id.startswith("merged-")
-
-
-def test_a_later_record_wins_for_the_same_instance(workdir: Path) -> None:
-    rerun = run_result(
-        step_result("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", offset=20, seconds=3
-    )
-
-    merged = merge_results([*three_shards(), rerun])
-
-    assert [s.id for s in merged.steps].count("test (3.11)") == 1
-    assert next(s for s in merged.steps if s.id == "test (3.11)").status is Status.PASSED
-    assert merged.status is RunStatus.PASSED
-    assert merged.stats.serial_duration == 13.0
-
-
-def test_the_record_that_finished_an_instance_last_wins_whatever_the_order() -> None:
-    rerun = run_result(
-        step_result("test (3.11)", Status.PASSED, offset=20, duration=3), run_id="rerun", offset=20, seconds=3
-    )
-    stale = run_result(
-        step_result("test (3.11)", Status.FAILED, offset=-9, duration=1), run_id="stale", offset=-9, seconds=1
-    )
-
-    merged = merge_results([rerun, *three_shards(), stale])
-
-    assert [s.id for s in merged.steps].count("test (3.11)") == 1
-    assert next(s for s in merged.steps if s.id == "test (3.11)").status is Status.PASSED
-    assert merged.status is RunStatus.PASSED
-
-
 def shards_of(count: int, *indexes: int) -> list[RunResult]:
     return [
         run_result(
@@ -249,47 +169,6 @@ def record_of(result: RunResult) -> dict[str, Any]:
     from ci_orchestrator.reporters.run_record import record
 
     return record(result)
-
-
-def test_a_merge_with_shards_missing_fails_and_says_which() -> None:
-    whole = merge_results(shards_of(3, 1, 2, 3))
-    assert whole.status is RunStatus.PASSED and not whole.notes
-
-    merged = merge_results(shards_of(3, 3, 1))
-    assert merged.status is RunStatus.FAILED
-    assert merged.notes == ("shard 2/3 is missing: its steps are in none of the merged records",)
-
-    merged = merge_results([*shards_of(5, 1, 3), *shards_of(2, 1, 2)])
-    assert merged.status is RunStatus.FAILED
-    assert merged.notes == (
-        "shards 2/5, 4/5, 5/5 are missing: their steps are in none of the merged records",
-    )
-
-
-def test_a_shard_given_twice_is_a_note_not_a_failure() -> None:
-    merged = merge_results([*shards_of(2, 1, 2), *shards_of(2, 2)])
-    assert merged.status is RunStatus.PASSED
-    assert merged.notes == (
-        "shard 2/2 was given 2 times: each instance is taken from the record that finished it last",
-    )
-    assert merge_results([run_result(), *shards_of(2, 1, 2)]).notes == ()  # a whole run is not a shard
-
-
-def test_merged_status_follows_continue_on_error_and_interruption() -> None:
-    tolerated = run_result(step_result("flaky", Status.FAILED, continue_on_error=True))
-    interrupted = run_result(
-        step_result("b", Status.CANCELLED, reason="interrupted"), run_id="r2", interrupted_by=2
-    )
-
-    assert merge_results([tolerated]).status is RunStatus.PASSED
-    assert merge_results([tolerated, interrupted]).status is RunStatus.CANCELLED
-
-
-def test_merge_refuses_nothing_and_mixed_playbooks() -> None:
-    with pytest.raises(UsageError, match="no run records"):
-        merge_results([])
-    with pytest.raises(UsageError, match="different playbooks"):
-        merge_results([run_result(), run_result(playbook="nightly")])
 
 
 def test_write_all_writes_the_three_reports(workdir: Path) -> None:
