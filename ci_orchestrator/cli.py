@@ -77,6 +77,7 @@ OnlyOpt = Annotated[bool, _option("--only")]
 MatrixOpt = Annotated[list[str] | None, _option("--matrix")]
 VarOpt = Annotated[list[str] | None, _option("--var")]
 ShardOpt = Annotated[str | None, _option("--shard")]
+ShardInstancesOpt = Annotated[str | None, _option("--shard-instances")]
 ConcurrencyOpt = Annotated[str | None, _option("-j", "--concurrency")]
 ProfileOpt = Annotated[str | None, _option("--profile")]
 ConfigOpt = Annotated[str | None, _option("--config")]
@@ -97,6 +98,7 @@ def _selection(
     shard: str | None,
     profile: str | None,
     config: str | None,
+    shard_instances: str | None = None,
 ) -> Selection:
     return Selection(
         playbook=playbook,
@@ -105,6 +107,7 @@ def _selection(
         matrix=tuple(matrix or ()),
         variables=tuple(var or ()),
         shard=shard,
+        shard_instances=shard_instances,
         profile=profile,
         config=config,
     )
@@ -126,6 +129,7 @@ def run(
     timeout: TimeoutOpt = None,
     fail_fast: Annotated[bool | None, _option("--fail-fast/--no-fail-fast")] = None,
     shard: ShardOpt = None,
+    shard_instances: ShardInstancesOpt = None,
     junit: JunitOpt = None,
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
@@ -142,7 +146,7 @@ def run(
     """
     from ci_orchestrator import pipeline
 
-    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    selection = _selection(playbook, select, only, matrix, var, shard, profile, config, shard_instances)
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -178,13 +182,14 @@ def plan(
     cache_dir: CacheDirOpt = None,
     timeout: TimeoutOpt = None,
     shard: ShardOpt = None,
+    shard_instances: ShardInstancesOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
 ) -> None:
     """Show what `run` would do; run nothing."""
     from ci_orchestrator import pipeline
 
-    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    selection = _selection(playbook, select, only, matrix, var, shard, profile, config, shard_instances)
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,

@@ -37,6 +37,7 @@ class Selection:
     matrix: tuple[str, ...] = ()  # KEY=V1,V2
     variables: tuple[str, ...] = ()  # KEY=VALUE
     shard: str | None = None
+    shard_instances: str | None = None  # `--shard-instances`: a JSON list, as a github-matrix entry has it
     profile: str | None = None
     config: str | None = None
 

@@ -79,8 +79,14 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
     if selection.instances:
         plan = selectors.select_exact(plan, selection.instances, only=selection.only)
     shard = None
+    if selection.shard_instances is not None and not selection.shard:
+        raise UsageError("--shard-instances goes with --shard I/N: the shard those instances are")
     if selection.shard:
-        plan, shard = shard_plan(plan, selection.shard, root=root)
+        from ci_orchestrator.commands import sharding
+
+        plan, shard = sharding.shard_plan(
+            plan, selection.shard, root=root, instances=selection.shard_instances
+        )
     return Prepared(
         playbook=playbook,
         settings=config,
@@ -91,32 +97,6 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         select=selection.select,
         planned=frozenset(instance.id for instance in whole.instances),
     )
-
-
-def shard_plan(plan: Plan, shard: str, *, root: Path) -> tuple[Plan, str]:
-    """Shard `I/N` of the plan, and its label as run.json records it (so that `report merge`
-    can tell a shard missing)."""
-    from ci_orchestrator.plan import shards as sharding
-
-    index, count = sharding.parse_shard(shard)
-    parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
-    return plan.subset(parts[index - 1]), f"{index}/{count}"
-
-
-def shard_weights(plan: Plan, *, root: Path) -> dict[str, float]:
-    """Durations from runs of the whole plan only: a shard run must not change the split that
-    the other shards of its set (run after it, here) compute."""
-    return known_durations(plan.playbook.name, root=root, min_total=len(plan.instances))
-
-
-def known_durations(playbook_name: str, *, root: Path, min_total: int = 0) -> dict[str, float]:
-    from ci_orchestrator.history.database import History
-
-    try:
-        with History.open(root / STATE_DIR / "history.db") as history:
-            return history.durations(playbook_name, min_total=min_total)
-    except Exception:
-        return {}
 
 
 def exit_code(result: RunResult) -> int:
@@ -301,7 +281,9 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
     if kind is views.PlanFormat.MERMAID:
         return views.render_mermaid(plan)
     if kind is views.PlanFormat.GITHUB_MATRIX:
-        parts = None if shards is None else _matrix_shards(plan, shards, root=root)
+        from ci_orchestrator.commands import sharding
+
+        parts = None if shards is None else sharding.matrix_shards(plan, shards, root=root).shards
         return views.render_github_matrix(plan, shards=parts)
     status: dict[str, str | None] = {}
     cache = open_cache(options, prepared.settings, root=root)
@@ -313,21 +295,6 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
     # What the user set, not the CPUs of the machine planning: the same plan text anywhere.
     at_once = 1 if options.sequential else concurrency_set(prepared.playbook, prepared.settings, options)
     return views.render_text(plan, cache_status=status, default_timeout=timeout, at_once=at_once)
-
-
-def _matrix_shards(plan: Plan, asked: int, *, root: Path) -> list[list[str]]:
-    """The shards of a GitHub matrix: no more than the plan's independent parts (more would run
-    empty) nor the jobs GitHub makes of one matrix, with a warning when fewer than asked."""
-    from ci_orchestrator.plan import graph, views
-    from ci_orchestrator.plan import shards as sharding
-
-    count = min(asked, max(len(graph.components(plan.waits_for)), 1))
-    if count < asked:
-        notices.warn(f"--shards {asked}: the plan has {count} independent parts, so {count} shards")
-    if count > views.MAX_MATRIX_JOBS:
-        count = views.MAX_MATRIX_JOBS
-        notices.warn(f"--shards {asked}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
-    return sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
 
 
 def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:

@@ -40,6 +40,11 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--timeout": ("DURATION", "Default timeout of each step: seconds, or 90s, 2m, 1h30m."),
     "--fail-fast/--no-fail-fast": (None, "After a failure, start no new steps (default: on)."),
     "--shard": ("I/N", "Run only part I of N balanced parts of the plan."),
+    "--shard-instances": (
+        "JSON",
+        "With --shard: the shard's instance ids, a JSON list (a plan --format github-matrix entry's "
+        "instances): run those, as the plan that listed them split the playbook.",
+    ),
     # Help text is wrapped at hyphens too, which would cut a `.ci-orchestrator/...` path in two: the
     # help of the commands that write reports gives the folder, on a line never rewrapped.
     "--junit": ("PATH", "JUnit XML file (default: junit.xml in the reports folder)."),

@@ -54,6 +54,7 @@ def as_json(
                 "cache": cache_status.get(instance.id),
                 "stage": instance.step.stage,
                 "group": instance.step.block,
+                "shard": "all" if instance.step.shard_all else None,
             }
             for instance in plan.instances
         ],
@@ -173,12 +174,19 @@ def render_github_matrix(
 ) -> str:
     """The JSON for `strategy.matrix: ${{ fromJSON(...) }}`: one entry per shard, or per instance.
 
+    A shard's entry lists its `instances` (its `shard: all` instances too), which its job runs
+    (`--shard-instances`): the jobs of a workflow run then run the split their plan job made.
     More entries than GitHub runs jobs of one matrix are still written, with a warning.
     """
     if shards is not None:
         count = len(shards)
-        include = [
-            {"shard": f"{index}/{count}", "name": f"shard {index} of {count}", "steps": len(members)}
+        include: list[dict[str, Any]] = [
+            {
+                "shard": f"{index}/{count}",
+                "name": f"shard {index} of {count}",
+                "steps": len(members),
+                "instances": list(members),
+            }
             for index, members in enumerate(shards, start=1)
         ]
     else:

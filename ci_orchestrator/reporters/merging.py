@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
+
 def merge_results(results: Sequence[RunResult]) -> RunResult:
     """One run from shard records: each instance once, the one that finished last for the same
     id (a rerun), whatever the order of the records.
