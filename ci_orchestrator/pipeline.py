@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
-from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, UsageError, signal_exit_code
+from ci_orchestrator.errors import EXIT_FAILED, EXIT_OK, OrchestratorError, UsageError, signal_exit_code
 from ci_orchestrator.history.recorder import HistoryRecorder
 from ci_orchestrator.options import (
     STATE_DIR,
@@ -308,17 +308,45 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
 
 
 def merge(records: Sequence[Path], options: RunOptions) -> int:
-    """Join run records into one set of reports; exit as a run with those results would."""
+    """Join run records into one set of reports, and record the merged run in the run history
+    (a run of the whole plan: its durations balance later splits, and later runs compare with
+    it); exit as a run with those results would. A folder stands for every `run.json` in it."""
     from ci_orchestrator.reporters.merging import merge_results
     from ci_orchestrator.reporters.run_record import read_run_record
 
     if not records:
         raise UsageError("report merge needs at least one run record")
-    result = merge_results([read_run_record(regular_file(path)) for path in records])
+    files = [found for path in records for found in record_files(path)]
+    result = merge_results([read_run_record(path) for path in files])
     for note in result.notes:
         notices.warn(note)
-    write_reports(result, options, root=Path.cwd())
+    root = Path.cwd()
+    record_merged(result, root=root)
+    write_reports(result, options, root=root)
     return exit_code(result)
+
+
+def record_files(path: Path) -> list[Path]:
+    """`path`, or the `run.json` files in the folder it names (at any depth, in name order; a
+    folder of shard artifacts as `actions/download-artifact` lays them out)."""
+    if lookup.look(path).kind is not lookup.Kind.FOLDER:
+        return [regular_file(path)]
+    found = sorted(Path(folder) / "run.json" for folder, _, names in os.walk(path) if "run.json" in names)
+    files = [file for file in found if lookup.look(file).kind is lookup.Kind.FILE]
+    if not files:
+        raise UsageError(f"{path}: no run.json in this folder")
+    return files
+
+
+def record_merged(result: RunResult, *, root: Path) -> None:
+    """The merged run into the run history; one that cannot be written is a warning."""
+    from ci_orchestrator.history.database import History
+
+    try:
+        with History.open(root / STATE_DIR / "history.db") as history:
+            history.finish_run(result)
+    except OrchestratorError as error:
+        notices.warn(f"the merged run is not in the run history: {error}")
 
 
 def regular_file(path: Path) -> Path:

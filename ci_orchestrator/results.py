@@ -164,6 +164,7 @@ class StepResult:
     continue_on_error: bool = False
     stage: str | None = None
     group: str | None = None  # the `groups:` entry, if any
+    shard_all: bool = False  # a `shard: all` step: each shard of a sharded run runs a copy
     # A failed step's last log lines, masked: what every report shows of its log, since reports
     # open no file a result names (a result read from a run record is untrusted). "" when it
     # printed nothing; None when its log is not here. A copy, so not compared.

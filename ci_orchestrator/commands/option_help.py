@@ -81,7 +81,10 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
 ARGUMENTS: dict[str, tuple[str, str]] = {
     "playbook": ("PLAYBOOK", "A playbook path, or a name in playbooks/ (default: playbooks/ci.yml)."),
     "playbooks": ("PLAYBOOK...", "Playbook paths or names (default: playbooks/ci.yml)."),
-    "records": ("RUN.json...", "Run records to merge (run.json of each shard)."),
+    "records": (
+        "RUN.json...",
+        "Run records to merge (run.json of each shard), or folders: every run.json in them.",
+    ),
     "explain": ("[PLAYBOOK] STEP", "A playbook (default: playbooks/ci.yml) and a step id."),
     "history": (
         "show RUN_ID|import FILE|export FILE",

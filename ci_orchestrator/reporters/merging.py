@@ -3,6 +3,7 @@ instance once, status and stats recomputed, shards missing or given twice said i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import UsageError
@@ -16,8 +17,8 @@ if TYPE_CHECKING:
 
 
 def merge_results(results: Sequence[RunResult]) -> RunResult:
-    """One run from shard records: each instance once, the one that finished last for the same
-    id (a rerun), whatever the order of the records.
+    """One run from shard records: each instance once (see `_kept_steps`), whatever the order of
+    the records.
 
     Status and stats are recomputed: wall time from the first start to the last finish, serial
     duration the sum of the instances kept, the longest critical path, the highest concurrency,
@@ -30,16 +31,7 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
     names = sorted({result.playbook for result in results})
     if len(names) > 1:
         raise UsageError(f"run records of different playbooks cannot be merged: {', '.join(names)}")
-    steps: dict[str, StepResult] = {}
-    ends: dict[str, datetime] = {}
-    for result in results:
-        for step in result.steps:
-            # A step that never ran ended with its run. A tie goes to the later record; the first
-            # position stays.
-            end = step.finished or result.finished
-            if step.id not in ends or end >= ends[step.id]:
-                steps[step.id] = step
-                ends[step.id] = end
+    steps = _kept_steps(results)
     first = results[0]
     started = min(result.started for result in results)
     finished = max(result.finished for result in results)
@@ -68,6 +60,68 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """One record's result of an instance, when it ended, and the shard (I, N) of its record."""
+
+    step: StepResult
+    end: datetime
+    shard: tuple[int, int] | None
+
+    def replaces(self, kept: _Copy) -> bool:
+        if self.copies(kept):
+            mine = (self.step.status.is_failure, self.step.duration, self.end)
+            return mine > (kept.step.status.is_failure, kept.step.duration, kept.end)
+        return self.end >= kept.end
+
+    def copies(self, other: _Copy) -> bool:
+        """Whether both are copies of a `shard: all` step that shards of one set ran side by side
+        (an instance another split put on another shard is a rerun, as in one shard)."""
+        shards = self.shard, other.shard
+        return (
+            self.step.shard_all
+            and other.step.shard_all
+            and shards[0] is not None
+            and shards[1] is not None
+            and shards[0][1] == shards[1][1]
+            and shards[0][0] != shards[1][0]
+        )
+
+
+def _kept_steps(results: Sequence[RunResult]) -> dict[str, StepResult]:
+    """Each instance once, at the place it first has in the records.
+
+    Of an instance in several records, the result that finished last is kept (a rerun; a tie
+    goes to the later record), but for the copies of a `shard: all` step that different shards
+    of one set ran side by side: the copy kept is one that failed (a failure must show), else
+    the one that took longest (what its shard waited for). A shard's own reruns are settled
+    first: a rerun that passed replaces the failure of its own shard's copy.
+    """
+    position: dict[str, int] = {}
+    latest: dict[tuple[int, int] | None, dict[str, _Copy]] = {}
+    for result in results:
+        shard = _shard_label(result.shard)
+        chosen = latest.setdefault(shard, {})
+        for step in result.steps:
+            position.setdefault(step.id, len(position))
+            # A step that never ran ended with its run.
+            copy = _Copy(step, step.finished or result.finished, shard)
+            if step.id not in chosen or copy.end >= chosen[step.id].end:
+                chosen[step.id] = copy
+    kept: dict[str, _Copy] = {}
+    for chosen in latest.values():
+        for instance, copy in chosen.items():
+            if instance not in kept or copy.replaces(kept[instance]):
+                kept[instance] = copy
+    return {instance: kept[instance].step for instance in sorted(kept, key=position.__getitem__)}
+
+
+def _shard_label(shard: str | None) -> tuple[int, int] | None:
+    """`I/N` as (I, N); None for a record of no shard (or an unreadable label)."""
+    match = SHARD_LABEL.fullmatch(shard) if shard is not None else None
+    return (int(match[1]), int(match[2])) if match else None
+
+
 def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:
     """Whether shards are missing, and a note for each set of N with shards missing or repeated.
 
@@ -75,8 +129,8 @@ def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:
     """
     seen: dict[int, dict[int, int]] = {}
     for result in results:
-        if result.shard is not None and (match := SHARD_LABEL.fullmatch(result.shard)):
-            index, count = int(match[1]), int(match[2])
+        if (label := _shard_label(result.shard)) is not None:
+            index, count = label
             counted = seen.setdefault(count, {})
             counted[index] = counted.get(index, 0) + 1
     missing = False

@@ -107,6 +107,7 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "continue_on_error": step.continue_on_error,
         "stage": step.stage,
         "group": step.group,
+        "shard": "all" if step.shard_all else None,
         "tests": tests_record(step, secrets),
     }
     # Why it failed travels with the record: a merge may run where the log is not, and never
@@ -228,9 +229,17 @@ class _Reader:
             continue_on_error=bool(self.optional(data, "continue_on_error", bool, at)),
             stage=self.optional(data, "stage", str, at),
             group=self.optional(data, "group", str, at),
+            shard_all=self.shard_all(data, at),
             log_tail=self.log_tail(self.optional(data, "log_tail", str, at)),
             tests=read_tests(data.get("tests"), instance=step_id, at=f"{at}.tests", fail=self.fail),
         )
+
+    def shard_all(self, data: Mapping[str, Any], at: str) -> bool:
+        """A step's `shard`: "all" for a `shard: all` step, else null."""
+        value: str | None = self.optional(data, "shard", str, at)
+        if value not in (None, "all"):
+            raise self.fail(f"{at}.shard", f"expected 'all' or null, not {value!r}")
+        return value == "all"
 
     def log_tail(self, value: str | None) -> str | None:
         """A record's tail held to what a tail read here holds: another job's record may carry

@@ -68,6 +68,7 @@ def step_result(
         continue_on_error=instance.continue_on_error,
         stage=instance.step.stage,
         group=instance.step.block,
+        shard_all=instance.step.shard_all,
     )
 
 

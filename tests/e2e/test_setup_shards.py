@@ -98,6 +98,10 @@ def test_three_shards_each_run_the_setup_and_their_tests(tmp_path: Path) -> None
     assert record["status"] == "passed"
     ids = [step["id"] for step in record["steps"]]
     assert sorted(ids) == sorted(ALL_IDS) and len(ids) == len(set(ids))
+    # The setup once: the copy that took longest.
+    copies = [step["duration"] for path in records for step in read(path)["steps"] if step["id"] == "venv"]
+    [venv] = [step for step in record["steps"] if step["id"] == "venv"]
+    assert (venv["shard"], venv["duration"]) == ("all", max(copies))
 
 
 def test_a_shard_beyond_the_parts_is_a_usage_error_saying_how_many(tmp_path: Path) -> None:
@@ -181,3 +185,52 @@ def test_shard_instances_that_are_not_the_playbooks_are_usage_errors(
     alone = run_cli(work, "run", "--shard-instances", '["lint"]')
     assert alone.returncode == 2
     assert "--shard-instances goes with --shard I/N" in alone.stderr
+
+
+def artifacts(records: list[Path], folder: Path) -> Path:
+    """The shard jobs' records as `actions/download-artifact` lays out their artifacts."""
+    for index, record in enumerate(records):
+        target = folder / f"run-{index}" / "reports" / "run.json"
+        target.parent.mkdir(parents=True)
+        shutil.copyfile(record, target)
+    return folder
+
+
+@pytest.mark.slow  # six shard runs
+def test_the_merged_run_balances_the_next_workflow_runs_split(tmp_path: Path) -> None:
+    """The first workflow run splits by count; its merge job records the merged run, whose
+    history (carried as the action carries it) gives the next plan job every duration."""
+    work = project(tmp_path / "work")
+    records = run_shard_jobs(work, github_matrix(work, 3))
+    merger = project(tmp_path / "merge-job")
+    merged = run_cli(merger, "report", "merge", str(artifacts(records, tmp_path / "runs")))
+    assert merged.returncode == 0, merged.stderr
+    record = read(merger / ".ci-orchestrator" / "reports" / "run.json")
+    assert sorted(step["id"] for step in record["steps"]) == sorted(ALL_IDS)
+    assert run_cli(merger, "history", "export", str(tmp_path / "carried.db")).returncode == 0
+
+    planner = project(tmp_path / "next-plan-job")
+    assert run_cli(planner, "history", "import", str(tmp_path / "carried.db")).returncode == 0
+    done = run_cli(planner, "plan", "--format", "github-matrix", "--shards", "3")
+    assert done.returncode == 0 and not done.stderr, done.stderr  # every duration known
+    with History.open(planner / ".ci-orchestrator" / "history.db") as history:
+        durations = history.durations("real", min_total=len(ALL_IDS))
+        [run] = history.runs()
+    assert run.run_id == record["run_id"] and run.total == len(ALL_IDS)
+    loads = [sum(durations[i] for i in entry["instances"]) for entry in json.loads(done.stdout)["include"]]
+    assert (max(loads) - min(loads)) / max(loads) <= 0.10, loads
+
+
+def test_a_folder_of_artifacts_is_merged_whole(tmp_path: Path) -> None:
+    work = project(tmp_path / "work", "name: real\nexecution: parallel\nsteps:\n  - {id: a, run: 'true'}\n")
+    done = run_cli(work, "run", "--output", "quiet")
+    assert done.returncode == 0, done.stderr
+    runs = artifacts([work / ".ci-orchestrator" / "reports" / "run.json"], tmp_path / "runs")
+    (runs / "run-0" / "logs").mkdir()
+    (runs / "run-0" / "logs" / "a.log").write_text("not a record", encoding="utf-8")
+    assert run_cli(work, "report", "merge", str(runs), "--json", "merged.json").returncode == 0
+    assert [step["id"] for step in read(work / "merged.json")["steps"]] == ["a"]
+    (tmp_path / "empty").mkdir()
+    nothing = run_cli(work, "report", "merge", str(tmp_path / "empty"))
+    assert nothing.returncode == 2
+    assert nothing.stderr == f"ci-orchestrator: {tmp_path / 'empty'}: no run.json in this folder\n"

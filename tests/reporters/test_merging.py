@@ -154,3 +154,71 @@ def test_merge_refuses_nothing_and_mixed_playbooks() -> None:
         merge_results([])
     with pytest.raises(UsageError, match="different playbooks"):
         merge_results([run_result(), run_result(playbook="nightly")])
+
+
+def setup_shards(*venvs: tuple[Status, float], offset: float = 0.0) -> list[RunResult]:
+    """A set of shards, each running the `shard: all` step `venv` (status, seconds) and a test."""
+    count = len(venvs)
+    return [
+        run_result(
+            step_result("venv", status, duration=seconds, offset=offset, shard_all=True),
+            step_result(
+                f"test ({index})",
+                Status.PASSED if status is Status.PASSED else Status.SKIPPED,
+                offset=offset + seconds,
+                duration=1,
+            ),
+            run_id=f"shard-{index}-at-{offset}",
+            shard=f"{index}/{count}",
+            offset=offset,
+        )
+        for index, (status, seconds) in enumerate(venvs, start=1)
+    ]
+
+
+def test_an_instance_another_split_put_on_another_shard_is_a_rerun() -> None:
+    """Shards of one set run after the history changed may split otherwise: an instance in two
+    shards' records is then run twice, and the later result counts, not the failure."""
+    failed = run_result(step_result("test (1)", Status.FAILED, duration=9), run_id="a", shard="1/2")
+    other = run_result(step_result("lint"), run_id="b", shard="2/2")
+    rerun = run_result(step_result("test (1)", offset=60, duration=1), run_id="c", shard="2/2", offset=60)
+    for records in ([failed, other, rerun], [rerun, other, failed]):
+        merged = merge_results(records)
+        assert [(step.id, step.status) for step in merged.steps if step.id == "test (1)"] == [
+            ("test (1)", Status.PASSED)
+        ]
+
+
+def venv_of(merged: RunResult) -> tuple[Status, float]:
+    [venv] = [step for step in merged.steps if step.id == "venv"]
+    return venv.status, venv.duration
+
+
+def test_a_setup_step_of_every_shard_shows_once_the_slowest_copy() -> None:
+    shards = setup_shards((Status.PASSED, 2.0), (Status.PASSED, 5.0), (Status.PASSED, 3.0))
+    for records in (shards, shards[::-1], [shards[1], shards[2], shards[0]]):
+        merged = merge_results(records)
+        assert [step.id for step in merged.steps].count("venv") == 1
+        assert venv_of(merged) == (Status.PASSED, 5.0)
+        assert merged.stats.serial_duration == 5.0 + 3 * 1.0  # the setup counted once
+        assert merged.status is RunStatus.PASSED and not merged.notes
+
+
+def test_a_setup_step_that_failed_in_one_shard_shows_that_failure() -> None:
+    shards = setup_shards((Status.PASSED, 2.0), (Status.FAILED, 0.5), (Status.PASSED, 3.0))
+    for records in (shards, shards[::-1]):
+        merged = merge_results(records)
+        assert venv_of(merged) == (Status.FAILED, 0.5)
+        assert merged.status is RunStatus.FAILED
+
+
+def test_a_rerun_shard_replaces_its_own_failed_copy_of_the_setup() -> None:
+    first = setup_shards((Status.PASSED, 2.0), (Status.FAILED, 0.5), (Status.PASSED, 3.0))
+    [_, rerun, _] = setup_shards((Status.PASSED, 2.0), (Status.PASSED, 4.0), (Status.PASSED, 3.0), offset=60)
+    for records in ([*first, rerun], [rerun, *first], [first[1], rerun, first[0], first[2]]):
+        merged = merge_results(records)
+        assert venv_of(merged) == (Status.PASSED, 4.0)
+        assert merged.status is RunStatus.PASSED
+        assert merged.notes == (
+            "shard 2/3 was given 2 times: each instance is taken from the record that finished it last",
+        )

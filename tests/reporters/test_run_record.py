@@ -91,6 +91,18 @@ def test_a_speed_up_that_means_nothing_is_null_and_reads_back_so(workdir: Path) 
     assert read_run_record("run.json").stats.speedup is None
 
 
+def test_a_shard_all_step_is_marked_and_read_back(workdir: Path) -> None:
+    original = run_result(step_result("venv", shard_all=True), step_result("test"))
+    write_run_record(original, "run.json")
+    steps = json.loads((workdir / "run.json").read_text(encoding="utf-8"))["steps"]
+    assert [step["shard"] for step in steps] == ["all", None]
+    assert read_run_record("run.json") == original
+    steps[1]["shard"] = "some"
+    (workdir / "bad.json").write_text(json.dumps({**record_of(original), "steps": steps}), encoding="utf-8")
+    with pytest.raises(UsageError, match=r"steps\[1\]\.shard: expected 'all' or null, not 'some'"):
+        read_run_record("bad.json")
+
+
 def test_local_times_are_written_in_utc(workdir: Path) -> None:
     paris = datetime(2026, 11, 25, 12, 0, 0, 5, tzinfo=timezone(timedelta(hours=1)))
     result = run_result(step_result("a", Status.PASSED, started=paris, finished=paris))
