@@ -294,7 +294,9 @@ def test_scripts_use_the_command_line_not_the_package() -> None:
 
 
 def test_the_outputs_are_the_tools_own() -> None:
-    assert set(ACTION["outputs"]) == {"result", "failed-steps", "junit-path", "summary-path", "json-path"}
+    assert set(ACTION["outputs"]) == {
+        "result", "failed-steps", "junit-path", "summary-path", "json-path", "matrix"
+    }  # fmt: skip
     for name, spec in ACTION["outputs"].items():
         assert spec["value"] == f"${{{{ steps.run.outputs.{name} }}}}"
 
@@ -709,3 +711,90 @@ def test_the_action_comments_on_the_pull_request(runner: Runner, tmp_path: Path)
         assert "updated the comment" in again.steps["comment"].stdout
         assert len(github.calls("PATCH")) == 1
         assert len(github.calls("POST")) == 1
+
+
+SPLIT = """\
+name: split
+execution: parallel
+steps:
+  - id: venv
+    shard: all
+    run: mkdir -p .venv && echo ready > .venv/ready
+  - id: test
+    needs: [venv]
+    matrix: {part: [1, 2, 3, 4]}
+    run: test -f .venv/ready
+  - id: lint
+    run: echo linted
+"""
+
+
+def _split_job(runner: Runner, name: str, *, history: Path | None = None, **given: Any) -> ActionRun:
+    """One job of a sharded workflow on a fresh machine, with the history actions/cache would
+    restore, if any."""
+    job = _fresh(runner, name, SPLIT)
+    push = {
+        "GITHUB_EVENT_NAME": "push",
+        "GITHUB_REF": "refs/heads/main",
+        "GITHUB_JOB": name.partition("-")[0],
+    }
+    return job.run_action(
+        restored_history=history, env={**push, "GITHUB_RUN_ID": "7", "GITHUB_RUN_ATTEMPT": "1"}, **given
+    )
+
+
+@pytest.mark.slow
+def test_a_split_is_planned_once_run_by_its_shards_and_merged(runner: Runner, tmp_path: Path) -> None:
+    """The plan job's matrix, three shard jobs each running its entry's instances, the merge job
+    merging their artifacts: they share one history (the merged runs), which the merge job
+    alone saves, and the next plan job splits by its durations."""
+    plan = _split_job(runner, "plan", shards="3", cache="false")
+    assert not plan.failed, plan.steps["run"].stderr
+    assert "balanced by the number of instances" in plan.steps["run"].stderr  # no history yet
+    entries = json.loads(plan.outputs["matrix"])["include"]
+    assert [entry["shard"] for entry in entries] == ["1/3", "2/3", "3/3"]
+    assert not plan.steps["history-export"].ran
+    prefix = plan.steps["history-paths"].outputs["prefix"]
+
+    runs = tmp_path / "runs"
+    for index, entry in enumerate(entries):
+        shard = _split_job(
+            runner,
+            f"shard-{index}",
+            shard=entry["shard"],
+            **{"shard-instances": json.dumps(entry["instances"], indent=2)},
+            job_matrix=entry,
+        )
+        assert not shard.failed, shard.steps["run"].stderr
+        assert shard.steps["history-paths"].outputs["prefix"] == prefix
+        assert not shard.steps["history-export"].ran  # the merge job keeps the split's history
+        record = Path(shard.outputs["json-path"])
+        assert [step["id"] for step in json.loads(record.read_text("utf-8"))["steps"]] == entry["instances"]
+        (runs / f"run-{index}" / "reports").mkdir(parents=True)
+        shutil.copyfile(record, runs / f"run-{index}" / "reports" / "run.json")
+
+    merge = _split_job(runner, "merge", merge=str(runs), cache="false")
+    assert not merge.failed, merge.steps["run"].stderr
+    assert merge.outputs["result"] == "passed"
+    merged = json.loads(Path(merge.outputs["json-path"]).read_text(encoding="utf-8"))
+    ids = [step["id"] for step in merged["steps"]]
+    assert sorted(ids) == sorted(["venv", "lint", *(f"test ({part})" for part in range(1, 5))])
+    assert "split: passed" in merge.summary
+    assert merge.steps["history-paths"].outputs["prefix"] == prefix
+    assert merge.steps["history-export"].outputs == {"saved": "true"}
+    saved = runner.runner_temp / "ci-orchestrator" / "history" / "history.db"
+    shutil.copyfile(saved, tmp_path / "split.db")
+
+    again = _split_job(runner, "plan-again", shards="3", cache="false", history=tmp_path / "split.db")
+    assert not again.failed, again.steps["run"].stderr
+    assert "imported 1 run" in again.steps["history-import"].stdout
+    assert "warning" not in again.steps["run"].stderr  # every duration known
+    assert prefix != _split_job(runner, "ci", args="--dry-run").steps["history-paths"].outputs["prefix"]
+
+
+def test_a_plan_job_and_a_merge_job_keep_no_step_cache() -> None:
+    for mode in ("shards", "merge"):
+        contexts = {"inputs": {"cache": "true", "shards": "", "merge": "", mode: "x"}, "steps": {}}
+        for step in ("paths", "restore", "save"):
+            status = evaluation.JobStatus()
+            assert evaluation.evaluate_condition(_step(step)["if"], contexts, status) is False, (mode, step)
