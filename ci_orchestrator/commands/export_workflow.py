@@ -2,17 +2,18 @@
 
 GitHub is the scheduler: playbook and group `schedule:` entries become `on: schedule` triggers,
 each selecting what it covers. With shards, a plan job computes the matrix, N shard jobs run
-their parts, and a merge job joins their run records.
+their parts, and a merge job joins their run records. Every job uses the action, which carries
+the run history between workflow runs and comments on the pull request.
 """
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.commands import sharding
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.playbook import loader
+from ci_orchestrator.pipeline import prepare
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import Selection
@@ -60,7 +61,10 @@ def schedules(playbook: Playbook) -> dict[str, str]:
 def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTION) -> str:
     if not 1 <= shards <= MAX_SHARDS:
         raise UsageError(f"--shards must be from 1 to {MAX_SHARDS} (GitHub's most jobs of one matrix)")
-    playbook = loader.load_playbook(loader.find_playbook(selection.playbook, root=Path.cwd()))
+    prepared = prepare(selection)
+    playbook = prepared.playbook
+    if shards > 1:
+        sharding.warn_fewer_parts(prepared.plan, shards)
     crons = schedules(playbook)
     lines = [
         f"name: {_q(_inert(playbook.name))}",
@@ -73,12 +77,18 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
     if crons:
         lines.append("  schedule:")
         lines.extend(f"    - cron: {_q(cron)}" for cron in crons)
-    lines += ["permissions:", "  contents: read", "jobs:"]
     select = _select_expression(crons)
     if shards > 1:
-        lines += _sharded_jobs(playbook, shards, action, select)
+        lines += [
+            "permissions:",
+            "  contents: read",
+            "jobs:",
+            *_sharded_jobs(playbook, shards, action, select),
+        ]
     else:
         lines += [
+            *_COMMENTING,
+            "jobs:",
             "  run:",
             "    runs-on: ubuntu-latest",
             "    steps:",
@@ -86,8 +96,8 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
             f"      - uses: {action}",
             "        id: ci",
             "        with:",
-            f"          playbook: {_q(playbook.path)}",
-            *([f"          select: {_q(select)}"] if select else []),
+            *_playbook_inputs(playbook, select),
+            "          comment: changes",
             *_upload("ci-orchestrator-reports", *REPORTS),
         ]
     return "\n".join(lines) + "\n"
@@ -100,6 +110,9 @@ _SETUP_STEPS = (
     "        with:",
     '          python-version: "3.11"',
 )
+
+# The job that comments on the pull request may write its comments; nothing else is written.
+_COMMENTING = ("permissions:", "  contents: read", "  pull-requests: write")
 
 
 # What the documented workflow uploads: the reports and the steps' logs, an artifact holding
@@ -120,10 +133,13 @@ def _upload(name: str, *paths: str) -> list[str]:
     ]
 
 
-def _install_command(action: str) -> str:
-    """Install the tool from the same repository and ref as the action the workflow uses."""
-    repository, _, ref = action.partition("@")
-    return f'pip install "git+https://github.com/{repository}@{ref or "main"}"'
+def _playbook_inputs(playbook: Playbook, select: str) -> list[str]:
+    """The action's inputs that say what to run: the same in every job of a workflow (the jobs of
+    a split share the history of that playbook and selection)."""
+    return [
+        f"          playbook: {_q(playbook.path)}",
+        *([f"          select: {_q(select)}"] if select else []),
+    ]
 
 
 def _select_expression(crons: dict[str, str]) -> str:
@@ -139,9 +155,11 @@ def _select_expression(crons: dict[str, str]) -> str:
 
 
 def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> list[str]:
-    """Plan, shard and merge jobs. The plan job splits the same selection the shard jobs run
-    (`run --select S --shard I/N` splits the selected steps), so that a scheduled run is split
-    into as many parts as its selection has, and no shard job is left with nothing to run."""
+    """Plan, shard and merge jobs, each with the action. The plan job splits the selection the
+    shard jobs run, once: each shard job runs its matrix entry's instances, whatever history it
+    holds, so a rerun job runs its part again. The merge job merges their records, comments on
+    the pull request and keeps the history of the merged runs, which the next plan job splits
+    by."""
     return [
         "  plan:",
         "    runs-on: ubuntu-latest",
@@ -149,17 +167,11 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         "      matrix: ${{ steps.plan.outputs.matrix }}",
         "    steps:",
         *_SETUP_STEPS,
-        "      - id: plan",
-        "        shell: bash",
-        "        env:",
-        f"          PLAYBOOK: {_q(playbook.path)}",
-        *([f"          SELECT: {_q(select)}"] if select else []),
-        "        run: |",
-        f"          {_install_command(action)}",
-        f"          options=(--format github-matrix --shards {shards})",
-        *(['          if [[ -n "$SELECT" ]]; then options+=(--select "$SELECT"); fi'] if select else []),
-        '          matrix=$(ci-orchestrator plan "$PLAYBOOK" "${options[@]}")',
-        '          echo "matrix=$matrix" >> "$GITHUB_OUTPUT"',
+        f"      - uses: {action}",
+        "        id: plan",
+        "        with:",
+        *_playbook_inputs(playbook, select),
+        f"          shards: {shards}",
         "  shard:",
         "    needs: plan",
         "    runs-on: ubuntu-latest",
@@ -171,25 +183,27 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         *_SETUP_STEPS,
         f"      - uses: {action}",
         "        with:",
-        f"          playbook: {_q(playbook.path)}",
+        *_playbook_inputs(playbook, select),
         "          shard: ${{ matrix.shard }}",
-        *([f"          select: {_q(select)}"] if select else []),
+        "          shard-instances: ${{ toJSON(matrix.instances) }}",
         *_upload("run-${{ strategy.job-index }}", ".ci-orchestrator/reports/run.json", REPORTS[1]),
         "  merge:",
-        "    needs: shard",
-        "    if: always()",
+        "    needs: [plan, shard]",
+        # After failed shards too (their failures are what the reports are for), not without a plan.
+        "    if: ${{ !cancelled() && needs.plan.result == 'success' }}",
         "    runs-on: ubuntu-latest",
+        *(f"    {line}" for line in _COMMENTING),
         "    steps:",
         *_SETUP_STEPS,
         "      - uses: actions/download-artifact@v4",
         "        with:",
         "          pattern: run-*",
         "          path: runs",
-        "      - shell: bash",
-        "        run: |",
-        f"          {_install_command(action)}",
-        # Under GitHub, `report merge` appends the merged summary to the job summary itself.
-        "          ci-orchestrator report merge runs/*/reports/run.json",
+        f"      - uses: {action}",
+        "        with:",
+        *_playbook_inputs(playbook, select),
+        "          merge: runs",
+        "          comment: changes",
         # The logs stay in each shard's artifact; the merged record is where a single job's is.
         *_upload("ci-orchestrator-reports", *REPORTS),
     ]

@@ -92,7 +92,7 @@ def matrix_shards(plan: Plan, asked: int, *, root: Path) -> Split[str]:
     parts = plan_parts(plan)
     count = min(asked, max(len(parts.groups), 1))
     if count < asked:
-        notices.warn(f"--shards {asked}: {_parts_text(len(parts.groups))}, so {count} shards")
+        notices.warn(f"--shards {asked}: {_parts_text(len(parts.groups))}, so {_shards_text(count)}")
     if count > views.MAX_MATRIX_JOBS:
         count = views.MAX_MATRIX_JOBS
         notices.warn(f"--shards {asked}: GitHub runs at most {count} jobs of one matrix, so {count} shards")
@@ -103,11 +103,15 @@ def warn_fewer_parts(plan: Plan, asked: int) -> None:
     """`export --shards N`: as `plan` says it, when the plan has fewer parts than N."""
     parts = len(plan_parts(plan).groups)
     if parts < asked:
-        notices.warn(f"--shards {asked}: {_parts_text(parts)}, so the plan job makes {parts} shards")
+        notices.warn(f"--shards {asked}: {_parts_text(parts)}, so the plan job makes {_shards_text(parts)}")
 
 
 def _parts_text(parts: int) -> str:
     return f"the plan has {parts} independent part{'s' * (parts != 1)}"
+
+
+def _shards_text(count: int) -> str:
+    return f"{count} shard{'s' * (count != 1)}"
 
 
 def known_durations(playbook_name: str, *, root: Path, min_total: int = 0) -> dict[str, float]:

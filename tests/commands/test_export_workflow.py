@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
-import re
 import shutil
 import subprocess
-import sys
 from typing import TYPE_CHECKING, Any
 
 import pytest
 import yaml
 
 from ci_orchestrator.expressions import evaluation
-from tests.helpers import REPO, cli_environment, invoke, run_cli
+from tests.helpers import REPO, invoke, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -53,16 +51,19 @@ def awkward(workdir: Path) -> Path:
 def export(*args: str) -> str:
     result = invoke("export", "github-workflow", *args)
     assert result.exit_code == 0, result.output
-    return result.output
+    return result.stdout  # a playbook of fewer parts than shards is a warning, on stderr
 
 
 def selections(workflow: dict[str, Any]) -> list[str]:
-    return [
+    """The `select` each use of the action is given, once each: every job of a workflow runs
+    (or plans, or merges) the same selection."""
+    found = [
         step["with"]["select"]
         for job in workflow["jobs"].values()
         for step in job["steps"]
         if "select" in step.get("with", {})
     ]
+    return list(dict.fromkeys(found))
 
 
 def plan_ids(*args: str) -> list[str]:
@@ -150,33 +151,32 @@ def test_a_cron_that_several_groups_share_runs_every_one_of_them(shared: Path, s
         assert [step["id"] for step in record["steps"]] == expected, cron
 
 
+def action_steps(workflow: dict[str, Any], job: str) -> list[dict[str, Any]]:
+    return [step for step in workflow["jobs"][job]["steps"] if "ci-orchestrator@" in step.get("uses", "")]
+
+
 def plan_job_matrix(workflow: dict[str, Any], cron: str | None, work: Path) -> list[dict[str, Any]]:
-    """The matrix the exported plan job computes for a run started by `cron`: its script run by
-    bash with the step's env, the installed tool standing in for the `pip install` line."""
-    [step] = [step for step in workflow["jobs"]["plan"]["steps"] if step.get("id") == "plan"]
-    script = "\n".join(line for line in step["run"].splitlines() if not line.startswith("pip install"))
-    tools = work.parent / "tools"
-    tools.mkdir(exist_ok=True)
-    tool = tools / "ci-orchestrator"
-    tool.write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ci_orchestrator "$@"\n', encoding="utf-8")
-    tool.chmod(0o755)
-    output = work.parent / "github-output"
-    output.write_text("", encoding="utf-8")
-    env = cli_environment(work, GITHUB_OUTPUT=str(output))
-    env["PATH"] = f"{tools}:{env['PATH']}"
-    contexts = {"github": github(cron)}
-    env.update({name: evaluation.interpolate(value, contexts) for name, value in step["env"].items()})
-    done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", script],
-        cwd=work,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
+    """The matrix the exported plan job computes for a run started by `cron`: the command the
+    action runs with `shards` (its plan mode), with the inputs the job gives it."""
+    [step] = action_steps(workflow, "plan")
+    given = {
+        name: evaluation.interpolate(str(value), {"github": github(cron)})
+        for name, value in step["with"].items()
+    }
+    options = ["--select", given["select"]] if given.get("select") else []
+    done = run_cli(
+        work,
+        "plan",
+        "--format",
+        "github-matrix",
+        "--shards",
+        given["shards"],
+        *options,
+        "--",
+        given["playbook"],
     )
     assert done.returncode == 0, done.stderr
-    [line] = output.read_text(encoding="utf-8").splitlines()
-    include: list[dict[str, Any]] = json.loads(line.removeprefix("matrix="))["include"]
+    include: list[dict[str, Any]] = json.loads(done.stdout)["include"]
     return include
 
 
@@ -187,22 +187,53 @@ def test_the_plan_job_splits_what_the_shard_jobs_run(shared: Path, cron: str | N
     [select] = selections(workflow)
     chosen = evaluation.interpolate(select, {"github": github(cron)})
     matrix = plan_job_matrix(workflow, cron, work)
+    [step] = action_steps(workflow, "shard")
+    assert step["with"]["shard"] == "${{ matrix.shard }}"
+    assert step["with"]["shard-instances"] == "${{ toJSON(matrix.instances) }}"
     ran: list[str] = []
     for entry in matrix:
         # Each shard job on a runner of its own, with the action's options.
         runner = work.with_name(f"shard-{entry['shard'].replace('/', '-')}")
         shutil.copytree(work, runner)
-        options = ["--shard", entry["shard"], *(["--select", chosen] if chosen else [])]
-        done = run_cli(runner, "run", "shared", *options)
+        given = evaluation.interpolate(step["with"]["shard-instances"], {"matrix": entry})
+        options = ["--shard", entry["shard"], "--shard-instances", given]
+        done = run_cli(runner, "run", "shared", *options, *(["--select", chosen] if chosen else []))
         assert done.returncode == 0, done.stdout + done.stderr
         record = json.loads((runner / ".ci-orchestrator/reports/run.json").read_text("utf-8"))
         steps = [step["id"] for step in record["steps"]]
-        assert len(steps) == entry["steps"] > 0, (entry, steps)  # no shard job runs nothing
+        assert steps == entry["instances"] and len(steps) == entry["steps"] > 0, (entry, steps)
         ran += steps
     assert sorted(ran) == sorted(TRIGGERS[cron])
     # As many jobs as the selection has independent parts (up to 3): the groups of a playbook
     # wait for what comes before them, so the whole playbook is one part.
     assert len(matrix) == (3 if cron == "0 3 * * *" else 1)
+
+
+def test_the_merge_job_merges_comments_and_keeps_the_history(awkward: Path) -> None:
+    workflow = yaml.safe_load(export("awkward", "--shards", "3"))
+    merge = workflow["jobs"]["merge"]
+    assert merge["needs"] == ["plan", "shard"]
+    assert merge["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert workflow["permissions"] == {"contents": "read"}  # the other jobs write nothing
+    [download] = [step for step in merge["steps"] if "download-artifact" in step.get("uses", "")]
+    [step] = action_steps(workflow, "merge")
+    assert step["with"]["merge"] == download["with"]["path"]
+    assert step["with"]["comment"] == "changes"
+    assert [action_steps(workflow, job)[0]["with"]["playbook"] for job in ("plan", "shard", "merge")] == [
+        "playbooks/awkward.yml"
+    ] * 3
+    single = yaml.safe_load(export("awkward"))
+    assert single["permissions"] == {"contents": "read", "pull-requests": "write"}
+    assert action_steps(single, "run")[0]["with"]["comment"] == "changes"
+
+
+def test_more_shards_than_parts_is_said(shared: Path) -> None:
+    result = run_cli(shared.parent.parent, "export", "github-workflow", "shared", "--shards", "4")
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == (
+        "ci-orchestrator: warning: --shards 4: the plan has 1 independent part,"
+        " so the plan job makes 1 shard\n"
+    )
 
 
 def test_the_workflow_name_holds_no_expression(awkward: Path) -> None:
@@ -236,19 +267,12 @@ def test_actionlint_accepts_the_workflow(awkward: Path, shards: str) -> None:
     assert lint.returncode == 0, lint.stdout + lint.stderr
 
 
-def test_the_guide_installs_the_tool_as_the_exported_workflow_does(awkward: Path) -> None:
-    workflow = yaml.safe_load(export("awkward", "--shards", "2"))
-    installs = {
-        line.strip()
-        for job in ("plan", "merge")
-        for step in workflow["jobs"][job]["steps"]
-        for line in step.get("run", "").splitlines()
-        if line.strip().startswith("pip install")
-    }
+def test_the_guides_sharded_workflow_is_the_exported_one(workdir: Path) -> None:
+    (workdir / "playbooks").mkdir()
+    shutil.copy(REPO / "playbooks" / "sharded.yml", workdir / "playbooks" / "sharded.yml")
+    exported = export("sharded", "--shards", "3")
     guide = (REPO / "docs" / "github-actions.md").read_text(encoding="utf-8")
-    [install] = installs
-    assert install in guide
-    assert not re.search(r"pip install ci-orchestrator\b", guide)
+    assert f"```yaml\n{exported}```" in guide
 
 
 @pytest.mark.parametrize("shards", ["1", "3"])
@@ -259,11 +283,6 @@ def test_a_workflow_that_selects_nothing_writes_no_empty_select(workdir: Path, s
     assert result.returncode == 0, result.stderr
     assert "select" not in result.stdout
     workflow = yaml.safe_load(result.stdout)
-    actions = [
-        step
-        for job in workflow["jobs"].values()
-        for step in job["steps"]
-        if "ci-orchestrator@" in step.get("uses", "")
-    ]
-    assert actions
+    actions = [step for job in workflow["jobs"] for step in action_steps(workflow, job)]
+    assert len(actions) == (3 if shards == "3" else 1)
     assert all(step["with"]["playbook"] == "playbooks/ci.yml" for step in actions)

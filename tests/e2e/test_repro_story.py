@@ -11,15 +11,13 @@ import os
 import re
 import shlex
 import shutil
-import subprocess
-import sys
 import textwrap
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from tests.helpers import REPO, cli_environment, run_cli
+from tests.helpers import REPO, run_cli
 
 PLAYBOOK = """\
 name: ci
@@ -149,22 +147,9 @@ def test_the_exported_sharded_workflow_merges_what_its_shards_upload(tmp_path: P
         upload(runner, shard_paths, runs / f"run-{index}")  # download-artifact: runs/<name>/
     assert list(runs.glob("run-*/logs/*/*.log")), "the shards' logs are uploaded"
 
-    [merge] = [step["run"] for step in workflow["jobs"]["merge"]["steps"] if "run" in step]
-    script = "\n".join(line for line in merge.splitlines() if not line.startswith("pip install"))
-    tools = tmp_path / "tools"
-    tools.mkdir()
-    (tools / "ci-orchestrator").write_text(f'#!/bin/sh\nexec "{sys.executable}" -m ci_orchestrator "$@"\n')
-    (tools / "ci-orchestrator").chmod(0o755)
-    env = cli_environment(tmp_path / "merge")
-    env["PATH"] = f"{tools}:{env['PATH']}"
-    done = subprocess.run(
-        ["bash", "-eo", "pipefail", "-c", script],
-        cwd=tmp_path / "merge",
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    # The merge job's action merges the folder its `merge` input names (`report merge FOLDER`).
+    [merge] = [step for step in workflow["jobs"]["merge"]["steps"] if "merge" in step.get("with", {})]
+    done = run_cli(tmp_path / "merge", "report", "merge", "--", merge["with"]["merge"])
     assert done.returncode == 1, done.stderr  # shard 2's step failed: the merge says so
     merged = json.loads((tmp_path / "merge" / ".ci-orchestrator" / "reports" / "run.json").read_text())
     assert sorted(step["id"] for step in merged["steps"]) == ["a", "b"]
