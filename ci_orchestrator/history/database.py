@@ -287,8 +287,10 @@ class History:
         """Instance id -> median duration of its `last` most recent runs that passed or failed.
 
         Cached, skipped, cancelled and timed-out runs say nothing about how long a step takes.
-        `min_total` leaves out runs of fewer instances: shards of one split must all see the same
-        weights, so the shard runs themselves (smaller than the plan they split) may not count.
+        `min_total` leaves out runs of fewer instances: the shards of a set that each split the
+        plan (`--shard` alone) must all see the same weights, so the shard runs themselves
+        (smaller than the plan they split) may not count; runs of the whole plan and runs merged
+        from shards (`report merge` records them) do.
         `instances` limits the answer to those ids; reading stops once each has its `last` runs.
         """
         wanted = None if instances is None else set(instances)

@@ -234,3 +234,22 @@ def test_a_folder_of_artifacts_is_merged_whole(tmp_path: Path) -> None:
     nothing = run_cli(work, "report", "merge", str(tmp_path / "empty"))
     assert nothing.returncode == 2
     assert nothing.stderr == f"ci-orchestrator: {tmp_path / 'empty'}: no run.json in this folder\n"
+
+
+def test_a_setup_step_that_waits_for_another_step_is_said_to_run_once(tmp_path: Path) -> None:
+    work = project(
+        tmp_path,
+        "name: tied\nexecution: parallel\nsteps:\n"
+        "  - {id: fetch, run: 'true'}\n"
+        "  - {id: venv, shard: all, needs: [fetch], run: 'true'}\n"
+        "  - {id: test, needs: [venv], matrix: {part: [1, 2]}, run: 'true'}\n"
+        "  - {id: lint, run: 'true'}\n",
+    )
+    done = run_cli(work, "plan", "--format", "github-matrix", "--shards", "2")
+    assert done.returncode == 0, done.stderr
+    assert (
+        "warning: step 'venv' is `shard: all` but waits for 'fetch', which does not run in every shard:"
+        " it runs in one shard, with what it waits for and what waits for it"
+    ) in done.stderr
+    entries = json.loads(done.stdout)["include"]
+    assert [entry["instances"] for entry in entries] == [["fetch", "venv", "test (1)", "test (2)"], ["lint"]]
