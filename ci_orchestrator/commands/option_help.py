@@ -47,7 +47,9 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--json": ("PATH", "JSON run record (default: run.json in the reports folder)."),
     "--output": (
         "grouped|stream|quiet",
-        "How step output reaches the console (default: the settings' output, else grouped).",
+        "How step output reaches the console: grouped (each step's whole log as it ends), stream"
+        " (lines as they come), quiet (a line per step, and the end of a failed step's log)."
+        " Default: the settings' output, else grouped under GitHub Actions, quiet elsewhere.",
     ),
     "--profile": ("NAME", "Settings profile (default: ci under CI, when the settings have one)."),
     "--config": ("PATH", "Settings file to read instead of the working directory's."),

@@ -342,6 +342,8 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def servers(workdir: Path, tmp_path: Path, package: Path) -> Iterator[Servers]:
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
+    # What the steps print on the console too: the tests compare it with and without a server.
+    (workdir / "ci-orchestrator.toml").write_text('output = "grouped"\n')
     found = Servers(work=workdir, runtime=runtime, package=package)
     yield found
     for process in found.started:
