@@ -86,6 +86,7 @@ TimeoutOpt = Annotated[str | None, _option("--timeout")]
 JunitOpt = Annotated[str | None, _option("--junit")]
 SummaryOpt = Annotated[str | None, _option("--summary")]
 JsonOpt = Annotated[str | None, _option("--json")]
+OutputOpt = Annotated[str | None, _option("--output")]
 
 
 @app.command()
@@ -107,7 +108,7 @@ def run(
     junit: JunitOpt = None,
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
-    output: Annotated[str | None, _option("--output")] = None,
+    output: OutputOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     baseline: Annotated[str | None, _option("--baseline")] = None,
@@ -320,11 +321,33 @@ def repro(
     record: Annotated[Path, _argument("record")],
     instance: Annotated[str | None, _argument("instance")] = None,
     concurrency: ConcurrencyOpt = None,
+    no_cache: Annotated[bool, _option("--no-cache", key="repro --no-cache")] = False,
+    cache_dir: CacheDirOpt = None,
+    junit: JunitOpt = None,
+    summary: SummaryOpt = None,
+    json_path: JsonOpt = None,
+    output: OutputOpt = None,
 ) -> None:
-    """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
-    from ci_orchestrator import pipeline
+    """Rerun here the failed instances of a recorded run (or the one named, or a step's failed
+    ones), with its playbook, matrix values and variables; what they need may come from the cache.
 
-    raise typer.Exit(pipeline.repro(record, instance, RunOptions(concurrency=concurrency)))
+    \b
+    Reports: .ci-orchestrator/reports/repro/RUN_ID/ (RUN_ID: the record's; never the record read)
+    """
+    from ci_orchestrator.commands import repro as reproducing
+
+    options = RunOptions(
+        concurrency=concurrency,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+        junit=junit,
+        summary=summary,
+        json=json_path,
+        output=output,
+    )
+    done = reproducing.repro(record, instance, options)
+    typer.echo(done.where)
+    raise typer.Exit(done.code)
 
 
 @export_app.command("github-workflow")

@@ -5,6 +5,7 @@ as the scheduler hands them to reporters, and the command line as a user runs it
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -190,6 +191,16 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def repro_record(work: Path, done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The run record a `repro` wrote, found where its last line of output says."""
+    found = re.search(
+        r"^reports of this repro: (\S+)/ \(junit\.xml, summary\.md, run\.json\)$", done.stdout, re.M
+    )
+    assert found, done.stdout
+    loaded: dict[str, Any] = json.loads((work / found[1] / "run.json").read_text(encoding="utf-8"))
+    return loaded
 
 
 def start_cli(

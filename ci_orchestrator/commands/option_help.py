@@ -31,6 +31,11 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--dry-run": (None, "Show the plan; run nothing."),
     "--no-cache": (None, "Neither read nor write the cache."),
     "plan --no-cache": (None, "Do not look at the cache."),
+    "repro --no-cache": (
+        None,
+        "Neither read nor write the cache: what the instances need runs too (by default it may"
+        " come from the cache; the instances rerun always run).",
+    ),
     "--force": (None, "Run every step even if cached, and refresh the cache."),
     "--cache-dir": (
         "DIR",
@@ -89,5 +94,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "base": ("BASE.json", "The baseline run record."),
     "head": ("HEAD.json", "The run record to compare (default: the last run's)."),
     "comment record": ("RUN.json", "The run record to report (default: the last run's)."),
-    "instance": ("INSTANCE", "One instance id (default: every failed one)."),
+    "instance": (
+        "INSTANCE|STEP",
+        "An instance id, or a step id for its failed instances (default: every failed instance).",
+    ),
 }
