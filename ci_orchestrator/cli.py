@@ -51,7 +51,7 @@ report_app = typer.Typer(help="Work with run records.", no_args_is_help=True)
 cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
 config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
 export_app = typer.Typer(help="Export the playbook for other systems.", no_args_is_help=True)
-server_app = typer.Typer(help="See or stop this user's run servers.", no_args_is_help=True)
+server_app = typer.Typer(help="See or stop run servers (ci-orchestrator kept loaded).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(cache_app, name="cache")
 app.add_typer(config_app, name="config")
@@ -372,18 +372,20 @@ def export_playbook_digest(playbook: PlaybookArg = None) -> None:
 
 @server_app.command("status")
 def server_status() -> None:
-    """List this user's run servers: each keeps ci-orchestrator loaded for commands run like this one."""
+    """List this user's run servers (each keeps ci-orchestrator loaded for commands started in
+    its context): pid, version, idle time, the directory of its code; this context's first."""
     from ci_orchestrator.server import control
 
     typer.echo(control.status_text())
 
 
 @server_app.command("stop")
-def server_stop() -> None:
-    """Stop this user's run servers (each once the commands it runs are done)."""
+def server_stop(every: Annotated[bool, _option("--all", key="server stop --all")] = False) -> None:
+    """Stop this context's run server (the one commands started here use), once the commands it
+    runs are done; with --all, every run server of this user."""
     from ci_orchestrator.server import control
 
-    typer.echo(control.stop_all())
+    typer.echo(control.stop_servers(every=every))
 
 
 def _version(value: bool) -> None:

@@ -31,6 +31,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--dry-run": (None, "Show the plan; run nothing."),
     "--no-cache": (None, "Neither read nor write the cache."),
     "plan --no-cache": (None, "Do not look at the cache."),
+    "server stop --all": (None, "Stop every run server of this user, not only this context's."),
     "repro --no-cache": (
         None,
         "Neither read nor write the cache: what the instances need runs too (by default it may"
