@@ -5,7 +5,6 @@ a warning with exit code 0."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import pytest
@@ -45,16 +44,7 @@ def _record(
 
 
 def _env(work: Path, github: FakeGitHub, **extra: str) -> dict[str, str]:
-    event = work / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 5}}), encoding="utf-8")
-    values = {
-        "GITHUB_API_URL": github.url,
-        "GITHUB_TOKEN": TOKEN,
-        "GITHUB_REPOSITORY": f"{github.owner}/{github.repo}",
-        "GITHUB_EVENT_PATH": str(event),
-        "NO_PROXY": "127.0.0.1",
-        "no_proxy": "127.0.0.1",
-    }
+    values = {**github.pull_request_environment(work, number=5), "GITHUB_TOKEN": TOKEN}
     values.update(extra)
     return cli_environment(work, **values)
 

@@ -70,6 +70,17 @@ def two_runs(work: Path) -> tuple[dict[str, Any], dict[str, Any]]:
     return first, run(work, WITH_LATER)
 
 
+def posted_comment(work: Path) -> str:
+    """The body `report comment --mode failures` posts for the last run, on a new pull request."""
+    for github in serve(FakeGitHub()):
+        env = {**github.pull_request_environment(work, number=9), "GITHUB_TOKEN": "ghs_token"}
+        done = run_cli(work, "report", "comment", "--mode", "failures", env=tool_environment(work, **env))
+        assert done.returncode == 0, done.stderr
+        (posted,) = github.calls("POST")
+    body: str = posted.body["body"]
+    return body
+
+
 def test_tests_that_fail_since_the_last_run_and_those_fixed(tmp_path: Path) -> None:
     first, second = two_runs(tmp_path)
     comparison = second["comparison"]
@@ -113,22 +124,7 @@ def test_tests_that_fail_since_the_last_run_and_those_fixed(tmp_path: Path) -> N
 
 def test_the_pull_request_comment_names_the_failing_tests_new_ones_first(tmp_path: Path) -> None:
     two_runs(tmp_path)
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 9}}))
-    for github in serve(FakeGitHub()):
-        env = tool_environment(
-            tmp_path,
-            GITHUB_API_URL=github.url,
-            GITHUB_TOKEN="ghs_token",
-            GITHUB_REPOSITORY="octo/widgets",
-            GITHUB_EVENT_PATH=str(event),
-            NO_PROXY="127.0.0.1",
-            no_proxy="127.0.0.1",
-        )
-        done = run_cli(tmp_path, "report", "comment", "--mode", "failures", env=env)
-        assert done.returncode == 0, done.stderr
-        (posted,) = github.calls("POST")
-    body = posted.body["body"]
+    body = posted_comment(tmp_path)
     assert body.startswith("<!-- ci-orchestrator: demo -->")
     assert f"- ❌ **2 new test failures**: `{unit('a')}`, `{unit('new')}`" in body
     assert "**Tests 7**: ✅ 1 passed · ❌ 5 failed · ⏭️ 1 skipped" in body
@@ -159,19 +155,4 @@ def test_a_step_that_passes_with_failing_tests_is_commented_in_failures_mode(tmp
     (tmp_path / "playbooks").mkdir()
     (tmp_path / "playbooks" / "ci.yml").write_text(playbook)
     assert run_cli(tmp_path, "run", env=tool_environment(tmp_path)).returncode == 0
-    event = tmp_path / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 9}}))
-    for github in serve(FakeGitHub()):
-        env = tool_environment(
-            tmp_path,
-            GITHUB_API_URL=github.url,
-            GITHUB_TOKEN="ghs_token",
-            GITHUB_REPOSITORY="octo/widgets",
-            GITHUB_EVENT_PATH=str(event),
-            NO_PROXY="127.0.0.1",
-            no_proxy="127.0.0.1",
-        )
-        done = run_cli(tmp_path, "report", "comment", "--mode", "failures", env=env)
-        assert done.returncode == 0, done.stderr
-        (posted,) = github.calls("POST")
-    assert "<code>tests.test_mod.test_a</code>" in posted.body["body"]
+    assert "<code>tests.test_mod.test_a</code>" in posted_comment(tmp_path)
