@@ -17,7 +17,7 @@ from ci_orchestrator.playbook import lookup
 from ci_orchestrator.settings import reading
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator, Sequence
+    from collections.abc import Iterator
 
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
     from ci_orchestrator.settings.model import Settings
@@ -123,12 +123,12 @@ def _entries(count: int) -> str:
     return f"{count} entry" if count == 1 else f"{count} entries"
 
 
-def cache_explain_words(words: Sequence[str], selection: Selection, cache_dir: str | None) -> str:
-    """`cache explain [PLAYBOOK] STEP`: the words read, then `cache_explain`."""
-    if len(words) > 2:
+def cache_explain_words(args: list[str], selection: Selection, cache_dir: str | None) -> str:
+    """`cache explain [PLAYBOOK] STEP`, with the other options in `selection`."""
+    if len(args) > 2:
         raise UsageError("cache explain takes [PLAYBOOK] STEP")
-    playbook, step_id = (None, words[0]) if len(words) == 1 else (words[0], words[1])
-    return cache_explain(dataclasses.replace(selection, playbook=playbook), step_id, cache_dir)
+    playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+    return cache_explain(dataclasses.replace(selection, playbook=playbook), step, cache_dir)
 
 
 def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:

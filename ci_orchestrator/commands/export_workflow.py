@@ -87,17 +87,19 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
         ]
     else:
         lines += [
-            *_COMMENTING,
+            "permissions:",
+            "  contents: read",
             "jobs:",
             "  run:",
             "    runs-on: ubuntu-latest",
+            # A job alone: the action comments on a pull request whose run failed.
+            *(f"    {line}" for line in _COMMENTING),
             "    steps:",
             *_SETUP_STEPS,
             f"      - uses: {action}",
             "        id: ci",
             "        with:",
             *_playbook_inputs(playbook, select),
-            "          comment: changes",
             *_upload("ci-orchestrator-reports", *REPORTS),
         ]
     return "\n".join(lines) + "\n"
@@ -202,8 +204,8 @@ def _sharded_jobs(playbook: Playbook, shards: int, action: str, select: str) -> 
         f"      - uses: {action}",
         "        with:",
         *_playbook_inputs(playbook, select),
+        # A job alone: the action comments on the pull request when the merged run failed.
         "          merge: runs",
-        "          comment: changes",
         # The logs stay in each shard's artifact; the merged record is where a single job's is.
         *_upload("ci-orchestrator-reports", *REPORTS),
     ]

@@ -218,13 +218,13 @@ def test_the_merge_job_merges_comments_and_keeps_the_history(awkward: Path) -> N
     [download] = [step for step in merge["steps"] if "download-artifact" in step.get("uses", "")]
     [step] = action_steps(workflow, "merge")
     assert step["with"]["merge"] == download["with"]["path"]
-    assert step["with"]["comment"] == "changes"
+    assert "comment" not in step["with"]  # the action's own: on a failed run, from a job alone
     assert [action_steps(workflow, job)[0]["with"]["playbook"] for job in ("plan", "shard", "merge")] == [
         "playbooks/awkward.yml"
     ] * 3
     single = yaml.safe_load(export("awkward"))
-    assert single["permissions"] == {"contents": "read", "pull-requests": "write"}
-    assert action_steps(single, "run")[0]["with"]["comment"] == "changes"
+    assert single["permissions"] == {"contents": "read"}
+    assert single["jobs"]["run"]["permissions"] == {"contents": "read", "pull-requests": "write"}
 
 
 def test_more_shards_than_parts_is_said(shared: Path) -> None:
@@ -286,3 +286,12 @@ def test_a_workflow_that_selects_nothing_writes_no_empty_select(workdir: Path, s
     actions = [step for job in workflow["jobs"] for step in action_steps(workflow, job)]
     assert len(actions) == (3 if shards == "3" else 1)
     assert all(step["with"]["playbook"] == "playbooks/ci.yml" for step in actions)
+
+
+def test_a_single_job_may_write_its_pull_request_comment_and_shards_may_not(awkward: Path) -> None:
+    single = yaml.safe_load(export(str(awkward)))
+    assert single["permissions"] == {"contents": "read"}
+    # The action comments on a failed pull request's run from a job alone, not from shards.
+    assert single["jobs"]["run"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    sharded = yaml.safe_load(export(str(awkward), "--shards", "2"))
+    assert all("permissions" not in job for job in sharded["jobs"].values())
