@@ -12,23 +12,29 @@ on outputs the cache holds as they were.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import heapq
 import os
 from dataclasses import dataclass
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from ci_orchestrator import notices
 from ci_orchestrator.errors import ExpressionError
+from ci_orchestrator.matrix.expansion import at_run
 from ci_orchestrator.output.paths import shown_path
-from ci_orchestrator.plan import graph
+from ci_orchestrator.plan import conditions, graph
 from ci_orchestrator.results import Status, StepResult
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
 from ci_orchestrator.run.failure_policy import FailurePolicy
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
+from ci_orchestrator.run.handover import Handover
 from ci_orchestrator.run.junit_files import with_tests
 from ci_orchestrator.run.outcomes import exit_status, step_result
 from ci_orchestrator.run.process_specs import log_path, process_spec
+from ci_orchestrator.run.step_files import FilesRead, StepFolders
 from ci_orchestrator.run.storing import Storer
 from ci_orchestrator.run.supervisor import Supervisor
 from ci_orchestrator.run.totals import run_result, utcnow
@@ -85,6 +91,10 @@ class _Run:
                 self.successors[before].append(node)
         self.results: dict[str, StepResult] = {}
         self.policy = FailurePolicy(plan, fail_fast=limits.fail_fast)
+        self.handover = Handover(plan)
+        self.instances = dict(plan.by_id)  # each as the run resolved it once it became ready
+        self.folders = StepFolders()  # the processes' own GITHUB_OUTPUT, GITHUB_ENV, ... files
+        self.files: dict[str, dict[str, str]] = {}  # id -> the files of its running process
         self.keys: dict[str, CacheKey | None] = {}  # every instance's key made so far (cache.key_in_plan)
         self.cacheable: dict[str, CacheKey] = {}  # the keys of the cacheable instances that ran
         self.ready: list[tuple[int, float, int, str]] = []
@@ -155,8 +165,11 @@ class _Run:
 
     def became_ready(self, node: str) -> None:
         instance = self.plan.by_id[node]
+        received = self.handover.received(instance, self.results)
         try:
-            skip = self.policy.skip_reason(instance, self.results)
+            skip = self.policy.skip_reason(
+                instance, self.results, condition=functools.partial(conditions.holds, later=received.later)
+            )
         except ExpressionError as error:
             # As on GitHub: an `if:` that cannot be evaluated fails its step; the run goes on.
             reason = f"if: cannot be evaluated: {error.problems[0].message}"
@@ -164,6 +177,19 @@ class _Run:
             return
         if skip is not None:
             self.finish(self.skipped(instance, skip))
+            return
+        try:
+            instance = self.instances[node] = at_run(
+                self.plan.playbook,
+                instance,
+                self.plan.variables,
+                later=received.later,
+                env_added=received.env,
+                path=received.path,
+            )
+        except ExpressionError as error:
+            reason = f"cannot be evaluated: {error.problems[0].message}"
+            self.finish(step_result(instance, Status.FAILED, reason=reason, log_dir=self.log_dir_shown))
             return
         if self.try_cache(instance):
             return
@@ -198,6 +224,7 @@ class _Run:
                 finished=now,
                 log=log,  # no exit code: nothing ran in this run (SPEC: null when it never ran)
                 cached=True,
+                files=entry.step_files,
             )
         )
         return True
@@ -207,7 +234,7 @@ class _Run:
         skipped: list[tuple[int, float, int, str]] = []
         while self.ready and not self.slots.full:
             entry = heapq.heappop(self.ready)
-            instance = self.plan.by_id[entry[3]]
+            instance = self.instances[entry[3]]
             if self.policy.stopping is not None and not self.policy.runs_anyway(instance):
                 self.finish(self.skipped(instance, self.policy.stopping))
                 continue
@@ -229,6 +256,13 @@ class _Run:
         # the same moment (started one by one, the first would otherwise take every CPU).
         sharing = 1 if alone else min(self.slots.concurrency, self.slots.running + 1 + len(self.ready))
         self.slots.take(instance.step, exclusive=exclusive)
+        log = log_path(self.context, instance.id, attempt)
+        problem: str | None = None
+        try:
+            files = self.files[instance.id] = self.folders.make(log.stem)
+        except OSError as error:  # the run's temporary folder cannot be written: nothing can start
+            files = self.files[instance.id] = {}
+            problem = f"cannot make the step's GITHUB_OUTPUT and other files: {error.strerror or error}"
         spec = process_spec(
             instance,
             self.context,
@@ -237,7 +271,10 @@ class _Run:
             parallel=not alone,
             jobs=self.limits.cpus // sharing,
             base_env=self.base_env,
+            files=files,
         )
+        if problem is not None:
+            spec = dataclasses.replace(spec, error=problem)
         self.running[instance.id] = (utcnow(), attempt, spec.log_path)
         self.untold.append((instance.id, attempt))
         supervisor.start(spec)
@@ -251,11 +288,17 @@ class _Run:
 
     # --- finishing -------------------------------------------------------------------
     def exited(self, event: Exited) -> None:
-        instance = self.plan.by_id[event.key]
+        instance = self.instances[event.key]
         step = instance.step
         started, attempt, log = self.running.pop(event.key)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
+        paths = self.files.pop(event.key, {})
+        read = self.folders.read(paths) if paths and event.error is None else FilesRead()
+        for note in read.notes:
+            notices.warn(f"{instance.id}: {note}")
+        if read.error is not None and status is Status.PASSED:  # as on GitHub, the step fails
+            status, reason = Status.FAILED, read.error
         retried = status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry
         if retried and self.policy.stopping is None:
             self.became_ready(instance.id)  # another attempt, straight away
@@ -270,11 +313,13 @@ class _Run:
             log=log,
             reason=reason,
             log_dir=self.log_dir_shown,
+            files=read.files,
         )
         if status is Status.PASSED and self.storer is not None and (key := self.cacheable.get(instance.id)):
             assert self.cache is not None
             pending = self.cache.prepare_store(key, instance, log_path=log, duration=result.duration)
             if pending is not None:
+                pending = dataclasses.replace(pending, step_files=read.files)
                 self.storing[instance.id] = result
                 self.storer.submit(instance.id, pending)
                 return
@@ -288,11 +333,12 @@ class _Run:
             self.finish(self.storing.pop(node))
 
     def finish(self, result: StepResult) -> None:
-        instance = self.plan.by_id[result.id]
+        instance = self.instances[result.id]
         result = with_tests(result, instance, workspace=self.context.workspace, variables=self.plan.variables)
         self.results[result.id] = result
         self.untold.append(result)
         self.policy.ended(result)
+        self.handover.ended(result)
         for after in self.successors[result.id]:
             self.waiting[after] -= 1
             if self.waiting[after] == 0:
@@ -362,6 +408,7 @@ def execute(
             if node not in run.results:
                 run.results[node] = run.skipped(plan.by_id[node], run.policy.stopping or "not run")
         supervisor.reap_leftovers(context.run_id)
+    run.folders.close()
     if cache is not None:
         cache.record(run.hits, run.misses)
     result = run.result()
