@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterator, Mapping, Sequence
 
     from ci_orchestrator.errors import Location
+    from ci_orchestrator.expressions.evaluation import FileHasher
     from ci_orchestrator.playbook.model import Playbook, Step
 
 T = TypeVar("T")
@@ -75,11 +76,17 @@ class Expander:
     """Evaluates one playbook's expressions, collecting every problem with its place."""
 
     def __init__(
-        self, playbook: Playbook, *, variables: dict[str, str], runner: dict[str, str] | None
+        self,
+        playbook: Playbook,
+        *,
+        variables: dict[str, str],
+        runner: dict[str, str] | None,
+        files: FileHasher | None = None,
     ) -> None:
         self.playbook = playbook
         self.variables = variables
         self.given_runner = runner
+        self.files = files  # hashFiles, once the run starts the step
         self.problems: dict[tuple[str, str], Problem] = {}  # deduplicated: instances repeat them
         self.shape_problems = False  # problems that are not expressions: raised as PlaybookError
         # The steps (by path) that read a variable neither declared nor given; None: the
@@ -239,10 +246,12 @@ class Expander:
 
         def text(location: Location, path: str, value: str) -> str:
             nonlocal deferred
-            if later is None and _reads_later(value):
+            if later is None and known_later(value):
                 deferred = True
                 return value
-            return self.guarded(location, path, lambda: evaluation.interpolate(value, contexts), value)
+            return self.guarded(
+                location, path, lambda: evaluation.interpolate(value, contexts, files=self.files), value
+            )
 
         contexts["env"] = {}
         base = {name: text(self.env_at, f"env.{name}", value) for name, value in self.playbook.env.items()}
@@ -282,15 +291,18 @@ def _has_expression(text: str) -> bool:
     return "${{" in text  # as expressions.has_expression, without importing the evaluator
 
 
-def _reads_later(text: str) -> bool:
-    """Whether a text's expressions read `steps` or `needs` (false for one that cannot be parsed:
-    that is reported where it is checked)."""
+def known_later(text: str) -> bool:
+    """Whether a text's value is known only when its step starts: its expressions read `steps`
+    or `needs`, or call `hashFiles` (GitHub hashes the files as they are then). False for a text
+    that cannot be parsed: that is reported where it is checked."""
     if not _has_expression(text):
         return False
     from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
 
     try:
-        return not LATER_CONTEXTS.isdisjoint(evaluation.keys_read(text))
+        return not LATER_CONTEXTS.isdisjoint(evaluation.keys_read(text)) or evaluation.calls(
+            text, "hashFiles"
+        )
     except ExpressionError:
         return False
 

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
     from ci_orchestrator.errors import OrchestratorError
+    from ci_orchestrator.expressions.evaluation import FileHasher
     from ci_orchestrator.playbook.model import Playbook, Step
 
 
@@ -119,10 +120,11 @@ def at_run(
     env_added: Mapping[str, str],
     path: tuple[str, ...],
     runner: Mapping[str, str] | None = None,
+    files: FileHasher | None = None,
 ) -> Instance:
     """The instance as the run starts it: its texts evaluated with the `steps` and `needs`
     contexts (`later`), the env that the steps before it added under its own, and the folders
-    they put on PATH. ExpressionError when a text cannot be evaluated now."""
+    they put on PATH; `files` is `hashFiles`. ExpressionError when a text cannot be evaluated now."""
     if not instance.deferred and not env_added and not path:
         return instance
     step = instance.step
@@ -131,9 +133,8 @@ def at_run(
     ):
         env = {**playbook.env, **env_added, **step.env}
         return dataclasses.replace(instance, env=env, path=path)
-    expander = Expander(
-        playbook, variables=dict(variables), runner=dict(runner) if runner is not None else None
-    )
+    given_runner = dict(runner) if runner is not None else None
+    expander = Expander(playbook, variables=dict(variables), runner=given_runner, files=files)
     found = expander.instance(
         step, dict(instance.matrix), instance.id, later=later, env_added=env_added, path=path
     )

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ci_orchestrator.expressions.evaluation import FileHasher
     from ci_orchestrator.playbook.model import Instance
 
 
@@ -20,11 +21,12 @@ def holds(
     failure: bool,
     cancelled: bool,
     later: Mapping[str, Any] | None = None,
+    files: FileHasher | None = None,
 ) -> bool:
     """Whether the instance's `if:` is true with this state of the run: `success` when all it
     needs passed, `failure` when something before it failed, `cancelled` once the run is
-    interrupted; `later` holds the `steps` and `needs` contexts. An instance without `if:` holds
-    (what it needs decides then)."""
+    interrupted; `later` holds the `steps` and `needs` contexts, `files` is `hashFiles`. An
+    instance without `if:` holds (what it needs decides then)."""
     if instance.condition is None:
         return True
     # Loaded only for a playbook with conditions (~10 ms of start-up).
@@ -33,7 +35,7 @@ def holds(
 
     status = evaluation.JobStatus(success=success, failure=failure, cancelled=cancelled)
     contexts = evaluator.contexts_for(instance, variables, later=later)
-    return evaluation.evaluate_condition(instance.condition, contexts, status)
+    return evaluation.evaluate_condition(instance.condition, contexts, status, files=files)
 
 
 def asks_status(instance: Instance) -> bool:

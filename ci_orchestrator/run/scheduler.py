@@ -21,6 +21,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
+from ci_orchestrator.cache.hash_files import hash_files
 from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.matrix.expansion import at_run
 from ci_orchestrator.output.paths import shown_path
@@ -40,7 +41,7 @@ from ci_orchestrator.run.supervisor import Supervisor
 from ci_orchestrator.run.totals import run_result, utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
     from datetime import datetime
     from pathlib import Path
 
@@ -167,9 +168,8 @@ class _Run:
         instance = self.plan.by_id[node]
         received = self.handover.received(instance, self.results)
         try:
-            skip = self.policy.skip_reason(
-                instance, self.results, condition=functools.partial(conditions.holds, later=received.later)
-            )
+            condition = functools.partial(conditions.holds, later=received.later, files=self.hash_files)
+            skip = self.policy.skip_reason(instance, self.results, condition=condition)
         except ExpressionError as error:
             # As on GitHub: an `if:` that cannot be evaluated fails its step; the run goes on.
             reason = f"if: cannot be evaluated: {error.problems[0].message}"
@@ -186,6 +186,7 @@ class _Run:
                 later=received.later,
                 env_added=received.env,
                 path=received.path,
+                files=self.hash_files,
             )
         except ExpressionError as error:
             reason = f"cannot be evaluated: {error.problems[0].message}"
@@ -199,6 +200,13 @@ class _Run:
         else:
             rank = (1, -self.priority[node], self.position[node])
         heapq.heappush(self.ready, (*rank, node))
+
+    def hash_files(self, patterns: Sequence[str]) -> str:
+        """`hashFiles` in the workspace, as the step starts."""
+        try:
+            return hash_files(self.context.workspace, patterns)
+        except OSError as error:
+            raise ExpressionError(f"hashFiles() cannot read a file: {error.strerror or error}") from None
 
     # --- cache -----------------------------------------------------------------------
     def try_cache(self, instance: Instance) -> bool:

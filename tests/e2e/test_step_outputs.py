@@ -6,6 +6,7 @@ under GitHub, kept apart from the job's own files."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import textwrap
 from typing import TYPE_CHECKING
@@ -279,3 +280,33 @@ def test_secret_values_in_outputs_are_masked_in_run_json(workdir: Path) -> None:
     assert "session-5f2e9c" not in text
     login = record_of(workdir)["steps"][0]  # type: ignore[index]
     assert login["outputs"] == {"token": "***", "session": "***", "user": "octocat"}
+
+
+def test_hash_files_digests_the_files_as_the_step_starts(workdir: Path) -> None:
+    write(
+        workdir,
+        """\
+        name: hashing
+        steps:
+          - id: lock
+            run: |
+              mkdir -p deps
+              echo "pinned 1" > deps/a.lock
+              echo "pinned 2" > deps/b.lock
+              echo "skip me" > deps/c.tmp
+          - id: key
+            env:
+              KEY: ${{ hashFiles('deps/**', '!deps/*.tmp') }}
+            if: ${{ hashFiles('missing/**') == '' }}
+            run: echo "key=$KEY folder=${{ hashFiles('deps') }}"
+        """,
+    )
+    process = run_cli(workdir, "run")
+    assert process.returncode == 0, process.stdout + process.stderr
+
+    def digest(*contents: bytes) -> str:
+        return hashlib.sha256(b"".join(hashlib.sha256(content).digest() for content in contents)).hexdigest()
+
+    locks = digest(b"pinned 1\n", b"pinned 2\n")
+    everything = digest(b"pinned 1\n", b"pinned 2\n", b"skip me\n")
+    assert f"key={locks} folder={everything}\n" in log_of(workdir, record_of(workdir), "key")
