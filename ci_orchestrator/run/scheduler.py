@@ -24,6 +24,7 @@ from ci_orchestrator import notices
 from ci_orchestrator.cache.hash_files import hash_files
 from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.matrix.expansion import at_run
+from ci_orchestrator.output.masking import mask_values
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import conditions, graph
 from ci_orchestrator.results import Status, StepResult
@@ -96,6 +97,7 @@ class _Run:
         self.instances = dict(plan.by_id)  # each as the run resolved it once it became ready
         self.folders = StepFolders()  # the processes' own GITHUB_OUTPUT, GITHUB_ENV, ... files
         self.files: dict[str, dict[str, str]] = {}  # id -> the files of its running process
+        self.masks = context.secrets  # and the values a GITHUB_ENV gave a name of `secrets`
         self.keys: dict[str, CacheKey | None] = {}  # every instance's key made so far (cache.key_in_plan)
         self.cacheable: dict[str, CacheKey] = {}  # the keys of the cacheable instances that ran
         self.ready: list[tuple[int, float, int, str]] = []
@@ -281,8 +283,8 @@ class _Run:
             base_env=self.base_env,
             files=files,
         )
-        if problem is not None:
-            spec = dataclasses.replace(spec, error=problem)
+        if problem is not None or self.masks != self.context.secrets:
+            spec = dataclasses.replace(spec, error=problem or spec.error, masks=self.masks)
         self.running[instance.id] = (utcnow(), attempt, spec.log_path)
         self.untold.append((instance.id, attempt))
         supervisor.start(spec)
@@ -347,6 +349,9 @@ class _Run:
         self.untold.append(result)
         self.policy.ended(result)
         self.handover.ended(result)
+        secret = [value for name, value in result.files.env.items() if name in self.plan.playbook.secrets]
+        if secret:  # hidden from then on: in the output of the steps after it and in every report
+            self.masks = mask_values([*self.masks, *secret])
         for after in self.successors[result.id]:
             self.waiting[after] -= 1
             if self.waiting[after] == 0:
@@ -388,6 +393,7 @@ class _Run:
             slots=self.slots,
             started=self.started,
             interrupted_by=self.policy.interrupted_by,
+            secrets=self.masks,
         )
 
 

@@ -29,6 +29,7 @@ def run_result(
     slots: Slots,
     started: datetime,
     interrupted_by: int | None,
+    secrets: tuple[str, ...],
 ) -> RunResult:
     finished = utcnow()
     steps = tuple(results[node] for node in plan.order if node in results)
@@ -58,5 +59,5 @@ def run_result(
         stats=stats,
         vars=dict(plan.variables),
         interrupted_by=interrupted_by,
-        secrets=context.secrets,
+        secrets=secrets,
     )

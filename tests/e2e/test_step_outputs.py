@@ -262,7 +262,7 @@ def test_secret_values_in_outputs_are_masked_in_run_json(workdir: Path) -> None:
         workdir,
         """\
         name: secret
-        secrets: [TOKEN]
+        secrets: [TOKEN, DEPLOY_KEY]
         steps:
           - id: login
             run: |
@@ -270,14 +270,27 @@ def test_secret_values_in_outputs_are_masked_in_run_json(workdir: Path) -> None:
               echo "::add-mask::session-5f2e9c"
               echo "session=session-5f2e9c" >> "$GITHUB_OUTPUT"
               echo "user=octocat" >> "$GITHUB_OUTPUT"
+              echo "DEPLOY_KEY=deploy-key-9a8b7c" >> "$GITHUB_ENV"
+          - id: deploy
+            run: |
+              echo "using $DEPLOY_KEY"
+              echo "out=$DEPLOY_KEY" >> "$GITHUB_OUTPUT"
+              exit 1
         """,
     )
     environment = cli_environment(workdir, TOKEN="s3cr3t-value-77")
-    process = run_cli(workdir, "run", env=environment)
-    assert process.returncode == 0, process.stdout + process.stderr
-    text = (workdir / ".ci-orchestrator/reports/run.json").read_text(encoding="utf-8")
-    assert "s3cr3t-value-77" not in text
-    assert "session-5f2e9c" not in text
+    process = run_cli(workdir, "run", "--output", "stream", env=environment)
+    assert process.returncode == 1, process.stdout + process.stderr
+    assert "using ***" in process.stdout
+    reports = "".join(
+        path.read_text(encoding="utf-8") for path in (workdir / ".ci-orchestrator/reports").iterdir()
+    )
+    logs = "".join(path.read_text(encoding="utf-8") for path in (workdir / ".ci-orchestrator").rglob("*.log"))
+    for secret in ("s3cr3t-value-77", "session-5f2e9c", "deploy-key-9a8b7c"):
+        assert secret not in reports
+    for secret in ("s3cr3t-value-77", "deploy-key-9a8b7c"):  # the step's own add-mask line shows its value
+        assert secret not in logs + process.stdout + process.stderr
+    assert record_of(workdir)["steps"][1]["outputs"] == {"out": "***"}  # type: ignore[index]
     login = record_of(workdir)["steps"][0]  # type: ignore[index]
     assert login["outputs"] == {"token": "***", "session": "***", "user": "octocat"}
 
