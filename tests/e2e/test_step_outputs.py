@@ -291,7 +291,7 @@ def test_secret_values_in_outputs_are_masked_in_run_json(workdir: Path) -> None:
     logs = "".join(path.read_text(encoding="utf-8") for path in (workdir / ".ci-orchestrator").rglob("*.log"))
     for secret in ("s3cr3t-value-77", "session-5f2e9c", "deploy-key-9a8b7c"):
         assert secret not in reports
-    # Not the session: the step's own `::add-mask::` line shows it, as it does on GitHub.
+    # Not the session: its log holds the `::add-mask::` line, written before the mask existed.
     for secret in ("s3cr3t-value-77", "deploy-key-9a8b7c", "api-key-4d5e6f"):
         assert secret not in logs + process.stdout + process.stderr
     assert record_of(workdir)["steps"][1]["outputs"] == {"out": "***"}  # type: ignore[index]
