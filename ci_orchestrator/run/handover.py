@@ -76,7 +76,7 @@ class Handover:
 
     def received(self, instance: Instance, results: Mapping[str, StepResult]) -> Received:
         """What `instance` receives once every instance it waits for has ended."""
-        reads = instance.deferred or instance.condition is not None
+        reads = instance.deferred or _may_read_later(instance.condition)
         if not reads and not self.handing:
             return NOTHING
         by_step: dict[str, list[str]] = {}
@@ -104,6 +104,13 @@ class Handover:
             return bool(shared) and all(own[key] == theirs[key] for key in shared)
 
         return [node for node in nodes if agrees(node)] or list(nodes)
+
+
+def _may_read_later(condition: str | None) -> bool:
+    """Whether an `if:` may read `steps` or `needs` (its text names one): else its contexts are
+    not built, a cost each instance with a condition would pay."""
+    folded = condition.casefold() if condition else ""
+    return "steps" in folded or "needs" in folded
 
 
 def contexts(steps: Sequence[Sequence[StepResult]]) -> dict[str, Any]:
