@@ -327,3 +327,28 @@ def test_hash_files_digests_the_files_as_the_step_starts(workdir: Path) -> None:
     locks = digest(b"pinned 1\n", b"pinned 2\n")
     everything = digest(b"pinned 1\n", b"pinned 2\n", b"skip me\n")
     assert f"key={locks} folder={everything}\n" in log_of(workdir, record_of(workdir), "key")
+
+
+def test_numbered_scripts_write_and_read_the_files_too(workdir: Path) -> None:
+    scripts = workdir / "playbooks" / "automation"
+    scripts.mkdir(parents=True)
+    version = 'echo "version=2.0.1" >> "$GITHUB_OUTPUT"\necho "STAGE_DIR=out" >> "$GITHUB_ENV"\n'
+    (scripts / "0100_Version.sh").write_text("#!/usr/bin/env bash\n" + version, encoding="utf-8")
+    (scripts / "0200_Package.py").write_text(
+        "# Dependencies: 0100\nimport os, sys\nprint('packaging', sys.argv[1:], os.environ['STAGE_DIR'])\n",
+        encoding="utf-8",
+    )
+    write(
+        workdir,
+        """\
+        name: scripted
+        scripts: automation
+        steps:
+          - id: package
+            script: "0200"
+            args: ["${{ steps['0100'].outputs.version }}"]
+        """,
+    )
+    process = run_cli(workdir, "run")
+    assert process.returncode == 0, process.stdout + process.stderr
+    assert "packaging ['2.0.1'] out\n" in log_of(workdir, record_of(workdir), "package")
