@@ -189,10 +189,10 @@ class _Run:
                 files=self.hash_files,
             )
         except ExpressionError as error:
-            reason = f"cannot be evaluated: {error.problems[0].message}"
+            reason = f"its expressions cannot be evaluated: {error.problems[0].message}"
             self.finish(step_result(instance, Status.FAILED, reason=reason, log_dir=self.log_dir_shown))
             return
-        if instance.deferred or instance.env is not self.plan.by_id[node].env:
+        if instance is not self.plan.by_id[node]:  # its env may hold what was handed on
             self.handover.hide(instance.env)
         if self.try_cache(instance):
             return
