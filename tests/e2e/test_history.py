@@ -381,6 +381,23 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
     assert run_cli(work, "history").stdout == history  # nothing ran
 
 
+def test_a_repro_is_recorded_as_a_selection_so_the_next_run_counts_nothing_as_added(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast").returncode == 1
+    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "lint")
+    assert again.returncode == 1, again.stderr
+    rerun = repro_record(work, again)
+    assert rerun["select"] == "lint"
+
+    # The next whole run compares itself with the repro, the newest run: what the repro left out
+    # is neither added nor anything else, and what it failed is fixed.
+    assert run_cli(work, "run").returncode == 0
+    comparison = record(work)["comparison"]
+    assert comparison["baseline"]["run_id"] == rerun["run_id"]
+    assert comparison["added"] == []
+    assert comparison["fixed"] == ["lint"]
+
+
 def test_repro_of_a_misspelt_id_suggests_one(tmp_path: Path) -> None:
     work = project(tmp_path, MATRIX_PLAYBOOK)
     assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast").returncode == 1
