@@ -46,6 +46,7 @@ def test_questions_in_an_empty_folder_leave_it_empty(tmp_path: Path) -> None:
     missing = run_cli(tmp_path, "history", "show", "20261125T000000-abcdef", env=env)
     assert missing.returncode == 2
     assert "no run '20261125T000000-abcdef' in the history" in missing.stderr
+    assert "`ci-orchestrator history` lists the runs" in missing.stderr
     stats = run_cli(tmp_path, "cache", "stats", env=env)
     assert stats.returncode == 0, stats.stderr
     assert "entries  0 (no run has stored anything there yet)" in stats.stdout
