@@ -1022,3 +1022,24 @@ def test_stop_stops_this_contexts_server_and_all_of_them_with_all(servers: Serve
     wait_gone(pids["other"], "the other server")
     wait_gone(pids["third"], "the third server")
     assert servers.run("server", "stop", env=one).out == "no run server\n"
+
+
+def test_status_says_which_servers_did_not_answer(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server that says nothing of itself is `no answer`, with a line saying what that means,
+    not a row of dashes."""
+    from ci_orchestrator.server import control
+
+    found = [
+        control.Listening(
+            key="a", pid=11, ours=True, version="0.1.0", python="3.12.3", directory="/x", idle=3.0
+        ),
+        control.Listening(key="b", pid=12, ours=False),
+    ]
+    monkeypatch.setattr(control, "listening", lambda: found)
+    lines = control.status_text().splitlines()
+    assert lines[1].split()[:4] == ["11", "0.1.0", "3.12.3", "idle"]
+    assert lines[2].split() == ["12", "-", "-", "no", "answer", "-"]
+    assert lines[-1].startswith("No answer: a server that took the connection")
+
+    found.pop()
+    assert "No answer" not in control.status_text()
