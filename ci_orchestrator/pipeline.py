@@ -93,7 +93,9 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         variables=variables,
         matrix_filters=filters,
         shard=shard,
-        select=selection.select,
+        # A repro's exact instances are a selection too: its record must not read as a run of the
+        # whole playbook (the next run's baseline would count the rest as added).
+        select=", ".join(selection.instances) if selection.instances else selection.select,
         planned=frozenset(instance.id for instance in whole.instances),
     )
 
@@ -303,7 +305,9 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
     status: dict[str, str | None] = {}
     for instance in plan.instances:
         key = cache.key_in_plan(plan, keys, instance)
-        status[instance.id] = None if key is None else ("hit" if cache.lookup(key) else "miss")
+        # A deferred instance's key holds values known only as it starts (`steps`, `hashFiles`).
+        unknown = key is None or instance.deferred
+        status[instance.id] = None if unknown else ("hit" if key and cache.lookup(key) else "miss")
     return status
 
 
