@@ -10,7 +10,6 @@ and the command still succeeds.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING
 from ci_orchestrator import notices
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.options import REPORTS_DIR
+from ci_orchestrator.output.untrusted import NotJson, Unreadable, read_json_file
 from ci_orchestrator.output.workflow_commands import printable
 
 if TYPE_CHECKING:
@@ -101,8 +101,10 @@ def _event_number(env: Mapping[str, str]) -> int | None:
     if not path:
         return None
     try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        # Read as any file from outside: a FIFO or a device named there is not waited on.
+        event = read_json_file(path)
+    except (Unreadable, NotJson) as why:
+        notices.warn(f"the event file $GITHUB_EVENT_PATH ({path}) is not read: {why}")
         return None
     pull = event.get("pull_request") if isinstance(event, dict) else None
     number = pull.get("number") if isinstance(pull, dict) else None
