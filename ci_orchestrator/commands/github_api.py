@@ -127,6 +127,8 @@ class GitHub:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise ApiError(f"{method} {_path(url)}: {reason}") from None
+        except (UnicodeError, ValueError) as error:  # a host name IDNA refuses, a URL http.client does
+            raise ApiError(f"{method} {_path(url)}: cannot be sent ({error})") from None
         if len(body) > MAX_FILE_BYTES:
             raise ApiError(f"{method} {_path(url)}: an answer of more than {MAX_FILE_BYTES >> 20} MiB")
         try:

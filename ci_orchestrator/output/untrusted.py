@@ -64,10 +64,11 @@ def read_file(
         raise Unreadable(f"cannot be read ({error.strerror or error})") from None
     except ValueError:  # a NUL in the name: no such file can exist
         raise Unreadable("no such file", missing=True) from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise Unreadable("is a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file")
     with os.fdopen(descriptor, "rb") as file:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise Unreadable("is a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file")
         if info.st_size > max_bytes:
             raise Unreadable(f"{info.st_size:,} bytes, more than the {_size(max_bytes)} read")
         if refuse is not None and (reason := refuse(info)) is not None:

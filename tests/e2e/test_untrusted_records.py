@@ -170,7 +170,9 @@ def test_a_bad_record_is_an_error_that_acts_as_no_command(tmp_path: Path, change
 def record_commands(work: Path) -> list[tuple[str, ...]]:
     """Every command that reads a run record, given `crafted.json` (and a playbook `ci` to run)."""
     (work / "playbooks").mkdir(exist_ok=True)
-    (work / "playbooks" / "ci.yml").write_text("name: ci\nsteps:\n  - id: a\n    run: 'true'\n", encoding="utf-8")
+    (work / "playbooks" / "ci.yml").write_text(
+        "name: ci\nsteps:\n  - id: a\n    run: 'true'\n", encoding="utf-8"
+    )
     return [
         ("report", "merge", "crafted.json"),
         ("report", "compare", "crafted.json", "crafted.json"),
@@ -187,7 +189,9 @@ def test_a_shard_count_past_the_limit_is_refused_at_once(tmp_path: Path) -> None
     for command in record_commands(tmp_path):
         process = run_cli(tmp_path, *command, timeout=30)
         assert process.returncode == 2, (command, process.stderr)
-        assert "crafted.json: shard: invalid shard '1/99999999999999': N must be at most 256" in process.stderr
+        assert (
+            "crafted.json: shard: invalid shard '1/99999999999999': N must be at most 256" in process.stderr
+        )
 
 
 @pytest.mark.parametrize(
@@ -199,8 +203,14 @@ def test_a_shard_count_past_the_limit_is_refused_at_once(tmp_path: Path) -> None
         ({"steps": [step("a", exit_code=-256)]}, "steps[0].exit_code: -256 is not from 0 to 255"),
         ({"steps": [step("a", duration=1e308)]}, "steps[0].duration: 1e+308 is not from 0 to 1,000,000,000"),
         ({"steps": [step("a", attempts=-1)]}, "steps[0].attempts: -1 is not from 0 to"),
-        ({"stats": {"resource_utilization": {"cpu": "x"}}}, "stats.resource_utilization.cpu: unexpected value"),
-        ({"stats": {"max_concurrency_seen": 10**20}}, "stats.max_concurrency_seen: 100000000000000000000 is not"),
+        (
+            {"stats": {"resource_utilization": {"cpu": "x"}}},
+            "stats.resource_utilization.cpu: unexpected value",
+        ),
+        (
+            {"stats": {"max_concurrency_seen": 10**20}},
+            "stats.max_concurrency_seen: 100000000000000000000 is not",
+        ),
         ({"matrix_filters": {"os": 5}}, "matrix_filters.os: expected a list of values"),
         ({"started": "0001-01-01T00:00:00+14:00"}, "started: not an ISO 8601 time"),
         ({"steps": [step("a", tests={"total": 10**20})]}, "steps[0].tests.total: expected a count from 0 to"),
@@ -213,6 +223,7 @@ def test_a_records_numbers_are_held_to_what_a_run_writes(
     process, runner, texts = merge(tmp_path, record(step("a")) | change)
     assert process.returncode == 2, process.stderr
     assert f"run-1.json: {expected}" in process.stderr
+    assert [command.name for command in runner.commands] == []
     assert "Traceback" not in process.stderr and not texts["json"]
 
 
