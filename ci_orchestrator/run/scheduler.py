@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import conditions, graph
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, speedup
+from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
+from ci_orchestrator.run.figures import run_stats
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
 from ci_orchestrator.run.junit_files import with_tests
 from ci_orchestrator.run.outcomes import exit_status, need_failed, step_result
@@ -380,21 +381,8 @@ class _Run:
     def result(self) -> RunResult:
         finished = utcnow()
         steps = tuple(self.results[node] for node in self.plan.order if node in self.results)
-        wall = max((finished - self.started).total_seconds(), 1e-9)
-        serial = sum(step.duration for step in steps)
-        ran = {step.id: step.duration for step in steps if step.started is not None}
-        # A step that never ran took no time: it weighs 0, not the planning guess of 1 s, and is
-        # no part of the chain that took the run's time.
-        weights = {node: ran.get(node, 0.0) for node in self.plan.order}
-        path, _ = self.plan.critical_path(weights) if ran else ([], 0.0)
-        path = [node for node in path if node in ran]
-        stats = RunStats(
-            max_concurrency_seen=self.slots.max_seen,
-            resource_utilization=self.slots.utilization(wall),
-            critical_path=tuple(path),
-            serial_duration=round(serial, 6),
-            speedup=speedup(steps, wall),
-        )
+        wall = (finished - self.started).total_seconds()
+        stats = run_stats(self.plan, steps, slots=self.slots, wall=wall)
         return RunResult(
             run_id=self.context.run_id,
             playbook=self.plan.playbook.name,
