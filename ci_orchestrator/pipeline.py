@@ -218,7 +218,9 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     result = dataclasses.replace(
         label(result),
         # What the steps announced with `::add-mask::` is hidden in the reports as in the console.
-        secrets=(*result.secrets, *console.announced_masks),
+        secrets=tuple(
+            dict.fromkeys((*result.secrets, *(value for step in result.steps for value in step.announced)))
+        ),
     )
     result = dataclasses.replace(
         result, comparison=baselines.compared(choice, result, planned=prepared.planned)

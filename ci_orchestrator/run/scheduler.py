@@ -94,6 +94,7 @@ class _Run:
         self.storing: dict[str, StepResult] = {}  # passed, their results being stored (`storer`)
         self.storer: Storer | None = None  # made by `drive`: only processes' results are stored
         self.attempts: dict[str, int] = {}
+        self.announced: dict[str, tuple[str, ...]] = {}  # with `::add-mask::`, over all attempts
         self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
         self.interrupted_by: int | None = None
         self.stopped_blocks: dict[str, str] = {}
@@ -221,6 +222,8 @@ class _Run:
             self.misses += 1
             return False
         self.hits += 1
+        if entry.masks:  # announced again: as if it ran
+            self.announced[instance.id] = entry.masks
         now = utcnow()
         self.finish(
             step_result(
@@ -231,6 +234,7 @@ class _Run:
                 finished=now,
                 log=log,  # no exit code: nothing ran in this run (SPEC: null when it never ran)
                 cached=True,
+                announced=entry.masks,
             )
         )
         return True
@@ -273,6 +277,8 @@ class _Run:
             parallel=not alone,
             jobs=self.limits.cpus // sharing,
             base_env=self.base_env,
+            # What steps announced before it started is masked in its log, as the secrets are.
+            announced=tuple(dict.fromkeys(value for values in self.announced.values() for value in values)),
         )
         self.running[instance.id] = (utcnow(), attempt, spec.log_path)
         self.untold.append((instance.id, attempt))
@@ -290,6 +296,8 @@ class _Run:
         instance = self.plan.by_id[event.key]
         step = instance.step
         started, attempt, log = self.running.pop(event.key)
+        if event.masks:  # this attempt's, beside those of the attempts before
+            self.announced[event.key] = (*self.announced.get(event.key, ()), *event.masks)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
         if status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry and self.stopping is None:
@@ -305,10 +313,12 @@ class _Run:
             log=log,
             reason=reason,
             log_dir=self.log_dir_shown,
+            announced=self.announced.get(instance.id, ()),
         )
         if status is Status.PASSED and self.storer is not None and (key := self.cacheable.get(instance.id)):
             assert self.cache is not None
-            pending = self.cache.prepare_store(key, instance, log_path=log, duration=result.duration)
+            store = self.cache.prepare_store
+            pending = store(key, instance, log_path=log, duration=result.duration, masks=result.announced)
             if pending is not None:
                 self.storing[instance.id] = result
                 self.storer.submit(instance.id, pending)

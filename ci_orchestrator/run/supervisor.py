@@ -194,7 +194,9 @@ class Supervisor:
                 Exited(key=spec.key, exit_code=None, error=error, started=started, finished=_now())
             )
             return
-        output = StepOutput(spec.key, child, masks=spec.masks, on_output=self._on_output)
+        output = StepOutput(
+            spec.key, child, log_path=spec.log_path, masks=spec.masks, on_output=self._on_output
+        )
         self._steps[spec.key] = _Step(spec, child, output, started)
         self._selector.register(child.exit_fd, selectors.EVENT_READ, (_Source.EXIT, spec.key))
         if child.read_fd is not None:
@@ -350,7 +352,7 @@ class Supervisor:
         if step.output.read_fd is not None:
             self._copy_output(step, limit=_DRAIN_LIMIT)
             self._close_output(step)
-        os.close(step.output.log_fd)
+        masks = step.output.close()
         timed_out = step.stop is _Stop.TIMEOUT
         code = step.process.returncode
         # An end whose status could not be read is a failure, never a pass (not even when the
@@ -364,6 +366,7 @@ class Supervisor:
                 cancelled=step.stop is _Stop.CANCEL,
                 error=lost,
                 log_error=step.output.error,
+                masks=masks,
                 started=step.started,
                 finished=_now(),
             )
