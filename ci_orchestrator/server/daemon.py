@@ -21,13 +21,13 @@ import signal
 import socket
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import ci_orchestrator
 from ci_orchestrator.run.process_tree import io_priority, take_io_priority
 from ci_orchestrator.server import identity, runtime, worker
 from ci_orchestrator.server.client import FORWARDED
-from ci_orchestrator.server.protocol import INCOMPLETE, Channel
+from ci_orchestrator.server.protocol import INCOMPLETE, BrokenMessageError, Channel, run_request
 
 if TYPE_CHECKING:
     import _socket
@@ -220,15 +220,17 @@ class _Server:
             return
         except OSError:
             still_open = False
-        request = asking.channel.take()
+        try:
+            request = asking.channel.take()
+        except BrokenMessageError:  # its client is told nothing, and runs the command itself
+            request = None
         if request is INCOMPLETE and still_open:
             return  # more to come
         self.asking.remove(asking)
         self.selector.unregister(asking.channel.sock)
         kind = request.get("kind") if isinstance(request, dict) else None
-        if kind == "run" and self._as_client(
-            asking.pid, lambda: self._start(cast("RunRequest", request), asking.channel)
-        ):
+        run = run_request(request)
+        if run is not None and self._as_client(asking.pid, lambda: self._start(run, asking.channel)):
             return
         if kind == "stop":
             self._note(signal.SIGTERM, None)
