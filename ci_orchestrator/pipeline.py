@@ -364,6 +364,13 @@ def repro(record: Path, instance: str | None, options: RunOptions) -> int:
 
     # Untrusted input, read strictly: no JSON escape spells text that no script can hold.
     recorded = read_run_record(record)
+    # Nor does it choose which playbook runs here: one of this folder's, as its CI ran it.
+    named = Path(os.path.normpath(Path.cwd() / recorded.playbook_path))
+    if not named.is_relative_to(Path.cwd()):
+        raise UsageError(
+            f"{record}: the run's playbook {recorded.playbook_path!r} is outside this folder: repro runs"
+            " a playbook of the folder it is run in"
+        )
     failed = [step.id for step in recorded.steps if step.status.is_failure]
     if instance is None:
         wanted = failed

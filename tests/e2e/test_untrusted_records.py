@@ -268,3 +268,28 @@ def test_a_surrogate_pair_and_escaped_backslashes_are_text(tmp_path: Path) -> No
     assert process.returncode == 1, process.stderr
     again = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text(encoding="utf-8"))
     assert again["vars"] == {"X": "\U0001f600 \\ud800"}
+
+
+@pytest.mark.parametrize("where", ["relative", "absolute"])
+def test_repro_runs_no_playbook_outside_the_folder_it_is_run_in(tmp_path: Path, where: str) -> None:
+    # Before: the playbook the record named ran, wherever it was: a record chose what ran here.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "ci.yml").write_text(
+        f"name: ci\nsteps:\n  - id: a\n    run: touch {tmp_path / 'pwned'}\n", encoding="utf-8"
+    )
+    work = tmp_path / "project"
+    (work / "playbooks").mkdir(parents=True)
+    (work / "playbooks" / "ci.yml").write_text(
+        "name: ci\nsteps:\n  - id: a\n    run: 'true'\n", encoding="utf-8"
+    )
+    named = "../elsewhere/ci.yml" if where == "relative" else str(elsewhere / "ci.yml")
+    (work / "crafted.json").write_text(json.dumps(record(step("a"), playbook_path=named)), encoding="utf-8")
+    process = run_cli(work, "repro", "crafted.json")
+    assert process.returncode == 2, process.stderr
+    assert f"crafted.json: the run's playbook {named!r} is outside this folder" in process.stderr
+    assert not (tmp_path / "pwned").exists()
+    (work / "fine.json").write_text(
+        json.dumps(record(step("a"), playbook_path="playbooks/ci.yml")), encoding="utf-8"
+    )
+    assert run_cli(work, "repro", "fine.json").returncode == 0
