@@ -40,6 +40,7 @@ _EXIT_CODES = (0, 255)
 _COUNT = (0, 2**31 - 1)  # attempts, concurrency
 _SECONDS = (0, 10**9)  # a duration: some 31 years
 _RATIO = (0, 10**9)  # pool utilization, speed-up
+MAX_DEPTH = 100  # of a matrix value, as of any value a playbook holds
 
 
 def write_run_record(result: RunResult, path: Path | str) -> None:
@@ -215,12 +216,14 @@ class _Reader:
             finished=self.time(self.field(data, "finished", str, ""), "finished"),
             steps=tuple(self.step(step, f"steps[{index}]") for index, step in enumerate(steps)),
             stats=self.stats(stats),
-            vars={str(key): str(value) for key, value in variables.items()},
+            vars=self.texts(variables, "vars"),
             matrix_filters=self.matrix_filters(self.optional(data, "matrix_filters", dict, "") or {}),
             # A signal's number: the exit code of the merged run is 128 + it.
             interrupted_by=self.number(data, "interrupted_by", "", (1, signal.NSIG - 1)),
             shard=self.shard(self.optional(data, "shard", str, "")),
-            notes=tuple(str(note) for note in self.optional(data, "notes", list, "") or ()),
+            notes=tuple(
+                self.texts(dict(enumerate(self.optional(data, "notes", list, "") or ())), "notes").values()
+            ),
             select=self.optional(data, "select", str, ""),
             branch=self.optional(data, "branch", str, ""),
             commit=self.optional(data, "commit", str, ""),
@@ -236,6 +239,27 @@ class _Reader:
         except ValueError as error:
             raise self.fail("shard", str(error)) from None
         return f"{index}/{count}"
+
+    def texts(self, data: Mapping[Any, Any], at: str) -> dict[str, str]:
+        """Text values, as a run writes them (another value would be turned into text here)."""
+        for key, value in data.items():
+            if not isinstance(value, str):
+                raise self.fail(f"{at}[{key}]" if isinstance(key, int) else f"{at}.{key}", "expected text")
+        return {str(key): value for key, value in data.items()}
+
+    def matrix(self, data: dict[str, Any], at: str) -> dict[str, Any]:
+        """An instance's matrix values: nested no deeper than a playbook's values may be (each
+        report that shows one walks it)."""
+        pending = [(value, 1) for value in data.values()]
+        while pending:
+            value, depth = pending.pop()
+            if depth > MAX_DEPTH:
+                raise self.fail(at, f"values nested more than {MAX_DEPTH} levels deep")
+            if isinstance(value, dict | list):
+                pending.extend(
+                    (item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)
+                )
+        return data
 
     def matrix_filters(self, data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         filters = {}
@@ -258,7 +282,7 @@ class _Reader:
             id=step_id,
             step=self.field(data, "step", str, at),
             name=self.optional(data, "name", str, at) or step_id,
-            matrix=self.optional(data, "matrix", dict, at) or {},
+            matrix=self.matrix(self.optional(data, "matrix", dict, at) or {}, f"{at}.matrix"),
             status=Status(status),
             exit_code=self.number(data, "exit_code", at, _EXIT_CODES),
             started=self.time(started, f"{at}.started") if started else None,
@@ -292,7 +316,12 @@ class _Reader:
                 )
                 for pool in utilization
             },
-            critical_path=tuple(str(step) for step in self.optional(data, "critical_path", list, at) or ()),
+            critical_path=tuple(
+                self.texts(
+                    dict(enumerate(self.optional(data, "critical_path", list, at) or ())),
+                    f"{at}.critical_path",
+                ).values()
+            ),
             serial_duration=float(self.number(data, "serial_duration", at, _SECONDS, whole=False) or 0.0),
             speedup=None if ratio is None else float(ratio),
         )

@@ -227,6 +227,32 @@ def test_a_records_numbers_are_held_to_what_a_run_writes(
     assert "Traceback" not in process.stderr and not texts["json"]
 
 
+DEEP = json.loads("[" * 500 + "]" * 500)
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # Before: turned into text by `str()`, as deep as the parser went: a RecursionError
+        # wherever a report later walked it with less stack left.
+        ({"vars": {"X": DEEP}}, "vars.X: expected text"),
+        ({"notes": [DEEP]}, "notes[0]: expected text"),
+        ({"stats": {"critical_path": [{"a": 1}]}}, "stats.critical_path[0]: expected text"),
+        (
+            {"steps": [step("a", matrix={"k": DEEP})]},
+            "steps[0].matrix: values nested more than 100 levels deep",
+        ),
+    ],
+)
+def test_a_records_values_are_of_the_kinds_a_run_writes(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
+    process, _, texts = merge(tmp_path, record(step("a")) | change)
+    assert process.returncode == 2, process.stderr
+    assert f"run-1.json: {expected}" in process.stderr
+    assert "Traceback" not in process.stderr and not texts["json"]
+
+
 def test_a_record_past_64_mib_is_refused_unread(tmp_path: Path) -> None:
     text = json.dumps(record(step("a")))
     with (tmp_path / "crafted.json").open("w", encoding="utf-8") as file:
