@@ -57,6 +57,30 @@ class RunOptions:
     json: str | None = None
     output: str | None = None
     baseline: str | None = None  # `--baseline`: a run.json, `auto` (None) or `none`
+    fresh: tuple[str, ...] = ()  # instance ids never taken from the cache (those `repro` reruns)
+
+
+def command_line_selection(
+    playbook: str | None,
+    select: Sequence[str] | None,
+    only: bool,
+    matrix: Sequence[str] | None,
+    variables: Sequence[str] | None,
+    shard: str | None,
+    profile: str | None,
+    config: str | None,
+) -> Selection:
+    """The selection that `run` and `plan` options give (`--select` may be given more than once)."""
+    return Selection(
+        playbook=playbook,
+        select=",".join(select) if select else None,
+        only=only,
+        matrix=tuple(matrix or ()),
+        variables=tuple(variables or ()),
+        shard=shard,
+        profile=profile,
+        config=config,
+    )
 
 
 def not_unicode(texts: Iterable[str]) -> str | None:

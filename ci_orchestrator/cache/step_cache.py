@@ -54,13 +54,17 @@ class StepCache:
     """Keys, lookups, stores and restores of step results under one cache directory.
 
     Open it with `StepCache.open`. `read=False` (`--force`) never finds a stored result but
-    still stores new ones. Problems are said as warnings (`notices`); none stops a run.
+    still stores new ones; nor do the instances in `fresh` (those `repro` reruns, while what they
+    need may come from the cache). Problems are said as warnings (`notices`); none stops a run.
     """
 
-    def __init__(self, stores: CacheStores, *, workspace: Path, read: bool) -> None:
+    def __init__(
+        self, stores: CacheStores, *, workspace: Path, read: bool, fresh: frozenset[str] = frozenset()
+    ) -> None:
         self.directory = stores.directory
         self.workspace = Path(os.path.realpath(workspace))
         self.read = read
+        self.fresh = fresh
         self.write = stores.write
         self._stores = stores
         self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
@@ -77,10 +81,11 @@ class StepCache:
         size_limit: int = DEFAULT_SIZE_LIMIT,
         read: bool = True,
         write: bool = True,
+        fresh: frozenset[str] = frozenset(),
     ) -> StepCache:
         """The cache in `directory` (created if needed); off, with a warning, when it cannot be used."""
         stores = CacheStores.open(Path(directory), write=write, size_limit=size_limit)
-        return cls(stores, workspace=workspace, read=read)
+        return cls(stores, workspace=workspace, read=read, fresh=fresh)
 
     @property
     def enabled(self) -> bool:
@@ -233,7 +238,7 @@ class StepCache:
         return entry
 
     def _stored(self, key: CacheKey) -> CacheEntry | None:
-        if not self.read or not self.enabled or key.untrusted:
+        if not self.read or not self.enabled or key.untrusted or key.instance_id in self.fresh:
             return None
         try:
             data = self._stores.entry(key.digest)
@@ -252,13 +257,7 @@ class StepCache:
             self.finish_store(self.write_store(pending))
 
     def prepare_store(
-        self,
-        key: CacheKey,
-        instance: Instance,
-        *,
-        log_path: Path,
-        duration: float,
-        masks: tuple[str, ...] = (),
+        self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float
     ) -> PendingStore | None:
         """What storing a passed instance's result takes; None when it is not stored.
 
@@ -289,7 +288,6 @@ class StepCache:
             files=files,
             log_path=log_path,
             duration=duration,
-            masks=masks,
             last=(_last_key(instance), key.manifest.to_json()),
         )
 
@@ -400,6 +398,8 @@ class StepCache:
             return [f"{key.untrusted}: neither taken from the cache nor stored until it matches one"]
         if not self.read:
             return ["the cache is not read (--force)"]
+        if instance.id in self.fresh:
+            return ["rerun as it failed: never taken from the cache"]
         if self.lookup(key) is not None:
             return []
         stored = self._stores.get(_last_key(instance))

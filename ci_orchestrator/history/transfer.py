@@ -20,7 +20,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ci_orchestrator.errors import Location
-from ci_orchestrator.history.database import KEEP_RUNS, HistoryError
+from ci_orchestrator.history.database import KEEP_RUNS, SCHEMA_VERSION, HistoryError
+from ci_orchestrator.history.test_rows import read_tests_row
 from ci_orchestrator.output.untrusted import NotJson, parse_json
 from ci_orchestrator.results import RunStatus, Status, iso_time
 
@@ -45,7 +46,7 @@ _RUN_COLUMNS = (
 )  # fmt: skip
 _STEP_COLUMNS = (
     "run_id", "id", "step", "matrix", "status", "exit_code", "attempts", "started", "finished",
-    "duration", "cached", "reason", "log",
+    "duration", "cached", "reason", "log", "tests",
 )  # fmt: skip
 
 
@@ -159,7 +160,7 @@ def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, An
     """The other database's newest finished runs that have the history's form, and how many
     of its runs were passed over."""
     version = other.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (1, 2):
+    if not 1 <= version <= SCHEMA_VERSION:
         raise HistoryError(f"run database of schema {version}: not read", location=where)
     other.row_factory = sqlite3.Row
     columns = {row["name"] for row in other.execute("PRAGMA table_info(runs)")}
@@ -178,8 +179,11 @@ def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, An
 
 def _steps(other: sqlite3.Connection, run_id: str) -> list[sqlite3.Row] | None:
     """The steps of one run, or None when one of them is not of the history's form."""
+    # A column an older schema lacks reads as NULL.
+    present = {row["name"] for row in other.execute("PRAGMA table_info(steps)")}
+    columns = ", ".join(column if column in present else f"NULL AS {column}" for column in _STEP_COLUMNS)
     steps = other.execute(
-        f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps WHERE run_id = ? ORDER BY rowid LIMIT ?",  # noqa: S608
+        f"SELECT {columns} FROM steps WHERE run_id = ? ORDER BY rowid LIMIT ?",  # noqa: S608 - our column names
         (run_id, MAX_STEPS + 1),
     ).fetchall()
     return steps if len(steps) <= MAX_STEPS and all(_valid_step(step) for step in steps) else None
@@ -211,7 +215,18 @@ def _valid_step(step: sqlite3.Row) -> bool:
         and 0 <= step["duration"] <= _MOST_SECONDS
         and all(step[key] is None or _time(step[key]) for key in ("started", "finished"))
         and all(step[key] is None or _text(step[key]) for key in ("reason", "log"))
+        and _tests(step["tests"])
     )
+
+
+def _tests(text: Any) -> bool:
+    if text is not None and not _text(text):
+        return False
+    try:
+        read_tests_row(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _as_written(text: str) -> str:
