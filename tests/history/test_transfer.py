@@ -136,6 +136,10 @@ def test_a_history_of_the_first_schema_is_upgraded_and_imported(tmp_path: Path) 
         "UPDATE steps SET matrix = '{\"k\": \"\\ud800\"}' WHERE id = 'lint'",
         "UPDATE runs SET started = '0001-01-01T00:00:00+14:00'",
         "UPDATE steps SET tests = '{\"total\": \"many\"}' WHERE id = 'test'",
+        'UPDATE steps SET tests = \'{"total": 1, "passed": 0, "failed": 1, "skipped": 0,'
+        ' "failing": ["\\udc80"]}\' WHERE id = \'test\'',
+        'UPDATE steps SET tests = \'{"total": 10000000000000, "passed": 0, "failed": 0, "skipped": 0,'
+        " \"failing\": []}' WHERE id = 'test'",
         "UPDATE steps SET tests = '[' || replace(hex(zeroblob(5000)), '00', '[') || ']' WHERE id = 'test'",
     ],
 )
