@@ -193,11 +193,8 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
             recorder.close()
             if cache is not None:
                 cache.close()
-    result = dataclasses.replace(
-        label(result),
-        # What the steps announced with `::add-mask::` is hidden in the reports as in the console.
-        secrets=(*result.secrets, *console.announced_masks),
-    )
+    # Its secrets hold what the steps announced with `::add-mask::` too (run/handover).
+    result = label(result)
     result = dataclasses.replace(
         result, comparison=baselines.compared(choice, result, planned=prepared.planned)
     )

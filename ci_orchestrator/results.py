@@ -112,6 +112,9 @@ def qualified_test_name(instance_id: str, test: str) -> str:
 # The failing tests a record keeps of each instance (run.json's `tests.failures`, the run
 # history): all that a comparison with a recorded run can go by.
 RECORDED_FAILURES = 50
+# The most tests a count read back may say (a record's, the history's): far past any suite, far
+# inside what a report shows.
+MOST_TESTS = 10**12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -239,6 +242,9 @@ class StepResult:
     log_tail: str | None = field(default=None, compare=False)
     tests: TestResults | None = None  # what its `junit:` files hold; None without `junit:`
     files: StepFiles = NO_FILES  # what it wrote to its GITHUB_OUTPUT, GITHUB_ENV, ... files
+    # The values it announced with `::add-mask::` (this run, or the run that stored it in the
+    # cache): secrets to hide and to announce again, never written, never shown.
+    announced: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return self.status.ok or (self.status.is_failure and self.continue_on_error)

@@ -18,6 +18,7 @@ from ci_orchestrator.errors import UsageError
 from ci_orchestrator.options import STATE_DIR
 from ci_orchestrator.plan import selectors
 from ci_orchestrator.plan import shards as sharding
+from ci_orchestrator.units import parse_shard
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -55,7 +56,10 @@ def shard_plan(plan: Plan, shard: str, *, root: Path, instances: str | None = No
     A split leaves no shard empty while another has two parts, so the empty shards of a plan
     of P parts are those after P: asking for one is a usage error.
     """
-    index, count = sharding.parse_shard(shard)
+    try:
+        index, count = parse_shard(shard)
+    except ValueError as error:
+        raise UsageError(str(error), path="--shard") from None
     label = f"{index}/{count}"
     if instances is not None:
         return selectors.select_exact(plan, parse_instances(instances)), label

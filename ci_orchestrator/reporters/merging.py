@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.reporters.comparison import merge_comparisons
-from ci_orchestrator.reporters.run_record import SHARD_LABEL
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, StepResult, speedup
+from ci_orchestrator.units import parse_shard
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -117,9 +117,14 @@ def _kept_steps(results: Sequence[RunResult]) -> dict[str, StepResult]:
 
 
 def _shard_label(shard: str | None) -> tuple[int, int] | None:
-    """`I/N` as (I, N); None for a record of no shard (or an unreadable label)."""
-    match = SHARD_LABEL.fullmatch(shard) if shard is not None else None
-    return (int(match[1]), int(match[2])) if match else None
+    """`I/N` as (I, N), N at most `MAX_SHARDS` (a record read back is held to it, and a merge
+    counts the shards of a set); None for a record of no shard (or an unreadable label)."""
+    if shard is None:
+        return None
+    try:
+        return parse_shard(shard)
+    except ValueError:
+        return None
 
 
 def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:

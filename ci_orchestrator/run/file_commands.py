@@ -14,6 +14,7 @@ import os
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.output import untrusted
 from ci_orchestrator.results import BLOCKED_ENV, MAX_FILE_TEXT
 
 if TYPE_CHECKING:
@@ -47,14 +48,16 @@ def read_text(path: Path, *, file: str, limit: int = MAX_FILE_BYTES) -> str:
     """The text of a step's file: empty when the step removed it; FileCommandError past `limit`
     or when it cannot be read (a folder in its place)."""
     try:
-        with open(path, "rb") as handle:  # noqa: PTH123 - one open, then a bounded read
-            data = handle.read(limit + 1)
-    except FileNotFoundError:
-        return ""
-    except OSError as error:
-        raise FileCommandError(file, None, f"cannot be read: {error.strerror or error}") from None
-    if len(data) > limit:
-        raise FileCommandError(file, None, f"holds more than the {limit // 1024} KiB a step may write")
+        # Never waited on: the step may have put a FIFO in the file's place.
+        data = untrusted.read_file(path, max_bytes=limit)
+    except untrusted.Unreadable as why:
+        if why.missing:
+            return ""
+        if why.too_large:
+            raise FileCommandError(
+                file, None, f"holds more than the {limit // 1024} KiB a step may write"
+            ) from None
+        raise FileCommandError(file, None, why.message) from None
     # As the runner reads it: a UTF-8 byte-order mark dropped, bytes that are not UTF-8 replaced.
     return data.decode("utf-8-sig", errors="replace")
 

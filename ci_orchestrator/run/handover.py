@@ -9,8 +9,9 @@ whose own matrix agrees with some of its instances on every key they share recei
 only (`test (3.12)` from `build (3.12)`); any other receives from all of them, and each output
 is the one the last instance in matrix order set.
 
-The values a run masks grow as it goes: a name of `secrets` set by a GITHUB_ENV, or an `env`
-entry that reads what a step handed on, is hidden from then on.
+The values a run masks grow as it goes: a name of `secrets` set by a GITHUB_ENV, an `env`
+entry that reads what a step handed on, or a value a step announced with `::add-mask::`, is
+hidden from then on.
 """
 
 from __future__ import annotations
@@ -67,6 +68,12 @@ class Handover:
         if result.files:
             self.handing.add(result.id)
             self.hide(result.files.env)
+
+    def announce(self, values: Sequence[str]) -> None:
+        """Hides from now on what a step announced with `::add-mask::` (in the logs of the
+        instances that start after, as GitHub hides it in the rest of its job's log)."""
+        if any(value not in self.masks for value in values):
+            self.masks = mask_values([*self.masks, *values])
 
     def hide(self, env: Mapping[str, str]) -> None:
         """Hides from now on the values `env` gives names of `secrets`."""

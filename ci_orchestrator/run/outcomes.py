@@ -49,6 +49,7 @@ def step_result(
     reason: str | None = None,
     cached: bool = False,
     files: StepFiles = NO_FILES,
+    announced: tuple[str, ...] = (),
 ) -> StepResult:
     """The instance's result; what is not given is what a step that never ran has. `log_dir` is
     the run's log folder as reports show it (relative to the workspace)."""
@@ -72,6 +73,7 @@ def step_result(
         group=instance.step.block,
         shard_all=instance.step.shard_all,
         files=files,
+        announced=announced,
     )
 
 

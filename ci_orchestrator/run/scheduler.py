@@ -103,6 +103,7 @@ class _Run:
         self.storing: dict[str, StepResult] = {}  # passed, their results being stored (`storer`)
         self.storer: Storer | None = None  # made by `drive`: only processes' results are stored
         self.attempts: dict[str, int] = {}
+        self.announced: dict[str, tuple[str, ...]] = {}  # with `::add-mask::`, over all attempts
         self.started = utcnow()
         # Resolved once: logs are named relative to the workspace in every result.
         self.log_dir_shown = shown_path(context.log_dir, context.workspace)
@@ -224,6 +225,9 @@ class _Run:
             self.misses += 1
             return False
         self.hits += 1
+        if entry.masks:  # announced again: as if it ran
+            self.announced[instance.id] = entry.masks
+            self.handover.announce(entry.masks)
         now = utcnow()
         self.finish(
             step_result(
@@ -234,6 +238,7 @@ class _Run:
                 finished=now,
                 log=log,  # no exit code: nothing ran in this run (SPEC: null when it never ran)
                 cached=True,
+                announced=entry.masks,
                 files=entry.step_files,
             )
         )
@@ -301,6 +306,9 @@ class _Run:
         instance = self.instances[event.key]
         step = instance.step
         started, attempt, log = self.running.pop(event.key)
+        if event.masks:  # this attempt's, beside those of the attempts before
+            self.announced[event.key] = (*self.announced.get(event.key, ()), *event.masks)
+            self.handover.announce(event.masks)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
         paths = self.files.pop(event.key, {})
@@ -323,13 +331,15 @@ class _Run:
             log=log,
             reason=reason,
             log_dir=self.log_dir_shown,
+            announced=self.announced.get(instance.id, ()),
             files=read.files,
         )
         if status is Status.PASSED and self.storer is not None and (key := self.cacheable.get(instance.id)):
             assert self.cache is not None
             pending = self.cache.prepare_store(key, instance, log_path=log, duration=result.duration)
             if pending is not None:
-                pending = dataclasses.replace(pending, step_files=read.files)
+                # Kept with it: a hit announces its masks again (its log holds them masked).
+                pending = dataclasses.replace(pending, step_files=read.files, masks=result.announced)
                 self.storing[instance.id] = result
                 self.storer.submit(instance.id, pending)
                 return

@@ -257,6 +257,29 @@ def test_a_malformed_output_file_fails_the_step_naming_the_file_and_line(workdir
     assert "node=unset kept=yes\n" in log_of(workdir, record, "reader")
 
 
+def test_a_file_the_step_replaced_by_a_fifo_or_a_device_fails_the_step_at_once(workdir: Path) -> None:
+    # Before: the run waited for ever for a writer of the FIFO, once the step had ended.
+    write(
+        workdir,
+        """\
+        name: swapped
+        fail-fast: false
+        steps:
+          - id: fifo
+            run: rm -f "$GITHUB_OUTPUT"; mkfifo "$GITHUB_OUTPUT"
+          - id: device
+            run: rm -f "$GITHUB_ENV"; ln -s /dev/zero "$GITHUB_ENV"
+        """,
+    )
+    process = run_cli(workdir, "run", timeout=60)
+    assert process.returncode == 1, process.stderr
+    reasons = {step["id"]: step["reason"] for step in record_of(workdir)["steps"]}  # type: ignore[attr-defined]
+    assert reasons == {
+        "fifo": "cannot take in GITHUB_OUTPUT: not a regular file",
+        "device": "cannot take in GITHUB_ENV: not a regular file",
+    }
+
+
 def test_secret_values_in_outputs_are_masked_in_run_json(workdir: Path) -> None:
     write(
         workdir,

@@ -118,5 +118,5 @@ def test_a_file_is_read_whole_up_to_the_limit_and_refused_past_it(tmp_path: Path
     with pytest.raises(FileCommandError, match="more than the 1024 KiB"):
         read_text(path, file="GITHUB_OUTPUT")
     assert read_text(tmp_path / "removed", file="GITHUB_OUTPUT") == ""
-    with pytest.raises(FileCommandError, match="cannot be read"):
+    with pytest.raises(FileCommandError, match="GITHUB_OUTPUT: is a folder"):
         read_text(tmp_path, file="GITHUB_OUTPUT")
