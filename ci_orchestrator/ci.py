@@ -9,6 +9,10 @@ What depends on it: no run server under CI (each job starts on a fresh machine),
 the console, the settings' `ci` profile; GitHub's workflow commands, job summary and step
 outputs under GitHub Actions only.
 
+The values of the CI's variables are read as text here too (`text_variable`): the environment
+holds any bytes, and what is not UTF-8 would reach a report, the console or the run history as
+lone surrogates, which none of them can write.
+
 Loaded by every command's start-up (the run server is not wanted under CI): imports `os` alone,
 so the closed set of providers is a `Literal` type rather than an `enum.Enum`.
 """
@@ -45,3 +49,15 @@ def under_ci(environ: Mapping[str, str] = os.environ) -> bool:
 def under_github(environ: Mapping[str, str] = os.environ) -> bool:
     """Whether `environ` is a GitHub Actions step's."""
     return detect(environ) == "github"
+
+
+def text_variable(name: str, environ: Mapping[str, str] = os.environ) -> str:
+    """The value of the variable `name` as text ("" when it is not set): bytes that are not
+    UTF-8 become U+FFFD, as in a step's log. For a value that is text (a branch, a commit, a
+    token); a file name is used as the system gives it."""
+    value = environ.get(name, "")
+    if value.isascii():
+        return value
+    from ci_orchestrator.output.text import as_text  # seldom: most values are ASCII
+
+    return as_text(value)

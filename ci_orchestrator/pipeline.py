@@ -23,16 +23,16 @@ from ci_orchestrator.options import (
     default_timeout,
     fail_fast,
     new_run_id,
-    not_unicode,
     output_mode,
     parse_pairs,
     report_files,
 )
 from ci_orchestrator.plan import selectors
 from ci_orchestrator.plan.checking import checked_plan
-from ci_orchestrator.playbook import loader, lookup
+from ci_orchestrator.playbook import loader
 from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
+from ci_orchestrator.units import parse_shard
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -98,7 +98,10 @@ def shard_plan(plan: Plan, shard: str, *, root: Path) -> tuple[Plan, str]:
     can tell a shard missing)."""
     from ci_orchestrator.plan import shards as sharding
 
-    index, count = sharding.parse_shard(shard)
+    try:
+        index, count = parse_shard(shard)
+    except ValueError as error:
+        raise UsageError(str(error), path="--shard") from None
     parts = sharding.assign_shards(plan.waits_for, shard_weights(plan, root=root), count)
     return plan.subset(parts[index - 1]), f"{index}/{count}"
 
@@ -215,7 +218,9 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
     result = dataclasses.replace(
         label(result),
         # What the steps announced with `::add-mask::` is hidden in the reports as in the console.
-        secrets=(*result.secrets, *console.announced_masks),
+        secrets=tuple(
+            dict.fromkeys((*result.secrets, *(value for step in result.steps for value in step.announced)))
+        ),
     )
     result = dataclasses.replace(
         result, comparison=baselines.compared(choice, result, planned=prepared.planned)
@@ -346,33 +351,19 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
 
     if not records:
         raise UsageError("report merge needs at least one run record")
-    result = merge_results([read_run_record(regular_file(path)) for path in records])
+    result = merge_results([read_run_record(path) for path in records])
     for note in result.notes:
         notices.warn(note)
     write_reports(result, options, root=Path.cwd())
     return exit_code(result)
 
 
-def regular_file(path: Path) -> Path:
-    """`path`, unless it names a folder or a device: `/dev/zero` would be read for ever."""
-    kind = lookup.look(path).kind
-    if kind in (lookup.Kind.FOLDER, lookup.Kind.OTHER):
-        raise UsageError(f"{path}: not a regular file")
-    return path
-
-
 def repro(record: Path, instance: str | None, options: RunOptions) -> int:
     """Rerun here the failed instances of a recorded run (or the one named), as they ran."""
     from ci_orchestrator.reporters.run_record import read_run_record
 
-    recorded = read_run_record(regular_file(record))
-    # A record is untrusted input: JSON escapes can spell text that no report or script can hold.
-    texts = [recorded.playbook_path or "", *(step.id for step in recorded.steps)]
-    texts += [text for key, value in recorded.vars.items() for text in (key, value)]
-    texts += [text for key, values in recorded.matrix_filters.items() for text in (key, *values)]
-    shown = not_unicode(texts)
-    if shown is not None:
-        raise UsageError(f"{record}: '{shown}' is not valid Unicode text")
+    # Untrusted input, read strictly: no JSON escape spells text that no script can hold.
+    recorded = read_run_record(record)
     failed = [step.id for step in recorded.steps if step.status.is_failure]
     if instance is None:
         wanted = failed

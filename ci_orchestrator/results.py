@@ -174,6 +174,9 @@ class StepResult:
     # printed nothing; None when its log is not here. A copy, so not compared.
     log_tail: str | None = field(default=None, compare=False)
     tests: TestResults | None = None  # what its `junit:` files hold; None without `junit:`
+    # The values it announced with `::add-mask::` (this run, or the run that stored it in the
+    # cache): secrets to hide and to announce again, never written, never shown.
+    announced: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     def __bool__(self) -> bool:
         return self.status.ok or (self.status.is_failure and self.continue_on_error)

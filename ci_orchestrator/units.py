@@ -1,4 +1,5 @@
-"""Durations and sizes as users write them (`90s`, `1h30m`, `500MB`, `2GiB`), in seconds and bytes."""
+"""Durations, sizes and shards as users write them (`90s`, `1h30m`, `500MB`, `2GiB`, `2/3`): in
+seconds, bytes, and a shard's number and count."""
 
 from __future__ import annotations
 
@@ -15,6 +16,11 @@ MAX_DURATION = 7 * 24 * 3600
 the system's waits and clocks hold (a wait of 25 days or more overflows them)."""
 MAX_SIZE = 1024**5
 """The largest size taken, 1024 TiB: beyond any disk, and inside what the cache's database holds."""
+MAX_SHARDS = 256
+"""The most shards a run is split into: as many jobs as GitHub makes of one matrix (and the
+`export` and `plan` commands split into), and a bound on the parts a split holds in memory and on
+what a merge of shard records counts."""
+_SHARD = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*")
 
 
 def parse_duration(value: object) -> float:
@@ -82,3 +88,19 @@ def _shown(value: object) -> str:
         return "(a number of more than 38 digits)"
     shown = repr(value)
     return shown if len(shown) <= 40 else f"{shown[:37]}..."
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """`I/N` -> (I, N), with 1 <= I <= N <= `MAX_SHARDS`; ValueError, with a message fit for the
+    user, for anything else (each caller says where the text was written)."""
+    shown = _shown(text)
+    match = _SHARD.fullmatch(text)
+    if match is None:
+        raise ValueError(f"invalid shard {shown}: expected I/N, such as 2/3")
+    # Python refuses to read thousands of digits as an int: a number that long is too big anyway.
+    index, count = (int(part) if len(part.lstrip("0")) <= 9 else MAX_SHARDS + 1 for part in match.groups())
+    if count > MAX_SHARDS:
+        raise ValueError(f"invalid shard {shown}: N must be at most {MAX_SHARDS}")
+    if count < 1 or not 1 <= index <= count:
+        raise ValueError(f"invalid shard {shown}: I must be between 1 and N, and N at least 1")
+    return index, count

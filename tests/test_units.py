@@ -1,10 +1,10 @@
-"""Durations and sizes as users write them."""
+"""Durations, sizes and shards as users write them."""
 
 from __future__ import annotations
 
 import pytest
 
-from ci_orchestrator.units import parse_duration, parse_size
+from ci_orchestrator.units import parse_duration, parse_shard, parse_size
 
 
 @pytest.mark.parametrize(
@@ -81,3 +81,16 @@ def test_sizes_read_as_bytes(text: str | int, size: int) -> None:
 def test_malformed_sizes_are_refused(text: str) -> None:
     with pytest.raises(ValueError, match="size"):
         parse_size(text)
+
+
+@pytest.mark.parametrize(("text", "shard"), [("1/1", (1, 1)), ("2/3", (2, 3)), (" 3 / 3 ", (3, 3))])
+def test_shards_are_read(text: str, shard: tuple[int, int]) -> None:
+    assert parse_shard(text) == shard
+
+
+@pytest.mark.parametrize(
+    "text", ["", "2", "0/3", "4/3", "1/0", "a/b", "-1/3", "1/3/4", "1.5/3", "1/257", "1/99999999999999"]
+)
+def test_bad_shards_are_refused(text: str) -> None:
+    with pytest.raises(ValueError, match="invalid shard"):
+        parse_shard(text)

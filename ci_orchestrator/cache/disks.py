@@ -25,6 +25,8 @@ from typing import IO, TYPE_CHECKING, Any
 import diskcache
 from diskcache.core import DEFAULT_SETTINGS, ENOVAL, METADATA, MODE_BINARY, MODE_PICKLE, MODE_RAW, MODE_TEXT
 
+from ci_orchestrator.output.untrusted import MAX_FILE_BYTES, NotJson, parse_json
+
 if TYPE_CHECKING:
     from collections.abc import Iterator
     from pathlib import Path
@@ -81,8 +83,13 @@ class _CheckedDisk(diskcache.Disk):  # type: ignore[misc]  # diskcache has no ty
         if read:
             return handle
         with handle:
-            content = handle.read()
-        return content.decode("utf-8") if mode == MODE_TEXT else content
+            content = handle.read(MAX_FILE_BYTES + 1)
+        if len(content) > MAX_FILE_BYTES:  # what the tool stores so is far smaller: the memo, an entry
+            raise RefusedRowError(f"a value of more than {MAX_FILE_BYTES >> 20} MiB")
+        try:
+            return content.decode("utf-8") if mode == MODE_TEXT else content
+        except UnicodeDecodeError:
+            raise RefusedRowError("a text value that is not UTF-8") from None
 
     def remove(self, file_path: Any) -> None:
         # A name it would refuse to open is not the store's to remove: the row alone goes.
@@ -136,10 +143,13 @@ class JSONTextDisk(_CheckedDisk):
 
     def fetch(self, mode: int, filename: str | None, value: Any, read: bool) -> Any:
         text = super().fetch(mode, filename, value, read)
+        if not isinstance(text, str):
+            raise RefusedRowError("a value that is not JSON text")
         try:
-            return json.loads(text)
-        except (TypeError, ValueError) as error:
-            raise RefusedRowError(f"a value that is not JSON ({error})") from None
+            # Bytes that are not UTF-8 (a log, a file name) are kept as `to_json` wrote them.
+            return parse_json(text, escaped_bytes=True)
+        except NotJson as error:
+            raise RefusedRowError(f"a value that is not JSON ({error.message})") from None
 
 
 class ArchiveDisk(_CheckedDisk):
@@ -153,8 +163,8 @@ class ArchiveDisk(_CheckedDisk):
         if not raw or not isinstance(key, bytes):
             return None
         try:
-            name = json.loads(zlib.decompress(key))
-        except (ValueError, zlib.error):
+            name = parse_json(zlib.decompress(key).decode("utf-8"), escaped_bytes=True)
+        except (ValueError, zlib.error):  # NotJson and UnicodeDecodeError are ValueErrors
             return None
         return name if isinstance(name, str) else None
 

@@ -61,6 +61,9 @@ class CacheEntry:
     files: tuple[str, ...]  # the stored output files, workspace-relative
     outputs: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # file -> (digest, mode)
     log: bytes | None = None  # the log itself when small: a hit then needs no archive
+    # What the step announced with `::add-mask::`: masked in the stored log, announced again
+    # when the result is served (what it made may be printed by a later step).
+    masks: tuple[str, ...] = field(default=(), repr=False)
     # The step's `outputs` globs as this run declares them (not stored: a cache is untrusted
     # input): a stored file no glob covers is never restored nor read.
     declared: tuple[str, ...] = ()
@@ -76,6 +79,7 @@ class CacheEntry:
             "outputs": {name: list(state) for name, state in self.outputs.items()},
             # Surrogate escapes keep any bytes exactly through JSON.
             "log": None if self.log is None else self.log.decode("utf-8", "surrogateescape"),
+            "masks": list(self.masks),
         }
 
     @classmethod
@@ -84,6 +88,9 @@ class CacheEntry:
         are the outputs globs of the instance it is read for."""
         try:
             log = data["log"]
+            masks = data.get("masks", [])  # none in an entry stored before they were kept
+            if not isinstance(masks, list) or not all(isinstance(value, str) for value in masks):
+                return None
             return cls(
                 digest=digest,
                 instance_id=str(data["instance"]),
@@ -96,6 +103,7 @@ class CacheEntry:
                     str(name): (str(digest), int(mode)) for name, (digest, mode) in data["outputs"].items()
                 },
                 log=None if log is None else str(log).encode("utf-8", "surrogateescape"),
+                masks=tuple(masks),
                 declared=declared,
             )
         except (AttributeError, KeyError, TypeError, ValueError):

@@ -38,6 +38,7 @@ class PendingStore:
     files: tuple[str, ...]  # workspace-relative, normal
     log_path: Path
     duration: float
+    masks: tuple[str, ...] = ()  # what the step announced with `::add-mask::`, masked in its log
     last: tuple[str, Any]  # the index's (key, manifest) of the instance's last stored result
 
     def write(
@@ -70,6 +71,7 @@ class PendingStore:
                 # What a hit compares with the workspace: outputs already in place are left alone.
                 outputs={name: (file.digest, file.info.st_mode & 0o777) for name, file in archived.items()},
                 log=read_small_log(self.log_path),
+                masks=self.masks,
             )
             stores.put(self.key.digest, CheckedReader(archive, cancelled), entry, last=self.last)
             return archived

@@ -252,7 +252,13 @@ class StepCache:
             self.finish_store(self.write_store(pending))
 
     def prepare_store(
-        self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float
+        self,
+        key: CacheKey,
+        instance: Instance,
+        *,
+        log_path: Path,
+        duration: float,
+        masks: tuple[str, ...] = (),
     ) -> PendingStore | None:
         """What storing a passed instance's result takes; None when it is not stored.
 
@@ -283,6 +289,7 @@ class StepCache:
             files=files,
             log_path=log_path,
             duration=duration,
+            masks=masks,
             last=(_last_key(instance), key.manifest.to_json()),
         )
 

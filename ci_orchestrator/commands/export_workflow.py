@@ -13,13 +13,13 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.playbook import loader
+from ci_orchestrator.units import MAX_SHARDS
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import Selection
     from ci_orchestrator.playbook.model import Playbook
 
 ACTION = "ci-orchestrator/ci-orchestrator@v1"
-MAX_SHARDS = 256  # GitHub makes at most 256 jobs of one matrix
 
 
 def _q(text: str) -> str:

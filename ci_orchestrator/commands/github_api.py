@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import __version__
+from ci_orchestrator.output.untrusted import MAX_FILE_BYTES, parse_json
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -117,7 +118,7 @@ class GitHub:
             request.add_header("Content-Type", "application/json; charset=utf-8")
         try:
             with self._opener.open(request, timeout=TIMEOUT) as response:
-                body = response.read()
+                body = response.read(MAX_FILE_BYTES + 1)
                 headers = response.headers
         except urllib.error.HTTPError as error:
             raise ApiError(
@@ -126,16 +127,20 @@ class GitHub:
         except (urllib.error.URLError, OSError) as error:
             reason = getattr(error, "reason", error)
             raise ApiError(f"{method} {_path(url)}: {reason}") from None
+        except (UnicodeError, ValueError) as error:  # a host name IDNA refuses, a URL http.client does
+            raise ApiError(f"{method} {_path(url)}: cannot be sent ({error})") from None
+        if len(body) > MAX_FILE_BYTES:
+            raise ApiError(f"{method} {_path(url)}: an answer of more than {MAX_FILE_BYTES >> 20} MiB")
         try:
-            return (json.loads(body) if body else None), headers
-        except ValueError:
-            raise ApiError(f"{method} {_path(url)}: the answer is not JSON") from None
+            return (parse_json(body.decode("utf-8")) if body else None), headers
+        except ValueError as error:  # NotJson, UnicodeDecodeError
+            raise ApiError(f"{method} {_path(url)}: the answer is not JSON ({error})") from None
 
 
 def _message(error: urllib.error.HTTPError) -> str:
     """GitHub's own words for a refusal (`message` of its JSON), else the HTTP reason."""
     try:
-        data = json.loads(error.read(64 * 1024) or b"null")
+        data = parse_json(error.read(64 * 1024).decode("utf-8") or "null")
     except (ValueError, OSError):
         data = None
     message = data.get("message") if isinstance(data, dict) else None

@@ -11,14 +11,14 @@ and the command still succeeds.
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator import notices
+from ci_orchestrator import ci, notices
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.options import REPORTS_DIR
+from ci_orchestrator.output.untrusted import NotJson, Unreadable, read_json_file
 from ci_orchestrator.output.workflow_commands import printable
 
 if TYPE_CHECKING:
@@ -48,19 +48,23 @@ def _post(result: RunResult, mode: str, number: int | None, env: Mapping[str, st
     from ci_orchestrator.commands.github_api import DEFAULT_API_URL, ApiError, GitHub
     from ci_orchestrator.reporters.comment_body import comment_body, marker
 
-    token = env.get("GITHUB_TOKEN", "").strip()
-    repository = env.get("GITHUB_REPOSITORY", "").strip()
+    token = ci.text_variable("GITHUB_TOKEN", env).strip()
+    repository = ci.text_variable("GITHUB_REPOSITORY", env).strip()
     number = number or _event_number(env)
     missing = (
         "no pull request (give --pr, or run on a pull_request event)" if number is None
         else "no GITHUB_TOKEN" if not token
+        # An HTTP header holds no other: a token is made of these.
+        else "GITHUB_TOKEN is not a token (it holds characters other than ASCII letters and signs)"
+        if not (token.isascii() and token.isprintable())
         else "no GITHUB_REPOSITORY (owner/name)" if "/" not in repository
         else None
     )  # fmt: skip
     if missing or number is None:
         notices.warn(f"no pull-request comment: {missing}")
         return "no comment posted"
-    github = GitHub(token=token, repository=repository, api_url=env.get("GITHUB_API_URL") or DEFAULT_API_URL)
+    api_url = ci.text_variable("GITHUB_API_URL", env) or DEFAULT_API_URL
+    github = GitHub(token=token, repository=repository, api_url=api_url)
     wanted = _wanted(result, mode)
     hidden = marker(result.playbook)
     try:
@@ -105,8 +109,10 @@ def _event_number(env: Mapping[str, str]) -> int | None:
     if not path:
         return None
     try:
-        event = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        # Read as any file from outside: a FIFO or a device named there is not waited on.
+        event = read_json_file(path)
+    except (Unreadable, NotJson) as why:
+        notices.warn(f"the event file $GITHUB_EVENT_PATH ({path}) is not read: {why}")
         return None
     pull = event.get("pull_request") if isinstance(event, dict) else None
     number = pull.get("number") if isinstance(pull, dict) else None
@@ -116,8 +122,8 @@ def _event_number(env: Mapping[str, str]) -> int | None:
 def _run_url(env: Mapping[str, str]) -> str | None:
     """The page of the workflow run, where the job summary and the logs are."""
     server, repository, run = (
-        env.get(name, "") for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
+        ci.text_variable(name, env) for name in ("GITHUB_SERVER_URL", "GITHUB_REPOSITORY", "GITHUB_RUN_ID")
     )
-    if not (server.startswith("https://") and repository and run.isdigit()):
+    if not (server.startswith("https://") and repository and run.isascii() and run.isdigit()):
         return None
     return f"{server.rstrip('/')}/{repository}/actions/runs/{run}"

@@ -9,11 +9,11 @@ and an unfinished one never said how it ended, so neither is what "before" looke
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.history.runs import parse_time
 from ci_orchestrator.history.test_rows import read_tests_row
+from ci_orchestrator.output.untrusted import parse_json
 from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult, iso_time
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def _run(row: sqlite3.Row, steps: list[sqlite3.Row]) -> RunResult | None:
     started, finished = parse_time(row["started"]), parse_time(row["finished"])
     if started is None or finished is None:
         return None
-    filters = json.loads(row["matrix_filters"]) if row["matrix_filters"] else {}
+    filters = parse_json(row["matrix_filters"]) if row["matrix_filters"] else {}  # NotJson: a ValueError
     return RunResult(
         run_id=row["run_id"],
         playbook=row["playbook"],

@@ -154,9 +154,9 @@ class HistoryRecorder:
         self._write(lambda history: history.finish_run(labelled, steps=unwritten))
 
     def _masked(self, step: StepResult) -> StepResult:
-        if not self.secrets:
+        secrets = (*self.secrets, *step.announced)  # what it announced with `::add-mask::` too
+        if not secrets:
             return step
-        secrets = self.secrets
         return dataclasses.replace(
             step,
             id=mask(step.id, secrets),

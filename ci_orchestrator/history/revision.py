@@ -5,6 +5,9 @@ into. GitHub's variables say it when they are set, else git, else nothing (None)
   (`refs/heads/NAME`), else git's current branch (none when HEAD is detached);
 - commit: `GITHUB_SHA`, else git's HEAD;
 - base branch: `GITHUB_BASE_REF` on a `pull_request` or `pull_request_target` event.
+
+Each is text (`ci.text_variable`): a value that is not UTF-8 reaches the reports and the run
+history with U+FFFD in place of what cannot be read.
 """
 
 from __future__ import annotations
@@ -13,6 +16,8 @@ import os
 import subprocess
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
+
+from ci_orchestrator import ci
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -32,13 +37,17 @@ class Revision:
 def current(root: Path, environ: Mapping[str, str] | None = None) -> Revision:
     """The revision the working copy at `root` holds, as GitHub's variables or git say."""
     env = os.environ if environ is None else environ
-    ref = env.get("GITHUB_REF", "")
-    branch = env.get("GITHUB_HEAD_REF") or None
+
+    def variable(name: str) -> str:
+        return ci.text_variable(name, env)
+
+    ref = variable("GITHUB_REF")
+    branch = variable("GITHUB_HEAD_REF") or None
     if branch is None and ref.startswith("refs/heads/"):
         branch = ref.removeprefix("refs/heads/")
-    commit = env.get("GITHUB_SHA") or None
-    base = env.get("GITHUB_BASE_REF") or None
-    if env.get("GITHUB_EVENT_NAME") not in PULL_REQUEST_EVENTS:
+    commit = variable("GITHUB_SHA") or None
+    base = variable("GITHUB_BASE_REF") or None
+    if variable("GITHUB_EVENT_NAME") not in PULL_REQUEST_EVENTS:
         base = None
     # A GITHUB_REF that names no branch (a tag) says there is none: git would only tell the
     # detached HEAD of its checkout.

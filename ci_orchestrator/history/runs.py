@@ -3,13 +3,13 @@ the text form of its times."""
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator.output.untrusted import NotJson, parse_json
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
@@ -95,7 +95,7 @@ def step_record(row: sqlite3.Row) -> StepRecord:
     return StepRecord(
         id=row["id"],
         step=row["step"],
-        matrix=json.loads(row["matrix"]),
+        matrix=_matrix(row["matrix"]),
         status=Status(row["status"]),
         exit_code=row["exit_code"],
         attempts=row["attempts"],
@@ -106,6 +106,16 @@ def step_record(row: sqlite3.Row) -> StepRecord:
         reason=row["reason"],
         log=row["log"],
     )
+
+
+def _matrix(text: str) -> dict[str, Any]:
+    """A step's matrix values, read as `transfer` checks a history carried here; what an older
+    version took in and cannot be read shows as none."""
+    try:
+        value = parse_json(text)
+    except NotJson:
+        return {}
+    return value if isinstance(value, dict) else {}
 
 
 def parse_time(text: str | None) -> datetime | None:

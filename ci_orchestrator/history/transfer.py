@@ -9,7 +9,6 @@ history writes are taken; runs already here are kept as they are.
 
 from __future__ import annotations
 
-import json
 import math
 import sqlite3
 from datetime import datetime
@@ -19,6 +18,7 @@ from urllib.parse import quote
 from ci_orchestrator.errors import Location
 from ci_orchestrator.history.database import KEEP_RUNS, SCHEMA_VERSION, HistoryError
 from ci_orchestrator.history.test_rows import read_tests_row
+from ci_orchestrator.output.untrusted import NotJson, parse_json
 from ci_orchestrator.results import RunStatus, Status, iso_time
 
 if TYPE_CHECKING:
@@ -216,8 +216,8 @@ def _json_object(text: Any, *, of_lists: bool = False) -> bool:
     if not isinstance(text, str):
         return False
     try:
-        value = json.loads(text)
-    except ValueError:
+        value = parse_json(text)  # strictly: no lone surrogate a report or the console would choke on
+    except NotJson:
         return False
     if not isinstance(value, dict):
         return False

@@ -7,6 +7,8 @@ import functools
 import re
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.output.text import as_bytes
+
 if TYPE_CHECKING:
     from collections.abc import Iterable
 
@@ -71,7 +73,8 @@ class Masker:
 
     def __init__(self, masks: Iterable[str]) -> None:
         # Longest first: where two values start at one place, the longer one is hidden whole.
-        values = [value.encode() for value in mask_values(masks)]
+        # A value holding bytes that are not UTF-8 (from the environment) is found as those bytes.
+        values = [as_bytes(value) for value in mask_values(masks)]
         values.sort(key=len, reverse=True)  # in bytes, which a character may span several of
         self._pattern = re.compile(b"|".join(re.escape(value) for value in values)) if values else None
         # A held tail is shorter than the value it may begin, and starts with that value's first

@@ -3,6 +3,7 @@ characters XML 1.0 allows. The rule for step logs and for the JUnit files steps 
 
 from __future__ import annotations
 
+import os
 import re
 
 # CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST), other two-byte
@@ -24,6 +25,30 @@ _ANSI = re.compile(
 # Listed as they are rather than as the complement of what XML allows: the complement's huge
 # ranges take ~5 ms to compile, at every start.
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def as_text(value: str) -> str:
+    """`value` with what is not text made U+FFFD: the bytes that are not UTF-8 that Python keeps
+    as lone surrogates (in the environment, arguments, file names), which no file, console or
+    database takes, read as a UTF-8 decoder reads them (a step's log is read so too)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return os.fsencode(value).decode("utf-8", "replace")  # the bytes it stands for
+        except UnicodeEncodeError:  # a lone surrogate as such (a JSON escape): half a character
+            return _SURROGATE.sub("\ufffd", value)
+    return value
+
+
+def as_bytes(value: str) -> bytes:
+    """The bytes `value` stands for: its UTF-8, and each byte that is not UTF-8 as it was
+    (Python's `surrogateescape`); a lone surrogate as such is U+FFFD's."""
+    try:
+        return os.fsencode(value)
+    except UnicodeEncodeError:
+        return as_text(value).encode("utf-8")
 
 
 def strip_ansi(text: str) -> str:

@@ -58,13 +58,21 @@ class Command:
 
 def parse(line: str) -> Command | None:
     """The command the runner would read in `line` (one line, no line end), or None."""
+    found = parse_placed(line)
+    return None if found is None else found[0]
+
+
+def parse_placed(line: str) -> tuple[Command, int] | None:
+    """As `parse`, with where in `line` the command's data begins (as written, escaped)."""
     stripped = line.lstrip()
     if stripped.startswith("::") and (end := stripped.find("::", 2)) >= 0:
         name, _, props = stripped[2:end].partition(" ")
         if name.lower() in COMMANDS:
             properties = _properties(props.strip().split(","), _PROPERTY)
             data = _unescape(stripped[end + 2 :], _DATA)
-            return Command(name=name.lower(), properties=properties, data=data)
+            return Command(name=name.lower(), properties=properties, data=data), len(line) - len(
+                stripped
+            ) + end + 2
     start = line.find("##[")
     if start < 0 or (close := line.find("]", start)) < 0:
         return None
@@ -72,7 +80,8 @@ def parse(line: str) -> Command | None:
     if name.lower() not in COMMANDS:
         return None
     properties = _properties(props.split(";"), _LEGACY)
-    return Command(name=name.lower(), properties=properties, data=_unescape(line[close + 1 :], _LEGACY))
+    command = Command(name=name.lower(), properties=properties, data=_unescape(line[close + 1 :], _LEGACY))
+    return command, close + 1
 
 
 # The runner's escapes, each undone in this order (`%25` last, so `%250A` stays `%0A`).

@@ -4,39 +4,14 @@ so N machines can share one run. Knows nothing of steps: nodes, what they wait f
 from __future__ import annotations
 
 import heapq
-import re
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.errors import UsageError
 from ci_orchestrator.plan.graph import components
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
 
 DEFAULT_WEIGHT = 1.0
-
-MAX_SHARDS = 256
-"""The most shards a run is split into: as many jobs as GitHub makes of one matrix (and the
-`export` and `plan` commands split into), and a bound on the parts a split holds in memory."""
-
-_SHARD = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*")
-
-
-def parse_shard(text: str) -> tuple[int, int]:
-    """`I/N` -> (I, N), with 1 <= I <= N <= MAX_SHARDS; anything else is a UsageError."""
-    shown = text if len(text) <= 40 else f"{text[:37]}..."
-    match = _SHARD.fullmatch(text)
-    if match is None:
-        raise UsageError(f"invalid shard {shown!r}: expected I/N, such as 2/3", path="--shard")
-    # Python refuses to read thousands of digits as an int: a number that long is too big anyway.
-    index, count = (int(part) if len(part.lstrip("0")) <= 9 else MAX_SHARDS + 1 for part in match.groups())
-    if count > MAX_SHARDS:
-        raise UsageError(f"invalid shard {shown!r}: N must be at most {MAX_SHARDS}", path="--shard")
-    if count < 1 or not 1 <= index <= count:
-        raise UsageError(
-            f"invalid shard {shown!r}: I must be between 1 and N, and N at least 1", path="--shard"
-        )
-    return index, count
 
 
 def assign_shards(

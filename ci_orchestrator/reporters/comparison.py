@@ -15,7 +15,6 @@ that a record left out could make the claim wrong.
 
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import UsageError
@@ -35,6 +34,7 @@ _GOOD = (Status.PASSED, Status.CACHED)
 _LISTS = ("new_failures", "fixed", "still_failing", "added", "removed", "flaky")
 _TEST_LISTS = ("new_test_failures", "fixed_tests")
 _CHANGES = ("slower", "faster")
+_MOST_SECONDS = 1e9  # a duration read back from a record: some 31 years
 
 
 def compare(baseline: RunResult, head: RunResult, *, planned: Collection[str] | None = None) -> Comparison:
@@ -247,6 +247,6 @@ def _change(item: Any) -> DurationChange | None:
         return None
     seconds: Mapping[str, Any] = {key: item.get(key) for key in ("before", "after")}
     for value in seconds.values():
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= _MOST_SECONDS:
             return None
     return DurationChange(id=item["id"], before=float(seconds["before"]), after=float(seconds["after"]))

@@ -4,7 +4,8 @@ progress view on a terminal, and a closing summary.
 Everything goes to one stream (stdout by default): progress lines, step logs and GitHub workflow
 commands stay in the order they happened, and the runner reads workflow commands from stdout.
 Secret values are masked in every line written, and the values steps announce with
-`::add-mask::` from then on.
+`::add-mask::` from then on: as they come when output is streamed, else from the step's end (its
+log holds them masked already, and its result says what they were).
 
 Under GitHub Actions a step's text is echoed with workflow commands stopped, but the commands
 that work there as they would in a step of its own (masks, annotations) are written as the
@@ -21,7 +22,7 @@ import time
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import ci
-from ci_orchestrator.output.masking import mask, mask_values
+from ci_orchestrator.output.masking import MASK, mask, mask_values
 from ci_orchestrator.output.mode import OutputMode
 from ci_orchestrator.output.text import strip_ansi
 from ci_orchestrator.output.workflow_commands import inert, parse
@@ -109,12 +110,6 @@ class ConsoleReporter:
         # The scheduler may report from several threads; lines of one event stay together.
         self._lock = threading.RLock()
 
-    @property
-    def announced_masks(self) -> tuple[str, ...]:
-        """The values the steps announced with `::add-mask::`: secrets for the reports too."""
-        with self._lock:
-            return tuple(self._announced)
-
     # -- RunObserver ---------------------------------------------------------------------------
 
     def run_started(self, *, run_id: str, playbook: str, total: int) -> None:
@@ -159,6 +154,9 @@ class ConsoleReporter:
                 self._view.refresh()
             if (buffer := self._buffers.pop(result.id, None)) and (rest := buffer.rest()):
                 self._echo(rest + "\n", prefix=shown)
+            # Before its log is shown: announced again for a result from the cache (what it made
+            # may be printed by a later step), and for a log that holds them masked.
+            self._learn(result.announced)
             ran = result.status not in (Status.SKIPPED, Status.CACHED)
             shows_log = self._mode is OutputMode.GROUPED or (
                 self._mode is OutputMode.QUIET and result.status.is_failure
@@ -166,12 +164,10 @@ class ConsoleReporter:
             if shows_log and ran:
                 self._finish_with_log(result)
             else:
-                cached = result.status is Status.CACHED
-                if (ran and self._mode is OutputMode.QUIET) or cached:
-                    # Not shown, but what it asked of GitHub is done: its masks hide its secrets
-                    # (a cached step's too: what it made, restored, may be printed again).
+                if ran and self._mode is OutputMode.QUIET:
+                    # Not shown, but what it asked of GitHub is done (its annotations).
                     for piece in text_pieces(result.log, self._holds):
-                        self._echo(piece, show=False, masks_only=cached)
+                        self._echo(piece, show=False)
                 if self._mode is not OutputMode.QUIET:
                     self._finish_line(result)
             if self._github and result.status.is_failure:
@@ -237,9 +233,7 @@ class ConsoleReporter:
         else:
             self._commands(self._github.endgroup())
 
-    def _echo(
-        self, text: str, *, prefix: str | None = None, show: bool = True, masks_only: bool = False
-    ) -> None:
+    def _echo(self, text: str, *, prefix: str | None = None, show: bool = True) -> None:
         """Text a step printed: whole lines but maybe the last (with `prefix`, streamed lines).
 
         A line that GitHub's runner would read as a command is the step's own command: one that
@@ -254,8 +248,6 @@ class ConsoleReporter:
         kept: list[str] = []  # text to show, up to the next command
         for line, end in runner_lines(text):
             found = parse(line) if "::" in line or "##[" in line else None
-            if found is not None and masks_only and found.name != "add-mask":
-                found = None
             if found is not None and kept:
                 self._show("".join(kept), prefix)  # before the command changes masks or groups
                 kept.clear()
@@ -268,10 +260,20 @@ class ConsoleReporter:
             self._show("".join(kept), prefix)
 
     def _step_command(self, found: Command) -> list[str] | None:
-        if found.name == "add-mask" and found.data.strip() and found.data not in self._announced:
-            self._announced.append(found.data)
-            self._secrets = mask_values((*self._secrets, found.data))
+        if found.name == "add-mask":
+            # In a log, as it is kept, the value is masked already: `::add-mask::***`.
+            self._learn((found.data,))
+            return None if self._github is None else []  # announced by `_learn`
         return None if self._github is None else self._github.passed_on(found)
+
+    def _learn(self, values: Iterable[str]) -> None:
+        """Values a step announced: hidden from here on, and announced to GitHub's runner."""
+        new = [value for value in values if value.strip() not in ("", MASK) and value not in self._announced]
+        if new:
+            self._announced.extend(new)
+            self._secrets = mask_values((*self._secrets, *new))
+            if self._github:
+                self._commands(self._github.add_masks(new))
 
     def _show(self, text: str, prefix: str | None) -> None:
         if not text:

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from ci_orchestrator import ci, notices
 from ci_orchestrator.output.masking import mask, mask_values
+from ci_orchestrator.output.text import as_text
 from ci_orchestrator.reporters.writing import failure_message
 from ci_orchestrator.results import qualified_test_name
 
@@ -88,7 +89,8 @@ class WorkflowCommands:
         for part in mask_values(values):
             if part.strip() and part not in self._masked:
                 self._masked[part] = None
-                lines.append(command("add-mask", part))
+                # Bytes that are not UTF-8 as the runner reads them, in this line and in a log.
+                lines.append(command("add-mask", as_text(part)))
         return lines
 
     def group(self, title: str) -> list[str]:

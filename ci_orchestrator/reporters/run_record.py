@@ -12,25 +12,33 @@ and the files it names (`log`) are never opened.
 from __future__ import annotations
 
 import json
-import re
+import signal
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator import notices
 from ci_orchestrator.errors import Location, UsageError
 from ci_orchestrator.output.masking import mask
+from ci_orchestrator.output.untrusted import MAX_FILE_BYTES, NotJson, Unreadable, read_json_file
 from ci_orchestrator.reporters.comparison import comparison_record, merge_comparisons, read_comparison
 from ci_orchestrator.reporters.logs import last_lines, step_tail
 from ci_orchestrator.reporters.test_records import read_tests, tests_record
 from ci_orchestrator.reporters.writing import write_atomic
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time, speedup
+from ci_orchestrator.units import parse_shard
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
+    from pathlib import Path
 
 RECORD_VERSION = 1
 TAIL_BYTES = 16 * 1024  # of each failed step's log tail kept in the record
-_SHARD = re.compile(r"([1-9]\d*)/([1-9]\d*)")
+# What a record's numbers may be, read back: what a run here writes, with room to spare. A
+# number read drives no loop nor any allocation past these.
+_EXIT_CODES = (0, 255)
+_COUNT = (0, 2**31 - 1)  # attempts, concurrency
+_SECONDS = (0, 10**9)  # a duration: some 31 years
+_RATIO = (0, 10**9)  # pool utilization, speed-up
 
 
 def write_run_record(result: RunResult, path: Path | str) -> None:
@@ -47,7 +55,14 @@ def write_run_record(result: RunResult, path: Path | str) -> None:
             lines.append(f'  "steps": [\n{steps}\n  ]')
         else:
             lines.append(f"  {dump(key)}: {dump(value)}")
-    write_atomic(path, "{\n" + ",\n".join(lines) + "\n}\n")
+    text = "{\n" + ",\n".join(lines) + "\n}\n"
+    write_atomic(path, text)
+    # Four bytes a character at most: most records are not measured.
+    if len(text) * 4 > MAX_FILE_BYTES and (size := len(text.encode("utf-8"))) > MAX_FILE_BYTES:
+        notices.warn(
+            f"{path}: {size:,} bytes, more than the {MAX_FILE_BYTES >> 20} MiB that report merge, repro"
+            " and report compare read of a run record"
+        )
 
 
 def record(result: RunResult) -> dict[str, Any]:
@@ -117,19 +132,21 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
 
 
 def read_run_record(path: Path | str) -> RunResult:
-    """The run recorded in a run.json file; a missing or invalid file is a `UsageError` naming it."""
+    """The run recorded in a run.json file; a missing or invalid file is a `UsageError` naming it.
+
+    A record is untrusted (another job's artifact): at most `MAX_FILE_BYTES` are read (64 MiB,
+    as of a JUnit file), its JSON read strictly (no lone surrogate, NaN or Infinity), and every
+    value checked, numbers held to what a run here writes."""
     where = Location(file=str(path))
     try:
-        text = Path(path).read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise UsageError("run record not found", location=where) from None
-    except (OSError, UnicodeDecodeError) as error:
-        raise UsageError(f"cannot read run record: {error}", location=where) from None
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        place = Location(file=str(path), line=error.lineno, column=error.colno)
-        raise UsageError(f"not a run record: invalid JSON ({error.msg})", location=place) from None
+        data = read_json_file(path)
+    except Unreadable as why:
+        if why.missing:
+            raise UsageError("run record not found", location=where) from None
+        raise UsageError(f"cannot read run record: {why.message}", location=where) from None
+    except NotJson as why:
+        place = Location(file=str(path), line=why.line, column=why.column)
+        raise UsageError(f"not a run record: {why.message}", location=place) from None
     return _Reader(where).run(data)
 
 
@@ -153,19 +170,34 @@ class _Reader:
     def optional(self, data: Mapping[str, Any], key: str, kind: type | tuple[type, ...], at: str) -> Any:
         return None if data.get(key) is None else self.field(data, key, kind, at)
 
+    def number(
+        self, data: Mapping[str, Any], key: str, at: str, bounds: tuple[int, int], *, whole: bool = True
+    ) -> Any:
+        """An optional number within `bounds` (a whole one unless not `whole`): a count or a time
+        a record holds, never one that would make a reader loop or allocate without end."""
+        value = self.optional(data, key, int if whole else (int, float), at)
+        if value is not None and not bounds[0] <= value <= bounds[1]:
+            shown = value if len(str(value)) <= 40 else f"{str(value)[:37]}..."
+            raise self.fail(
+                f"{at}.{key}" if at else key, f"{shown} is not from {bounds[0]:,} to {bounds[1]:,}"
+            )
+        return value
+
     def time(self, value: str, at: str) -> datetime:
         try:
             moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise self.fail(at, f"not an ISO 8601 time: {value!r}") from None
-        return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+            return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+        except (ValueError, OverflowError):  # not a time, or one that in UTC is past year 1 or 9999
+            raise self.fail(at, f"not an ISO 8601 time: {value[:40]!r}") from None
 
     def run(self, data: Any) -> RunResult:
         if not isinstance(data, dict):
             raise self.fail("", "not a run record: expected a JSON object")
         version = data.get("version", RECORD_VERSION)
-        if not isinstance(version, int) or version > RECORD_VERSION:
-            raise self.fail("version", f"run record version {version!r} is newer than this tool reads")
+        if not isinstance(version, int) or isinstance(version, bool) or not 1 <= version <= RECORD_VERSION:
+            shown = version if isinstance(version, int) and version > RECORD_VERSION else None
+            why = "newer than this tool reads" if shown is not None else "unknown"
+            raise self.fail("version", f"run record version {str(version)[:20]} is {why}")
         status = self.field(data, "status", str, "")
         if status not in {member.value for member in RunStatus}:
             raise self.fail("status", f"unknown run status {status!r}")
@@ -183,11 +215,9 @@ class _Reader:
             steps=tuple(self.step(step, f"steps[{index}]") for index, step in enumerate(steps)),
             stats=self.stats(stats),
             vars={str(key): str(value) for key, value in variables.items()},
-            matrix_filters={
-                str(key): tuple(str(value) for value in values)
-                for key, values in (self.optional(data, "matrix_filters", dict, "") or {}).items()
-            },
-            interrupted_by=self.optional(data, "interrupted_by", int, ""),
+            matrix_filters=self.matrix_filters(self.optional(data, "matrix_filters", dict, "") or {}),
+            # A signal's number: the exit code of the merged run is 128 + it.
+            interrupted_by=self.number(data, "interrupted_by", "", (1, signal.NSIG - 1)),
             shard=self.shard(self.optional(data, "shard", str, "")),
             notes=tuple(str(note) for note in self.optional(data, "notes", list, "") or ()),
             select=self.optional(data, "select", str, ""),
@@ -197,10 +227,22 @@ class _Reader:
         )
 
     def shard(self, value: str | None) -> str | None:
-        match = _SHARD.fullmatch(value) if value is not None else None
-        if value is not None and (match is None or int(match[1]) > int(match[2])):
-            raise self.fail("shard", f"not a shard I/N: {value!r}")
-        return value
+        """`I/N` as a run writes it: N at most `MAX_SHARDS` (a merge counts the shards of a set)."""
+        if value is None:
+            return None
+        try:
+            index, count = parse_shard(value)
+        except ValueError as error:
+            raise self.fail("shard", str(error)) from None
+        return f"{index}/{count}"
+
+    def matrix_filters(self, data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+        filters = {}
+        for key, values in data.items():
+            if not isinstance(values, list) or not all(isinstance(value, str) for value in values):
+                raise self.fail(f"matrix_filters.{key}", "expected a list of values")
+            filters[str(key)] = tuple(values)
+        return filters
 
     def step(self, data: Any, at: str) -> StepResult:
         if not isinstance(data, dict):
@@ -217,11 +259,11 @@ class _Reader:
             name=self.optional(data, "name", str, at) or step_id,
             matrix=self.optional(data, "matrix", dict, at) or {},
             status=Status(status),
-            exit_code=self.optional(data, "exit_code", int, at),
+            exit_code=self.number(data, "exit_code", at, _EXIT_CODES),
             started=self.time(started, f"{at}.started") if started else None,
             finished=self.time(finished, f"{at}.finished") if finished else None,
-            duration=float(self.optional(data, "duration", (int, float), at) or 0.0),
-            attempts=self.optional(data, "attempts", int, at) or 0,
+            duration=float(self.number(data, "duration", at, _SECONDS, whole=False) or 0.0),
+            attempts=self.number(data, "attempts", at, _COUNT) or 0,
             cached=bool(self.optional(data, "cached", bool, at)),
             reason=self.optional(data, "reason", str, at),
             log=self.optional(data, "log", str, at),
@@ -239,13 +281,18 @@ class _Reader:
 
     def stats(self, data: Mapping[str, Any]) -> RunStats:
         at = "stats"
-        ratio = self.optional(data, "speedup", (int, float), at)  # null where it means nothing
+        ratio = self.number(data, "speedup", at, _RATIO, whole=False)  # null where it means nothing
         utilization = self.optional(data, "resource_utilization", dict, at) or {}
         return RunStats(
-            max_concurrency_seen=self.optional(data, "max_concurrency_seen", int, at) or 0,
-            resource_utilization={str(pool): float(value) for pool, value in utilization.items()},
+            max_concurrency_seen=self.number(data, "max_concurrency_seen", at, _COUNT) or 0,
+            resource_utilization={
+                str(pool): float(
+                    self.number(utilization, pool, f"{at}.resource_utilization", _RATIO, whole=False) or 0.0
+                )
+                for pool in utilization
+            },
             critical_path=tuple(str(step) for step in self.optional(data, "critical_path", list, at) or ()),
-            serial_duration=float(self.optional(data, "serial_duration", (int, float), at) or 0.0),
+            serial_duration=float(self.number(data, "serial_duration", at, _SECONDS, whole=False) or 0.0),
             speedup=None if ratio is None else float(ratio),
         )
 
@@ -314,8 +361,9 @@ def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:
     """
     seen: dict[int, dict[int, int]] = {}
     for result in results:
-        if result.shard is not None and (match := _SHARD.fullmatch(result.shard)):
-            index, count = int(match[1]), int(match[2])
+        if result.shard is not None:
+            # At most MAX_SHARDS: a record read back says so (`_Reader.shard`), a run makes no more.
+            index, count = parse_shard(result.shard)
             counted = seen.setdefault(count, {})
             counted[index] = counted.get(index, 0) + 1
     missing = False

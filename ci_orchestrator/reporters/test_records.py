@@ -29,6 +29,8 @@ TEXT_LINES = 20  # of each failing test's text
 TEXT_BYTES = 4 * 1024
 MESSAGE_CHARS = 2_000
 _COUNTS = ("total", "passed", "failed", "skipped")
+_MOST_TESTS = 10**12  # a count read back: far past any suite, far inside what a report shows
+_LAST_LINE = 2**31 - 1
 
 
 def tests_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any] | None:
@@ -78,8 +80,8 @@ def read_tests(
     counts = {}
     for key in _COUNTS:
         value = data.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise fail(f"{at}.{key}", f"expected a count, not {value!r}")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MOST_TESTS:
+            raise fail(f"{at}.{key}", f"expected a count from 0 to {_MOST_TESTS:,}, not {str(value)[:40]}")
         counts[key] = value
     entries = data.get("failures", [])
     if not isinstance(entries, list):
@@ -107,8 +109,10 @@ def _failure(data: Any, *, instance: str, at: str, fail: Callable[[str, str], Ex
             raise fail(f"{at}.{key}", f"expected a string, not {value!r}")
         texts[key] = value
     line = data.get("line")
-    if line is not None and (not isinstance(line, int) or isinstance(line, bool) or line < 1):
-        raise fail(f"{at}.line", f"expected a line number, not {line!r}")
+    if line is not None and (
+        not isinstance(line, int) or isinstance(line, bool) or not 1 <= line <= _LAST_LINE
+    ):
+        raise fail(f"{at}.line", f"expected a line number, not {str(line)[:40]}")
     test = str(texts["name"]).removeprefix(qualified_test_name(instance, ""))
     # `classname.name` split as the file had it, where the record's `classname` says how.
     classname = str(texts["classname"])

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TypeAlias
 
 if TYPE_CHECKING:
@@ -41,6 +41,8 @@ class Exited:
     cancelled: bool = False
     error: str | None = None
     log_error: str | None = None  # output was lost: the log could not be written (a full disk)
+    # The values it announced with `::add-mask::` (masked in its log): secrets, never shown.
+    masks: tuple[str, ...] = field(default=(), repr=False)
     started: datetime
     finished: datetime
 

@@ -13,13 +13,14 @@ from __future__ import annotations
 import dataclasses
 import os
 import posixpath
-import stat
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
 from ci_orchestrator.errors import ExpressionError
+from ci_orchestrator.output import untrusted
 from ci_orchestrator.output.paths import shown_path
+from ci_orchestrator.output.untrusted import MAX_FILE_BYTES
 from ci_orchestrator.results import Status, TestOutcome, TestResults
 
 if TYPE_CHECKING:
@@ -29,7 +30,6 @@ if TYPE_CHECKING:
     from ci_orchestrator.playbook.model import Instance
     from ci_orchestrator.results import StepResult, TestCaseResult
 
-MAX_FILE_BYTES = 64 * 1024 * 1024  # of one file; a larger one is left out
 MAX_CASES = 200_000  # kept per instance for the run's JUnit report; the rest are counted
 MAX_FAILURES = 1_000  # failing tests kept per instance (run.json keeps fewer)
 # A file changed this long before the step started was not written by it. Coarse file times
@@ -129,23 +129,15 @@ def read_file(
 
 
 def _read_bytes(path: Path, *, since: datetime | None) -> bytes:
-    # Not blocking: a FIFO where the file should be would otherwise wait for a writer for ever.
-    try:
-        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except OSError as error:
-        raise NotRead(f"cannot be read ({error.strerror or error})") from None
-    with os.fdopen(descriptor, "rb") as file:
-        info = os.fstat(descriptor)
-        if not stat.S_ISREG(info.st_mode):
-            raise NotRead("not a regular file")
-        if info.st_size > MAX_FILE_BYTES:
-            raise NotRead(f"{info.st_size:,} bytes, more than the {MAX_FILE_BYTES:,} read")
+    def stale(info: os.stat_result) -> str | None:
         if since is not None and info.st_mtime < since.timestamp() - STALE_SLACK:
-            raise NotRead("not written by this run of the step (last changed before it started)")
-        data = file.read(MAX_FILE_BYTES + 1)
-    if len(data) > MAX_FILE_BYTES:  # grew while read
-        raise NotRead(f"more than the {MAX_FILE_BYTES:,} bytes read")
-    return data
+            return "not written by this run of the step (last changed before it started)"
+        return None
+
+    try:
+        return untrusted.read_file(path, max_bytes=MAX_FILE_BYTES, refuse=stale)
+    except untrusted.Unreadable as why:
+        raise NotRead(why.message) from None
 
 
 def _relative_directory(workspace: Path, directory: str) -> str:

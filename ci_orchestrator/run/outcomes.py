@@ -47,6 +47,7 @@ def step_result(
     log: Path | None = None,
     reason: str | None = None,
     cached: bool = False,
+    announced: tuple[str, ...] = (),
 ) -> StepResult:
     """The instance's result; what is not given is what a step that never ran has. `log_dir` is
     the run's log folder as reports show it (relative to the workspace)."""
@@ -68,6 +69,7 @@ def step_result(
         continue_on_error=instance.continue_on_error,
         stage=instance.step.stage,
         group=instance.step.block,
+        announced=announced,
     )
 
 

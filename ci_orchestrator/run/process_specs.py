@@ -111,7 +111,10 @@ def process_spec(
     parallel: bool,
     jobs: int,
     base_env: Mapping[str, str] | None = None,
+    announced: Sequence[str] = (),
 ) -> ProcessSpec:
+    """The process of one attempt of `instance`; `announced` are the values steps announced with
+    `::add-mask::` before it started, masked in its log as the secrets are."""
     step = instance.step
     cwd = _directory(context.workspace, instance.working_directory)
     env = step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env)
@@ -141,5 +144,5 @@ def process_spec(
         env=env,
         log_path=log_path(context, instance.id, attempt),
         timeout=timeout,
-        masks=context.secrets,
+        masks=(*context.secrets, *announced),
     )

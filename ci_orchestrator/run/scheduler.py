@@ -21,9 +21,10 @@ from typing import TYPE_CHECKING
 from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import conditions, graph
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, speedup
+from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
+from ci_orchestrator.run.figures import run_stats
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
 from ci_orchestrator.run.junit_files import with_tests
 from ci_orchestrator.run.outcomes import exit_status, need_failed, step_result
@@ -93,6 +94,7 @@ class _Run:
         self.storing: dict[str, StepResult] = {}  # passed, their results being stored (`storer`)
         self.storer: Storer | None = None  # made by `drive`: only processes' results are stored
         self.attempts: dict[str, int] = {}
+        self.announced: dict[str, tuple[str, ...]] = {}  # with `::add-mask::`, over all attempts
         self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
         self.interrupted_by: int | None = None
         self.stopped_blocks: dict[str, str] = {}
@@ -220,6 +222,8 @@ class _Run:
             self.misses += 1
             return False
         self.hits += 1
+        if entry.masks:  # announced again: as if it ran
+            self.announced[instance.id] = entry.masks
         now = utcnow()
         self.finish(
             step_result(
@@ -230,6 +234,7 @@ class _Run:
                 finished=now,
                 log=log,  # no exit code: nothing ran in this run (SPEC: null when it never ran)
                 cached=True,
+                announced=entry.masks,
             )
         )
         return True
@@ -272,6 +277,8 @@ class _Run:
             parallel=not alone,
             jobs=self.limits.cpus // sharing,
             base_env=self.base_env,
+            # What steps announced before it started is masked in its log, as the secrets are.
+            announced=tuple(dict.fromkeys(value for values in self.announced.values() for value in values)),
         )
         self.running[instance.id] = (utcnow(), attempt, spec.log_path)
         self.untold.append((instance.id, attempt))
@@ -289,6 +296,8 @@ class _Run:
         instance = self.plan.by_id[event.key]
         step = instance.step
         started, attempt, log = self.running.pop(event.key)
+        if event.masks:  # this attempt's, beside those of the attempts before
+            self.announced[event.key] = (*self.announced.get(event.key, ()), *event.masks)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
         if status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry and self.stopping is None:
@@ -304,10 +313,12 @@ class _Run:
             log=log,
             reason=reason,
             log_dir=self.log_dir_shown,
+            announced=self.announced.get(instance.id, ()),
         )
         if status is Status.PASSED and self.storer is not None and (key := self.cacheable.get(instance.id)):
             assert self.cache is not None
-            pending = self.cache.prepare_store(key, instance, log_path=log, duration=result.duration)
+            store = self.cache.prepare_store
+            pending = store(key, instance, log_path=log, duration=result.duration, masks=result.announced)
             if pending is not None:
                 self.storing[instance.id] = result
                 self.storer.submit(instance.id, pending)
@@ -380,21 +391,8 @@ class _Run:
     def result(self) -> RunResult:
         finished = utcnow()
         steps = tuple(self.results[node] for node in self.plan.order if node in self.results)
-        wall = max((finished - self.started).total_seconds(), 1e-9)
-        serial = sum(step.duration for step in steps)
-        ran = {step.id: step.duration for step in steps if step.started is not None}
-        # A step that never ran took no time: it weighs 0, not the planning guess of 1 s, and is
-        # no part of the chain that took the run's time.
-        weights = {node: ran.get(node, 0.0) for node in self.plan.order}
-        path, _ = self.plan.critical_path(weights) if ran else ([], 0.0)
-        path = [node for node in path if node in ran]
-        stats = RunStats(
-            max_concurrency_seen=self.slots.max_seen,
-            resource_utilization=self.slots.utilization(wall),
-            critical_path=tuple(path),
-            serial_duration=round(serial, 6),
-            speedup=speedup(steps, wall),
-        )
+        wall = (finished - self.started).total_seconds()
+        stats = run_stats(self.plan, steps, slots=self.slots, wall=wall)
         return RunResult(
             run_id=self.context.run_id,
             playbook=self.plan.playbook.name,

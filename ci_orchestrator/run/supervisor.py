@@ -19,23 +19,21 @@ import threading
 import time
 from datetime import UTC, datetime
 from enum import Enum
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING
 
-from ci_orchestrator.output.masking import Masker
-from ci_orchestrator.run.child import StartError, spawn, write_all
+from ci_orchestrator.run.child import StartError, spawn
 from ci_orchestrator.run.events import Event, Exited, ProcessSpec, Signalled, WorkDone
 from ci_orchestrator.run.interrupts import SIGNALS, take_over, take_pending
 from ci_orchestrator.run.orphans import adopting, found_before, has_children, leftovers_possible
 from ci_orchestrator.run.process_tree import Marker, Tree, terminate_leftovers
+from ci_orchestrator.run.step_output import StepOutput, needs_pipe
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
     from types import FrameType, TracebackType
 
     from ci_orchestrator.run.child import Child
     from ci_orchestrator.run.interrupts import Handler
-
-    OutputCallback: TypeAlias = Callable[[str, bytes], None]
+    from ci_orchestrator.run.step_output import OutputCallback
 
 TIMEOUT_EXIT_CODE = 124
 MAX_GRACE = 5.0
@@ -63,27 +61,21 @@ class _Step:
         "exit_fd",
         "kill_at",
         "killed",
-        "log_error",
-        "log_fd",
-        "masker",
         "member_fds",
+        "output",
         "process",
-        "read_fd",
         "spec",
         "started",
         "stop",
         "tree",
     )
 
-    def __init__(self, spec: ProcessSpec, child: Child, masker: Masker | None, started: datetime) -> None:
+    def __init__(self, spec: ProcessSpec, child: Child, output: StepOutput, started: datetime) -> None:
         self.spec = spec
         self.process = child.process
         self.started = started
         self.deadline = None if spec.timeout is None else time.monotonic() + spec.timeout
-        self.log_fd = child.log_fd
-        self.log_error: str | None = None
-        self.read_fd = child.read_fd
-        self.masker = masker
+        self.output = output
         self.exit_fd: int | None = child.exit_fd
         self.member_fds: set[int] = set()
         self.stop: _Stop | None = None
@@ -184,7 +176,6 @@ class Supervisor:
         if spec.key in self._steps:
             raise ValueError(f"{spec.key!r} is already running")
         started = _now()
-        masker = Masker(spec.masks) if any(spec.masks) else None
         error, child = spec.error, None
         if error is None:
             try:
@@ -194,7 +185,7 @@ class Supervisor:
                     env=spec.env,
                     log_path=spec.log_path,
                     stdin=self._devnull,
-                    piped=masker is not None or self._on_output is not None,
+                    piped=needs_pipe(spec.masks, self._on_output),
                 )
             except StartError as failure:
                 error = str(failure)
@@ -203,7 +194,10 @@ class Supervisor:
                 Exited(key=spec.key, exit_code=None, error=error, started=started, finished=_now())
             )
             return
-        self._steps[spec.key] = _Step(spec, child, masker, started)
+        output = StepOutput(
+            spec.key, child, log_path=spec.log_path, masks=spec.masks, on_output=self._on_output
+        )
+        self._steps[spec.key] = _Step(spec, child, output, started)
         self._selector.register(child.exit_fd, selectors.EVENT_READ, (_Source.EXIT, spec.key))
         if child.read_fd is not None:
             self._selector.register(child.read_fd, selectors.EVENT_READ, (_Source.OUTPUT, spec.key))
@@ -355,10 +349,10 @@ class Supervisor:
                 self._unwatch(fd)
         step.exit_fd = None
         step.member_fds.clear()
-        if step.read_fd is not None:
+        if step.output.read_fd is not None:
             self._copy_output(step, limit=_DRAIN_LIMIT)
             self._close_output(step)
-        os.close(step.log_fd)
+        masks = step.output.close()
         timed_out = step.stop is _Stop.TIMEOUT
         code = step.process.returncode
         # An end whose status could not be read is a failure, never a pass (not even when the
@@ -371,7 +365,8 @@ class Supervisor:
                 timed_out=timed_out,
                 cancelled=step.stop is _Stop.CANCEL,
                 error=lost,
-                log_error=step.log_error,
+                log_error=step.output.error,
+                masks=masks,
                 started=step.started,
                 finished=_now(),
             )
@@ -381,32 +376,13 @@ class Supervisor:
 
     def _copy_output(self, step: _Step, *, limit: int) -> None:
         """Copies up to `limit` chunks from the step's pipe to its log (masked) and observer."""
-        assert step.read_fd is not None
-        for _ in range(limit):
-            try:
-                chunk = os.read(step.read_fd, _CHUNK)
-            except BlockingIOError:
-                return
-            if not chunk:
-                self._close_output(step)
-                return
-            self._emit(step, step.masker.feed(chunk) if step.masker else chunk)
+        if not step.output.copy(limit=limit):
+            self._close_output(step)
 
     def _close_output(self, step: _Step) -> None:
-        if step.read_fd is None:
-            return
-        if step.masker is not None:
-            self._emit(step, step.masker.flush())
-        self._unwatch(step.read_fd)
-        step.read_fd = None
-
-    def _emit(self, step: _Step, data: bytes) -> None:
-        if not data:
-            return
-        if step.log_error is None:
-            step.log_error = write_all(step.log_fd, data)
-        if self._on_output is not None:
-            self._on_output(step.spec.key, data)
+        read_fd = step.output.end_pipe()
+        if read_fd is not None:
+            self._unwatch(read_fd)
 
     def _unwatch(self, fd: int) -> None:
         with contextlib.suppress(KeyError, ValueError):

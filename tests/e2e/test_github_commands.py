@@ -139,6 +139,61 @@ def test_a_steps_own_masks_and_annotations_work_as_on_github(tmp_path: Path, mod
     assert "the tokens again: *** ***" in tails["later"]
 
 
+KEPT = """
+name: kept
+secrets: [PIPED]
+steps:
+  - id: announces
+    cache: true
+    run: |
+      echo "before: {value}"
+      echo "::add-mask::{value}"
+      printf 'after: {value}\\r\\n'
+      echo "  ##[ADD-MASK]{other}"
+      echo "then: {value} {other}"
+  - id: later
+    needs: [announces]
+    run: 'echo "later: {value} {other}"'
+"""
+VALUE = "tok-kept-81f2a4"
+OTHER = "tok-other-6c03d9"
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("piped", [False, True], ids=["straight-to-the-file", "through-the-masking-pipe"])
+def test_a_steps_own_mask_hides_its_value_in_the_kept_log_from_the_announcement_on(
+    tmp_path: Path, mode: str, piped: bool
+) -> None:
+    # Before, the log files kept under .ci-orchestrator/logs held the value a step announced,
+    # whatever the console and the reports hid; the cached copy of the log too.
+    playbook = KEPT.format(value=VALUE, other=OTHER)
+    if not piped:  # no secrets: the step writes its log itself
+        playbook = playbook.replace("secrets: [PIPED]\n", "")
+    process, runner, _ = github_run(tmp_path, playbook, "--output", mode)
+    assert process.returncode == 0, process.stderr
+    assert {VALUE, OTHER} <= set(runner.masks)
+    # Streamed, the line before the announcement is shown as it came, as on GitHub.
+    assert [line for line in runner.check_leaks(VALUE) if "before: " not in line] == []
+    assert runner.check_leaks(OTHER) == []
+    logs = {path.name: path.read_bytes() for path in (tmp_path / ".ci-orchestrator" / "logs").glob("*/*.log")}
+    # What came before the announcement is as it was (GitHub masks from then on); the rest not.
+    assert logs["announces.log"] == (
+        f"before: {VALUE}\n::add-mask::***\nafter: ***\r\n  ##[ADD-MASK]***\nthen: *** ***\n".encode()
+    )
+    assert logs["later.log"] == b"later: *** ***\n"  # started after: masked as a secret is
+
+    # Served from the cache, its masks are announced again, and its stored log holds none.
+    again, runner, _ = github_run(tmp_path, playbook, "--output", mode)
+    assert again.returncode == 0, again.stderr
+    assert "cached" in again.stdout or mode == "quiet"
+    assert {VALUE, OTHER} <= set(runner.masks)
+    assert runner.check_leaks(VALUE) == [] and runner.check_leaks(OTHER) == []
+    folders = sorted((tmp_path / ".ci-orchestrator" / "logs").iterdir())
+    assert len(folders) == 2
+    assert (folders[1] / "announces.log").read_bytes() == logs["announces.log"]  # as the cache kept it
+    assert (folders[1] / "later.log").read_bytes() == b"later: *** ***\n"
+
+
 BLOCKED = """
 name: blocked
 steps:

@@ -277,7 +277,7 @@ def test_a_record_whose_text_is_not_unicode_is_refused_by_repro(tmp_path: Path) 
     record = json.loads((tmp_path / ".ci-orchestrator/reports/run.json").read_text())
     record["vars"] = {"X": "\ud800"}  # JSON's escape of half a character: no text holds it
     (tmp_path / "crafted.json").write_text(json.dumps(record), encoding="utf-8")
-    refused(run(tmp_path, "repro", "crafted.json"), "crafted.json: '\\ud800' is not valid Unicode text")
+    refused(run(tmp_path, "repro", "crafted.json"), "not a run record: '\\ud800' is not valid Unicode text")
 
 
 @pytest.mark.parametrize(
@@ -306,8 +306,12 @@ def test_a_concurrency_of_any_length_is_no_limit_or_refused(
         refused(result, expected)
 
 
-@pytest.mark.parametrize("command", [("repro",), ("report", "merge")])
+@pytest.mark.parametrize(
+    "command",
+    [("repro",), ("report", "merge"), ("report", "compare"), ("report", "comment"), ("run", "--baseline")],
+)
 def test_a_run_record_that_is_a_device_is_refused_not_read_for_ever(
     tmp_path: Path, command: tuple[str, ...]
 ) -> None:
-    refused(run(tmp_path, *command, "/dev/zero"), "/dev/zero: not a regular file")
+    project(tmp_path)
+    refused(run(tmp_path, *command, "/dev/zero"), "/dev/zero: cannot read run record: not a regular file")

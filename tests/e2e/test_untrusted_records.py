@@ -165,3 +165,106 @@ def test_a_bad_record_is_an_error_that_acts_as_no_command(tmp_path: Path, change
     assert process.returncode == 2
     assert "run-1.json" in process.stderr and "Traceback" not in process.stderr
     assert [command.name for command in runner.commands] == []
+
+
+def record_commands(work: Path) -> list[tuple[str, ...]]:
+    """Every command that reads a run record, given `crafted.json` (and a playbook `ci` to run)."""
+    (work / "playbooks").mkdir(exist_ok=True)
+    (work / "playbooks" / "ci.yml").write_text(
+        "name: ci\nsteps:\n  - id: a\n    run: 'true'\n", encoding="utf-8"
+    )
+    return [
+        ("report", "merge", "crafted.json"),
+        ("report", "compare", "crafted.json", "crafted.json"),
+        ("report", "comment", "crafted.json", "--pr", "1"),
+        ("repro", "crafted.json"),
+        ("run", "--baseline", "crafted.json"),
+    ]
+
+
+def test_a_shard_count_past_the_limit_is_refused_at_once(tmp_path: Path) -> None:
+    # Before, the merge counted the shards of a set of 99,999,999,999,999 one by one: it never ended.
+    crafted = record(step("a"), shard="1/99999999999999")
+    (tmp_path / "crafted.json").write_text(json.dumps(crafted), encoding="utf-8")
+    for command in record_commands(tmp_path):
+        process = run_cli(tmp_path, *command, timeout=30)
+        assert process.returncode == 2, (command, process.stderr)
+        assert (
+            "crafted.json: shard: invalid shard '1/99999999999999': N must be at most 256" in process.stderr
+        )
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # 128 + -128: before, a failed merge exited 0, and 128 + 10**30 was a traceback.
+        ({"interrupted_by": -128}, "interrupted_by: -128 is not from 1 to 64"),
+        ({"interrupted_by": 10**30}, "interrupted_by: 1000000000000000000000000000000 is not from 1 to 64"),
+        ({"steps": [step("a", exit_code=-256)]}, "steps[0].exit_code: -256 is not from 0 to 255"),
+        ({"steps": [step("a", duration=1e308)]}, "steps[0].duration: 1e+308 is not from 0 to 1,000,000,000"),
+        ({"steps": [step("a", attempts=-1)]}, "steps[0].attempts: -1 is not from 0 to"),
+        (
+            {"stats": {"resource_utilization": {"cpu": "x"}}},
+            "stats.resource_utilization.cpu: unexpected value",
+        ),
+        (
+            {"stats": {"max_concurrency_seen": 10**20}},
+            "stats.max_concurrency_seen: 100000000000000000000 is not",
+        ),
+        ({"matrix_filters": {"os": 5}}, "matrix_filters.os: expected a list of values"),
+        ({"started": "0001-01-01T00:00:00+14:00"}, "started: not an ISO 8601 time"),
+        ({"steps": [step("a", tests={"total": 10**20})]}, "steps[0].tests.total: expected a count from 0 to"),
+        ({"version": 1.5}, "version: run record version 1.5 is unknown"),
+    ],
+)
+def test_a_records_numbers_are_held_to_what_a_run_writes(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
+    process, runner, texts = merge(tmp_path, record(step("a")) | change)
+    assert process.returncode == 2, process.stderr
+    assert f"run-1.json: {expected}" in process.stderr
+    assert [command.name for command in runner.commands] == []
+    assert "Traceback" not in process.stderr and not texts["json"]
+
+
+def test_a_record_past_64_mib_is_refused_unread(tmp_path: Path) -> None:
+    text = json.dumps(record(step("a")))
+    with (tmp_path / "crafted.json").open("w", encoding="utf-8") as file:
+        file.write(text)
+        file.write(" " * (64 * 1024 * 1024 - len(text) + 1))  # still a valid record: blanks after it
+    for command in record_commands(tmp_path):
+        process = run_cli(tmp_path, *command)
+        assert process.returncode == 2, (command, process.stderr)
+        expected = "crafted.json: cannot read run record: 67,108,865 bytes, more than the 64 MiB read"
+        assert expected in process.stderr, process.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "place"),
+    [
+        ('{"run_id": "\\udc80", "playbook": "ci"}', "1:13"),
+        ('{"run_id": "r",\n "vars": {"\\ud83d": "x"}}', "2:12"),
+        ('{"run_id": "r", "notes": ["\\ud83d\\u0041"]}', "1:28"),  # a first half, no second
+    ],
+)
+def test_lone_surrogate_escapes_in_a_record_are_refused_where_they_are(
+    tmp_path: Path, text: str, place: str
+) -> None:
+    # Before: a traceback from whatever wrote the text first (a report, the console, sqlite).
+    (tmp_path / "crafted.json").write_text(text, encoding="utf-8")
+    for command in record_commands(tmp_path):
+        process = run_cli(tmp_path, *command)
+        assert process.returncode == 2, (command, process.stderr)
+        assert f"crafted.json:{place}: not a run record: '\\u" in process.stderr, process.stderr
+        assert "is not valid Unicode text (half of a character)" in process.stderr
+        assert "Traceback" not in process.stderr
+
+
+def test_a_surrogate_pair_and_escaped_backslashes_are_text(tmp_path: Path) -> None:
+    crafted = json.dumps(record(step("a"), vars={"X": "\U0001f600 \\ud800"}))  # an emoji; `\ud800` as text
+    assert "\\ud83d\\ude00" in crafted and "\\\\ud800" in crafted
+    (tmp_path / "crafted.json").write_text(crafted, encoding="utf-8")
+    process = run_cli(tmp_path, "report", "merge", "crafted.json")
+    assert process.returncode == 1, process.stderr
+    again = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text(encoding="utf-8"))
+    assert again["vars"] == {"X": "\U0001f600 \\ud800"}

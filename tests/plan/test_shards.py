@@ -8,22 +8,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ci_orchestrator.errors import UsageError
 from ci_orchestrator.plan.graph import components
-from ci_orchestrator.plan.shards import assign_shards, parse_shard
-
-
-@pytest.mark.parametrize(("text", "shard"), [("1/1", (1, 1)), ("2/3", (2, 3)), (" 3 / 3 ", (3, 3))])
-def test_shard_options_are_read(text: str, shard: tuple[int, int]) -> None:
-    assert parse_shard(text) == shard
-
-
-@pytest.mark.parametrize("text", ["", "2", "0/3", "4/3", "1/0", "a/b", "-1/3", "1/3/4", "1.5/3"])
-def test_bad_shard_options_are_usage_errors(text: str) -> None:
-    with pytest.raises(UsageError, match="invalid shard") as caught:
-        parse_shard(text)
-    assert caught.value.exit_code == 2
-    assert str(caught.value).startswith("--shard: ")
+from ci_orchestrator.plan.shards import assign_shards
 
 
 def test_connected_nodes_stay_on_one_shard() -> None:
