@@ -16,7 +16,7 @@ import typer
 from ci_orchestrator import __version__
 from ci_orchestrator.commands.option_help import ARGUMENTS, OPTIONS
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
-from ci_orchestrator.options import RunOptions, Selection, undecodable_argument
+from ci_orchestrator.options import RunOptions, Selection, command_line_selection, undecodable_argument
 from ci_orchestrator.output import workflow_commands
 
 
@@ -88,28 +88,6 @@ SummaryOpt = Annotated[str | None, _option("--summary")]
 JsonOpt = Annotated[str | None, _option("--json")]
 
 
-def _selection(
-    playbook: str | None,
-    select: list[str] | None,
-    only: bool,
-    matrix: list[str] | None,
-    var: list[str] | None,
-    shard: str | None,
-    profile: str | None,
-    config: str | None,
-) -> Selection:
-    return Selection(
-        playbook=playbook,
-        select=",".join(select) if select else None,
-        only=only,
-        matrix=tuple(matrix or ()),
-        variables=tuple(var or ()),
-        shard=shard,
-        profile=profile,
-        config=config,
-    )
-
-
 @app.command()
 def run(
     playbook: PlaybookArg = None,
@@ -142,7 +120,7 @@ def run(
     """
     from ci_orchestrator import pipeline
 
-    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    selection = command_line_selection(playbook, select, only, matrix, var, shard, profile, config)
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -184,7 +162,7 @@ def plan(
     """Show what `run` would do; run nothing."""
     from ci_orchestrator import pipeline
 
-    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    selection = command_line_selection(playbook, select, only, matrix, var, shard, profile, config)
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -306,23 +284,10 @@ def cache_explain(
     """Why a step would run, or be taken from the cache."""
     from ci_orchestrator.commands import cache_upkeep
 
-    if len(args) > 2:
-        typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-    typer.echo(
-        cache_upkeep.cache_explain(
-            Selection(
-                playbook=playbook,
-                matrix=tuple(matrix or ()),
-                variables=tuple(var or ()),
-                profile=profile,
-                config=config,
-            ),
-            step,
-            cache_dir,
-        )
+    selection = Selection(
+        matrix=tuple(matrix or ()), variables=tuple(var or ()), profile=profile, config=config
     )
+    typer.echo(cache_upkeep.cache_explain_words(args, selection, cache_dir))
 
 
 @app.command()

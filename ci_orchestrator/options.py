@@ -59,6 +59,29 @@ class RunOptions:
     baseline: str | None = None  # `--baseline`: a run.json, `auto` (None) or `none`
 
 
+def command_line_selection(
+    playbook: str | None,
+    select: Sequence[str] | None,
+    only: bool,
+    matrix: Sequence[str] | None,
+    variables: Sequence[str] | None,
+    shard: str | None,
+    profile: str | None,
+    config: str | None,
+) -> Selection:
+    """The selection that `run` and `plan` options give (`--select` may be given more than once)."""
+    return Selection(
+        playbook=playbook,
+        select=",".join(select) if select else None,
+        only=only,
+        matrix=tuple(matrix or ()),
+        variables=tuple(variables or ()),
+        shard=shard,
+        profile=profile,
+        config=config,
+    )
+
+
 def not_unicode(texts: Iterable[str]) -> str | None:
     """The first of `texts` that is not valid Unicode, as a message may show it, or None.
 
