@@ -11,9 +11,7 @@ import json
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.errors import UsageError
 from ci_orchestrator.playbook import loader
-from ci_orchestrator.units import MAX_SHARDS
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import Selection
@@ -58,8 +56,6 @@ def schedules(playbook: Playbook) -> dict[str, str]:
 
 
 def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTION) -> str:
-    if not 1 <= shards <= MAX_SHARDS:
-        raise UsageError(f"--shards must be from 1 to {MAX_SHARDS} (GitHub's most jobs of one matrix)")
     playbook = loader.load_playbook(loader.find_playbook(selection.playbook, root=Path.cwd()))
     crons = schedules(playbook)
     lines = [

@@ -53,7 +53,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--config": ("PATH", "Settings file to read instead of the working directory's."),
     "--format": ("text|json|mermaid|github-matrix", "What to print."),
     "plan --shards": ("N", "With github-matrix: one entry per shard, N at most."),
-    "export --shards": ("N", "Runners to split the run across."),
+    "export --shards": ("N", "Runners to split the run across: at most 256, GitHub's jobs of one matrix."),
     "--max-size": (
         "SIZE",
         "Evict least recently used entries down to this size, e.g. 500MB, 2GiB (default: the "

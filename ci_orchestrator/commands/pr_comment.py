@@ -36,8 +36,6 @@ def comment(record: Path | None, *, mode: str = "always", number: int | None = N
 
     if mode not in MODES:
         raise UsageError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
-    if number is not None and number < 1:
-        raise UsageError(f"--pr {number}: expected a pull request number")
     result = read_run_record(Path.cwd() / REPORTS_DIR / "run.json" if record is None else record)
     if mode == "off":
         return "comment mode off: no comment posted"

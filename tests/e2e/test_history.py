@@ -100,11 +100,15 @@ def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
     newest = run_cli(work, "history", "--limit", "1")
     assert newest.returncode == 0, newest.stderr
     assert [line.split()[0] for line in newest.stdout.splitlines()[1:]] == [failed]
-    for limit in ("0", "-1"):
-        refused = run_cli(work, "history", f"--limit={limit}")
-        assert refused.returncode == 2, refused.stdout
-        assert f"--limit must be at least 1, got {limit}" in refused.stderr
-        assert not refused.stdout
+    huge = "99999999999999999999"  # past what SQLite holds
+    for words in (["history"], ["history", "export", "copy.db"]):
+        for limit in ("0", "-1", huge):
+            refused = run_cli(work, *words, f"--limit={limit}")
+            assert refused.returncode == 2, refused.stdout
+            assert f"'--limit': {limit} is not in the range 1<=x<=2147483647" in refused.stderr
+            assert "Traceback" not in refused.stderr
+            assert not refused.stdout
+    assert not (work / "copy.db").exists()
 
     prefix = run_cli(work, "history", "show", passed[:-3])
     assert prefix.returncode == 0
