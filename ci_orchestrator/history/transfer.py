@@ -4,14 +4,21 @@ added to the history here (`history import`).
 
 A copy that comes back is untrusted (any workflow run of the branch may have written the cache
 entry): it is opened read-only, and only finished runs whose every value has the form the
-history writes are taken; runs already here are kept as they are.
+history writes are taken; runs already here are kept as they are. SQLite runs what a database
+declares, so before a row is read the file must hold the history's two tables and their
+indexes only: a view, a trigger, a virtual table or a computed column (a query that never ends,
+in place of `runs`) is refused. What is read is bounded: each value to `MAX_VALUE_BYTES`, a run's
+steps to `MAX_STEPS`, and the whole reading to `IMPORT_SECONDS`, SQLite handing control back
+to Python all along, so that SIGINT and SIGTERM end the command at once.
 """
 
 from __future__ import annotations
 
+import contextlib
 import math
 import sqlite3
 import stat
+import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
@@ -23,11 +30,18 @@ from ci_orchestrator.output.untrusted import NotJson, parse_json
 from ci_orchestrator.results import RunStatus, Status, iso_time
 
 if TYPE_CHECKING:
+    from collections.abc import Iterator
     from pathlib import Path
 
     from ci_orchestrator.history.database import History
 
 EXPORT_RUNS = 100  # runs a copy keeps: durations take the last 5, a comparison one
+IMPORT_SECONDS = 30.0
+"""The longest an import reads the other database: a copy of 500 runs takes well under a second."""
+MAX_VALUE_BYTES = 16 * 1024 * 1024  # of one value read: a step's tests or matrix are a few KB
+MAX_STEPS = 100_000  # of one run: a run with more is passed over
+_PROGRESS_EVERY = 10_000  # SQLite instructions between two looks at the clock and at signals
+_TABLES = ("runs", "steps")
 _RUN_STATUSES = frozenset(status.value for status in RunStatus)
 _STEP_STATUSES = frozenset(status.value for status in Status)
 _RUN_COLUMNS = (
@@ -107,10 +121,11 @@ def _refuse_other_than_file(target: Path) -> None:
     )
 
 
-def import_runs(history: History, source: Path) -> tuple[int, int]:
+def import_runs(history: History, source: Path, *, seconds: float = IMPORT_SECONDS) -> tuple[int, int]:
     """Add the finished runs of the run database at `source` that this history lacks (its newest
     `KEEP_RUNS`), then keep the newest `KEEP_RUNS` of all. Returns (runs added, runs passed
-    over: already here, unfinished, or not of the history's form)."""
+    over: already here, unfinished, or not of the history's form). Reading `source` for more
+    than `seconds` is a `HistoryError`, nothing added."""
     where = Location(file=str(source))
     if not source.is_file():
         raise HistoryError("no run database there", location=where)
@@ -119,13 +134,35 @@ def import_runs(history: History, source: Path) -> tuple[int, int]:
         other = sqlite3.connect(f"file:{quote(str(source.resolve()))}?immutable=1", uri=True)
     except sqlite3.Error as error:
         raise HistoryError(f"cannot open the run database: {error}", location=where) from None
+    deadline = time.monotonic() + seconds
+    # A Python callback every so many instructions: the clock is looked at, and a signal's handler
+    # runs there (a long SQLite call would otherwise hold it until the call returns).
+    other.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_EVERY)
+    other.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+
+    @contextlib.contextmanager
+    def reading() -> Iterator[None]:
+        """What goes wrong reading `other` named as its problem (not this history's)."""
+        try:
+            yield
+        except sqlite3.Error as error:
+            if time.monotonic() > deadline:
+                message = (
+                    f"not read: reading it takes more than {seconds:g} s (a copy of a history, under 1 s)"
+                )
+                raise HistoryError(message, location=where) from None
+            raise HistoryError(f"not a run database this version reads: {error}", location=where) from None
+
     added = 0
     try:
-        runs, passed_over = _runs(other, where)
+        with reading():
+            _check_schema(other, where)
+            runs, passed_over = _runs(other, where)
         here = {row["run_id"] for row in history.read("SELECT run_id FROM runs")}
         with history.writing() as connection:
             for run in runs:
-                steps = None if run["run_id"] in here else _steps(other, run["run_id"])
+                with reading():
+                    steps = None if run["run_id"] in here else _steps(other, run["run_id"])
                 if steps is None:
                     passed_over += 1
                     continue
@@ -145,11 +182,37 @@ def import_runs(history: History, source: Path) -> tuple[int, int]:
                 )
                 added += 1
         history.drop_old_runs(KEEP_RUNS)
-    except sqlite3.Error as error:
-        raise HistoryError(f"not a run database this version reads: {error}", location=where) from None
     finally:
         other.close()
     return added, passed_over
+
+
+def _check_schema(other: sqlite3.Connection, where: Location) -> None:
+    """The database holds the history's tables and their indexes only (and SQLite's own
+    tables), each table's columns stored ones: else a `HistoryError` that names what it holds."""
+    for kind, name, table, sql in other.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"):
+        if kind == "index" and table in _TABLES:
+            continue
+        if kind == "table" and (
+            str(name).startswith("sqlite_")
+            or (name in _TABLES and str(sql).startswith("CREATE TABLE"))  # not a virtual table
+        ):
+            continue
+        what = "a virtual table" if str(sql).startswith("CREATE VIRTUAL") else f"a {kind}"
+        shown = str(name) if len(str(name)) <= 40 else f"{str(name)[:37]}..."
+        raise HistoryError(
+            f"not a run database: it holds {what} {shown!r}, which the history never makes", location=where
+        )
+    for table in _TABLES:
+        # `hidden` is 2 or 3 for a computed column: an expression run at each read.
+        computed = other.execute(
+            "SELECT name FROM pragma_table_xinfo(?) WHERE hidden != 0", (table,)
+        ).fetchone()
+        if computed is not None:
+            raise HistoryError(
+                f"not a run database: {table}.{computed[0]} is a computed column, never one of the history",
+                location=where,
+            )
 
 
 def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, Any]], int]:
@@ -181,8 +244,8 @@ def _steps(other: sqlite3.Connection, run_id: str) -> list[sqlite3.Row] | None:
     steps = other.execute(
         f"SELECT {columns} FROM steps WHERE run_id = ? ORDER BY rowid",  # noqa: S608 - our column names
         (run_id,),
-    ).fetchall()
-    return steps if all(_valid_step(step) for step in steps) else None
+    ).fetchmany(MAX_STEPS + 1)
+    return steps if len(steps) <= MAX_STEPS and all(_valid_step(step) for step in steps) else None
 
 
 def _valid_run(run: dict[str, Any]) -> bool:

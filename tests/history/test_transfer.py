@@ -21,7 +21,6 @@ from tests.helpers import T0, cli_environment, run_cli, run_result, step_result
 if TYPE_CHECKING:
     from pathlib import Path
 
-
 BROKEN = TestResults.of([TestCaseResult(classname="suite", name="test_x", outcome=TestOutcome.FAILED)])
 
 
@@ -227,3 +226,76 @@ def test_an_export_writes_a_regular_file_and_never_replaces_a_link_a_fifo_or_a_f
     replaced = run_cli(work, "history", "export", str(old))
     assert replaced.returncode == 0, replaced.stderr
     assert run_ids(old) != []
+
+
+@pytest.mark.parametrize(
+    ("damage", "said"),
+    [
+        (  # rows without end: the read of `runs` would never finish
+            "ALTER TABLE runs RENAME TO kept_runs;"
+            " CREATE VIEW runs AS WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n)"
+            " SELECT 'r' || x AS run_id, 'ci' AS playbook, 'p' AS playbook_path,"
+            " '2026-01-01T00:00:00Z' AS started, '2026-01-01T00:00:01Z' AS finished, 'passed' AS status,"
+            " 1 AS total, 'h' AS host, 1 AS pid FROM n",
+            "it holds a table 'kept_runs', which the history never makes",
+        ),
+        (
+            "DROP TABLE runs; CREATE VIEW runs AS SELECT * FROM steps",
+            "it holds a view 'runs', which the history never makes",
+        ),
+        (
+            "CREATE TRIGGER t AFTER INSERT ON steps BEGIN SELECT 1; END",
+            "it holds a trigger 't', which the history never makes",
+        ),
+        (
+            "ALTER TABLE steps ADD COLUMN slow AS (length(hex(zeroblob(100000000))))",
+            "steps.slow is a computed column, never one of the history",
+        ),
+    ],
+)
+def test_a_database_that_runs_queries_of_its_own_is_refused_at_once(
+    tmp_path: Path, damage: str, said: str
+) -> None:
+    other = tmp_path / "other.db"
+    fill(other, 1)
+    connection = sqlite3.connect(other)
+    connection.executescript(damage)
+    connection.close()
+    work = tmp_path / "work"
+    work.mkdir()
+    refused = run_cli(work, "history", "import", str(other), env=cli_environment(work, CI="true"), timeout=60)
+    assert refused.returncode == 1, refused.stdout
+    assert f"{other}: not a run database: {said}" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+@pytest.fixture(scope="module")
+def slow_history(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run database of the history's form that takes half a minute to read: 500 runs, each of
+    whose steps is looked for among 1,000,000 steps of a table without an index."""
+    from ci_orchestrator.history.database import _SCHEMA
+
+    path = tmp_path_factory.mktemp("slow") / "history.db"
+    connection = sqlite3.connect(path)
+    connection.executescript(_SCHEMA.replace(",\n    PRIMARY KEY (run_id, id)", ""))
+    connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+    numbers = "WITH RECURSIVE n(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM n LIMIT {})"
+    connection.execute(
+        "INSERT INTO runs (run_id, playbook, playbook_path, started, finished, status, total, host, pid) "
+        f"{numbers.format(500)} SELECT 'run-' || x, 'ci', 'playbooks/ci.yml', '2026-01-01T00:00:00Z',"
+        " '2026-01-01T00:01:00Z', 'passed', 1, 'host', 1 FROM n"
+    )
+    connection.execute(
+        "INSERT INTO steps (run_id, id, step, matrix, status, attempts, duration, cached) "
+        f"{numbers.format(1_000_000)} SELECT 'elsewhere', 's' || x, 's', '{{}}', 'passed', 1, 1.0, 0 FROM n"
+    )
+    connection.commit()
+    connection.close()
+    return path
+
+
+def test_reading_a_database_is_bounded_in_time(tmp_path: Path, slow_history: Path) -> None:
+    with History.open(tmp_path / "here.db") as history:
+        with pytest.raises(HistoryError, match=r"not read: reading it takes more than 0\.5 s"):
+            transfer.import_runs(history, slow_history, seconds=0.5)
+        assert history.runs() == []
