@@ -12,6 +12,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.output.masking import mask
+from ci_orchestrator.output.untrusted import parse_json
 from ci_orchestrator.results import RECORDED_FAILURES, TestCaseResult, TestOutcome, TestResults
 
 if TYPE_CHECKING:
@@ -33,10 +34,7 @@ def read_tests_row(text: object) -> TestResults | None:
     """The tests a row holds (None for NULL): counts, and the failing tests by name only."""
     if text is None:
         return None
-    try:
-        data = json.loads(text) if isinstance(text, str) else None
-    except RecursionError:  # arrays nested thousands deep
-        raise ValueError("nested too deep") from None
+    data = parse_json(text) if isinstance(text, str) else None  # NotJson: a ValueError
     if not isinstance(data, dict):
         raise ValueError("not a JSON object")  # noqa: TRY004 - one error for every form it is not of
     counts: dict[str, int] = {}

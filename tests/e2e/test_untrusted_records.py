@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
@@ -268,3 +269,36 @@ def test_a_surrogate_pair_and_escaped_backslashes_are_text(tmp_path: Path) -> No
     assert process.returncode == 1, process.stderr
     again = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text(encoding="utf-8"))
     assert again["vars"] == {"X": "\U0001f600 \\ud800"}
+
+
+@pytest.mark.parametrize("depth", [101, 100_000])
+def test_json_nested_past_100_deep_is_refused_by_every_reader_alike(tmp_path: Path, depth: int) -> None:
+    # Before: 100,000 deep was a RecursionError traceback; 101 to some 970 deep was read by some
+    # commands and refused by others, by how deep in the interpreter each read it.
+    nested = "[" * depth + "]" * depth
+    too_deep = "invalid JSON (arrays and objects nested more than 100 deep)"
+    text = json.dumps(record(step("a", matrix={"k": "NESTED"}))).replace('"NESTED"', nested)
+    (tmp_path / "crafted.json").write_text(text, encoding="utf-8")
+    for command in record_commands(tmp_path):
+        process = run_cli(tmp_path, *command)
+        assert process.returncode == 2, (command, process.stderr)
+        assert f"crafted.json: not a run record: {too_deep}" in process.stderr
+        assert "Traceback" not in process.stderr
+
+    (tmp_path / "good.json").write_text(json.dumps(record(step("a"))), encoding="utf-8")
+    event = tmp_path / "event.json"
+    event.write_text(f'{{"pull_request": {nested}}}', encoding="utf-8")
+    env = cli_environment(tmp_path, GITHUB_EVENT_PATH=str(event), GITHUB_TOKEN="t", GITHUB_REPOSITORY="o/r")
+    commented = run_cli(tmp_path, "report", "comment", "good.json", env=env)
+    assert commented.returncode == 0, commented.stderr
+    assert f"the event file $GITHUB_EVENT_PATH ({event}) is not read: {too_deep}" in commented.stderr
+
+    assert run_cli(tmp_path, "run").returncode == 0
+    assert run_cli(tmp_path, "history", "export", "carried.db").returncode == 0
+    with sqlite3.connect(tmp_path / "carried.db") as connection:
+        connection.execute("UPDATE runs SET run_id = 'carried'")
+        connection.execute("UPDATE steps SET run_id = 'carried', matrix = ?", (nested,))
+    connection.close()
+    imported = run_cli(tmp_path, "history", "import", "carried.db")
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("imported 0 runs from carried.db (1 passed over")
