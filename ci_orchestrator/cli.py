@@ -52,7 +52,7 @@ report_app = typer.Typer(help="Work with run records.", no_args_is_help=True)
 cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
 config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
 export_app = typer.Typer(help="Export the playbook for other systems.", no_args_is_help=True)
-server_app = typer.Typer(help="See or stop this user's run servers.", no_args_is_help=True)
+server_app = typer.Typer(help="See or stop run servers (ci-orchestrator kept loaded).", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(cache_app, name="cache")
 app.add_typer(config_app, name="config")
@@ -91,6 +91,7 @@ TimeoutOpt = Annotated[str | None, _option("--timeout")]
 JunitOpt = Annotated[str | None, _option("--junit")]
 SummaryOpt = Annotated[str | None, _option("--summary")]
 JsonOpt = Annotated[str | None, _option("--json")]
+OutputOpt = Annotated[str | None, _option("--output")]
 
 
 @app.command()
@@ -112,7 +113,7 @@ def run(
     junit: JunitOpt = None,
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
-    output: Annotated[str | None, _option("--output")] = None,
+    output: OutputOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     baseline: Annotated[str | None, _option("--baseline")] = None,
@@ -325,11 +326,33 @@ def repro(
     record: Annotated[Path, _argument("record")],
     instance: Annotated[str | None, _argument("instance")] = None,
     concurrency: ConcurrencyOpt = None,
+    no_cache: Annotated[bool, _option("--no-cache", key="repro --no-cache")] = False,
+    cache_dir: CacheDirOpt = None,
+    junit: JunitOpt = None,
+    summary: SummaryOpt = None,
+    json_path: JsonOpt = None,
+    output: OutputOpt = None,
 ) -> None:
-    """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
-    from ci_orchestrator import pipeline
+    """Rerun here the failed instances of a recorded run (or the one named, or a step's failed
+    ones), with its playbook, matrix values and variables; what they need may come from the cache.
 
-    raise typer.Exit(pipeline.repro(record, instance, RunOptions(concurrency=concurrency)))
+    \b
+    Reports: .ci-orchestrator/reports/repro/RUN_ID/ (RUN_ID: the record's; never the record read)
+    """
+    from ci_orchestrator.commands import repro as reproducing
+
+    options = RunOptions(
+        concurrency=concurrency,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+        junit=junit,
+        summary=summary,
+        json=json_path,
+        output=output,
+    )
+    done = reproducing.repro(record, instance, options)
+    typer.echo(done.where)
+    raise typer.Exit(done.code)
 
 
 @export_app.command("github-workflow")
@@ -354,18 +377,20 @@ def export_playbook_digest(playbook: PlaybookArg = None) -> None:
 
 @server_app.command("status")
 def server_status() -> None:
-    """List this user's run servers: each keeps ci-orchestrator loaded for commands run like this one."""
+    """List this user's run servers (each keeps ci-orchestrator loaded for commands started in
+    its context): pid, version, idle time, the directory of its code; this context's first."""
     from ci_orchestrator.server import control
 
     typer.echo(control.status_text())
 
 
 @server_app.command("stop")
-def server_stop() -> None:
-    """Stop this user's run servers (each once the commands it runs are done)."""
+def server_stop(every: Annotated[bool, _option("--all", key="server stop --all")] = False) -> None:
+    """Stop this context's run server (the one commands started here use), once the commands it
+    runs are done; with --all, every run server of this user."""
     from ci_orchestrator.server import control
 
-    typer.echo(control.stop_all())
+    typer.echo(control.stop_servers(every=every))
 
 
 def _version(value: bool) -> None:

@@ -57,6 +57,7 @@ class RunOptions:
     json: str | None = None
     output: str | None = None
     baseline: str | None = None  # `--baseline`: a run.json, `auto` (None) or `none`
+    fresh: tuple[str, ...] = ()  # instance ids never taken from the cache (those `repro` reruns)
 
 
 def command_line_selection(

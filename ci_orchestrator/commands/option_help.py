@@ -31,6 +31,12 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--dry-run": (None, "Show the plan; run nothing."),
     "--no-cache": (None, "Neither read nor write the cache."),
     "plan --no-cache": (None, "Do not look at the cache."),
+    "server stop --all": (None, "Stop every run server of this user, not only this context's."),
+    "repro --no-cache": (
+        None,
+        "Neither read nor write the cache: what the instances need runs too (by default it may"
+        " come from the cache; the instances rerun always run).",
+    ),
     "--force": (None, "Run every step even if cached, and refresh the cache."),
     "--cache-dir": (
         "DIR",
@@ -47,7 +53,9 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--json": ("PATH", "JSON run record (default: run.json in the reports folder)."),
     "--output": (
         "grouped|stream|quiet",
-        "How step output reaches the console (default: the settings' output, else grouped).",
+        "How step output reaches the console: grouped (each step's whole log as it ends), stream"
+        " (lines as they come), quiet (a line per step, and the end of a failed step's log)."
+        " Default: the settings' output, else grouped under GitHub Actions, quiet elsewhere.",
     ),
     "--profile": ("NAME", "Settings profile (default: ci under CI, when the settings have one)."),
     "--config": ("PATH", "Settings file to read instead of the working directory's."),
@@ -87,5 +95,8 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "base": ("BASE.json", "The baseline run record."),
     "head": ("HEAD.json", "The run record to compare (default: the last run's)."),
     "comment record": ("RUN.json", "The run record to report (default: the last run's)."),
-    "instance": ("INSTANCE", "One instance id (default: every failed one)."),
+    "instance": (
+        "INSTANCE|STEP",
+        "An instance id, or a step id for its failed instances (default: every failed instance).",
+    ),
 }
