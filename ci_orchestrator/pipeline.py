@@ -346,7 +346,8 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
 
 def merge(records: Sequence[Path], options: RunOptions) -> int:
     """Join run records into one set of reports; exit as a run with those results would."""
-    from ci_orchestrator.reporters.run_record import merge_results, read_run_record
+    from ci_orchestrator.reporters.merging import merge_results
+    from ci_orchestrator.reporters.run_record import read_run_record
 
     if not records:
         raise UsageError("report merge needs at least one run record")

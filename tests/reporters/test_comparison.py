@@ -14,7 +14,8 @@ from ci_orchestrator.errors import UsageError
 from ci_orchestrator.reporters.changes import changes_markdown
 from ci_orchestrator.reporters.comparison import compare
 from ci_orchestrator.reporters.markdown import render_summary
-from ci_orchestrator.reporters.run_record import merge_results, read_run_record, write_run_record
+from ci_orchestrator.reporters.merging import merge_results
+from ci_orchestrator.reporters.run_record import read_run_record, write_run_record
 from ci_orchestrator.results import (
     Comparison,
     DurationChange,

@@ -11,7 +11,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ci_orchestrator.errors import UsageError
-from ci_orchestrator.reporters.run_record import merge_results, read_run_record, write_run_record
+from ci_orchestrator.reporters.merging import merge_results
+from ci_orchestrator.reporters.run_record import read_run_record, write_run_record
 from ci_orchestrator.reporters.writing import ReportError, ReportPaths, write_all
 from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, speedup
 from tests.helpers import T0, run_result, step_result

@@ -19,7 +19,8 @@ from ci_orchestrator.output.workflow_commands import Command
 from ci_orchestrator.reporters.github import WorkflowCommands
 from ci_orchestrator.reporters.junit import render_junit
 from ci_orchestrator.reporters.markdown import render_summary
-from ci_orchestrator.reporters.run_record import merge_results, read_run_record, record, write_run_record
+from ci_orchestrator.reporters.merging import merge_results
+from ci_orchestrator.reporters.run_record import read_run_record, record, write_run_record
 from ci_orchestrator.results import RunStatus, Status, TestCaseResult, TestOutcome, TestResults
 from tests.helpers import run_result, step_result
 from tests.reporters.test_junit_schema import schema_problems
