@@ -3,6 +3,7 @@ instance once, status and stats recomputed, shards missing or given twice said i
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import UsageError
@@ -14,44 +15,40 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
+_LISTED = 5  # instances a note names, at most
+
 
 def merge_results(results: Sequence[RunResult]) -> RunResult:
-    """One run from shard records: each instance once, the one that finished last for the same
-    id (a rerun), whatever the order of the records.
+    """One run from shard records: each instance once (see `_kept_steps`), whatever the order of
+    the records.
 
     Status and stats are recomputed: wall time from the first start to the last finish, serial
     duration the sum of the instances kept, the longest critical path, the highest concurrency,
     and pool utilization weighted by each record's wall time. The merged run id is the records'
     own when they share one, else derived from all of them. Shards of a set of N missing fail the
-    merged run (their steps are in no record); a shard given twice is a note.
+    merged run (their steps are in no record), and so does an instance that two shards of a set
+    both ran (they split different plans: what one ran twice another may have left out); a
+    shard given twice is a note.
     """
     if not results:
         raise UsageError("no run records to merge")
     names = sorted({result.playbook for result in results})
     if len(names) > 1:
         raise UsageError(f"run records of different playbooks cannot be merged: {', '.join(names)}")
-    steps: dict[str, StepResult] = {}
-    ends: dict[str, datetime] = {}
-    for result in results:
-        for step in result.steps:
-            # A step that never ran ended with its run. A tie goes to the later record; the first
-            # position stays.
-            end = step.finished or result.finished
-            if step.id not in ends or end >= ends[step.id]:
-                steps[step.id] = step
-                ends[step.id] = end
+    steps, split_twice = _kept_steps(results)
     first = results[0]
     started = min(result.started for result in results)
     finished = max(result.finished for result in results)
     interrupted_by = next((r.interrupted_by for r in reversed(results) if r.interrupted_by is not None), None)
     merged_steps = tuple(steps.values())
     missing, notes = _shard_notes(results)
+    notes += _split_notes(split_twice)
     status = RunStatus.of(merged_steps, interrupted=interrupted_by is not None)
     return RunResult(
         run_id=_merged_run_id(results),
         playbook=first.playbook,
         playbook_path=first.playbook_path,
-        status=RunStatus.FAILED if missing and status is RunStatus.PASSED else status,
+        status=RunStatus.FAILED if (missing or split_twice) and status is RunStatus.PASSED else status,
         started=started,
         finished=finished,
         steps=merged_steps,
@@ -66,6 +63,66 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
         commit=first.commit,
         comparison=merge_comparisons(results),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Copy:
+    """One record's result of an instance, when it ended, and the shard (I, N) of its record."""
+
+    step: StepResult
+    end: datetime
+    shard: tuple[int, int] | None
+
+
+def _kept_steps(results: Sequence[RunResult]) -> tuple[dict[str, StepResult], dict[str, list[_Copy]]]:
+    """Each instance once, at the place it first has in the records; and the copies of each
+    instance that different shards of one set both ran.
+
+    Of an instance in several records, the result that finished last is kept (a rerun: a job run
+    again, a shard given twice); of two that ended at the same moment, a failed one (which came
+    first in the records must not decide whether a failure shows). Of an instance that different
+    shards of a set both ran, a failed copy if one failed: the merged run fails all the same.
+    """
+    copies: dict[str, list[_Copy]] = {}
+    for result in results:
+        shard = parse_shard(result.shard) if result.shard is not None else None  # checked when read
+        for step in result.steps:
+            # A step that never ran ended with its run.
+            copies.setdefault(step.id, []).append(_Copy(step, step.finished or result.finished, shard))
+    kept: dict[str, StepResult] = {}
+    split_twice: dict[str, list[_Copy]] = {}
+    for instance, found in copies.items():
+        if _in_two_shards_of_a_set(found):
+            split_twice[instance] = found
+            kept[instance] = max(found, key=lambda copy: (copy.step.status.is_failure, copy.end)).step
+        else:
+            kept[instance] = max(found, key=lambda copy: (copy.end, copy.step.status.is_failure)).step
+    return kept, split_twice
+
+
+def _in_two_shards_of_a_set(found: Sequence[_Copy]) -> bool:
+    indexes: dict[int, set[int]] = {}
+    for copy in found:
+        if copy.shard is not None:
+            indexes.setdefault(copy.shard[1], set()).add(copy.shard[0])
+    return any(len(of_set) > 1 for of_set in indexes.values())
+
+
+def _split_notes(split_twice: Mapping[str, Sequence[_Copy]]) -> list[str]:
+    """A note for the instances that shards of one set both ran, naming the first few."""
+    if not split_twice:
+        return []
+    shown = [
+        f"{instance!r} ({', '.join(sorted({f'{c.shard[0]}/{c.shard[1]}' for c in found if c.shard}))})"
+        for instance, found in list(split_twice.items())[:_LISTED]
+    ]
+    more = f" and {len(split_twice) - _LISTED} more" if len(split_twice) > _LISTED else ""
+    return [
+        f"{'an instance ran' if len(split_twice) == 1 else f'{len(split_twice)} instances ran'} in"
+        f" more than one shard of a set: {', '.join(shown)}{more}; the shards split different plans"
+        " (each job split its own playbook or history), so what one ran twice another may have left"
+        " out: the merged run fails"
+    ]
 
 
 def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:

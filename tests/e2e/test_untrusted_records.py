@@ -302,3 +302,42 @@ def test_json_nested_past_100_deep_is_refused_by_every_reader_alike(tmp_path: Pa
     imported = run_cli(tmp_path, "history", "import", "carried.db")
     assert imported.returncode == 0, imported.stderr
     assert imported.stdout.startswith("imported 0 runs from carried.db (1 passed over")
+
+
+def merged_record(work: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((work / ".ci-orchestrator" / "reports" / "run.json").read_text("utf-8"))
+    return data
+
+
+def test_a_failure_shows_in_a_merge_whatever_the_order_of_the_records(tmp_path: Path) -> None:
+    # Before: of two records with the same instance, the last given won; a failure vanished (exit 0).
+    failed = record(step("t"))
+    passed = record(step("t", "passed"), run_id="r-2", status="passed")
+    for records in ((failed, passed), (passed, failed)):
+        process, _, _ = merge(tmp_path, *records)
+        assert process.returncode == 1, process.stderr
+        merged = merged_record(tmp_path)
+        assert (merged["status"], [s["status"] for s in merged["steps"]]) == ("failed", ["failed"])
+
+    later = step("t", "passed", started="2026-11-25T11:00:00.000000Z", finished="2026-11-25T11:00:02.000000Z")
+    rerun = record(later, run_id="r-2", status="passed", finished="2026-11-25T11:00:05.000000Z")
+    for records in ((failed, rerun), (rerun, failed)):
+        process, _, _ = merge(tmp_path, *records)
+        assert process.returncode == 0, process.stderr  # a job run again, which passed
+        assert [s["status"] for s in merged_record(tmp_path)["steps"]] == ["passed"]
+
+
+def test_an_instance_two_shards_both_ran_fails_the_merge(tmp_path: Path) -> None:
+    # Shards that split different plans (each job's own history): one ran what another ran too,
+    # and what neither ran is in no record. Before: the merge passed.
+    first = record(step("s1", "passed"), shard="1/2", status="passed")
+    second = record(step("s1", "passed"), step("s3", "passed"), run_id="r-2", shard="2/2", status="passed")
+    for records in ((first, second), (second, first)):
+        process, _, texts = merge(tmp_path, *records)
+        assert process.returncode == 1, process.stderr
+        expected = "an instance ran in more than one shard of a set: 's1' (1/2, 2/2); the shards split"
+        assert expected in process.stderr
+        merged = merged_record(tmp_path)
+        assert merged["status"] == "failed"
+        assert sorted(s["id"] for s in merged["steps"]) == ["s1", "s3"]
+        assert expected in texts["summary"]
