@@ -186,7 +186,7 @@ def within(seconds: float, exchange: Callable[[], T]) -> T:
     thread.start()
     thread.join(seconds)
     if thread.is_alive():
-        raise ApiError(f"no whole answer within {seconds:g} s")
+        raise ApiError(f"too slowly (no whole answer within {seconds:g} s)")
     if failure:
         raise failure[0]
     return outcome[0]
