@@ -291,5 +291,8 @@ def test_a_server_that_answers_a_byte_at_a_time_is_given_up_on(
     said = pr_comment.comment(_record(tmp_path), number=5, seconds=1.0)
     assert time.monotonic() - started < 10  # against the 10,000 s the answer takes to come
     assert said == "no comment posted"
-    assert "no pull-request comment: GitHub answered too slowly (no whole answer within 1 s)" in capsys.readouterr().err
+    assert (
+        "no pull-request comment: GitHub answered too slowly (no whole answer within 1 s)"
+        in capsys.readouterr().err
+    )
     assert pr_comment.EXCHANGE_SECONDS == 60
