@@ -29,7 +29,7 @@ from ci_orchestrator.options import (
 )
 from ci_orchestrator.plan import selectors
 from ci_orchestrator.plan.checking import checked_plan
-from ci_orchestrator.playbook import loader, lookup
+from ci_orchestrator.playbook import loader
 from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
 from ci_orchestrator.units import parse_shard
@@ -356,11 +356,3 @@ def merge(records: Sequence[Path], options: RunOptions) -> int:
         notices.warn(note)
     write_reports(result, options, root=Path.cwd())
     return exit_code(result)
-
-
-def regular_file(path: Path) -> Path:
-    """`path`, unless it names a folder or a device: `/dev/zero` would be read for ever."""
-    kind = lookup.look(path).kind
-    if kind in (lookup.Kind.FOLDER, lookup.Kind.OTHER):
-        raise UsageError(f"{path}: not a regular file")
-    return path

@@ -112,6 +112,9 @@ def qualified_test_name(instance_id: str, test: str) -> str:
 # The failing tests a record keeps of each instance (run.json's `tests.failures`, the run
 # history): all that a comparison with a recorded run can go by.
 RECORDED_FAILURES = 50
+# The most tests a count read back may say (a record's, the history's): far past any suite, far
+# inside what a report shows.
+MOST_TESTS = 10**12
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

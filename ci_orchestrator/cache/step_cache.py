@@ -251,13 +251,7 @@ class StepCache:
             self.finish_store(self.write_store(pending))
 
     def prepare_store(
-        self,
-        key: CacheKey,
-        instance: Instance,
-        *,
-        log_path: Path,
-        duration: float,
-        masks: tuple[str, ...] = (),
+        self, key: CacheKey, instance: Instance, *, log_path: Path, duration: float
     ) -> PendingStore | None:
         """What storing a passed instance's result takes; None when it is not stored.
 
@@ -288,7 +282,6 @@ class StepCache:
             files=files,
             log_path=log_path,
             duration=duration,
-            masks=masks,
             last=(_last_key(instance), key.manifest.to_json()),
         )
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import UsageError, did_you_mean
-from ci_orchestrator.options import REPORTS_DIR, Selection, not_unicode
-from ci_orchestrator.pipeline import regular_file, run
+from ci_orchestrator.options import REPORTS_DIR, Selection
+from ci_orchestrator.pipeline import run
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import RunOptions
@@ -51,14 +52,15 @@ def repro(record: Path, asked: str | None, options: RunOptions) -> Reproduced:
     """Rerun the failed instances of `record` (or `asked`: an instance, or a step's failed ones)."""
     from ci_orchestrator.reporters.run_record import read_run_record
 
-    recorded = read_run_record(regular_file(record))
-    # A record is untrusted input: JSON escapes can spell text that no report or script can hold.
-    texts = [recorded.playbook_path or "", *(step.id for step in recorded.steps)]
-    texts += [text for key, value in recorded.vars.items() for text in (key, value)]
-    texts += [text for key, values in recorded.matrix_filters.items() for text in (key, *values)]
-    shown = not_unicode(texts)
-    if shown is not None:
-        raise UsageError(f"{record}: '{shown}' is not valid Unicode text")
+    # Untrusted input, read strictly: no JSON escape spells text that no script can hold.
+    recorded = read_run_record(record)
+    # Nor does it choose which playbook runs here: one of this folder's, as its CI ran it.
+    named = Path(os.path.normpath(Path.cwd() / recorded.playbook_path))
+    if not named.is_relative_to(Path.cwd()):
+        raise UsageError(
+            f"{record}: the run's playbook {recorded.playbook_path!r} is outside this folder: repro runs"
+            " a playbook of the folder it is run in"
+        )
     wanted = _wanted(recorded, asked, record=record)
     options = _own_reports(options, recorded.run_id, record=record)
     selection = Selection(

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.output.masking import mask
 from ci_orchestrator.output.untrusted import parse_json
-from ci_orchestrator.results import RECORDED_FAILURES, TestCaseResult, TestOutcome, TestResults
+from ci_orchestrator.results import MOST_TESTS, RECORDED_FAILURES, TestCaseResult, TestOutcome, TestResults
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -40,7 +40,7 @@ def read_tests_row(text: object) -> TestResults | None:
     counts: dict[str, int] = {}
     for key in _COUNTS:
         value = data.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MOST_TESTS:
             raise ValueError(f"{key}: not a count")
         counts[key] = value
     failing = data.get("failing")

@@ -4,18 +4,15 @@ added to the history here (`history import`).
 
 A copy that comes back is untrusted (any workflow run of the branch may have written the cache
 entry): it is opened read-only, and only finished runs whose every value has the form the
-history writes are taken; runs already here are kept as they are. SQLite runs what a database
-declares, so before a row is read the file must hold the history's two tables and their
-indexes only: a view, a trigger, a virtual table or a computed column (a query that never ends,
-in place of `runs`) is refused. What is read is bounded: each value to `MAX_VALUE_BYTES`, a run's
-steps to `MAX_STEPS`, and the whole reading to `IMPORT_SECONDS`, SQLite handing control back
-to Python all along, so that SIGINT and SIGTERM end the command at once.
+history writes are taken; runs already here are kept as they are. What reading it may cost is
+bounded: `runs` and `steps` must be plain tables (a view could compute rows without end), no
+value may be longer than `MAX_VALUE_BYTES`, a run hold more than `MAX_STEPS` steps, nor the
+reading take more than `MAX_READ_SECONDS` (a signal ends it at once too); numbers are held to
+what a run here writes, and text that is not UTF-8 passes its run over.
 """
 
 from __future__ import annotations
 
-import contextlib
-import math
 import sqlite3
 import stat
 import time
@@ -30,18 +27,18 @@ from ci_orchestrator.output.untrusted import NotJson, parse_json
 from ci_orchestrator.results import RunStatus, Status, iso_time
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
     from pathlib import Path
 
     from ci_orchestrator.history.database import History
 
 EXPORT_RUNS = 100  # runs a copy keeps: durations take the last 5, a comparison one
-IMPORT_SECONDS = 30.0
-"""The longest an import reads the other database: a copy of 500 runs takes well under a second."""
-MAX_VALUE_BYTES = 16 * 1024 * 1024  # of one value read: a step's tests or matrix are a few KB
-MAX_STEPS = 100_000  # of one run: a run with more is passed over
-_PROGRESS_EVERY = 10_000  # SQLite instructions between two looks at the clock and at signals
-_TABLES = ("runs", "steps")
+MAX_VALUE_BYTES = 1 << 20  # of one text: a reason, a matrix, the --matrix values of a run
+MAX_STEPS = 100_000  # of one run: a playbook of 10,000 steps runs in minutes
+MAX_READ_SECONDS = 60.0
+_PROGRESS_EVERY = 10_000  # virtual machine steps between two looks at the clock
+_EXIT_CODES = (0, 255)
+_COUNTS = (0, 2**31 - 1)  # attempts, pids, steps of a run
+_MOST_SECONDS = 1e9  # a duration: some 31 years
 _RUN_STATUSES = frozenset(status.value for status in RunStatus)
 _STEP_STATUSES = frozenset(status.value for status in Status)
 _RUN_COLUMNS = (
@@ -121,11 +118,10 @@ def _refuse_other_than_file(target: Path) -> None:
     )
 
 
-def import_runs(history: History, source: Path, *, seconds: float = IMPORT_SECONDS) -> tuple[int, int]:
+def import_runs(history: History, source: Path) -> tuple[int, int]:
     """Add the finished runs of the run database at `source` that this history lacks (its newest
     `KEEP_RUNS`), then keep the newest `KEEP_RUNS` of all. Returns (runs added, runs passed
-    over: already here, unfinished, or not of the history's form). Reading `source` for more
-    than `seconds` is a `HistoryError`, nothing added."""
+    over: already here, unfinished, or not of the history's form)."""
     where = Location(file=str(source))
     if not source.is_file():
         raise HistoryError("no run database there", location=where)
@@ -134,85 +130,61 @@ def import_runs(history: History, source: Path, *, seconds: float = IMPORT_SECON
         other = sqlite3.connect(f"file:{quote(str(source.resolve()))}?immutable=1", uri=True)
     except sqlite3.Error as error:
         raise HistoryError(f"cannot open the run database: {error}", location=where) from None
-    deadline = time.monotonic() + seconds
-    # A Python callback every so many instructions: the clock is looked at, and a signal's handler
-    # runs there (a long SQLite call would otherwise hold it until the call returns).
-    other.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_EVERY)
-    other.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-
-    @contextlib.contextmanager
-    def reading() -> Iterator[None]:
-        """What goes wrong reading `other` named as its problem (not this history's)."""
-        try:
-            yield
-        except sqlite3.Error as error:
-            if time.monotonic() > deadline:
-                message = (
-                    f"not read: reading it takes more than {seconds:g} s (a copy of a history, under 1 s)"
-                )
-                raise HistoryError(message, location=where) from None
-            raise HistoryError(f"not a run database this version reads: {error}", location=where) from None
-
-    added = 0
+    here = {row["run_id"] for row in history.read("SELECT run_id FROM runs")}
     try:
-        with reading():
-            _check_schema(other, where)
-            runs, passed_over = _runs(other, where)
-        here = {row["run_id"] for row in history.read("SELECT run_id FROM runs")}
-        with history.writing() as connection:
-            for run in runs:
-                with reading():
-                    steps = None if run["run_id"] in here else _steps(other, run["run_id"])
-                if steps is None:
-                    passed_over += 1
-                    continue
-                inserted = connection.execute(
-                    # OR IGNORE: another process may have written the same run meanwhile.
-                    f"INSERT OR IGNORE INTO runs ({', '.join(_RUN_COLUMNS)})"  # noqa: S608 - our column names
-                    f" VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
-                    [run[column] for column in _RUN_COLUMNS],
-                )
-                if inserted.rowcount != 1:
-                    passed_over += 1
-                    continue
-                connection.executemany(
-                    f"INSERT INTO steps ({', '.join(_STEP_COLUMNS)})"  # noqa: S608 - our column names
-                    f" VALUES ({', '.join('?' * len(_STEP_COLUMNS))})",
-                    [[step[column] for column in _STEP_COLUMNS] for step in steps],
-                )
-                added += 1
-        history.drop_old_runs(KEEP_RUNS)
+        _bound(other)
+        runs, passed_over = _runs(other, where)
+        # All of it read before anything is written: a failure reading is the copy's, named so.
+        taken = []
+        for run in runs:
+            steps = None if run["run_id"] in here else _steps(other, run["run_id"])
+            if steps is None:
+                passed_over += 1
+            else:
+                taken.append((run, steps))
+    except sqlite3.Error as error:
+        raise HistoryError(f"not a run database this version reads: {error}", location=where) from None
     finally:
         other.close()
+    added = 0
+    with history.writing() as connection:
+        for run, steps in taken:
+            inserted = connection.execute(
+                # OR IGNORE: another process may have written the same run meanwhile.
+                f"INSERT OR IGNORE INTO runs ({', '.join(_RUN_COLUMNS)})"  # noqa: S608 - our column names
+                f" VALUES ({', '.join('?' * len(_RUN_COLUMNS))})",
+                [run[column] for column in _RUN_COLUMNS],
+            )
+            if inserted.rowcount != 1:
+                passed_over += 1
+                continue
+            connection.executemany(
+                f"INSERT INTO steps ({', '.join(_STEP_COLUMNS)})"  # noqa: S608 - our column names
+                f" VALUES ({', '.join('?' * len(_STEP_COLUMNS))})",
+                [[step[column] for column in _STEP_COLUMNS] for step in steps],
+            )
+            added += 1
+    history.drop_old_runs(KEEP_RUNS)
     return added, passed_over
 
 
-def _check_schema(other: sqlite3.Connection, where: Location) -> None:
-    """The database holds the history's tables and their indexes only (and SQLite's own
-    tables), each table's columns stored ones: else a `HistoryError` that names what it holds."""
-    for kind, name, table, sql in other.execute("SELECT type, name, tbl_name, sql FROM sqlite_master"):
-        if kind == "index" and table in _TABLES:
-            continue
-        if kind == "table" and (
-            str(name).startswith("sqlite_")
-            or (name in _TABLES and str(sql).startswith("CREATE TABLE"))  # not a virtual table
-        ):
-            continue
-        what = "a virtual table" if str(sql).startswith("CREATE VIRTUAL") else f"a {kind}"
-        shown = str(name) if len(str(name)) <= 40 else f"{str(name)[:37]}..."
-        raise HistoryError(
-            f"not a run database: it holds {what} {shown!r}, which the history never makes", location=where
+def _bound(other: sqlite3.Connection) -> None:
+    """What reading the other database may cost, bounded (see the module); the tables checked."""
+    other.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
+    deadline = time.monotonic() + MAX_READ_SECONDS
+    # Called between steps of SQLite's work, in Python: a signal's handler runs there (Ctrl-C
+    # ends the import at once), and past the deadline the query is interrupted.
+    other.set_progress_handler(lambda: time.monotonic() > deadline, _PROGRESS_EVERY)
+    # Text as bytes were stored: what is not UTF-8 is found by the checks, and passes its run over.
+    other.text_factory = lambda data: data.decode("utf-8", "surrogateescape")
+    kinds = dict(
+        other.execute(
+            "SELECT name, sql FROM sqlite_schema WHERE name IN ('runs', 'steps') AND type = 'table'"
         )
-    for table in _TABLES:
-        # `hidden` is 2 or 3 for a computed column: an expression run at each read.
-        computed = other.execute(
-            "SELECT name FROM pragma_table_xinfo(?) WHERE hidden != 0", (table,)
-        ).fetchone()
-        if computed is not None:
-            raise HistoryError(
-                f"not a run database: {table}.{computed[0]} is a computed column, never one of the history",
-                location=where,
-            )
+    )
+    for table in ("runs", "steps"):
+        if not str(kinds.get(table, "")).upper().startswith("CREATE TABLE"):
+            raise sqlite3.DatabaseError(f"{table} is not a table")
 
 
 def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, Any]], int]:
@@ -242,9 +214,9 @@ def _steps(other: sqlite3.Connection, run_id: str) -> list[sqlite3.Row] | None:
     present = {row["name"] for row in other.execute("PRAGMA table_info(steps)")}
     columns = ", ".join(column if column in present else f"NULL AS {column}" for column in _STEP_COLUMNS)
     steps = other.execute(
-        f"SELECT {columns} FROM steps WHERE run_id = ? ORDER BY rowid",  # noqa: S608 - our column names
-        (run_id,),
-    ).fetchmany(MAX_STEPS + 1)
+        f"SELECT {columns} FROM steps WHERE run_id = ? ORDER BY rowid LIMIT ?",  # noqa: S608 - our column names
+        (run_id, MAX_STEPS + 1),
+    ).fetchall()
     return steps if len(steps) <= MAX_STEPS and all(_valid_step(step) for step in steps) else None
 
 
@@ -252,10 +224,10 @@ def _valid_run(run: dict[str, Any]) -> bool:
     texts = ("run_id", "playbook", "playbook_path", "started", "finished", "host")
     optional = ("branch", "commit_sha", "select_expr", "shard")
     return (
-        all(isinstance(run[key], str) for key in texts)
-        and all(run[key] is None or isinstance(run[key], str) for key in optional)
+        all(_text(run[key]) for key in texts)
+        and all(run[key] is None or _text(run[key]) for key in optional)
         and run["status"] in _RUN_STATUSES
-        and all(_integer(run[key]) for key in ("total", "pid"))
+        and all(_integer(run[key], _COUNTS) for key in ("total", "pid"))
         and _time(run["started"])
         and _time(run["finished"])
         and (run["matrix_filters"] is None or _json_object(run["matrix_filters"], of_lists=True))
@@ -264,22 +236,23 @@ def _valid_run(run: dict[str, Any]) -> bool:
 
 def _valid_step(step: sqlite3.Row) -> bool:
     return (
-        all(isinstance(step[key], str) for key in ("id", "step"))
+        all(_text(step[key]) for key in ("id", "step"))
         and step["status"] in _STEP_STATUSES
         and _json_object(step["matrix"])
-        and (step["exit_code"] is None or _integer(step["exit_code"]))
-        and _integer(step["attempts"])
+        and (step["exit_code"] is None or _integer(step["exit_code"], _EXIT_CODES))
+        and _integer(step["attempts"], _COUNTS)
         and step["cached"] in (0, 1)
         and isinstance(step["duration"], int | float)
-        and math.isfinite(step["duration"])
-        and step["duration"] >= 0
+        and 0 <= step["duration"] <= _MOST_SECONDS
         and all(step[key] is None or _time(step[key]) for key in ("started", "finished"))
-        and all(step[key] is None or isinstance(step[key], str) for key in ("reason", "log"))
+        and all(step[key] is None or _text(step[key]) for key in ("reason", "log"))
         and _tests(step["tests"])
     )
 
 
 def _tests(text: Any) -> bool:
+    if text is not None and not _text(text):
+        return False
     try:
         read_tests_row(text)
     except ValueError:
@@ -292,22 +265,33 @@ def _as_written(text: str) -> str:
     return iso_time(datetime.fromisoformat(text))
 
 
-def _integer(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def _integer(value: Any, bounds: tuple[int, int]) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and bounds[0] <= value <= bounds[1]
 
 
-def _time(value: Any) -> bool:
+def _text(value: Any) -> bool:
+    """Text that any report, console or database can hold: no byte that is not UTF-8."""
     if not isinstance(value, str):
         return False
     try:
-        datetime.fromisoformat(value)
-    except ValueError:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _time(value: Any) -> bool:
+    if not _text(value):
+        return False
+    try:
+        iso_time(datetime.fromisoformat(value))  # as it is written here: in UTC
+    except (ValueError, OverflowError):
         return False
     return True
 
 
 def _json_object(text: Any, *, of_lists: bool = False) -> bool:
-    if not isinstance(text, str):
+    if not _text(text):
         return False
     try:
         value = parse_json(text)  # strictly: no lone surrogate a report or the console would choke on

@@ -71,9 +71,10 @@ class AnnouncedMasks:
         if _CANDIDATE.search(data) is None:
             return self._masked(data)
         parts = []
-        position = 0
+        position = 0  # where what is not passed on yet begins
+        looked = 0  # where the lines looked at end: a line is read once, whatever it holds
         for found in _CANDIDATE.finditer(data):
-            if found.start() < position:
+            if found.start() < looked:
                 continue
             start = max(data.rfind(b"\n", 0, found.start()), data.rfind(b"\r", 0, found.start())) + 1
             ends = [
@@ -81,7 +82,7 @@ class AnnouncedMasks:
                 for index in (data.find(b"\n", found.end()), data.find(b"\r", found.end()))
                 if index >= 0
             ]
-            end = min(ends, default=len(data))
+            end = looked = min(ends, default=len(data))
             announced = _announcement(data[start:end])
             if announced is None:
                 continue

@@ -217,8 +217,7 @@ class ConsoleReporter:
         self._line(prefix + text, style=_STYLES[result.status])
 
     def _unshown(self, log: str | None) -> None:
-        """A log not shown, but what it asked of GitHub is done (its annotations, its masks). A
-        cached step's masks come with its result (`announced`), its log is not read again."""
+        """A log not shown, but what it asked of GitHub is done (its annotations)."""
         for piece in text_pieces(log, self._holds):
             self._echo(piece, show=False)
 

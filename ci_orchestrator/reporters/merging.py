@@ -1,5 +1,5 @@
-"""`report merge`: the records of a run's shards (or of reruns) joined into one run: each
-instance once, status and stats recomputed, shards missing or given twice said in `notes`."""
+"""Shard records merged into one run (`report merge`): each instance once, the shards of each set
+counted, the figures of the whole run made again from the records'."""
 
 from __future__ import annotations
 

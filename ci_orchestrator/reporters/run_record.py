@@ -1,10 +1,11 @@
-"""The run record (`run.json`): a finished run as JSON, and read back.
+"""The run record (`run.json`): a finished run as JSON, and read back (shard records are merged
+into one by `merging`).
 
 The keys of SPEC's run record keep their meaning; the extra keys (`version`, `playbook_path`,
 `vars`, `matrix_filters`, `shard`, `select`, and per step `name`, `stage`, `group`, `continue_on_error`,
 a failed step's `log_tail`, and each failing test's `text`, `file` and `line`) are what `repro`
-and `report merge` need to rebuild the run (`merging`); a merge with shards missing or repeated
-says so under `notes`. Secret values are masked, never
+and `report merge` need to rebuild the run; a merge with shards missing or repeated says so
+under `notes`. Secret values are masked, never
 written. A record read back is untrusted (another job's artifact): what it holds is text to show,
 and the files it names (`log`) are never opened.
 """
@@ -214,12 +215,14 @@ class _Reader:
             finished=self.time(self.field(data, "finished", str, ""), "finished"),
             steps=tuple(self.step(step, f"steps[{index}]") for index, step in enumerate(steps)),
             stats=self.stats(stats),
-            vars={str(key): str(value) for key, value in variables.items()},
+            vars=self.texts(variables, "vars"),
             matrix_filters=self.matrix_filters(self.optional(data, "matrix_filters", dict, "") or {}),
             # A signal's number: the exit code of the merged run is 128 + it.
             interrupted_by=self.number(data, "interrupted_by", "", (1, signal.NSIG - 1)),
             shard=self.shard(self.optional(data, "shard", str, "")),
-            notes=tuple(str(note) for note in self.optional(data, "notes", list, "") or ()),
+            notes=tuple(
+                self.texts(dict(enumerate(self.optional(data, "notes", list, "") or ())), "notes").values()
+            ),
             select=self.optional(data, "select", str, ""),
             branch=self.optional(data, "branch", str, ""),
             commit=self.optional(data, "commit", str, ""),
@@ -235,6 +238,13 @@ class _Reader:
         except ValueError as error:
             raise self.fail("shard", str(error)) from None
         return f"{index}/{count}"
+
+    def texts(self, data: Mapping[Any, Any], at: str) -> dict[str, str]:
+        """Text values, as a run writes them (another value would be turned into text here)."""
+        for key, value in data.items():
+            if not isinstance(value, str):
+                raise self.fail(f"{at}[{key}]" if isinstance(key, int) else f"{at}.{key}", "expected text")
+        return {str(key): value for key, value in data.items()}
 
     def matrix_filters(self, data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         filters = {}
@@ -257,6 +267,7 @@ class _Reader:
             id=step_id,
             step=self.field(data, "step", str, at),
             name=self.optional(data, "name", str, at) or step_id,
+            # Nested no deeper than a playbook's values: the reader refuses JSON past 100 levels.
             matrix=self.optional(data, "matrix", dict, at) or {},
             status=Status(status),
             exit_code=self.number(data, "exit_code", at, _EXIT_CODES),
@@ -291,7 +302,12 @@ class _Reader:
                 )
                 for pool in utilization
             },
-            critical_path=tuple(str(step) for step in self.optional(data, "critical_path", list, at) or ()),
+            critical_path=tuple(
+                self.texts(
+                    dict(enumerate(self.optional(data, "critical_path", list, at) or ())),
+                    f"{at}.critical_path",
+                ).values()
+            ),
             serial_duration=float(self.number(data, "serial_duration", at, _SECONDS, whole=False) or 0.0),
             speedup=None if ratio is None else float(ratio),
         )

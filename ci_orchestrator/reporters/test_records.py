@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.output.masking import mask
 from ci_orchestrator.results import (
+    MOST_TESTS,
     RECORDED_FAILURES,
     TestCaseResult,
     TestOutcome,
@@ -29,7 +30,6 @@ TEXT_LINES = 20  # of each failing test's text
 TEXT_BYTES = 4 * 1024
 MESSAGE_CHARS = 2_000
 _COUNTS = ("total", "passed", "failed", "skipped")
-_MOST_TESTS = 10**12  # a count read back: far past any suite, far inside what a report shows
 _LAST_LINE = 2**31 - 1
 
 
@@ -80,8 +80,8 @@ def read_tests(
     counts = {}
     for key in _COUNTS:
         value = data.get(key, 0)
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= _MOST_TESTS:
-            raise fail(f"{at}.{key}", f"expected a count from 0 to {_MOST_TESTS:,}, not {str(value)[:40]}")
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MOST_TESTS:
+            raise fail(f"{at}.{key}", f"expected a count from 0 to {MOST_TESTS:,}, not {str(value)[:40]}")
         counts[key] = value
     entries = data.get("failures", [])
     if not isinstance(entries, list):

@@ -11,6 +11,7 @@ on outputs the cache holds as they were.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import heapq
 import os
 from dataclasses import dataclass
@@ -317,11 +318,11 @@ class _Run:
         )
         if status is Status.PASSED and self.storer is not None and (key := self.cacheable.get(instance.id)):
             assert self.cache is not None
-            store = self.cache.prepare_store
-            pending = store(key, instance, log_path=log, duration=result.duration, masks=result.announced)
+            pending = self.cache.prepare_store(key, instance, log_path=log, duration=result.duration)
             if pending is not None:
                 self.storing[instance.id] = result
-                self.storer.submit(instance.id, pending)
+                # Kept with it: a hit announces them again (its log holds them masked).
+                self.storer.submit(instance.id, dataclasses.replace(pending, masks=result.announced))
                 return
         self.finish(result)
 

@@ -22,13 +22,13 @@ import socket
 import sys
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 import ci_orchestrator
 from ci_orchestrator.run.process_tree import io_priority, take_io_priority
 from ci_orchestrator.server import identity, runtime, worker
 from ci_orchestrator.server.client import FORWARDED
-from ci_orchestrator.server.protocol import INCOMPLETE, Channel
+from ci_orchestrator.server.protocol import INCOMPLETE, BrokenMessageError, Channel, run_request
 
 if TYPE_CHECKING:
     import _socket
@@ -220,7 +220,10 @@ class _Server:
             return
         except OSError:
             still_open = False
-        request = asking.channel.take()
+        try:
+            request = asking.channel.take()
+        except BrokenMessageError:  # its client is told nothing, and runs the command itself
+            request = None
         if request is INCOMPLETE and still_open:
             return  # more to come
         self.asking.remove(asking)
@@ -228,11 +231,10 @@ class _Server:
         kind = request.get("kind") if isinstance(request, dict) else None
         if kind == "status":
             self._tell_status(asking.channel)
-        elif kind == "run":  # the only work: a look at the server, or a word, lets it idle on
+        run = run_request(request)
+        if run is not None:  # the only work: a look at the server, or a word, lets it idle on
             self.last_work = time.monotonic()
-        if kind == "run" and self._as_client(
-            asking.pid, lambda: self._start(cast("RunRequest", request), asking.channel)
-        ):
+        if run is not None and self._as_client(asking.pid, lambda: self._start(run, asking.channel)):
             return
         if kind == "stop":
             self._note(signal.SIGTERM, None)

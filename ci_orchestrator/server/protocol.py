@@ -13,7 +13,11 @@ exit status itself when it ends (the server too, which also tells a death by a s
 stopped meanwhile holds up no one.
 
 A client waits for each answer a limited time only (`Channel.receive`'s deadline); the server
-reads each client's request as it comes, never waiting for one while others are there.
+reads each client's request as it comes, never waiting for one while others are there. What
+comes is checked before it is used (a peer is this user's, but any program of theirs may
+connect): a message longer than `MAX_MESSAGE` or not of this protocol ends the connection
+(`BrokenMessageError`), and a request is taken on only when each of its values is of its kind
+(`run_request`).
 """
 
 from __future__ import annotations
@@ -50,8 +54,15 @@ GO = {"kind": "go"}
 _LENGTH = struct.Struct("!I")
 _FD = array.array("i").itemsize
 _CHUNK = 1 << 16
+MAX_MESSAGE = 64 * 1024 * 1024
+"""The longest message taken: a request carries the client's arguments and environment, which
+the system holds to a few MB."""
 INCOMPLETE = object()
 """What `take` gives while no whole message has arrived."""
+
+
+class BrokenMessageError(ConnectionError):
+    """What came on a connection is no message of this protocol: the connection is of no use."""
 
 
 class Channel:
@@ -59,7 +70,7 @@ class Channel:
 
     def __init__(self, sock: socket) -> None:
         self.sock = sock
-        self._buffer = b""
+        self._buffer = bytearray()  # appended to in place: a long message is not copied over and over
         self._fds: list[int] = []
         self._received_fds = False
 
@@ -97,21 +108,49 @@ class Channel:
         return bool(data)
 
     def take(self) -> object:
-        """The next whole message read so far, or `INCOMPLETE`."""
+        """The next whole message read so far, or `INCOMPLETE`; `BrokenMessageError` when what came
+        is none (too long, or not plain data)."""
         if len(self._buffer) < _LENGTH.size:
             return INCOMPLETE
         (length,) = _LENGTH.unpack_from(self._buffer)
+        if length > MAX_MESSAGE:
+            raise BrokenMessageError(f"a message of {length:,} bytes, more than the {MAX_MESSAGE:,} taken")
         end = _LENGTH.size + length
         if len(self._buffer) < end:
             return INCOMPLETE
-        message = marshal.loads(self._buffer[_LENGTH.size : end])  # noqa: S302 (the peer is this user)
-        self._buffer = self._buffer[end:]
+        try:
+            message = marshal.loads(self._buffer[_LENGTH.size : end])  # noqa: S302 (the peer is this user)
+        except (ValueError, EOFError, TypeError) as error:
+            raise BrokenMessageError(f"not a message: {error}") from None
+        del self._buffer[:end]
         return message
 
     def take_fds(self) -> list[int]:
         """The descriptors received so far, now the caller's to close."""
         fds, self._fds = self._fds, []
         return fds
+
+
+def run_request(message: object) -> RunRequest | None:
+    """`message` when it is a `run` request whose every value is of its kind, else None."""
+    if not isinstance(message, dict) or message.get("kind") != "run":
+        return None
+    texts = (message.get("cwd"), *_listed(message.get("argv")))
+    env = message.get("env")
+    numbers = (message.get("umask"), *_listed(message.get("ignored")), *_listed(message.get("blocked")))
+    well_formed = (
+        isinstance(message.get("argv"), list)
+        and all(isinstance(text, str) for text in texts)
+        and isinstance(env, dict)
+        and all(isinstance(key, str) and isinstance(value, str) for key, value in env.items())
+        and all(isinstance(number, int) and 0 <= number <= 0o777 for number in numbers)
+        and all(isinstance(message.get(key), list) for key in ("ignored", "blocked"))
+    )
+    return message if well_formed else None  # type: ignore[return-value]
+
+
+def _listed(value: object) -> list[object]:
+    return value if isinstance(value, list) else []
 
 
 def _descriptors(ancillary: list[tuple[int, int, bytes]]) -> list[int]:

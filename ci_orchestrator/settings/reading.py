@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import ci
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
+from ci_orchestrator.output import untrusted
 from ci_orchestrator.output.mode import default_mode, default_origin
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.playbook import lookup
@@ -84,6 +85,8 @@ def _find_source(root: Path, config: Path | None) -> Path | None:
             raise UsageError(
                 f"settings file {str(config)!r} cannot be read: {found.problem}", path="--config"
             )
+        if found.kind is lookup.Kind.OTHER:  # a FIFO would be waited on for ever
+            raise UsageError(f"settings file {str(config)!r} is not a regular file", path="--config")
         if found.kind is not lookup.Kind.FILE:
             raise UsageError(f"settings file {str(config)!r} not found", path="--config")
         return config
@@ -97,12 +100,12 @@ def _has_tool_table(pyproject: Path) -> bool:
     import tomllib  # here and in _Reader: a project without a settings file never needs it
 
     try:
-        text = pyproject.read_text(encoding="utf-8", errors="replace")
-    except OSError:
+        text = untrusted.read_file(pyproject).decode("utf-8", errors="replace")
+    except untrusted.Unreadable:
         return False
     try:
         document = tomllib.loads(text)
-    except ValueError:  # TOMLDecodeError, or a number too long for `int()`
+    except (ValueError, RecursionError):  # TOMLDecodeError, a number too long for `int()`, nesting
         # A broken pyproject.toml is ours to report only when it holds our table.
         return "[tool.ci-orchestrator" in text
     tool = document.get("tool")
@@ -139,12 +142,12 @@ class _Reader:
         self.name = shown_path(source, root)
         self.prefix: tuple[str, ...] = ("tool", "ci-orchestrator") if source.name == PYPROJECT_NAME else ()
         try:
-            data = source.read_bytes()
+            data = untrusted.read_file(source)
             text = data.decode("utf-8")
             document = tomllib.loads(text)
-        except OSError as error:
+        except untrusted.Unreadable as why:
             raise PlaybookError(
-                f"cannot read settings: {error.strerror}", location=Location(file=self.name)
+                f"cannot read settings: {why.message}", location=Location(file=self.name)
             ) from None
         except UnicodeDecodeError as error:
             raise PlaybookError.not_utf8(data, error, file=self.name) from None
@@ -153,6 +156,10 @@ class _Reader:
         except ValueError:  # raised by `int()` for a number thousands of digits long
             raise PlaybookError(
                 "invalid TOML: a number too long to read", location=Location(file=self.name)
+            ) from None
+        except RecursionError:  # tomllib reads nested arrays and tables by recursion
+            raise PlaybookError(
+                "invalid TOML: nested too deeply", location=Location(file=self.name)
             ) from None
         self.lines = key_lines(text)
         table: Any = document

@@ -5,6 +5,7 @@ a warning with exit code 0."""
 
 from __future__ import annotations
 
+import os
 import time
 from typing import TYPE_CHECKING
 
@@ -138,6 +139,34 @@ def test_what_cannot_comment_is_a_warning_and_exit_0(
         assert len(github.calls("POST")) == 1  # a refused POST is not made again
     if setup in ("no token", "no pull request"):
         assert not github.requests
+
+
+@pytest.mark.parametrize(
+    ("event", "said"),
+    [
+        ("fifo", "not a regular file"),  # before: waited for a writer for ever
+        ('{"pull_request": {"number": 5, "title": "\\udc80"}}', "'\\udc80' is not valid Unicode text"),
+        ("[" * 100_000, "nested more than 100 deep"),
+        ('{"pull_request": {"number": 1e999}}', "is not a JSON number"),
+    ],
+)
+def test_an_event_file_that_cannot_be_read_is_said_and_no_comment_is_posted(
+    tmp_path: Path, github: FakeGitHub, event: str, said: str
+) -> None:
+    env = _env(tmp_path, github)
+    path = tmp_path / "event.json"
+    path.unlink()
+    if event == "fifo":
+        os.mkfifo(path)
+    else:
+        path.write_text(event, encoding="utf-8")
+    done = run_cli(tmp_path, "report", "comment", str(_record(tmp_path)), env=env, timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    assert f"the event file $GITHUB_EVENT_PATH ({path}) is not read: " in done.stderr
+    assert said in done.stderr
+    assert "no pull-request comment: no pull request" in done.stderr
+    assert not github.requests
 
 
 def test_the_pull_request_may_be_named(tmp_path: Path, github: FakeGitHub) -> None:

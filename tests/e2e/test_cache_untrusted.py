@@ -170,6 +170,28 @@ def test_a_pickled_key_is_never_loaded_by_prune_stats_or_clear(
     assert not marker.exists()
 
 
+def test_an_index_value_past_64_mib_is_refused_unread(project: Path, cache_dir: Path) -> None:
+    # Before: read whole into memory, however large, and served.
+    digest = warm(project)
+    with database(cache_dir, "index") as db:
+        rowid, value = db.execute(
+            "SELECT rowid, value FROM Cache WHERE key = ?", ("entry:" + digest,)
+        ).fetchone()
+    name = "ab/cd/" + "0" * 28 + ".val"  # a name the store itself gives its value files
+    (cache_dir / "index" / "ab" / "cd").mkdir(parents=True)
+    with (cache_dir / "index" / name).open("w", encoding="utf-8") as file:
+        file.write(value)
+        file.write(" " * (64 * 1024 * 1024))  # still the entry's JSON: blanks after it
+    forge_row(cache_dir, "index", rowid, mode=MODE_TEXT, filename=name, value=None)
+    shutil.rmtree("build")
+
+    result = run()
+    said = warnings_of(result.stderr)
+    assert len(said) == 1, result.stderr
+    assert "gen: cached result refused: a value of more than 64 MiB" in said[0]
+    assert_gen_ran_again()
+
+
 # --- no path a cache names is opened or removed outside the cache ---------------------------
 
 

@@ -315,3 +315,29 @@ def test_a_run_record_that_is_a_device_is_refused_not_read_for_ever(
 ) -> None:
     project(tmp_path)
     refused(run(tmp_path, *command, "/dev/zero"), "/dev/zero: cannot read run record: not a regular file")
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("ci-orchestrator.toml", "concurrency = " + "[" * 50_000 + "]" * 50_000 + "\n"),
+        ("ci-orchestrator.toml", "a = " + "{b = " * 5_000 + "1" + "}" * 5_000 + "\n"),
+        ("pyproject.toml", "[tool.ci-orchestrator]\nx = " + "[" * 50_000 + "]" * 50_000 + "\n"),
+    ],
+)
+def test_settings_nested_past_what_the_reader_recurses_are_refused(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    # Before: a RecursionError traceback from the TOML reader, for `run`, `plan` and `config get`.
+    project(tmp_path, files={name: text})
+    for command in (("run",), ("plan",), ("config", "get", "concurrency")):
+        refused(run(tmp_path, *command), f"{name}: invalid TOML: nested too deeply")
+
+
+def test_a_settings_file_that_is_a_fifo_is_refused_not_waited_on(tmp_path: Path) -> None:
+    project(tmp_path)
+    os.mkfifo(tmp_path / "settings.toml")
+    refused(
+        run(tmp_path, "run", "--config", "settings.toml"),
+        "settings file 'settings.toml' is not a regular file",
+    )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import marshal
 import os
 import platform
 import pty
@@ -680,6 +681,44 @@ def test_a_client_held_up_by_another_is_served_all_the_same(servers: Servers) ->
     sock, pid = servers.start_server()
     with held_up(sock):
         done = servers.run("run", "p.yml", timeout=60)
+    assert done.code == 0, done.err
+    assert done.server == pid
+
+
+def sent(sock: Path, frame: bytes) -> bytes:
+    """What the server answers a client that sends `frame` and says no more (none: b"")."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as client:
+        at_socket(str(sock), client.connect)
+        client.sendall(frame)
+        client.shutdown(socket.SHUT_WR)
+        client.settimeout(30)
+        return client.recv(100)
+
+
+def framed(message: object) -> bytes:
+    data = marshal.dumps(message)
+    return len(data).to_bytes(4, "big") + data
+
+
+@pytest.mark.parametrize(
+    "frame",
+    [
+        # Before: the first one ended the server (an exception in its loop), the socket with it.
+        framed({"kind": "run"})[:4] + b"\xff\xfe not marshal data",
+        framed({"kind": "run"}),
+        framed({"kind": "run", "argv": 5, "cwd": 1, "env": [], "umask": "x", "ignored": None, "blocked": []}),
+        framed(
+            {"kind": "run", "argv": ["x"], "cwd": "/", "env": {}, "umask": 18, "ignored": [-1], "blocked": []}
+        ),
+        framed([1, 2, 3]),
+        (2**32 - 1).to_bytes(4, "big") + b"x" * 1000,  # a length past what is taken
+    ],
+)
+def test_a_message_of_no_use_is_dropped_and_the_server_serves_on(servers: Servers, frame: bytes) -> None:
+    sock, pid = servers.start_server()
+    assert sent(sock, frame) == b""  # told nothing, no worker forked for it
+    assert listening_pid(sock) == pid
+    done = servers.run("run", "p.yml", timeout=60)
     assert done.code == 0, done.err
     assert done.server == pid
 

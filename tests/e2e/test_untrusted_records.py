@@ -228,6 +228,33 @@ def test_a_records_numbers_are_held_to_what_a_run_writes(
     assert "Traceback" not in process.stderr and not texts["json"]
 
 
+DEEP = json.loads("[" * 500 + "]" * 500)
+NOT_TEXT = [[1]]
+
+
+@pytest.mark.parametrize(
+    ("change", "expected"),
+    [
+        # Before: turned into text by `str()`, as deep as the parser went: a RecursionError
+        # wherever a report later walked it with less stack left.
+        ({"vars": {"X": NOT_TEXT}}, "vars.X: expected text"),
+        ({"notes": [NOT_TEXT]}, "notes[0]: expected text"),
+        ({"stats": {"critical_path": [{"a": 1}]}}, "stats.critical_path[0]: expected text"),
+        (
+            {"steps": [step("a", matrix={"k": DEEP})]},
+            "not a run record: invalid JSON (arrays and objects nested more than 100 deep)",
+        ),
+    ],
+)
+def test_a_records_values_are_of_the_kinds_a_run_writes(
+    tmp_path: Path, change: dict[str, Any], expected: str
+) -> None:
+    process, _, texts = merge(tmp_path, record(step("a")) | change)
+    assert process.returncode == 2, process.stderr
+    assert f"run-1.json: {expected}" in process.stderr
+    assert "Traceback" not in process.stderr and not texts["json"]
+
+
 def test_a_record_past_64_mib_is_refused_unread(tmp_path: Path) -> None:
     text = json.dumps(record(step("a")))
     with (tmp_path / "crafted.json").open("w", encoding="utf-8") as file:
@@ -341,3 +368,28 @@ def test_an_instance_two_shards_both_ran_fails_the_merge(tmp_path: Path) -> None
         assert merged["status"] == "failed"
         assert sorted(s["id"] for s in merged["steps"]) == ["s1", "s3"]
         assert expected in texts["summary"]
+
+
+@pytest.mark.parametrize("where", ["relative", "absolute"])
+def test_repro_runs_no_playbook_outside_the_folder_it_is_run_in(tmp_path: Path, where: str) -> None:
+    # Before: the playbook the record named ran, wherever it was: a record chose what ran here.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "ci.yml").write_text(
+        f"name: ci\nsteps:\n  - id: a\n    run: touch {tmp_path / 'pwned'}\n", encoding="utf-8"
+    )
+    work = tmp_path / "project"
+    (work / "playbooks").mkdir(parents=True)
+    (work / "playbooks" / "ci.yml").write_text(
+        "name: ci\nsteps:\n  - id: a\n    run: 'true'\n", encoding="utf-8"
+    )
+    named = "../elsewhere/ci.yml" if where == "relative" else str(elsewhere / "ci.yml")
+    (work / "crafted.json").write_text(json.dumps(record(step("a"), playbook_path=named)), encoding="utf-8")
+    process = run_cli(work, "repro", "crafted.json")
+    assert process.returncode == 2, process.stderr
+    assert f"crafted.json: the run's playbook {named!r} is outside this folder" in process.stderr
+    assert not (tmp_path / "pwned").exists()
+    (work / "fine.json").write_text(
+        json.dumps(record(step("a"), playbook_path="playbooks/ci.yml")), encoding="utf-8"
+    )
+    assert run_cli(work, "repro", "fine.json").returncode == 0
