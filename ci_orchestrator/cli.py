@@ -332,6 +332,9 @@ def repro(
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
     output: OutputOpt = None,
+    playbook: Annotated[str | None, _option("--playbook", key="repro --playbook")] = None,
+    matrix: Annotated[list[str] | None, _option("--matrix", key="repro --matrix")] = None,
+    var: Annotated[list[str] | None, _option("--var", key="repro --var")] = None,
 ) -> None:
     """Rerun here the failed instances of a recorded run (or the one named, or a step's failed
     ones), with its playbook, matrix values and variables; what they need may come from the cache.
@@ -350,7 +353,8 @@ def repro(
         json=json_path,
         output=output,
     )
-    done = reproducing.repro(record, instance, options)
+    given = Selection(playbook=playbook, matrix=tuple(matrix or ()), variables=tuple(var or ()))
+    done = reproducing.repro(record, instance, options, given=given)
     typer.echo(done.where)
     raise typer.Exit(done.code)
 

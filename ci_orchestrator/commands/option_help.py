@@ -32,6 +32,21 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--no-cache": (None, "Neither read nor write the cache."),
     "plan --no-cache": (None, "Do not look at the cache."),
     "server stop --all": (None, "Stop every run server of this user, not only this context's."),
+    "repro --playbook": (
+        "PLAYBOOK",
+        "The playbook to rerun, a path or a name in playbooks/ (default: the record's, when it is"
+        " one of this project's playbooks by its path or its name).",
+    ),
+    "repro --var": (
+        "KEY=VALUE",
+        "A variable for the rerun, in place of the record's. A value of the record that the"
+        " playbook does not have is used only when given so. Repeatable.",
+    ),
+    "repro --matrix": (
+        "KEY=V1,V2",
+        "A matrix axis's values for the rerun, in place of the record's. Values of the record that"
+        " the axis does not list are used only when given so. Repeatable.",
+    ),
     "repro --no-cache": (
         None,
         "Neither read nor write the cache: what the instances need runs too (by default it may"

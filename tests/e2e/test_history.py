@@ -173,7 +173,15 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     downloaded.parent.mkdir()
     downloaded.write_bytes((ci / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
 
-    rerun = run_cli(laptop, "repro", "downloads/run.json")
+    # The recorded --var is not the playbook's: taken from the record only when given again (a
+    # record may come from anyone's job, and the value reaches the steps' commands).
+    refused = run_cli(laptop, "repro", "downloads/run.json")
+    assert refused.returncode == 2, refused.stderr
+    assert "the record runs the steps with values that the playbook does not have: --var mode=strict" in (
+        refused.stderr
+    )
+    assert not (laptop / ".ci-orchestrator" / "reports").exists()  # nothing ran
+    rerun = run_cli(laptop, "repro", "downloads/run.json", "--var", "mode=strict")
     assert rerun.returncode == 1, rerun.stderr
     steps = {step["id"]: step for step in repro_record(laptop, rerun)["steps"]}
     # The failed instances, and what they need (the build), nothing else.
@@ -185,7 +193,7 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     assert "mode strict py 3.12 on linux" in log  # the recorded --var, not the playbook default
     assert repro_record(laptop, rerun)["vars"] == {"mode": "strict"}
 
-    one = run_cli(laptop, "repro", "downloads/run.json", "lint")
+    one = run_cli(laptop, "repro", "downloads/run.json", "lint", "--var", "mode=strict")
     assert one.returncode == 1, one.stderr
     assert [step["id"] for step in repro_record(laptop, one)["steps"]] == ["lint"]
 
@@ -208,7 +216,9 @@ def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path)
     saved = work / "ci.json"
     saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
 
-    again = run_cli(work, "repro", "ci.json", "test (3.13, linux)")
+    again = run_cli(
+        work, "repro", "ci.json", "test (3.13, linux)", "--matrix", "py=3.12,3.13", "--var", "mode=strict"
+    )
     assert again.returncode == 0, again.stderr
     steps = {step["id"]: step for step in repro_record(work, again)["steps"]}
     assert set(steps) == {"build", "test (3.13, linux)"}
@@ -361,7 +371,7 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
     written = own.read_bytes()
     run_id = json.loads(written)["run_id"]
 
-    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json")
+    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "--var", "mode=strict")
     assert again.returncode == 1, again.stderr
     assert own.read_bytes() == written
     folder = f".ci-orchestrator/reports/repro/{run_id}"
@@ -371,14 +381,16 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
     assert {path.name for path in (work / folder).iterdir()} == {"junit.xml", "summary.md", "run.json"}
 
     # The repro's own record reproduces in turn, into a folder of its own.
-    twice = run_cli(work, "repro", f"{folder}/run.json", "lint")
+    twice = run_cli(work, "repro", f"{folder}/run.json", "lint", "--var", "mode=strict")
     assert twice.returncode == 1, twice.stderr
     assert repro_record(work, twice)["steps"][0]["id"] == "lint"
     assert f".ci-orchestrator/reports/repro/{rerun['run_id']}/" in twice.stdout
 
     history = run_cli(work, "history").stdout
     for option in ("--json", "--junit", "--summary"):
-        refused = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", option, str(own))
+        refused = run_cli(
+            work, "repro", ".ci-orchestrator/reports/run.json", option, str(own), "--var", "mode=strict"
+        )
         assert refused.returncode == 2
         assert "the record repro reads, which it never overwrites" in refused.stderr
         assert own.read_bytes() == written

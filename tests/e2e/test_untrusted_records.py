@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from tests.github_runner import Runner
-from tests.helpers import cli_environment, run_cli
+from tests.helpers import cli_environment, repro_record, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -370,26 +370,87 @@ def test_an_instance_two_shards_both_ran_fails_the_merge(tmp_path: Path) -> None
         assert expected in texts["summary"]
 
 
-@pytest.mark.parametrize("where", ["relative", "absolute"])
-def test_repro_runs_no_playbook_outside_the_folder_it_is_run_in(tmp_path: Path, where: str) -> None:
-    # Before: the playbook the record named ran, wherever it was: a record chose what ran here.
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "ci.yml").write_text(
-        f"name: ci\nsteps:\n  - id: a\n    run: touch {tmp_path / 'pwned'}\n", encoding="utf-8"
-    )
+REPRO_PLAYBOOK = """\
+name: ci
+vars: {TARGET: all}
+steps:
+  - id: build
+    matrix: {py: ["3.11", "3.12"]}
+    run: echo building ${{ vars.TARGET }} for ${{ matrix.py }}; exit 1
+"""
+
+
+def repro_project(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A project whose playbook pastes a variable and a matrix value into its command (as many
+    do), and the record of its run, failed."""
     work = tmp_path / "project"
     (work / "playbooks").mkdir(parents=True)
-    (work / "playbooks" / "ci.yml").write_text(
-        "name: ci\nsteps:\n  - id: a\n    run: 'true'\n", encoding="utf-8"
+    (work / "playbooks" / "ci.yml").write_text(REPRO_PLAYBOOK, encoding="utf-8")
+    assert run_cli(work, "run").returncode == 1
+    recorded: dict[str, Any] = json.loads((work / ".ci-orchestrator/reports/run.json").read_text("utf-8"))
+    return work, recorded
+
+
+@pytest.mark.parametrize("named", ["artifact/ci.yml", "../elsewhere/ci.yml", "ABSOLUTE"])
+def test_repro_runs_a_playbook_of_this_project_never_one_a_record_names(tmp_path: Path, named: str) -> None:
+    # Before: the file the record named ran, wherever it was (a file that came with the artifact).
+    work, recorded = repro_project(tmp_path)
+    evil = (
+        "name: ci\nsteps:\n  - id: build\n    matrix: {py: ['3.11', '3.12']}\n    run: touch PWNED; exit 1\n"
     )
-    named = "../elsewhere/ci.yml" if where == "relative" else str(elsewhere / "ci.yml")
-    (work / "crafted.json").write_text(json.dumps(record(step("a"), playbook_path=named)), encoding="utf-8")
-    process = run_cli(work, "repro", "crafted.json")
-    assert process.returncode == 2, process.stderr
-    assert f"crafted.json: the run's playbook {named!r} is outside this folder" in process.stderr
-    assert not (tmp_path / "pwned").exists()
-    (work / "fine.json").write_text(
-        json.dumps(record(step("a"), playbook_path="playbooks/ci.yml")), encoding="utf-8"
+    for folder in (work / "artifact", tmp_path / "elsewhere"):
+        folder.mkdir()
+        (folder / "ci.yml").write_text(evil, encoding="utf-8")
+    path = str(tmp_path / "elsewhere" / "ci.yml") if named == "ABSOLUTE" else named
+    (work / "crafted.json").write_text(json.dumps(recorded | {"playbook_path": path}), encoding="utf-8")
+    rerun = run_cli(work, "repro", "crafted.json")
+    assert rerun.returncode == 1, rerun.stderr  # the project's playbook, of the same name, failed
+    expected = f"the run's playbook {path!r} is not one of this project's: rerunning playbooks/ci.yml"
+    assert expected in rerun.stderr
+    assert not list(tmp_path.rglob("PWNED"))
+
+    other = recorded | {"playbook_path": path, "playbook": "nightly"}  # of no playbook here
+    (work / "other.json").write_text(json.dumps(other), encoding="utf-8")
+    refused = run_cli(work, "repro", "other.json")
+    assert refused.returncode == 2, refused.stderr
+    assert f"other.json: the run's playbook {path!r} is not one of this project's playbooks" in refused.stderr
+    assert "give the playbook to rerun with --playbook" in refused.stderr
+    chosen = run_cli(work, "repro", "other.json", "--playbook", "ci")
+    assert chosen.returncode == 1, chosen.stderr
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_repro_takes_no_value_a_record_brings_unless_it_is_given(tmp_path: Path) -> None:
+    # Before: the record's variables and matrix values were pasted into the steps' commands.
+    work, recorded = repro_project(tmp_path)
+    value = "3.11; touch PWNED_MATRIX"
+    crafted = recorded | {
+        "vars": {"TARGET": "all; touch PWNED_VARS"},
+        "matrix_filters": {"py": [value]},
+        "steps": [recorded["steps"][0] | {"id": f"build ({value})", "matrix": {"py": value}}],
+    }
+    (work / "crafted.json").write_text(json.dumps(crafted), encoding="utf-8")
+    reports = work / ".ci-orchestrator" / "reports"
+    before = sorted(path.name for path in reports.iterdir())
+    refused = run_cli(work, "repro", "crafted.json")
+    assert refused.returncode == 2, refused.stderr
+    assert (
+        "crafted.json: the record runs the steps with values that the playbook does not have:"
+        " --var 'TARGET=all; touch PWNED_VARS', --matrix 'py=3.11; touch PWNED_MATRIX'"
+    ) in refused.stderr
+    assert sorted(path.name for path in reports.iterdir()) == before  # nothing ran
+    assert not list(work.glob("PWNED*"))
+
+    # Values the playbook has are taken as they are: a --matrix that chose among its instances.
+    chose = recorded | {"matrix_filters": {"py": ["3.12"]}, "steps": [recorded["steps"][1]]}
+    (work / "chose.json").write_text(json.dumps(chose), encoding="utf-8")
+    rerun = run_cli(work, "repro", "chose.json")
+    assert rerun.returncode == 1, rerun.stderr
+    assert [step["id"] for step in repro_record(work, rerun)["steps"]] == ["build (3.12)"]
+
+    # Given again, having read them, they are the user's: the rerun runs with them.
+    given = run_cli(
+        work, "repro", "crafted.json", "--var", "TARGET=all; touch PWNED_VARS", "--matrix", f"py={value}"
     )
-    assert run_cli(work, "repro", "fine.json").returncode == 0
+    assert given.returncode == 1, given.stderr
+    assert sorted(path.name for path in work.glob("PWNED*")) == ["PWNED_MATRIX", "PWNED_VARS"]
