@@ -215,13 +215,8 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
             recorder.close()
             if cache is not None:
                 cache.close()
-    result = dataclasses.replace(
-        label(result),
-        # What the steps announced with `::add-mask::` is hidden in the reports as in the console.
-        secrets=tuple(
-            dict.fromkeys((*result.secrets, *(value for step in result.steps for value in step.announced)))
-        ),
-    )
+    # Its secrets hold what the steps announced with `::add-mask::` too (run/handover).
+    result = label(result)
     result = dataclasses.replace(
         result, comparison=baselines.compared(choice, result, planned=prepared.planned)
     )
@@ -340,7 +335,9 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
     status: dict[str, str | None] = {}
     for instance in plan.instances:
         key = cache.key_in_plan(plan, keys, instance)
-        status[instance.id] = None if key is None else ("hit" if cache.lookup(key) else "miss")
+        # A deferred instance's key holds values known only as it starts (`steps`, `hashFiles`).
+        unknown = key is None or instance.deferred
+        status[instance.id] = None if unknown else ("hit" if key and cache.lookup(key) else "miss")
     return status
 
 

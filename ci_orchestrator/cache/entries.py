@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator.results import NO_FILES, StepFiles
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -64,6 +66,7 @@ class CacheEntry:
     # What the step announced with `::add-mask::`: masked in the stored log, announced again
     # when the result is served (what it made may be printed by a later step).
     masks: tuple[str, ...] = field(default=(), repr=False)
+    step_files: StepFiles = NO_FILES  # what the step wrote to its GITHUB_OUTPUT, GITHUB_ENV, ...
     # The step's `outputs` globs as this run declares them (not stored: a cache is untrusted
     # input): a stored file no glob covers is never restored nor read.
     declared: tuple[str, ...] = ()
@@ -80,6 +83,7 @@ class CacheEntry:
             # Surrogate escapes keep any bytes exactly through JSON.
             "log": None if self.log is None else self.log.decode("utf-8", "surrogateescape"),
             "masks": list(self.masks),
+            "step_files": self.step_files.to_json(),
         }
 
     @classmethod
@@ -88,6 +92,9 @@ class CacheEntry:
         are the outputs globs of the instance it is read for."""
         try:
             log = data["log"]
+            step_files = StepFiles.from_json(data["step_files"])
+            if step_files is None:
+                return None
             masks = data.get("masks", [])  # none in an entry stored before they were kept
             if not isinstance(masks, list) or not all(isinstance(value, str) for value in masks):
                 return None
@@ -104,6 +111,7 @@ class CacheEntry:
                 },
                 log=None if log is None else str(log).encode("utf-8", "surrogateescape"),
                 masks=tuple(masks),
+                step_files=step_files,
                 declared=declared,
             )
         except (AttributeError, KeyError, TypeError, ValueError):

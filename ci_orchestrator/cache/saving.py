@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ci_orchestrator import notices
 from ci_orchestrator.cache.archives import CheckedReader, RestoreError, destination_inside, write_archive
 from ci_orchestrator.cache.entries import CacheEntry, read_small_log
+from ci_orchestrator.results import NO_FILES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.cache.digests import FileDigests
     from ci_orchestrator.cache.entries import CacheKey
     from ci_orchestrator.cache.store import CacheStores
+    from ci_orchestrator.results import StepFiles
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -40,6 +42,7 @@ class PendingStore:
     duration: float
     masks: tuple[str, ...] = ()  # what the step announced with `::add-mask::`, masked in its log
     last: tuple[str, Any]  # the index's (key, manifest) of the instance's last stored result
+    step_files: StepFiles = NO_FILES  # what the step wrote to its GitHub files
 
     def write(
         self, stores: CacheStores, *, workspace: Path, directory: Path, cancelled: Event | None = None
@@ -72,6 +75,7 @@ class PendingStore:
                 outputs={name: (file.digest, file.info.st_mode & 0o777) for name, file in archived.items()},
                 log=read_small_log(self.log_path),
                 masks=self.masks,
+                step_files=self.step_files,
             )
             stores.put(self.key.digest, CheckedReader(archive, cancelled), entry, last=self.last)
             return archived

@@ -34,12 +34,14 @@ event file. Its text and what it becomes in memory stay within a few hundred MB.
 
 
 class Unreadable(Exception):  # noqa: N818 - a reason a file is not read, said by the caller
-    """Why a file is not read: `message` says it; `missing` when there is no such file."""
+    """Why a file is not read: `message` says it; `missing` when there is no such file,
+    `too_large` when it holds more than was to be read."""
 
-    def __init__(self, message: str, *, missing: bool = False) -> None:
+    def __init__(self, message: str, *, missing: bool = False, too_large: bool = False) -> None:
         super().__init__(message)
         self.message = message
         self.missing = missing
+        self.too_large = too_large
 
 
 class NotJson(ValueError):  # noqa: N818 - a reason, said by the caller in its own words
@@ -75,7 +77,7 @@ def read_file(
         raise Unreadable("is a folder" if stat.S_ISDIR(info.st_mode) else "not a regular file")
     with os.fdopen(descriptor, "rb") as file:
         if info.st_size > max_bytes:
-            raise Unreadable(f"{info.st_size:,} bytes, more than the {_size(max_bytes)} read")
+            raise Unreadable(f"{info.st_size:,} bytes, more than the {_size(max_bytes)} read", too_large=True)
         if refuse is not None and (reason := refuse(info)) is not None:
             raise Unreadable(reason)
         try:
@@ -83,7 +85,7 @@ def read_file(
         except OSError as error:
             raise Unreadable(f"cannot be read ({error.strerror or error})") from None
     if len(data) > max_bytes:  # grew while read
-        raise Unreadable(f"more than the {_size(max_bytes)} read")
+        raise Unreadable(f"more than the {_size(max_bytes)} read", too_large=True)
     return data
 
 

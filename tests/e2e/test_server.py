@@ -1061,3 +1061,33 @@ def test_stop_stops_this_contexts_server_and_all_of_them_with_all(servers: Serve
     wait_gone(pids["other"], "the other server")
     wait_gone(pids["third"], "the third server")
     assert servers.run("server", "stop", env=one).out == "no run server\n"
+
+
+HANDING_ON = """\
+name: handing-on
+steps:
+  - id: make
+    run: |
+      echo "value=from-make" >> "$GITHUB_OUTPUT"
+      echo "MADE=yes" >> "$GITHUB_ENV"
+      mkdir -p bin && printf '#!/bin/sh\\necho tool $*\\n' > bin/tool && chmod +x bin/tool
+      echo "$PWD/bin" >> "$GITHUB_PATH"
+  - id: use
+    if: ${{ steps.make.outputs.value == 'from-make' }}
+    run: echo "got ${{ steps.make.outputs.value }} made=$MADE $(tool ran)"
+  - id: where
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
+"""
+
+
+def test_a_served_run_hands_outputs_env_and_path_on_as_a_run_by_itself(servers: Servers) -> None:
+    servers.start_server()
+    (servers.work / "h.yml").write_text(HANDING_ON)
+    served = servers.run("run", "h.yml", "--output", "stream")
+    assert served.server is not None
+    assert served.code == 0, served.err
+    assert "got from-make made=yes tool ran" in served.out
+    record = json.loads((servers.work / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    assert record["steps"][0]["outputs"] == {"value": "from-make"}

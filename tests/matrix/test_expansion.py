@@ -12,7 +12,8 @@ import pytest
 
 from ci_orchestrator.errors import ExpressionError, Location, PlaybookError, UsageError
 from ci_orchestrator.expressions import evaluation
-from ci_orchestrator.matrix.expansion import contexts_for, default_runner, expand
+from ci_orchestrator.matrix.evaluator import contexts_for, default_runner
+from ci_orchestrator.matrix.expansion import expand
 from ci_orchestrator.matrix.rules import combinations, instance_id
 from ci_orchestrator.playbook.model import MatrixSpec, Step
 from tests.helpers import FIXTURES, REPO, playbook
