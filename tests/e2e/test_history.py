@@ -401,7 +401,7 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
 def test_a_repro_is_recorded_as_a_selection_so_the_next_run_counts_nothing_as_added(tmp_path: Path) -> None:
     work = project(tmp_path, MATRIX_PLAYBOOK)
     assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast").returncode == 1
-    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "lint")
+    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "lint", "--var", "mode=strict")
     assert again.returncode == 1, again.stderr
     rerun = repro_record(work, again)
     assert rerun["select"] == "lint"
