@@ -18,6 +18,7 @@ from ci_orchestrator.commands.option_help import ARGUMENTS, OPTIONS
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection, command_line_selection, undecodable_argument
 from ci_orchestrator.output import workflow_commands
+from ci_orchestrator.units import MAX_COUNT, MAX_SHARDS
 
 
 class _Commands(typer.core.TyperGroup):
@@ -60,8 +61,12 @@ app.add_typer(server_app, name="server")
 
 
 def _option(*names: str, key: str | None = None, **extra: Any) -> Any:
-    """The option `names`, with the metavar and help `option_help` gives it (by its last name)."""
+    """The option `names`, with the metavar and help `option_help` gives it (by its last name).
+    A whole number (`N`) is held from 1 to `MAX_COUNT` unless said otherwise: click refuses one
+    out of range (exit 2) before a command could hand it to SQLite or a loop."""
     metavar, text = OPTIONS[key or names[-1]]
+    if metavar == "N":
+        extra = {"min": 1, "max": MAX_COUNT, **extra}
     return typer.Option(*names, metavar=metavar, help=text, **extra)
 
 
@@ -334,6 +339,9 @@ def repro(
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
     output: OutputOpt = None,
+    playbook: Annotated[str | None, _option("--playbook", key="repro --playbook")] = None,
+    matrix: Annotated[list[str] | None, _option("--matrix", key="repro --matrix")] = None,
+    var: Annotated[list[str] | None, _option("--var", key="repro --var")] = None,
 ) -> None:
     """Rerun here the failed instances of a recorded run (or the one named, or a step's failed
     ones), with its playbook, matrix values and variables; what they need may come from the cache.
@@ -352,7 +360,8 @@ def repro(
         json=json_path,
         output=output,
     )
-    done = reproducing.repro(record, instance, options)
+    given = Selection(playbook=playbook, matrix=tuple(matrix or ()), variables=tuple(var or ()))
+    done = reproducing.repro(record, instance, options, given=given)
     typer.echo(done.where)
     raise typer.Exit(done.code)
 
@@ -360,7 +369,7 @@ def repro(
 @export_app.command("github-workflow")
 def export_github_workflow(
     playbook: PlaybookArg = None,
-    shards: Annotated[int, _option("--shards", key="export --shards")] = 1,
+    shards: Annotated[int, _option("--shards", key="export --shards", max=MAX_SHARDS)] = 1,
 ) -> None:
     """Print a GitHub workflow that runs the playbook with the action (schedules, shards)."""
     from ci_orchestrator.commands import export_workflow

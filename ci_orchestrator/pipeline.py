@@ -270,8 +270,6 @@ def plan_text(selection: Selection, options: RunOptions, *, fmt: str, shards: in
         raise UsageError(f"--format {fmt!r}: expected one of {choices}") from None
     if shards is not None and kind is not views.PlanFormat.GITHUB_MATRIX:
         raise UsageError("--shards goes with --format github-matrix")
-    if shards is not None and shards < 1:
-        raise UsageError("--shards must be at least 1")
     asked_concurrency(options)  # checked as `run` checks it
     root = Path.cwd()
     prepared = prepare(selection, root=root)

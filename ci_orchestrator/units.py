@@ -20,6 +20,9 @@ MAX_SHARDS = 256
 """The most shards a run is split into: as many jobs as GitHub makes of one matrix (and the
 `export` and `plan` commands split into), and a bound on the parts a split holds in memory and on
 what a merge of shard records counts."""
+MAX_COUNT = 2**31 - 1
+"""The largest whole number an option takes (`--limit`, `--pr`, `--shards`): past any count of
+runs or pull requests, and inside what SQLite and the system's calls hold."""
 _SHARD = re.compile(r"\s*([0-9]+)\s*/\s*([0-9]+)\s*")
 
 

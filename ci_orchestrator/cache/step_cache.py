@@ -16,13 +16,7 @@ from ci_orchestrator import notices
 from ci_orchestrator.cache.archives import RestoreError, StoreCancelled, check_name, restore_archive
 from ci_orchestrator.cache.digests import FileDigests
 from ci_orchestrator.cache.disks import RefusedRowError
-from ci_orchestrator.cache.entries import (
-    CacheEntry,
-    CacheKey,
-    CacheStats,
-    FileRecord,
-    LogWriter,
-)
+from ci_orchestrator.cache.entries import CacheEntry, CacheKey, CacheStats, FileRecord, LogWriter
 from ci_orchestrator.cache.keys import CACHE_FORMAT, Manifest, build_manifest, differences, instance_patterns
 from ci_orchestrator.cache.patterns import PatternNotices
 from ci_orchestrator.cache.saving import PendingStore, output_files

@@ -2,25 +2,34 @@
 pull-request comment makes, with GitHub's headers, a timeout, pages followed through the `Link`
 header, and the token sent to the API's own host only (a redirect or a next page elsewhere is
 refused). `GITHUB_API_URL` gives GitHub Enterprise's API.
+
+Which account the token acts as comes from GraphQL's `viewer` (`GITHUB_GRAPHQL_URL`): REST's
+`GET /user` refuses the job's token and every GitHub App's (an installation token), while
+`viewer` answers for those (`github-actions[bot]`, `APP[bot]`) and for a person's token alike.
+
+`within` bounds a whole exchange in time: a request's timeout bounds each wait for bytes only,
+and a server that sends one byte a second would hold it for a day.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import threading
 import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ci_orchestrator import __version__
 from ci_orchestrator.output.untrusted import MAX_FILE_BYTES, parse_json
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
+T = TypeVar("T")
 DEFAULT_API_URL = "https://api.github.com"
 API_VERSION = "2022-11-28"
 TIMEOUT = 20.0  # seconds for one request
@@ -39,9 +48,23 @@ class ApiError(Exception):
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class Account:
+    """A GitHub account: a person's or a bot's (an app's, `NAME[bot]`)."""
+
+    login: str
+    id: int | None  # GitHub's number for it; None when not told
+
+    def same_as(self, other: Account) -> bool:
+        if self.id is not None and other.id is not None:
+            return self.id == other.id
+        return self.login.casefold() == other.login.casefold()
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class IssueComment:
     id: int
     body: str
+    author: Account | None  # None when GitHub names none (a deleted account)
 
 
 class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
@@ -56,11 +79,24 @@ class _SameHostRedirects(urllib.request.HTTPRedirectHandler):
 class GitHub:
     """Calls to one repository's API with one token."""
 
-    def __init__(self, *, token: str, repository: str, api_url: str = DEFAULT_API_URL) -> None:
+    def __init__(
+        self, *, token: str, repository: str, api_url: str = DEFAULT_API_URL, graphql_url: str | None = None
+    ) -> None:
         self.token = token
         self.repository = repository
         self.api_url = api_url.rstrip("/")
+        self.graphql_url = graphql_url or _graphql_url(self.api_url)
         self._opener = urllib.request.build_opener(_SameHostRedirects())
+
+    def viewer(self) -> Account:
+        """The account the token acts as."""
+        data, _ = self._call("POST", self.graphql_url, {"query": "query { viewer { login databaseId } }"})
+        found = data.get("data") if isinstance(data, dict) else None
+        viewer = found.get("viewer") if isinstance(found, dict) else None
+        account = _account(viewer, number="databaseId")
+        if account is None:
+            raise ApiError(f"POST {_path(self.graphql_url)}: no viewer in the answer{_graphql_errors(data)}")
+        return account
 
     def issue_comments(self, number: int) -> Iterator[IssueComment]:
         """The comments of issue (or pull request) `number`, oldest first, page after page."""
@@ -72,12 +108,8 @@ class GitHub:
             if not isinstance(data, list):
                 raise ApiError("listing the comments gave no list")
             for item in data:
-                if (
-                    isinstance(item, dict)
-                    and isinstance(item.get("id"), int)
-                    and isinstance(item.get("body"), str)
-                ):
-                    yield IssueComment(id=item["id"], body=item["body"])
+                if isinstance(item, dict) and _whole(item.get("id")) and isinstance(item.get("body"), str):
+                    yield IssueComment(id=item["id"], body=item["body"], author=_account(item.get("user")))
             url = _next_page(headers.get("Link", ""))
             if url is not None and _origin(url) != _origin(self.api_url):
                 raise ApiError(f"the next page is on another host ({_origin(url)}): not followed")
@@ -135,6 +167,56 @@ class GitHub:
             return (parse_json(body.decode("utf-8")) if body else None), headers
         except ValueError as error:  # NotJson, UnicodeDecodeError
             raise ApiError(f"{method} {_path(url)}: the answer is not JSON ({error})") from None
+
+
+def within(seconds: float, exchange: Callable[[], T]) -> T:
+    """What `exchange()` gives, if it ends within `seconds`; else `ApiError`. It runs on a thread
+    of its own, left behind when time is up (the command ends soon after, and it with it): a
+    read or a name lookup cannot be cut short from outside."""
+    outcome: list[T] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            outcome.append(exchange())
+        except BaseException as error:  # handed to the caller's thread
+            failure.append(error)
+
+    thread = threading.Thread(target=run, name="github-exchange", daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        raise ApiError(f"too slowly (no whole answer within {seconds:g} s)")
+    if failure:
+        raise failure[0]
+    return outcome[0]
+
+
+def _account(data: Any, *, number: str = "id") -> Account | None:
+    """The account a REST `user` (or GraphQL's `viewer`, its number as `databaseId`) names."""
+    if not isinstance(data, dict) or not isinstance(data.get("login"), str) or not data["login"]:
+        return None
+    return Account(login=data["login"], id=data[number] if _whole(data.get(number)) else None)
+
+
+def _graphql_errors(data: Any) -> str:
+    """` (GitHub's words)` for the first error of a GraphQL answer, or nothing."""
+    errors = data.get("errors") if isinstance(data, dict) else None
+    first = errors[0] if isinstance(errors, list) and errors else None
+    said = first.get("message") if isinstance(first, dict) else None
+    return f" ({' '.join(str(said).split())[:200]})" if said else ""
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _graphql_url(api_url: str) -> str:
+    """GraphQL's endpoint beside a REST API: `https://api.github.com/graphql`; GitHub
+    Enterprise's `https://HOST/api/v3` has it at `https://HOST/api/graphql`."""
+    if api_url.endswith("/api/v3"):
+        return api_url.removesuffix("/v3") + "/graphql"
+    return api_url + "/graphql"
 
 
 def _message(error: urllib.error.HTTPError) -> str:

@@ -18,8 +18,6 @@ def _history_path() -> Path:
 def history_list(limit: int) -> str:
     from ci_orchestrator.history.database import History
 
-    if limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
     if not _history_path().is_file():  # a question does not make the database
         return "no runs recorded yet"
     with History.open(_history_path()) as history:
@@ -75,8 +73,6 @@ def history_command(verb: str, argument: str, limit: int | None) -> str:
     from ci_orchestrator.history import transfer
     from ci_orchestrator.history.database import History
 
-    if limit is not None and limit < 1:
-        raise UsageError(f"--limit must be at least 1, got {limit}")
     path = Path(argument)
     if verb == "import":
         with History.open(_history_path()) as history:

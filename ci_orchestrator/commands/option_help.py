@@ -32,6 +32,21 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--no-cache": (None, "Neither read nor write the cache."),
     "plan --no-cache": (None, "Do not look at the cache."),
     "server stop --all": (None, "Stop every run server of this user, not only this context's."),
+    "repro --playbook": (
+        "PLAYBOOK",
+        "The playbook to rerun, a path or a name in playbooks/ (default: the record's, when it is"
+        " one of this project's playbooks by its path or its name).",
+    ),
+    "repro --var": (
+        "KEY=VALUE",
+        "A variable for the rerun, in place of the record's. A value of the record that the"
+        " playbook does not have is used only when given so. Repeatable.",
+    ),
+    "repro --matrix": (
+        "KEY=V1,V2",
+        "A matrix axis's values for the rerun, in place of the record's. Values of the record that"
+        " the axis does not list are used only when given so. Repeatable.",
+    ),
     "repro --no-cache": (
         None,
         "Neither read nor write the cache: what the instances need runs too (by default it may"
@@ -70,7 +85,7 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--config": ("PATH", "Settings file to read instead of the working directory's."),
     "--format": ("text|json|mermaid|github-matrix", "What to print."),
     "plan --shards": ("N", "With github-matrix: one entry per shard, N at most."),
-    "export --shards": ("N", "Runners to split the run across."),
+    "export --shards": ("N", "Runners to split the run across: at most 256, GitHub's jobs of one matrix."),
     "--max-size": (
         "SIZE",
         "Evict least recently used entries down to this size, e.g. 500MB, 2GiB (default: the "

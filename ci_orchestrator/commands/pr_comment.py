@@ -1,12 +1,13 @@
 """`report comment [RUN.json] [--mode M] [--pr N]`: the playbook's one comment on the pull request,
-posted by the first run and edited in place by the next ones (found again by its hidden marker).
+posted by the first run and edited in place by the next ones (found again by its hidden marker,
+among the comments of the account the token acts as: anyone may write the marker).
 
 Modes: `always`; `failures`, only when something failed (a step, or a test of a step's JUnit
 files); `changes`, only when the comparison
 lists something; `off`. A comment that exists already is always brought up to date, so that it
 never shows an old failure as current. The comment is an aid, never the job's result: no token,
-no pull request, or a refusal from GitHub (a fork's read-only token answers 403) is a warning,
-and the command still succeeds.
+no pull request, a refusal from GitHub (a fork's read-only token answers 403), or no whole
+answer within `EXCHANGE_SECONDS` is a warning, and the command still succeeds.
 """
 
 from __future__ import annotations
@@ -24,29 +25,39 @@ from ci_orchestrator.output.workflow_commands import printable
 if TYPE_CHECKING:
     from collections.abc import Mapping
 
+    from ci_orchestrator.commands.github_api import GitHub, IssueComment
     from ci_orchestrator.results import RunResult
 
 MODES = ("always", "failures", "changes", "off")
+EXCHANGE_SECONDS = 60.0
+"""The longest the whole exchange with GitHub takes (each request waits 20 s at most for the
+server, and a failed one is made once more): past it, a warning."""
 
 
-def comment(record: Path | None, *, mode: str = "always", number: int | None = None) -> str:
-    """Post or update the comment of the run recorded in `record` (default: the last run's);
-    returns what was done, in a line."""
+def comment(
+    record: Path | None, *, mode: str = "always", number: int | None = None, seconds: float = EXCHANGE_SECONDS
+) -> str:
+    """Post or update the comment of the run recorded in `record` (default: the last run's),
+    talking with GitHub `seconds` at most; returns what was done, in a line."""
     from ci_orchestrator.reporters.run_record import read_run_record
 
     if mode not in MODES:
         raise UsageError(f"--mode {mode!r}: expected one of {', '.join(MODES)}")
-    if number is not None and number < 1:
-        raise UsageError(f"--pr {number}: expected a pull request number")
     result = read_run_record(Path.cwd() / REPORTS_DIR / "run.json" if record is None else record)
     if mode == "off":
         return "comment mode off: no comment posted"
-    return printable(_post(result, mode, number, os.environ))
+    return printable(_post(result, mode, number, os.environ, seconds=seconds))
 
 
-def _post(result: RunResult, mode: str, number: int | None, env: Mapping[str, str]) -> str:
-    from ci_orchestrator.commands.github_api import DEFAULT_API_URL, ApiError, GitHub
-    from ci_orchestrator.reporters.comment_body import comment_body, marker
+def _post(
+    result: RunResult,
+    mode: str,
+    number: int | None,
+    env: Mapping[str, str],
+    *,
+    seconds: float = EXCHANGE_SECONDS,
+) -> str:
+    from ci_orchestrator.commands.github_api import DEFAULT_API_URL, ApiError, GitHub, within
 
     token = ci.text_variable("GITHUB_TOKEN", env).strip()
     repository = ci.text_variable("GITHUB_REPOSITORY", env).strip()
@@ -63,22 +74,15 @@ def _post(result: RunResult, mode: str, number: int | None, env: Mapping[str, st
     if missing or number is None:
         notices.warn(f"no pull-request comment: {missing}")
         return "no comment posted"
-    api_url = ci.text_variable("GITHUB_API_URL", env) or DEFAULT_API_URL
-    github = GitHub(token=token, repository=repository, api_url=api_url)
-    wanted = _wanted(result, mode)
-    hidden = marker(result.playbook)
+    github = GitHub(
+        token=token,
+        repository=repository,
+        api_url=ci.text_variable("GITHUB_API_URL", env) or DEFAULT_API_URL,
+        graphql_url=ci.text_variable("GITHUB_GRAPHQL_URL", env) or None,
+    )
+    run_url = _run_url(env)
     try:
-        existing = next(
-            (item for item in github.issue_comments(number) if item.body.lstrip().startswith(hidden)), None
-        )
-        if existing is None and not wanted:
-            return f"nothing for a comment in mode {mode}: none posted on pull request #{number}"
-        body = comment_body(result, run_url=_run_url(env))
-        if existing is None:
-            made = github.create_comment(number, body)
-            return f"commented on pull request #{number} (comment {made})"
-        github.edit_comment(existing.id, body)
-        return f"updated the comment on pull request #{number} (comment {existing.id})"
+        return within(seconds, lambda: _exchange(github, result, mode, number, run_url=run_url))
     except ApiError as error:
         hint = ""
         if error.status == 403:
@@ -88,6 +92,36 @@ def _post(result: RunResult, mode: str, number: int | None, env: Mapping[str, st
             )
         notices.warn(f"no pull-request comment: GitHub answered {error}{hint}")
         return "no comment posted"
+
+
+def _exchange(github: GitHub, result: RunResult, mode: str, number: int, *, run_url: str | None) -> str:
+    """The calls that post or edit the comment; what was done, in a line."""
+    from ci_orchestrator.reporters.comment_body import comment_body
+
+    existing = _own_comment(github, result, number)
+    if existing is None and not _wanted(result, mode):
+        return f"nothing for a comment in mode {mode}: none posted on pull request #{number}"
+    body = comment_body(result, run_url=run_url)
+    if existing is None:
+        made = github.create_comment(number, body)
+        return f"commented on pull request #{number} (comment {made})"
+    github.edit_comment(existing.id, body)
+    return f"updated the comment on pull request #{number} (comment {existing.id})"
+
+
+def _own_comment(github: GitHub, result: RunResult, number: int) -> IssueComment | None:
+    """The comment the playbook's earlier runs made: the first that opens with its marker among
+    those of the account the token acts as. Anyone may comment on a public pull request, marker
+    and all: a comment of another account is never taken over (nor asked who we are when no
+    comment carries the marker)."""
+    from ci_orchestrator.reporters.comment_body import marker
+
+    hidden = marker(result.playbook)
+    marked = [item for item in github.issue_comments(number) if item.body.lstrip().startswith(hidden)]
+    if not marked:
+        return None
+    me = github.viewer()
+    return next((item for item in marked if item.author is not None and item.author.same_as(me)), None)
 
 
 def _wanted(result: RunResult, mode: str) -> bool:

@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from ci_orchestrator.commands.repro_record import rerun_of
 from ci_orchestrator.errors import UsageError, did_you_mean
 from ci_orchestrator.options import REPORTS_DIR, Selection
 from ci_orchestrator.pipeline import run
@@ -48,28 +48,35 @@ class Reproduced:
         return "reports of this repro: " + ", ".join(str(path) for path in self.reports)
 
 
-def repro(record: Path, asked: str | None, options: RunOptions) -> Reproduced:
-    """Rerun the failed instances of `record` (or `asked`: an instance, or a step's failed ones)."""
+def repro(
+    record: Path, asked: str | None, options: RunOptions, *, given: Selection | None = None
+) -> Reproduced:
+    """Rerun the failed instances of `record` (or `asked`: an instance, or a step's failed ones),
+    with the playbook and the `--var` and `--matrix` values `given` holds in place of the record's
+    (see `repro_record`)."""
     from ci_orchestrator.reporters.run_record import read_run_record
 
     # Untrusted input, read strictly: no JSON escape spells text that no script can hold.
     recorded = read_run_record(record)
-    # Nor does it choose which playbook runs here: one of this folder's, as its CI ran it.
-    named = Path(os.path.normpath(Path.cwd() / recorded.playbook_path))
-    if not named.is_relative_to(Path.cwd()):
-        raise UsageError(
-            f"{record}: the run's playbook {recorded.playbook_path!r} is outside this folder: repro runs"
-            " a playbook of the folder it is run in"
-        )
     wanted = _wanted(recorded, asked, record=record)
+    # Nor does it choose the code that runs here.
+    given = given or Selection()
+    rerun = rerun_of(
+        recorded,
+        record=record,
+        playbook=given.playbook,
+        variables=given.variables,
+        matrix=given.matrix,
+        root=Path.cwd(),
+    )
     options = _own_reports(options, recorded.run_id, record=record)
     selection = Selection(
-        playbook=recorded.playbook_path,
+        playbook=rerun.playbook,
         # Taken as they are written: an id may hold what a selector reads as syntax (`[`, `*`, `,`).
         instances=tuple(wanted),
         # The run's own --matrix values: one that replaced an axis's values made these instances.
-        matrix=tuple(f"{key}={','.join(values)}" for key, values in recorded.matrix_filters.items()),
-        variables=tuple(f"{key}={value}" for key, value in recorded.vars.items()),
+        matrix=rerun.matrix,
+        variables=rerun.variables,
     )
     # Every failure named is to be seen again: one failing first must not skip the others.
     fail_fast = False if options.fail_fast is None else options.fail_fast

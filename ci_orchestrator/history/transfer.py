@@ -14,12 +14,13 @@ what a run here writes, and text that is not UTF-8 passes its run over.
 from __future__ import annotations
 
 import sqlite3
+import stat
 import time
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from ci_orchestrator.errors import Location
+from ci_orchestrator.errors import Location, UsageError
 from ci_orchestrator.history.database import KEEP_RUNS, SCHEMA_VERSION, HistoryError
 from ci_orchestrator.history.test_rows import read_tests_row
 from ci_orchestrator.output.untrusted import NotJson, parse_json
@@ -52,7 +53,13 @@ _STEP_COLUMNS = (
 
 def export_runs(history: History, target: Path, *, keep: int = EXPORT_RUNS) -> int:
     """Write to `target` a compact copy of the history: its newest `keep` finished runs, without
-    what only this machine needs. Returns how many runs it holds."""
+    what only this machine needs. Returns how many runs it holds.
+
+    The copy is made beside `target` and renamed over it: what is there must be a regular file
+    (or nothing). A symbolic link, a device (`/dev/stdout`) or a FIFO there is refused, a
+    `UsageError`: the rename would replace the link or the device node itself, not write to it.
+    """
+    _refuse_other_than_file(target)
     temporary = target.with_name(f".{target.name}.tmp")
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -85,6 +92,30 @@ def export_runs(history: History, target: Path, *, keep: int = EXPORT_RUNS) -> i
             f"cannot export the run history: {error}", location=Location(file=str(target))
         ) from None
     return count
+
+
+def _refuse_other_than_file(target: Path) -> None:
+    try:
+        mode = target.lstat().st_mode
+    except FileNotFoundError:
+        return
+    except OSError as error:  # a folder on the way that may not be searched, a name too long
+        raise UsageError(
+            f"cannot be written: {error.strerror or error}", location=Location(file=str(target))
+        ) from None
+    if stat.S_ISREG(mode):
+        return
+    kind = (
+        "a symbolic link"
+        if stat.S_ISLNK(mode)
+        else "a folder"
+        if stat.S_ISDIR(mode)
+        else "not a regular file"
+    )
+    raise UsageError(
+        f"{kind}: history export writes a new regular file there or replaces one, nothing else",
+        location=Location(file=str(target)),
+    )
 
 
 def import_runs(history: History, source: Path) -> tuple[int, int]:

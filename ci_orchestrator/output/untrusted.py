@@ -5,7 +5,9 @@ step cache's index, the run history's JSON columns, GitHub's event file.
 
 Python's `json` reads what JSON has no place for, and what no report can hold; each is refused:
 `NaN` and `Infinity`, a number past what a float holds (read as infinity), a number too long to
-read, nesting deeper than the interpreter recurses, and a lone surrogate escape (`"\\udc80"`):
+read, arrays and objects nested more than `MAX_NESTING` deep (what reads, compares or writes
+such a value again recurses as deep: the interpreter's own limit, which depends on where it is
+called from, is no bound), and a lone surrogate escape (`"\\udc80"`):
 half a character, which no UTF-8 file, console or database takes (writing it raises). The step
 cache's own JSON carries bytes that are not UTF-8 (a log, a file name) as the escapes
 U+DC80..U+DCFF, as Python's `surrogateescape` does: `escaped_bytes` takes those, and no other.
@@ -23,6 +25,9 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from collections.abc import Callable
 
+MAX_NESTING = 100
+"""The deepest arrays and objects are read within each other: a run record nests 6 deep, GitHub's
+event file some 10."""
 MAX_FILE_BYTES = 64 * 1024 * 1024
 """The most read of one file given from outside: a run record, a JUnit file a step wrote, an
 event file. Its text and what it becomes in memory stay within a few hundred MB."""
@@ -106,16 +111,39 @@ def parse_json(text: str, *, escaped_bytes: bool = False) -> Any:
         line, column = _place(text, lone)
         shown = text[lone : lone + 6]
         raise NotJson(f"'{shown}' is not valid Unicode text (half of a character)", line=line, column=column)
+    too_deep = NotJson(f"invalid JSON (arrays and objects nested more than {MAX_NESTING} deep)")
     try:
-        return json.loads(text, parse_constant=_no_constant, parse_float=_finite)
+        value = json.loads(text, parse_constant=_no_constant, parse_float=_finite)
     except json.JSONDecodeError as error:
         raise NotJson(f"invalid JSON ({error.msg})", line=error.lineno, column=error.colno) from None
     except _NotANumber as error:
         raise NotJson(f"{error.args[0]} is not a JSON number") from None
     except RecursionError:
-        raise NotJson("invalid JSON (nested too deeply)") from None
+        raise too_deep from None
     except ValueError:  # a number of thousands of digits, which Python refuses to read
         raise NotJson("invalid JSON (a number too long to read)") from None
+    # Fewer brackets than the bound cannot nest past it: most texts need no walk.
+    if text.count("[") + text.count("{") > MAX_NESTING and _deeper_than(value, MAX_NESTING):
+        raise too_deep
+    return value
+
+
+def _deeper_than(value: Any, depth: int) -> bool:
+    """Whether arrays and objects nest more than `depth` deep in `value`: one level at a time,
+    without recursion."""
+    level = [value] if isinstance(value, dict | list) else []
+    for _ in range(depth):
+        below: list[Any] = []
+        for item in level:
+            below += [
+                child
+                for child in (item.values() if isinstance(item, dict) else item)
+                if isinstance(child, dict | list)
+            ]
+        if not below:
+            return False
+        level = below
+    return True
 
 
 class _NotANumber(Exception):  # noqa: N818 - internal: turned into NotJson

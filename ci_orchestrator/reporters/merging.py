@@ -15,6 +15,8 @@ if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from datetime import datetime
 
+_LISTED = 5  # instances a note names, at most
+
 
 def merge_results(results: Sequence[RunResult]) -> RunResult:
     """One run from shard records: each instance once (see `_kept_steps`), whatever the order of
@@ -24,26 +26,29 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
     duration the sum of the instances kept, the longest critical path, the highest concurrency,
     and pool utilization weighted by each record's wall time. The merged run id is the records'
     own when they share one, else derived from all of them. Shards of a set of N missing fail the
-    merged run (their steps are in no record); a shard given twice is a note.
+    merged run (their steps are in no record), and so does an instance that two shards of a set
+    both ran (they split different plans: what one ran twice another may have left out); a
+    shard given twice is a note.
     """
     if not results:
         raise UsageError("no run records to merge")
     names = sorted({result.playbook for result in results})
     if len(names) > 1:
         raise UsageError(f"run records of different playbooks cannot be merged: {', '.join(names)}")
-    steps = _kept_steps(results)
+    steps, split_twice = _kept_steps(results)
     first = results[0]
     started = min(result.started for result in results)
     finished = max(result.finished for result in results)
     interrupted_by = next((r.interrupted_by for r in reversed(results) if r.interrupted_by is not None), None)
     merged_steps = tuple(steps.values())
     missing, notes = _shard_notes(results)
+    notes += _split_notes(split_twice)
     status = RunStatus.of(merged_steps, interrupted=interrupted_by is not None)
     return RunResult(
         run_id=_merged_run_id(results),
         playbook=first.playbook,
         playbook_path=first.playbook_path,
-        status=RunStatus.FAILED if missing and status is RunStatus.PASSED else status,
+        status=RunStatus.FAILED if (missing or split_twice) and status is RunStatus.PASSED else status,
         started=started,
         finished=finished,
         steps=merged_steps,
@@ -69,33 +74,33 @@ class _Copy:
     shard: tuple[int, int] | None
 
     def replaces(self, kept: _Copy) -> bool:
-        if self.copies(kept):
+        """Whether this copy is kept rather than `kept`. Copies of a `shard: all` step that
+        shards of one set ran side by side, or of an instance two shards of a set both ran (the
+        shards split different plans): a failed one (a failure must show), else the longest.
+        Otherwise a rerun: the one that ended last, a failed one of two that ended together."""
+        if self.side_by_side(kept):
             mine = (self.step.status.is_failure, self.step.duration, self.end)
             return mine > (kept.step.status.is_failure, kept.step.duration, kept.end)
-        return self.end >= kept.end
+        return (self.end, self.step.status.is_failure) >= (kept.end, kept.step.status.is_failure)
 
-    def copies(self, other: _Copy) -> bool:
-        """Whether both are copies of a `shard: all` step that shards of one set ran side by side
-        (an instance another split put on another shard is a rerun, as in one shard)."""
+    def side_by_side(self, other: _Copy) -> bool:
+        """Whether different shards of one set ran both copies (an instance another split put on
+        another shard is a rerun, as in one shard)."""
         shards = self.shard, other.shard
         return (
-            self.step.shard_all
-            and other.step.shard_all
-            and shards[0] is not None
+            shards[0] is not None
             and shards[1] is not None
             and shards[0][1] == shards[1][1]
             and shards[0][0] != shards[1][0]
         )
 
 
-def _kept_steps(results: Sequence[RunResult]) -> dict[str, StepResult]:
-    """Each instance once, at the place it first has in the records.
+def _kept_steps(results: Sequence[RunResult]) -> tuple[dict[str, StepResult], dict[str, list[_Copy]]]:
+    """Each instance once, at the place it first has in the records (see `_Copy.replaces`); and
+    the instances, other than `shard: all` steps, that different shards of one set both ran.
 
-    Of an instance in several records, the result that finished last is kept (a rerun; a tie
-    goes to the later record), but for the copies of a `shard: all` step that different shards
-    of one set ran side by side: the copy kept is one that failed (a failure must show), else
-    the one that took longest (what its shard waited for). A shard's own reruns are settled
-    first: a rerun that passed replaces the failure of its own shard's copy.
+    A shard's own reruns are settled first: a rerun that passed replaces the failure of its own
+    shard's copy.
     """
     position: dict[str, int] = {}
     latest: dict[tuple[int, int] | None, dict[str, _Copy]] = {}
@@ -106,14 +111,35 @@ def _kept_steps(results: Sequence[RunResult]) -> dict[str, StepResult]:
             position.setdefault(step.id, len(position))
             # A step that never ran ended with its run.
             copy = _Copy(step, step.finished or result.finished, shard)
-            if step.id not in chosen or copy.end >= chosen[step.id].end:
+            if step.id not in chosen or copy.replaces(chosen[step.id]):
                 chosen[step.id] = copy
     kept: dict[str, _Copy] = {}
+    split_twice: dict[str, list[_Copy]] = {}
     for chosen in latest.values():
         for instance, copy in chosen.items():
+            if instance in kept and copy.side_by_side(kept[instance]) and not copy.step.shard_all:
+                split_twice.setdefault(instance, [kept[instance]]).append(copy)
             if instance not in kept or copy.replaces(kept[instance]):
                 kept[instance] = copy
-    return {instance: kept[instance].step for instance in sorted(kept, key=position.__getitem__)}
+    ordered = sorted(kept, key=position.__getitem__)
+    return {instance: kept[instance].step for instance in ordered}, split_twice
+
+
+def _split_notes(split_twice: Mapping[str, Sequence[_Copy]]) -> list[str]:
+    """A note for the instances that shards of one set both ran, naming the first few."""
+    if not split_twice:
+        return []
+    shown = [
+        f"{instance!r} ({', '.join(sorted({f'{c.shard[0]}/{c.shard[1]}' for c in found if c.shard}))})"
+        for instance, found in list(split_twice.items())[:_LISTED]
+    ]
+    more = f" and {len(split_twice) - _LISTED} more" if len(split_twice) > _LISTED else ""
+    return [
+        f"{'an instance ran' if len(split_twice) == 1 else f'{len(split_twice)} instances ran'} in"
+        f" more than one shard of a set: {', '.join(shown)}{more}; the shards split different plans"
+        " (each job split its own playbook or history), so what one ran twice another may have left"
+        " out: the merged run fails"
+    ]
 
 
 def _shard_label(shard: str | None) -> tuple[int, int] | None:

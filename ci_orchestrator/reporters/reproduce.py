@@ -3,8 +3,10 @@
 Under GitHub Actions the documented workflow uploads the run's reports and logs as one artifact,
 `ci-orchestrator-reports`, holding `reports/` and `logs/` as they were in `.ci-orchestrator/`.
 Downloaded into `ci-reports/`, in a checkout of the commit the run tested, `repro` reruns the
-failures with the run's playbook, matrix values and variables. Each instance also has a command
-that needs no record (`repro_command`).
+failures with the run's playbook, matrix values and variables: the commands give the run's own
+`--matrix` and `--var` values, which `repro` takes from a record only when the playbook has them
+or the command gives them (a record may come from anyone's job). Each instance also has a
+command that needs no record (`repro_command`).
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ def repro_commands(result: RunResult) -> str:
     """The shell lines that rerun every failure of `result` from its downloaded record."""
     tested = commit(result)
     lines = [f"git checkout {tested}"] if tested else []
-    lines.append(shlex.join(["ci-orchestrator", "repro", RECORD]))
+    lines.append(_command(result, ["ci-orchestrator", "repro", RECORD]))
     return "\n".join(lines)
 
 
@@ -50,7 +52,7 @@ def repro_where(result: RunResult) -> str:
 
 def repro_instance(result: RunResult, step: StepResult) -> str:
     """The `repro` command that reruns this instance alone (with what it needs) from the record."""
-    return shlex.join(["ci-orchestrator", "repro", RECORD, mask(step.id, result.secrets)])
+    return _command(result, ["ci-orchestrator", "repro", RECORD, step.id])
 
 
 def repro_command(result: RunResult, step: StepResult) -> str:
@@ -61,7 +63,13 @@ def repro_command(result: RunResult, step: StepResult) -> str:
     needs runs too (or comes from the cache): on a fresh checkout the failure would otherwise be
     a missing build, not the one CI saw.
     """
-    words = ["ci-orchestrator", "run", result.playbook_path or result.playbook, "--select", step.id]
+    return _command(
+        result, ["ci-orchestrator", "run", result.playbook_path or result.playbook, "--select", step.id]
+    )
+
+
+def _command(result: RunResult, words: list[str]) -> str:
+    """`words` and the run's own `--matrix` and `--var` values, as one shell line."""
     for key, values in result.matrix_filters.items():
         # The values were split at commas when the run read them: joined, they read back the same.
         words += ["--matrix", f"{key}={','.join(values)}"]

@@ -50,7 +50,6 @@ _EXIT_CODES = (0, 255)
 _COUNT = (0, 2**31 - 1)  # attempts, concurrency
 _SECONDS = (0, 10**9)  # a duration: some 31 years
 _RATIO = (0, 10**9)  # pool utilization, speed-up
-MAX_DEPTH = 100  # of a matrix value, as of any value a playbook holds
 
 
 def write_run_record(result: RunResult, path: Path | str) -> None:
@@ -259,20 +258,6 @@ class _Reader:
                 raise self.fail(f"{at}[{key}]" if isinstance(key, int) else f"{at}.{key}", "expected text")
         return {str(key): value for key, value in data.items()}
 
-    def matrix(self, data: dict[str, Any], at: str) -> dict[str, Any]:
-        """An instance's matrix values: nested no deeper than a playbook's values may be (each
-        report that shows one walks it)."""
-        pending = [(value, 1) for value in data.values()]
-        while pending:
-            value, depth = pending.pop()
-            if depth > MAX_DEPTH:
-                raise self.fail(at, f"values nested more than {MAX_DEPTH} levels deep")
-            if isinstance(value, dict | list):
-                pending.extend(
-                    (item, depth + 1) for item in (value.values() if isinstance(value, dict) else value)
-                )
-        return data
-
     def matrix_filters(self, data: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
         filters = {}
         for key, values in data.items():
@@ -294,7 +279,8 @@ class _Reader:
             id=step_id,
             step=self.field(data, "step", str, at),
             name=self.optional(data, "name", str, at) or step_id,
-            matrix=self.matrix(self.optional(data, "matrix", dict, at) or {}, f"{at}.matrix"),
+            # Nested no deeper than a playbook's values: the reader refuses JSON past 100 levels.
+            matrix=self.optional(data, "matrix", dict, at) or {},
             status=Status(status),
             exit_code=self.number(data, "exit_code", at, _EXIT_CODES),
             started=self.time(started, f"{at}.started") if started else None,

@@ -1,16 +1,20 @@
 """GitHub's REST API for issue comments, played by a real HTTP server on 127.0.0.1 for tests:
-comments kept in memory, pages of `per_page` with GitHub's `Link` header, and every request
-recorded (method, path and query, headers, JSON body) for the test to read.
+comments kept in memory, each with its author (`user`: login and id), pages of `per_page` with
+GitHub's `Link` header, GraphQL's `viewer` (the account the token acts as: `token_account`,
+which writes the comments the client posts), and every request recorded (method, path and
+query, headers, JSON body) for the test to read.
 
 `refuse_writes` answers POST and PATCH with 403 as GitHub does for a fork's read-only token;
 `fail_with` answers every request with that status; `next_page_host` puts another host in the
-`Link` header.
+`Link` header; `trickle` answers each request with its headers, then a byte of the body every
+`trickle` seconds, as a server that is slow, or on purpose, would.
 """
 
 from __future__ import annotations
 
 import json
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
@@ -41,18 +45,34 @@ class FakeGitHub:
     refuse_writes: bool = False
     fail_with: int | None = None
     next_page_host: str | None = None
+    trickle: float | None = None
+    token_account: str = "github-actions[bot]"  # the job's token comments as this bot
     url: str = ""
     _next_id: int = 1000
+    _accounts: dict[str, int] = field(default_factory=lambda: {"github-actions[bot]": 41898282})
+
+    def account(self, login: str) -> dict[str, Any]:
+        """A comment's `user`: the same number for the same login, as GitHub's."""
+        number = self._accounts.setdefault(login, 5000 + len(self._accounts))
+        return {"login": login, "id": number, "type": "Bot" if login.endswith("[bot]") else "User"}
 
     def add_comment(self, number: int, body: str, login: str = "someone") -> int:
         self._next_id += 1
         self.comments.setdefault(number, []).append(
-            {"id": self._next_id, "body": body, "user": {"login": login, "type": "User"}}
+            {"id": self._next_id, "body": body, "user": self.account(login)}
         )
         return self._next_id
 
     def calls(self, *methods: str) -> list[Request]:
-        return [request for request in self.requests if not methods or request.method in methods]
+        """The REST calls made (with one of `methods`); GraphQL's apart."""
+        return [
+            request
+            for request in self.requests
+            if request.path != "/graphql" and (not methods or request.method in methods)
+        ]
+
+    def viewer_queries(self) -> list[Request]:
+        return [request for request in self.requests if request.path == "/graphql"]
 
     def pull_request_environment(self, folder: Path, *, number: int) -> dict[str, str]:
         """GitHub's variables in a job of pull request `number` (its event file written in
@@ -61,6 +81,7 @@ class FakeGitHub:
         event.write_text(json.dumps({"pull_request": {"number": number}}), encoding="utf-8")
         return {
             "GITHUB_API_URL": self.url,
+            "GITHUB_GRAPHQL_URL": f"{self.url}/graphql",
             "GITHUB_REPOSITORY": f"{self.owner}/{self.repo}",
             "GITHUB_EVENT_PATH": str(event),
             "GITHUB_EVENT_NAME": "pull_request",
@@ -98,10 +119,32 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             self.end_headers()
             self.wfile.write(body)
 
+        def _trickle(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json; charset=utf-8")
+            self.send_header("Content-Length", "100000")
+            self.end_headers()
+            try:
+                while (pause := state.trickle) is not None:  # until the test is over
+                    self.wfile.write(b" ")
+                    self.wfile.flush()
+                    time.sleep(pause)
+            except OSError:  # the client gave up
+                pass
+
         def _route(self) -> None:
             request = self._record()
+            if state.trickle is not None:
+                self._trickle()
+                return
             if state.fail_with is not None:
                 self._answer(state.fail_with, {"message": "Server Error"})
+                return
+            if request.method == "POST" and request.path == "/graphql":
+                viewer = state.account(state.token_account)
+                self._answer(
+                    200, {"data": {"viewer": {"login": viewer["login"], "databaseId": viewer["id"]}}}
+                )
                 return
             base = f"/repos/{state.owner}/{state.repo}/issues"
             if request.method in ("POST", "PATCH") and state.refuse_writes:
@@ -113,8 +156,11 @@ def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:
             elif request.method == "GET" and len(parts) == 2 and parts[1] == "comments":
                 self._list(int(parts[0]), request)
             elif request.method == "POST" and len(parts) == 2 and parts[1] == "comments":
-                made = state.add_comment(int(parts[0]), request.body["body"], login="github-actions[bot]")
-                self._answer(201, {"id": made, "body": request.body["body"]})
+                made = state.add_comment(int(parts[0]), request.body["body"], login=state.token_account)
+                self._answer(
+                    201,
+                    {"id": made, "body": request.body["body"], "user": state.account(state.token_account)},
+                )
             elif request.method == "PATCH" and len(parts) == 2 and parts[0] == "comments":
                 for comments in state.comments.values():
                     for comment in comments:
@@ -154,6 +200,7 @@ def serve(state: FakeGitHub) -> Iterator[FakeGitHub]:
     try:
         yield state
     finally:
+        state.trickle = None
         server.shutdown()
         server.server_close()
         thread.join()

@@ -6,6 +6,7 @@ a warning with exit code 0."""
 from __future__ import annotations
 
 import os
+import time
 from typing import TYPE_CHECKING
 
 import pytest
@@ -145,7 +146,7 @@ def test_what_cannot_comment_is_a_warning_and_exit_0(
     [
         ("fifo", "not a regular file"),  # before: waited for a writer for ever
         ('{"pull_request": {"number": 5, "title": "\\udc80"}}', "'\\udc80' is not valid Unicode text"),
-        ("[" * 100_000, "nested too deeply"),
+        ("[" * 100_000, "nested more than 100 deep"),
         ('{"pull_request": {"number": 1e999}}', "is not a JSON number"),
     ],
 )
@@ -274,3 +275,53 @@ def test_text_from_the_run_makes_no_mention_or_marker_end() -> None:
         if "@" in line and not line.startswith("```"):
             # Only inside code: a code span or a fenced block.
             assert "`" in line or line == "@everyone", line
+
+
+@pytest.mark.parametrize("token_account", ["github-actions[bot]", "octocat"])
+def test_a_comment_of_another_account_is_never_taken_over(
+    tmp_path: Path, github: FakeGitHub, token_account: str
+) -> None:
+    # Anyone may comment on a public pull request, the marker first. Before, the first comment that
+    # opened with it was edited, whoever wrote it (or, refused, the real one was left stale).
+    github.token_account = token_account  # the job's token, or a person's
+    theirs = github.add_comment(5, marker("ci") + "\nall green, trust me", login="attacker")
+    bot = github.add_comment(5, marker("ci") + "\nanother bot's", login="other-app[bot]")
+    record = _record(tmp_path)
+    first = run_cli(tmp_path, "report", "comment", str(record), env=_env(tmp_path, github))
+    assert first.returncode == 0, first.stderr
+    assert "commented on pull request #5" in first.stdout
+    assert len(github.calls("POST")) == 1
+    ours = github.comments[5][-1]
+    assert ours["user"]["login"] == token_account
+    (asked,) = github.viewer_queries()  # who the token acts as: GraphQL's viewer, with the token
+    assert asked.headers["authorization"] == f"Bearer {TOKEN}"
+
+    second = run_cli(tmp_path, "report", "comment", str(record), env=_env(tmp_path, github))
+    assert second.returncode == 0, second.stderr
+    (edited,) = github.calls("PATCH")
+    assert edited.path.endswith(f"/comments/{ours['id']}")
+    bodies = {comment["id"]: comment["body"] for comment in github.comments[5]}
+    assert bodies[theirs] == marker("ci") + "\nall green, trust me"
+    assert bodies[bot] == marker("ci") + "\nanother bot's"
+    assert len(github.calls("POST")) == 1
+
+
+def test_a_server_that_answers_a_byte_at_a_time_is_given_up_on(
+    tmp_path: Path, github: FakeGitHub, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Before: each read waited 20 s at most, but the whole answer as long as bytes kept coming
+    # (100 KB at a byte a second: 28 hours).
+    from ci_orchestrator.commands import pr_comment
+
+    for name, value in _env(tmp_path, github).items():
+        monkeypatch.setenv(name, value)
+    github.trickle = 0.1
+    started = time.monotonic()
+    said = pr_comment.comment(_record(tmp_path), number=5, seconds=1.0)
+    assert time.monotonic() - started < 10  # against the 10,000 s the answer takes to come
+    assert said == "no comment posted"
+    assert (
+        "no pull-request comment: GitHub answered too slowly (no whole answer within 1 s)"
+        in capsys.readouterr().err
+    )
+    assert pr_comment.EXCHANGE_SECONDS == 60

@@ -600,7 +600,12 @@ def test_stream_output_shows_each_line_prefixed_with_its_step(workdir: Path) -> 
         (["plan", "-j", "abc"], "--concurrency 'abc': expected a number or 'auto'"),
         (["plan", "-j", "0"], "--concurrency must be at least 1"),
         (["plan", "--shards", "3"], "--shards goes with --format github-matrix"),
-        (["plan", "--format", "github-matrix", "--shards", "0"], "--shards must be at least 1"),
+        (["plan", "--format", "github-matrix", "--shards", "0"], "'--shards': 0 is not in the range 1<="),
+        (
+            ["plan", "--format", "github-matrix", "--shards", "99999999999999999999"],
+            "'--shards': 99999999999999999999 is not in the range 1<=x<=2147483647",
+        ),
+        (["report", "comment", "--pr", "0"], "'--pr': 0 is not in the range 1<=x<=2147483647"),
     ],
 )
 def test_bad_option_values_are_usage_errors(demo: Path, args: list[str], message: str) -> None:

@@ -101,11 +101,15 @@ def test_history_lists_runs_newest_first_and_shows_one(tmp_path: Path) -> None:
     newest = run_cli(work, "history", "--limit", "1")
     assert newest.returncode == 0, newest.stderr
     assert [line.split()[0] for line in newest.stdout.splitlines()[1:]] == [failed]
-    for limit in ("0", "-1"):
-        refused = run_cli(work, "history", f"--limit={limit}")
-        assert refused.returncode == 2, refused.stdout
-        assert f"--limit must be at least 1, got {limit}" in refused.stderr
-        assert not refused.stdout
+    huge = "99999999999999999999"  # past what SQLite holds
+    for words in (["history"], ["history", "export", "copy.db"]):
+        for limit in ("0", "-1", huge):
+            refused = run_cli(work, *words, f"--limit={limit}")
+            assert refused.returncode == 2, refused.stdout
+            assert f"'--limit': {limit} is not in the range 1<=x<=2147483647" in refused.stderr
+            assert "Traceback" not in refused.stderr
+            assert not refused.stdout
+    assert not (work / "copy.db").exists()
 
     prefix = run_cli(work, "history", "show", passed[:-3])
     assert prefix.returncode == 0
@@ -170,7 +174,15 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     downloaded.parent.mkdir()
     downloaded.write_bytes((ci / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
 
-    rerun = run_cli(laptop, "repro", "downloads/run.json")
+    # The recorded --var is not the playbook's: taken from the record only when given again (a
+    # record may come from anyone's job, and the value reaches the steps' commands).
+    refused = run_cli(laptop, "repro", "downloads/run.json")
+    assert refused.returncode == 2, refused.stderr
+    assert "the record runs the steps with values that the playbook does not have: --var mode=strict" in (
+        refused.stderr
+    )
+    assert not (laptop / ".ci-orchestrator" / "reports").exists()  # nothing ran
+    rerun = run_cli(laptop, "repro", "downloads/run.json", "--var", "mode=strict")
     assert rerun.returncode == 1, rerun.stderr
     steps = {step["id"]: step for step in repro_record(laptop, rerun)["steps"]}
     # The failed instances, and what they need (the build), nothing else.
@@ -182,7 +194,7 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     assert "mode strict py 3.12 on linux" in log  # the recorded --var, not the playbook default
     assert repro_record(laptop, rerun)["vars"] == {"mode": "strict"}
 
-    one = run_cli(laptop, "repro", "downloads/run.json", "lint")
+    one = run_cli(laptop, "repro", "downloads/run.json", "lint", "--var", "mode=strict")
     assert one.returncode == 1, one.stderr
     assert [step["id"] for step in repro_record(laptop, one)["steps"]] == ["lint"]
 
@@ -205,7 +217,9 @@ def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path)
     saved = work / "ci.json"
     saved.write_bytes((work / ".ci-orchestrator" / "reports" / "run.json").read_bytes())
 
-    again = run_cli(work, "repro", "ci.json", "test (3.13, linux)")
+    again = run_cli(
+        work, "repro", "ci.json", "test (3.13, linux)", "--matrix", "py=3.12,3.13", "--var", "mode=strict"
+    )
     assert again.returncode == 0, again.stderr
     steps = {step["id"]: step for step in repro_record(work, again)["steps"]}
     assert set(steps) == {"build", "test (3.13, linux)"}
@@ -358,7 +372,7 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
     written = own.read_bytes()
     run_id = json.loads(written)["run_id"]
 
-    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json")
+    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "--var", "mode=strict")
     assert again.returncode == 1, again.stderr
     assert own.read_bytes() == written
     folder = f".ci-orchestrator/reports/repro/{run_id}"
@@ -368,14 +382,16 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
     assert {path.name for path in (work / folder).iterdir()} == {"junit.xml", "summary.md", "run.json"}
 
     # The repro's own record reproduces in turn, into a folder of its own.
-    twice = run_cli(work, "repro", f"{folder}/run.json", "lint")
+    twice = run_cli(work, "repro", f"{folder}/run.json", "lint", "--var", "mode=strict")
     assert twice.returncode == 1, twice.stderr
     assert repro_record(work, twice)["steps"][0]["id"] == "lint"
     assert f".ci-orchestrator/reports/repro/{rerun['run_id']}/" in twice.stdout
 
     history = run_cli(work, "history").stdout
     for option in ("--json", "--junit", "--summary"):
-        refused = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", option, str(own))
+        refused = run_cli(
+            work, "repro", ".ci-orchestrator/reports/run.json", option, str(own), "--var", "mode=strict"
+        )
         assert refused.returncode == 2
         assert "the record repro reads, which it never overwrites" in refused.stderr
         assert own.read_bytes() == written
@@ -385,7 +401,7 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
 def test_a_repro_is_recorded_as_a_selection_so_the_next_run_counts_nothing_as_added(tmp_path: Path) -> None:
     work = project(tmp_path, MATRIX_PLAYBOOK)
     assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast").returncode == 1
-    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "lint")
+    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "lint", "--var", "mode=strict")
     assert again.returncode == 1, again.stderr
     rerun = repro_record(work, again)
     assert rerun["select"] == "lint"

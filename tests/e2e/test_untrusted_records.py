@@ -6,13 +6,14 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 import xml.etree.ElementTree as ET
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from tests.github_runner import Runner
-from tests.helpers import cli_environment, run_cli
+from tests.helpers import cli_environment, repro_record, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -230,6 +231,7 @@ def test_a_records_numbers_are_held_to_what_a_run_writes(
 
 
 DEEP = json.loads("[" * 500 + "]" * 500)
+NOT_TEXT = [[1]]
 
 
 @pytest.mark.parametrize(
@@ -237,12 +239,12 @@ DEEP = json.loads("[" * 500 + "]" * 500)
     [
         # Before: turned into text by `str()`, as deep as the parser went: a RecursionError
         # wherever a report later walked it with less stack left.
-        ({"vars": {"X": DEEP}}, "vars.X: expected text"),
-        ({"notes": [DEEP]}, "notes[0]: expected text"),
+        ({"vars": {"X": NOT_TEXT}}, "vars.X: expected text"),
+        ({"notes": [NOT_TEXT]}, "notes[0]: expected text"),
         ({"stats": {"critical_path": [{"a": 1}]}}, "stats.critical_path[0]: expected text"),
         (
             {"steps": [step("a", matrix={"k": DEEP})]},
-            "steps[0].matrix: values nested more than 100 levels deep",
+            "not a run record: invalid JSON (arrays and objects nested more than 100 deep)",
         ),
     ],
 )
@@ -298,26 +300,159 @@ def test_a_surrogate_pair_and_escaped_backslashes_are_text(tmp_path: Path) -> No
     assert again["vars"] == {"X": "\U0001f600 \\ud800"}
 
 
-@pytest.mark.parametrize("where", ["relative", "absolute"])
-def test_repro_runs_no_playbook_outside_the_folder_it_is_run_in(tmp_path: Path, where: str) -> None:
-    # Before: the playbook the record named ran, wherever it was: a record chose what ran here.
-    elsewhere = tmp_path / "elsewhere"
-    elsewhere.mkdir()
-    (elsewhere / "ci.yml").write_text(
-        f"name: ci\nsteps:\n  - id: a\n    run: touch {tmp_path / 'pwned'}\n", encoding="utf-8"
-    )
+@pytest.mark.parametrize("depth", [101, 100_000])
+def test_json_nested_past_100_deep_is_refused_by_every_reader_alike(tmp_path: Path, depth: int) -> None:
+    # Before: 100,000 deep was a RecursionError traceback; 101 to some 970 deep was read by some
+    # commands and refused by others, by how deep in the interpreter each read it.
+    nested = "[" * depth + "]" * depth
+    too_deep = "invalid JSON (arrays and objects nested more than 100 deep)"
+    text = json.dumps(record(step("a", matrix={"k": "NESTED"}))).replace('"NESTED"', nested)
+    (tmp_path / "crafted.json").write_text(text, encoding="utf-8")
+    for command in record_commands(tmp_path):
+        process = run_cli(tmp_path, *command)
+        assert process.returncode == 2, (command, process.stderr)
+        assert f"crafted.json: not a run record: {too_deep}" in process.stderr
+        assert "Traceback" not in process.stderr
+
+    (tmp_path / "good.json").write_text(json.dumps(record(step("a"))), encoding="utf-8")
+    event = tmp_path / "event.json"
+    event.write_text(f'{{"pull_request": {nested}}}', encoding="utf-8")
+    env = cli_environment(tmp_path, GITHUB_EVENT_PATH=str(event), GITHUB_TOKEN="t", GITHUB_REPOSITORY="o/r")
+    commented = run_cli(tmp_path, "report", "comment", "good.json", env=env)
+    assert commented.returncode == 0, commented.stderr
+    assert f"the event file $GITHUB_EVENT_PATH ({event}) is not read: {too_deep}" in commented.stderr
+
+    assert run_cli(tmp_path, "run").returncode == 0
+    assert run_cli(tmp_path, "history", "export", "carried.db").returncode == 0
+    with sqlite3.connect(tmp_path / "carried.db") as connection:
+        connection.execute("UPDATE runs SET run_id = 'carried'")
+        connection.execute("UPDATE steps SET run_id = 'carried', matrix = ?", (nested,))
+    connection.close()
+    imported = run_cli(tmp_path, "history", "import", "carried.db")
+    assert imported.returncode == 0, imported.stderr
+    assert imported.stdout.startswith("imported 0 runs from carried.db (1 passed over")
+
+
+def merged_record(work: Path) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((work / ".ci-orchestrator" / "reports" / "run.json").read_text("utf-8"))
+    return data
+
+
+def test_a_failure_shows_in_a_merge_whatever_the_order_of_the_records(tmp_path: Path) -> None:
+    # Before: of two records with the same instance, the last given won; a failure vanished (exit 0).
+    failed = record(step("t"))
+    passed = record(step("t", "passed"), run_id="r-2", status="passed")
+    for records in ((failed, passed), (passed, failed)):
+        process, _, _ = merge(tmp_path, *records)
+        assert process.returncode == 1, process.stderr
+        merged = merged_record(tmp_path)
+        assert (merged["status"], [s["status"] for s in merged["steps"]]) == ("failed", ["failed"])
+
+    later = step("t", "passed", started="2026-11-25T11:00:00.000000Z", finished="2026-11-25T11:00:02.000000Z")
+    rerun = record(later, run_id="r-2", status="passed", finished="2026-11-25T11:00:05.000000Z")
+    for records in ((failed, rerun), (rerun, failed)):
+        process, _, _ = merge(tmp_path, *records)
+        assert process.returncode == 0, process.stderr  # a job run again, which passed
+        assert [s["status"] for s in merged_record(tmp_path)["steps"]] == ["passed"]
+
+
+def test_an_instance_two_shards_both_ran_fails_the_merge(tmp_path: Path) -> None:
+    # Shards that split different plans (each job's own history): one ran what another ran too,
+    # and what neither ran is in no record. Before: the merge passed.
+    first = record(step("s1", "passed"), shard="1/2", status="passed")
+    second = record(step("s1", "passed"), step("s3", "passed"), run_id="r-2", shard="2/2", status="passed")
+    for records in ((first, second), (second, first)):
+        process, _, texts = merge(tmp_path, *records)
+        assert process.returncode == 1, process.stderr
+        expected = "an instance ran in more than one shard of a set: 's1' (1/2, 2/2); the shards split"
+        assert expected in process.stderr
+        merged = merged_record(tmp_path)
+        assert merged["status"] == "failed"
+        assert sorted(s["id"] for s in merged["steps"]) == ["s1", "s3"]
+        assert expected in texts["summary"]
+
+
+REPRO_PLAYBOOK = """\
+name: ci
+vars: {TARGET: all}
+steps:
+  - id: build
+    matrix: {py: ["3.11", "3.12"]}
+    run: echo building ${{ vars.TARGET }} for ${{ matrix.py }}; exit 1
+"""
+
+
+def repro_project(tmp_path: Path) -> tuple[Path, dict[str, Any]]:
+    """A project whose playbook pastes a variable and a matrix value into its command (as many
+    do), and the record of its run, failed."""
     work = tmp_path / "project"
     (work / "playbooks").mkdir(parents=True)
-    (work / "playbooks" / "ci.yml").write_text(
-        "name: ci\nsteps:\n  - id: a\n    run: 'true'\n", encoding="utf-8"
+    (work / "playbooks" / "ci.yml").write_text(REPRO_PLAYBOOK, encoding="utf-8")
+    assert run_cli(work, "run").returncode == 1
+    recorded: dict[str, Any] = json.loads((work / ".ci-orchestrator/reports/run.json").read_text("utf-8"))
+    return work, recorded
+
+
+@pytest.mark.parametrize("named", ["artifact/ci.yml", "../elsewhere/ci.yml", "ABSOLUTE"])
+def test_repro_runs_a_playbook_of_this_project_never_one_a_record_names(tmp_path: Path, named: str) -> None:
+    # Before: the file the record named ran, wherever it was (a file that came with the artifact).
+    work, recorded = repro_project(tmp_path)
+    evil = (
+        "name: ci\nsteps:\n  - id: build\n    matrix: {py: ['3.11', '3.12']}\n    run: touch PWNED; exit 1\n"
     )
-    named = "../elsewhere/ci.yml" if where == "relative" else str(elsewhere / "ci.yml")
-    (work / "crafted.json").write_text(json.dumps(record(step("a"), playbook_path=named)), encoding="utf-8")
-    process = run_cli(work, "repro", "crafted.json")
-    assert process.returncode == 2, process.stderr
-    assert f"crafted.json: the run's playbook {named!r} is outside this folder" in process.stderr
-    assert not (tmp_path / "pwned").exists()
-    (work / "fine.json").write_text(
-        json.dumps(record(step("a"), playbook_path="playbooks/ci.yml")), encoding="utf-8"
+    for folder in (work / "artifact", tmp_path / "elsewhere"):
+        folder.mkdir()
+        (folder / "ci.yml").write_text(evil, encoding="utf-8")
+    path = str(tmp_path / "elsewhere" / "ci.yml") if named == "ABSOLUTE" else named
+    (work / "crafted.json").write_text(json.dumps(recorded | {"playbook_path": path}), encoding="utf-8")
+    rerun = run_cli(work, "repro", "crafted.json")
+    assert rerun.returncode == 1, rerun.stderr  # the project's playbook, of the same name, failed
+    expected = f"the run's playbook {path!r} is not one of this project's: rerunning playbooks/ci.yml"
+    assert expected in rerun.stderr
+    assert not list(tmp_path.rglob("PWNED"))
+
+    other = recorded | {"playbook_path": path, "playbook": "nightly"}  # of no playbook here
+    (work / "other.json").write_text(json.dumps(other), encoding="utf-8")
+    refused = run_cli(work, "repro", "other.json")
+    assert refused.returncode == 2, refused.stderr
+    assert f"other.json: the run's playbook {path!r} is not one of this project's playbooks" in refused.stderr
+    assert "give the playbook to rerun with --playbook" in refused.stderr
+    chosen = run_cli(work, "repro", "other.json", "--playbook", "ci")
+    assert chosen.returncode == 1, chosen.stderr
+    assert not list(tmp_path.rglob("PWNED"))
+
+
+def test_repro_takes_no_value_a_record_brings_unless_it_is_given(tmp_path: Path) -> None:
+    # Before: the record's variables and matrix values were pasted into the steps' commands.
+    work, recorded = repro_project(tmp_path)
+    value = "3.11; touch PWNED_MATRIX"
+    crafted = recorded | {
+        "vars": {"TARGET": "all; touch PWNED_VARS"},
+        "matrix_filters": {"py": [value]},
+        "steps": [recorded["steps"][0] | {"id": f"build ({value})", "matrix": {"py": value}}],
+    }
+    (work / "crafted.json").write_text(json.dumps(crafted), encoding="utf-8")
+    reports = work / ".ci-orchestrator" / "reports"
+    before = sorted(path.name for path in reports.iterdir())
+    refused = run_cli(work, "repro", "crafted.json")
+    assert refused.returncode == 2, refused.stderr
+    assert (
+        "crafted.json: the record runs the steps with values that the playbook does not have:"
+        " --var 'TARGET=all; touch PWNED_VARS', --matrix 'py=3.11; touch PWNED_MATRIX'"
+    ) in refused.stderr
+    assert sorted(path.name for path in reports.iterdir()) == before  # nothing ran
+    assert not list(work.glob("PWNED*"))
+
+    # Values the playbook has are taken as they are: a --matrix that chose among its instances.
+    chose = recorded | {"matrix_filters": {"py": ["3.12"]}, "steps": [recorded["steps"][1]]}
+    (work / "chose.json").write_text(json.dumps(chose), encoding="utf-8")
+    rerun = run_cli(work, "repro", "chose.json")
+    assert rerun.returncode == 1, rerun.stderr
+    assert [step["id"] for step in repro_record(work, rerun)["steps"]] == ["build (3.12)"]
+
+    # Given again, having read them, they are the user's: the rerun runs with them.
+    given = run_cli(
+        work, "repro", "crafted.json", "--var", "TARGET=all; touch PWNED_VARS", "--matrix", f"py={value}"
     )
-    assert run_cli(work, "repro", "fine.json").returncode == 0
+    assert given.returncode == 1, given.stderr
+    assert sorted(path.name for path in work.glob("PWNED*")) == ["PWNED_MATRIX", "PWNED_VARS"]

@@ -5,7 +5,9 @@ a copy that is not of the history's form read as the untrusted file it is."""
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import stat
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,6 @@ from tests.helpers import T0, cli_environment, run_cli, run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
-
 
 BROKEN = TestResults.of([TestCaseResult(classname="suite", name="test_x", outcome=TestOutcome.FAILED)])
 
@@ -261,3 +262,39 @@ def test_imported_times_are_written_as_this_history_writes_them(tmp_path: Path) 
         assert transfer.import_runs(history, other) == (1, 0)
         row = history.read("SELECT started, finished FROM runs")[0]
     assert tuple(row) == ("2026-01-01T10:00:00.000000Z", "2026-01-01T10:00:05.000000Z")
+
+
+def test_an_export_writes_a_regular_file_and_never_replaces_a_link_a_fifo_or_a_folder(tmp_path: Path) -> None:
+    work = tmp_path / "work"
+    (work / "playbooks").mkdir(parents=True)
+    (work / "playbooks" / "ci.yml").write_text("name: demo\nsteps:\n  - id: a\n    run: 'true'\n")
+    assert run_cli(work, "run").returncode == 0
+    kept = tmp_path / "kept.txt"
+    kept.write_text("keep\n")
+    link = tmp_path / "link.db"
+    link.symlink_to(kept)
+    fifo = tmp_path / "fifo.db"
+    os.mkfifo(fifo)
+    folder = tmp_path / "folder.db"
+    folder.mkdir()
+    for target, kind in ((link, "a symbolic link"), (fifo, "not a regular file"), (folder, "a folder")):
+        refused = run_cli(work, "history", "export", str(target))
+        assert refused.returncode == 2, refused.stdout
+        assert f"{target}: {kind}: history export writes a new regular file there" in refused.stderr
+        assert "Traceback" not in refused.stderr
+    assert link.is_symlink() and kept.read_text() == "keep\n"
+    assert stat.S_ISFIFO(fifo.lstat().st_mode)
+    assert list(folder.iterdir()) == []
+    assert sorted(path.name for path in tmp_path.iterdir()) == [
+        "fifo.db",
+        "folder.db",
+        "kept.txt",
+        "link.db",
+        "work",
+    ]
+
+    old = tmp_path / "old.db"
+    old.write_text("an older copy\n")
+    replaced = run_cli(work, "history", "export", str(old))
+    assert replaced.returncode == 0, replaced.stderr
+    assert run_ids(old) != []

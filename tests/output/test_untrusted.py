@@ -41,7 +41,8 @@ def test_json_is_read(text: str, value: object) -> None:
         ("[-Infinity]", "-Infinity is not a JSON number", (0, 0)),
         ("[1e400]", "1e400 (past what a number holds) is not a JSON number", (0, 0)),
         ("[" + "9" * 5000 + "]", "a number too long to read", (0, 0)),
-        ("[" * 100_000 + "]" * 100_000, "nested too deeply", (0, 0)),
+        ("[" * 100_000 + "]" * 100_000, "nested more than 100 deep", (0, 0)),
+        ("[" * 101 + "]" * 101, "nested more than 100 deep", (0, 0)),
         ("{not json", "invalid JSON (Expecting property name", (1, 2)),
     ],
 )
@@ -98,3 +99,11 @@ def test_text_that_is_not_utf8_is_located(tmp_path: Path) -> None:
         read_json_file(path)
     assert caught.value.message == "not UTF-8 text: byte 0xff cannot be read"
     assert (caught.value.line, caught.value.column) == (2, 8)
+
+
+def test_json_nested_100_deep_is_read() -> None:
+    value = parse_json('{"a": ' + "[" * 99 + "1" + "]" * 99 + "}")
+    depth, inner = 1, value["a"]
+    while isinstance(inner, list):
+        depth, inner = depth + 1, inner[0]
+    assert (depth, inner) == (100, 1)

@@ -85,10 +85,12 @@ def test_the_repro_command_repeats_the_runs_own_matrix_values(workdir: Path) -> 
 def test_the_reproduce_commands_check_out_the_commit_the_run_tested(workdir: Path) -> None:
     sha = "0123456789abcdef0123456789abcdef01234567"
     text = render_summary(dataclasses.replace(sample(), commit=sha, branch="main"))
-    block = f"```sh\ngit checkout {sha}\nci-orchestrator repro ci-reports/reports/run.json\n```"
+    # With the run's own values: repro takes those of a record only where they are given so.
+    record = "ci-orchestrator repro ci-reports/reports/run.json"
+    block = f"```sh\ngit checkout {sha}\n{record} --var 'ENV=staging eu'\n```"
     assert block in text
     assert f"at commit `{sha}`" in text and "`ci-orchestrator-reports` artifact" in text
-    assert "Reproduce locally: `ci-orchestrator repro ci-reports/reports/run.json 'test (3.12, a:b)'`" in text
+    assert f"Reproduce locally: `{record} 'test (3.12, a:b)' --var 'ENV=staging eu'`" in text
 
 
 def test_without_a_commit_id_the_reproduce_commands_check_nothing_out(workdir: Path) -> None:
@@ -97,7 +99,7 @@ def test_without_a_commit_id_the_reproduce_commands_check_nothing_out(workdir: P
         text = render_summary(dataclasses.replace(sample(), commit=commit))
         assert "git checkout" not in text and "rm -rf" not in text
         assert "at the commit this run tested" in text
-        assert "```sh\nci-orchestrator repro ci-reports/reports/run.json\n```" in text
+        assert "```sh\nci-orchestrator repro ci-reports/reports/run.json --var 'ENV=staging eu'\n```" in text
 
 
 def test_the_timeline_is_a_mermaid_gantt_of_what_ran(workdir: Path) -> None:
