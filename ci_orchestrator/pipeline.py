@@ -195,6 +195,8 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
         log_dir=root / STATE_DIR / "logs" / run_id,
         secrets=secrets,
         durations=recorder.durations(prepared.plan.order),
+        variables=prepared.variables,
+        secret_names=prepared.playbook.secrets,
     )
     # What goes wrong while steps run (an entry refused or damaged, the history lost) is said
     # once the run's output is done: a live view of the running steps is not broken into.

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-STEP_CONTEXTS = ("matrix", "vars", "env", "runner")
+STEP_CONTEXTS = ("matrix", "vars", "env", "runner", "github", "inputs", "secrets")
 MATRIX_CONTEXTS = ("vars", "runner")  # a matrix cannot refer to itself or to the env it sets
 
 
@@ -65,12 +65,27 @@ def contexts_for(
 ) -> dict[str, Any]:
     """The contexts an instance's expressions see; `variables` are the effective ones (the
     playbook's `vars` overlaid with `--var`)."""
-    return {
+    contexts = {
         "matrix": dict(instance.matrix),
         "vars": dict(variables),
         "env": dict(instance.env),
         "runner": dict(runner) if runner is not None else default_runner(),
     }
+    # As on GitHub, a job's `if:` reads no secrets.
+    return contexts | workflow_contexts(variables, (), reads_github="github" in (instance.condition or ""))
+
+
+def workflow_contexts(variables: Mapping[str, str], secrets: Sequence[str], *, reads_github: bool) -> dict[str, Any]:
+    """`inputs` and `secrets`, and `github` when an expression reads it (git is asked then only)."""
+    from ci_orchestrator.workflows import contexts
+
+    found: dict[str, Any] = {
+        "inputs": contexts.inputs_context(variables),
+        "secrets": contexts.secrets_context(secrets),
+    }
+    if reads_github:
+        found["github"] = contexts.github_context(variables)
+    return found
 
 
 def expand(
@@ -308,6 +323,8 @@ class _Expander:
         from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
 
         contexts: dict[str, Any] = {"matrix": combination, "vars": self.variables, "runner": self.runner}
+        reads_github = "github" in repr((step.env, step.run, step.name, step.working_directory, self.playbook.env))
+        contexts |= workflow_contexts(self.variables, self.playbook.secrets, reads_github=reads_github)
 
         def text(location: Location, path: str, value: str) -> str:
             return self.guarded(location, path, lambda: evaluation.interpolate(value, contexts), value)

@@ -50,10 +50,41 @@ class MatrixSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobStep:
+    """One step of a job (a step made of steps): a `run:` script or a `uses:` action, run in
+    order with its job's other steps, in one environment. Values keep their `${{ }}`: they are
+    evaluated when the step starts, with what the steps before it gave (`steps.ID.outputs`)."""
+
+    location: Location
+    path: str
+    id: str | None = None
+    name: str | None = None
+    run: str | None = None
+    uses: str | None = None
+    with_: Mapping[str, str] = field(default_factory=dict)
+    shell: str | None = None  # None: the job's
+    working_directory: str | None = None  # None: the job's
+    env: Mapping[str, str] = field(default_factory=dict)
+    condition: str | None = None
+    continue_on_error: bool | str = False
+    timeout: float | str | None = None
+
+    @property
+    def title(self) -> str:
+        """What reports call it: its name, else GitHub's `Run <first line>` or `Run <action>`."""
+        if self.name:
+            return self.name
+        if self.uses is not None:
+            return f"Run {self.uses}"
+        first = (self.run or "").strip().splitlines()
+        return f"Run {first[0]}" if first else "Run"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """One declared step. Values that may hold `${{ }}` stay strings until expansion.
 
-    Exactly one of `run`, `script`, `command` is set. `script` is a path relative to the
+    Exactly one of `run`, `script`, `command`, `steps` is set. `script` is a path relative to the
     playbook's directory (numbered scripts are resolved to their file by the loader).
     """
 
@@ -87,6 +118,10 @@ class Step:
     tags: tuple[str, ...] = ()
     stage: str | None = None
     description: str | None = None
+    # A job: steps run in order in one environment instead of `run`/`script`/`command`, and the
+    # outputs it gives from theirs.
+    steps: tuple[JobStep, ...] = ()
+    job_outputs: Mapping[str, str] = field(default_factory=dict)
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
     # The key path of its entry (`steps[1]`, `groups[0].steps[2]`); "" for a numbered script no

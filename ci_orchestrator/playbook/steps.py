@@ -18,6 +18,7 @@ from ci_orchestrator.playbook.checks import (
     render_scalar,
     slug,
 )
+from ci_orchestrator.playbook.jobs import read_job_steps, read_job_outputs
 from ci_orchestrator.playbook.model import HEADER_KEYS, MatrixSpec, Step
 from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python, unreadable
 from ci_orchestrator.playbook.scripts import SCRIPT_NAME, ScriptInfo, normalize_number, read_script
@@ -33,10 +34,11 @@ STEP_KEYS = (
     "id", "name", "run", "script", "command", "args", "needs", "parallel", "group", "allow-parallel",
     "matrix", "max-parallel", "resources", "timeout", "continue-on-error", "retry", "if", "env",
     "working-directory", "inputs", "outputs", "junit", "cache", "tags", "stage", "description", "shell",
+    "steps", "job-outputs",
 )  # fmt: skip
 # A matrix's own keys; any other key of it is an axis.
 MATRIX_KEYS = ("include", "exclude")
-_COMMANDS = ("run", "script", "command")
+_COMMANDS = ("run", "script", "command", "steps")
 # Where a script header key lands on the step, for errors found later.
 _METADATA_KEYS = {header: key for key, header in HEADER_KEYS.items()}
 
@@ -100,7 +102,7 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
 
     commands = [key for key in _COMMANDS if key in values]
     if not commands:
-        checker.problem(node, path, "a step needs one of 'run', 'script' or 'command'")
+        checker.problem(node, path, "a step needs one of 'run', 'script', 'command' or 'steps'")
     for extra in commands[1:]:
         checker.problem(entries[extra][0], path, f"{commands[0]!r} and {extra!r} cannot be used together")
     info = None
@@ -111,10 +113,16 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
         if argv is not None and not argv:
             checker.problem(values["command"], f"{path}.command", "must hold at least the program to run")
         fields["command"] = tuple(argv) if argv else None
+    elif "steps" in values:
+        fields["steps"] = read_job_steps(checker, values["steps"], f"{path}.steps")
     elif "script" in values:
         info, script_path = _script(checker, values["script"], f"{path}.script", context)
         fields["script"] = shown_path(script_path) if script_path else None
         fields["number"] = info.number if info else None
+    if "job-outputs" in values:
+        if "steps" not in values:
+            checker.problem(entries["job-outputs"][0], path, "'job-outputs' is only used with 'steps'")
+        fields["job_outputs"] = read_job_outputs(checker, values["job-outputs"], f"{path}.job-outputs") or {}
     if "args" in values:
         if "script" not in values:
             checker.problem(entries["args"][0], path, "'args' is only used with 'script'")
