@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -52,6 +53,8 @@ cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
 config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
 export_app = typer.Typer(help="Export the playbook for other systems.", no_args_is_help=True)
 server_app = typer.Typer(help="See or stop this user's run servers.", no_args_is_help=True)
+import_app = typer.Typer(help="Turn other systems' CI files into playbooks.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
 app.add_typer(report_app, name="report")
 app.add_typer(cache_app, name="cache")
 app.add_typer(config_app, name="config")
@@ -86,28 +89,9 @@ TimeoutOpt = Annotated[str | None, _option("--timeout")]
 JunitOpt = Annotated[str | None, _option("--junit")]
 SummaryOpt = Annotated[str | None, _option("--summary")]
 JsonOpt = Annotated[str | None, _option("--json")]
-
-
-def _selection(
-    playbook: str | None,
-    select: list[str] | None,
-    only: bool,
-    matrix: list[str] | None,
-    var: list[str] | None,
-    shard: str | None,
-    profile: str | None,
-    config: str | None,
-) -> Selection:
-    return Selection(
-        playbook=playbook,
-        select=",".join(select) if select else None,
-        only=only,
-        matrix=tuple(matrix or ()),
-        variables=tuple(var or ()),
-        shard=shard,
-        profile=profile,
-        config=config,
-    )
+EventOpt = Annotated[str | None, _option("--event")]
+InputOpt = Annotated[list[str] | None, _option("--input")]
+SecretOpt = Annotated[list[str] | None, _option("--secret")]
 
 
 @app.command()
@@ -133,16 +117,19 @@ def run(
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     baseline: Annotated[str | None, _option("--baseline")] = None,
+    event: EventOpt = None,
+    input: InputOpt = None,
+    secret: SecretOpt = None,
 ) -> None:
-    """Run the playbook.
+    """Run the playbook (or a GitHub workflow's jobs: --select JOB runs one and what it needs).
 
     \b
-    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)
-    Step logs: .ci-orchestrator/logs/RUN_ID/
+    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json); logs: .ci-orchestrator/logs/
     """
     from ci_orchestrator import pipeline
 
-    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    selection = Selection.of(playbook, select, only, matrix, var, shard, profile, config)
+    selection = replace(selection, event=event, inputs=(*(input or ()),), secrets=(*(secret or ()),))
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -184,7 +171,7 @@ def plan(
     """Show what `run` would do; run nothing."""
     from ci_orchestrator import pipeline
 
-    selection = _selection(playbook, select, only, matrix, var, shard, profile, config)
+    selection = Selection.of(playbook, select, only, matrix, var, shard, profile, config)
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -310,19 +297,14 @@ def cache_explain(
         typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
         raise typer.Exit(EXIT_USAGE)
     playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-    typer.echo(
-        cache_upkeep.cache_explain(
-            Selection(
-                playbook=playbook,
-                matrix=tuple(matrix or ()),
-                variables=tuple(var or ()),
-                profile=profile,
-                config=config,
-            ),
-            step,
-            cache_dir,
-        )
+    choice = Selection(
+        playbook=playbook,
+        matrix=tuple(matrix or ()),
+        variables=tuple(var or ()),
+        profile=profile,
+        config=config,
     )
+    typer.echo(cache_upkeep.cache_explain(choice, step, cache_dir))
 
 
 @app.command()
@@ -371,6 +353,23 @@ def export_github_workflow(
     from ci_orchestrator.commands import export_workflow
 
     typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
+
+
+@import_app.command("github-workflow")
+def import_github_workflow(
+    workflow: Annotated[str, _argument("workflow")],
+    job: Annotated[list[str] | None, _option("--job")] = None,
+    event: EventOpt = None,
+    input: InputOpt = None,
+    secret: SecretOpt = None,
+) -> None:
+    """Print a playbook that runs a GitHub workflow's jobs here."""
+    from ci_orchestrator.commands import workflow_import
+
+    choice = Selection(
+        event=event, inputs=(*(input or ()),), secrets=(*(secret or ()),), jobs=(*(job or ()),)
+    )
+    typer.echo(workflow_import.import_text(workflow, choice), nl=False)
 
 
 @export_app.command("playbook-digest")

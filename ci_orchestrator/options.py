@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from ci_orchestrator.playbook.model import Playbook, Step
     from ci_orchestrator.settings.model import Settings
+    from ci_orchestrator.workflows.playbook_text import ImportOptions
 
 STATE_DIR = Path(".ci-orchestrator")
 REPORTS_DIR = STATE_DIR / "reports"
@@ -39,6 +40,42 @@ class Selection:
     shard: str | None = None
     profile: str | None = None
     config: str | None = None
+    # A GitHub workflow run as a playbook: its event, inputs (KEY=VALUE), secrets' names, jobs.
+    event: str | None = None
+    inputs: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+
+    @classmethod
+    def of(
+        cls,
+        playbook: str | None,
+        select: list[str] | None,
+        only: bool,
+        matrix: list[str] | None,
+        variables: list[str] | None,
+        shard: str | None,
+        profile: str | None,
+        config: str | None,
+    ) -> Selection:
+        """The selection of `run` and `plan`, from their options as the command line gives them."""
+        return cls(
+            playbook=playbook,
+            select=",".join(select) if select else None,
+            only=only,
+            matrix=tuple(matrix or ()),
+            variables=tuple(variables or ()),
+            shard=shard,
+            profile=profile,
+            config=config,
+        )
+
+    def workflow_options(self) -> ImportOptions:
+        """How a GitHub workflow it names becomes a playbook: its event, inputs, secrets, jobs."""
+        from ci_orchestrator.workflows.playbook_text import ImportOptions
+
+        inputs = parse_pairs(self.inputs, option="--input")
+        return ImportOptions(jobs=self.jobs, event=self.event, inputs=inputs, secrets=self.secrets)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

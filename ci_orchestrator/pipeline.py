@@ -33,6 +33,7 @@ from ci_orchestrator.plan.checking import checked_plan
 from ci_orchestrator.playbook import loader, lookup
 from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
+from ci_orchestrator.workflows import generated
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -67,7 +68,9 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
     # Read as far as it can be: every problem, of reading or of a later stage, is reported at once.
-    playbook, problems = loader.read_playbook(loader.find_playbook(selection.playbook, root=root))
+    playbook, problems = loader.read_playbook(
+        generated.playbook_file(selection.playbook, root=root, options=selection.workflow_options())
+    )
     playbook = apply_step_defaults(playbook, config)
     variables = {**playbook.vars, **parse_pairs(selection.variables, option="--var")}
     filters = {

@@ -70,6 +70,13 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--limit": ("N", "How many runs to list (default 20) or to export (default 100)."),
     "--value": (None, "Print the value alone, a folder as an absolute path (for scripts)."),
     "--version": (None, "Print the version."),
+    "--event": ("NAME", "A GitHub workflow's event: github.event_name (default push)."),
+    "--input": ("KEY=VALUE", "A GitHub workflow's input: inputs.KEY. Repeatable."),
+    "--secret": (
+        "NAME",
+        "A GitHub workflow's secret secrets.NAME, read from the environment, masked. Repeatable.",
+    ),
+    "--job": ("ID", "Only this job of a GitHub workflow, and the jobs it needs. Repeatable."),
 }
 
 # parameter -> (metavar, help); usage shows a metavar in [ ] when the argument is optional.
@@ -88,4 +95,5 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "head": ("HEAD.json", "The run record to compare (default: the last run's)."),
     "comment record": ("RUN.json", "The run record to report (default: the last run's)."),
     "instance": ("INSTANCE", "One instance id (default: every failed one)."),
+    "workflow": ("WORKFLOW.yml", "A GitHub workflow file (.github/workflows/NAME.yml)."),
 }

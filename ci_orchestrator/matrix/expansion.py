@@ -75,7 +75,9 @@ def contexts_for(
     return contexts | workflow_contexts(variables, (), reads_github="github" in (instance.condition or ""))
 
 
-def workflow_contexts(variables: Mapping[str, str], secrets: Sequence[str], *, reads_github: bool) -> dict[str, Any]:
+def workflow_contexts(
+    variables: Mapping[str, str], secrets: Sequence[str], *, reads_github: bool
+) -> dict[str, Any]:
     """`inputs` and `secrets`, and `github` when an expression reads it (git is asked then only)."""
     from ci_orchestrator.workflows import contexts
 
@@ -323,7 +325,9 @@ class _Expander:
         from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
 
         contexts: dict[str, Any] = {"matrix": combination, "vars": self.variables, "runner": self.runner}
-        reads_github = "github" in repr((step.env, step.run, step.name, step.working_directory, self.playbook.env))
+        reads_github = "github" in repr(
+            (step.env, step.run, step.name, step.working_directory, self.playbook.env)
+        )
         contexts |= workflow_contexts(self.variables, self.playbook.secrets, reads_github=reads_github)
 
         def text(location: Location, path: str, value: str) -> str:

@@ -41,7 +41,9 @@ def read_job_steps(checker: Checker, node: Node, path: str) -> tuple[JobStep, ..
             continue
         if step.id is not None:
             if step.id in ids:
-                checker.problem(item, f"{where}.id", f"duplicate step id {step.id!r} (first at line {ids[step.id]})")
+                checker.problem(
+                    item, f"{where}.id", f"duplicate step id {step.id!r} (first at line {ids[step.id]})"
+                )
             ids.setdefault(step.id, item.line)
         steps.append(step)
     return tuple(steps)
@@ -79,7 +81,9 @@ def _read(checker: Checker, node: Node, path: str) -> JobStep | None:
             fields["condition"] = render_scalar(condition)
             _check_expression(checker, condition, f"{path}.if", fields["condition"], condition=True)
         else:
-            checker.problem(condition, f"{path}.if", f"must be an expression or true/false, not {kind_of(condition)}")
+            checker.problem(
+                condition, f"{path}.if", f"must be an expression or true/false, not {kind_of(condition)}"
+            )
     if "continue-on-error" in values:
         flag = values["continue-on-error"]
         if isinstance(flag, Scalar) and is_expression(flag.text):

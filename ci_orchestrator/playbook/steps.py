@@ -18,7 +18,7 @@ from ci_orchestrator.playbook.checks import (
     render_scalar,
     slug,
 )
-from ci_orchestrator.playbook.jobs import read_job_steps, read_job_outputs
+from ci_orchestrator.playbook.jobs import read_job_outputs, read_job_steps
 from ci_orchestrator.playbook.model import HEADER_KEYS, MatrixSpec, Step
 from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python, unreadable
 from ci_orchestrator.playbook.scripts import SCRIPT_NAME, ScriptInfo, normalize_number, read_script

@@ -110,16 +110,24 @@ class JobRun:
         if outcome.outcome != "success" or outcome.reason:
             _say(f"--> {outcome.outcome}{': ' + outcome.reason if outcome.reason else ''}")
 
-    def run_step(self, step: dict[str, Any], contexts: dict[str, Any], *, shell: str | None = None) -> StepOutcome:
+    def run_step(
+        self, step: dict[str, Any], contexts: dict[str, Any], *, shell: str | None = None
+    ) -> StepOutcome:
         title = step["title"]
-        status = evaluation.JobStatus(success=not self.state.failed, failure=self.state.failed, cancelled=False)
+        status = evaluation.JobStatus(
+            success=not self.state.failed, failure=self.state.failed, cancelled=False
+        )
         try:
             if not evaluation.evaluate_condition(step.get("if") or "", contexts, status):
                 return StepOutcome(title, "skipped", "skipped", reason="condition is false")
             env = {name: evaluation.interpolate(value, contexts) for name, value in step["env"].items()}
             contexts = contexts | {"env": contexts["env"] | env}
             allowed = step["continue-on-error"]
-            allowed = evaluation.truthy(evaluation.evaluate_template(allowed, contexts)) if isinstance(allowed, str) else allowed
+            allowed = (
+                evaluation.truthy(evaluation.evaluate_template(allowed, contexts))
+                if isinstance(allowed, str)
+                else allowed
+            )
             timeout = step.get("timeout")
             if isinstance(timeout, str):
                 timeout = parse_duration(evaluation.evaluate_template(timeout, contexts))
@@ -131,7 +139,9 @@ class JobRun:
         if step.get("uses"):
             with_values = {}
             try:
-                with_values = {name: evaluation.interpolate(value, contexts) for name, value in step["with"].items()}
+                with_values = {
+                    name: evaluation.interpolate(value, contexts) for name, value in step["with"].items()
+                }
             except ExpressionError as error:
                 return StepOutcome(title, "failure", "failure", reason=f"cannot evaluate: {error}")
             result = stand_ins.run_action(step["uses"], with_values, env, self, contexts)
@@ -157,7 +167,10 @@ class JobRun:
         handle, script_path = tempfile.mkstemp(dir=self.scratch, suffix=_EXTENSIONS.get(shell, ""))
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(script if script.endswith("\n") else script + "\n")
-        files = {name: self.scratch / f"{name.lower()}-{os.path.basename(script_path)}" for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")}
+        files = {
+            name: self.scratch / f"{name.lower()}-{Path(script_path).name}"
+            for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")
+        }
         for path in files.values():
             path.write_text("", encoding="utf-8")
         process_env = self.process_env(env) | {name: str(path) for name, path in files.items()}
@@ -166,7 +179,9 @@ class JobRun:
         except ValueError as error:
             return StepOutcome("", "failure", "failure", reason=str(error))
         code, reason = _run(argv, cwd=self.state.workspace / directory, env=process_env, timeout=timeout)
-        outcome = StepOutcome("", "success" if code == 0 else "failure", "success" if code == 0 else "failure", reason=reason)
+        outcome = StepOutcome(
+            "", "success" if code == 0 else "failure", "success" if code == 0 else "failure", reason=reason
+        )
         try:
             outcome.outputs = read_pairs(files["GITHUB_OUTPUT"])
             added = read_pairs(files["GITHUB_ENV"])
@@ -178,7 +193,7 @@ class JobRun:
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
         text = files["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8", errors="replace")
         if summary and text:
-            with contextlib.suppress(OSError), open(summary, "a", encoding="utf-8") as out:
+            with contextlib.suppress(OSError), Path(summary).open("a", encoding="utf-8") as out:
                 out.write(text)
         return outcome
 
@@ -201,11 +216,15 @@ class JobRun:
             except ExpressionError as error:
                 _say(f"job output {name!r} cannot be evaluated: {error}")
                 continue
-            _say(f"output {name}={value}" if "\n" not in value else f"output {name} ({value.count(chr(10)) + 1} lines)")
+            _say(
+                f"output {name}={value}"
+                if "\n" not in value
+                else f"output {name} ({value.count(chr(10)) + 1} lines)"
+            )
             delimiter = "ci_orchestrator_eof"
             lines.append(f"{name}<<{delimiter}\n{value}\n{delimiter}\n")
         if target:
-            with open(target, "a", encoding="utf-8") as file:
+            with Path(target).open("a", encoding="utf-8") as file:
                 file.writelines(lines)
 
 

@@ -151,7 +151,13 @@ def process_spec(
 
 
 def _job_spec(
-    instance: Instance, context: RunContext, *, cwd: Path, env: dict[str, str], attempt: int, timeout: float | None
+    instance: Instance,
+    context: RunContext,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    attempt: int,
+    timeout: float | None,
 ) -> ProcessSpec:
     """A job instance: its steps run in order by `job_runner` in one process tree."""
     from ci_orchestrator.run.job_spec import job_argv

@@ -10,7 +10,6 @@ action (`./path`) runs its steps. Any other action is skipped, its reason naming
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 import shutil
 import subprocess
@@ -31,13 +30,17 @@ _TOOLS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
 _ANY_VERSION = frozenset({"", "latest", "stable", "lts/*", "node", "*", "x", "oldstable"})
 
 
-def _outcome(title: str, outcome: str, reason: str = "", outputs: dict[str, str] | None = None) -> StepOutcome:
+def _outcome(
+    title: str, outcome: str, reason: str = "", outputs: dict[str, str] | None = None
+) -> StepOutcome:
     from ci_orchestrator.run.job_runner import StepOutcome
 
     return StepOutcome(title, outcome, outcome, outputs=outputs or {}, reason=reason)
 
 
-def run_action(uses: str, inputs: dict[str, str], env: dict[str, str], job: JobRun, contexts: dict[str, Any]) -> StepOutcome:
+def run_action(
+    uses: str, inputs: dict[str, str], env: dict[str, str], job: JobRun, contexts: dict[str, Any]
+) -> StepOutcome:
     workspace = job.state.workspace
     if uses.startswith("./"):
         return _composite(uses, inputs, env, job, contexts)
@@ -88,7 +91,9 @@ def _setup(action: str, uses: str, inputs: dict[str, str], job: JobRun) -> StepO
 
 def _version_of(path: str, option: str, pattern: str) -> str | None:
     try:
-        done = subprocess.run([path, option], capture_output=True, text=True, timeout=20, check=False, stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [path, option], capture_output=True, text=True, timeout=20, check=False, stdin=subprocess.DEVNULL
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     match = re.search(pattern, done.stdout + done.stderr)
@@ -153,11 +158,11 @@ def _copy(source: Path, target: Path) -> None:
 def _matched(workspace: Path, patterns: list[str]) -> list[Path]:
     found: list[Path] = []
     for pattern in patterns:
-        expanded = os.path.expanduser(pattern)
-        if Path(expanded).is_absolute():
-            found.extend(Path(one) for one in sorted(__import__("glob").glob(expanded)))
+        expanded = Path(pattern).expanduser()
+        if expanded.is_absolute():
+            found.extend(sorted(Path(expanded.anchor).glob(str(expanded.relative_to(expanded.anchor)))))
         else:
-            found.extend(sorted(workspace.glob(expanded.rstrip("/"))))
+            found.extend(sorted(workspace.glob(str(expanded))))
     return found
 
 
@@ -172,7 +177,10 @@ def _cache(action: str, inputs: dict[str, str], job: JobRun, workspace: Path) ->
     title = f"actions/{action}"
     hit = ""
     if action != "cache/save":
-        candidates = [key, *(line.strip() for line in inputs.get("restore-keys", "").splitlines() if line.strip())]
+        candidates = [
+            key,
+            *(line.strip() for line in inputs.get("restore-keys", "").splitlines() if line.strip()),
+        ]
         for index, candidate in enumerate(candidates):
             stored = slot(candidate) if index == 0 else _prefixed(folder, candidate)
             if stored is not None and stored.is_dir():
@@ -199,7 +207,9 @@ def _cache(action: str, inputs: dict[str, str], job: JobRun, workspace: Path) ->
     if action == "cache":
         job.state.post.append(save)
     reason = f"stood in for: {'restored' if hit else 'nothing stored'} from {folder.relative_to(workspace)}"
-    return _outcome(title, "success", reason, {"cache-hit": hit or "false", "cache-matched-key": key if hit else ""})
+    return _outcome(
+        title, "success", reason, {"cache-hit": hit or "false", "cache-matched-key": key if hit else ""}
+    )
 
 
 def _prefixed(folder: Path, prefix: str) -> Path | None:
@@ -225,7 +235,9 @@ def _upload(inputs: dict[str, str], workspace: Path) -> StepOutcome:
     for path in found:
         relative = path.relative_to(workspace) if path.is_relative_to(workspace) else Path(path.name)
         _copy(path, target / relative)
-    return _outcome("actions/upload-artifact", "success", f"stood in for: copied to {target.relative_to(workspace)}")
+    return _outcome(
+        "actions/upload-artifact", "success", f"stood in for: copied to {target.relative_to(workspace)}"
+    )
 
 
 def _download(inputs: dict[str, str], workspace: Path) -> StepOutcome:
@@ -234,15 +246,21 @@ def _download(inputs: dict[str, str], workspace: Path) -> StepOutcome:
     destination = workspace / (inputs.get("path") or ".")
     sources = [store / name] if name else sorted(store.glob("*")) if store.is_dir() else []
     if name and not (store / name).is_dir():
-        return _outcome("actions/download-artifact", "failure", f"no artifact {name!r} in {store.relative_to(workspace)}")
+        return _outcome(
+            "actions/download-artifact", "failure", f"no artifact {name!r} in {store.relative_to(workspace)}"
+        )
     for source in sources:
         into = destination if name else destination / source.name
         _copy(source, into)
-    return _outcome("actions/download-artifact", "success", f"stood in for: copied from {store.relative_to(workspace)}")
+    return _outcome(
+        "actions/download-artifact", "success", f"stood in for: copied from {store.relative_to(workspace)}"
+    )
 
 
 # --- local composite actions --------------------------------------------------------------
-def _composite(uses: str, inputs: dict[str, str], env: dict[str, str], job: JobRun, contexts: dict[str, Any]) -> StepOutcome:
+def _composite(
+    uses: str, inputs: dict[str, str], env: dict[str, str], job: JobRun, contexts: dict[str, Any]
+) -> StepOutcome:
     from ci_orchestrator.workflows.actions import read_action
 
     folder = job.state.workspace / uses
@@ -258,7 +276,11 @@ def _composite(uses: str, inputs: dict[str, str], env: dict[str, str], job: JobR
         outcome = job.run_step(step, inner | {"steps": inner["steps"], "env": contexts["env"] | env})
         outcomes.append(outcome)
         if step.get("id"):
-            inner["steps"][step["id"]] = {"outputs": outcome.outputs, "outcome": outcome.outcome, "conclusion": outcome.conclusion}
+            inner["steps"][step["id"]] = {
+                "outputs": outcome.outputs,
+                "outcome": outcome.outcome,
+                "conclusion": outcome.conclusion,
+            }
         if outcome.conclusion == "failure":
             return _outcome(uses, "failure", f"step {outcome.title!r} failed: {outcome.reason}")
     from ci_orchestrator.expressions import evaluation

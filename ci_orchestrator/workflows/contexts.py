@@ -14,6 +14,7 @@ import functools
 import os
 import re
 import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -49,10 +50,10 @@ def _repository(workspace: str) -> tuple[tuple[str, str], ...]:
 
 def github_context(variables: Mapping[str, str], *, workspace: str | None = None) -> dict[str, Any]:
     """The `github` context: the local repository's values, overlaid with `github.*` variables."""
-    where = workspace or os.getcwd()
+    where = workspace or str(Path.cwd())
     found = dict(_repository(where))
     branch = found["branch"]
-    repository = f"{found['owner']}/{found['name']}" if found["owner"] else os.path.basename(where)
+    repository = f"{found['owner']}/{found['name']}" if found["owner"] else Path(where).name
     context: dict[str, Any] = {
         "sha": found["sha"],
         "ref": f"refs/heads/{branch}" if branch else "",
@@ -86,7 +87,11 @@ def github_context(variables: Mapping[str, str], *, workspace: str | None = None
 
 
 def inputs_context(variables: Mapping[str, str]) -> dict[str, str]:
-    return {name[len(INPUTS_PREFIX) :]: value for name, value in variables.items() if name.startswith(INPUTS_PREFIX)}
+    return {
+        name[len(INPUTS_PREFIX) :]: value
+        for name, value in variables.items()
+        if name.startswith(INPUTS_PREFIX)
+    }
 
 
 def secrets_context(names: Collection[str], environ: Mapping[str, str] | None = None) -> dict[str, str]:

@@ -73,7 +73,9 @@ class _WorkflowReader:
         shell, directory = self.defaults(values.get("defaults"), "defaults", "job")
         if "run-name" in values:
             self.expressions(values["run-name"], "run-name", "run-name")
-        noted = {key: _summary(values[key]) for key in ("permissions", "concurrency") if key in values}
+        noted: dict[str, str] = {
+            key: _summary(values[key]) for key in ("permissions", "concurrency") if key in values
+        }
         jobs = self.read_jobs(values["jobs"]) if "jobs" in values else []
         name = self.path.stem
         if "name" in values:
@@ -94,26 +96,27 @@ class _WorkflowReader:
         )
 
     # --- on --------------------------------------------------------------------------
-    def read_on(
-        self, node: Node
-    ) -> tuple[tuple[str, ...], tuple[WorkflowInput, ...], dict[str, str]]:
+    def read_on(self, node: Node) -> tuple[tuple[str, ...], tuple[WorkflowInput, ...], dict[str, str]]:
         checker = self.checker
         if isinstance(node, Scalar | Sequence):
-            events = checker.strings(node, "on") or ()
-            for index, event in enumerate(events):
+            named = checker.strings(node, "on") or ()
+            for index, event in enumerate(named):
                 where = node.items[index] if isinstance(node, Sequence) else node
                 self.event_name(where, event)
-            return events, (), {}
+            return named, (), {}
         if not isinstance(node, Mapping):
-            checker.problem(node, "on", f"must be an event, a list of events or a mapping, not {kind_of(node)}")
+            checker.problem(
+                node, "on", f"must be an event, a list of events or a mapping, not {kind_of(node)}"
+            )
             return (), (), {}
         events: list[str] = []
         inputs: dict[str, WorkflowInput] = {}
         outputs: dict[str, str] = {}
         for key, value in node.entries:
-            event = checker.text(key, "on")
-            if event is None or not self.event_name(key, event):
+            written = checker.text(key, "on")
+            if written is None or not self.event_name(key, written):
                 continue
+            event = written
             events.append(event)
             if event in ("workflow_dispatch", "workflow_call") and isinstance(value, Mapping):
                 for name, item in _entries(value):
@@ -125,7 +128,9 @@ class _WorkflowReader:
                             if "value" in spec_values and isinstance(spec_values["value"], Scalar):
                                 outputs[output] = spec_values["value"].text
             elif event == "schedule" and not isinstance(value, Sequence):
-                checker.problem(value, "on.schedule", f"must be a list of {{cron: ...}}, not {kind_of(value)}")
+                checker.problem(
+                    value, "on.schedule", f"must be a list of {{cron: ...}}, not {kind_of(value)}"
+                )
         return tuple(events), tuple(inputs.values()), outputs
 
     def event_name(self, node: Node, event: str) -> bool:
@@ -143,20 +148,30 @@ class _WorkflowReader:
         found = []
         for name, spec in _entries(node):
             where = f"{path}.{name}"
-            fields = checker.mapping(spec, where, known=("description", "type", "required", "default", "options"))
+            fields = checker.mapping(
+                spec, where, known=("description", "type", "required", "default", "options")
+            )
             if fields is None:
                 continue
             values = {key: value for key, (_, value) in fields.items()}
-            kind = checker.choice(values["type"], f"{where}.type", rules.INPUT_TYPES) if "type" in values else None
+            kind = (
+                checker.choice(values["type"], f"{where}.type", rules.INPUT_TYPES)
+                if "type" in values
+                else None
+            )
             default = values.get("default")
-            required = checker.boolean(values["required"], f"{where}.required") if "required" in values else None
+            required = (
+                checker.boolean(values["required"], f"{where}.required") if "required" in values else None
+            )
             found.append(
                 WorkflowInput(
                     name=name,
                     default=render_scalar(default) if isinstance(default, Scalar) else None,
                     required=bool(required),
                     type=kind or "string",
-                    description=checker.text(values["description"], where) if "description" in values else None,
+                    description=checker.text(values["description"], where)
+                    if "description" in values
+                    else None,
                 )
             )
         return found
@@ -218,7 +233,9 @@ class _WorkflowReader:
         if "env" in values:
             fields["env"] = self.env(values["env"], f"{path}.env", "job-env")
         if "defaults" in values:
-            fields["shell"], fields["working_directory"] = self.defaults(values["defaults"], f"{path}.defaults", "job-defaults")
+            fields["shell"], fields["working_directory"] = self.defaults(
+                values["defaults"], f"{path}.defaults", "job-defaults"
+            )
         if "outputs" in values:
             fields["outputs"] = self.env(values["outputs"], f"{path}.outputs", "job-outputs")
         if "steps" in values:
@@ -230,7 +247,9 @@ class _WorkflowReader:
             if "secrets" in values:
                 secrets = values["secrets"]
                 inherit = isinstance(secrets, Scalar) and secrets.text == "inherit"
-                fields["secrets"] = "inherit" if inherit else self.env(secrets, f"{path}.secrets", "caller-with")
+                fields["secrets"] = (
+                    "inherit" if inherit else self.env(secrets, f"{path}.secrets", "caller-with")
+                )
         noted = ("runs-on", "container", "services", "permissions", "concurrency", "environment", "snapshot")
         fields["noted"] = {key: _summary(values[key]) for key in noted if key in values}
         return Job(id=job_id, location=checker.at(node), **fields)
@@ -260,7 +279,9 @@ class _WorkflowReader:
             self.expressions(node, path, "strategy")
             return node.text
         if not isinstance(node, Mapping):
-            checker.problem(node, path, f"must be a mapping of axes or a ${{{{ }}}} expression, not {kind_of(node)}")
+            checker.problem(
+                node, path, f"must be a mapping of axes or a ${{{{ }}}} expression, not {kind_of(node)}"
+            )
             return None
         matrix: dict[str, Any] = {}
         for name, value in _entries(node):
@@ -269,7 +290,9 @@ class _WorkflowReader:
             if name in ("include", "exclude"):
                 if isinstance(value, Scalar) and is_expression(value.text):
                     matrix[name] = value.text
-                elif not isinstance(value, Sequence) or not all(isinstance(item, Mapping) for item in value.items):
+                elif not isinstance(value, Sequence) or not all(
+                    isinstance(item, Mapping) for item in value.items
+                ):
                     checker.problem(value, where, "must be a list of mappings")
                 else:
                     matrix[name] = to_python(value)
@@ -377,7 +400,9 @@ def _summary(node: Node) -> str:
             return str(value["image"])
         if "group" in value:
             return f"group {value['group']}"
-        return ", ".join(f"{key}: {item}" if isinstance(item, str) else str(key) for key, item in value.items())
+        return ", ".join(
+            f"{key}: {item}" if isinstance(item, str) else str(key) for key, item in value.items()
+        )
     if isinstance(value, list):
         return ", ".join(str(item) for item in value)
     return str(value)

@@ -80,15 +80,21 @@ class StepReader:
         if "shell" in found:
             fields["shell"] = values.text(found["shell"], f"{path}.shell", "step")
         if "working-directory" in found:
-            fields["working_directory"] = values.text(found["working-directory"], f"{path}.working-directory", "step")
+            fields["working_directory"] = values.text(
+                found["working-directory"], f"{path}.working-directory", "step"
+            )
         if "env" in found:
             fields["env"] = values.env(found["env"], f"{path}.env", "step")
         if "if" in found:
             fields["condition"] = values.condition(found["if"], f"{path}.if", "step-if")
         if "continue-on-error" in found:
-            fields["continue_on_error"] = values.flag(found["continue-on-error"], f"{path}.continue-on-error", context="step")
+            fields["continue_on_error"] = values.flag(
+                found["continue-on-error"], f"{path}.continue-on-error", context="step"
+            )
         if "timeout-minutes" in found:
-            fields["timeout_minutes"] = values.minutes(found["timeout-minutes"], f"{path}.timeout-minutes", context="step")
+            fields["timeout_minutes"] = values.minutes(
+                found["timeout-minutes"], f"{path}.timeout-minutes", context="step"
+            )
         return WorkflowStep(location=checker.at(node), **fields)
 
     def step_id(self, node: Node, path: str) -> str | None:
@@ -96,7 +102,9 @@ class StepReader:
         if text is None:
             return None
         if not rules.ID_PATTERN.fullmatch(text):
-            message = f"step id {text!r} must start with a letter or '_' and hold only letters, digits, '-' and '_'"
+            message = (
+                f"step id {text!r} must start with a letter or '_' and hold only letters, digits, '-' and '_'"
+            )
             self.checker.problem(node, path, message)
         elif text in self.ids:
             self.checker.problem(node, path, f"duplicate step id {text!r} (first at line {self.ids[text]})")
@@ -120,7 +128,10 @@ class StepReader:
         local = text.startswith("./")
         docker = text.startswith("docker://")
         if not (local or docker) and ("@" not in text or text.endswith("@") or text.startswith("@")):
-            message = f"expected 'owner/repo@ref', './path' or 'docker://image', not {text!r} (a remote action needs a version)"
+            message = (
+                f"expected 'owner/repo@ref', './path' or 'docker://image', not {text!r}"
+                " (a remote action needs a version)"
+            )
             self.checker.problem(node, path, message)
         if "${{" in text:
             self.checker.problem(node, path, "'uses' cannot hold an expression")
@@ -143,5 +154,11 @@ def needs_problems(jobs: list[Job], file: str) -> list[Problem]:
     except graphlib.CycleError as error:
         cycle = " -> ".join(error.args[1])
         first = next(job for job in jobs if job.id == error.args[1][0])
-        problems.append(Problem(location=first.location, path=f"jobs.{first.id}.needs", message=f"the jobs' needs make a cycle: {cycle}"))
+        problems.append(
+            Problem(
+                location=first.location,
+                path=f"jobs.{first.id}.needs",
+                message=f"the jobs' needs make a cycle: {cycle}",
+            )
+        )
     return problems

@@ -1,0 +1,243 @@
+"""A workflow -> the text of a playbook that runs its jobs here: each job a step made of steps, in
+GitHub's order and semantics, commented where a human should look (what is not run here, what
+runs differently)."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator.workflows.contexts import DEFAULT_EVENT, GITHUB_PREFIX, INPUTS_PREFIX
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Mapping
+
+    from ci_orchestrator.workflows.model import Job, Workflow, WorkflowStep
+
+# GitHub's shell when a step names none (`bash` named is `bash --noprofile --norc -eo pipefail`).
+UNNAMED_SHELL = "bash -e {0}"
+_PLAIN = re.compile(r"[A-Za-z_./][A-Za-z0-9 _./@+-]*")
+_YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"})
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImportOptions:
+    jobs: tuple[str, ...] = ()  # `--job`: these and what they need; all when empty
+    event: str | None = None
+    inputs: Mapping[str, str] = field(default_factory=dict)
+    secrets: tuple[str, ...] = ()
+
+
+def chosen_jobs(workflow: Workflow, wanted: tuple[str, ...]) -> list[Job]:
+    """The jobs asked for and every job they need, in the workflow's order."""
+    if not wanted:
+        return list(workflow.jobs)
+    keep: set[str] = set()
+    todo = list(wanted)
+    while todo:
+        job_id = todo.pop()
+        if job_id not in keep:
+            keep.add(job_id)
+            todo.extend(workflow.job(job_id).needs)
+    return [job for job in workflow.jobs if job.id in keep]
+
+
+def scalar(value: Any) -> str:
+    """One value as YAML: plain where that reads back as the same string, else JSON-quoted."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return json.dumps(value)
+    if value is None:
+        return "null"
+    text = str(value)
+    if (
+        _PLAIN.fullmatch(text)
+        and text.lower() not in _YAML_WORDS
+        and text == text.strip()
+        and " #" not in text
+    ):
+        return text
+    return json.dumps(text, ensure_ascii=False)
+
+
+def block(key: str, value: Any, indent: str) -> Iterator[str]:
+    """`key: value` lines: mappings and lists in block style, multi-line text as a literal block."""
+    if isinstance(value, dict):
+        if not value:
+            yield f"{indent}{key}: {{}}"
+            return
+        yield f"{indent}{key}:"
+        for name, item in value.items():
+            yield from block(scalar(name), item, indent + "  ")
+    elif isinstance(value, list):
+        if all(not isinstance(item, dict | list) for item in value):
+            yield f"{indent}{key}: [{', '.join(scalar(item) for item in value)}]"
+            return
+        yield f"{indent}{key}:"
+        for item in value:
+            lines = (
+                list(block("-", item, indent + "  "))
+                if not isinstance(item, dict)
+                else _list_mapping(item, indent + "  ")
+            )
+            yield from lines
+    elif isinstance(value, str) and "\n" in value.rstrip("\n") and _literal_ok(value):
+        chomp = (
+            ""
+            if value.endswith("\n") and not value.endswith("\n\n")
+            else "-"
+            if not value.endswith("\n")
+            else "+"
+        )
+        yield f"{indent}{key}: |{chomp}"
+        for line in value.rstrip("\n").split("\n"):
+            yield f"{indent}  {line}" if line else ""
+    else:
+        yield f"{indent}{key}: {scalar(value)}"
+
+
+def _list_mapping(item: dict[str, Any], indent: str) -> list[str]:
+    lines: list[str] = []
+    for index, (name, value) in enumerate(item.items()):
+        for number, line in enumerate(block(scalar(name), value, indent + "  ")):
+            lines.append(f"{indent}- {line.lstrip()}" if index == 0 and number == 0 else line)
+    return lines or [f"{indent}- {{}}"]
+
+
+def _literal_ok(text: str) -> bool:
+    first = text.split("\n", 1)[0]
+    return (
+        not first.startswith((" ", "\t"))
+        and "\r" not in text
+        and "\t" not in text.replace("\n", "")[:0]
+        and all(not line.endswith((" ", "\t")) for line in text.split("\n"))
+    )
+
+
+def playbook_text(workflow: Workflow, options: ImportOptions) -> str:
+    """The playbook, as text, that runs the workflow's (chosen) jobs here."""
+    jobs = chosen_jobs(workflow, options.jobs)
+    out: list[str] = [
+        f"# Runs the jobs of {workflow.path} on this machine (ci-orchestrator import github-workflow).",
+        "# Each job is a step made of steps: they run in order in one environment, as on a runner.",
+        f"name: {scalar(workflow.name)}",
+        "execution: parallel  # jobs wait only for their `needs`, as on GitHub",
+        "fail-fast: false  # a failed job does not stop the others: what needs it is skipped",
+    ]
+    for key, value in workflow.noted.items():
+        out.append(f"# {key}: {value}  (not applied here)")
+    secrets = sorted({*workflow.secrets, *options.secrets})
+    if secrets:
+        out.append(f"secrets: [{', '.join(secrets)}]  # read from the environment, masked")
+    variables: dict[str, str] = {f"{GITHUB_PREFIX}event_name": options.event or DEFAULT_EVENT}
+    for one in workflow.inputs:
+        variables[f"{INPUTS_PREFIX}{one.name}"] = options.inputs.get(one.name, one.default or "")
+    for name, value in options.inputs.items():
+        variables.setdefault(f"{INPUTS_PREFIX}{name}", value)
+    out.append("# github.*: the github context (event_name: --event), inputs.*: the inputs (--input)")
+    out.extend(block("vars", variables, ""))
+    if workflow.env:
+        out.extend(block("env", dict(workflow.env), ""))
+    out.append("steps:")
+    for job in jobs:
+        out.append("")
+        out.extend(_job(job, workflow))
+    return "\n".join(out) + "\n"
+
+
+def _job(job: Job, workflow: Workflow) -> Iterator[str]:
+    indent = "    "
+    yield f"  - id: {job.id}"
+    if job.name:
+        yield f"{indent}name: {scalar(job.name)}"
+    for key, value in job.noted.items():
+        yield f"{indent}# {key}: {value}  (not applied here: the steps run on this machine)"
+    if job.needs:
+        yield f"{indent}needs: [{', '.join(job.needs)}]"
+    if job.condition:
+        yield f"{indent}if: {scalar(job.condition)}"
+    if job.matrix is not None:
+        yield from block("matrix", job.matrix if isinstance(job.matrix, str) else dict(job.matrix), indent)
+        if job.fail_fast is not False:
+            yield f"{indent}# strategy.fail-fast: the other combinations still run to their end here"
+    if job.max_parallel is not None:
+        yield f"{indent}max-parallel: {scalar(job.max_parallel)}"
+    if job.continue_on_error is not False:
+        yield f"{indent}continue-on-error: {scalar(job.continue_on_error)}"
+    if isinstance(job.timeout_minutes, float):
+        yield f"{indent}timeout: {_minutes(job.timeout_minutes)}"
+    elif job.timeout_minutes is not None:
+        yield f"{indent}# timeout-minutes: {job.timeout_minutes}  (an expression: not applied here)"
+    if job.env:
+        yield from block("env", dict(job.env), indent)
+    shell = job.shell or workflow.shell
+    yield f"{indent}shell: {scalar(shell or UNNAMED_SHELL)}" + (
+        "" if shell else "  # GitHub's shell when none is named"
+    )
+    directory = job.working_directory or workflow.working_directory
+    if directory:
+        yield f"{indent}working-directory: {scalar(directory)}"
+    if job.outputs:
+        yield from block("job-outputs", dict(job.outputs), indent)
+    yield f"{indent}steps:"
+    if job.uses is not None:
+        yield f"{indent}  # calls a reusable workflow: not run here"
+        yield f"{indent}  - uses: {scalar(job.uses)}"
+        if job.with_:
+            yield from block("with", dict(job.with_), indent + "    ")
+        return
+    for step in job.steps:
+        yield from _step(step, indent + "  ")
+
+
+def _step(step: WorkflowStep, indent: str) -> Iterator[str]:
+    lines: list[str] = []
+    inner = indent + "  "
+    if step.id:
+        lines.append(f"id: {step.id}")
+    if step.name:
+        lines.append(f"name: {scalar(step.name)}")
+    comment = _uses_comment(step.uses) if step.uses else ""
+    if step.uses:
+        lines.append(f"uses: {scalar(step.uses)}{comment}")
+    if step.with_:
+        lines.extend(line[len(inner) :] for line in block("with", dict(step.with_), inner))
+    if step.run is not None:
+        lines.extend(line[len(inner) :] if line else "" for line in block("run", step.run, inner))
+    if step.shell:
+        lines.append(f"shell: {scalar(step.shell)}")
+    if step.working_directory:
+        lines.append(f"working-directory: {scalar(step.working_directory)}")
+    if step.env:
+        lines.extend(line[len(inner) :] for line in block("env", dict(step.env), inner))
+    if step.condition:
+        lines.append(f"if: {scalar(step.condition)}")
+    if step.continue_on_error is not False:
+        lines.append(f"continue-on-error: {scalar(step.continue_on_error)}")
+    if isinstance(step.timeout_minutes, float):
+        lines.append(f"timeout: {_minutes(step.timeout_minutes)}")
+    for number, line in enumerate(lines):
+        yield (f"{indent}- {line}" if number == 0 else f"{inner}{line}" if line else "")
+
+
+def _uses_comment(uses: str) -> str:
+    name = uses.partition("@")[0].lower()
+    if name == "actions/checkout":
+        return "  # here: the working copy as it is"
+    if name in ("actions/setup-python", "actions/setup-node", "actions/setup-go", "actions/setup-java"):
+        return "  # here: the local tool when its version fits, else skipped"
+    if name in ("actions/cache", "actions/cache/restore", "actions/cache/save"):
+        return "  # here: a folder under .ci-orchestrator/actions-cache"
+    if name in ("actions/upload-artifact", "actions/download-artifact"):
+        return "  # here: .ci-orchestrator/artifacts"
+    if uses.startswith("./"):
+        return "  # a local action: a composite one runs its steps"
+    return "  # not run here: skipped"
+
+
+def _minutes(minutes: float) -> str:
+    seconds = round(minutes * 60)
+    return f"{seconds // 60}m" if seconds % 60 == 0 else f"{seconds}s"
