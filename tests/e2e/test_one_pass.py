@@ -65,7 +65,7 @@ MESSY_PROBLEMS = [
     "playbooks/ci.yml:21:5: steps[3].needs: dependency cycle: package -> publish -> package",
     "playbooks/ci.yml:22:15: steps[3].parallel: must be true or false, not 'maybe'",
     "playbooks/ci.yml:26:5: steps[4].resources: unknown resource pool 'net'",
-    "playbooks/ci.yml:27:5: steps[5]: a step needs one of 'run', 'script' or 'command'",
+    "playbooks/ci.yml:27:5: steps[5]: a step needs one of 'run', 'script', 'command' or 'steps'",
     "playbooks/automation/0100_prep.sh:2:3: Timeout: invalid duration 'soon':"
     " use seconds or a form like 90s, 2m, 1h30m",
 ]

@@ -1,0 +1,130 @@
+"""GitHub workflows run here: the jobs' steps in one environment, GitHub's rules, GitHub's refusals."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING
+
+from tests.helpers import run_cli
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+ACTION = """\
+name: greet
+inputs:
+  who: {default: world}
+outputs:
+  said: {value: "${{ steps.s.outputs.said }}"}
+runs:
+  using: composite
+  steps:
+    - id: s
+      shell: bash
+      run: echo "said=hello ${{ inputs.who }}" >> "$GITHUB_OUTPUT"
+"""
+
+WORKFLOW = """\
+name: t
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix: {n: [1, 2]}
+    outputs:
+      v: ${{ steps.o.outputs.v }}
+    steps:
+      - uses: actions/checkout@v4
+      - id: o
+        run: |
+          echo "v=built-${{ matrix.n }}" >> "$GITHUB_OUTPUT"
+          echo "X=from-env" >> "$GITHUB_ENV"
+          mkdir -p tools && printf '#!/bin/sh\\necho tool-ran\\n' > tools/mytool && chmod +x tools/mytool
+          echo "$PWD/tools" >> "$GITHUB_PATH"
+      - run: test "$X" = from-env && test "$(mytool)" = tool-ran
+      - id: g
+        uses: ./act
+        with: {who: ci}
+      - run: test "${{ steps.g.outputs.said }}" = "hello ci"
+      - id: allowed
+        run: exit 4
+        continue-on-error: true
+      - run: echo "outcome=${{ steps.allowed.outcome }} conclusion=${{ steps.allowed.conclusion }}"
+      - uses: some/action@v1
+  fails:
+    runs-on: ubuntu-latest
+    steps:
+      - run: exit 1
+      - run: echo not-after-a-failure
+      - run: echo always-after-a-failure
+        if: always()
+  after:
+    needs: [build, fails]
+    if: always()
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo after ran
+  skipped:
+    needs: fails
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+"""
+
+
+def _project(tmp_path: Path) -> Path:
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "t.yml").write_text(WORKFLOW)
+    (tmp_path / "act").mkdir()
+    (tmp_path / "act" / "action.yml").write_text(ACTION)
+    return tmp_path
+
+
+def test_a_workflow_runs_its_jobs_with_githubs_rules(tmp_path: Path) -> None:
+    work = _project(tmp_path)
+    done = run_cli(work, "run", ".github/workflows/t.yml")
+    assert done.returncode == 1, done.stderr
+    record = json.loads((work / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    status = {step["id"]: step["status"] for step in record["steps"]}
+    assert status == {
+        "build (1)": "passed",
+        "build (2)": "passed",
+        "fails": "failed",
+        "after": "passed",
+        "skipped": "skipped",
+    }
+    logs = {step["id"]: (work / step["log"]).read_text() for step in record["steps"] if step["log"]}
+    build = logs["build (1)"]
+    assert "outcome=failure conclusion=success" in build
+    assert "skipped  Run some/action@v1  (uses: some/action@v1 is not run here)" in build
+    assert "output v=built-1" in build
+    assert "not-after-a-failure" not in logs["fails"].split("==> Steps")[0].replace("echo not-after", "")
+    assert "always-after-a-failure\n" in logs["fails"]
+
+
+def test_import_prints_a_playbook_that_validates(tmp_path: Path) -> None:
+    work = _project(tmp_path)
+    done = run_cli(work, "import", "github-workflow", ".github/workflows/t.yml", "--job", "after")
+    assert done.returncode == 0, done.stderr
+    (work / "imported.yml").write_text(done.stdout)
+    assert "# runs-on: ubuntu-latest" in done.stdout
+    listed = run_cli(work, "list", "imported.yml")
+    assert listed.returncode == 0, listed.stderr
+    assert "skipped" not in listed.stdout  # --job after: it and what it needs, not `skipped`
+    assert "build" in listed.stdout and "fails" in listed.stdout
+
+
+def test_what_github_refuses_is_a_located_error(tmp_path: Path) -> None:
+    (tmp_path / "w.yml").write_text(
+        "on: push\njobs:\n  a:\n    runs-on: x\n    needs: b\n    steps:\n      - run: echo ${{ steps }}\n"
+        "        uses: actions/checkout@v4\n  c:\n    if: ${{ steps.x }}\n    runs-on: x\n    steps:\n"
+        "      - run: echo\n        shelll: bash\n"
+    )
+    done = run_cli(tmp_path, "validate", "w.yml")
+    assert done.returncode == 2
+    assert "w.yml:4:5: jobs.a.needs: job 'a' depends on unknown job 'b'" in done.stderr
+    assert "w.yml:7:9: jobs.a.steps[0]: a step has either 'run' or 'uses', not both" in done.stderr
+    assert "w.yml:10:9: jobs.c.if: unknown context 'steps'" in done.stderr
+    assert "unknown key 'shelll' (did you mean 'shell'?)" in done.stderr
+    assert "Traceback" not in done.stderr
