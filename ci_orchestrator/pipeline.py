@@ -341,7 +341,9 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
     status: dict[str, str | None] = {}
     for instance in plan.instances:
         key = cache.key_in_plan(plan, keys, instance)
-        status[instance.id] = None if key is None else ("hit" if cache.lookup(key) else "miss")
+        # A deferred instance's key holds values known only as it starts (`steps`, `hashFiles`).
+        unknown = key is None or instance.deferred
+        status[instance.id] = None if unknown else ("hit" if key and cache.lookup(key) else "miss")
     return status
 
 

@@ -144,6 +144,69 @@ class TestResults:
         )
 
 
+BLOCKED_ENV = frozenset({"NODE_OPTIONS"})
+"""Names GitHub refuses from GITHUB_ENV (compared ignoring case); the runner says so and goes on."""
+
+MAX_FILE_TEXT = 1024 * 1024
+"""What one step may write to one of its files: GitHub's limit on a job's outputs and on a step
+summary (1 MiB)."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepFiles:
+    """What a step handed on through its GitHub files: `outputs` (GITHUB_OUTPUT, by name),
+    `env` (GITHUB_ENV), `path` (GITHUB_PATH, folders in the order written) and `summary`
+    (GITHUB_STEP_SUMMARY's markdown, "" when it wrote none)."""
+
+    outputs: Mapping[str, str] = field(default_factory=dict)
+    env: Mapping[str, str] = field(default_factory=dict)
+    path: tuple[str, ...] = ()
+    summary: str = ""
+
+    def __bool__(self) -> bool:
+        return bool(self.outputs or self.env or self.path or self.summary)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "outputs": dict(self.outputs),
+            "env": dict(self.env),
+            "path": list(self.path),
+            "summary": self.summary,
+        }
+
+    @classmethod
+    def from_json(cls, data: Any) -> StepFiles | None:
+        """What `to_json` wrote, read as untrusted (from a cache): None unless every part has
+        the shape and bounds that reading a step's files gives (names not empty, no NUL in what
+        a process is given, no refused name, each part within `MAX_FILE_TEXT`)."""
+        if not isinstance(data, dict):
+            return None
+        outputs, env = text_mapping(data.get("outputs")), text_mapping(data.get("env"))
+        path, summary = data.get("path"), data.get("summary")
+        if outputs is None or env is None or not isinstance(path, list) or not isinstance(summary, str):
+            return None
+        if not all(isinstance(folder, str) and folder and "\0" not in folder for folder in path):
+            return None
+        if any("\0" in name + value or name.upper() in BLOCKED_ENV for name, value in env.items()):
+            return None
+        sizes = [sum(len(name) + len(value) for name, value in part.items()) for part in (outputs, env)]
+        if max(*sizes, sum(map(len, path)), len(summary)) > MAX_FILE_TEXT:
+            return None
+        return cls(outputs=outputs, env=env, path=tuple(path), summary=summary)
+
+
+def text_mapping(data: Any) -> dict[str, str] | None:
+    """`data` when it is an object of non-empty names to strings (as JSON gives one), else None."""
+    if not isinstance(data, dict):
+        return None
+    if not all(isinstance(name, str) and name and isinstance(value, str) for name, value in data.items()):
+        return None
+    return dict(data)
+
+
+NO_FILES = StepFiles()
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class StepResult:
     """How one instance ended. Times are timezone-aware UTC; `log` is relative to the working dir."""
@@ -169,6 +232,7 @@ class StepResult:
     # printed nothing; None when its log is not here. A copy, so not compared.
     log_tail: str | None = field(default=None, compare=False)
     tests: TestResults | None = None  # what its `junit:` files hold; None without `junit:`
+    files: StepFiles = NO_FILES  # what it wrote to its GITHUB_OUTPUT, GITHUB_ENV, ... files
 
     def __bool__(self) -> bool:
         return self.status.ok or (self.status.is_failure and self.continue_on_error)

@@ -12,6 +12,8 @@ import os
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator.results import NO_FILES, StepFiles
+
 if TYPE_CHECKING:
     from collections.abc import Mapping
     from pathlib import Path
@@ -61,6 +63,7 @@ class CacheEntry:
     files: tuple[str, ...]  # the stored output files, workspace-relative
     outputs: Mapping[str, tuple[str, int]] = field(default_factory=dict)  # file -> (digest, mode)
     log: bytes | None = None  # the log itself when small: a hit then needs no archive
+    step_files: StepFiles = NO_FILES  # what the step wrote to its GITHUB_OUTPUT, GITHUB_ENV, ...
     # The step's `outputs` globs as this run declares them (not stored: a cache is untrusted
     # input): a stored file no glob covers is never restored nor read.
     declared: tuple[str, ...] = ()
@@ -76,6 +79,7 @@ class CacheEntry:
             "outputs": {name: list(state) for name, state in self.outputs.items()},
             # Surrogate escapes keep any bytes exactly through JSON.
             "log": None if self.log is None else self.log.decode("utf-8", "surrogateescape"),
+            "step_files": self.step_files.to_json(),
         }
 
     @classmethod
@@ -84,6 +88,9 @@ class CacheEntry:
         are the outputs globs of the instance it is read for."""
         try:
             log = data["log"]
+            step_files = StepFiles.from_json(data["step_files"])
+            if step_files is None:
+                return None
             return cls(
                 digest=digest,
                 instance_id=str(data["instance"]),
@@ -96,6 +103,7 @@ class CacheEntry:
                     str(name): (str(digest), int(mode)) for name, (digest, mode) in data["outputs"].items()
                 },
                 log=None if log is None else str(log).encode("utf-8", "surrogateescape"),
+                step_files=step_files,
                 declared=declared,
             )
         except (AttributeError, KeyError, TypeError, ValueError):

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 
     from ci_orchestrator.playbook.model import Instance
 
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2  # 2: a stored result holds what the step wrote to its GitHub files
 
 # `json.dumps` given an option builds a new encoder at each call: for each instance, here.
 _sorted_json = json.JSONEncoder(sort_keys=True).encode
@@ -115,7 +115,7 @@ def build_manifest(
         command=command_digest(instance, workspace),
         shell=step.shell,
         working_directory=_relative(instance.working_directory, workspace),
-        env={name: digest_bytes(value.encode()) for name, value in sorted(instance.env.items())},
+        env=_env_digests(instance),
         matrix={name: _value_json(value) for name, value in instance.matrix.items()},
         patterns=tuple(patterns),
         inputs=dict(sorted(inputs.items())),
@@ -123,6 +123,15 @@ def build_manifest(
         upstream=tuple(sorted(upstream_keys.items(), key=lambda pair: (pair[1], pair[0]))),
         junit=tuple(junit),
     )
+
+
+def _env_digests(instance: Instance) -> dict[str, str]:
+    """The digest of each env value, and of the folders steps before it put on PATH (as
+    `GITHUB_PATH`: what `cache explain` names when they change)."""
+    env = {name: digest_bytes(value.encode()) for name, value in sorted(instance.env.items())}
+    if instance.path:
+        env["GITHUB_PATH"] = digest_bytes("\n".join(instance.path).encode())
+    return env
 
 
 def instance_patterns(

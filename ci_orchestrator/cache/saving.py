@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ci_orchestrator import notices
 from ci_orchestrator.cache.archives import CheckedReader, RestoreError, destination_inside, write_archive
 from ci_orchestrator.cache.entries import CacheEntry, read_small_log
+from ci_orchestrator.results import NO_FILES
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.cache.digests import FileDigests
     from ci_orchestrator.cache.entries import CacheKey
     from ci_orchestrator.cache.store import CacheStores
+    from ci_orchestrator.results import StepFiles
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -39,6 +41,7 @@ class PendingStore:
     log_path: Path
     duration: float
     last: tuple[str, Any]  # the index's (key, manifest) of the instance's last stored result
+    step_files: StepFiles = NO_FILES  # what the step wrote to its GitHub files
 
     def write(
         self, stores: CacheStores, *, workspace: Path, directory: Path, cancelled: Event | None = None
@@ -70,6 +73,7 @@ class PendingStore:
                 # What a hit compares with the workspace: outputs already in place are left alone.
                 outputs={name: (file.digest, file.info.st_mode & 0o777) for name, file in archived.items()},
                 log=read_small_log(self.log_path),
+                step_files=self.step_files,
             )
             stores.put(self.key.digest, CheckedReader(archive, cancelled), entry, last=self.last)
             return archived

@@ -143,6 +143,11 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
             key = cache.key_in_plan(plan, keys, instance)
             if instance.id not in wanted:
                 continue
+            if key is not None and instance.deferred:
+                lines.append(
+                    f"{instance.id}: its key holds values known only as it starts (steps, needs, hashFiles)"
+                )
+                continue
             if key is None:
                 why = "`cache: false`" if instance.step.cache is False else "no inputs and no `cache: true`"
                 lines.append(f"{instance.id}: not cacheable ({why}): it always runs")

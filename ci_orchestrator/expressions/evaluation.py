@@ -50,15 +50,18 @@ from ci_orchestrator.expressions.values import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Collection, Mapping
+    from collections.abc import Callable, Collection, Mapping, Sequence
 
     from ci_orchestrator.expressions.syntax import Node
+
+    FileHasher = Callable[[Sequence[str]], str]  # hashFiles' patterns -> its digest
 
 __all__ = [
     "CONTEXTS",
     "Expression",
     "JobStatus",
     "as_text",
+    "calls",
     "check",
     "evaluate",
     "evaluate_condition",
@@ -153,9 +156,12 @@ class _Evaluator:
     """Evaluates a tree as GitHub does, counting what it holds against GitHub's memory bound:
     each result at its depth in the tree (see `memory`)."""
 
-    def __init__(self, contexts: Mapping[str, Any], status: JobStatus | None) -> None:
+    def __init__(
+        self, contexts: Mapping[str, Any], status: JobStatus | None, files: FileHasher | None
+    ) -> None:
         self.contexts = {name.lower(): value for name, value in contexts.items()}
         self.status = status
+        self.files = files
         self.held = Held()
 
     def value(self, node: Node, depth: int = 0) -> Any:
@@ -217,9 +223,16 @@ class _Evaluator:
             case Call(name=name, args=args):
                 if name in STATUS_FUNCTIONS:
                     return self.status_function(name), None, False
+                if name == "hashFiles":
+                    return self.hash_files([self.value(arg, below) for arg in args]), None, False
                 found = functions.call(name, len(args), lambda position: self.value(args[position], below))
                 return found, None, name == "fromJSON"
         raise ExpressionError(f"cannot evaluate {node!r}")
+
+    def hash_files(self, patterns: list[Any]) -> str:
+        if self.files is None:
+            raise ExpressionError("hashFiles() can only be used where a step starts")
+        return self.files([to_string(pattern) for pattern in patterns])
 
     def status_function(self, name: str) -> bool:
         if self.status is None:
@@ -239,12 +252,17 @@ def _unknown_context(name: str, known: Collection[str]) -> str:
 
 
 def evaluate(
-    expression: Expression | str, contexts: Mapping[str, Any], *, status: JobStatus | None = None
+    expression: Expression | str,
+    contexts: Mapping[str, Any],
+    *,
+    status: JobStatus | None = None,
+    files: FileHasher | None = None,
 ) -> Any:
-    """The value of one expression (text without `${{ }}`, or parsed). Status functions need `status`."""
+    """The value of one expression (text without `${{ }}`, or parsed). Status functions need
+    `status`, `hashFiles` needs `files`."""
     parsed = parse(expression) if isinstance(expression, str) else expression
     try:
-        return _Evaluator(contexts, status).value(parsed.root)
+        return _Evaluator(contexts, status, files).value(parsed.root)
     except ExpressionError as error:
         raise ExpressionError(f"{error.problems[0].message} (in '{_shown(parsed.text)}')") from None
 
@@ -282,21 +300,37 @@ def has_expression(text: str) -> bool:
     return "${{" in text
 
 
-def interpolate(text: str, contexts: Mapping[str, Any], *, status: JobStatus | None = None) -> str:
+def interpolate(
+    text: str,
+    contexts: Mapping[str, Any],
+    *,
+    status: JobStatus | None = None,
+    files: FileHasher | None = None,
+) -> str:
     """The text with every `${{ }}` replaced by its value (see `to_string`)."""
     return "".join(
-        part if isinstance(part, str) else to_string(evaluate(part, contexts, status=status))
+        part if isinstance(part, str) else to_string(evaluate(part, contexts, status=status, files=files))
         for part in _segments(text)
     )
 
 
-def evaluate_template(text: str, contexts: Mapping[str, Any]) -> Any:
+def evaluate_template(text: str, contexts: Mapping[str, Any], *, files: FileHasher | None = None) -> Any:
     """A whole-value `${{ }}` gives its value with its type (a number, an object...); any other
     text is interpolated into a string."""
     parts = _segments(text.strip())
     if len(parts) == 1 and isinstance(parts[0], Expression):
-        return evaluate(parts[0], contexts)
-    return interpolate(text, contexts)
+        return evaluate(parts[0], contexts, files=files)
+    return interpolate(text, contexts, files=files)
+
+
+def calls(text: str, name: str) -> bool:
+    """Whether the `${{ }}` of `text` call function `name` (canonical spelling)."""
+    return any(
+        isinstance(node, Call) and node.name == name
+        for part in _segments(text)
+        if isinstance(part, Expression)
+        for node in part.nodes()
+    )
 
 
 def keys_read(text: str) -> dict[str, frozenset[str] | None]:
@@ -359,13 +393,15 @@ def _condition(text: str) -> Expression:
     return parts[0]
 
 
-def evaluate_condition(text: str, contexts: Mapping[str, Any], status: JobStatus) -> bool:
+def evaluate_condition(
+    text: str, contexts: Mapping[str, Any], status: JobStatus, *, files: FileHasher | None = None
+) -> bool:
     """An `if:` with or without `${{ }}`. Without a status function it means GitHub's implicit
     `success() && (...)`."""
     expression = _condition(text)
     if not expression.uses_status and not status.succeeded:
         return False
-    return truthy(evaluate(expression, contexts, status=status))
+    return truthy(evaluate(expression, contexts, status=status, files=files))
 
 
 def uses_status_function(condition: str) -> bool:

@@ -38,6 +38,7 @@ ARITY: dict[str, tuple[int, int]] = {
     "join": (1, 2),
     "toJSON": (1, 1),
     "fromJSON": (1, 1),
+    "hashFiles": (1, _MAX_ARGUMENTS),
     **dict.fromkeys(sorted(STATUS_FUNCTIONS), (0, 0)),
 }
 _FUNCTION_NAMES = {name.lower(): name for name in ARITY}  # GitHub ignores case in function names

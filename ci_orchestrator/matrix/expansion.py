@@ -1,5 +1,6 @@
 """The step instances of a playbook: one per matrix combination (the rules are in
-`matrix/rules`), with every `${{ }}` of the step evaluated for it, narrowed by `--matrix`.
+`matrix/rules`), with every `${{ }}` of the step evaluated for it (by `matrix/evaluator`),
+narrowed by `--matrix`; and an instance as the run starts it (`at_run`).
 
 A second instance with the same id gets ` #2` (then ` #3`...) so ids stay unique.
 
@@ -10,84 +11,19 @@ the expression modules, which are imported only when a playbook uses them.
 from __future__ import annotations
 
 import dataclasses
-import functools
-import os
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator.errors import (
-    ExpressionError,
-    OrchestratorError,
-    PlaybookError,
-    Problem,
-    UsageError,
-    did_you_mean,
-)
-from ci_orchestrator.matrix.rules import combinations, env_name, instance_id, listed, resolved
-from ci_orchestrator.playbook.model import Instance, MatrixSpec
-from ci_orchestrator.units import parse_duration
+from ci_orchestrator.errors import ExpressionError, Problem, UsageError, did_you_mean
+from ci_orchestrator.matrix.evaluator import Expander
+from ci_orchestrator.matrix.rules import listed
+from ci_orchestrator.playbook.model import Instance
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator, Mapping, Sequence
+    from collections.abc import Mapping, Sequence
 
-    from ci_orchestrator.errors import Location
+    from ci_orchestrator.errors import OrchestratorError
+    from ci_orchestrator.expressions.evaluation import FileHasher
     from ci_orchestrator.playbook.model import Playbook, Step
-
-T = TypeVar("T")
-
-STEP_CONTEXTS = ("matrix", "vars", "env", "runner", "github", "inputs", "secrets")
-MATRIX_CONTEXTS = ("vars", "runner")  # a matrix cannot refer to itself or to the env it sets
-
-
-@functools.cache
-def _machine() -> tuple[tuple[str, str], ...]:
-    import tempfile  # asked for only when an expression reads `runner`
-
-    # os.uname() is what platform.system() and platform.machine() read on POSIX, without
-    # importing `platform` (9 regular expressions compiled at import).
-    system, _, _, _, machine = os.uname()
-    machine = machine.lower()
-    arches = {"x86_64": "X64", "amd64": "X64", "aarch64": "ARM64", "arm64": "ARM64", "i386": "X86"}
-    arch = arches.get(machine) or (
-        "X86" if machine in ("i686", "x86") else "ARM" if machine.startswith("arm") else machine.upper()
-    )
-    os_name = {"Darwin": "macOS"}.get(system, system)
-    return (("os", os_name), ("arch", arch), ("temp", tempfile.gettempdir()))
-
-
-def default_runner() -> dict[str, str]:
-    """The `runner` context of this machine: `os` (Linux, macOS, Windows), `arch` (X64, ARM64...),
-    `temp`."""
-    return dict(_machine())
-
-
-def contexts_for(
-    instance: Instance, variables: Mapping[str, str], *, runner: Mapping[str, str] | None = None
-) -> dict[str, Any]:
-    """The contexts an instance's expressions see; `variables` are the effective ones (the
-    playbook's `vars` overlaid with `--var`)."""
-    contexts = {
-        "matrix": dict(instance.matrix),
-        "vars": dict(variables),
-        "env": dict(instance.env),
-        "runner": dict(runner) if runner is not None else default_runner(),
-    }
-    # As on GitHub, a job's `if:` reads no secrets.
-    return contexts | workflow_contexts(variables, (), reads_github="github" in (instance.condition or ""))
-
-
-def workflow_contexts(
-    variables: Mapping[str, str], secrets: Sequence[str], *, reads_github: bool
-) -> dict[str, Any]:
-    """`inputs` and `secrets`, and `github` when an expression reads it (git is asked then only)."""
-    from ci_orchestrator.workflows import contexts
-
-    found: dict[str, Any] = {
-        "inputs": contexts.inputs_context(variables),
-        "secrets": contexts.secrets_context(secrets),
-    }
-    if reads_github:
-        found["github"] = contexts.github_context(variables)
-    return found
 
 
 def expand(
@@ -119,7 +55,7 @@ def expanded(
 ) -> tuple[list[Instance], OrchestratorError | None]:
     """As `expand`, with the error that lists every problem returned, not raised, beside the
     instances of the steps that have none: a later stage checks what could be expanded."""
-    expander = _Expander(
+    expander = Expander(
         playbook,
         variables={**playbook.vars, **(variables or {})},
         runner=dict(runner) if runner is not None else None,
@@ -135,7 +71,7 @@ def expanded(
 def _filtered(
     expanded: list[tuple[Step, list[dict[str, Any]]]],
     filters: Mapping[str, Sequence[str]],
-    expander: _Expander,
+    expander: Expander,
 ) -> list[tuple[Step, list[dict[str, Any]]]]:
     """`--matrix KEY=V1,V2`: values an axis has restrict it to them; values it lacks override it
     (the step is expanded again with that axis holding exactly the given values)."""
@@ -175,267 +111,34 @@ def _filtered(
     return result
 
 
-class _Expander:
-    """Evaluates one playbook's expressions, collecting every problem with its place."""
-
-    def __init__(
-        self, playbook: Playbook, *, variables: dict[str, str], runner: dict[str, str] | None
-    ) -> None:
-        self.playbook = playbook
-        self.variables = variables
-        self.given_runner = runner
-        self.problems: dict[tuple[str, str], Problem] = {}  # deduplicated: instances repeat them
-        self.shape_problems = False  # problems that are not expressions: raised as PlaybookError
-        # The steps (by path) that read a variable neither declared nor given; None: the
-        # playbook's `env` or `defaults` does, which every step evaluates.
-        self.unsettled: set[str | None] = set()
-        self.env_at = playbook.key_locations.get("env", playbook.location)
-        self.env_ok = all(
-            self.checked(self.env_at, f"env.{name}", value) for name, value in playbook.env.items()
-        )
-        self.env_plain = not any(_has_expression(value) for value in playbook.env.values())
-
-    @functools.cached_property
-    def runner(self) -> dict[str, str]:
-        return self.given_runner if self.given_runner is not None else default_runner()
-
-    def add(self, location: Location | None, path: str, error: Exception) -> None:
-        message = error.problems[0].message if isinstance(error, OrchestratorError) else str(error)
-        self.problems.setdefault((path, message), Problem(location=location, path=path, message=message))
-        self.shape_problems |= not isinstance(error, ExpressionError)
-
-    def checked(
-        self,
-        location: Location,
-        path: str,
-        text: str,
-        *,
-        contexts: Sequence[str] = STEP_CONTEXTS,
-        condition: bool = False,
-    ) -> bool:
-        if not condition and not _has_expression(text):
-            return True  # plain text: nothing to check
-        from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
-
-        try:
-            evaluation.check(text, contexts=contexts, condition=condition)
-        except ExpressionError as error:
-            self.add(location, path, error)
-            return False
-        return True
-
-    def guarded(self, location: Location, path: str, compute: Callable[[], T], fallback: T) -> T:
-        try:
-            return compute()
-        except (ExpressionError, PlaybookError) as error:
-            self.add(location, path, error)
-            return fallback
-        except RecursionError:  # data from fromJSON may nest deeper than any playbook would
-            self.add(location, path, PlaybookError("value nested too deeply"))
-            return fallback
-
-    def error(self) -> OrchestratorError | None:
-        if not self.problems:
-            return None
-        kind = PlaybookError if self.shape_problems else ExpressionError
-        return kind.from_problems(list(self.problems.values()))
-
-    def check_variables(self) -> None:
-        """Each `vars.NAME` read of a variable neither declared nor given with `--var`: on GitHub
-        an empty string, here an error, as a key no matrix has. Not when `vars:` could not be
-        read: its names are not known."""
-        if not self.playbook.read_whole("vars"):
-            return
-        names = list(self.variables)
-        known = {name.casefold() for name in names}
-        for read in self.playbook.variable_reads:
-            if read.name.casefold() not in known:
-                self.unsettled.add(read.step)
-                hint = did_you_mean(read.name, names) or (
-                    f": declare it under 'vars:' or give it with --var {read.name}=VALUE"
-                )
-                message = f"vars has no variable {read.name!r}{hint}"
-                self.add(read.location, read.path, ExpressionError(message))
-
-    def settled(self, step: Step) -> bool:
-        """Whether the step's values may be evaluated: not when it reads a variable that is not
-        there (reported), as the empty value it would get fails in ways that are not the user's
-        problem (`fromJSON('')`)."""
-        return not self.unsettled or (None not in self.unsettled and step.path not in self.unsettled)
-
-    def combinations(self, step: Step) -> list[dict[str, Any]]:
-        if step.matrix is None:
-            return [{}]
-        where = _where(step, "matrix")
-        checked = all(self.checked(*where, text, contexts=MATRIX_CONTEXTS) for text in templates(step.matrix))
-        if not (checked and self.settled(step)):
-            return []
-        contexts = {"vars": self.variables, "runner": self.runner}
-        matrix = step.matrix
-        return self.guarded(*where, lambda: combinations(resolved(matrix, contexts)), [])
-
-    def overridden(self, step: Step, axes: Mapping[str, tuple[str, ...]]) -> list[dict[str, Any]]:
-        """The step's combinations with the values of these listed axes replaced."""
-        contexts = {"vars": self.variables, "runner": self.runner}
-
-        def replaced() -> list[dict[str, Any]]:
-            spec = resolved(step.matrix or MatrixSpec(axes={}), contexts)
-            return combinations(dataclasses.replace(spec, axes={**spec.axes, **axes}))
-
-        return self.guarded(*_where(step, "matrix"), replaced, [])
-
-    def instances(self, step: Step, found: list[dict[str, Any]]) -> Iterator[Instance]:
-        if found == [{}] and self.env_plain and _plain(step):
-            yield self.plain_instance(step)
-            return
-        texts: dict[str, object] = {"name": step.name, "run": step.run, "timeout": step.timeout}
-        texts |= {"working-directory": step.working_directory, "continue-on-error": step.continue_on_error}
-        fields_ok = [
-            self.checked(*_where(step, key), text) for key, text in texts.items() if isinstance(text, str)
-        ]
-        fields_ok += [self.checked(*_where(step, "env", name), text) for name, text in step.env.items()]
-        fields_ok += [self.checked(*_where(step, key), text) for key, text in _argv_texts(step)]
-        if step.condition is not None:
-            fields_ok.append(self.checked(*_where(step, "if"), step.condition, condition=True))
-        if not (all(fields_ok) and self.env_ok and self.settled(step)):
-            return
-        seen: dict[str, int] = {}
-        for combination in found:
-            identity = instance_id(step.id, combination)
-            seen[identity] = seen.get(identity, 0) + 1
-            if seen[identity] > 1:
-                identity = f"{identity} #{seen[identity]}"
-            yield self.instance(step, combination, identity)
-
-    def plain_instance(self, step: Step) -> Instance:
-        """The instance of a step with no matrix and nothing to evaluate: the step as written."""
-        timeout = (
-            None
-            if step.timeout is None
-            else self.guarded(*_where(step, "timeout"), lambda: _timeout(step.timeout, {}), None)
-        )
-        return Instance.as_written(
-            step,
-            env={**self.playbook.env, **step.env},
-            timeout=timeout,
-            continue_on_error=bool(step.continue_on_error),
-        )
-
-    def instance(self, step: Step, combination: dict[str, Any], identity: str) -> Instance:
-        from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
-
-        contexts: dict[str, Any] = {"matrix": combination, "vars": self.variables, "runner": self.runner}
-        reads_github = "github" in repr(
-            (step.env, step.run, step.name, step.working_directory, self.playbook.env)
-        )
-        contexts |= workflow_contexts(self.variables, self.playbook.secrets, reads_github=reads_github)
-
-        def text(location: Location, path: str, value: str) -> str:
-            return self.guarded(location, path, lambda: evaluation.interpolate(value, contexts), value)
-
-        contexts["env"] = {}
-        base = {name: text(self.env_at, f"env.{name}", value) for name, value in self.playbook.env.items()}
-        contexts["env"] = base
-        own = {name: text(*_where(step, "env", name), value) for name, value in step.env.items()}
-        contexts["env"] = env = (
-            base | own | {env_name(key): evaluation.as_text(value) for key, value in combination.items()}
-        )
-        name = text(*_where(step, "name"), step.name)
-        if not evaluation.has_expression(step.name) and combination:
-            name = instance_id(name, combination)
-        return Instance(
-            id=identity,
-            step=step,
-            matrix=combination,
-            name=name,
-            run=text(*_where(step, "run"), step.run) if step.run is not None else None,
-            command=(
-                None
-                if step.command is None
-                else tuple(text(*_where(step, "command"), part) for part in step.command)
-            ),
-            args=tuple(text(*_where(step, "args"), part) for part in step.args),
-            env=env,
-            working_directory=text(*_where(step, "working-directory"), step.working_directory),
-            timeout=self.guarded(*_where(step, "timeout"), lambda: _timeout(step.timeout, contexts), None),
-            continue_on_error=self.guarded(
-                *_where(step, "continue-on-error"), lambda: _flag(step.continue_on_error, contexts), False
-            ),
-            condition=step.condition,
-        )
-
-
-def _has_expression(text: str) -> bool:
-    return "${{" in text  # as expressions.has_expression, without importing the evaluator
-
-
-def _plain(step: Step) -> bool:
-    """Whether a step's instance is the step as written: no `${{ }}` in any text it evaluates, no
-    `if:` (a condition is parsed even without `${{ }}`), timeout and continue-on-error already
-    values."""
-    if step.condition is not None or isinstance(step.timeout, str):
-        return False
-    if not isinstance(step.continue_on_error, bool):
-        return False
-    texts = (step.name, step.run or "", step.working_directory, *step.env.values())
-    return not any(_has_expression(text) for text in texts) and not any(_argv_texts(step))
-
-
-def _argv_texts(step: Step) -> Iterator[tuple[str, str]]:
-    """The parts of a step's `command:` and `args:` that hold expressions, with their keys."""
-    for key, parts in (("command", step.command or ()), ("args", step.args)):
-        for part in parts:
-            if _has_expression(part):
-                yield key, part
-
-
-def _where(step: Step, key: str, entry: str | None = None) -> tuple[Location, str]:
-    """The place of a step's key (`env` entries by name) and its path for error messages."""
-    names = [f"{key}.{entry}", key] if entry else [key]
-    names += [name.replace("-", "_") for name in names]
-    location = next((step.key_locations[name] for name in names if name in step.key_locations), step.location)
-    return location, step.key_path(key) + (f".{entry}" if entry else "")
-
-
-def templates(spec: MatrixSpec) -> list[str]:
-    """The texts of a matrix that hold expressions: a whole-matrix `${{ }}`, or the values that do."""
-    return [spec.expression] if spec.expression is not None else list(_strings(spec))
-
-
-def _strings(spec: MatrixSpec) -> Iterator[str]:
-    """The strings of a matrix that hold expressions."""
-    entries = [*spec.axes.values(), *(entry.values() for entry in (*spec.include, *spec.exclude))]
-    for values in entries:
-        for value in values:
-            if isinstance(value, str) and _has_expression(value):
-                yield value
-
-
-def _timeout(value: float | str | None, contexts: Mapping[str, Any]) -> float | None:
-    if isinstance(value, str):
-        from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
-
-        value = evaluation.evaluate_template(value, contexts)
-    if value is None or value == "":
-        return None
-    if isinstance(value, bool) or not isinstance(value, str | int | float):
-        from ci_orchestrator.expressions.values import to_string
-
-        value = to_string(value)  # shown as the expression language writes it: `true`, not True
-    try:
-        return parse_duration(value)
-    except ValueError as error:
-        raise ExpressionError(str(error)) from None
-
-
-def _flag(value: bool | str, contexts: Mapping[str, Any]) -> bool:
-    if isinstance(value, bool):
-        return value
-    from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
-
-    result = evaluation.evaluate_template(value, contexts)
-    if isinstance(result, str):
-        if result.strip().lower() in ("true", "false", ""):
-            return result.strip().lower() == "true"
-        raise ExpressionError(f"expected true or false, got {result!r}")
-    return evaluation.truthy(result)
+def at_run(
+    playbook: Playbook,
+    instance: Instance,
+    variables: Mapping[str, str],
+    *,
+    later: Mapping[str, Any],
+    env_added: Mapping[str, str],
+    path: tuple[str, ...],
+    runner: Mapping[str, str] | None = None,
+    files: FileHasher | None = None,
+) -> Instance:
+    """The instance as the run starts it: its texts evaluated with the `steps` and `needs`
+    contexts (`later`), the env that the steps before it added under its own, and the folders
+    they put on PATH; `files` is `hashFiles`. ExpressionError when a text cannot be evaluated now."""
+    if not instance.deferred and not env_added and not path:
+        return instance
+    step = instance.step
+    if not instance.deferred and instance == Instance.as_written(
+        step, env=instance.env, timeout=instance.timeout, continue_on_error=instance.continue_on_error
+    ):
+        env = {**playbook.env, **env_added, **step.env}
+        return dataclasses.replace(instance, env=env, path=path)
+    given_runner = dict(runner) if runner is not None else None
+    expander = Expander(playbook, variables=dict(variables), runner=given_runner, files=files)
+    found = expander.instance(
+        step, dict(instance.matrix), instance.id, later=later, env_added=env_added, path=path
+    )
+    error = expander.error()
+    if error is not None:
+        raise ExpressionError(error.problems[0].message)
+    return found

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import PlanError, Problem
 from ci_orchestrator.plan import graph
+from ci_orchestrator.plan.context_reads import read_problems
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.playbook.references import reference_problems
 
@@ -158,6 +159,8 @@ def check_order(playbook: Playbook, steps: Sequence[Step] | None = None) -> list
         cycle = graph.find_cycle(waits)
         if cycle:
             problems.append(_cycle_problem(cycle, first))
+    else:
+        problems.extend(read_problems(first, waits))
     return problems
 
 

@@ -217,6 +217,11 @@ class Instance:
     `env` is the playbook's env overlaid with the step's, evaluated for this instance; so are
     `run`, `command` and `args`. `condition` (`if:`) stays an expression: it needs the results of
     what the instance waits for.
+
+    `deferred`: a text of the step reads `steps` or `needs`, known only once what it waits for
+    has ended; such texts are kept as written until the run resolves the instance (see
+    `expansion.at_run`), which also gives it what the steps before it handed on: their
+    GITHUB_ENV in `env`, their GITHUB_PATH folders in `path` (first first).
     """
 
     id: str
@@ -231,6 +236,8 @@ class Instance:
     command: tuple[str, ...] | None = None
     args: tuple[str, ...] = ()
     condition: str | None = None
+    deferred: bool = False
+    path: tuple[str, ...] = ()
 
     @classmethod
     def as_written(

@@ -62,10 +62,18 @@ class _Cuts:
     timeline: bool = True
     test_lines: int | None = None  # of each failing test's text (None: `test_summary.TEXT_LINES`)
     held: int = 0  # bytes the step summary already holds, counted in the limit
+    step_summaries: bool = True  # what the steps wrote to their GITHUB_STEP_SUMMARY
 
     def any(self) -> bool:
-        kept = (self.tail_bytes, self.rows, self.failures, self.timeline, self.test_lines)
-        return kept != (None, None, None, True, None)
+        kept = (
+            self.tail_bytes,
+            self.rows,
+            self.failures,
+            self.timeline,
+            self.test_lines,
+            self.step_summaries,
+        )
+        return kept != (None, None, None, True, None, True)
 
     def limit(self) -> str:
         already = f", counting the {self.held:,} bytes this step's summary already held" if self.held else ""
@@ -94,10 +102,14 @@ def _cut_sequence(
 ) -> Iterator[_Cuts]:
     """Ever smaller summaries: whole, then shorter log tails, then fewer rows, then fewer
     failures, then no timeline."""
-    for cuts in _smaller(result, tails, max_bytes, timeline):
-        yield dataclasses.replace(cuts, held=held)
+    # The steps' own summaries are the first to go: their text is theirs to keep short.
+    summaries = any(step.files.summary for step in result.steps)
+    for index, cuts in enumerate(_smaller(result, tails, max_bytes, timeline)):
+        yield dataclasses.replace(cuts, held=held, step_summaries=index == 0 or not summaries)
     if timeline:
-        yield _Cuts(tail_bytes=0, rows=0, failures=0, timeline=False, test_lines=0, held=held)
+        yield _Cuts(
+            tail_bytes=0, rows=0, failures=0, timeline=False, test_lines=0, held=held, step_summaries=False
+        )
 
 
 def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeline: str) -> Iterator[_Cuts]:
@@ -166,6 +178,10 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
     if shown_failures:
         parts += ["### Failures", repro_where(result) + "\n\n" + _fenced(repro_commands(result), "sh")]
         parts.extend(_failure(step, result, tails.get(step.id, ""), cuts) for step in shown_failures)
+    written = [step for step in result.steps if step.files.summary.strip()] if cuts.step_summaries else []
+    if written:
+        parts.append("### Step summaries")
+        parts += [f"#### {_code(step.id)}\n\n{step.files.summary.strip()}" for step in written]
     if timeline and cuts.timeline:
         parts.append(timeline)
     return [clean(part, secrets) for part in parts]
@@ -225,6 +241,8 @@ def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails
         cut.append(f"{total_failures - failures} of {total_failures} failures not detailed")
     if not cuts.timeline:
         cut.append("the timeline left out")
+    if not cuts.step_summaries:
+        cut.append("the steps' own summaries left out")
     what = "; ".join(cut) or "some content left out"
     return f"> ✂️ Cut to stay under {cuts.limit()}: {what}. The JUnit report and run.json are whole."
 

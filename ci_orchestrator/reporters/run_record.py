@@ -23,7 +23,18 @@ from ci_orchestrator.reporters.comparison import comparison_record, merge_compar
 from ci_orchestrator.reporters.logs import last_lines, step_tail
 from ci_orchestrator.reporters.test_records import read_tests, tests_record
 from ci_orchestrator.reporters.writing import write_atomic
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, iso_time, speedup
+from ci_orchestrator.results import (
+    NO_FILES,
+    RunResult,
+    RunStats,
+    RunStatus,
+    Status,
+    StepFiles,
+    StepResult,
+    iso_time,
+    speedup,
+    text_mapping,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -108,6 +119,7 @@ def _step_record(step: StepResult, secrets: Sequence[str]) -> dict[str, Any]:
         "stage": step.stage,
         "group": step.group,
         "tests": tests_record(step, secrets),
+        "outputs": {name: mask(value, secrets) for name, value in step.files.outputs.items()},
     }
     # Why it failed travels with the record: a merge may run where the log is not, and never
     # opens the file a record names. "" says the step printed nothing.
@@ -230,7 +242,17 @@ class _Reader:
             group=self.optional(data, "group", str, at),
             log_tail=self.log_tail(self.optional(data, "log_tail", str, at)),
             tests=read_tests(data.get("tests"), instance=step_id, at=f"{at}.tests", fail=self.fail),
+            files=self.outputs(data.get("outputs"), f"{at}.outputs"),
         )
+
+    def outputs(self, value: Any, at: str) -> StepFiles:
+        """A step's `outputs` (absent in a record of an older version: none)."""
+        if value is None:
+            return NO_FILES
+        outputs = text_mapping(value)
+        if outputs is None:
+            raise self.fail(at, "expected an object of names to strings")
+        return StepFiles(outputs=outputs)
 
     def log_tail(self, value: str | None) -> str | None:
         """A record's tail held to what a tail read here holds: another job's record may carry

@@ -251,7 +251,7 @@ def _run(argv: tuple[str, ...], *, cwd: Path, env: dict[str, str], timeout: floa
 
 
 def _runner() -> dict[str, str]:
-    from ci_orchestrator.matrix.expansion import default_runner
+    from ci_orchestrator.matrix.evaluator import default_runner
 
     return default_runner()
 

@@ -6,13 +6,14 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.results import Status, StepResult
+from ci_orchestrator.results import NO_FILES, Status, StepResult
 
 if TYPE_CHECKING:
     from datetime import datetime
     from pathlib import Path
 
     from ci_orchestrator.playbook.model import Instance
+    from ci_orchestrator.results import StepFiles
     from ci_orchestrator.run.events import Exited
 
 
@@ -47,6 +48,7 @@ def step_result(
     log: Path | None = None,
     reason: str | None = None,
     cached: bool = False,
+    files: StepFiles = NO_FILES,
 ) -> StepResult:
     """The instance's result; what is not given is what a step that never ran has. `log_dir` is
     the run's log folder as reports show it (relative to the workspace)."""
@@ -68,6 +70,7 @@ def step_result(
         continue_on_error=instance.continue_on_error,
         stage=instance.step.stage,
         group=instance.step.block,
+        files=files,
     )
 
 

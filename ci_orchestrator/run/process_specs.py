@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator.run.argv import build_argv
 from ci_orchestrator.run.events import ProcessSpec
+from ci_orchestrator.run.file_commands import with_path
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -73,11 +74,18 @@ def step_environment(
     parallel: bool,
     jobs: int,
     base_env: Mapping[str, str] | None = None,
+    files: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The machine's environment (`base_env`, read once per run), the playbook's and step's
-    `env`, `MATRIX_*`, and ours."""
+    `env` (with what GITHUB_ENV files set before), `MATRIX_*`, the GITHUB_PATH folders before
+    `PATH`, and ours: the step's own GitHub files (`files`) among them."""
     env = dict(os.environ if base_env is None else base_env)
+    # The job's GITHUB_STATE belongs to the action that runs us; the other files are replaced.
+    env.pop("GITHUB_STATE", None)
     env.update(instance.env)
+    if instance.path:
+        env["PATH"] = with_path(env, instance.path)
+    env.update(files or {})
     env.update(
         CI_ORCHESTRATOR="true",
         CI_ORCHESTRATOR_RUN_ID=context.run_id,
@@ -114,10 +122,11 @@ def process_spec(
     parallel: bool,
     jobs: int,
     base_env: Mapping[str, str] | None = None,
+    files: Mapping[str, str] | None = None,
 ) -> ProcessSpec:
     step = instance.step
     cwd = _directory(context.workspace, instance.working_directory)
-    env = step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env)
+    env = step_environment(instance, context, parallel=parallel, jobs=jobs, base_env=base_env, files=files)
     # As a shell sets it, so that a step started without one sees its own directory there too.
     env["PWD"] = str(cwd)
     error = None

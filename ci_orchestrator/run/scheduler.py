@@ -1,4 +1,5 @@
-"""The scheduler: the ready set, slots, pools, exclusive steps, priority, failure policy.
+"""The scheduler: the ready set, slots, pools, exclusive steps, priority (what a failure stops is
+`failure_policy`'s; the run's figures are `totals`').
 
 Event-driven: instances start the moment what they wait for is done and there is room; the
 loop sleeps only inside `Supervisor.wait()`, which wakes on a process exit, a deadline, a
@@ -11,34 +12,44 @@ on outputs the cache holds as they were.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import functools
 import heapq
 import os
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from typing import TYPE_CHECKING
 
+from ci_orchestrator import notices
+from ci_orchestrator.cache.hash_files import hash_files
 from ci_orchestrator.errors import ExpressionError
+from ci_orchestrator.matrix.expansion import at_run
+from ci_orchestrator.output.masking import mask_values
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import conditions, graph
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult, speedup
+from ci_orchestrator.results import Status, StepResult
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
+from ci_orchestrator.run.failure_policy import FailurePolicy
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
+from ci_orchestrator.run.handover import Handover
 from ci_orchestrator.run.junit_files import with_tests
-from ci_orchestrator.run.outcomes import exit_status, need_failed, step_result
+from ci_orchestrator.run.outcomes import exit_status, step_result
 from ci_orchestrator.run.process_specs import log_path, process_spec
+from ci_orchestrator.run.step_files import FilesRead, StepFolders
 from ci_orchestrator.run.storing import Storer
 from ci_orchestrator.run.supervisor import Supervisor
+from ci_orchestrator.run.totals import run_result, utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Sequence
+    from datetime import datetime
     from pathlib import Path
 
     from ci_orchestrator.cache.step_cache import CacheKey, StepCache
     from ci_orchestrator.plan.ordering import Plan
     from ci_orchestrator.playbook.model import Instance
-    from ci_orchestrator.results import RunObserver
+    from ci_orchestrator.results import RunObserver, RunResult
     from ci_orchestrator.run.process_specs import RunContext
 
 
@@ -53,10 +64,6 @@ class Limits:
     default_timeout: float | None = None
     grace: float = 5.0
     stream_output: bool = False
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 class _Run:
@@ -85,7 +92,12 @@ class _Run:
             for before in befores:
                 self.successors[before].append(node)
         self.results: dict[str, StepResult] = {}
-        self.failed_upstream: dict[str, bool] = {}  # it, or anything before it, failed
+        self.policy = FailurePolicy(plan, fail_fast=limits.fail_fast)
+        self.handover = Handover(plan)
+        self.instances = dict(plan.by_id)  # each as the run resolved it once it became ready
+        self.folders = StepFolders()  # the processes' own GITHUB_OUTPUT, GITHUB_ENV, ... files
+        self.files: dict[str, dict[str, str]] = {}  # id -> the files of its running process
+        self.masks = context.secrets  # and the values a GITHUB_ENV gave a name of `secrets`
         self.keys: dict[str, CacheKey | None] = {}  # every instance's key made so far (cache.key_in_plan)
         self.cacheable: dict[str, CacheKey] = {}  # the keys of the cacheable instances that ran
         self.ready: list[tuple[int, float, int, str]] = []
@@ -93,9 +105,6 @@ class _Run:
         self.storing: dict[str, StepResult] = {}  # passed, their results being stored (`storer`)
         self.storer: Storer | None = None  # made by `drive`: only processes' results are stored
         self.attempts: dict[str, int] = {}
-        self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
-        self.interrupted_by: int | None = None
-        self.stopped_blocks: dict[str, str] = {}
         self.started = utcnow()
         # Resolved once: logs are named relative to the workspace in every result.
         self.log_dir_shown = shown_path(context.log_dir, context.workspace)
@@ -159,8 +168,10 @@ class _Run:
 
     def became_ready(self, node: str) -> None:
         instance = self.plan.by_id[node]
+        received = self.handover.received(instance, self.results)
         try:
-            skip = self.skip_reason(instance)
+            condition = functools.partial(conditions.holds, later=received.later, files=self.hash_files)
+            skip = self.policy.skip_reason(instance, self.results, condition=condition)
         except ExpressionError as error:
             # As on GitHub: an `if:` that cannot be evaluated fails its step; the run goes on.
             reason = f"if: cannot be evaluated: {error.problems[0].message}"
@@ -168,6 +179,20 @@ class _Run:
             return
         if skip is not None:
             self.finish(self.skipped(instance, skip))
+            return
+        try:
+            instance = self.instances[node] = at_run(
+                self.plan.playbook,
+                instance,
+                self.plan.variables,
+                later=received.later,
+                env_added=received.env,
+                path=received.path,
+                files=self.hash_files,
+            )
+        except ExpressionError as error:
+            reason = f"cannot be evaluated: {error.problems[0].message}"
+            self.finish(step_result(instance, Status.FAILED, reason=reason, log_dir=self.log_dir_shown))
             return
         if self.try_cache(instance):
             return
@@ -178,33 +203,12 @@ class _Run:
             rank = (1, -self.priority[node], self.position[node])
         heapq.heappush(self.ready, (*rank, node))
 
-    def skip_reason(self, instance: Instance) -> str | None:
-        block = instance.step.block
-        if block is not None and block in self.stopped_blocks:
-            return self.stopped_blocks[block]
-        failed_need = next(
-            (
-                need
-                for need in sorted(self.plan.requires[instance.id], key=self.position.__getitem__)
-                if not self.results[need]
-            ),
-            None,
-        )
-        if instance.condition is not None:
-            upstream_failed = any(self.failed_upstream[before] for before in self.plan.waits_for[instance.id])
-            if not conditions.holds(
-                instance,
-                self.plan.variables,
-                success=failed_need is None and not upstream_failed,
-                failure=upstream_failed,
-                cancelled=self.interrupted_by is not None,
-            ):
-                return "condition is false"
-            if self.runs_anyway(instance):
-                return None  # `always()` / `failure()` steps run after failures
-        if failed_need is not None:
-            return need_failed(failed_need, self.results[failed_need].status)
-        return self.stopping
+    def hash_files(self, patterns: Sequence[str]) -> str:
+        """`hashFiles` in the workspace, as the step starts."""
+        try:
+            return hash_files(self.context.workspace, patterns)
+        except OSError as error:
+            raise ExpressionError(f"hashFiles() cannot read a file: {error.strerror or error}") from None
 
     # --- cache -----------------------------------------------------------------------
     def try_cache(self, instance: Instance) -> bool:
@@ -230,6 +234,7 @@ class _Run:
                 finished=now,
                 log=log,  # no exit code: nothing ran in this run (SPEC: null when it never ran)
                 cached=True,
+                files=entry.step_files,
             )
         )
         return True
@@ -239,9 +244,9 @@ class _Run:
         skipped: list[tuple[int, float, int, str]] = []
         while self.ready and not self.slots.full:
             entry = heapq.heappop(self.ready)
-            instance = self.plan.by_id[entry[3]]
-            if self.stopping is not None and not self.runs_anyway(instance):
-                self.finish(self.skipped(instance, self.stopping))
+            instance = self.instances[entry[3]]
+            if self.policy.stopping is not None and not self.policy.runs_anyway(instance):
+                self.finish(self.skipped(instance, self.policy.stopping))
                 continue
             exclusive = instance.step.allow_parallel is False
             if exclusive and self.running:
@@ -254,9 +259,6 @@ class _Run:
         for entry in skipped:
             heapq.heappush(self.ready, entry)
 
-    def runs_anyway(self, instance: Instance) -> bool:
-        return self.interrupted_by is None and conditions.asks_status(instance)
-
     def start(self, instance: Instance, supervisor: Supervisor, *, exclusive: bool) -> None:
         attempt = self.attempts[instance.id] = self.attempts.get(instance.id, 0) + 1
         alone = exclusive or self.slots.concurrency == 1 or instance.id in self.ordered_alone
@@ -264,6 +266,13 @@ class _Run:
         # the same moment (started one by one, the first would otherwise take every CPU).
         sharing = 1 if alone else min(self.slots.concurrency, self.slots.running + 1 + len(self.ready))
         self.slots.take(instance.step, exclusive=exclusive)
+        log = log_path(self.context, instance.id, attempt)
+        problem: str | None = None
+        try:
+            files = self.files[instance.id] = self.folders.make(log.stem)
+        except OSError as error:  # the run's temporary folder cannot be written: nothing can start
+            files = self.files[instance.id] = {}
+            problem = f"cannot make the step's GITHUB_OUTPUT and other files: {error.strerror or error}"
         spec = process_spec(
             instance,
             self.context,
@@ -272,7 +281,10 @@ class _Run:
             parallel=not alone,
             jobs=self.limits.cpus // sharing,
             base_env=self.base_env,
+            files=files,
         )
+        if problem is not None or self.masks != self.context.secrets:
+            spec = dataclasses.replace(spec, error=problem or spec.error, masks=self.masks)
         self.running[instance.id] = (utcnow(), attempt, spec.log_path)
         self.untold.append((instance.id, attempt))
         supervisor.start(spec)
@@ -286,12 +298,19 @@ class _Run:
 
     # --- finishing -------------------------------------------------------------------
     def exited(self, event: Exited) -> None:
-        instance = self.plan.by_id[event.key]
+        instance = self.instances[event.key]
         step = instance.step
         started, attempt, log = self.running.pop(event.key)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
-        if status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry and self.stopping is None:
+        paths = self.files.pop(event.key, {})
+        read = self.folders.read(paths) if paths and event.error is None else FilesRead()
+        for note in read.notes:
+            notices.warn(f"{instance.id}: {note}")
+        if read.error is not None and status is Status.PASSED:  # as on GitHub, the step fails
+            status, reason = Status.FAILED, read.error
+        retried = status in (Status.FAILED, Status.TIMED_OUT) and attempt <= step.retry
+        if retried and self.policy.stopping is None:
             self.became_ready(instance.id)  # another attempt, straight away
             return
         result = step_result(
@@ -304,11 +323,13 @@ class _Run:
             log=log,
             reason=reason,
             log_dir=self.log_dir_shown,
+            files=read.files,
         )
         if status is Status.PASSED and self.storer is not None and (key := self.cacheable.get(instance.id)):
             assert self.cache is not None
             pending = self.cache.prepare_store(key, instance, log_path=log, duration=result.duration)
             if pending is not None:
+                pending = dataclasses.replace(pending, step_files=read.files)
                 self.storing[instance.id] = result
                 self.storer.submit(instance.id, pending)
                 return
@@ -322,27 +343,15 @@ class _Run:
             self.finish(self.storing.pop(node))
 
     def finish(self, result: StepResult) -> None:
-        instance = self.plan.by_id[result.id]
+        instance = self.instances[result.id]
         result = with_tests(result, instance, workspace=self.context.workspace, variables=self.plan.variables)
         self.results[result.id] = result
         self.untold.append(result)
-        failed = result.status.is_failure and not result.continue_on_error
-        # As GitHub's `failure()`: true after any failure upstream, whatever ran in between.
-        self.failed_upstream[result.id] = failed or any(
-            self.failed_upstream[before] for before in self.plan.waits_for[result.id]
-        )
-        if failed:
-            if self.limits.fail_fast and self.stopping is None:
-                self.stopping = "fail-fast"
-            block = instance.step.block
-            group = next((g for g in self.plan.playbook.groups if g.name == block), None)
-            if (
-                block is not None
-                and group is not None
-                and group.stop_on_error
-                and block not in self.stopped_blocks
-            ):
-                self.stopped_blocks[block] = f"stop-on-error: '{result.id}' failed in group '{block}'"
+        self.policy.ended(result)
+        self.handover.ended(result)
+        secret = [value for name, value in result.files.env.items() if name in self.plan.playbook.secrets]
+        if secret:  # hidden from then on: in the output of the steps after it and in every report
+            self.masks = mask_values([*self.masks, *secret])
         for after in self.successors[result.id]:
             self.waiting[after] -= 1
             if self.waiting[after] == 0:
@@ -364,49 +373,27 @@ class _Run:
 
     # --- interrupts ------------------------------------------------------------------
     def interrupt(self, event: Signalled, supervisor: Supervisor) -> None:
-        if self.interrupted_by is not None:
+        if self.policy.interrupted_by is not None:
             supervisor.kill_all_now()
             if self.storer is not None:  # nor wait for a store stuck on a lock: the process ends now
                 self.storer.abandon()
                 for node in list(self.storing):
                     self.finish(self.storing.pop(node))
             return
-        self.interrupted_by = event.signum
-        self.stopping = "interrupted"
+        self.policy.interrupt(event.signum)
         supervisor.cancel_all()
         if self.storer is not None:
             self.storer.cancel()  # stopped between two chunks: the run ends now, nothing half-stored
 
     def result(self) -> RunResult:
-        finished = utcnow()
-        steps = tuple(self.results[node] for node in self.plan.order if node in self.results)
-        wall = max((finished - self.started).total_seconds(), 1e-9)
-        serial = sum(step.duration for step in steps)
-        ran = {step.id: step.duration for step in steps if step.started is not None}
-        # A step that never ran took no time: it weighs 0, not the planning guess of 1 s, and is
-        # no part of the chain that took the run's time.
-        weights = {node: ran.get(node, 0.0) for node in self.plan.order}
-        path, _ = self.plan.critical_path(weights) if ran else ([], 0.0)
-        path = [node for node in path if node in ran]
-        stats = RunStats(
-            max_concurrency_seen=self.slots.max_seen,
-            resource_utilization=self.slots.utilization(wall),
-            critical_path=tuple(path),
-            serial_duration=round(serial, 6),
-            speedup=speedup(steps, wall),
-        )
-        return RunResult(
-            run_id=self.context.run_id,
-            playbook=self.plan.playbook.name,
-            playbook_path=self.plan.playbook.path,
-            status=RunStatus.of(steps, interrupted=self.interrupted_by is not None),
+        return run_result(
+            self.plan,
+            self.results,
+            context=self.context,
+            slots=self.slots,
             started=self.started,
-            finished=finished,
-            steps=steps,
-            stats=stats,
-            vars=dict(self.plan.variables),
-            interrupted_by=self.interrupted_by,
-            secrets=self.context.secrets,
+            interrupted_by=self.policy.interrupted_by,
+            secrets=self.masks,
         )
 
 
@@ -433,8 +420,9 @@ def execute(
             run.tell()
         for node in plan.order:  # whatever never became ready (an interrupted run)
             if node not in run.results:
-                run.results[node] = run.skipped(plan.by_id[node], run.stopping or "not run")
+                run.results[node] = run.skipped(plan.by_id[node], run.policy.stopping or "not run")
         supervisor.reap_leftovers(context.run_id)
+    run.folders.close()
     if cache is not None:
         cache.record(run.hits, run.misses)
     result = run.result()

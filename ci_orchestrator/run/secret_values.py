@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ci_orchestrator.matrix.expansion import templates
+from ci_orchestrator.matrix.evaluator import templates
 from ci_orchestrator.output.masking import mask_values, maskable
 
 if TYPE_CHECKING:

@@ -895,3 +895,33 @@ def test_a_runtime_folder_deeper_than_a_socket_address_holds_works(servers: Serv
     assert servers.run("run", "p.yml").server == pid
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not sock.exists(), "the socket to go")
+
+
+HANDING_ON = """\
+name: handing-on
+steps:
+  - id: make
+    run: |
+      echo "value=from-make" >> "$GITHUB_OUTPUT"
+      echo "MADE=yes" >> "$GITHUB_ENV"
+      mkdir -p bin && printf '#!/bin/sh\\necho tool $*\\n' > bin/tool && chmod +x bin/tool
+      echo "$PWD/bin" >> "$GITHUB_PATH"
+  - id: use
+    if: ${{ steps.make.outputs.value == 'from-make' }}
+    run: echo "got ${{ steps.make.outputs.value }} made=$MADE $(tool ran)"
+  - id: where
+    run: |
+      echo $PPID > parent
+      awk '/^PPid:/ {print $2}' /proc/$PPID/status > grandparent
+"""
+
+
+def test_a_served_run_hands_outputs_env_and_path_on_as_a_run_by_itself(servers: Servers) -> None:
+    servers.start_server()
+    (servers.work / "h.yml").write_text(HANDING_ON)
+    served = servers.run("run", "h.yml", "--output", "stream")
+    assert served.server is not None
+    assert served.code == 0, served.err
+    assert "got from-make made=yes tool ran" in served.out
+    record = json.loads((servers.work / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    assert record["steps"][0]["outputs"] == {"value": "from-make"}

@@ -12,7 +12,8 @@ import pytest
 
 from ci_orchestrator.errors import ExpressionError, Location, PlaybookError, UsageError
 from ci_orchestrator.expressions import evaluation
-from ci_orchestrator.matrix.expansion import contexts_for, default_runner, expand
+from ci_orchestrator.matrix.evaluator import contexts_for, default_runner
+from ci_orchestrator.matrix.expansion import expand
 from ci_orchestrator.matrix.rules import combinations, instance_id
 from ci_orchestrator.playbook.model import MatrixSpec, Step
 from tests.helpers import FIXTURES, REPO, playbook
@@ -403,9 +404,7 @@ def located_step(step_id: str, line: int, **fields: Any) -> Any:
 def test_every_expression_error_is_reported_at_once_with_its_place() -> None:
     book = playbook(
         located_step("build", 10, run="make ${{ matrix.os ==  }}"),
-        located_step(
-            "test", 20, env={"TOKEN": "${{ secrets.TOKEN }}"}, condition="${{ success() && nope() }}"
-        ),
+        located_step("test", 20, env={"TOKEN": "${{ job.status }}"}, condition="${{ success() && nope() }}"),
         located_step("docs", 30, run="echo ${{ success() }}", timeout="${{ vars.T }}"),
         vars={"T": "soon"},
     )
@@ -414,7 +413,7 @@ def test_every_expression_error_is_reported_at_once_with_its_place() -> None:
     lines = caught.value.lines()
     assert len(lines) == 4
     assert lines[0].startswith("ci.yml:13:5: steps.build.run: unexpected end of expression")
-    assert lines[1].startswith("ci.yml:24:5: steps.test.env.TOKEN: unknown context 'secrets'")
+    assert lines[1].startswith("ci.yml:24:5: steps.test.env.TOKEN: unknown context 'job'")
     assert lines[2].startswith("ci.yml:25:5: steps.test.if: unknown function 'nope'")
     assert lines[3].startswith("ci.yml:33:5: steps.docs.run: success() can only be used in an if: condition")
     assert caught.value.exit_code == 2
