@@ -221,7 +221,8 @@ class Instance:
     `deferred`: a text of the step reads `steps` or `needs`, known only once what it waits for
     has ended; such texts are kept as written until the run resolves the instance (see
     `expansion.at_run`), which also gives it what the steps before it handed on: their
-    GITHUB_ENV in `env`, their GITHUB_PATH folders in `path` (first first).
+    GITHUB_ENV in `env`, their GITHUB_PATH folders in `path` (first first), and to a job (a
+    step made of steps) the `needs` context its steps read.
     """
 
     id: str
@@ -238,6 +239,7 @@ class Instance:
     condition: str | None = None
     deferred: bool = False
     path: tuple[str, ...] = ()
+    needs: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def as_written(

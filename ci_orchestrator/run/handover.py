@@ -64,7 +64,8 @@ class Handover:
 
     def received(self, instance: Instance, results: Mapping[str, StepResult]) -> Received:
         """What `instance` receives once every instance it waits for has ended."""
-        reads = instance.deferred or instance.condition is not None
+        # A job's steps may read `needs` (evaluated in the job's process, as each starts).
+        reads = instance.deferred or instance.condition is not None or bool(instance.step.steps)
         if not reads and not self.handing:
             return NOTHING
         by_step: dict[str, list[str]] = {}

@@ -26,7 +26,8 @@ from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.expressions import evaluation
 from ci_orchestrator.run import stand_ins
 from ci_orchestrator.run.argv import shell_argv
-from ci_orchestrator.run.env_files import EnvFileError, read_pairs, read_paths
+from ci_orchestrator.run.file_commands import added_paths, with_path
+from ci_orchestrator.run.step_files import StepFolders
 from ci_orchestrator.units import parse_duration
 from ci_orchestrator.workflows import contexts as workflow_contexts
 
@@ -49,7 +50,7 @@ class JobState:
 
     workspace: Path
     env: dict[str, str]  # the `env` context: the job's env and what GITHUB_ENV added
-    paths: list[str] = field(default_factory=list)
+    paths: list[tuple[str, ...]] = field(default_factory=list)  # what each step's GITHUB_PATH added
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     failed: bool = False
     post: list[Any] = field(default_factory=list)  # callables run at the job's end (cache saves)
@@ -68,11 +69,13 @@ class JobRun:
             "secrets": workflow_contexts.secrets_context(spec["secrets"]),
             "github": workflow_contexts.github_context(variables, workspace=spec["workspace"]),
             "runner": _runner(),
-            "needs": {},
+            "needs": spec["needs"],
             "strategy": {},
             "job": {"status": "success"},
         }
         self.outcomes: list[StepOutcome] = []
+        self.folders = StepFolders()  # each step's own GITHUB_OUTPUT, GITHUB_ENV, ... files
+        self.started = 0
 
     def context_now(self, extra: dict[str, Any] | None = None) -> dict[str, Any]:
         found = dict(self.contexts)
@@ -83,10 +86,13 @@ class JobRun:
 
     def run(self) -> int:
         steps = self.spec["steps"]
-        for number, step in enumerate(steps, start=1):
-            _say(f"\n==> Step {number}/{len(steps)}: {step['title']}")
-            outcome = self.run_step(step, self.context_now())
-            self.record(step.get("id"), outcome)
+        try:
+            for number, step in enumerate(steps, start=1):
+                _say(f"\n==> Step {number}/{len(steps)}: {step['title']}")
+                outcome = self.run_step(step, self.context_now())
+                self.record(step.get("id"), outcome)
+        finally:
+            self.folders.close()
         for post in self.state.post:
             with contextlib.suppress(OSError):
                 post(not self.state.failed)
@@ -167,40 +173,41 @@ class JobRun:
         handle, script_path = tempfile.mkstemp(dir=self.scratch, suffix=_EXTENSIONS.get(shell, ""))
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as file:
             file.write(script if script.endswith("\n") else script + "\n")
-        files = {
-            name: self.scratch / f"{name.lower()}-{Path(script_path).name}"
-            for name in ("GITHUB_OUTPUT", "GITHUB_ENV", "GITHUB_PATH", "GITHUB_STEP_SUMMARY")
-        }
-        for path in files.values():
-            path.write_text("", encoding="utf-8")
-        process_env = self.process_env(env) | {name: str(path) for name, path in files.items()}
+        self.started += 1
+        try:
+            files = self.folders.make(str(self.started))
+        except OSError as error:
+            return StepOutcome("", "failure", "failure", reason=f"cannot make the step's files: {error}")
         try:
             argv = shell_argv(shell, script_path)
         except ValueError as error:
             return StepOutcome("", "failure", "failure", reason=str(error))
-        code, reason = _run(argv, cwd=self.state.workspace / directory, env=process_env, timeout=timeout)
+        code, reason = _run(
+            argv, cwd=self.state.workspace / directory, env=self.process_env(env) | files, timeout=timeout
+        )
         outcome = StepOutcome(
             "", "success" if code == 0 else "failure", "success" if code == 0 else "failure", reason=reason
         )
-        try:
-            outcome.outputs = read_pairs(files["GITHUB_OUTPUT"])
-            added = read_pairs(files["GITHUB_ENV"])
-            self.state.env.update(added)
-            self.state.paths[:0] = reversed(read_paths(files["GITHUB_PATH"]))
-        except EnvFileError as error:
+        read = self.folders.read(files)
+        for note in read.notes:
+            _say(f"warning: {note}")
+        if read.error is not None:
             outcome.outcome = outcome.conclusion = "failure"
-            outcome.reason = f"environment file: {error}"
+            outcome.reason = read.error
+            return outcome
+        outcome.outputs = dict(read.files.outputs)
+        self.state.env.update(read.files.env)
+        self.state.paths.append(read.files.path)
         summary = os.environ.get("GITHUB_STEP_SUMMARY")
-        text = files["GITHUB_STEP_SUMMARY"].read_text(encoding="utf-8", errors="replace")
-        if summary and text:
+        if summary and read.files.summary:
             with contextlib.suppress(OSError), Path(summary).open("a", encoding="utf-8") as out:
-                out.write(text)
+                out.write(read.files.summary)
         return outcome
 
     def process_env(self, step_env: dict[str, str]) -> dict[str, str]:
         env = dict(os.environ) | self.state.env | step_env
         if self.state.paths:
-            env["PATH"] = os.pathsep.join([*self.state.paths, env.get("PATH", "")])
+            env["PATH"] = with_path(env, added_paths(self.state.paths))
         return env
 
     def write_outputs(self) -> None:

@@ -43,6 +43,7 @@ def job_spec(
         "working-directory": instance.working_directory,
         "workspace": str(workspace),
         "matrix": dict(instance.matrix),
+        "needs": dict(instance.needs),
         "env": dict(instance.env),
         "vars": dict(variables),
         "secrets": list(secrets),

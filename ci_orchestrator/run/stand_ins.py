@@ -80,7 +80,7 @@ def _setup(action: str, uses: str, inputs: dict[str, str], job: JobRun) -> StepO
             continue
         found.append(f"{version} ({path})")
         if any(fits(version, one) for one in wanted_list):
-            job.state.paths.insert(0, str(Path(path).parent))
+            job.state.paths.append((str(Path(path).parent),))  # as its GITHUB_PATH would
             outputs = {key: version, f"{action.removeprefix('setup-')}-path": path}
             if action == "setup-python":
                 outputs["python-path"] = path

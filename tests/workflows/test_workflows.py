@@ -128,3 +128,66 @@ def test_what_github_refuses_is_a_located_error(tmp_path: Path) -> None:
     assert "w.yml:10:9: jobs.c.if: unknown context 'steps'" in done.stderr
     assert "unknown key 'shelll' (did you mean 'shell'?)" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+NEEDS_WORKFLOW = """\
+name: needs
+on: push
+jobs:
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix: {n: [1, 2]}
+    outputs:
+      v: ${{ steps.o.outputs.v }}
+    steps:
+      - id: o
+        run: echo "v=built" >> "$GITHUB_OUTPUT"
+  flaky:
+    runs-on: ubuntu-latest
+    continue-on-error: true
+    steps:
+      - run: exit 3
+  broken:
+    runs-on: ubuntu-latest
+    steps:
+      - run: exit 1
+  report:
+    needs: [build, flaky, broken]
+    if: ${{ !cancelled() && needs.broken.result == 'failure' }}
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "v=${{ needs.build.outputs.v }} flaky=${{ needs.flaky.result }}"
+      - if: needs.broken.result == 'failure'
+        run: echo broken-seen
+      - if: needs.build.result != 'success'
+        run: echo never-printed
+  on-success:
+    needs: broken
+    if: needs.broken.result == 'success'
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo never
+"""
+
+
+def test_jobs_read_needs_results_and_outputs_at_job_level_and_in_their_steps(tmp_path: Path) -> None:
+    (tmp_path / "needs.yml").write_text(NEEDS_WORKFLOW)
+    done = run_cli(tmp_path, "run", "needs.yml")
+    assert done.returncode == 1, done.stderr
+    record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    status = {step["id"]: step["status"] for step in record["steps"]}
+    # GitHub: a failed job allowed by continue-on-error is a success for those that need it.
+    assert status == {
+        "build (1)": "passed",
+        "build (2)": "passed",
+        "flaky": "failed",
+        "broken": "failed",
+        "report": "passed",
+        "on-success": "skipped",
+    }
+    report = next(step for step in record["steps"] if step["id"] == "report")
+    log = (tmp_path / report["log"]).read_text()
+    assert "v=built flaky=success\n" in log
+    assert "broken-seen\n" in log
+    assert "skipped  Run echo never-printed  (condition is false)" in log
