@@ -342,7 +342,7 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
     for instance in plan.instances:
         key = cache.key_in_plan(plan, keys, instance)
         # A deferred instance's key holds values known only as it starts (`steps`, `hashFiles`).
-        unknown = key is None or instance.deferred
+        unknown = key is None or instance.known_at_start
         status[instance.id] = None if unknown else ("hit" if key and cache.lookup(key) else "miss")
     return status
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ from ci_orchestrator.errors import UsageError
 from ci_orchestrator.playbook import lookup
 from ci_orchestrator.workflows.playbook_text import playbook_text
 from ci_orchestrator.workflows.reader import read_workflow
+from ci_orchestrator.workflows.tracked import checkout_inputs
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import Selection
@@ -26,4 +28,5 @@ def import_text(workflow_path: str, choice: Selection) -> str:
             raise UsageError(
                 f"--job {job}: no such job in {workflow.path} (jobs: {', '.join(sorted(known))})"
             )
+    options = dataclasses.replace(options, cache_inputs=checkout_inputs(Path.cwd(), path))
     return playbook_text(workflow, options)

@@ -128,6 +128,16 @@ class Step:
     # entry names, and for a step not read from a file.
     path: str = ""
 
+    @property
+    def reads_needs(self) -> bool:
+        """Whether a job's steps or outputs may read the `needs` context (a text names it): known
+        only as the job starts."""
+        if not self.steps:
+            return False
+        texts = [text for one in self.steps for text in (one.run, one.condition, *one.env.values())]
+        texts += [*(text for one in self.steps for text in one.with_.values()), *self.job_outputs.values()]
+        return any("needs" in text for text in texts if isinstance(text, str))
+
     def key_path(self, key: str) -> str:
         """The path of one of its keys as every problem names it, whatever stage finds it: under
         its entry (`steps[1].needs`), or the header key (`Dependencies`) where a numbered
@@ -240,6 +250,11 @@ class Instance:
     deferred: bool = False
     path: tuple[str, ...] = ()
     needs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def known_at_start(self) -> bool:
+        """Whether some of its values are known only as it starts (`steps`, `needs`, `hashFiles`)."""
+        return self.deferred or self.step.reads_needs
 
     @classmethod
     def as_written(

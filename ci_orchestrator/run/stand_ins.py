@@ -1,18 +1,16 @@
 """What a job's `uses:` step does here: the common actions stood in for on this machine.
 
 `actions/checkout` is the working copy as it is; `actions/setup-python`, `setup-node`, `setup-go`
-and `setup-java` take the local tool when its version fits what the step asks, else the step
-is skipped saying which version was wanted; `actions/cache`, `upload-artifact` and
-`download-artifact` keep their files in folders under `.ci-orchestrator/`; a local composite
-action (`./path`) runs its steps. Any other action is skipped, its reason naming it.
+and `setup-java` take the local tool that fits the version the step asks (see `setup_tools`);
+`actions/cache`, `upload-artifact` and `download-artifact` keep their files in folders under
+`.ci-orchestrator/`; a local composite action (`./path`) runs its steps. Any other action is
+skipped, its reason naming it.
 """
 
 from __future__ import annotations
 
 import hashlib
-import re
 import shutil
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -20,14 +18,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.run.job_runner import JobRun, StepOutcome
 
 STATE = Path(".ci-orchestrator")
-# tool -> (`with` key of the version, programs to ask, their version option, the version's pattern)
-_TOOLS: dict[str, tuple[str, tuple[str, ...], str, str]] = {
-    "setup-python": ("python-version", ("python3", "python"), "--version", r"Python (\d+(?:\.\d+)*)"),
-    "setup-node": ("node-version", ("node",), "--version", r"v?(\d+(?:\.\d+)*)"),
-    "setup-go": ("go-version", ("go",), "version", r"go(\d+(?:\.\d+)*)"),
-    "setup-java": ("java-version", ("java",), "-version", r'version "?(\d+(?:\.\d+)*)'),
-}
-_ANY_VERSION = frozenset({"", "latest", "stable", "lts/*", "node", "*", "x", "oldstable"})
+_SETUP = frozenset({"setup-python", "setup-node", "setup-go", "setup-java"})
 
 
 def _outcome(
@@ -49,7 +40,7 @@ def run_action(
     action = owner_action.removeprefix("actions/")
     if owner_action == "actions/checkout":
         return _outcome(uses, "success", "stood in for: the working copy as it is")
-    if owner_action.startswith("actions/") and action in _TOOLS:
+    if owner_action.startswith("actions/") and action in _SETUP:
         return _setup(action, uses, inputs, job)
     if owner_action in ("actions/cache", "actions/cache/restore", "actions/cache/save"):
         return _cache(action, inputs, job, workspace)
@@ -62,84 +53,26 @@ def run_action(
 
 # --- setup-* ---------------------------------------------------------------------------
 def _setup(action: str, uses: str, inputs: dict[str, str], job: JobRun) -> StepOutcome:
-    key, programs, option, pattern = _TOOLS[action]
-    wanted = inputs.get(key, "").strip()
-    version_file = inputs.get(f"{key}-file")
-    if not wanted and version_file:
-        try:
-            lines = (job.state.workspace / version_file).read_text(encoding="utf-8").split()
-            wanted = lines[0] if lines else ""
-        except OSError:
-            wanted = ""
-    wanted_list = [part.strip() for part in re.split(r"[\n,]", wanted) if part.strip()] or [""]
-    found: list[str] = []
-    for program in programs:
-        path = shutil.which(program, path=job.process_env({}).get("PATH"))
-        version = _version_of(path, option, pattern) if path else None
-        if path is None or version is None:
-            continue
-        found.append(f"{version} ({path})")
-        if any(fits(version, one) for one in wanted_list):
-            job.state.paths.append((str(Path(path).parent),))  # as its GITHUB_PATH would
-            outputs = {key: version, f"{action.removeprefix('setup-')}-path": path}
-            if action == "setup-python":
-                outputs["python-path"] = path
-            return _outcome(uses, "success", f"stood in for: {path} is version {version}", outputs)
-    have = ", ".join(found) if found else "none found"
-    return _outcome(uses, "skipped", f"{uses} wants version {wanted or 'any'}; this machine has {have}")
+    from ci_orchestrator.run import setup_tools
 
-
-def _version_of(path: str, option: str, pattern: str) -> str | None:
+    outputs: dict[str, str] = {}
+    said: list[str] = []
     try:
-        done = subprocess.run(
-            [path, option], capture_output=True, text=True, timeout=20, check=False, stdin=subprocess.DEVNULL
-        )
-    except (OSError, subprocess.SubprocessError):
-        return None
-    match = re.search(pattern, done.stdout + done.stderr)
-    return match.group(1) if match else None
-
-
-def _numbers(text: str) -> list[int]:
-    return [int(part) for part in re.findall(r"\d+", text)]
-
-
-def fits(version: str, wanted: str) -> bool:
-    """Whether a tool's `version` is what a setup action's version spec asks: `3.12`, `3.x`,
-    `>=3.9`, `^18`, `20.x`, `lts/*`, `pypy3.9` (never), `3.13-dev`, `stable`."""
-    wanted = wanted.strip().strip("'\"").removeprefix("v")
-    if wanted.lower() in _ANY_VERSION:
-        return True
-    if wanted.startswith(("pypy", "graalpy")):
-        return False
-    have = _numbers(version)
-    for operator in (">=", ">", "<=", "<", "^", "~", "="):
-        if wanted.startswith(operator):
-            limit = _numbers(wanted)
-            if not limit:
-                return False
-            size = len(limit)
-            head = have[:size] + [0] * (size - len(have[:size]))
-            if operator == ">=":
-                return head >= limit
-            if operator == ">":
-                return head > limit
-            if operator == "<=":
-                return head <= limit
-            if operator == "<":
-                return head < limit
-            if operator == "^":
-                return have[:1] == limit[:1] and head >= limit
-            if operator == "~":
-                return have[:2] == limit[:2] and head >= limit
-            return have[:size] == limit
-    parts = re.split(r"[.]", wanted.split("-")[0])
-    for index, part in enumerate(parts):
-        if part in ("x", "X", "*"):
-            return True
-        if not part.isdigit() or index >= len(have) or have[index] != int(part):
-            return False
-    return True
+        # Several versions: each is set up, the last first on PATH (setup-python's default one).
+        for wanted in setup_tools.wanted_versions(action, inputs, job.state.workspace):
+            found = setup_tools.set_up(
+                action,
+                wanted,
+                path=job.process_env({}).get("PATH", ""),
+                workspace=job.state.workspace,
+                job=str(job.spec["job"]),
+            )
+            job.state.paths.append((found.folder,))  # as its GITHUB_PATH would
+            outputs |= found.outputs
+            said.append(found.said)
+    except setup_tools.ToolNotFoundError as error:
+        return _outcome(uses, "failure", f"{uses} {error}")
+    return _outcome(uses, "success", "stood in for: " + "; ".join(said), outputs)
 
 
 # --- cache and artifacts ------------------------------------------------------------------

@@ -5,12 +5,14 @@ The playbook goes to `.ci-orchestrator/workflows/NAME.yml`: run.json names it, s
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.playbook.loader import find_playbook
 from ci_orchestrator.workflows.playbook_text import ImportOptions, playbook_text
 from ci_orchestrator.workflows.reader import is_workflow, read_workflow
+from ci_orchestrator.workflows.tracked import checkout_inputs
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -26,6 +28,7 @@ def workflow_playbook(path: Path, *, root: Path, options: ImportOptions) -> Path
     if unknown:
         known = ", ".join(job.id for job in workflow.jobs)
         raise UsageError(f"--job {unknown[0]}: no such job in {workflow.path} (jobs: {known})")
+    options = dataclasses.replace(options, cache_inputs=checkout_inputs(root, path))
     text = playbook_text(workflow, options)
     target = root / GENERATED_DIR / f"{path.stem}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)

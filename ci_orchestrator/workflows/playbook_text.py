@@ -28,6 +28,8 @@ class ImportOptions:
     event: str | None = None
     inputs: Mapping[str, str] = field(default_factory=dict)
     secrets: tuple[str, ...] = ()
+    # The cache inputs of every job (see `workflows/tracked`); None: the jobs are not cached.
+    cache_inputs: tuple[str, ...] | None = None
 
 
 def chosen_jobs(workflow: Workflow, wanted: tuple[str, ...]) -> list[Job]:
@@ -142,10 +144,31 @@ def playbook_text(workflow: Workflow, options: ImportOptions) -> str:
     if workflow.env:
         out.extend(block("env", dict(workflow.env), ""))
     out.append("steps:")
+    anchored = False
     for job in jobs:
         out.append("")
-        out.extend(_job(job, workflow))
+        lines = list(_job(job, workflow))
+        if job.uses is None:
+            at = next(index for index, line in enumerate(lines) if line == "    steps:")
+            lines[at:at] = _cache_inputs(options.cache_inputs, first=not anchored)
+            anchored = True
+        out.extend(lines)
     return "\n".join(out) + "\n"
+
+
+def _cache_inputs(globs: tuple[str, ...] | None, *, first: bool) -> list[str]:
+    """A job's `inputs:` (the first job's list named `&checkout`, the others' pointing at it)."""
+    if globs is None:
+        return ["    # not cached: no git working copy, whose files would be its inputs"]
+    if not first:
+        return ["    inputs: *checkout"]
+    return [
+        "    # cached: taken from the cache when these files, the job's definition, the variables",
+        "    # and what it needs are as when it last passed (the files of the working copy git",
+        "    # does not ignore, the workflow file left out)",
+        "    inputs: &checkout",
+        *(f"      - {scalar(one)}" for one in globs),
+    ]
 
 
 def _job(job: Job, workflow: Workflow) -> Iterator[str]:
