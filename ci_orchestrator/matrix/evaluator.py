@@ -27,7 +27,8 @@ T = TypeVar("T")
 # GitHub workflow (see `workflows/contexts`).
 ENV_CONTEXTS = ("matrix", "vars", "env", "runner", "github", "inputs", "secrets")
 STEP_CONTEXTS = (*ENV_CONTEXTS, "steps", "needs")
-MATRIX_CONTEXTS = ("vars", "runner")  # a matrix cannot refer to itself or to the env it sets
+# A matrix cannot refer to itself or to the env it sets; `github` and `inputs` as a workflow's.
+MATRIX_CONTEXTS = ("vars", "runner", "github", "inputs")
 LATER_CONTEXTS = frozenset({"steps", "needs"})  # known once what a step waits for has ended
 
 
@@ -193,13 +194,18 @@ class Expander:
         checked = all(self.checked(*place, text, contexts=MATRIX_CONTEXTS) for text in templates(step.matrix))
         if not (checked and self.settled(step)):
             return []
-        contexts = {"vars": self.variables, "runner": self.runner}
+        contexts = self.matrix_contexts(step.matrix)
         matrix = step.matrix
         return self.guarded(*place, lambda: combinations(resolved(matrix, contexts)), [])
 
+    def matrix_contexts(self, matrix: MatrixSpec | None) -> dict[str, Any]:
+        reads_github = matrix is not None and any("github" in text for text in templates(matrix))
+        found = workflow_contexts(self.variables, (), reads_github=reads_github)
+        return {"vars": self.variables, "runner": self.runner, **found}
+
     def overridden(self, step: Step, axes: Mapping[str, tuple[str, ...]]) -> list[dict[str, Any]]:
         """The step's combinations with the values of these listed axes replaced."""
-        contexts = {"vars": self.variables, "runner": self.runner}
+        contexts = self.matrix_contexts(step.matrix)
 
         def replaced() -> list[dict[str, Any]]:
             spec = resolved(step.matrix or MatrixSpec(axes={}), contexts)

@@ -208,8 +208,8 @@ def read_shell(checker: Checker, node: Node, path: str) -> str | None:
 
 
 def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
-    """GitHub's `matrix:`: axes of non-empty lists, `include`/`exclude` lists of mappings, or one
-    `${{ }}` expression for the whole matrix."""
+    """GitHub's `matrix:`: axes of non-empty lists (or a `${{ }}` giving one), `include` and
+    `exclude` lists of mappings, or one `${{ }}` expression for the whole matrix."""
     if isinstance(node, Scalar) and is_expression(node.text):
         return MatrixSpec(axes={}, expression=node.text)
     if not isinstance(node, Mapping):
@@ -234,6 +234,9 @@ def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
                 continue
             lists[name] = [(item, to_python(item)) for item in value.items if isinstance(item, Mapping)]
         elif name is not None:
+            if isinstance(value, Scalar) and is_expression(value.text):
+                axes[name] = (value.text,)  # the whole list, as `fromJSON` gives it (see `resolved`)
+                continue
             if not isinstance(value, Sequence) or not value.items:
                 shown = "an empty list" if isinstance(value, Sequence) else kind_of(value)
                 checker.problem(value, where, f"an axis must be a non-empty list of values, not {shown}")

@@ -80,12 +80,12 @@ def block(key: str, value: Any, indent: str) -> Iterator[str]:
             return
         yield f"{indent}{key}:"
         for item in value:
-            lines = (
-                list(block("-", item, indent + "  "))
-                if not isinstance(item, dict)
-                else _list_mapping(item, indent + "  ")
-            )
-            yield from lines
+            if isinstance(item, dict):
+                yield from _list_mapping(item, indent + "  ")
+            elif isinstance(item, list):  # JSON is YAML's flow style: `- ["ubuntu", "3.12"]`
+                yield f"{indent}  - {json.dumps(item, ensure_ascii=False)}"
+            else:
+                yield f"{indent}  - {scalar(item)}"
     elif isinstance(value, str) and "\n" in value.rstrip("\n") and _literal_ok(value):
         chomp = (
             ""

@@ -215,9 +215,16 @@ class _WorkflowReader:
                 checker.problem(node, path, "a job needs 'runs-on' (or 'uses' to call a reusable workflow)")
             if "steps" not in values:
                 checker.problem(node, path, "a job needs 'steps' (or 'uses' to call a reusable workflow)")
-        for key in ("name", "runs-on", "timeout-minutes", "continue-on-error", "concurrency", "environment"):
+        for key in ("name", "runs-on", "timeout-minutes", "continue-on-error", "concurrency"):
             if key in values:
                 self.expressions(values[key], f"{path}.{key}", "job")
+        environment = values.get("environment")
+        if isinstance(environment, Mapping):  # its `url` is evaluated after the steps, with theirs
+            for name, value in _entries(environment):
+                where = "environment-url" if name == "url" else "job"
+                self.expressions(value, f"{path}.environment.{name}", where)
+        elif environment is not None:
+            self.expressions(environment, f"{path}.environment", "job")
         if "name" in values:
             fields["name"] = checker.text(values["name"], f"{path}.name")
         if "needs" in values:

@@ -45,6 +45,7 @@ CONTEXTS: dict[str, tuple[str, ...]] = {
     "job-if": (*_WORKFLOW, "needs"),
     "strategy": (*_WORKFLOW, "needs"),
     "job": _JOB,  # name, runs-on, timeout-minutes, continue-on-error, concurrency, environment
+    "environment-url": (*_JOB, "steps", "job", "runner", "env"),
     "job-env": (*_JOB, "secrets"),
     "job-defaults": (*_JOB, "env"),
     "job-outputs": (*_JOB, "secrets", "steps", "job", "runner", "env"),

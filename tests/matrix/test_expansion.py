@@ -451,7 +451,7 @@ def test_matrix_errors_are_located_at_the_matrix() -> None:
     assert caught.value.lines() == [
         "ci.yml:8:5: steps.a.matrix: matrix has 300 combinations; at most 256 are allowed",
         "ci.yml:27:5: steps.b.matrix: matrix expression must give an object, got '[1, 2]'",
-        "ci.yml:47:5: steps.c.matrix: unknown context 'matrix' (available: vars, runner) "
+        "ci.yml:47:5: steps.c.matrix: unknown context 'matrix' (available: vars, runner, github, inputs) "
         "at position 2 in expression 'matrix.os'",
     ]
 

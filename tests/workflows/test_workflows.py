@@ -191,3 +191,69 @@ def test_jobs_read_needs_results_and_outputs_at_job_level_and_in_their_steps(tmp
     assert "v=built flaky=success\n" in log
     assert "broken-seen\n" in log
     assert "skipped  Run echo never-printed  (condition is false)" in log
+
+
+REAL_WORLD_FORMS = """\
+on: [push, workflow_dispatch]
+jobs:
+  typecheck:
+    runs-on: ${{ matrix.os_python[0] }}
+    strategy:
+      matrix:
+        os_python:
+          - [ubuntu-latest, '3.13']
+          - [windows-2022, '3.12']
+    steps:
+      - run: echo "python ${{ matrix.os_python[1] }}"
+  build:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        os: [linux, macos]
+        target: [undefined]
+        include:
+          - {os: linux, target: x86_64}
+          - {os: macos, target: aarch64}
+        exclude:
+          - target: undefined
+    steps:
+      - run: echo "${{ matrix.os }}-${{ matrix.target }}"
+  pick:
+    runs-on: ubuntu-latest
+    strategy:
+      matrix:
+        runner: ${{ github.repository == 'numpy/numpy' && fromJSON('["big"]') || fromJSON('["small"]') }}
+    steps:
+      - run: echo "${{ matrix.runner }}"
+  publish:
+    runs-on: ubuntu-latest
+    env: {PROJECT: https://pypi.org/p/example}
+    environment:
+      name: release
+      url: ${{ env.PROJECT }}
+    steps:
+      - run: echo publish
+"""
+
+
+def test_forms_github_accepts_in_real_workflows_are_read(tmp_path: Path) -> None:
+    """Each form from a well-known project's workflow: a list of lists as an axis's values, an
+    `exclude` that removes the whole product while `include` adds the combinations, a matrix
+    that reads `github`, and an environment `url` that reads `env`."""
+    (tmp_path / "forms.yml").write_text(REAL_WORLD_FORMS)
+    done = run_cli(tmp_path, "plan", "forms.yml", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    ids = [instance["id"] for instance in json.loads(done.stdout)["instances"]]
+    assert ids == [
+        "typecheck (ubuntu-latest, 3.13)",
+        "typecheck (windows-2022, 3.12)",
+        "build (linux, x86_64)",
+        "build (macos, aarch64)",
+        "pick (small)",
+        "publish",
+    ]
+    ran = run_cli(tmp_path, "run", "forms.yml", "--select", "typecheck")
+    assert ran.returncode == 0, ran.stderr
+    record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    log = (tmp_path / record["steps"][1]["log"]).read_text()
+    assert "python 3.12\n" in log
