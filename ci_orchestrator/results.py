@@ -109,6 +109,11 @@ def qualified_test_name(instance_id: str, test: str) -> str:
     return f"{instance_id} :: {test}"
 
 
+# The failing tests a record keeps of each instance (run.json's `tests.failures`, the run
+# history): all that a comparison with a recorded run can go by.
+RECORDED_FAILURES = 50
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class TestResults:
     """What an instance's `junit:` files hold: counts, the failing tests, and every test case
@@ -279,7 +284,7 @@ class DurationChange:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Comparison:
     """What changed between a baseline run and this one, instance by instance (ids in the order
-    of the run that has them)."""
+    of the run that has them), and test by test (`INSTANCE :: classname.name` names)."""
 
     baseline_run_id: str
     baseline_branch: str | None = None
@@ -290,14 +295,15 @@ class Comparison:
     added: tuple[str, ...] = ()
     removed: tuple[str, ...] = ()
     flaky: tuple[str, ...] = ()
+    new_test_failures: tuple[str, ...] = ()
+    fixed_tests: tuple[str, ...] = ()
     slower: tuple[DurationChange, ...] = ()
     faster: tuple[DurationChange, ...] = ()
 
     def lists_something(self) -> bool:
         """Whether there is anything to say beyond "same as before"."""
-        return any(
-            (self.new_failures, self.fixed, self.still_failing, self.added, self.removed, self.flaky)
-        ) or bool(self.slower or self.faster)
+        lists = (self.new_failures, self.fixed, self.still_failing, self.added, self.removed, self.flaky)
+        return any((*lists, self.new_test_failures, self.fixed_tests, self.slower, self.faster))
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

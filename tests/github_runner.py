@@ -1,6 +1,7 @@
 """GitHub's runner as it reads the output of a job step, modelled for tests from actions/runner
 (ActionCommand.TryParseV2 and TryParse, ActionCommandManager, OutputManager): which lines act as
-workflow commands, what they do, and what the log shows.
+workflow commands, what they do, and what the log shows; and the files it gives a step
+(`$GITHUB_STEP_SUMMARY`, `$GITHUB_OUTPUT`), made for a test and read back as it reads them.
 
 - A line ends at LF, CR or CRLF (.NET's ReadLine).
 - `::name props::data` after leading blanks; failing that, `##[name props]data` anywhere in the
@@ -14,6 +15,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pathlib import Path
 
 REGISTERED = frozenset(
     {
@@ -133,3 +138,54 @@ class Runner:
     def check_leaks(self, secret: str) -> list[str]:
         """Shown lines that hold `secret` in the clear."""
         return [line for line in self.shown if secret in line]
+
+
+def read_outputs(text: str) -> dict[str, str]:
+    """`$GITHUB_OUTPUT` as the runner reads it: `name=value` lines and `name<<DELIMITER` blocks."""
+    outputs: dict[str, str] = {}
+    lines = iter(text.split("\n"))
+    for line in lines:
+        if not line:
+            continue
+        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
+            name, delimiter = line.split("<<", 1)
+            value: list[str] = []
+            for body in lines:
+                if body == delimiter:
+                    break
+                value.append(body)
+            else:
+                raise AssertionError(f"output {name!r}: delimiter {delimiter!r} never closed")
+            outputs[name] = "\n".join(value)
+        else:
+            name, value_text = line.split("=", 1)
+            outputs[name] = value_text
+    return outputs
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StepFiles:
+    """The files the runner gives a job step: its job summary and its outputs."""
+
+    summary: Path
+    output: Path
+
+    @classmethod
+    def made_in(cls, folder: Path, *, summary: str = "") -> StepFiles:
+        """The files, in `folder`: the summary holding `summary` (what earlier steps wrote)."""
+        files = cls(summary=folder / "step_summary.md", output=folder / "output")
+        files.summary.write_text(summary, encoding="utf-8")
+        files.output.write_text("", encoding="utf-8")
+        return files
+
+    def environment(self) -> dict[str, str]:
+        """The variables of a step under GitHub Actions that name these files."""
+        return {
+            "GITHUB_ACTIONS": "true",
+            "CI": "true",
+            "GITHUB_STEP_SUMMARY": str(self.summary),
+            "GITHUB_OUTPUT": str(self.output),
+        }
+
+    def outputs(self) -> dict[str, str]:
+        return read_outputs(self.output.read_text(encoding="utf-8"))

@@ -263,10 +263,13 @@ def run_result(
     status: RunStatus | None = None,
     offset: float = 0.0,
     seconds: float = 5.0,
+    with_tails: bool = False,
     **fields: Any,
 ) -> RunResult:
     """A finished run of `steps` that started `offset` seconds after T0 and took `seconds`; its
-    status follows the steps and an interruption, as the scheduler's does, unless given."""
+    status follows the steps and an interruption, as the scheduler's does, unless given.
+    `with_tails`: as a run hands its result to the reports, each failure's log tail read from
+    its log file (masked)."""
     if status is None:
         status = RunStatus.of(steps, interrupted=fields.get("interrupted_by") is not None)
     values: dict[str, Any] = {
@@ -279,4 +282,9 @@ def run_result(
         "steps": tuple(steps),
     }
     values.update(fields)
-    return RunResult(**values)
+    result = RunResult(**values)
+    if with_tails:
+        from ci_orchestrator.reporters.logs import with_tails as read_tails
+
+        return read_tails(result)
+    return result

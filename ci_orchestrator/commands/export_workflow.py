@@ -81,6 +81,10 @@ def export_workflow(selection: Selection, *, shards: int = 1, action: str = ACTI
         lines += [
             "  run:",
             "    runs-on: ubuntu-latest",
+            # A job alone: the action comments on a pull request whose run failed.
+            "    permissions:",
+            "      contents: read",
+            "      pull-requests: write",
             "    steps:",
             *_SETUP_STEPS,
             f"      - uses: {action}",

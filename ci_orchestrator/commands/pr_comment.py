@@ -1,7 +1,8 @@
 """`report comment [RUN.json] [--mode M] [--pr N]`: the playbook's one comment on the pull request,
 posted by the first run and edited in place by the next ones (found again by its hidden marker).
 
-Modes: `always`; `failures`, only when something failed; `changes`, only when the comparison
+Modes: `always`; `failures`, only when something failed (a step, or a test of a step's JUnit
+files); `changes`, only when the comparison
 lists something; `off`. A comment that exists already is always brought up to date, so that it
 never shows an old failure as current. The comment is an aid, never the job's result: no token,
 no pull request, or a refusal from GitHub (a fork's read-only token answers 403) is a warning,
@@ -89,7 +90,10 @@ def _wanted(result: RunResult, mode: str) -> bool:
     """Whether the mode has something to say about this run (a comment that exists already is
     edited whatever it says)."""
     if mode == "failures":
-        return any(step.status.is_failure for step in result.steps) or not result
+        from ci_orchestrator.reporters.test_summary import has_failing_tests
+
+        failed = any(step.status.is_failure or has_failing_tests(step) for step in result.steps)
+        return failed or not result
     if mode == "changes":
         return result.comparison is not None and result.comparison.lists_something()
     return True

@@ -13,6 +13,7 @@ import json
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.history.runs import parse_time
+from ci_orchestrator.history.test_rows import read_tests_row
 from ci_orchestrator.results import RunResult, RunStatus, Status, StepResult, iso_time
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ def find_baseline(
         return None
     # The columns a comparison reads: the rest of each row would cost as much again to read.
     steps = history.read(
-        "SELECT id, step, status, exit_code, duration, attempts, cached, reason FROM steps"
+        "SELECT id, step, status, exit_code, duration, attempts, cached, reason, tests FROM steps"
         " WHERE run_id = ? ORDER BY rowid",
         (runs[0]["run_id"],),
     )
@@ -69,16 +70,21 @@ def _run(row: sqlite3.Row, steps: list[sqlite3.Row]) -> RunResult | None:
 
 
 def _step(row: sqlite3.Row) -> StepResult:
-    instance, step, status, exit_code, duration, attempts, cached, reason = row
+    instance, step, status, exit_code, duration, attempts, cached, reason, tests = row
+    try:
+        known = read_tests_row(tests)
+    except ValueError:
+        known = None  # nothing known of its tests: no claim is made about them
     return StepResult(
         id=instance,
         step=step,
         name=instance,
-        matrix={},  # what a comparison reads is the id, the status and the time taken
+        matrix={},  # what a comparison reads is the id, the status, the time taken and the tests
         status=_STATUSES[status],
         exit_code=exit_code,
         duration=float(duration),
         attempts=int(attempts),
         cached=bool(cached),
         reason=reason,
+        tests=known,
     )

@@ -30,6 +30,7 @@ from ci_orchestrator.history.runs import (
     step_record,
     still_running,
 )
+from ci_orchestrator.history.test_rows import tests_row
 from ci_orchestrator.results import Status, iso_time
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.results import RunResult, StepResult
 
 DEFAULT_PATH = Path(".ci-orchestrator/history.db")
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 BUSY_TIMEOUT = 30.0  # seconds a writer waits for another process's transaction
 KEEP_RUNS = 500  # older runs are dropped when a run finishes
 
@@ -77,6 +78,7 @@ CREATE TABLE steps (
     cached INTEGER NOT NULL,
     reason TEXT,
     log TEXT,
+    tests TEXT,
     PRIMARY KEY (run_id, id)
 );
 """
@@ -84,11 +86,15 @@ CREATE TABLE steps (
 # cached: without this index, finding the others meant reading every step of every kept run (20 ms
 # with 500 runs of 200 steps). Made on opening, so that a database of an older version gets it too;
 # SQLite uses a partial index only for a query that repeats its condition, as `durations` does.
-# What schema 2 added to a run: what it tested and which part of its playbook it ran.
-_UPGRADE_FROM_1 = tuple(
-    f"ALTER TABLE runs ADD COLUMN {column} TEXT"
-    for column in ("branch", "commit_sha", "select_expr", "shard", "matrix_filters")
-)
+# What each schema added to the one before: to a run (2), what it tested and which part of its
+# playbook it ran; to a step (3), its tests.
+_UPGRADES = {
+    2: tuple(
+        f"ALTER TABLE runs ADD COLUMN {column} TEXT"
+        for column in ("branch", "commit_sha", "select_expr", "shard", "matrix_filters")
+    ),
+    3: ("ALTER TABLE steps ADD COLUMN tests TEXT",),
+}
 _TIMED_INDEX = (
     "CREATE INDEX IF NOT EXISTS steps_timed ON steps (run_id)"
     " WHERE status IN ('passed', 'failed') AND NOT cached"
@@ -147,12 +153,13 @@ class History:
                     location=Location(file=str(self._path)),
                 )
             if version == 0:
-                for statement in _SCHEMA.split(";"):
-                    if statement.strip():
-                        self._connection.execute(statement)
-            elif version == 1:
-                for statement in _UPGRADE_FROM_1:
-                    self._connection.execute(statement)
+                statements = [statement for statement in _SCHEMA.split(";") if statement.strip()]
+            else:
+                statements = [
+                    line for later in range(version + 1, SCHEMA_VERSION + 1) for line in _UPGRADES[later]
+                ]
+            for statement in statements:
+                self._connection.execute(statement)
             if version < SCHEMA_VERSION:
                 self._connection.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
             self._connection.execute(_TIMED_INDEX)
@@ -252,13 +259,14 @@ class History:
     def _insert_steps(self, run_id: str, results: Sequence[StepResult]) -> None:
         self._connection.executemany(
             """INSERT INTO steps (run_id, id, step, matrix, status, exit_code, attempts, started,
-                                  finished, duration, cached, reason, log)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                                  finished, duration, cached, reason, log, tests)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                ON CONFLICT (run_id, id) DO UPDATE SET step = excluded.step, matrix = excluded.matrix,
                    status = excluded.status, exit_code = excluded.exit_code,
                    attempts = excluded.attempts, started = excluded.started,
                    finished = excluded.finished, duration = excluded.duration,
-                   cached = excluded.cached, reason = excluded.reason, log = excluded.log""",
+                   cached = excluded.cached, reason = excluded.reason, log = excluded.log,
+                   tests = excluded.tests""",
             [
                 (
                     run_id,
@@ -274,6 +282,7 @@ class History:
                     int(result.cached),
                     result.reason,
                     result.log,
+                    tests_row(result.tests),
                 )
                 for result in results
             ],

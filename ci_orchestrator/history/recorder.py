@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
 from ci_orchestrator.errors import OrchestratorError
+from ci_orchestrator.history.test_rows import masked_tests
 from ci_orchestrator.output.masking import mask
 
 if TYPE_CHECKING:
@@ -161,6 +162,7 @@ class HistoryRecorder:
             id=mask(step.id, secrets),
             reason=None if step.reason is None else mask(step.reason, secrets),
             log=None if step.log is None else mask(step.log, secrets),
+            tests=masked_tests(step.tests, secrets),
             matrix={
                 key: mask(value, secrets) if isinstance(value, str) else value
                 for key, value in step.matrix.items()

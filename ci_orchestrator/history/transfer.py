@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from ci_orchestrator.errors import Location
-from ci_orchestrator.history.database import KEEP_RUNS, HistoryError
+from ci_orchestrator.history.database import KEEP_RUNS, SCHEMA_VERSION, HistoryError
+from ci_orchestrator.history.test_rows import read_tests_row
 from ci_orchestrator.results import RunStatus, Status, iso_time
 
 if TYPE_CHECKING:
@@ -34,7 +35,7 @@ _RUN_COLUMNS = (
 )  # fmt: skip
 _STEP_COLUMNS = (
     "run_id", "id", "step", "matrix", "status", "exit_code", "attempts", "started", "finished",
-    "duration", "cached", "reason", "log",
+    "duration", "cached", "reason", "log", "tests",
 )  # fmt: skip
 
 
@@ -124,7 +125,7 @@ def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, An
     """The other database's newest finished runs that have the history's form, and how many
     of its runs were passed over."""
     version = other.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (1, 2):
+    if not 1 <= version <= SCHEMA_VERSION:
         raise HistoryError(f"run database of schema {version}: not read", location=where)
     other.row_factory = sqlite3.Row
     columns = {row["name"] for row in other.execute("PRAGMA table_info(runs)")}
@@ -143,8 +144,11 @@ def _runs(other: sqlite3.Connection, where: Location) -> tuple[list[dict[str, An
 
 def _steps(other: sqlite3.Connection, run_id: str) -> list[sqlite3.Row] | None:
     """The steps of one run, or None when one of them is not of the history's form."""
+    # A column an older schema lacks reads as NULL.
+    present = {row["name"] for row in other.execute("PRAGMA table_info(steps)")}
+    columns = ", ".join(column if column in present else f"NULL AS {column}" for column in _STEP_COLUMNS)
     steps = other.execute(
-        f"SELECT {', '.join(_STEP_COLUMNS)} FROM steps WHERE run_id = ? ORDER BY rowid",  # noqa: S608
+        f"SELECT {columns} FROM steps WHERE run_id = ? ORDER BY rowid",  # noqa: S608 - our column names
         (run_id,),
     ).fetchall()
     return steps if all(_valid_step(step) for step in steps) else None
@@ -177,7 +181,16 @@ def _valid_step(step: sqlite3.Row) -> bool:
         and step["duration"] >= 0
         and all(step[key] is None or _time(step[key]) for key in ("started", "finished"))
         and all(step[key] is None or isinstance(step[key], str) for key in ("reason", "log"))
+        and _tests(step["tests"])
     )
+
+
+def _tests(text: Any) -> bool:
+    try:
+        read_tests_row(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _as_written(text: str) -> str:

@@ -27,6 +27,8 @@ def changes_markdown(comparison: Comparison, *, shown: int | None = SHOWN, headi
     lines = [
         _line("❌", "new failure", "new failures", comparison.new_failures, shown),
         _line("✅", "fixed", "fixed", comparison.fixed, shown),
+        _line("❌", "new test failure", "new test failures", comparison.new_test_failures, shown),
+        _line("✅", "fixed test", "fixed tests", comparison.fixed_tests, shown),
         _line("🔁", "flaky (passed after a retry)", "flaky (passed after a retry)", comparison.flaky, shown),
         _line("🔴", "still failing", "still failing", comparison.still_failing, shown),
         _timing("🐢", "slower", comparison.slower, shown),

@@ -1,9 +1,16 @@
 """What changed between two runs of a playbook, instance by instance: new failures, fixes, what
-still fails, instances added and removed, the flaky ones, and notable changes of duration; and
-the comparison as run.json holds it (`comparison`), written and read back.
+still fails, instances added and removed, the flaky ones, and notable changes of duration; test
+by test, the tests of the steps' JUnit files that fail now and did not, and those fixed; and the
+comparison as run.json holds it (`comparison`), written and read back.
 
 Only finished results are compared: a baseline read from a run record or from the run history
 is a `RunResult` like any other.
+
+A test is the same test in both runs when its instance id, classname and name are the same: its
+name `INSTANCE :: classname.name`. A baseline keeps the first `RECORDED_FAILURES` failing tests
+of each instance (as run.json does), not the tests that passed, so a claim is made only where
+what both runs hold decides it: the instance read JUnit files in both runs, and no failing test
+that a record left out could make the claim wrong.
 """
 
 from __future__ import annotations
@@ -13,19 +20,20 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.errors import UsageError
 from ci_orchestrator.output.masking import mask
-from ci_orchestrator.results import Comparison, DurationChange, Status
+from ci_orchestrator.results import Comparison, DurationChange, Status, TestOutcome, qualified_test_name
 
 if TYPE_CHECKING:
     from collections.abc import Collection, Mapping, Sequence
 
     from ci_orchestrator.errors import Location
-    from ci_orchestrator.results import RunResult, StepResult
+    from ci_orchestrator.results import RunResult, StepResult, TestResults
 
 SLOWER_RATIO = 1.2  # a change of duration is notable at 1.2x as long (or as short) ...
 SLOWER_SECONDS = 1.0  # ... and at least a second more (or less)
 _FAILED = (Status.FAILED, Status.TIMED_OUT)
 _GOOD = (Status.PASSED, Status.CACHED)
 _LISTS = ("new_failures", "fixed", "still_failing", "added", "removed", "flaky")
+_TEST_LISTS = ("new_test_failures", "fixed_tests")
 _CHANGES = ("slower", "faster")
 
 
@@ -41,6 +49,7 @@ def compare(baseline: RunResult, head: RunResult, *, planned: Collection[str] | 
     before = {step.id: step for step in baseline.steps}
     after = {step.id: step for step in head.steps}
     new_failures, fixed, still_failing, added, flaky = [], [], [], [], []
+    new_test_failures, fixed_tests = [], []
     slower, faster = [], []
     for step in head.steps:
         if step.status is Status.PASSED and step.attempts > 1 and not step.cached:
@@ -50,6 +59,9 @@ def compare(baseline: RunResult, head: RunResult, *, planned: Collection[str] | 
             if baseline.whole:
                 added.append(step.id)
             continue
+        failing, passing = _test_changes(old, step)
+        new_test_failures += failing
+        fixed_tests += passing
         if step.status in _FAILED:
             if old.status in _GOOD:
                 new_failures.append(step.id)
@@ -82,9 +94,44 @@ def compare(baseline: RunResult, head: RunResult, *, planned: Collection[str] | 
         added=tuple(added),
         removed=tuple(removed),
         flaky=tuple(flaky),
+        new_test_failures=tuple(new_test_failures),
+        fixed_tests=tuple(fixed_tests),
         slower=tuple(slower),
         faster=tuple(faster),
     )
+
+
+def _test_changes(old: StepResult, new: StepResult) -> tuple[list[str], list[str]]:
+    """The tests of one instance that fail now and did not in the baseline, and those that
+    failed in the baseline and pass now; none where a run read no test of the instance (no
+    `junit:` then, or no file it could read: nothing is known of its tests)."""
+    before, after = old.tests, new.tests
+    if before is None or after is None or not before.total or not after.total:
+        return [], []
+    failed_before = dict.fromkeys(before.failing_names(new.id))
+    failing_now = dict.fromkeys(after.failing_names(new.id))
+    # A test not among the baseline's failing tests did not fail there, unless the record left
+    # failing tests out. A new test that fails is a new failure: it did not fail before.
+    new_failures = [] if _left_out(before) else [name for name in failing_now if name not in failed_before]
+    if after.cases:
+        # A run being made holds its test cases: fixed means run and passed (not skipped, and
+        # not renamed or deleted since, which a name missing from the failing tests could be).
+        passed = {
+            qualified_test_name(new.id, case.test)
+            for case in after.cases
+            if case.outcome is TestOutcome.PASSED
+        }
+        fixed = [name for name in failed_before if name in passed and name not in failing_now]
+    elif _left_out(after):
+        fixed = []
+    else:
+        fixed = [name for name in failed_before if name not in failing_now]
+    return new_failures, fixed
+
+
+def _left_out(tests: TestResults) -> bool:
+    """Whether some of the failing tests are not listed (a record keeps the first ones)."""
+    return len(tests.failures) < tests.failed
 
 
 def _timed(step: StepResult) -> bool:
@@ -122,7 +169,7 @@ def merge_comparisons(results: Sequence[RunResult]) -> Comparison | None:
                 found.setdefault(item if isinstance(item, str) else item.id, item)
         return tuple(found.values())
 
-    lists = {name: joined(name) for name in (*_LISTS, *_CHANGES)}
+    lists = {name: joined(name) for name in (*_LISTS, *_TEST_LISTS, *_CHANGES)}
     return Comparison(
         baseline_run_id=first.baseline_run_id,
         baseline_branch=first.baseline_branch,
@@ -142,7 +189,7 @@ def comparison_record(comparison: Comparison | None, secrets: Sequence[str] = ()
             "commit": comparison.baseline_commit,
         }
     }
-    for name in _LISTS:
+    for name in (*_LISTS, *_TEST_LISTS):
         data[name] = [mask(item, secrets) for item in getattr(comparison, name)]
     for name in _CHANGES:
         data[name] = [
@@ -173,10 +220,12 @@ def read_comparison(data: Any, where: Location) -> Comparison | None:
             raise fail(f".baseline.{key}", f"unexpected value {value!r}")
         texts[key] = value
     lists: dict[str, Any] = {}
-    for name in _LISTS:
+    for name in (*_LISTS, *_TEST_LISTS):
+        # Absent from a record written before tests were compared: nothing was claimed.
         items = data.get(name, [])
         if not isinstance(items, list) or not all(isinstance(item, str) for item in items):
-            raise fail(f".{name}", "expected a list of instance ids")
+            what = "test names" if name in _TEST_LISTS else "instance ids"
+            raise fail(f".{name}", f"expected a list of {what}")
         lists[name] = tuple(items)
     for name in _CHANGES:
         items = data.get(name, [])

@@ -23,9 +23,11 @@ from ci_orchestrator.reporters.markdown_text import short as _short
 from ci_orchestrator.reporters.reproduce import repro_command, repro_commands, repro_instance, repro_where
 from ci_orchestrator.reporters.test_summary import (
     TEXT_LINES,
+    detailed,
     failed_count,
     failing_tests,
     has_failing_tests,
+    new_test_failures,
     totals_line,
 )
 from ci_orchestrator.reporters.writing import failure_message, format_seconds, tail_note
@@ -145,7 +147,7 @@ def _smaller(result: RunResult, tails: Mapping[str, str], max_bytes: int, timeli
             yield dataclasses.replace(lean, rows=rows)
             rows = rows * 15 // 16
         yield dataclasses.replace(lean, rows=0)
-    failures = len(_detailed(result))
+    failures = len(detailed(result))
     while failures:
         failures //= 2
         yield dataclasses.replace(lean, rows=0, failures=failures)
@@ -164,7 +166,7 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
     a last-resort cut keeps or leaves out whole."""
     secrets = _as_written_here(result.secrets)
     kept = _kept_rows(result.steps, cuts.rows)
-    failures = _detailed(result)
+    failures = detailed(result)
     shown_failures = failures if cuts.failures is None else failures[: cuts.failures]
     parts = _header(result)
     if result.comparison is not None:
@@ -185,11 +187,6 @@ def _blocks(result: RunResult, tails: Mapping[str, str], cuts: _Cuts, timeline: 
     if timeline and cuts.timeline:
         parts.append(timeline)
     return [clean(part, secrets) for part in parts]
-
-
-def _detailed(result: RunResult) -> list[StepResult]:
-    """The instances with a section of their own: those that failed, and those whose tests did."""
-    return [step for step in result.steps if step.status.is_failure or has_failing_tests(step)]
 
 
 def _header(result: RunResult) -> list[str]:
@@ -236,7 +233,7 @@ def _cut_note(result: RunResult, cuts: _Cuts, *, kept: int, failures: int, tails
     if cuts.test_lines is not None and any(has_failing_tests(step) for step in result.steps):
         shortened = f"cut to their first {cuts.test_lines} lines" if cuts.test_lines else "left out"
         cut.append(f"the failing tests' texts {shortened}")
-    total_failures = len(_detailed(result))
+    total_failures = len(detailed(result))
     if failures < total_failures:
         cut.append(f"{total_failures - failures} of {total_failures} failures not detailed")
     if not cuts.timeline:
@@ -299,7 +296,11 @@ def _failure(step: StepResult, result: RunResult, tail: str, cuts: _Cuts) -> str
         f"Reproduce locally: {_code(repro_instance(result, step))}, or without the record:",
         "",
         _fenced(repro_command(result, step), "sh"),
-        *failing_tests(step, lines=TEXT_LINES if cuts.test_lines is None else cuts.test_lines),
+        *failing_tests(
+            step,
+            lines=TEXT_LINES if cuts.test_lines is None else cuts.test_lines,
+            new=new_test_failures(result),
+        ),
     ]
     if cuts.tail_bytes is not None:
         tail = _last_bytes(tail, cuts.tail_bytes)

@@ -12,14 +12,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator.output.masking import mask
-from ci_orchestrator.results import TestCaseResult, TestOutcome, TestResults, qualified_test_name
+from ci_orchestrator.results import (
+    RECORDED_FAILURES,
+    TestCaseResult,
+    TestOutcome,
+    TestResults,
+    qualified_test_name,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
     from ci_orchestrator.results import StepResult
 
-RECORDED_FAILURES = 50
 TEXT_LINES = 20  # of each failing test's text
 TEXT_BYTES = 4 * 1024
 MESSAGE_CHARS = 2_000

@@ -411,42 +411,29 @@ def _damage(store: Path) -> None:
         (store / f"cache.db{suffix}").unlink(missing_ok=True)
 
 
-def test_a_corrupt_cache_file_is_one_warning_and_the_cache_is_off(
-    workspace: Path, tmp_path: Path, warned: list[str]
+@pytest.mark.parametrize("store", ["index", "entries"])
+def test_a_corrupt_store_is_one_warning_and_the_cache_is_off(
+    workspace: Path, tmp_path: Path, warned: list[str], store: str
 ) -> None:
     directory = tmp_path / "cache"
     item = instance()
     with open_cache(workspace, directory=directory) as cache:
         stored(cache, workspace, item)
-    _damage(directory / "index")
+    _damage(directory / store)
     with open_cache(workspace, directory=directory) as cache:
+        if store == "entries":
+            assert cache.enabled  # the archive store is opened when first needed, not before
+            key = key_in_run(cache, item)
+            assert key is not None
+            assert cache.lookup(key) is not None  # served in place: no archive to read
+            assert warned == []
+        else:
+            assert not cache.enabled  # the index is opened with the cache
+        assert cache.stats().entries == 0  # counting archives opens the archive store
         assert not cache.enabled
         assert len(warned) == 1
         assert str(directory) in warned[0]
         assert key_in_run(cache, item) is None
-        cache.record(1, 1)
-        assert cache.stats().entries == 0
-        assert len(warned) == 1
-
-
-def test_a_corrupt_archive_store_is_one_warning_when_first_needed(
-    workspace: Path, tmp_path: Path, warned: list[str]
-) -> None:
-    directory = tmp_path / "cache"
-    item = instance()
-    with open_cache(workspace, directory=directory) as cache:
-        stored(cache, workspace, item)
-    _damage(directory / "entries")
-    with open_cache(workspace, directory=directory) as cache:
-        assert cache.enabled  # the archive store is opened when first needed, not before
-        key = key_in_run(cache, item)
-        assert key is not None
-        assert cache.lookup(key) is not None  # served in place: no archive to read
-        assert warned == []
-        assert cache.stats().entries == 0  # counting archives opens the store
-        assert not cache.enabled
-        assert len(warned) == 1
-        assert str(directory) in warned[0]
         cache.record(1, 1)
         assert len(warned) == 1
 

@@ -18,6 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
+    from pathlib import Path
 
 
 @dataclass
@@ -52,6 +53,20 @@ class FakeGitHub:
 
     def calls(self, *methods: str) -> list[Request]:
         return [request for request in self.requests if not methods or request.method in methods]
+
+    def pull_request_environment(self, folder: Path, *, number: int) -> dict[str, str]:
+        """GitHub's variables in a job of pull request `number` (its event file written in
+        `folder`), pointing at this server; the token is the test's to give."""
+        event = folder / "event.json"
+        event.write_text(json.dumps({"pull_request": {"number": number}}), encoding="utf-8")
+        return {
+            "GITHUB_API_URL": self.url,
+            "GITHUB_REPOSITORY": f"{self.owner}/{self.repo}",
+            "GITHUB_EVENT_PATH": str(event),
+            "GITHUB_EVENT_NAME": "pull_request",
+            "NO_PROXY": "127.0.0.1",
+            "no_proxy": "127.0.0.1",
+        }
 
 
 def _handler(state: FakeGitHub) -> type[BaseHTTPRequestHandler]:

@@ -267,3 +267,12 @@ def test_a_workflow_that_selects_nothing_writes_no_empty_select(workdir: Path, s
     ]
     assert actions
     assert all(step["with"]["playbook"] == "playbooks/ci.yml" for step in actions)
+
+
+def test_a_single_job_may_write_its_pull_request_comment_and_shards_may_not(awkward: Path) -> None:
+    single = yaml.safe_load(export(str(awkward)))
+    assert single["permissions"] == {"contents": "read"}
+    # The action comments on a failed pull request's run from a job alone, not from shards.
+    assert single["jobs"]["run"]["permissions"] == {"contents": "read", "pull-requests": "write"}
+    sharded = yaml.safe_load(export(str(awkward), "--shards", "2"))
+    assert all("permissions" not in job for job in sharded["jobs"].values())

@@ -5,14 +5,13 @@ a warning with exit code 0."""
 
 from __future__ import annotations
 
-import json
 from typing import TYPE_CHECKING
 
 import pytest
 
 from ci_orchestrator.reporters.comment_body import MAX_CHARACTERS, comment_body, marker
 from ci_orchestrator.reporters.run_record import write_run_record
-from ci_orchestrator.results import Comparison, Status
+from ci_orchestrator.results import Comparison, Status, TestCaseResult, TestOutcome, TestResults
 from tests.commands.fake_github import FakeGitHub, serve
 from tests.helpers import cli_environment, run_cli, run_result, step_result
 
@@ -45,16 +44,7 @@ def _record(
 
 
 def _env(work: Path, github: FakeGitHub, **extra: str) -> dict[str, str]:
-    event = work / "event.json"
-    event.write_text(json.dumps({"pull_request": {"number": 5}}), encoding="utf-8")
-    values = {
-        "GITHUB_API_URL": github.url,
-        "GITHUB_TOKEN": TOKEN,
-        "GITHUB_REPOSITORY": f"{github.owner}/{github.repo}",
-        "GITHUB_EVENT_PATH": str(event),
-        "NO_PROXY": "127.0.0.1",
-        "no_proxy": "127.0.0.1",
-    }
+    values = {**github.pull_request_environment(work, number=5), "GITHUB_TOKEN": TOKEN}
     values.update(extra)
     return cli_environment(work, **values)
 
@@ -210,6 +200,39 @@ def test_the_body_stays_within_githubs_limit() -> None:
     assert len(body) <= MAX_CHARACTERS
     assert body.startswith(marker("ci"))
     assert "failures not detailed" in body
+
+
+def test_failing_tests_fit_the_limit_those_that_fail_since_the_baseline_kept_first() -> None:
+    def broken(index: int) -> TestCaseResult:
+        return TestCaseResult(
+            classname="tests.test_api",
+            name=f"test_{index}",
+            outcome=TestOutcome.FAILED,
+            message=f"case {index} broke " + "x" * 250,
+            text=("y" * 250 + "\n") * 30,
+        )
+
+    steps = [
+        step_result(
+            f"test {index}",
+            Status.FAILED,
+            exit_code=1,
+            log_tail="z" * 1900,
+            tests=TestResults.of([broken(number) for number in range(50)]),
+        )
+        for index in range(40)
+    ]
+    # The last instance is the one that fails since the baseline: it is detailed first.
+    comparison = Comparison(
+        baseline_run_id="base", new_test_failures=("test 39 :: tests.test_api.test_7",), new_failures=()
+    )
+    body = comment_body(run_result(*steps, comparison=comparison))
+    assert len(body) <= MAX_CHARACTERS
+    failures = body.index("### Failures")
+    assert body.index("#### ❌ `test 39`", failures) < body.index("#### ❌ `test 0`", failures)
+    assert "- 🆕 `tests.test_api.test_7`: case 7 broke" in body
+    assert "failing tests' texts left out" in body
+    assert "failing tests not named" in body
 
 
 def test_text_from_the_run_makes_no_mention_or_marker_end() -> None:

@@ -27,6 +27,7 @@ import pytest
 import yaml
 
 from ci_orchestrator.expressions import evaluation
+from tests.github_runner import read_outputs
 from tests.helpers import REPO
 
 ACTION = yaml.safe_load((REPO / "action.yml").read_text(encoding="utf-8"))
@@ -76,27 +77,6 @@ class ActionRun:
     @property
     def failed(self) -> bool:
         return any(step.returncode not in (None, 0) for step in self.steps.values())
-
-
-def parse_output_file(text: str) -> dict[str, str]:
-    """`$GITHUB_OUTPUT` lines: `name=value` and `name<<DELIMITER` ... `DELIMITER`."""
-    values: dict[str, str] = {}
-    lines = iter(text.splitlines())
-    for line in lines:
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            body: list[str] = []
-            for inner in lines:
-                if inner == delimiter:
-                    break
-                body.append(inner)
-            else:
-                raise AssertionError(f"output {name!r}: no closing delimiter {delimiter!r}")
-            values[name] = "\n".join(body)
-        elif line:
-            name, value = line.split("=", 1)
-            values[name] = value
-    return values
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -216,7 +196,7 @@ class Runner:
             returncode=done.returncode,
             stdout=done.stdout,
             stderr=done.stderr,
-            outputs=parse_output_file((folder / "GITHUB_OUTPUT").read_text(encoding="utf-8")),
+            outputs=read_outputs((folder / "GITHUB_OUTPUT").read_text(encoding="utf-8")),
         )
 
 
@@ -586,6 +566,7 @@ def test_when_the_history_is_kept(
 @pytest.mark.parametrize(
     ("comment", "pull_request", "json_path", "failure", "cancelled", "posted"),
     [
+        ("", True, "/w/run.json", False, False, True),  # the default: the script decides
         ("changes", True, "/w/run.json", False, False, True),
         ("always", True, "/w/run.json", True, False, True),  # a failed run most of all
         ("off", True, "/w/run.json", False, False, False),
@@ -690,16 +671,8 @@ def test_the_action_comments_on_the_pull_request(runner: Runner, tmp_path: Path)
     from tests.commands.fake_github import FakeGitHub, serve
 
     event = {"pull_request": {"number": 3}}
-    (tmp_path / "event.json").write_text(json.dumps(event), encoding="utf-8")
     for github in serve(FakeGitHub()):
-        env = {
-            "GITHUB_API_URL": github.url,
-            "GITHUB_REPOSITORY": "octo/widgets",
-            "GITHUB_EVENT_PATH": str(tmp_path / "event.json"),
-            "GITHUB_EVENT_NAME": "pull_request",
-            "NO_PROXY": "127.0.0.1",
-            "no_proxy": "127.0.0.1",
-        }
+        env = github.pull_request_environment(tmp_path, number=3)
         failed = runner.run_action(playbook="failing", comment="always", env=env, event=event)
         assert failed.steps["comment"].returncode == 0, failed.steps["comment"].stderr
         (posted,) = github.calls("POST")
@@ -708,4 +681,37 @@ def test_the_action_comments_on_the_pull_request(runner: Runner, tmp_path: Path)
         again = runner.run_action(playbook="failing", comment="always", env=env, event=event)
         assert "updated the comment" in again.steps["comment"].stdout
         assert len(github.calls("PATCH")) == 1
+        assert len(github.calls("POST")) == 1
+
+
+@pytest.mark.slow
+def test_by_default_a_job_alone_comments_on_failures_and_a_matrix_job_does_not(
+    runner: Runner, tmp_path: Path
+) -> None:
+    from tests.commands.fake_github import FakeGitHub, serve
+
+    event = {"pull_request": {"number": 3}}
+    for github in serve(FakeGitHub()):
+        env = github.pull_request_environment(tmp_path, number=3)
+        # A job alone, its run passing: nothing failed, so nothing to say.
+        passing = runner.run_action(env=env, event=event)
+        assert passing.steps["comment"].returncode == 0, passing.steps["comment"].stderr
+        assert "nothing for a comment in mode failures" in passing.steps["comment"].stdout
+        asked_github = len(github.requests)  # it looked for a comment to bring up to date
+        # Jobs of a matrix and shards would share the one comment: none unless asked.
+        for given in ({"job_matrix": {"python": "3.12"}}, {"shard": "1/2"}):
+            quiet = runner.run_action(playbook="failing", env=env, event=event, **given)
+            assert quiet.steps["comment"].returncode == 0, quiet.steps["comment"].stderr
+            assert (
+                "no pull-request comment from a job of a matrix or a shard" in quiet.steps["comment"].stdout
+            )
+        assert len(github.requests) == asked_github
+        # A job alone whose run failed comments.
+        failed = runner.run_action(playbook="failing", env=env, event=event)
+        assert "commented on pull request #3" in failed.steps["comment"].stdout
+        # One job of a matrix told to comment does.
+        asked = runner.run_action(
+            playbook="failing", comment="failures", env=env, event=event, job_matrix={"python": "3.12"}
+        )
+        assert "updated the comment" in asked.steps["comment"].stdout
         assert len(github.calls("POST")) == 1

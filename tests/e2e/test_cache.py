@@ -13,51 +13,17 @@ import tarfile
 import textwrap
 import xml.etree.ElementTree as ET
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import diskcache
 import pytest
 
 from ci_orchestrator.cache import digests
 from ci_orchestrator.cache.disks import JSONTextDisk
-from tests.helpers import FIXTURES, cli_environment, invoke, run_cli, start_cli
+from tests.e2e.cache_project import ran, run, statuses
+from tests.helpers import cli_environment, invoke, run_cli, start_cli
 
-if TYPE_CHECKING:
-    from typer.testing import Result
-
-FIXTURE = FIXTURES / "cache"
 CACHEABLE = ["gen", "pack", "docs", "check (3.11)", "check (3.12)"]
 OUTPUTS = ["build/gen.txt", "dist/pack.bin", "site/index.html", "out/check-3.11.txt", "out/check-3.12.txt"]
-
-
-@pytest.fixture
-def project(workdir: Path) -> Path:
-    shutil.copytree(FIXTURE, workdir, dirs_exist_ok=True)
-    return workdir
-
-
-@pytest.fixture
-def cache_dir(tmp_path: Path) -> Path:
-    return Path(os.environ["CI_ORCHESTRATOR_CACHE_DIR"])
-
-
-def run(*args: str, code: int = 0) -> Result:
-    result = invoke("run", "--output", "quiet", *args)
-    assert result.exit_code == code, result.output + result.stderr
-    return result
-
-
-def statuses(workspace: Path | None = None) -> dict[str, str]:
-    record = (workspace or Path.cwd()) / ".ci-orchestrator" / "reports" / "run.json"
-    return {step["id"]: step["status"] for step in json.loads(record.read_text())["steps"]}
-
-
-def ran() -> list[str]:
-    """The steps whose commands really ran since the last call (each appends to ran.log)."""
-    log = Path("ran.log")
-    lines = log.read_text().splitlines() if log.exists() else []
-    log.unlink(missing_ok=True)
-    return sorted(lines)
 
 
 def snapshot(paths: list[str]) -> dict[str, tuple[str, int]]:

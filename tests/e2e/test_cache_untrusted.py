@@ -21,34 +21,13 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.helpers import FIXTURES, invoke
+from tests.e2e.cache_project import ran, run, statuses
+from tests.helpers import invoke
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-    from typer.testing import Result
-
-FIXTURE = FIXTURES / "cache"  # the cache's end-to-end fixture project
 MODE_BINARY, MODE_TEXT, MODE_PICKLE = 2, 3, 4  # diskcache's value modes, as its table stores them
-
-
-def run(*args: str) -> Result:
-    result = invoke("run", "--output", "quiet", *args)
-    assert result.exit_code == 0, result.output + result.stderr
-    return result
-
-
-def statuses() -> dict[str, str]:
-    record = Path(".ci-orchestrator/reports/run.json")
-    return {step["id"]: step["status"] for step in json.loads(record.read_text())["steps"]}
-
-
-def ran() -> list[str]:
-    """The steps whose commands really ran since the last call (each appends to ran.log)."""
-    log = Path("ran.log")
-    lines = log.read_text().splitlines() if log.exists() else []
-    log.unlink(missing_ok=True)
-    return sorted(lines)
 
 
 def stored_digest(cache_dir: Path, instance: str) -> str:
@@ -58,17 +37,6 @@ def stored_digest(cache_dir: Path, instance: str) -> str:
             if json.loads(value)["instance"] == instance:
                 return str(key).removeprefix("entry:")
     raise AssertionError(f"no stored entry for {instance}")
-
-
-@pytest.fixture
-def project(workdir: Path) -> Path:
-    shutil.copytree(FIXTURE, workdir, dirs_exist_ok=True)
-    return workdir
-
-
-@pytest.fixture
-def cache_dir(workdir: Path) -> Path:
-    return Path(os.environ["CI_ORCHESTRATOR_CACHE_DIR"])
 
 
 @pytest.fixture

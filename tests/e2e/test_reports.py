@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import junitparser
 import pytest
 
+from tests.github_runner import StepFiles, read_outputs
 from tests.helpers import FIXTURES, cli_environment, run_cli
 
 if TYPE_CHECKING:
@@ -331,47 +332,14 @@ def test_failure_tails_past_1_mib_are_cut_and_the_cut_is_said(tmp_path: Path) ->
 # ------------------------------------------------------------------------------------- GitHub
 
 
-def parse_outputs(text: str) -> dict[str, str]:
-    """$GITHUB_OUTPUT as the runner reads it: `name=value` and `name<<DELIMITER` blocks."""
-    outputs: dict[str, str] = {}
-    lines = iter(text.split("\n"))
-    for line in lines:
-        if not line:
-            continue
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            value: list[str] = []
-            for body in lines:
-                if body == delimiter:
-                    break
-                value.append(body)
-            else:
-                raise AssertionError(f"output {name!r}: delimiter {delimiter!r} never closed")
-            outputs[name] = "\n".join(value)
-        else:
-            name, value_text = line.split("=", 1)
-            outputs[name] = value_text
-    return outputs
-
-
 @pytest.fixture(scope="module")
 def github_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Run, Path, Path]:
     """A run in a simulated GitHub Actions step: the flag, the per-step files, a secret."""
     root = tmp_path_factory.mktemp("github")
     work = workspace(root / "workspace", "github.yml")
-    summary_file = root / "step_summary.md"
-    output_file = root / "output"
-    summary_file.write_text("# Earlier content\n\n", encoding="utf-8")
-    output_file.write_text("", encoding="utf-8")
-    env = cli_environment(
-        work,
-        GITHUB_ACTIONS="true",
-        CI="true",
-        GITHUB_STEP_SUMMARY=str(summary_file),
-        GITHUB_OUTPUT=str(output_file),
-        GH_SECRET=SECRET,
-    )
-    return Run(work, run_cli(work, "run", "--no-fail-fast", env=env)), summary_file, output_file
+    files = StepFiles.made_in(root, summary="# Earlier content\n\n")
+    env = cli_environment(work, **files.environment(), GH_SECRET=SECRET)
+    return Run(work, run_cli(work, "run", "--no-fail-fast", env=env)), files.summary, files.output
 
 
 def test_github_summary_is_appended(github_run: tuple[Run, Path, Path]) -> None:
@@ -388,7 +356,7 @@ def test_github_outputs_are_written_in_the_multiline_safe_form(github_run: tuple
     run, _, output_file = github_run
     raw = output_file.read_text(encoding="utf-8")
     assert re.search(r"^result<<\S+$", raw, re.MULTILINE)
-    outputs = parse_outputs(raw)
+    outputs = read_outputs(raw)
     assert set(outputs) == {"result", "failed-steps", "junit-path", "summary-path", "json-path"}
     assert outputs["result"] == "failed"
     assert json.loads(outputs["failed-steps"]) == ["test (linux)", "test (mac)"]
@@ -446,7 +414,7 @@ def test_past_ten_failures_one_annotation_counts_the_rest(tmp_path: Path) -> Non
     errors = [line for line in process.stdout.splitlines() if line.startswith("::error ")]
     assert len(errors) == 10
     assert "15 more steps failed" in errors[-1]
-    assert len(json.loads(parse_outputs(output_file.read_text(encoding="utf-8"))["failed-steps"])) == 24
+    assert len(json.loads(read_outputs(output_file.read_text(encoding="utf-8"))["failed-steps"])) == 24
 
 
 @pytest.mark.parametrize("broken", ["GITHUB_STEP_SUMMARY", "GITHUB_OUTPUT"])
@@ -470,5 +438,5 @@ def test_a_github_file_that_cannot_be_written_is_a_warning(tmp_path: Path, broke
             encoding="utf-8"
         )
     else:
-        assert parse_outputs(output_file.read_text(encoding="utf-8"))["result"] == "failed"
+        assert read_outputs(output_file.read_text(encoding="utf-8"))["result"] == "failed"
     assert (reports(work) / "run.json").is_file()

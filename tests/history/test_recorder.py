@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.errors import Location
 from ci_orchestrator.history.database import History
 from ci_orchestrator.history.recorder import HistoryRecorder
 from ci_orchestrator.playbook.model import Playbook
-from ci_orchestrator.results import RunResult, Status
+from ci_orchestrator.results import RunResult, Status, TestCaseResult, TestOutcome, TestResults
 from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
@@ -56,7 +57,10 @@ def test_what_the_history_keeps_is_labelled_and_masked(tmp_path: Path) -> None:
     early = step_result(f"deploy ({secret})", matrix={"target": secret}, log=f"logs/deploy ({secret}).log")
     recorder.step_finished(early)
     recorder.flush()
-    late = step_result("notify", Status.FAILED, reason=f"could not reach {secret}")
+    named = TestCaseResult(classname=f"tests.{secret}", name="test_login", outcome=TestOutcome.FAILED)
+    late = step_result(
+        "notify", Status.FAILED, reason=f"could not reach {secret}", tests=TestResults.of([named])
+    )
     recorder.run_finished(run_result(early, late, run_id="r"))
     recorder.close()
 
@@ -65,9 +69,11 @@ def test_what_the_history_keeps_is_labelled_and_masked(tmp_path: Path) -> None:
     with History.open(path) as history:
         detail = history.run("r")
         row = history.read("SELECT branch, commit_sha, select_expr FROM runs")[0]
+        tests = history.read("SELECT tests FROM steps WHERE id = 'notify'")[0]["tests"]
     assert detail is not None
     assert [(one.id, one.reason) for one in detail.steps] == [
         ("deploy (***)", None),
         ("notify", "could not reach ***"),
     ]
     assert tuple(row) == ("main", "c0ffee", "deploy (***)")
+    assert json.loads(tests)["failing"] == ["tests.***.test_login"]

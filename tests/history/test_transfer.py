@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING
 import pytest
 
 from ci_orchestrator.history import transfer
-from ci_orchestrator.history.database import History, HistoryError
-from ci_orchestrator.results import Status
+from ci_orchestrator.history.database import SCHEMA_VERSION, History, HistoryError
+from ci_orchestrator.results import Status, TestCaseResult, TestOutcome, TestResults
 from tests.helpers import T0, cli_environment, run_cli, run_result, step_result
 
 if TYPE_CHECKING:
     from pathlib import Path
+
+
+BROKEN = TestResults.of([TestCaseResult(classname="suite", name="test_x", outcome=TestOutcome.FAILED)])
 
 
 def fill(path: Path, runs: int, *, prefix: str = "run") -> list[str]:
@@ -27,7 +30,7 @@ def fill(path: Path, runs: int, *, prefix: str = "run") -> list[str]:
             run_id = f"{prefix}-{index:03d}"
             steps = [
                 step_result("lint", log=f".ci-orchestrator/logs/{run_id}/lint.log", duration=1.0 + index),
-                step_result("test", Status.FAILED, reason="exit code 1"),
+                step_result("test", Status.FAILED, reason="exit code 1", tests=BROKEN),
             ]
             history.finish_run(
                 run_result(*steps, run_id=run_id, offset=index * 60.0, branch="main", commit="c")
@@ -61,6 +64,15 @@ def test_an_export_keeps_the_newest_finished_runs_and_what_comparisons_read(tmp_
         ]
         assert all(step.log is None and step.started is None for step in detail.steps)
         assert history.durations("ci") == {"lint": 6.0, "test": 2.0}
+        # The tests a comparison reads travel too.
+        (kept,) = history.read("SELECT tests FROM steps WHERE run_id = ? AND id = 'test'", (ids[-1],))
+    assert json.loads(kept["tests"]) == {
+        "total": 1,
+        "passed": 0,
+        "failed": 1,
+        "skipped": 0,
+        "failing": ["suite.test_x"],
+    }
 
 
 def test_an_import_adds_the_runs_this_history_lacks(tmp_path: Path) -> None:
@@ -95,10 +107,13 @@ def test_a_history_of_the_first_schema_is_upgraded_and_imported(tmp_path: Path) 
     here = tmp_path / "here.db"
     with History.open(here) as history:
         assert transfer.import_runs(history, old) == (1, 0)
+    with History.open(here) as history:  # its steps had no tests: none are known
+        assert history.read("SELECT tests FROM steps")[0]["tests"] is None
     with History.open(old) as history:  # opened here: upgraded in place, its run kept
-        history.finish_run(run_result(step_result("lint"), run_id="r2", branch="main"))
+        history.finish_run(run_result(step_result("lint", tests=BROKEN), run_id="r2", branch="main"))
         assert [run.run_id for run in history.runs()] == ["r2", "r1"]
-    assert sqlite3.connect(old).execute("PRAGMA user_version").fetchone()[0] == 2
+        assert history.read("SELECT tests FROM steps WHERE run_id = 'r2'")[0]["tests"] is not None
+    assert sqlite3.connect(old).execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
 
 
 @pytest.mark.parametrize(
@@ -110,6 +125,8 @@ def test_a_history_of_the_first_schema_is_upgraded_and_imported(tmp_path: Path) 
         "UPDATE runs SET started = 'yesterday'",
         "UPDATE runs SET matrix_filters = '{\"a\": 1}'",
         "UPDATE runs SET status = NULL",
+        "UPDATE steps SET tests = '{\"total\": \"many\"}' WHERE id = 'test'",
+        "UPDATE steps SET tests = '[' || replace(hex(zeroblob(5000)), '00', '[') || ']' WHERE id = 'test'",
     ],
 )
 def test_runs_not_of_the_historys_form_are_passed_over(tmp_path: Path, damage: str) -> None:

@@ -17,7 +17,7 @@ from ci_orchestrator.reporters import github
 from ci_orchestrator.reporters.console import ConsoleReporter
 from ci_orchestrator.reporters.markdown import render_summary
 from ci_orchestrator.results import RunResult, Status, StepResult
-from tests.github_runner import Runner
+from tests.github_runner import Runner, StepFiles
 from tests.helpers import run_result, step_result
 
 
@@ -29,14 +29,11 @@ class Paths:
 
 
 @pytest.fixture
-def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Path]:
+def runner(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> StepFiles:
     """The environment of a GitHub Actions step: the flag and the per-step files."""
-    files = {"GITHUB_STEP_SUMMARY": tmp_path / "step_summary.md", "GITHUB_OUTPUT": tmp_path / "output"}
-    for name, path in files.items():
-        path.touch()
-        monkeypatch.setenv(name, str(path))
-    monkeypatch.setenv("GITHUB_ACTIONS", "true")
-    monkeypatch.setenv("CI", "true")
+    files = StepFiles.made_in(tmp_path)
+    for name, value in files.environment().items():
+        monkeypatch.setenv(name, value)
     return files
 
 
@@ -54,29 +51,6 @@ def play(reporter: ConsoleReporter, results: list[StepResult], **extra: Any) -> 
     run = run_result(*results, **extra)
     reporter.run_finished(run)
     return run
-
-
-def read_outputs(path: Path) -> dict[str, str]:
-    """`$GITHUB_OUTPUT` read as the runner reads it: `name=value` or `name<<DELIM` ... `DELIM`."""
-    outputs: dict[str, str] = {}
-    lines = iter(path.read_text(encoding="utf-8").split("\n"))
-    for line in lines:
-        if not line:
-            continue
-        if "<<" in line and ("=" not in line or line.index("<<") < line.index("=")):
-            name, delimiter = line.split("<<", 1)
-            value = []
-            for body in lines:
-                if body == delimiter:
-                    break
-                value.append(body)
-            else:
-                raise AssertionError(f"no closing delimiter for {name}")
-            outputs[name] = "\n".join(value)
-        else:
-            name, value_text = line.split("=", 1)
-            outputs[name] = value_text
-    return outputs
 
 
 def test_escaping_follows_the_toolkit() -> None:
@@ -103,9 +77,7 @@ def test_off_github_no_workflow_commands(tmp_path: Path) -> None:
     assert "::" not in out.getvalue()
 
 
-def test_each_log_is_folded_and_its_commands_pass_or_stay_text(
-    runner: dict[str, Path], tmp_path: Path
-) -> None:
+def test_each_log_is_folded_and_its_commands_pass_or_stay_text(runner: StepFiles, tmp_path: Path) -> None:
     log = tmp_path / "lint.log"
     log.write_text("checking\n::error::made by the step\n::endgroup::\n", encoding="utf-8")
     out = io.StringIO()
@@ -130,7 +102,7 @@ def test_each_log_is_folded_and_its_commands_pass_or_stay_text(
     assert (runner_view.nested_groups, runner_view.stray_endgroups, runner_view.stopped) == (0, 0, False)
 
 
-def test_summary_tails_are_guarded_too(runner: dict[str, Path], tmp_path: Path) -> None:
+def test_summary_tails_are_guarded_too(runner: StepFiles, tmp_path: Path) -> None:
     log = tmp_path / "test.log"
     log.write_text("::warning::from the step\n", encoding="utf-8")
     out = io.StringIO()
@@ -141,7 +113,7 @@ def test_summary_tails_are_guarded_too(runner: dict[str, Path], tmp_path: Path) 
     assert text.rindex("::stop-commands::", 0, tail_at) < tail_at < text.index(f"::{token}::", tail_at)
 
 
-def test_a_streamed_mask_hides_the_value_from_then_on(runner: dict[str, Path]) -> None:
+def test_a_streamed_mask_hides_the_value_from_then_on(runner: StepFiles) -> None:
     out = io.StringIO()
     reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
     reporter.run_started(run_id="run-1", playbook="ci", total=1)
@@ -171,9 +143,7 @@ HOSTILE = (
 )
 
 
-def test_streamed_text_is_read_line_by_line_as_the_runner_does(
-    runner: dict[str, Path], tmp_path: Path
-) -> None:
+def test_streamed_text_is_read_line_by_line_as_the_runner_does(runner: StepFiles, tmp_path: Path) -> None:
     log = tmp_path / "a.log"
     log.write_bytes(HOSTILE)
     out = io.StringIO()
@@ -197,7 +167,7 @@ def test_streamed_text_is_read_line_by_line_as_the_runner_does(
 
 @pytest.mark.parametrize("mode", [OutputMode.GROUPED, OutputMode.QUIET])
 def test_echoed_logs_are_read_line_by_line_as_the_runner_does(
-    runner: dict[str, Path], tmp_path: Path, mode: OutputMode
+    runner: StepFiles, tmp_path: Path, mode: OutputMode
 ) -> None:
     log = tmp_path / "a.log"
     log.write_bytes(HOSTILE + b"no newline at the end\r::add-matcher::pwn")
@@ -211,7 +181,7 @@ def test_echoed_logs_are_read_line_by_line_as_the_runner_does(
     assert titles == ["made", "a failed", "made"]
 
 
-def test_an_instance_id_holding_a_line_end_stays_on_one_line(runner: dict[str, Path]) -> None:
+def test_an_instance_id_holding_a_line_end_stays_on_one_line(runner: StepFiles) -> None:
     out = io.StringIO()
     hostile = step("t (x\r::error::pwn)", exit_code=0)
     reporter = ConsoleReporter(out, mode=OutputMode.STREAM)
@@ -223,7 +193,7 @@ def test_an_instance_id_holding_a_line_end_stays_on_one_line(runner: dict[str, P
     assert "passed    t (x\\r::error::pwn) in 2.0s" in out.getvalue().splitlines()
 
 
-def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], tmp_path: Path) -> None:
+def test_failed_steps_are_annotated_with_escaped_text(runner: StepFiles, tmp_path: Path) -> None:
     log = tmp_path / "t.log"
     log.write_text("collected 10 items\nFAILED test_x.py::test_a - 50% off, 2:1\n", encoding="utf-8")
     out = io.StringIO()
@@ -251,7 +221,7 @@ def test_failed_steps_are_annotated_with_escaped_text(runner: dict[str, Path], t
 
 
 @pytest.mark.parametrize(("failures", "single"), [(9, 9), (10, 10), (11, 9), (25, 9)])
-def test_at_most_ten_annotations(runner: dict[str, Path], failures: int, single: int) -> None:
+def test_at_most_ten_annotations(runner: StepFiles, failures: int, single: int) -> None:
     out = io.StringIO()
     play(ConsoleReporter(out), [step(f"t{i:02d}", Status.FAILED) for i in range(failures)])
     errors = [line for line in out.getvalue().splitlines() if line.startswith("::error")]
@@ -264,7 +234,7 @@ def test_at_most_ten_annotations(runner: dict[str, Path], failures: int, single:
         assert errors[-1].endswith(", ".join(f"t{i:02d}" for i in range(single, failures)))
 
 
-def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Path) -> None:
+def test_secrets_are_announced_and_masked(runner: StepFiles, tmp_path: Path) -> None:
     log = tmp_path / "deploy.log"
     log.write_text("using token abc-123-xyz\nkey line 2\n", encoding="utf-8")
     out = io.StringIO()
@@ -291,40 +261,40 @@ def test_secrets_are_announced_and_masked(runner: dict[str, Path], tmp_path: Pat
     assert "      ***" in others
 
 
-def test_failed_steps_output_masks_a_secret_json_would_escape(runner: dict[str, Path]) -> None:
+def test_failed_steps_output_masks_a_secret_json_would_escape(runner: StepFiles) -> None:
     secret = 'tök"42'
     result = run_result(step(f"deploy ({secret})", Status.FAILED), secrets=(secret,))
     paths = Paths(junit=None, summary=None, json=None)
     github.publish(result, summary_text="", paths=paths)
     # The value alone: its random delimiter around it may hold "42" by chance.
-    value = read_outputs(runner["GITHUB_OUTPUT"])["failed-steps"]
+    value = runner.outputs()["failed-steps"]
     assert "42" not in value
     assert json.loads(value) == ["deploy (***)"]
 
 
-def test_publish_appends_summary_and_writes_outputs(runner: dict[str, Path]) -> None:
-    runner["GITHUB_STEP_SUMMARY"].write_text("# Earlier step\n", encoding="utf-8")
-    runner["GITHUB_OUTPUT"].write_text("before=1\n", encoding="utf-8")
+def test_publish_appends_summary_and_writes_outputs(runner: StepFiles) -> None:
+    runner.summary.write_text("# Earlier step\n", encoding="utf-8")
+    runner.output.write_text("before=1\n", encoding="utf-8")
     result = run_result(
         *[step("lint"), step("test (3.12)", Status.FAILED), step("slow", Status.TIMED_OUT), step("doc")],
         secrets=("tok-999",),
     )
     paths = Paths(junit=Path("reports/junit.xml"), summary=Path("reports/summary.md"), json=None)
     github.publish(result, summary_text="## ci failed\nleaked tok-999\n", paths=paths)
-    assert runner["GITHUB_STEP_SUMMARY"].read_text() == "# Earlier step\n## ci failed\nleaked ***\n"
-    outputs = read_outputs(runner["GITHUB_OUTPUT"])
+    assert runner.summary.read_text() == "# Earlier step\n## ci failed\nleaked ***\n"
+    outputs = runner.outputs()
     assert outputs["before"] == "1"
     assert outputs["result"] == "failed"
     assert json.loads(outputs["failed-steps"]) == ["test (3.12)", "slow"]
     assert outputs["junit-path"] == str(Path("reports/junit.xml"))
     assert outputs["summary-path"] == str(Path("reports/summary.md"))
     assert outputs["json-path"] == ""
-    delimiters = re.findall(r"^[\w-]+<<(.+)$", runner["GITHUB_OUTPUT"].read_text(), flags=re.MULTILINE)
+    delimiters = re.findall(r"^[\w-]+<<(.+)$", runner.output.read_text(), flags=re.MULTILINE)
     assert len(set(delimiters)) == 5  # one fresh random delimiter per value
 
 
-def test_publish_keeps_the_summary_within_one_mib_cut_between_blocks(runner: dict[str, Path]) -> None:
-    summary_file = runner["GITHUB_STEP_SUMMARY"]
+def test_publish_keeps_the_summary_within_one_mib_cut_between_blocks(runner: StepFiles) -> None:
+    summary_file = runner.summary
     summary_file.write_text("x" * (1024 * 1024 - 20_000), encoding="utf-8")  # no line end
     tail = "\n".join(f"é line {n} " + "y" * 200 for n in range(50))
     failures = [step(f"t{n}", Status.FAILED, log_tail=tail) for n in range(10)]

@@ -11,8 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ci_orchestrator.reporters.junit import render_junit, write_junit
-from ci_orchestrator.reporters.logs import with_tails
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status
 from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
@@ -21,25 +20,24 @@ if TYPE_CHECKING:
 HOSTILE = b'\x1b[31mERROR\x1b[0m \x00NUL ]]> <tag> & "q" \xff\xfe\xc3( \x07\x0b\x0c\x1f bell token=hunter2\n'
 
 
-def step(step_id: str, status: Status, **fields: Any) -> StepResult:
-    return step_result(step_id, status, **{"exit_code": None, **fields})
-
-
-def run(*steps: StepResult, secrets: tuple[str, ...] = ()) -> RunResult:
-    stats = RunStats(serial_duration=8.0, speedup=1.6)
-    # As a run hands its result to the reports: each failure's log tail read from its log.
-    return with_tails(run_result(*steps, status=RunStatus.FAILED, stats=stats, secrets=secrets))
+# As a failed run hands its result to the reports.
+REPORTED: dict[str, Any] = {
+    "status": RunStatus.FAILED,
+    "stats": RunStats(serial_duration=8.0, speedup=1.6),
+    "with_tails": True,
+}
 
 
 def every_status(log: str | None) -> RunResult:
-    return run(
-        step("lint", Status.PASSED, exit_code=0),
-        step("test (3.12, <&>)", Status.FAILED, exit_code=3, log=log, matrix={"python": "3.12"}),
-        step("slow", Status.TIMED_OUT, exit_code=124, duration=30.2, log=log, reason="timed out"),
-        step("stopped", Status.CANCELLED, reason="cancelled by SIGINT", log=log),
-        step("deploy", Status.SKIPPED, reason="needs 'test (3.12, <&>)' failed\x00"),
-        step("build", Status.CACHED, cached=True),
+    return run_result(
+        step_result("lint", Status.PASSED, exit_code=0),
+        step_result("test (3.12, <&>)", Status.FAILED, exit_code=3, log=log, matrix={"python": "3.12"}),
+        step_result("slow", Status.TIMED_OUT, exit_code=124, duration=30.2, log=log, reason="timed out"),
+        step_result("stopped", Status.CANCELLED, reason="cancelled by SIGINT", log=log),
+        step_result("deploy", Status.SKIPPED, reason="needs 'test (3.12, <&>)' failed\x00"),
+        step_result("build", Status.CACHED, cached=True),
         secrets=("hunter2",),
+        **REPORTED,
     )
 
 
@@ -89,7 +87,9 @@ def test_messages_and_log_tails_are_clean(workdir: Path) -> None:
 
 def test_time_is_always_plain_decimal_seconds(workdir: Path) -> None:
     result = every_status(None)
-    tiny = run(step("quick", Status.PASSED, duration=0.00001), step("none", Status.SKIPPED))
+    tiny = run_result(
+        step_result("quick", Status.PASSED, duration=0.00001), step_result("none", Status.SKIPPED), **REPORTED
+    )
     for document in (render_junit(result), render_junit(tiny)):
         times = re.findall(r'\btime="([^"]*)"', document)
         assert times
@@ -113,7 +113,9 @@ def test_cached_is_noted_and_the_playbook_file_given(workdir: Path) -> None:
 def test_a_5_mb_log_gives_a_small_report(workdir: Path) -> None:
     line = b"\x1b[33mwarning\x1b[0m: something noisy \xff ]]>\n"
     (workdir / "huge.log").write_bytes(line * (5 * 1024 * 1024 // len(line)) + b"FATAL: the cause\n")
-    write_junit(run(step("big", Status.FAILED, exit_code=1, log="huge.log")), "junit.xml")
+    write_junit(
+        run_result(step_result("big", Status.FAILED, exit_code=1, log="huge.log"), **REPORTED), "junit.xml"
+    )
 
     assert (workdir / "junit.xml").stat().st_size < 128 * 1024
     failure = ET.parse(workdir / "junit.xml").getroot().find(".//failure")
@@ -133,9 +135,10 @@ def test_rewriting_replaces_the_file_and_leaves_no_temporary_files(workdir: Path
 @given(log=st.binary(max_size=400), text=st.text(max_size=40))
 def test_well_formed_whatever_a_step_printed(workdir: Path, log: bytes, text: str) -> None:
     (workdir / "any.log").write_bytes(log)
-    result = run(
-        step(text or "x", Status.FAILED, exit_code=1, log="any.log", reason=text),
-        step(f"s{text}", Status.SKIPPED, reason=text),
+    result = run_result(
+        step_result(text or "x", Status.FAILED, exit_code=1, log="any.log", reason=text),
+        step_result(f"s{text}", Status.SKIPPED, reason=text),
+        **REPORTED,
     )
     document = render_junit(result)
 

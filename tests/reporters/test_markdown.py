@@ -7,9 +7,8 @@ import re
 import shlex
 from typing import TYPE_CHECKING, Any
 
-from ci_orchestrator.reporters.logs import with_tails
 from ci_orchestrator.reporters.markdown import render_summary, repro_command
-from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status, StepResult
+from ci_orchestrator.results import RunResult, RunStats, RunStatus, Status
 from tests.helpers import run_result, step_result
 
 if TYPE_CHECKING:
@@ -18,24 +17,20 @@ if TYPE_CHECKING:
 MIB = 1024 * 1024
 
 
-def step(step_id: str, status: Status, *, offset: float = 0.0, **fields: Any) -> StepResult:
-    return step_result(step_id, status, offset=offset, **{"exit_code": None, **fields})
-
-
-def run(*steps: StepResult, status: RunStatus = RunStatus.FAILED, **fields: Any) -> RunResult:
-    values: dict[str, Any] = {
-        "stats": RunStats(serial_duration=12.5, speedup=2.5, critical_path=("lint",)),
-        "vars": {"ENV": "staging eu"},
-        "secrets": ("hunter2",),
-    }
-    # As a run hands its result to the reports: each failure's log tail read from its log.
-    return with_tails(run_result(*steps, status=status, **{**values, **fields}))
+# As a failed run hands its result to the reports.
+REPORTED: dict[str, Any] = {
+    "status": RunStatus.FAILED,
+    "stats": RunStats(serial_duration=12.5, speedup=2.5, critical_path=("lint",)),
+    "vars": {"ENV": "staging eu"},
+    "secrets": ("hunter2",),
+    "with_tails": True,
+}
 
 
 def sample(log: str | None = "step.log") -> RunResult:
-    return run(
-        step("lint", Status.PASSED, exit_code=0),
-        step(
+    return run_result(
+        step_result("lint", Status.PASSED, exit_code=0),
+        step_result(
             "test (3.12, a:b)",
             Status.FAILED,
             offset=1,
@@ -43,8 +38,9 @@ def sample(log: str | None = "step.log") -> RunResult:
             log=log,
             matrix={"python": "3.12", "flavour": "a:b"},
         ),
-        step("deploy", Status.SKIPPED, reason="fail-fast"),
-        step("build", Status.CACHED, cached=True),
+        step_result("deploy", Status.SKIPPED, reason="fail-fast"),
+        step_result("build", Status.CACHED, cached=True),
+        **REPORTED,
     )
 
 
@@ -73,10 +69,10 @@ def test_the_repro_command_runs_that_instance_and_what_it_needs(workdir: Path) -
 
 
 def test_the_repro_command_repeats_the_runs_own_matrix_values(workdir: Path) -> None:
-    result = run(
-        step("t (x,y)", Status.FAILED, exit_code=1, matrix={"v": "x,y"}),
+    result = run_result(
+        step_result("t (x,y)", Status.FAILED, exit_code=1, matrix={"v": "x,y"}),
         matrix_filters={"v": ("x", "z"), "os": ("linux",)},
-        vars={},
+        **{**REPORTED, "vars": {}},
     )
     command = repro_command(result, result.steps[0])
 
@@ -138,9 +134,9 @@ def test_log_content_cannot_break_out_of_its_fence(workdir: Path) -> None:
 
 def test_secrets_and_control_bytes_never_reach_the_summary(workdir: Path) -> None:
     (workdir / "step.log").write_bytes(b"\x1b[31mtoken=hunter2\x1b[0m\x00 \xff\n")
-    result = run(
-        step("t", Status.FAILED, exit_code=1, log="step.log", reason="hunter2"),
-        vars={"TOKEN": "hunter2"},
+    result = run_result(
+        step_result("t", Status.FAILED, exit_code=1, log="step.log", reason="hunter2"),
+        **{**REPORTED, "vars": {"TOKEN": "hunter2"}},
     )
     text = render_summary(result)
 
@@ -151,7 +147,10 @@ def test_secrets_and_control_bytes_never_reach_the_summary(workdir: Path) -> Non
 
 def test_a_secret_is_masked_in_its_escaped_forms_too() -> None:
     secret = 'p<a|s&s"1'
-    result = run(step(f"t ({secret})", Status.FAILED, exit_code=1, reason=f"bad {secret}"), secrets=(secret,))
+    result = run_result(
+        step_result(f"t ({secret})", Status.FAILED, exit_code=1, reason=f"bad {secret}"),
+        **{**REPORTED, "secrets": (secret,)},
+    )
     text = render_summary(result)
     # As written, in a table cell (`\\|`), as HTML, as markdown text, in the mermaid timeline.
     for fragment in ("a|s", "a\\|s", "s&s", "s&amp;s", "#60;a"):
@@ -162,8 +161,8 @@ def test_a_secret_is_masked_in_its_escaped_forms_too() -> None:
 def test_a_5_mb_log_keeps_the_summary_under_1_mib_with_the_failure_tail(workdir: Path) -> None:
     line = "x" * 2000 + "\n"
     (workdir / "huge.log").write_text(line * (5 * MIB // len(line)) + "FATAL: the cause\n")
-    failures = [step(f"t{n}", Status.FAILED, exit_code=1, log="huge.log") for n in range(40)]
-    text = render_summary(run(*failures))
+    failures = [step_result(f"t{n}", Status.FAILED, exit_code=1, log="huge.log") for n in range(40)]
+    text = render_summary(run_result(*failures, **REPORTED))
 
     assert len(text.encode()) <= MIB
     assert text.count("FATAL: the cause") == 40
@@ -172,9 +171,9 @@ def test_a_5_mb_log_keeps_the_summary_under_1_mib_with_the_failure_tail(workdir:
 
 
 def test_too_many_rows_are_cut_failures_first_and_said(workdir: Path) -> None:
-    steps = [step(f"passing-step-number-{n}", Status.PASSED, offset=n) for n in range(3000)]
-    steps.append(step("the-failure", Status.FAILED, offset=5, exit_code=2))
-    text = render_summary(run(*steps), max_bytes=64 * 1024)
+    steps = [step_result(f"passing-step-number-{n}", Status.PASSED, offset=n) for n in range(3000)]
+    steps.append(step_result("the-failure", Status.FAILED, offset=5, exit_code=2))
+    text = render_summary(run_result(*steps, **REPORTED), max_bytes=64 * 1024)
 
     assert len(text.encode()) <= 64 * 1024
     assert "| ❌ failed | `the-failure` |" in text
@@ -183,9 +182,9 @@ def test_too_many_rows_are_cut_failures_first_and_said(workdir: Path) -> None:
 
 def test_a_cut_summary_fills_the_mib_and_its_timeline_counts_every_instance_that_ran(workdir: Path) -> None:
     name = "a-step-with-a-name-long-enough-to-fill-the-table-quickly-" + "x" * 60
-    steps = [step(f"{name}-{n:05d}", Status.PASSED, offset=n / 100, exit_code=0) for n in range(8000)]
-    steps.append(step("the-failure", Status.FAILED, offset=5, exit_code=2))
-    text = render_summary(run(*steps))
+    steps = [step_result(f"{name}-{n:05d}", Status.PASSED, offset=n / 100, exit_code=0) for n in range(8000)]
+    steps.append(step_result("the-failure", Status.FAILED, offset=5, exit_code=2))
+    text = render_summary(run_result(*steps, **REPORTED))
 
     size = len(text.encode())
     assert 0.95 * MIB < size <= MIB
@@ -197,7 +196,9 @@ def test_a_cut_summary_fills_the_mib_and_its_timeline_counts_every_instance_that
 
 
 def test_the_summary_shows_a_passed_run_without_failures(workdir: Path) -> None:
-    text = render_summary(run(step("lint", Status.PASSED), status=RunStatus.PASSED))
+    text = render_summary(
+        run_result(step_result("lint", Status.PASSED), **{**REPORTED, "status": RunStatus.PASSED})
+    )
 
     assert text.startswith("## ✅ ci: passed")
     assert "### Failures" not in text
