@@ -104,6 +104,7 @@ class Step:
     allow_parallel: bool | None = None  # None: nothing said at this level
     matrix: MatrixSpec | None = None
     max_parallel: int | None = None
+    fail_fast: bool = False  # a failed instance of its matrix stops the others (GitHub's strategy)
     resources: Mapping[str, int] = field(default_factory=dict)
     timeout: float | str | None = None  # seconds, or a `${{ }}` string
     continue_on_error: bool | str = False  # or a `${{ }}` string

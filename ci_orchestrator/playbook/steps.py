@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 STEP_KEYS = (
     "id", "name", "run", "script", "command", "args", "needs", "parallel", "group", "allow-parallel",
-    "matrix", "max-parallel", "resources", "timeout", "continue-on-error", "retry", "if", "env",
+    "matrix", "max-parallel", "fail-fast", "resources", "timeout", "continue-on-error", "retry", "if", "env",
     "working-directory", "inputs", "outputs", "junit", "cache", "tags", "stage", "description", "shell",
     "steps", "job-outputs",
 )  # fmt: skip
@@ -366,6 +366,7 @@ _OPTIONS: dict[str, tuple[str, Callable[[Checker, Node, str], Any]]] = {
     "allow-parallel": ("allow_parallel", Checker.boolean),
     "matrix": ("matrix", read_matrix),
     "max-parallel": ("max_parallel", lambda checker, node, path: checker.integer(node, path, minimum=1)),
+    "fail-fast": ("fail_fast", Checker.boolean),
     "resources": ("resources", Checker.resources),
     "timeout": ("timeout", lambda checker, node, path: checker.duration(node, path, expression=True)),
     "continue-on-error": ("continue_on_error", _flag),

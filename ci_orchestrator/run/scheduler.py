@@ -150,6 +150,7 @@ class _Run:
                         self.stored(event.key)
                     else:
                         self.exited(event)
+                        self.stop_siblings(supervisor)
                 self.fill(supervisor)
                 self.tell()
         finally:
@@ -248,6 +249,9 @@ class _Run:
             if self.policy.stopping is not None and not self.policy.runs_anyway(instance):
                 self.finish(self.skipped(instance, self.policy.stopping))
                 continue
+            if (stopped := self.policy.stopped_steps.get(instance.step.id)) is not None:
+                self.finish(self.skipped(instance, stopped))
+                continue
             exclusive = instance.step.allow_parallel is False
             if exclusive and self.running:
                 skipped.append(entry)
@@ -289,6 +293,13 @@ class _Run:
         self.untold.append((instance.id, attempt))
         supervisor.start(spec)
 
+    def stop_siblings(self, supervisor: Supervisor) -> None:
+        """Cancels the running instances of a matrix that a failed instance stopped."""
+        for node in [
+            node for node in self.running if self.instances[node].step.id in self.policy.stopped_steps
+        ]:
+            supervisor.cancel(node)
+
     def timeout_of(self, instance: Instance) -> float | None:
         if instance.timeout is not None:
             return instance.timeout
@@ -303,6 +314,8 @@ class _Run:
         started, attempt, log = self.running.pop(event.key)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
+        if status is Status.CANCELLED and self.policy.interrupted_by is None:  # by its matrix's fail-fast
+            reason = f"cancelled: {self.policy.stopped_steps.get(step.id, 'run stopping')}"
         paths = self.files.pop(event.key, {})
         read = self.folders.read(paths) if paths and event.error is None else FilesRead()
         for note in read.notes:

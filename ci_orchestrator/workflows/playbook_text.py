@@ -184,10 +184,14 @@ def _job(job: Job, workflow: Workflow) -> Iterator[str]:
         yield f"{indent}if: {scalar(job.condition)}"
     if job.matrix is not None:
         yield from block("matrix", job.matrix if isinstance(job.matrix, str) else dict(job.matrix), indent)
-        if job.fail_fast is not False:
-            yield f"{indent}# strategy.fail-fast: the other combinations still run to their end here"
-    if job.max_parallel is not None:
-        yield f"{indent}max-parallel: {scalar(job.max_parallel)}"
+        if job.fail_fast is True:  # GitHub's default
+            yield f"{indent}fail-fast: true  # a failed combination cancels the others"
+        elif job.fail_fast is not False:
+            yield f"{indent}# strategy.fail-fast: {job.fail_fast}  (an expression: not applied here)"
+    if isinstance(job.max_parallel, int):
+        yield f"{indent}max-parallel: {job.max_parallel}"
+    elif job.max_parallel is not None:
+        yield f"{indent}# strategy.max-parallel: {job.max_parallel}  (an expression: not applied here)"
     if job.continue_on_error is not False:
         yield f"{indent}continue-on-error: {scalar(job.continue_on_error)}"
     if isinstance(job.timeout_minutes, float):

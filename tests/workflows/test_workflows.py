@@ -257,3 +257,43 @@ def test_forms_github_accepts_in_real_workflows_are_read(tmp_path: Path) -> None
     record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
     log = (tmp_path / record["steps"][1]["log"]).read_text()
     assert "python 3.12\n" in log
+
+
+FAIL_FAST = """\
+on: push
+jobs:
+  test:
+    runs-on: ubuntu-latest
+    strategy:
+      max-parallel: 2
+      matrix:
+        n: [1, 2, 3]
+    steps:
+      - run: |
+          if [ "${{ matrix.n }}" = 1 ]; then exit 1; fi
+          sleep 30
+  all:
+    runs-on: ubuntu-latest
+    strategy:
+      fail-fast: false
+      matrix:
+        n: [1, 2]
+    steps:
+      - run: test "${{ matrix.n }}" = 2
+"""
+
+
+def test_a_failed_combination_cancels_the_others_unless_fail_fast_is_false(tmp_path: Path) -> None:
+    (tmp_path / "ff.yml").write_text(FAIL_FAST)
+    done = run_cli(tmp_path, "run", "ff.yml")
+    assert done.returncode == 1, done.stderr
+    record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    found = {step["id"]: (step["status"], step["reason"]) for step in record["steps"]}
+    # max-parallel 2: (1) and (2) start; (1) fails, (2) is stopped, (3) never starts.
+    assert found["test (1)"] == ("failed", "exit code 1")
+    assert found["test (2)"] == ("cancelled", "cancelled: fail-fast: 'test (1)' failed")
+    assert found["test (3)"] == ("skipped", "fail-fast: 'test (1)' failed")
+    assert found["all (1)"][0] == "failed"
+    assert found["all (2)"][0] == "passed"
+    stopped = next(step for step in record["steps"] if step["id"] == "test (2)")
+    assert stopped["duration"] < 30  # stopped, not left to sleep its 30 seconds out
