@@ -24,7 +24,7 @@ from typing import Any
 
 from ci_orchestrator.errors import ExpressionError
 from ci_orchestrator.expressions import evaluation
-from ci_orchestrator.run import stand_ins
+from ci_orchestrator.run import job_steps, stand_ins
 from ci_orchestrator.run.argv import shell_argv
 from ci_orchestrator.run.file_commands import added_paths, with_path
 from ci_orchestrator.run.step_files import StepFolders
@@ -103,8 +103,27 @@ class JobRun:
             _say(f"  {outcome.outcome:<8} {outcome.title}{reason}")
         return 1 if self.state.failed else 0
 
+    def write_record(self) -> None:
+        """How each step ended so far, for the reports (see `job_steps`): written after each
+        step, so that a job stopped part way still shows the steps it ran."""
+        if not self.spec.get("record"):
+            return
+        steps = [
+            {
+                "title": one.title,
+                "outcome": one.outcome,
+                "conclusion": one.conclusion,
+                "reason": one.reason,
+                "seconds": round(one.seconds, 3),
+            }
+            for one in self.outcomes
+        ]
+        with contextlib.suppress(OSError):
+            job_steps.write(Path(self.spec["record"]), steps)
+
     def record(self, step_id: str | None, outcome: StepOutcome) -> None:
         self.outcomes.append(outcome)
+        self.write_record()
         if outcome.conclusion == "failure":
             self.state.failed = True
         if step_id:

@@ -58,9 +58,12 @@ def job_argv(
     workspace: Path,
     scratch_dir: Path,
     name: str,
+    record: Path,
 ) -> tuple[str, ...]:
-    """Writes the job's spec next to the run's scripts; the argv that runs it."""
+    """Writes the job's spec next to the run's scripts; the argv that runs it. The job writes
+    how its steps ended to `record` (see `job_steps`)."""
     spec = job_spec(instance, variables=variables, secrets=secrets, workspace=workspace)
+    spec["record"] = str(record.absolute())
     scratch_dir.mkdir(parents=True, exist_ok=True)
     path = scratch_dir.absolute() / f"{name}.job.json"
     path.write_text(json.dumps(spec), encoding="utf-8")

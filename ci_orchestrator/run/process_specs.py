@@ -180,6 +180,7 @@ def _job_spec(
             workspace=context.workspace,
             scratch_dir=context.log_dir / "scripts",
             name=log_name(instance.id),
+            record=log_path(context, instance.id, attempt).with_suffix(".steps.json"),
         )
     except OSError as problem:
         argv, error = (), f"cannot write the job's steps: {problem.strerror or problem}"

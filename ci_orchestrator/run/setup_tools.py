@@ -20,7 +20,7 @@ import shutil
 import subprocess
 from pathlib import Path
 
-STATE = Path(".ci-orchestrator")
+from ci_orchestrator.run.stand_ins import STATE
 
 
 @dataclasses.dataclass(frozen=True, slots=True, kw_only=True)

@@ -160,6 +160,8 @@ def _cache_inputs(globs: tuple[str, ...] | None, *, first: bool) -> list[str]:
     """A job's `inputs:` (the first job's list named `&checkout`, the others' pointing at it)."""
     if globs is None:
         return ["    # not cached: no git working copy, whose files would be its inputs"]
+    if not globs:  # the working copy holds the workflow alone
+        return ["    cache: true  # taken from the cache when its definition and what it needs are unchanged"]
     if not first:
         return ["    inputs: *checkout"]
     return [

@@ -25,7 +25,12 @@ def tracked_files(root: Path) -> list[str] | None:
     paths; None when `root` is not in a git working copy (or git cannot be run)."""
     try:
         done = subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "."],
+            # The tool's own folder (runs, caches, the job's Pythons) is never an input.
+            [
+                *("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"),
+                "-x",
+                ".ci-orchestrator/",
+            ],
             cwd=root,
             capture_output=True,
             check=False,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from typing import TYPE_CHECKING
+from xml.etree import ElementTree
 
 from tests.helpers import run_cli
 
@@ -101,6 +102,20 @@ def test_a_workflow_runs_its_jobs_with_githubs_rules(tmp_path: Path) -> None:
     assert "output v=built-1" in build
     assert "not-after-a-failure" not in logs["fails"].split("==> Steps")[0].replace("echo not-after", "")
     assert "always-after-a-failure\n" in logs["fails"]
+    # Each step of a job is a test case of the job's suite, in the JUnit file and in run.json.
+    suites = {
+        suite.get("name"): suite
+        for suite in ElementTree.parse(work / ".ci-orchestrator" / "reports" / "junit.xml").getroot()
+    }
+    cases = [(case.get("name"), [child.tag for child in case]) for case in suites["fails"]]
+    assert cases == [
+        ("Run exit 1", ["failure"]),
+        ("Run echo not-after-a-failure", ["skipped"]),
+        ("Run echo always-after-a-failure", []),
+    ]
+    tests = {step["id"]: step["tests"] for step in record["steps"]}
+    assert tests["fails"]["failed"] == 1 and tests["fails"]["skipped"] == 1
+    assert tests["build (1)"]["total"] == 8 and tests["build (1)"]["failed"] == 0  # allowed failure
 
 
 def test_import_prints_a_playbook_that_validates(tmp_path: Path) -> None:

@@ -1,0 +1,66 @@
+"""A job's steps in the reports: the job's process writes how each of its steps ended to a file
+beside its log, and the run reads it back as the job instance's tests, so that each step has its
+own entry in the run's JUnit file (a test case in the job's suite), in run.json's test counts
+and failures, and in the summary, as the tests of a `junit:` file have.
+
+A step that failed makes a failed case (its reason the message), a skipped step a skipped one;
+a failure `continue-on-error` allows is a passed case whose message says so, as GitHub shows
+the step failed and the job going on.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import TYPE_CHECKING, Any
+
+from ci_orchestrator.results import TestCaseResult, TestOutcome, TestResults
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+    from pathlib import Path
+
+MAX_BYTES = 4 * 1024 * 1024  # a job of thousands of steps stays far below
+_OUTCOMES = {"success": TestOutcome.PASSED, "failure": TestOutcome.FAILED, "skipped": TestOutcome.SKIPPED}
+
+
+def write(path: Path, steps: Sequence[dict[str, Any]]) -> None:
+    """Each step's `title`, `outcome`, `conclusion`, `reason` and `seconds`, in the order run."""
+    path.write_text(json.dumps({"steps": list(steps)}), encoding="utf-8")
+
+
+def read(path: Path, instance_id: str) -> TestResults | None:
+    """The job's steps as test cases (class name: the job instance's id); None when the file is
+    missing or not what `write` writes (a job stopped before its end)."""
+    try:
+        with path.open("rb") as file:
+            data = json.loads(file.read(MAX_BYTES + 1) or b"null")
+        entries = data["steps"]
+        cases = [_case(entry, instance_id) for entry in entries]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    failures = tuple(case for case in cases if case.outcome is TestOutcome.FAILED)
+    skipped = sum(case.outcome is TestOutcome.SKIPPED for case in cases)
+    return TestResults(
+        total=len(cases),
+        passed=len(cases) - len(failures) - skipped,
+        failed=len(failures),
+        skipped=skipped,
+        failures=failures,
+        cases=tuple(cases),
+    )
+
+
+def _case(entry: Any, instance_id: str) -> TestCaseResult:
+    title, outcome, conclusion = str(entry["title"]), str(entry["outcome"]), str(entry["conclusion"])
+    seconds = float(entry.get("seconds", 0.0))
+    reason = str(entry.get("reason", ""))
+    if outcome == "failure" and conclusion == "success":
+        outcome, reason = "success", reason or "failed, allowed by continue-on-error"
+    return TestCaseResult(
+        classname=instance_id,
+        name=title,
+        outcome=_OUTCOMES.get(outcome, TestOutcome.FAILED),
+        time=seconds if math.isfinite(seconds) and seconds >= 0 else 0.0,
+        message=reason,
+    )
