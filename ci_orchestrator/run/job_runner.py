@@ -144,7 +144,9 @@ class JobRun:
         )
         try:
             if not evaluation.evaluate_condition(step.get("if") or "", contexts, status):
-                return StepOutcome(title, "skipped", "skipped", reason="condition is false")
+                # As GitHub: a step with no `if:` is `if: success()`.
+                why = "a step before it failed" if not step.get("if") else "condition is false"
+                return StepOutcome(title, "skipped", "skipped", reason=why)
             env = {name: evaluation.interpolate(value, contexts) for name, value in step["env"].items()}
             contexts = contexts | {"env": contexts["env"] | env}
             allowed = step["continue-on-error"]

@@ -122,7 +122,8 @@ def set_up(action: str, wanted: str, *, path: str, workspace: Path, job: str) ->
     have = candidates(tool, path=path, wanted=wanted)
     fitting = [(version, program) for version, program in have if fits(version, wanted)]
     if not fitting:
-        shown = ", ".join(f"{version} ({program})" for version, program in have) or "none found"
+        versions = sorted({version for version, _ in have}, key=_numbers)
+        shown = ", ".join(versions) or "none found"
         raise ToolNotFoundError(f"wants version {wanted or 'any'}; this machine has {shown}")
     version, program = max(fitting, key=lambda pair: _numbers(pair[0]))
     outputs = {tool.version_key: version}

@@ -19,6 +19,8 @@ if TYPE_CHECKING:
 # GitHub's shell when a step names none (`bash` named is `bash --noprofile --norc -eo pipefail`).
 UNNAMED_SHELL = "bash -e {0}"
 _PLAIN = re.compile(r"[A-Za-z_./][A-Za-z0-9 _./@+-]*")
+_WHOLE_EXPRESSION = re.compile(r"\$\{\{((?:(?!\}\}).)*)\}\}", re.DOTALL)
+_MINUTES = "{0}m"
 _YAML_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "null", "y", "n", "~"})
 
 
@@ -196,10 +198,8 @@ def _job(job: Job, workflow: Workflow) -> Iterator[str]:
         yield f"{indent}# strategy.max-parallel: {job.max_parallel}  (an expression: not applied here)"
     if job.continue_on_error is not False:
         yield f"{indent}continue-on-error: {scalar(job.continue_on_error)}"
-    if isinstance(job.timeout_minutes, float):
-        yield f"{indent}timeout: {_minutes(job.timeout_minutes)}"
-    elif job.timeout_minutes is not None:
-        yield f"{indent}# timeout-minutes: {job.timeout_minutes}  (an expression: not applied here)"
+    if job.timeout_minutes is not None:
+        yield f"{indent}{_timeout(job.timeout_minutes)}"
     if job.env:
         yield from block("env", dict(job.env), indent)
     shell = job.shell or workflow.shell
@@ -246,8 +246,8 @@ def _step(step: WorkflowStep, indent: str) -> Iterator[str]:
         lines.append(f"if: {scalar(step.condition)}")
     if step.continue_on_error is not False:
         lines.append(f"continue-on-error: {scalar(step.continue_on_error)}")
-    if isinstance(step.timeout_minutes, float):
-        lines.append(f"timeout: {_minutes(step.timeout_minutes)}")
+    if step.timeout_minutes is not None:
+        lines.append(_timeout(step.timeout_minutes))
     for number, line in enumerate(lines):
         yield (f"{indent}- {line}" if number == 0 else f"{inner}{line}" if line else "")
 
@@ -265,6 +265,18 @@ def _uses_comment(uses: str) -> str:
     if uses.startswith("./"):
         return "  # a local action: a composite one runs its steps"
     return "  # not run here: skipped"
+
+
+def _timeout(minutes: float | str) -> str:
+    """`timeout-minutes` as a `timeout:` line: a duration, or an expression that gives one (the
+    expression language has no arithmetic: `format` makes `N` minutes `Nm`); a text that is more
+    than one expression as a comment."""
+    if isinstance(minutes, float):
+        return f"timeout: {_minutes(minutes)}"
+    whole = _WHOLE_EXPRESSION.fullmatch(minutes.strip())
+    if whole is None:
+        return f"# timeout-minutes: {minutes}  (not one expression: not applied here)"
+    return f"timeout: {scalar(f'${{{{ format({_MINUTES!r}, {whole.group(1).strip()}) }}}}')}"
 
 
 def _minutes(minutes: float) -> str:

@@ -312,3 +312,30 @@ def test_a_failed_combination_cancels_the_others_unless_fail_fast_is_false(tmp_p
     assert found["all (2)"][0] == "passed"
     stopped = next(step for step in record["steps"] if step["id"] == "test (2)")
     assert stopped["duration"] < 30  # stopped, not left to sleep its 30 seconds out
+
+
+TIMEOUTS = """\
+on: push
+jobs:
+  slow:
+    runs-on: ubuntu-latest
+    timeout-minutes: ${{ matrix.minutes }}
+    strategy:
+      matrix:
+        minutes: [0.1]
+    steps:
+      - run: echo first
+        timeout-minutes: ${{ fromJSON('0.02') }}
+      - run: sleep 60
+"""
+
+
+def test_timeout_minutes_given_by_an_expression_applies(tmp_path: Path) -> None:
+    (tmp_path / "t.yml").write_text(TIMEOUTS)
+    done = run_cli(tmp_path, "run", "t.yml")
+    assert done.returncode == 1, done.stderr
+    record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    (step,) = record["steps"]
+    assert (step["status"], step["reason"]) == ("timed-out", "timed out after 6s")
+    imported = run_cli(tmp_path, "import", "github-workflow", "t.yml").stdout
+    assert "timeout: \"${{ format('{0}m', fromJSON('0.02')) }}\"" in imported
