@@ -10,6 +10,7 @@ from ci_orchestrator.errors import UsageError
 from ci_orchestrator.playbook import lookup
 from ci_orchestrator.workflows.playbook_text import playbook_text
 from ci_orchestrator.workflows.reader import read_workflow
+from ci_orchestrator.workflows.reusable import inline_calls
 from ci_orchestrator.workflows.tracked import checkout_inputs
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ def import_text(workflow_path: str, choice: Selection) -> str:
     path = Path(workflow_path)
     if lookup.look(path).kind is not lookup.Kind.FILE:
         raise UsageError(f"{workflow_path}: no such file")
-    workflow = read_workflow(path)
+    workflow = inline_calls(read_workflow(path), root=Path.cwd())
     options = choice.workflow_options()
     known = {job.id for job in workflow.jobs}
     for job in options.jobs:

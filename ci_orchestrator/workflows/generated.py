@@ -12,6 +12,7 @@ from ci_orchestrator.errors import UsageError
 from ci_orchestrator.playbook.loader import find_playbook
 from ci_orchestrator.workflows.playbook_text import ImportOptions, playbook_text
 from ci_orchestrator.workflows.reader import is_workflow, read_workflow
+from ci_orchestrator.workflows.reusable import inline_calls
 from ci_orchestrator.workflows.tracked import checkout_inputs
 
 if TYPE_CHECKING:
@@ -23,7 +24,7 @@ GENERATED_DIR = ".ci-orchestrator/workflows"
 def workflow_playbook(path: Path, *, root: Path, options: ImportOptions) -> Path:
     """Reads and checks the workflow (PlaybookError, exit 2, where GitHub would refuse it), writes
     its playbook and returns the playbook's path."""
-    workflow = read_workflow(path)
+    workflow = inline_calls(read_workflow(path), root=root)
     unknown = [job for job in options.jobs if job not in {one.id for one in workflow.jobs}]
     if unknown:
         known = ", ".join(job.id for job in workflow.jobs)

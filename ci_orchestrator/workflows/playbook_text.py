@@ -181,7 +181,8 @@ def _job(job: Job, workflow: Workflow) -> Iterator[str]:
     if job.name:
         yield f"{indent}name: {scalar(job.name)}"
     for key, value in job.noted.items():
-        yield f"{indent}# {key}: {value}  (not applied here: the steps run on this machine)"
+        where = "" if key == "calls" else "  (not applied here: the steps run on this machine)"
+        yield f"{indent}# {key}: {value}{where}"
     if job.needs:
         yield f"{indent}needs: [{', '.join(job.needs)}]"
     if job.condition:

@@ -339,3 +339,70 @@ def test_timeout_minutes_given_by_an_expression_applies(tmp_path: Path) -> None:
     assert (step["status"], step["reason"]) == ("timed-out", "timed out after 6s")
     imported = run_cli(tmp_path, "import", "github-workflow", "t.yml").stdout
     assert "timeout: \"${{ format('{0}m', fromJSON('0.02')) }}\"" in imported
+
+
+CALLER = """\
+on: push
+jobs:
+  prepare:
+    runs-on: ubuntu-latest
+    outputs: {flavour: "${{ steps.f.outputs.flavour }}"}
+    steps:
+      - id: f
+        run: echo "flavour=mint" >> "$GITHUB_OUTPUT"
+  call:
+    needs: prepare
+    uses: ./.github/workflows/reused.yml
+    with:
+      who: ci-${{ needs.prepare.outputs.flavour }}
+      loud: true
+  after:
+    needs: call
+    runs-on: ubuntu-latest
+    steps:
+      - run: echo "called said ${{ needs.call.outputs.said }} (${{ needs.call.result }})"
+"""
+
+REUSED = """\
+on:
+  workflow_call:
+    inputs:
+      who: {type: string, required: true}
+      loud: {type: boolean, default: false}
+      greeting: {type: string, default: hello}
+    outputs:
+      said: {value: "${{ jobs.second.outputs.said }}"}
+jobs:
+  first:
+    runs-on: ubuntu-latest
+    outputs: {text: "${{ steps.t.outputs.text }}"}
+    steps:
+      - id: t
+        run: echo "text=${{ inputs.greeting }} ${{ inputs.who }}" >> "$GITHUB_OUTPUT"
+  second:
+    needs: first
+    runs-on: ubuntu-latest
+    outputs: {said: "${{ steps.s.outputs.said }}"}
+    steps:
+      - id: s
+        if: inputs.loud
+        run: echo "said=${{ needs.first.outputs.text }}!" >> "$GITHUB_OUTPUT"
+"""
+
+
+def test_a_reusable_workflow_of_the_repository_runs_as_its_jobs(tmp_path: Path) -> None:
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    (tmp_path / ".github" / "workflows" / "caller.yml").write_text(CALLER)
+    (tmp_path / ".github" / "workflows" / "reused.yml").write_text(REUSED)
+    done = run_cli(tmp_path, "run", ".github/workflows/caller.yml")
+    assert done.returncode == 0, done.stdout + done.stderr
+    record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    assert [step["id"] for step in record["steps"]] == [
+        "prepare",
+        "call_first",
+        "call_second",
+        "call",
+        "after",
+    ]
+    after = next(step for step in record["steps"] if step["id"] == "after")
+    assert "called said hello ci-mint! (success)\n" in (tmp_path / after["log"]).read_text()
