@@ -25,6 +25,9 @@ def validate_one(name: str | None, variables: Sequence[str] = ()) -> str:
     playbook, problems = loader.read_playbook(path)
     plan = checked_plan(playbook, problems, variables=parse_pairs(variables, option="--var"))
     steps, count = len(playbook.steps), len(plan.instances)
+    if path.parent == Path.cwd() / generated.GENERATED_DIR and name is not None:  # a workflow's
+        counted = f"{_counted(steps, 'job')}, {_counted(count, 'instance')}"
+        return f"{name}: valid ({counted}; playbook {playbook.path})"
     return f"{playbook.path}: valid ({_counted(steps, 'step')}, {_counted(count, 'instance')})"
 
 

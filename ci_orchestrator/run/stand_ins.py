@@ -33,6 +33,8 @@ def run_action(
     uses: str, inputs: dict[str, str], env: dict[str, str], job: JobRun, contexts: dict[str, Any]
 ) -> StepOutcome:
     workspace = job.state.workspace
+    if uses.startswith("./") and uses.endswith((".yml", ".yaml")):
+        return _outcome(uses, "skipped", f"a reusable workflow called with a strategy of its own: {uses}")
     if uses.startswith("./"):
         return _composite(uses, inputs, env, job, contexts)
     name, _, _ = uses.partition("@")

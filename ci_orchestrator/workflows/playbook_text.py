@@ -178,6 +178,14 @@ def _cache_inputs(globs: tuple[str, ...] | None, *, first: bool) -> list[str]:
 def _job(job: Job, workflow: Workflow) -> Iterator[str]:
     indent = "    "
     yield f"  - id: {job.id}"
+    if job.matrix is not None and "needs." in repr(job.matrix):
+        if job.needs:
+            yield f"{indent}needs: [{', '.join(job.needs)}]"
+        yield f"{indent}# strategy.matrix: made from another job's outputs, known only as the workflow runs"
+        yield f"{indent}if: false  # not run here"
+        yield f"{indent}steps:"
+        yield f'{indent}  - run: "true"'
+        return
     if job.name:
         yield f"{indent}name: {scalar(job.name)}"
     for key, value in job.noted.items():
