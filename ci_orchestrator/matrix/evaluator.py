@@ -266,9 +266,8 @@ class Expander:
         from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
 
         contexts: dict[str, Any] = {"matrix": combination, "vars": self.variables, "runner": self.runner}
-        reads_github = "github" in repr(
-            (step.env, step.run, step.name, step.working_directory, self.playbook.env)
-        )
+        texts = (step.env, step.run, step.name, step.working_directory, step.timeout, step.continue_on_error)
+        reads_github = "github" in repr((*texts, self.playbook.env))
         contexts |= workflow_contexts(self.variables, self.playbook.secrets, reads_github=reads_github)
         contexts |= later or {}
         deferred = False

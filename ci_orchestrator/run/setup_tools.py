@@ -173,25 +173,28 @@ def _environment(program: str, version: str, *, workspace: Path, job: str) -> Pa
         and (folder / "bin" / "python").exists()
     ):
         return folder
-    shutil.rmtree(folder, ignore_errors=True)
     folder.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        done = subprocess.run(
-            [program, "-m", "venv", str(folder)],
-            capture_output=True,
-            text=True,
-            errors="replace",
-            timeout=600,
-            check=False,
-            stdin=subprocess.DEVNULL,
-        )
-    except (OSError, subprocess.SubprocessError) as error:
-        raise ToolNotFoundError(f"{program} cannot make a virtual environment: {error}") from None
-    if done.returncode != 0:
-        last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
-        raise ToolNotFoundError(f"{program} -m venv failed: {last[0]}")
-    stamp.write_text(program, encoding="utf-8")
-    return folder
+    # A runner's Python has a current pip (`pip install --group`...): upgraded as the environment
+    # is made, or, offline, the interpreter's own.
+    for options in (["--upgrade-deps"], []):
+        shutil.rmtree(folder, ignore_errors=True)
+        try:
+            done = subprocess.run(
+                [program, "-m", "venv", *options, str(folder)],
+                capture_output=True,
+                text=True,
+                errors="replace",
+                timeout=600,
+                check=False,
+                stdin=subprocess.DEVNULL,
+            )
+        except (OSError, subprocess.SubprocessError) as error:
+            raise ToolNotFoundError(f"{program} cannot make a virtual environment: {error}") from None
+        if done.returncode == 0:
+            stamp.write_text(program, encoding="utf-8")
+            return folder
+    last = (done.stderr or done.stdout).strip().splitlines()[-1:] or ["no output"]
+    raise ToolNotFoundError(f"{program} -m venv failed: {last[0]}")
 
 
 def _version_of(path: str, option: str, pattern: str) -> str | None:
