@@ -1,5 +1,6 @@
-"""`actions/setup-python`, `setup-node`, `setup-go` and `setup-java` here: the newest tool of this
-machine that fits the version the step asks for, put first on the job's `PATH`.
+"""`actions/setup-python`, `setup-node`, `setup-go`, `setup-java` and `astral-sh/setup-uv` here:
+the newest tool of this machine that fits the version the step asks for, first on the job's
+`PATH`.
 
 Tools are looked for on the job's `PATH` and where version managers and runners keep them
 (pyenv, uv, nvm, a runner's tool cache). A Python is given to the job as a virtual environment
@@ -35,6 +36,11 @@ class Tool:
     pattern: str
     installs: tuple[str, ...] = ()
     path_output: str = ""
+    version_output: str = ""  # "": the version key
+
+    @property
+    def output(self) -> str:
+        return self.version_output or self.version_key
 
 
 def _home(*parts: str) -> str:
@@ -83,6 +89,16 @@ TOOLS = {
         installs=(f"{_environ('RUNNER_TOOL_CACHE', '/opt/hostedtoolcache')}/Java_*/*/*/bin/java",),
         path_output="path",
     ),
+    # astral-sh/setup-uv: the most used setup action after GitHub's own.
+    "setup-uv": Tool(
+        version_key="version",
+        programs=("uv",),
+        option="--version",
+        pattern=r"uv (\d+(?:\.\d+)*)",
+        installs=(_home(".local", "bin", "uv"), _home(".cargo", "bin", "uv")),
+        path_output="uv-path",
+        version_output="uv-version",
+    ),
 }
 _ANY_VERSION = frozenset({"", "latest", "stable", "lts/*", "node", "*", "x", "oldstable"})
 
@@ -126,7 +142,7 @@ def set_up(action: str, wanted: str, *, path: str, workspace: Path, job: str) ->
         shown = ", ".join(versions) or "none found"
         raise ToolNotFoundError(f"wants version {wanted or 'any'}; this machine has {shown}")
     version, program = max(fitting, key=lambda pair: _numbers(pair[0]))
-    outputs = {tool.version_key: version}
+    outputs = {tool.output: version}
     if action != "setup-python":
         if tool.path_output:
             outputs[tool.path_output] = program

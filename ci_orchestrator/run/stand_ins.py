@@ -44,6 +44,10 @@ def run_action(
         return _outcome(uses, "success", "stood in for: the working copy as it is")
     if owner_action.startswith("actions/") and action in _SETUP:
         return _setup(action, uses, inputs, job)
+    if owner_action == "astral-sh/setup-uv":
+        if inputs.get("python-version"):  # as setup-uv sets it: the Python uv's commands use
+            job.state.env["UV_PYTHON"] = inputs["python-version"]
+        return _setup("setup-uv", uses, inputs, job)
     if owner_action in ("actions/cache", "actions/cache/restore", "actions/cache/save"):
         return _cache(action, inputs, job, workspace)
     if owner_action == "actions/upload-artifact":

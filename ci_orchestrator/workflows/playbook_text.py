@@ -265,8 +265,9 @@ def _uses_comment(uses: str) -> str:
     name = uses.partition("@")[0].lower()
     if name == "actions/checkout":
         return "  # here: the working copy as it is"
-    if name in ("actions/setup-python", "actions/setup-node", "actions/setup-go", "actions/setup-java"):
-        return "  # here: the local tool when its version fits, else skipped"
+    setups = ("actions/setup-python", "actions/setup-node", "actions/setup-go", "actions/setup-java")
+    if name in (*setups, "astral-sh/setup-uv"):
+        return "  # here: the local tool when its version fits, else it fails"
     if name in ("actions/cache", "actions/cache/restore", "actions/cache/save"):
         return "  # here: a folder under .ci-orchestrator/actions-cache"
     if name in ("actions/upload-artifact", "actions/download-artifact"):

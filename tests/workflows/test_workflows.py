@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
 from typing import TYPE_CHECKING
 from xml.etree import ElementTree
 
-from tests.helpers import run_cli
+from tests.helpers import cli_environment, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -406,3 +407,40 @@ def test_a_reusable_workflow_of_the_repository_runs_as_its_jobs(tmp_path: Path) 
     ]
     after = next(step for step in record["steps"] if step["id"] == "after")
     assert "called said hello ci-mint! (success)\n" in (tmp_path / after["log"]).read_text()
+
+
+SETUP = """\
+on: push
+jobs:
+  tools:
+    runs-on: ubuntu-latest
+    steps:
+      - id: uv
+        uses: astral-sh/setup-uv@v6
+        with: {version: "0.5", python-version: "3.12"}
+      - run: |
+          test "$(uv --version)" = "uv 0.5.3"
+          test "$UV_PYTHON" = 3.12
+          echo "found ${{ steps.uv.outputs.uv-version }}"
+      - uses: actions/setup-node@v4
+        with: {node-version: "99"}
+      - run: echo never
+"""
+
+
+def test_setup_steps_take_the_fitting_tool_of_this_machine_or_fail_naming_what_there_is(
+    tmp_path: Path,
+) -> None:
+    tools = tmp_path / "tools"
+    tools.mkdir()
+    (tools / "uv").write_text("#!/bin/sh\necho 'uv 0.5.3'\n")
+    (tools / "uv").chmod(0o755)
+    (tmp_path / "setup.yml").write_text(SETUP)
+    env = cli_environment(tmp_path) | {"PATH": f"{tools}:{os.environ['PATH']}"}
+    done = run_cli(tmp_path, "run", "setup.yml", env=env)
+    assert done.returncode == 1, done.stderr
+    record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
+    log = (tmp_path / record["steps"][0]["log"]).read_text()
+    assert "found 0.5.3\n" in log
+    assert "actions/setup-node@v4 wants version 99; this machine has " in log
+    assert "skipped  Run echo never  (a step before it failed)" in log
