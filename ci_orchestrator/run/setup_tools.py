@@ -118,17 +118,38 @@ class ToolNotFoundError(Exception):
 
 def wanted_versions(action: str, inputs: dict[str, str], workspace: Path) -> list[str]:
     """The versions a setup step asks for: its version input (several: one a line or comma),
-    else the first word of its version file, else any."""
+    else what its version file says, else any."""
     key = TOOLS[action].version_key
     wanted = inputs.get(key, "").strip()
     version_file = inputs.get(f"{key}-file", "").strip()
     if not wanted and version_file:
         try:
-            words = (workspace / version_file).read_text(encoding="utf-8").split()
+            text = (workspace / version_file).read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             raise ToolNotFoundError(f"{key}-file {version_file!r} cannot be read") from None
-        wanted = words[0] if words else ""
+        return [_from_file(Path(version_file).name, text, tool=action.removeprefix("setup-"))]
     return [part.strip() for part in re.split(r"[\n,]", wanted) if part.strip()] or [""]
+
+
+def _from_file(name: str, text: str, *, tool: str) -> str:
+    """The version a version file asks for, as setup-python and setup-node read one:
+    `pyproject.toml`'s `requires-python` (its lower bound), `.tool-versions` (`python 3.12.1`),
+    else the file's first word (`.python-version`, `.nvmrc`)."""
+    if name == "pyproject.toml":
+        import tomllib
+
+        try:
+            project = tomllib.loads(text).get("project", {})
+        except tomllib.TOMLDecodeError:
+            raise ToolNotFoundError("pyproject.toml cannot be read as TOML") from None
+        requires = str(project.get("requires-python", "")) if isinstance(project, dict) else ""
+        bound = re.search(r"(>=|==|~=)\s*(\d+(?:\.\d+)*)", requires)
+        return (">=" if bound and bound.group(1) != "==" else "") + bound.group(2) if bound else ""
+    lines = [line.split() for line in text.splitlines() if line.strip() and not line.startswith("#")]
+    if name == ".tool-versions":
+        named = {"python": "python", "node": "nodejs", "go": "golang", "java": "java"}.get(tool, tool)
+        return next((words[1] for words in lines if len(words) > 1 and words[0] in (tool, named)), "")
+    return lines[0][0] if lines else ""
 
 
 def set_up(action: str, wanted: str, *, path: str, workspace: Path, job: str) -> Found:
