@@ -15,9 +15,9 @@ from typing import Annotated, Any
 import typer
 
 from ci_orchestrator import __version__
-from ci_orchestrator.commands.option_help import ARGUMENTS, OPTIONS
+from ci_orchestrator.commands.option_help import ARGUMENTS, COMMANDS, OPTIONS
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
-from ci_orchestrator.options import RunOptions, Selection, undecodable_argument
+from ci_orchestrator.options import RunOptions, Selection, command_line_selection, undecodable_argument
 from ci_orchestrator.output import workflow_commands
 
 
@@ -48,17 +48,18 @@ _APP_SETTINGS: dict[str, Any] = {
     "rich_markup_mode": None,
 }
 app = typer.Typer(**_APP_SETTINGS)
+
 report_app = typer.Typer(help="Work with run records.", no_args_is_help=True)
 cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
 config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
 export_app = typer.Typer(help="Export the playbook for other systems.", no_args_is_help=True)
-server_app = typer.Typer(help="See or stop this user's run servers.", no_args_is_help=True)
+server_app = typer.Typer(help="See or stop run servers (ci-orchestrator kept loaded).", no_args_is_help=True)
 import_app = typer.Typer(help="Turn other systems' CI files into playbooks.", no_args_is_help=True)
-app.add_typer(import_app, name="import")
 app.add_typer(report_app, name="report")
 app.add_typer(cache_app, name="cache")
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
 app.add_typer(server_app, name="server")
 
 
@@ -89,12 +90,10 @@ TimeoutOpt = Annotated[str | None, _option("--timeout")]
 JunitOpt = Annotated[str | None, _option("--junit")]
 SummaryOpt = Annotated[str | None, _option("--summary")]
 JsonOpt = Annotated[str | None, _option("--json")]
-EventOpt = Annotated[str | None, _option("--event")]
-InputOpt = Annotated[list[str] | None, _option("--input")]
-SecretOpt = Annotated[list[str] | None, _option("--secret")]
+OutputOpt = Annotated[str | None, _option("--output")]
 
 
-@app.command()
+@app.command(help=COMMANDS["run"])
 def run(
     playbook: PlaybookArg = None,
     concurrency: ConcurrencyOpt = None,
@@ -113,23 +112,18 @@ def run(
     junit: JunitOpt = None,
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
-    output: Annotated[str | None, _option("--output")] = None,
+    output: OutputOpt = None,
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     baseline: Annotated[str | None, _option("--baseline")] = None,
-    event: EventOpt = None,
-    input: InputOpt = None,
-    secret: SecretOpt = None,
+    event: Annotated[str | None, _option("--event")] = None,
+    input: Annotated[list[str] | None, _option("--input")] = None,
+    secret: Annotated[list[str] | None, _option("--secret")] = None,
 ) -> None:
-    """Run the playbook (or a GitHub workflow's jobs: --select JOB runs one and what it needs).
-
-    \b
-    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json); logs: .ci-orchestrator/logs/
-    """
     from ci_orchestrator import pipeline
 
-    selection = Selection.of(playbook, select, only, matrix, var, shard, profile, config)
-    selection = replace(selection, event=event, inputs=(*(input or ()),), secrets=(*(secret or ()),))
+    selection = command_line_selection(playbook, select, only, matrix, var, shard, profile, config)
+    selection = replace(selection, event=event, inputs=tuple(input or ()), secrets=tuple(secret or ()))
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -171,7 +165,7 @@ def plan(
     """Show what `run` would do; run nothing."""
     from ci_orchestrator import pipeline
 
-    selection = Selection.of(playbook, select, only, matrix, var, shard, profile, config)
+    selection = command_line_selection(playbook, select, only, matrix, var, shard, profile, config)
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -182,10 +176,8 @@ def plan(
     typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
 
 
-@app.command(name="list")
+@app.command(name="list", help=COMMANDS["list"])
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
-    """The steps and groups: id, number, name, stage, tags, parallel mode, needs, matrix, inputs,
-    continue-on-error."""
     from ci_orchestrator.commands import listing
 
     typer.echo(listing.list_text(Selection(playbook=playbook, profile=profile, config=config)))
@@ -210,18 +202,13 @@ def validate(
     raise typer.Exit(EXIT_USAGE if failures else 0)
 
 
-@report_app.command("merge")
+@report_app.command("merge", help=COMMANDS["report merge"])
 def report_merge(
     records: Annotated[list[Path], _argument("records")],
     junit: JunitOpt = None,
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
 ) -> None:
-    """Merge run records (from shards) into one JUnit file, one summary and one record.
-
-    \b
-    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)
-    """
     from ci_orchestrator import pipeline
 
     raise typer.Exit(pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path)))
@@ -277,8 +264,9 @@ def cache_prune(
     """Evict least recently used entries until the cache fits."""
     from ci_orchestrator.commands import cache_upkeep
 
-    choice = Selection(profile=profile, config=config)
-    typer.echo(cache_upkeep.cache_prune(cache_dir, max_size, choice=choice))
+    typer.echo(
+        cache_upkeep.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config))
+    )
 
 
 @cache_app.command("explain")
@@ -293,27 +281,17 @@ def cache_explain(
     """Why a step would run, or be taken from the cache."""
     from ci_orchestrator.commands import cache_upkeep
 
-    if len(args) > 2:
-        typer.echo("ci-orchestrator: cache explain takes [PLAYBOOK] STEP", err=True)
-        raise typer.Exit(EXIT_USAGE)
-    playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
-    choice = Selection(
-        playbook=playbook,
-        matrix=tuple(matrix or ()),
-        variables=tuple(var or ()),
-        profile=profile,
-        config=config,
+    selection = Selection(
+        matrix=tuple(matrix or ()), variables=tuple(var or ()), profile=profile, config=config
     )
-    typer.echo(cache_upkeep.cache_explain(choice, step, cache_dir))
+    typer.echo(cache_upkeep.cache_explain_words(args, selection, cache_dir))
 
 
-@app.command()
+@app.command(help=COMMANDS["history"])
 def history(
     args: Annotated[list[str] | None, _argument("history")] = None,
     limit: Annotated[int | None, _option("--limit")] = None,
 ) -> None:
-    """Past runs and their steps, from the local run database; `import` and `export` carry it
-    between machines (a CI cache)."""
     from ci_orchestrator.commands import history_view
 
     typer.echo(history_view.history_words(args or [], limit))
@@ -332,16 +310,32 @@ def config_get(
     typer.echo(config_view.config_get(key, profile=profile, config=config, value_only=value))
 
 
-@app.command()
+@app.command(help=COMMANDS["repro"])
 def repro(
     record: Annotated[Path, _argument("record")],
     instance: Annotated[str | None, _argument("instance")] = None,
     concurrency: ConcurrencyOpt = None,
+    no_cache: Annotated[bool, _option("--no-cache", key="repro --no-cache")] = False,
+    cache_dir: CacheDirOpt = None,
+    junit: JunitOpt = None,
+    summary: SummaryOpt = None,
+    json_path: JsonOpt = None,
+    output: OutputOpt = None,
 ) -> None:
-    """Rerun here the failed instances of a recorded run, with its playbook, matrix values and variables."""
-    from ci_orchestrator import pipeline
+    from ci_orchestrator.commands import repro as reproducing
 
-    raise typer.Exit(pipeline.repro(record, instance, RunOptions(concurrency=concurrency)))
+    options = RunOptions(
+        concurrency=concurrency,
+        no_cache=no_cache,
+        cache_dir=cache_dir,
+        junit=junit,
+        summary=summary,
+        json=json_path,
+        output=output,
+    )
+    done = reproducing.repro(record, instance, options)
+    typer.echo(done.where)
+    raise typer.Exit(done.code)
 
 
 @export_app.command("github-workflow")
@@ -359,42 +353,35 @@ def export_github_workflow(
 def import_github_workflow(
     workflow: Annotated[str, _argument("workflow")],
     job: Annotated[list[str] | None, _option("--job")] = None,
-    event: EventOpt = None,
-    input: InputOpt = None,
-    secret: SecretOpt = None,
+    event: Annotated[str | None, _option("--event")] = None,
+    input: Annotated[list[str] | None, _option("--input")] = None,
+    secret: Annotated[list[str] | None, _option("--secret")] = None,
 ) -> None:
     """Print a playbook that runs a GitHub workflow's jobs here."""
     from ci_orchestrator.commands import workflow_import
 
-    choice = Selection(
-        event=event, inputs=(*(input or ()),), secrets=(*(secret or ()),), jobs=(*(job or ()),)
-    )
-    typer.echo(workflow_import.import_text(workflow, choice), nl=False)
+    typer.echo(workflow_import.import_text(workflow, job, event, input, secret), nl=False)
 
 
-@export_app.command("playbook-digest")
+@export_app.command("playbook-digest", help=COMMANDS["export playbook-digest"])
 def export_playbook_digest(playbook: PlaybookArg = None) -> None:
-    """Print the SHA-256 of the playbook's file, found as `run` finds it: a key for another system's
-    cache of the steps' results (the action's actions/cache key)."""
     from ci_orchestrator.commands import playbook_digest
 
     typer.echo(playbook_digest.playbook_digest(Selection(playbook=playbook)))
 
 
-@server_app.command("status")
+@server_app.command("status", help=COMMANDS["server status"])
 def server_status() -> None:
-    """List this user's run servers: each keeps ci-orchestrator loaded for commands run like this one."""
     from ci_orchestrator.server import control
 
     typer.echo(control.status_text())
 
 
-@server_app.command("stop")
-def server_stop() -> None:
-    """Stop this user's run servers (each once the commands it runs are done)."""
+@server_app.command("stop", help=COMMANDS["server stop"])
+def server_stop(every: Annotated[bool, _option("--all", key="server stop --all")] = False) -> None:
     from ci_orchestrator.server import control
 
-    typer.echo(control.stop_all())
+    typer.echo(control.stop_servers(every=every))
 
 
 def _version(value: bool) -> None:
@@ -443,6 +430,4 @@ def _click_command(name: str | None) -> Any:
 
 
 def _command_name(info: typer.models.CommandInfo) -> str | None:
-    if info.name:
-        return info.name
-    return info.callback.__name__.replace("_", "-") if info.callback else None
+    return info.name or (info.callback.__name__.replace("_", "-") if info.callback else None)

@@ -46,30 +46,6 @@ class Selection:
     secrets: tuple[str, ...] = ()
     jobs: tuple[str, ...] = ()
 
-    @classmethod
-    def of(
-        cls,
-        playbook: str | None,
-        select: list[str] | None,
-        only: bool,
-        matrix: list[str] | None,
-        variables: list[str] | None,
-        shard: str | None,
-        profile: str | None,
-        config: str | None,
-    ) -> Selection:
-        """The selection of `run` and `plan`, from their options as the command line gives them."""
-        return cls(
-            playbook=playbook,
-            select=",".join(select) if select else None,
-            only=only,
-            matrix=tuple(matrix or ()),
-            variables=tuple(variables or ()),
-            shard=shard,
-            profile=profile,
-            config=config,
-        )
-
     def workflow_options(self) -> ImportOptions:
         """How a GitHub workflow it names becomes a playbook: its event, inputs, secrets, jobs."""
         from ci_orchestrator.workflows.playbook_text import ImportOptions
@@ -94,6 +70,30 @@ class RunOptions:
     json: str | None = None
     output: str | None = None
     baseline: str | None = None  # `--baseline`: a run.json, `auto` (None) or `none`
+    fresh: tuple[str, ...] = ()  # instance ids never taken from the cache (those `repro` reruns)
+
+
+def command_line_selection(
+    playbook: str | None,
+    select: Sequence[str] | None,
+    only: bool,
+    matrix: Sequence[str] | None,
+    variables: Sequence[str] | None,
+    shard: str | None,
+    profile: str | None,
+    config: str | None,
+) -> Selection:
+    """The selection that `run` and `plan` options give (`--select` may be given more than once)."""
+    return Selection(
+        playbook=playbook,
+        select=",".join(select) if select else None,
+        only=only,
+        matrix=tuple(matrix or ()),
+        variables=tuple(variables or ()),
+        shard=shard,
+        profile=profile,
+        config=config,
+    )
 
 
 def not_unicode(texts: Iterable[str]) -> str | None:

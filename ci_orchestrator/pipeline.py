@@ -23,7 +23,6 @@ from ci_orchestrator.options import (
     default_timeout,
     fail_fast,
     new_run_id,
-    not_unicode,
     output_mode,
     parse_pairs,
     report_files,
@@ -261,6 +260,7 @@ def open_cache(options: RunOptions, config: Settings, *, root: Path) -> StepCach
         size_limit=config.cache_size,
         read=not options.force,
         write=True,
+        fresh=frozenset(options.fresh),
     )
 
 
@@ -366,42 +366,3 @@ def regular_file(path: Path) -> Path:
     if kind in (lookup.Kind.FOLDER, lookup.Kind.OTHER):
         raise UsageError(f"{path}: not a regular file")
     return path
-
-
-def repro(record: Path, instance: str | None, options: RunOptions) -> int:
-    """Rerun here the failed instances of a recorded run (or the one named), as they ran."""
-    from ci_orchestrator.reporters.run_record import read_run_record
-
-    recorded = read_run_record(regular_file(record))
-    # A record is untrusted input: JSON escapes can spell text that no report or script can hold.
-    texts = [recorded.playbook_path or "", *(step.id for step in recorded.steps)]
-    texts += [text for key, value in recorded.vars.items() for text in (key, value)]
-    texts += [text for key, values in recorded.matrix_filters.items() for text in (key, *values)]
-    shown = not_unicode(texts)
-    if shown is not None:
-        raise UsageError(f"{record}: '{shown}' is not valid Unicode text")
-    failed = [step.id for step in recorded.steps if step.status.is_failure]
-    if instance is None:
-        wanted = failed
-        if not wanted:
-            raise UsageError(f"{record}: nothing failed in run {recorded.run_id}")
-    elif instance in {step.id for step in recorded.steps}:
-        wanted = [instance]
-    else:
-        of_step = [step.id for step in recorded.steps if step.step == instance]
-        if not of_step:
-            raise UsageError(f"{record}: no instance or step {instance!r} in this run")
-        wanted = [id_ for id_ in of_step if id_ in failed]
-        if not wanted:
-            raise UsageError(f"{record}: no instance of step {instance!r} failed in run {recorded.run_id}")
-    selection = Selection(
-        playbook=recorded.playbook_path,
-        # Taken as they are written: an id may hold what a selector reads as syntax (`[`, `*`, `,`).
-        instances=tuple(wanted),
-        # The run's own --matrix values: one that replaced an axis's values made these instances.
-        matrix=tuple(f"{key}={','.join(values)}" for key, values in recorded.matrix_filters.items()),
-        variables=tuple(f"{key}={value}" for key, value in recorded.vars.items()),
-    )
-    # Every failure named is to be seen again: one failing first must not skip the others.
-    fail_fast = False if options.fail_fast is None else options.fail_fast
-    return run(selection, dataclasses.replace(options, no_cache=True, fail_fast=fail_fast))

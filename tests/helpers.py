@@ -5,6 +5,7 @@ as the scheduler hands them to reporters, and the command line as a user runs it
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 import re
 import signal
@@ -192,6 +193,16 @@ def run_cli(
     )
 
 
+def repro_record(work: Path, done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
+    """The run record a `repro` wrote, found where its last line of output says."""
+    found = re.search(
+        r"^reports of this repro: (\S+)/ \(junit\.xml, summary\.md, run\.json\)$", done.stdout, re.M
+    )
+    assert found, done.stdout
+    loaded: dict[str, Any] = json.loads((work / found[1] / "run.json").read_text(encoding="utf-8"))
+    return loaded
+
+
 def start_cli(
     work: Path,
     *args: str,
@@ -210,18 +221,22 @@ def start_cli(
 
 
 def listed_steps(output: str) -> dict[str, dict[str, str]]:
-    """The steps table of `list` (the lines after its title, up to a blank line): each row by
-    id, each cell by its column's header, cut where the header's columns start."""
-    header, *rows = output.splitlines()[1:]
+    """The steps table of `list` (the lines after its title, up to a blank line): each row by id."""
+    return {row["ID"]: row for row in table_rows(output.splitlines()[1:])}
+
+
+def table_rows(lines: list[str]) -> list[dict[str, str]]:
+    """A printed table (its header line, then rows up to a blank line): each cell by its column's
+    header, cut where the header's columns start."""
+    header, *rows = lines
     rows = rows[: rows.index("")] if "" in rows else rows
     starts = [match.start() for match in re.finditer(r"\S+", header)]
     bounds = list(zip(starts, [*starts[1:], None], strict=True))
     names = [header[start:end].strip() for start, end in bounds]
-    table = [
+    return [
         {name: row[start:end].strip() for name, (start, end) in zip(names, bounds, strict=True)}
         for row in rows
     ]
-    return {row["ID"]: row for row in table}
 
 
 T0 = datetime(2026, 11, 25, 10, 0, 0, 123456, tzinfo=UTC)

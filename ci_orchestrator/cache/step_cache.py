@@ -54,13 +54,17 @@ class StepCache:
     """Keys, lookups, stores and restores of step results under one cache directory.
 
     Open it with `StepCache.open`. `read=False` (`--force`) never finds a stored result but
-    still stores new ones. Problems are said as warnings (`notices`); none stops a run.
+    still stores new ones; nor do the instances in `fresh` (those `repro` reruns, while what they
+    need may come from the cache). Problems are said as warnings (`notices`); none stops a run.
     """
 
-    def __init__(self, stores: CacheStores, *, workspace: Path, read: bool) -> None:
+    def __init__(
+        self, stores: CacheStores, *, workspace: Path, read: bool, fresh: frozenset[str] = frozenset()
+    ) -> None:
         self.directory = stores.directory
         self.workspace = Path(os.path.realpath(workspace))
         self.read = read
+        self.fresh = fresh
         self.write = stores.write
         self._stores = stores
         self._memo: dict[str, FileRecord] | None = None  # this workspace's file digests, read once
@@ -77,10 +81,11 @@ class StepCache:
         size_limit: int = DEFAULT_SIZE_LIMIT,
         read: bool = True,
         write: bool = True,
+        fresh: frozenset[str] = frozenset(),
     ) -> StepCache:
         """The cache in `directory` (created if needed); off, with a warning, when it cannot be used."""
         stores = CacheStores.open(Path(directory), write=write, size_limit=size_limit)
-        return cls(stores, workspace=workspace, read=read)
+        return cls(stores, workspace=workspace, read=read, fresh=fresh)
 
     @property
     def enabled(self) -> bool:
@@ -235,7 +240,7 @@ class StepCache:
         return entry
 
     def _stored(self, key: CacheKey) -> CacheEntry | None:
-        if not self.read or not self.enabled or key.untrusted:
+        if not self.read or not self.enabled or key.untrusted or key.instance_id in self.fresh:
             return None
         try:
             data = self._stores.entry(key.digest)
@@ -395,6 +400,8 @@ class StepCache:
             return [f"{key.untrusted}: neither taken from the cache nor stored until it matches one"]
         if not self.read:
             return ["the cache is not read (--force)"]
+        if instance.id in self.fresh:
+            return ["rerun as it failed: never taken from the cache"]
         if self.lookup(key) is not None:
             return []
         stored = self._stores.get(_last_key(instance))

@@ -3,6 +3,7 @@ step would run or be taken from it (explain)."""
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 from contextlib import contextmanager
 from pathlib import Path
@@ -120,6 +121,14 @@ def cache_prune(cache_dir: str | None, max_size: str | None, *, choice: Selectio
 
 def _entries(count: int) -> str:
     return f"{count} entry" if count == 1 else f"{count} entries"
+
+
+def cache_explain_words(args: list[str], selection: Selection, cache_dir: str | None) -> str:
+    """`cache explain [PLAYBOOK] STEP`, with the other options in `selection`."""
+    if len(args) > 2:
+        raise UsageError("cache explain takes [PLAYBOOK] STEP")
+    playbook, step = (None, args[0]) if len(args) == 1 else (args[0], args[1])
+    return cache_explain(dataclasses.replace(selection, playbook=playbook), step, cache_dir)
 
 
 def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> str:

@@ -31,6 +31,12 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--dry-run": (None, "Show the plan; run nothing."),
     "--no-cache": (None, "Neither read nor write the cache."),
     "plan --no-cache": (None, "Do not look at the cache."),
+    "server stop --all": (None, "Stop every run server of this user, not only this context's."),
+    "repro --no-cache": (
+        None,
+        "Neither read nor write the cache: what the instances need runs too (by default it may"
+        " come from the cache; the instances rerun always run).",
+    ),
     "--force": (None, "Run every step even if cached, and refresh the cache."),
     "--cache-dir": (
         "DIR",
@@ -47,7 +53,9 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--json": ("PATH", "JSON run record (default: run.json in the reports folder)."),
     "--output": (
         "grouped|stream|quiet",
-        "How step output reaches the console (default: the settings' output, else grouped).",
+        "How step output reaches the console: grouped (each step's whole log as it ends), stream"
+        " (lines as they come), quiet (a line per step, and the end of a failed step's log)."
+        " Default: the settings' output, else grouped under GitHub Actions, quiet elsewhere.",
     ),
     "--profile": ("NAME", "Settings profile (default: ci under CI, when the settings have one)."),
     "--config": ("PATH", "Settings file to read instead of the working directory's."),
@@ -94,6 +102,48 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "base": ("BASE.json", "The baseline run record."),
     "head": ("HEAD.json", "The run record to compare (default: the last run's)."),
     "comment record": ("RUN.json", "The run record to report (default: the last run's)."),
-    "instance": ("INSTANCE", "One instance id (default: every failed one)."),
+    "instance": (
+        "INSTANCE|STEP",
+        "An instance id, or a step id for its failed instances (default: every failed instance).",
+    ),
     "workflow": ("WORKFLOW.yml", "A GitHub workflow file (.github/workflows/NAME.yml)."),
+}
+
+# command -> its help, where it says more than a line (the others' is their docstring in cli.py).
+# `\b` keeps click from rewrapping the lines after it.
+COMMANDS: dict[str, str] = {
+    "run": (
+        "Run the playbook (or a GitHub workflow's jobs: --select JOB runs one and what it needs).\n\n"
+        "\b\nReports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)\n"
+        "Step logs: .ci-orchestrator/logs/RUN_ID/"
+    ),
+    "report merge": (
+        "Merge run records (from shards) into one JUnit file, one summary and one record.\n\n"
+        "\b\nReports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)"
+    ),
+    "repro": (
+        "Rerun here the failed instances of a recorded run (or the one named, or a step's failed "
+        "ones), with its playbook, matrix values and variables; what they need may come from the cache.\n\n"
+        "\b\nReports: .ci-orchestrator/reports/repro/RUN_ID/ (RUN_ID: the record's; never the record read)"
+    ),
+    "list": (
+        "The steps and groups: id, number, name, stage, tags, parallel mode, needs, matrix, inputs, "
+        "continue-on-error."
+    ),
+    "history": (
+        "Past runs and their steps, from the local run database; `import` and `export` carry it "
+        "between machines (a CI cache)."
+    ),
+    "export playbook-digest": (
+        "Print the SHA-256 of the playbook's file, found as `run` finds it: a key for another system's "
+        "cache of the steps' results (the action's actions/cache key)."
+    ),
+    "server status": (
+        "List this user's run servers (each keeps ci-orchestrator loaded for commands started in "
+        "its context): pid, version, idle time, the directory of its code; this context's first."
+    ),
+    "server stop": (
+        "Stop this context's run server (the one commands started here use), once the commands it "
+        "runs are done; with --all, every run server of this user."
+    ),
 }

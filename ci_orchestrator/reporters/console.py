@@ -1,6 +1,11 @@
 """The console view of a run: step output grouped, streamed or shown only on failure, a live
 progress view on a terminal, and a closing summary.
 
+Quiet (the mode outside GitHub Actions) gives a line for each step that ends and the log of a
+failed one, its last `FAILURE_LINES` lines where no group folds it: what a reader needs of a
+failing test run is its end (the failures, the short summary), not the dots before them. Every
+log is whole in its file, which the last lines name.
+
 Everything goes to one stream (stdout by default): progress lines, step logs and GitHub workflow
 commands stay in the order they happened, and the runner reads workflow commands from stdout.
 Secret values are masked in every line written, and the values steps announce with
@@ -40,7 +45,7 @@ from ci_orchestrator.reporters.console_text import (
 )
 from ci_orchestrator.reporters.console_writer import ConsoleWriter, may_block, write_out
 from ci_orchestrator.reporters.live import LiveView, Progress
-from ci_orchestrator.reporters.logs import PIECE, read_tail, text_pieces
+from ci_orchestrator.reporters.logs import PIECE, log_end, read_tail, text_pieces
 from ci_orchestrator.results import Status
 
 if TYPE_CHECKING:
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     from ci_orchestrator.results import RunResult, StepResult
 
 _ANNOTATION_LINES = 10
+FAILURE_LINES = 500  # of a failed step's log, shown in quiet mode outside GitHub Actions
 _STYLES = {
     Status.PASSED: "green",
     Status.CACHED: "cyan",
@@ -65,9 +71,10 @@ class ConsoleReporter:
     """A `RunObserver` that shows a run on a text stream.
 
     On a terminal (and not under CI) a live view shows the running steps; elsewhere each start
-    and finish is one line. Under GitHub Actions logs are folded in `::group::` and failures
-    annotated. `secrets` are masked from the first event; `RunResult.secrets` from the summary on:
-    in what steps print and in our own lines that name an instance (a matrix value may be one).
+    (but in quiet mode) and finish is one line. Under GitHub Actions logs are folded in
+    `::group::` and failures annotated. `secrets` are masked from the first event;
+    `RunResult.secrets` from the summary on: in what steps print and in our own lines that name
+    an instance (a matrix value may be one).
     """
 
     def __init__(
@@ -89,7 +96,7 @@ class ConsoleReporter:
         if live is None:
             in_ci = ci.under_ci(env)
             dumb = env.get("TERM") == "dumb"  # cannot redraw: plain lines say more
-            live = self._stream.isatty() and not (in_ci or dumb) and mode is not OutputMode.QUIET
+            live = self._stream.isatty() and not (in_ci or dumb)
         self._live = live
         # Off a terminal, a console that may read slowly (a pipe) is written on a thread of its
         # own: a stalled reader must not hold up the step loop and its timeouts.
@@ -124,7 +131,7 @@ class ConsoleReporter:
                 self._commands(self._github.add_masks(self._secrets))
             if self._live:
                 self._view = LiveView(self._stream, self._progress)
-            elif self._mode is not OutputMode.QUIET:
+            else:
                 self._line(f"{playbook}: {total} step{'s' * (total != 1)} (run {run_id})")
             self._flush()
 
@@ -168,12 +175,8 @@ class ConsoleReporter:
             else:
                 cached = result.status is Status.CACHED
                 if (ran and self._mode is OutputMode.QUIET) or cached:
-                    # Not shown, but what it asked of GitHub is done: its masks hide its secrets
-                    # (a cached step's too: what it made, restored, may be printed again).
-                    for piece in text_pieces(result.log, self._holds):
-                        self._echo(piece, show=False, masks_only=cached)
-                if self._mode is not OutputMode.QUIET:
-                    self._finish_line(result)
+                    self._unshown(result.log, masks_only=cached)
+                self._finish_line(result)
             if self._github and result.status.is_failure:
                 self._annotate(result, self._github)
             if self._github and result.tests is not None:
@@ -216,14 +219,29 @@ class ConsoleReporter:
         text = mask(finish_text(result), self._secrets if secrets is None else secrets)
         self._line(prefix + text, style=_STYLES[result.status])
 
+    def _unshown(self, log: str | None, *, masks_only: bool = False) -> None:
+        """A log not shown, but what it asked of GitHub is done: its masks hide its secrets (a
+        cached step's too: what it made, restored, may be printed again)."""
+        for piece in text_pieces(log, self._holds):
+            self._echo(piece, show=False, masks_only=masks_only)
+
     def _finish_with_log(self, result: StepResult) -> None:
         pieces = text_pieces(result.log, self._holds)
+        left_out = 0
+        if self._mode is OutputMode.QUIET and self._github is None:  # no group folds it: its end
+            end, left_out = log_end(result.log, lines=FAILURE_LINES)
+            if left_out:
+                self._unshown(result.log)
+                pieces = iter((end,))
         first = next(pieces, "")
         if not first:
             self._finish_line(result)
             return
         if self._github is None:
             self._finish_line(result)
+            if left_out:
+                where = f"{left_out:,} earlier line{'s' * (left_out != 1)} in {result.log}"
+                self._line(mask(f"{'':<9} ... the last {FAILURE_LINES} lines ({where}):", self._secrets))
         else:
             self._commands(self._github.group(mask(finish_text(result), self._secrets)))
         last = first
@@ -306,11 +324,13 @@ class ConsoleReporter:
             tail = mask(read_tail(step.log, lines=self._tail_lines), secrets)
             if tail:
                 self._guarded([f"      {line}" for line in tail.splitlines()])
-        if self._mode is not OutputMode.QUIET:
-            self._line("")
-            for line in group_lines(result.steps):
-                self._line(mask(line, secrets))
-            self._line(count_line(result))
+        self._line("")
+        for line in group_lines(result.steps):
+            self._line(mask(line, secrets))
+        self._line(count_line(result))
+        logs = [step.log for step in result.steps if step.log]
+        if self._mode is OutputMode.QUIET and logs:  # where the logs not shown are
+            self._line(mask(f"step logs: {logs[0].rpartition('/')[0]}/", secrets))
         self._line(mask(result_line(result), secrets), style="bold green" if result else "bold red")
 
     def _guarded(self, lines: list[str]) -> None:

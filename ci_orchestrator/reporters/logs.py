@@ -46,6 +46,36 @@ def read_tail(path: Path | str | None, *, lines: int = 50, max_bytes: int = 64 *
     return "\n".join(kept)
 
 
+def log_end(path: Path | str | None, *, lines: int, max_bytes: int = 1024 * 1024) -> tuple[str, int]:
+    """The last `lines` lines of a log file (ended by LF, read from at most its last `max_bytes`
+    bytes), and how many lines come before them: (whole text, 0) for a log that short. A missing
+    or unreadable file gives ("", 0)."""
+    if path is None:
+        return "", 0
+    try:
+        with Path(path).open("rb") as file:
+            size = file.seek(0, 2)
+            start = max(0, size - max_bytes)
+            file.seek(start)
+            data = file.read(max_bytes)
+            cut = len(data) - data.endswith(b"\n")
+            for _ in range(lines):
+                cut = data.rfind(b"\n", 0, cut)
+                if cut < 0:
+                    break
+            if cut < 0 and start > 0:  # a long line at the read's start: from its first end on
+                cut = data.find(b"\n")
+            cut = 0 if cut < 0 and start == 0 else cut + 1
+            file.seek(0)
+            before, left = 0, start + cut
+            while left > 0 and (chunk := file.read(min(PIECE * 16, left))):
+                before += chunk.count(b"\n")
+                left -= len(chunk)
+    except OSError:
+        return "", 0
+    return data[cut:].decode("utf-8", errors="replace"), before
+
+
 def _from_line_start(data: bytes) -> bytes:
     """A chunk cut from the middle of a file, from its first whole line on."""
     newline = data.find(b"\n")

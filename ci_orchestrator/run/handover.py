@@ -8,6 +8,9 @@ for first, so a step always overrides what it waited for). Of a step with a matr
 whose own matrix agrees with some of its instances on every key they share receives from those
 only (`test (3.12)` from `build (3.12)`); any other receives from all of them, and each output
 is the one the last instance in matrix order set.
+
+The values a run masks grow as it goes: a name of `secrets` set by a GITHUB_ENV, or an `env`
+entry that reads what a step handed on, is hidden from then on.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ci_orchestrator.output.masking import mask_values
 from ci_orchestrator.results import Status
 from ci_orchestrator.run.file_commands import added_paths
 
@@ -53,19 +57,27 @@ NOTHING = Received()
 class Handover:
     """Follows what ended instances hand on in one run of `plan`."""
 
-    def __init__(self, plan: Plan) -> None:
+    def __init__(self, plan: Plan, *, masks: tuple[str, ...] = ()) -> None:
         self.plan = plan
         self.position = {node: index for index, node in enumerate(plan.order)}
         self.handing: set[str] = set()  # instances that ended with outputs, env or path
+        self.masks = masks  # every value to hide so far (see the module's docstring)
 
     def ended(self, result: StepResult) -> None:
         if result.files:
             self.handing.add(result.id)
+            self.hide(result.files.env)
+
+    def hide(self, env: Mapping[str, str]) -> None:
+        """Hides from now on the values `env` gives names of `secrets`."""
+        secret = [value for name, value in env.items() if name in self.plan.playbook.secrets]
+        if any(value not in self.masks for value in secret):
+            self.masks = mask_values([*self.masks, *secret])
 
     def received(self, instance: Instance, results: Mapping[str, StepResult]) -> Received:
         """What `instance` receives once every instance it waits for has ended."""
         # A job's steps may read `needs` (evaluated in the job's process, as each starts).
-        reads = instance.deferred or instance.condition is not None or bool(instance.step.steps)
+        reads = instance.deferred or _may_read_later(instance.condition) or bool(instance.step.steps)
         if not reads and not self.handing:
             return NOTHING
         by_step: dict[str, list[str]] = {}
@@ -93,6 +105,13 @@ class Handover:
             return bool(shared) and all(own[key] == theirs[key] for key in shared)
 
         return [node for node in nodes if agrees(node)] or list(nodes)
+
+
+def _may_read_later(condition: str | None) -> bool:
+    """Whether an `if:` may read `steps` or `needs` (its text names one): else its contexts are
+    not built, a cost each instance with a condition would pay."""
+    folded = condition.casefold() if condition else ""
+    return "steps" in folded or "needs" in folded
 
 
 def contexts(steps: Sequence[Sequence[StepResult]]) -> dict[str, Any]:

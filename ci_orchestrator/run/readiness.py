@@ -64,7 +64,7 @@ def resolved(
             files=files,
         )
     except ExpressionError as error:
-        return NotRun(Status.FAILED, f"cannot be evaluated: {error.problems[0].message}")
+        return NotRun(Status.FAILED, f"its expressions cannot be evaluated: {error.problems[0].message}")
 
 
 def workspace_hash(workspace: Path, patterns: Sequence[str]) -> str:

@@ -20,7 +20,6 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
-from ci_orchestrator.output.masking import mask_values
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import graph
 from ci_orchestrator.results import Status, StepResult
@@ -90,11 +89,10 @@ class _Run:
                 self.successors[before].append(node)
         self.results: dict[str, StepResult] = {}
         self.policy = FailurePolicy(plan, fail_fast=limits.fail_fast)
-        self.handover = Handover(plan)
+        self.handover = Handover(plan, masks=context.secrets)
         self.instances = dict(plan.by_id)  # each as the run resolved it once it became ready
         self.folders = StepFolders()  # the processes' own GITHUB_OUTPUT, GITHUB_ENV, ... files
         self.files: dict[str, dict[str, str]] = {}  # id -> the files of its running process
-        self.masks = context.secrets  # and the values a GITHUB_ENV gave a name of `secrets`
         self.keys: dict[str, CacheKey | None] = {}  # every instance's key made so far (cache.key_in_plan)
         self.cacheable: dict[str, CacheKey] = {}  # the keys of the cacheable instances that ran
         self.ready: list[tuple[int, float, int, str]] = []
@@ -178,6 +176,8 @@ class _Run:
             self.finish(step_result(instance, found.status, reason=found.reason, log_dir=self.log_dir_shown))
             return
         instance = self.instances[node] = found
+        if instance is not self.plan.by_id[node]:  # its env may hold what was handed on
+            self.handover.hide(instance.env)
         if self.try_cache(instance):
             return
         exclusive = instance.step.allow_parallel is False
@@ -263,8 +263,8 @@ class _Run:
             base_env=self.base_env,
             files=files,
         )
-        if problem is not None or self.masks != self.context.secrets:
-            spec = dataclasses.replace(spec, error=problem or spec.error, masks=self.masks)
+        if problem is not None or self.handover.masks != self.context.secrets:
+            spec = dataclasses.replace(spec, error=problem or spec.error, masks=self.handover.masks)
         self.running[instance.id] = (utcnow(), attempt, spec.log_path)
         self.untold.append((instance.id, attempt))
         supervisor.start(spec)
@@ -338,9 +338,6 @@ class _Run:
         self.untold.append(result)
         self.policy.ended(result)
         self.handover.ended(result)
-        secret = [value for name, value in result.files.env.items() if name in self.plan.playbook.secrets]
-        if secret:  # hidden from then on: in the output of the steps after it and in every report
-            self.masks = mask_values([*self.masks, *secret])
         for after in self.successors[result.id]:
             self.waiting[after] -= 1
             if self.waiting[after] == 0:
@@ -382,7 +379,7 @@ class _Run:
             slots=self.slots,
             started=self.started,
             interrupted_by=self.policy.interrupted_by,
-            secrets=self.masks,
+            secrets=self.handover.masks,
         )
 
 

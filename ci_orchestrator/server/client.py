@@ -179,7 +179,9 @@ def _say(message: str) -> None:
 
 def _start_server(folder: str, key: str) -> None:
     """A server for `key`, started in the background unless one is starting already (it holds
-    its lock from the start) or could not be started in this process's context before."""
+    its lock from the start) or could not be started in this process's context before. On a
+    terminal, the client that starts it says so, and how to stop it: a process of the user's
+    that stays is never a surprise (once a server, since only the starting client says it)."""
     lock_path = os.path.join(folder, f"{key}.lock")
     if os.path.exists(os.path.join(folder, f"{key}.refused")):
         return
@@ -197,7 +199,7 @@ def _start_server(folder: str, key: str) -> None:
     null = os.devnull
     actions = [(os.POSIX_SPAWN_OPEN, fd, null, os.O_RDWR, 0) for fd in (0, 1, 2)]
     try:
-        os.posix_spawn(
+        pid = os.posix_spawn(
             sys.executable,
             [sys.executable, *_interpreter_options(), "-c", boot],
             os.environ,
@@ -206,6 +208,14 @@ def _start_server(folder: str, key: str) -> None:
         )
     except OSError:
         return
+    if os.isatty(2):
+        minutes = runtime.IDLE_SECONDS // 60
+        _say(
+            f"started a run server (pid {pid}) that keeps ci-orchestrator loaded, so that the next"
+            f" commands here start faster; it ends after {minutes} idle minutes\n"
+            "ci-orchestrator: `ci-orchestrator server stop` stops it, `ci-orchestrator server status`"
+            f" lists them, {runtime.SETTING}=off starts none"
+        )
 
 
 def _interpreter_options() -> list[str]:

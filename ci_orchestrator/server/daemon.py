@@ -19,6 +19,7 @@ import pkgutil
 import selectors
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, cast
@@ -194,7 +195,6 @@ class _Server:
             connection, _ = self.listener.accept()
         except OSError:  # gone before it was taken, or out of descriptors: that client runs alone
             return
-        self.last_work = time.monotonic()
         credentials = connection.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, 12)
         if int.from_bytes(credentials[4:8], "little") != os.getuid():
             connection.close()
@@ -226,6 +226,10 @@ class _Server:
         self.asking.remove(asking)
         self.selector.unregister(asking.channel.sock)
         kind = request.get("kind") if isinstance(request, dict) else None
+        if kind == "status":
+            self._tell_status(asking.channel)
+        elif kind == "run":  # the only work: a look at the server, or a word, lets it idle on
+            self.last_work = time.monotonic()
         if kind == "run" and self._as_client(
             asking.pid, lambda: self._start(cast("RunRequest", request), asking.channel)
         ):
@@ -233,6 +237,19 @@ class _Server:
         if kind == "stop":
             self._note(signal.SIGTERM, None)
         asking.channel.sock.close()
+
+    def _tell_status(self, channel: Channel) -> None:
+        """`server status`: what this server is, and how long it has had nothing to do."""
+        with contextlib.suppress(OSError):
+            channel.send(
+                {
+                    "version": ci_orchestrator.__version__,
+                    "python": sys.version.split()[0],
+                    "directory": identity.PACKAGE,
+                    "running": len(self.workers),
+                    "idle": 0.0 if self.workers else time.monotonic() - self.last_work,
+                }
+            )
 
     def _as_client(self, pid: int, fork: Callable[[], None]) -> bool:
         """`fork()` with this process's I/O priority (`ionice`) the client's, for the worker to

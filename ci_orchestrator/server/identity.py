@@ -23,7 +23,8 @@ import sys
 # The C modules under `hashlib` and `socket`: their Python wrappers cost every command 3-6 ms.
 from _blake2 import blake2b
 
-_PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PACKAGE = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+"""The folder of this package's code: a server's, as `server status` shows it."""
 
 # Read by the interpreter or a library as it starts (locale and stream encodings, typer's output).
 _STARTUP_ENV = ("PYTHON", "LANG", "LC_", "TYPER", "_TYPER", "TERMINAL_WIDTH")
@@ -102,7 +103,7 @@ def _code() -> list[str]:
     """This package's files, each with its size and time of change, and what each entry of the
     module path offers to import (see `_offered`)."""
     parts = []
-    for folder, dirs, files in os.walk(_PACKAGE):
+    for folder, dirs, files in os.walk(PACKAGE):
         dirs.sort()
         for name in sorted(files):
             if name.endswith(".py"):

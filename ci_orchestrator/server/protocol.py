@@ -1,7 +1,8 @@
 """How a client and a run server talk over a Unix socket: messages of plain data (`marshal`'d,
 each after its length), the first of each side carrying file descriptors.
 
-The client sends `run` (what the worker is to take on) or `stop`. The server forks a worker,
+The client sends `run` (what the worker is to take on), `stop`, or `status` (answered with what
+the server is: version, code directory, commands running, idle time). The server forks a worker,
 which waits, and answers `run` with the worker's pid and two descriptors: a pidfd, to signal it,
 and one end of a socket pair whose other end the worker waits on. There the client sends `go`
 with its standard streams, and the worker begins; or it closes it, and the worker ends having

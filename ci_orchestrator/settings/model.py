@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 from ci_orchestrator import cpus
 from ci_orchestrator.errors import UsageError, did_you_mean
-from ci_orchestrator.output.mode import OutputMode
+from ci_orchestrator.output.mode import OutputMode, default_mode
 from ci_orchestrator.playbook import terms
 from ci_orchestrator.playbook.model import Execution
 from ci_orchestrator.settings import checks
@@ -145,7 +145,7 @@ class Settings:
     @property
     def output(self) -> OutputMode:
         value = self.values["output"].value
-        return value if isinstance(value, OutputMode) else OutputMode.GROUPED
+        return value if isinstance(value, OutputMode) else default_mode()
 
     @property
     def allow_parallel(self) -> bool:
@@ -187,7 +187,7 @@ KEYS: dict[str, tuple[Callable[[object], Any], SettingValue]] = {
     "cache-size": (checks.size, DEFAULT_CACHE_SIZE),
     "cache-dir": (checks.folder, DEFAULT_CACHE_DIR),
     "fail-fast": (checks.boolean, True),
-    "output": (checks.choice(OutputMode), OutputMode.GROUPED),
+    "output": (checks.choice(OutputMode), None),  # `default_mode`: it depends on the CI
     "allow-parallel": (checks.boolean, True),
 }
 # What a setting no level gives means.

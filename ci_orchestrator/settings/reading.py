@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from ci_orchestrator import ci
 from ci_orchestrator.errors import Location, PlaybookError, Problem, UsageError, did_you_mean
+from ci_orchestrator.output.mode import default_mode, default_origin
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.playbook import lookup
 from ci_orchestrator.settings import checks
@@ -61,6 +62,7 @@ def read_settings(
     chosen = _choose_profile(profile, profiles, environ, reader.name if reader else None)
 
     values = {key: Setting(key=key, value=default, origin="default") for key, (_, default) in KEYS.items()}
+    values["output"] = Setting(key="output", value=default_mode(environ), origin=default_origin(environ))
     step_defaults: list[StepDefaults] = []
     for prefix in [(), ("profile", chosen)] if chosen else [()]:
         level_values, level_defaults = levels.get(prefix, ({}, []))

@@ -21,16 +21,21 @@ if TYPE_CHECKING:
 GENERATED_DIR = ".ci-orchestrator/workflows"
 
 
-def workflow_playbook(path: Path, *, root: Path, options: ImportOptions) -> Path:
-    """Reads and checks the workflow (PlaybookError, exit 2, where GitHub would refuse it), writes
-    its playbook and returns the playbook's path."""
+def workflow_text(path: Path, *, root: Path, options: ImportOptions) -> str:
+    """Reads and checks the workflow (PlaybookError, exit 2, where GitHub would refuse it) and
+    the reusable workflows it calls; the text of its playbook, run in `root`."""
     workflow = inline_calls(read_workflow(path), root=root)
     unknown = [job for job in options.jobs if job not in {one.id for one in workflow.jobs}]
     if unknown:
         known = ", ".join(job.id for job in workflow.jobs)
         raise UsageError(f"--job {unknown[0]}: no such job in {workflow.path} (jobs: {known})")
     options = dataclasses.replace(options, cache_inputs=checkout_inputs(root, path))
-    text = playbook_text(workflow, options)
+    return playbook_text(workflow, options)
+
+
+def workflow_playbook(path: Path, *, root: Path, options: ImportOptions) -> Path:
+    """The workflow's playbook written where runs find it again (see `workflow_text`); its path."""
+    text = workflow_text(path, root=root, options=options)
     target = root / GENERATED_DIR / f"{path.stem}.yml"
     target.parent.mkdir(parents=True, exist_ok=True)
     if not target.is_file() or target.read_text(encoding="utf-8") != text:

@@ -356,3 +356,32 @@ def test_a_symlink_in_the_cache_folder_is_not_followed(
     assert len(said) == 1 and "unusable" in said[0], result.stderr
     assert list(other.iterdir()) == []
     assert victim.read_text() == "precious\n"
+
+
+@pytest.mark.parametrize(
+    "step_files",
+    [
+        {"outputs": {}, "env": {"NODE_OPTIONS": "--require /tmp/evil.js"}, "path": [], "summary": ""},
+        {"outputs": {}, "env": {"LD_PRELOAD\u0000": "x"}, "path": [], "summary": ""},
+        {"outputs": {"v": 1}, "env": {}, "path": [], "summary": ""},
+        {"outputs": {}, "env": {}, "path": [""], "summary": ""},
+        {"outputs": {}, "env": {}, "path": [], "summary": "x" * (1024 * 1024 + 1)},
+        "not an object",
+    ],
+    ids=["refused-name", "nul", "not-text", "empty-folder", "oversized", "not-an-object"],
+)
+def test_what_a_step_handed_on_is_checked_as_reading_its_files_checks_it(
+    project: Path, cache_dir: Path, step_files: object
+) -> None:
+    """A stored result gives back a step's outputs and environment: one that a step's files
+    could not have given (a name GitHub refuses, a NUL, a value that is not text, past the
+    limits) is not served."""
+    digest = warm(project)
+    with database(cache_dir, "index") as db:
+        (value,) = db.execute("SELECT value FROM Cache WHERE key = ?", ("entry:" + digest,)).fetchone()
+        entry = json.loads(value)
+        assert entry["step_files"] == {"outputs": {}, "env": {}, "path": [], "summary": ""}
+        entry["step_files"] = step_files
+        db.execute("UPDATE Cache SET value = ? WHERE key = ?", (json.dumps(entry), "entry:" + digest))
+    run()
+    assert_gen_ran_again()

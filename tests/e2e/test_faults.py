@@ -378,7 +378,9 @@ def test_a_console_that_stops_reading_does_not_hold_up_timeouts(workdir: Path) -
     # The console is a pipe nobody reads for a while: 2 MB of log does not fit in it.
     read_fd, write_fd = os.pipe()
     name = playbook(workdir, "stalled", STALLED)
-    process = start_cli(workdir, "run", name, "--no-cache", stdout=write_fd, stderr=subprocess.DEVNULL)
+    process = start_cli(
+        workdir, "run", name, "--no-cache", "--output", "grouped", stdout=write_fd, stderr=subprocess.DEVNULL
+    )
     os.close(write_fd)
     time.sleep(12)  # nobody reads
     with os.fdopen(read_fd, "rb") as console:

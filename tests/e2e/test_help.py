@@ -97,7 +97,7 @@ def test_plan_help_lists_its_formats(workdir: Path) -> None:
         (("validate",), "validate [OPTIONS] [PLAYBOOK...]"),
         # typer shows a required argument in { }.
         (("report", "merge"), "report merge [OPTIONS] {RUN.json...}"),
-        (("repro",), "repro [OPTIONS] {RUN.json} [INSTANCE]"),
+        (("repro",), "repro [OPTIONS] {RUN.json} [INSTANCE|STEP]"),
         (("cache", "explain"), "cache explain [OPTIONS] [PLAYBOOK] STEP"),
         (("config", "get"), "config get [OPTIONS] {KEY}"),
         (("history",), "history [OPTIONS] [show RUN_ID|import FILE|export FILE]"),

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from tests.helpers import cli_environment, run_cli
+from tests.helpers import cli_environment, repro_record, run_cli
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -171,7 +171,7 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
 
     rerun = run_cli(laptop, "repro", "downloads/run.json")
     assert rerun.returncode == 1, rerun.stderr
-    steps = {step["id"]: step for step in record(laptop)["steps"]}
+    steps = {step["id"]: step for step in repro_record(laptop, rerun)["steps"]}
     # The failed instances, and what they need (the build), nothing else.
     assert set(steps) == {"build", "test (3.12, linux)", "lint"}
     assert steps["test (3.12, linux)"]["status"] == "failed"
@@ -179,11 +179,11 @@ def test_repro_reruns_the_failed_instances_with_their_matrix_values_and_variable
     assert steps["test (3.12, linux)"]["matrix"] == {"py": "3.12", "os": "linux"}
     log = (laptop / steps["test (3.12, linux)"]["log"]).read_text(encoding="utf-8")
     assert "mode strict py 3.12 on linux" in log  # the recorded --var, not the playbook default
-    assert record(laptop)["vars"] == {"mode": "strict"}
+    assert repro_record(laptop, rerun)["vars"] == {"mode": "strict"}
 
     one = run_cli(laptop, "repro", "downloads/run.json", "lint")
     assert one.returncode == 1, one.stderr
-    assert [step["id"] for step in record(laptop)["steps"]] == ["lint"]
+    assert [step["id"] for step in repro_record(laptop, one)["steps"]] == ["lint"]
 
 
 def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path) -> None:
@@ -206,7 +206,7 @@ def test_repro_repeats_a_matrix_value_the_playbook_does_not_list(tmp_path: Path)
 
     again = run_cli(work, "repro", "ci.json", "test (3.13, linux)")
     assert again.returncode == 0, again.stderr
-    steps = {step["id"]: step for step in record(work)["steps"]}
+    steps = {step["id"]: step for step in repro_record(work, again)["steps"]}
     assert set(steps) == {"build", "test (3.13, linux)"}
     assert steps["test (3.13, linux)"]["matrix"] == {"py": "3.13", "os": "linux"}
 
@@ -223,7 +223,7 @@ def test_repro_of_a_passing_instance_passes_and_unknown_ones_are_refused(tmp_pat
 
     one = run_cli(work, "repro", "passed.json", "test (3.11, linux)")
     assert one.returncode == 0, one.stderr
-    assert {step["id"] for step in record(work)["steps"]} == {"build", "test (3.11, linux)"}
+    assert {step["id"] for step in repro_record(work, one)["steps"]} == {"build", "test (3.11, linux)"}
 
     unknown = run_cli(work, "repro", "passed.json", "test (3.13, linux)")
     assert unknown.returncode == 2
@@ -262,7 +262,7 @@ def test_repro_reruns_exactly_the_failed_ids_that_hold_wildcard_characters(tmp_p
 
     again = run_cli(work, "repro", "ci.json")
     assert again.returncode == 1, again.stderr
-    steps = {step["id"]: step for step in record(work)["steps"]}
+    steps = {step["id"]: step for step in repro_record(work, again)["steps"]}
     # Each failed instance, and none of those its id would match as a wildcard (`.t`, `x`, `ab`).
     assert set(steps) == FAILING_EXTRAS
     for instance, step in steps.items():
@@ -271,7 +271,7 @@ def test_repro_reruns_exactly_the_failed_ids_that_hold_wildcard_characters(tmp_p
 
     one = run_cli(work, "repro", "ci.json", "test ([xy])")
     assert one.returncode == 1, one.stderr
-    assert [step["id"] for step in record(work)["steps"]] == ["test ([xy])"]
+    assert [step["id"] for step in repro_record(work, one)["steps"]] == ["test ([xy])"]
 
 
 def test_repro_of_a_step_reruns_its_failed_instances(tmp_path: Path) -> None:
@@ -282,11 +282,112 @@ def test_repro_of_a_step_reruns_its_failed_instances(tmp_path: Path) -> None:
 
     again = run_cli(work, "repro", "ci.json", "test")
     assert again.returncode == 1, again.stderr
-    assert {step["id"] for step in record(work)["steps"]} == FAILING_EXTRAS
+    assert {step["id"] for step in repro_record(work, again)["steps"]} == FAILING_EXTRAS
 
     passed = run_cli(work, "repro", "ci.json", "other")
     assert passed.returncode == 2
     assert "no instance of step 'other' failed" in passed.stderr
+    listed = "'test (.[test])', 'test ([xy])', 'test (a*)', 'test (b?)', 'test (c,d)'"
+    assert f"; failed: {listed}" in passed.stderr
     unknown = run_cli(work, "repro", "ci.json", "nothing-like-it")
     assert unknown.returncode == 2
     assert "no instance or step 'nothing-like-it' in this run" in unknown.stderr
+
+
+CACHED_SETUP = """\
+name: setup
+steps:
+  - id: venv
+    inputs: [requirements.txt]
+    outputs: [venv/**]
+    run: |
+      echo run >> venv.runs
+      mkdir -p venv && cp requirements.txt venv/installed.txt
+  - id: test
+    needs: [venv]
+    inputs: [requirements.txt]
+    run: |
+      echo run >> test.runs
+      test -f venv/installed.txt
+      [ ! -e broken ]
+"""
+
+
+def runs(work: Path, step: str) -> int:
+    """How many times `step` ran: each run adds a line to its file."""
+    path = work / f"{step}.runs"
+    return len(path.read_text().splitlines()) if path.exists() else 0
+
+
+def test_repro_takes_what_the_failures_need_from_the_cache_and_reruns_the_failures_fresh(
+    tmp_path: Path,
+) -> None:
+    work = project(tmp_path, CACHED_SETUP)
+    (work / "requirements.txt").write_text("pytest\n")
+    assert run_cli(work, "run").returncode == 0  # both stored in the cache
+    assert (runs(work, "venv"), runs(work, "test")) == (1, 1)
+    (work / "broken").touch()  # not an input: the test's cached success still matches its key
+    failed = run_cli(work, "run", "--select", "test", "--only", "--force")
+    assert failed.returncode == 1
+    assert (runs(work, "venv"), runs(work, "test")) == (1, 2)
+    (work / "ci.json").write_bytes((work / ".ci-orchestrator/reports/run.json").read_bytes())
+
+    again = run_cli(work, "repro", "ci.json")
+    assert again.returncode == 1, again.stderr
+    # The setup it needs comes from the cache; the failure itself runs, its stored success unused.
+    assert (runs(work, "venv"), runs(work, "test")) == (1, 3)
+    statuses = {step["id"]: step["status"] for step in repro_record(work, again)["steps"]}
+    assert statuses == {"venv": "cached", "test": "failed"}
+    assert (work / "venv" / "installed.txt").read_text() == "pytest\n"
+
+    uncached = run_cli(work, "repro", "ci.json", "--no-cache")
+    assert uncached.returncode == 1, uncached.stderr
+    assert (runs(work, "venv"), runs(work, "test")) == (2, 4)
+
+    (work / "broken").unlink()
+    fixed = run_cli(work, "repro", "ci.json")
+    assert fixed.returncode == 0, fixed.stderr
+    assert (runs(work, "venv"), runs(work, "test")) == (2, 5)
+
+
+def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast").returncode == 1
+    own = work / ".ci-orchestrator/reports/run.json"
+    written = own.read_bytes()
+    run_id = json.loads(written)["run_id"]
+
+    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json")
+    assert again.returncode == 1, again.stderr
+    assert own.read_bytes() == written
+    folder = f".ci-orchestrator/reports/repro/{run_id}"
+    assert f"reports of this repro: {folder}/ (junit.xml, summary.md, run.json)" in again.stdout
+    rerun = repro_record(work, again)
+    assert rerun["run_id"] != run_id
+    assert {path.name for path in (work / folder).iterdir()} == {"junit.xml", "summary.md", "run.json"}
+
+    # The repro's own record reproduces in turn, into a folder of its own.
+    twice = run_cli(work, "repro", f"{folder}/run.json", "lint")
+    assert twice.returncode == 1, twice.stderr
+    assert repro_record(work, twice)["steps"][0]["id"] == "lint"
+    assert f".ci-orchestrator/reports/repro/{rerun['run_id']}/" in twice.stdout
+
+    history = run_cli(work, "history").stdout
+    for option in ("--json", "--junit", "--summary"):
+        refused = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", option, str(own))
+        assert refused.returncode == 2
+        assert "the record repro reads, which it never overwrites" in refused.stderr
+        assert own.read_bytes() == written
+    assert run_cli(work, "history").stdout == history  # nothing ran
+
+
+def test_repro_of_a_misspelt_id_suggests_one(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast").returncode == 1
+    (work / "ci.json").write_bytes((work / ".ci-orchestrator/reports/run.json").read_bytes())
+    for asked, suggested in (("tset", "test"), ("test (3.12,linux)", "test (3.12, linux)")):
+        done = run_cli(work, "repro", "ci.json", asked)
+        assert done.returncode == 2
+        assert f"no instance or step {asked!r} in this run (did you mean {suggested!r}?)" in done.stderr
+    far = run_cli(work, "repro", "ci.json", "nothing-like-it")
+    assert "; failed: 'test (3.12, linux)', 'lint'" in far.stderr

@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from tests.helpers import REPO, cli_environment, run_cli
+from tests.helpers import REPO, cli_environment, repro_record, run_cli
 
 PLAYBOOK = """\
 name: ci
@@ -121,7 +121,7 @@ def test_a_failure_reproduces_on_a_laptop_from_the_documented_artifact(tmp_path:
     for command in commands:
         rerun = run_cli(laptop, *shlex.split(command)[1:])
         assert rerun.returncode == 1, (command, rerun.stderr)
-        record = json.loads((laptop / ".ci-orchestrator" / "reports" / "run.json").read_text())
+        record = repro_record(laptop, rerun)
         statuses = {step["id"]: step["status"] for step in record["steps"]}
         assert statuses == {"build": "passed", "test (3.12)": "failed"}, command
         rerun_log = laptop / record["steps"][1]["log"]

@@ -292,7 +292,11 @@ def test_config_get_under_ci_reports_the_ci_profile_and_its_line(
         "fail-fast = false  (profile ci, ci-orchestrator.toml:8)"
     )
     assert invoke("config", "get", "timeout").output.strip() == "timeout = 1800.0  (ci-orchestrator.toml:4)"
-    assert invoke("config", "get", "output").output.strip() == "output = grouped  (default)"
+    assert invoke("config", "get", "output").output.strip() == "output = quiet  (default)"
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
+    assert (
+        invoke("config", "get", "output").output.strip() == "output = grouped  (default under GitHub Actions)"
+    )
     unknown = invoke("config", "get", "concurency")
     assert unknown.exit_code == 2
     assert "did you mean 'concurrency'" in unknown.output
@@ -730,4 +734,11 @@ def test_example_playbook_runs_from_a_real_process(tmp_path: Path) -> None:
     done = run_cli(tmp_path, "run", "scripts", env=cli_environment())
     assert done.returncode == 0, done.stdout + done.stderr
     assert "group nightly: 2 completed, 2 successful, 0 failed" in done.stdout
-    assert "report --format markdown --verbose" in done.stdout
+    # Off a terminal, a passing step is one line; what it printed is in its log.
+    assert "report --format markdown --verbose" not in done.stdout
+    record = json.loads((tmp_path / ".ci-orchestrator/reports/run.json").read_text(encoding="utf-8"))
+    logs = "".join((tmp_path / step["log"]).read_text(encoding="utf-8") for step in record["steps"])
+    assert "report --format markdown --verbose" in logs
+    assert len([line for line in done.stdout.splitlines() if line.startswith("passed ")]) == len(
+        record["steps"]
+    )

@@ -13,6 +13,8 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import platform
+import pty
 import re
 import select
 import shutil
@@ -30,6 +32,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
+from ci_orchestrator import __version__
 from ci_orchestrator.server.client import ANSWER_SECONDS
 from ci_orchestrator.server.runtime import at_socket
 from tests.helpers import (
@@ -39,6 +42,7 @@ from tests.helpers import (
     early_sigterms,
     entry_points,
     start_cli,
+    table_rows,
 )
 
 if TYPE_CHECKING:
@@ -226,7 +230,11 @@ class Servers:
         return env
 
     def start(
-        self, *args: str, env: dict[str, str] | None = None, launcher: tuple[str, ...] = ()
+        self,
+        *args: str,
+        env: dict[str, str] | None = None,
+        launcher: tuple[str, ...] = (),
+        stderr: int = subprocess.PIPE,
     ) -> subprocess.Popen[str]:
         for name in ("parent", "grandparent", "step.pid"):
             (self.work / name).unlink(missing_ok=True)
@@ -236,7 +244,7 @@ class Servers:
             env=self.env() if env is None else env,
             launcher=launcher,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=stderr,
             text=True,
             errors="replace",
         )
@@ -342,6 +350,8 @@ def package(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def servers(workdir: Path, tmp_path: Path, package: Path) -> Iterator[Servers]:
     runtime = tmp_path / "runtime"
     runtime.mkdir(mode=0o700)
+    # What the steps print on the console too: the tests compare it with and without a server.
+    (workdir / "ci-orchestrator.toml").write_text('output = "grouped"\n')
     found = Servers(work=workdir, runtime=runtime, package=package)
     yield found
     for process in found.started:
@@ -821,7 +831,7 @@ def test_a_stopped_server_removes_its_socket_and_the_next_command_starts_a_new_o
         os.kill(pid, signal.SIGTERM)
     else:
         stop = servers.run("server", "stop")
-        assert (stop.code, stop.out) == (0, "stopped 1 run server\n")
+        assert (stop.code, stop.out) == (0, f"stopped the run server of this context (pid {pid})\n")
     wait_for(lambda: not sock.exists(), "the socket to go")
     wait_gone(pid, "the server")
 
@@ -895,6 +905,123 @@ def test_a_runtime_folder_deeper_than_a_socket_address_holds_works(servers: Serv
     assert servers.run("run", "p.yml").server == pid
     os.kill(pid, signal.SIGTERM)
     wait_for(lambda: not sock.exists(), "the socket to go")
+
+
+# What a user sees of servers: a word when one starts, `server status` and `server stop`.
+
+
+def on_terminal(servers: Servers, *args: str, env: dict[str, str] | None = None) -> tuple[int, str]:
+    """`args` run with stderr on a terminal (stdout a pipe): the exit code and what stderr showed."""
+    master, slave = pty.openpty()
+    try:
+        process = servers.start(*args, env=env, stderr=slave)
+    finally:
+        os.close(slave)
+    shown = b""
+    with contextlib.suppress(OSError):  # EIO once no process holds the terminal any more
+        while chunk := os.read(master, 4096):
+            shown += chunk
+    os.close(master)
+    process.communicate(timeout=120)
+    return process.returncode, shown.decode("utf-8", "replace").replace("\r\n", "\n")
+
+
+def test_a_server_start_is_said_once_on_a_terminal_with_how_to_stop_it(servers: Servers) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    code, said = on_terminal(servers, "run", "p.yml")
+    assert code == 0
+    (sock,) = servers.wait_for_sockets(1)
+    pid = listening_pid(sock)
+    assert f"ci-orchestrator: started a run server (pid {pid})" in said
+    assert "after 30 idle minutes" in said
+    assert "`ci-orchestrator server stop` stops it" in said
+    assert "CI_ORCHESTRATOR_SERVER=off starts none" in said
+    for _ in range(2):  # served: nothing started, nothing said
+        code, said = on_terminal(servers, "run", "p.yml")
+        assert code == 0
+        assert "run server" not in said
+    assert servers.run("run", "p.yml").server == pid
+
+    assert servers.run("server", "stop").code == 0
+    wait_gone(pid, "the server")
+    code, said = on_terminal(servers, "run", "p.yml")  # a new server: said again
+    (sock,) = servers.wait_for_sockets(1)
+    new = wait_for(lambda: listening_pid(sock), "the new server")
+    assert f"started a run server (pid {new})" in said
+
+
+def test_a_server_start_off_a_terminal_says_nothing(servers: Servers) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    first = servers.run("run", "p.yml")
+    assert first.in_process
+    servers.wait_for_sockets(1)
+    assert "run server" not in first.err
+
+
+def status_rows(text: str) -> list[dict[str, str]]:
+    """`server status`'s table: a row per server, each cell by its column's header."""
+    return table_rows(text.splitlines())
+
+
+def test_status_shows_each_servers_directory_version_and_idle_time(servers: Servers) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    one, other = servers.env(PYTHONHASHSEED="1"), servers.env(PYTHONHASHSEED="2")
+    assert servers.run("run", "p.yml", env=one).in_process
+    (one_sock,) = servers.wait_for_sockets(1)
+    assert servers.run("run", "p.yml", env=other).in_process
+    (other_sock,) = set(servers.wait_for_sockets(2)) - {one_sock}
+
+    shown = servers.run("server", "status", env=one)
+    assert shown.code == 0, shown.err
+    rows = status_rows(shown.out)
+    assert [row["PID"] for row in rows] == [str(listening_pid(one_sock)), str(listening_pid(other_sock))]
+    assert rows[0]["DIRECTORY"] == f"{servers.package / 'ci_orchestrator'}  (this context)"
+    assert rows[1]["DIRECTORY"] == str(servers.package / "ci_orchestrator")
+    assert {row["VERSION"] for row in rows} == {__version__}
+    assert {row["PYTHON"] for row in rows} == {platform.python_version()}
+    idle = [float(re.fullmatch(r"idle (\d+\.\d)s", row["STATE"])[1]) for row in rows]  # type: ignore[index]
+    time.sleep(1.2)
+    # Asking (or connecting and saying nothing, as `listening_pid` does) is no work: idle goes on.
+    later = status_rows(servers.run("server", "status", env=one).out)
+    assert float(later[0]["STATE"].removeprefix("idle ").removesuffix("s")) >= idle[0] + 1
+    assert "use: `server stop` stops it, `server stop --all` every one." in shown.out
+    # The other context sees its own first.
+    assert status_rows(servers.run("server", "status", env=other).out)[0]["PID"] == rows[1]["PID"]
+
+    (servers.work / "s.yml").write_text(SLEEPER)
+    running = servers.start("run", "s.yml", env=one)
+    servers.step_pid()
+    assert status_rows(servers.run("server", "status", env=one).out)[0]["STATE"] == "running 1 command"
+    running.send_signal(signal.SIGTERM)
+    assert servers.finish(running).code == 143
+
+
+def test_stop_stops_this_contexts_server_and_all_of_them_with_all(servers: Servers) -> None:
+    (servers.work / "p.yml").write_text(PLAYBOOK)
+    one, other = servers.env(PYTHONHASHSEED="1"), servers.env(PYTHONHASHSEED="2")
+    third = servers.env(PYTHONHASHSEED="3")
+    pids = {}
+    for name, env in (("one", one), ("other", other), ("third", third)):
+        before = set(servers.sockets())
+        assert servers.run("run", "p.yml", env=env).in_process
+        (sock,) = set(servers.wait_for_sockets(len(before) + 1)) - before
+        pids[name] = wait_for(lambda sock=sock: listening_pid(sock), "the server")
+
+    stopped = servers.run("server", "stop", env=one)
+    assert (stopped.code, stopped.out) == (0, f"stopped the run server of this context (pid {pids['one']})\n")
+    wait_gone(pids["one"], "this context's server")
+    assert alive(pids["other"]) and alive(pids["third"])
+
+    again = servers.run("server", "stop", env=one)
+    assert again.code == 0
+    assert again.out.startswith("no run server of this context; 2 others of this user")
+    assert "`server stop --all`" in again.out
+
+    every = servers.run("server", "stop", "--all", env=one)
+    assert (every.code, every.out) == (0, "stopped 2 run servers\n")
+    wait_gone(pids["other"], "the other server")
+    wait_gone(pids["third"], "the third server")
+    assert servers.run("server", "stop", env=one).out == "no run server\n"
 
 
 HANDING_ON = """\

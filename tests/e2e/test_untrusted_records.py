@@ -158,6 +158,8 @@ def test_record_text_is_text_in_every_merged_report(tmp_path: Path) -> None:
         {"steps": [step("a", "::error::pwn\n::warning::pwn")]},
         {"shard": "##[add-mask]pwn"},
         {"started": "##[error]pwn"},
+        {"steps": [step("a") | {"outputs": {"::error::pwn": 1}}]},
+        {"steps": [step("a") | {"outputs": ["##[error]pwn"]}]},
     ],
 )
 def test_a_bad_record_is_an_error_that_acts_as_no_command(tmp_path: Path, change: dict[str, Any]) -> None:

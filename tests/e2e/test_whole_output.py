@@ -114,7 +114,16 @@ def test_a_stop_while_the_console_waits_on_its_reader_loses_no_line_of_a_log(
     env = environment(workdir, unbuffered=unbuffered)
     read_end, write_end = os.pipe()
     try:
-        process = start_cli(workdir, "run", "p.yml", env=env, stdout=write_end, stderr=subprocess.DEVNULL)
+        process = start_cli(
+            workdir,
+            "run",
+            "p.yml",
+            "--output",
+            "grouped",
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.DEVNULL,
+        )
         stop_and_continue_in_write(process, 1, write_end)
     finally:
         os.close(write_end)  # the process's end is the only one left: its exit ends the text

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ci_orchestrator.output.mode import OutputMode
-from ci_orchestrator.reporters.console import ConsoleReporter
+from ci_orchestrator.reporters.console import FAILURE_LINES, ConsoleReporter
 from ci_orchestrator.reporters.logs import strip_ansi
 from ci_orchestrator.results import RunStats, RunStatus, Status, StepResult
 from tests.helpers import cli_environment, run_result, start_cli, step_result
@@ -114,20 +114,68 @@ def test_stream_prefixes_lines_and_buffers_partial_ones_per_step(tmp_path: Path)
     assert lines.index("[a] été") < finished_a
 
 
-def test_quiet_shows_only_failures(tmp_path: Path) -> None:
-    good = log_file(tmp_path, "good", "all fine here\n")
+def test_quiet_gives_a_line_per_step_and_the_log_of_a_failure(tmp_path: Path) -> None:
+    good = log_file(tmp_path, "good", "".join("." * 80 + "\n" for _ in range(1700)))
     bad = log_file(tmp_path, "bad", "assertion exploded\n")
     out = io.StringIO()
     play(
         ConsoleReporter(out, mode=OutputMode.QUIET, environ=NO_CI),
-        [step_result("good", log=good), step_result("bad", Status.FAILED, log=bad)],
+        [
+            step_result("good", log=good),
+            step_result("bad", Status.FAILED, log=bad),
+            step_result("deps", Status.CACHED, duration=1.5),
+            step_result("docs", Status.SKIPPED, reason="fail-fast"),
+        ],
     )
-    text = out.getvalue()
-    assert "all fine here" not in text
-    assert "good" not in text
-    assert "start" not in text
-    assert "assertion exploded" in text
-    assert text.splitlines()[-1].startswith("ci failed")
+    lines = out.getvalue().splitlines()
+    assert "." * 80 not in lines  # a passing step's log stays in its file
+    assert not [line for line in lines if line.startswith("start")]
+    assert lines[:6] == [
+        "ci: 4 steps (run run-1)",
+        "passed    good in 2.0s",
+        "failed    bad after 2.0s: exit code 1",
+        "assertion exploded",
+        "          end of bad",
+        "cached    deps in 1.5s",
+    ]
+    assert lines[6] == "skipped   docs (fail-fast)"
+    assert "4 steps: 1 passed, 1 failed, 1 skipped, 1 cached" in lines
+    assert f"step logs: {tmp_path}/" in lines
+    assert lines[-1].startswith("ci failed")
+
+
+def test_quiet_shows_the_end_of_a_long_failed_log_and_where_the_rest_is(tmp_path: Path) -> None:
+    secret = "announced-secret-value"
+    dots = "".join(f"{i:05d} " + "." * 70 + "\n" for i in range(2000))
+    failures = "".join(f"E   failure detail {i} {secret}\n" for i in range(FAILURE_LINES - 1))
+    log = log_file(tmp_path, "pytest", f"::add-mask::{secret}\n{dots}{failures}1 failed, 1999 passed\n")
+    out = io.StringIO()
+    play(
+        ConsoleReporter(out, mode=OutputMode.QUIET, environ=NO_CI),
+        [step_result("pytest", Status.FAILED, log=log)],
+    )
+    lines = out.getvalue().splitlines()
+    start = lines.index(f"          ... the last {FAILURE_LINES} lines (2,001 earlier lines in {log}):")
+    assert lines[start - 1].startswith("failed    pytest after")
+    shown = lines[start + 1 : lines.index("          end of pytest")]
+    assert shown == [
+        *(f"E   failure detail {i} ***" for i in range(FAILURE_LINES - 1)),
+        "1 failed, 1999 passed",
+    ]
+    assert not [line for line in lines if line.startswith("01999 ")]
+    assert secret not in out.getvalue()  # announced in the part left out, masked in the rest
+
+
+def test_quiet_shows_a_failed_log_of_its_length_whole(tmp_path: Path) -> None:
+    text = "".join(f"line {i}\n" for i in range(FAILURE_LINES))
+    log = log_file(tmp_path, "short", text)
+    out = io.StringIO()
+    play(
+        ConsoleReporter(out, mode=OutputMode.QUIET, environ=NO_CI),
+        [step_result("short", Status.FAILED, log=log)],
+    )
+    assert text in out.getvalue()
+    assert "earlier line" not in out.getvalue()
 
 
 def test_closing_summary(tmp_path: Path) -> None:
@@ -239,6 +287,27 @@ def test_live_view_on_a_terminal(tmp_path: Path) -> None:
     assert "ci failed" in seen
 
 
+def test_quiet_on_a_terminal_keeps_the_live_view_and_a_line_per_step(tmp_path: Path) -> None:
+    master, slave = pty.openpty()
+    log = log_file(tmp_path, "unit", "unit output line\n")
+    failed_log = log_file(tmp_path, "lint", "E501 line too long\n")
+    with os.fdopen(slave, "w", encoding="utf-8") as terminal:
+        reporter = ConsoleReporter(terminal, mode=OutputMode.QUIET, environ={"TERM": "xterm"})
+        unit, lint = step_result("unit", log=log), step_result("lint", Status.FAILED, log=failed_log)
+        reporter.run_started(run_id="run-1", playbook="ci", total=2)
+        reporter.step_started(instance_id="unit", attempt=1)
+        reporter.step_started(instance_id="lint", attempt=1)
+        reporter.step_finished(unit)
+        seen = read_until(master, "1/2 done")
+        reporter.step_finished(lint)
+        reporter.run_finished(run_result(unit, lint))
+        seen += read_until(master, "ci failed")
+    os.close(master)
+    assert "passed    unit" in seen
+    assert "unit output line" not in seen
+    assert seen.index("failed    lint") < seen.index("E501 line too long")
+
+
 def test_a_terminal_under_ci_gets_plain_lines() -> None:
     master, slave = pty.openpty()
     with os.fdopen(slave, "w", encoding="utf-8") as terminal:
@@ -253,7 +322,7 @@ def test_a_terminal_under_ci_gets_plain_lines() -> None:
 def test_rich_is_not_imported_off_a_terminal(mode: OutputMode) -> None:
     code = (
         "import io, sys\n"
-        "from ci_orchestrator.reporters.console import ConsoleReporter\n"
+        "from ci_orchestrator.reporters.console import FAILURE_LINES, ConsoleReporter\n"
         "from ci_orchestrator.output.mode import OutputMode\n"
         f"r = ConsoleReporter(io.StringIO(), mode=OutputMode('{mode.value}'), environ={{}})\n"
         "r.run_started(run_id='x', playbook='ci', total=0)\n"
@@ -270,7 +339,16 @@ def test_start_lines_reach_a_piped_console_while_the_step_runs(workdir: Path) ->
         "name: ci\nsteps:\n  - id: quick\n    run: echo hi\n  - id: slow\n    run: sleep 5\n"
     )
     env = {k: v for k, v in cli_environment(workdir, CI="true").items() if k != "PYTHONUNBUFFERED"}
-    process = start_cli(workdir, "run", "ci.yml", env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    process = start_cli(
+        workdir,
+        "run",
+        "ci.yml",
+        "--output",
+        "grouped",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert process.stdout is not None
     seen = b""
     deadline = time.monotonic() + 30

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from ci_orchestrator.output.masking import mask
-from ci_orchestrator.reporters.logs import clean, clean_tail, read_tail, strip_ansi, xml_safe
+from ci_orchestrator.reporters.logs import clean, clean_tail, log_end, read_tail, strip_ansi, xml_safe
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -36,6 +36,20 @@ def test_tail_of_a_huge_log_stays_within_its_byte_budget(workdir: Path) -> None:
     assert len(tail.encode()) <= 4096
     assert tail.endswith("the real error")
     assert tail.splitlines()[0].startswith("noise line ")  # begins at a whole line
+
+
+def test_the_end_of_a_log_and_the_lines_before_it(workdir: Path) -> None:
+    log = workdir / "a.log"
+    assert log_end(log, lines=3) == ("", 0)  # missing
+    log.write_text("one\ntwo\n")
+    assert log_end(log, lines=3) == ("one\ntwo\n", 0)
+    log.write_text("".join(f"line {i}\n" for i in range(10)) + "no end")
+    assert log_end(log, lines=3) == ("line 8\nline 9\nno end", 8)
+    # Past the bytes read: from the first whole line in them, the lines before counted all the same.
+    log.write_text("x" * 100 + "\n" + "".join(f"{i}\n" for i in range(5)))
+    assert log_end(log, lines=50, max_bytes=12) == ("0\n1\n2\n3\n4\n", 1)
+    log.write_text("a\n" + "y" * 100)  # one long line at the end: its end
+    assert log_end(log, lines=2, max_bytes=10) == ("y" * 10, 1)
 
 
 def test_invalid_utf8_is_replaced_not_fatal(workdir: Path) -> None:

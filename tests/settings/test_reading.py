@@ -34,6 +34,17 @@ def test_the_smallest_concurrency_limit_wins() -> None:
     assert smallest_limit(8, None, 3, 4) == 3
 
 
+def test_the_default_output_is_grouped_under_github_actions_only(workdir: Path) -> None:
+    """GitHub folds each log in a group of its own; elsewhere whole logs would bury failures."""
+    under_github = read_settings(workdir, environ={"GITHUB_ACTIONS": "true", "CI": "true"}).get("output")
+    assert (under_github.value, under_github.origin) == (OutputMode.GROUPED, "default under GitHub Actions")
+    for environ in ({}, {"CI": "true"}):
+        elsewhere = read_settings(workdir, environ=environ).get("output")
+        assert (elsewhere.value, elsewhere.origin) == (OutputMode.QUIET, "default")
+    (workdir / "ci-orchestrator.toml").write_text('output = "grouped"\n')
+    assert read_settings(workdir, environ={}).output is OutputMode.GROUPED
+
+
 def test_without_a_file_every_setting_is_a_default(workdir: Path) -> None:
     settings = read_settings(workdir, environ={})
     assert settings.source is None
@@ -42,7 +53,7 @@ def test_without_a_file_every_setting_is_a_default(workdir: Path) -> None:
     assert settings.concurrency is None
     assert settings.fail_fast is True
     assert settings.allow_parallel is True
-    assert settings.output is OutputMode.GROUPED
+    assert settings.output is OutputMode.QUIET  # a passing step's log stays in its file
     assert settings.cache_dir == DEFAULT_CACHE_DIR
     assert settings.get("fail-fast").text == "true"
     assert settings.step_defaults == ()
