@@ -444,3 +444,18 @@ def test_setup_steps_take_the_fitting_tool_of_this_machine_or_fail_naming_what_t
     assert "found 0.5.3\n" in log
     assert "actions/setup-node@v4 wants version 99; this machine has " in log
     assert "skipped  Run echo never  (a step before it failed)" in log
+
+
+def test_repro_reruns_a_failed_job_with_its_matrix_values_and_event(tmp_path: Path) -> None:
+    (tmp_path / "w.yml").write_text(
+        "on: [push, pull_request]\njobs:\n  t:\n    runs-on: x\n    strategy:\n      fail-fast: false\n"
+        "      matrix: {n: [1, 2]}\n    steps:\n"
+        '      - run: echo "ran ${{ matrix.n }} for ${{ github.event_name }}" >> ran.txt\n'
+        '      - run: test "${{ matrix.n }}" = 2\n'
+    )
+    done = run_cli(tmp_path, "run", "w.yml", "--event", "pull_request")
+    assert done.returncode == 1, done.stderr
+    (tmp_path / "ran.txt").unlink()
+    again = run_cli(tmp_path, "repro", ".ci-orchestrator/reports/run.json")
+    assert again.returncode == 1, again.stderr
+    assert (tmp_path / "ran.txt").read_text() == "ran 1 for pull_request\n"  # (1) alone, as it ran
