@@ -123,6 +123,7 @@ class Step:
     # outputs it gives from theirs.
     steps: tuple[JobStep, ...] = ()
     job_outputs: Mapping[str, str] = field(default_factory=dict)
+    runs_on: tuple[str, ...] = ()  # a job's runner labels (or one `${{ }}`): another system's skip
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
     # The key path of its entry (`steps[1]`, `groups[0].steps[2]`); "" for a numbered script no

@@ -34,7 +34,7 @@ STEP_KEYS = (
     "id", "name", "run", "script", "command", "args", "needs", "parallel", "group", "allow-parallel",
     "matrix", "max-parallel", "fail-fast", "resources", "timeout", "continue-on-error", "retry", "if", "env",
     "working-directory", "inputs", "outputs", "junit", "cache", "tags", "stage", "description", "shell",
-    "steps", "job-outputs",
+    "steps", "job-outputs", "runs-on",
 )  # fmt: skip
 # A matrix's own keys; any other key of it is an axis.
 MATRIX_KEYS = ("include", "exclude")
@@ -123,6 +123,8 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
         if "steps" not in values:
             checker.problem(entries["job-outputs"][0], path, "'job-outputs' is only used with 'steps'")
         fields["job_outputs"] = read_job_outputs(checker, values["job-outputs"], f"{path}.job-outputs") or {}
+    if "runs-on" in values and "steps" not in values:
+        checker.problem(entries["runs-on"][0], path, "'runs-on' is only used with 'steps'")
     if "args" in values:
         if "script" not in values:
             checker.problem(entries["args"][0], path, "'args' is only used with 'script'")
@@ -367,6 +369,7 @@ _OPTIONS: dict[str, tuple[str, Callable[[Checker, Node, str], Any]]] = {
     "matrix": ("matrix", read_matrix),
     "max-parallel": ("max_parallel", lambda checker, node, path: checker.integer(node, path, minimum=1)),
     "fail-fast": ("fail_fast", Checker.boolean),
+    "runs-on": ("runs_on", lambda checker, node, path: tuple(checker.strings(node, path) or ())),
     "resources": ("resources", Checker.resources),
     "timeout": ("timeout", lambda checker, node, path: checker.duration(node, path, expression=True)),
     "continue-on-error": ("continue_on_error", _flag),

@@ -86,6 +86,12 @@ class JobRun:
 
     def run(self) -> int:
         steps = self.spec["steps"]
+        elsewhere = self.other_system()
+        if elsewhere is not None:
+            _say(f"==> not run here: {elsewhere}")
+            with contextlib.suppress(OSError):
+                job_steps.write(Path(self.spec["record"]), [], skipped=elsewhere)
+            return job_steps.SKIPPED_EXIT
         try:
             for number, step in enumerate(steps, start=1):
                 _say(f"\n==> Step {number}/{len(steps)}: {step['title']}")
@@ -102,6 +108,17 @@ class JobRun:
             reason = f"  ({outcome.reason})" if outcome.reason else ""
             _say(f"  {outcome.outcome:<8} {outcome.title}{reason}")
         return 1 if self.state.failed else 0
+
+    def other_system(self) -> str | None:
+        """Why the job's `runs-on` names another system than this machine's, or None."""
+        labels: list[Any] = []
+        for label in self.spec.get("runs-on") or ():
+            try:
+                value = evaluation.evaluate_template(label, self.context_now())
+            except ExpressionError:
+                return None  # as GitHub would, it starts: its steps say what cannot be evaluated
+            labels.extend(value if isinstance(value, list) else [value])
+        return job_steps.other_system([str(label) for label in labels], self.contexts["runner"]["os"])
 
     def write_record(self) -> None:
         """How each step ended so far, for the reports (see `job_steps`): written after each

@@ -44,6 +44,7 @@ def job_spec(
         "workspace": str(workspace),
         "matrix": dict(instance.matrix),
         "needs": dict(instance.needs),
+        "runs-on": list(step.runs_on),
         "env": dict(instance.env),
         "vars": dict(variables),
         "secrets": list(secrets),

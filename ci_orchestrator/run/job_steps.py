@@ -24,9 +24,35 @@ MAX_BYTES = 4 * 1024 * 1024  # a job of thousands of steps stays far below
 _OUTCOMES = {"success": TestOutcome.PASSED, "failure": TestOutcome.FAILED, "skipped": TestOutcome.SKIPPED}
 
 
-def write(path: Path, steps: Sequence[dict[str, Any]]) -> None:
-    """Each step's `title`, `outcome`, `conclusion`, `reason` and `seconds`, in the order run."""
-    path.write_text(json.dumps({"steps": list(steps)}), encoding="utf-8")
+SKIPPED_EXIT = 78  # a job's process that did not run its steps (see `skipped`)
+_SYSTEMS = (("windows", "Windows"), ("macos", "macOS"), ("ubuntu", "Linux"), ("linux", "Linux"))
+
+
+def write(path: Path, steps: Sequence[dict[str, Any]], *, skipped: str | None = None) -> None:
+    """Each step's `title`, `outcome`, `conclusion`, `reason` and `seconds`, in the order run;
+    `skipped`: why the job ran none (its process exits with SKIPPED_EXIT)."""
+    path.write_text(json.dumps({"steps": list(steps), "skipped": skipped}), encoding="utf-8")
+
+
+def skipped(path: Path) -> str | None:
+    """Why the job ran none of its steps, as its process wrote it; None when it did not say."""
+    try:
+        with path.open("rb") as file:
+            why = json.loads(file.read(MAX_BYTES + 1) or b"null")["skipped"]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return why[:500] if isinstance(why, str) else None
+
+
+def other_system(labels: Sequence[str], here: str) -> str | None:
+    """Why a job whose runner labels are `labels` does not run on this machine (its system
+    `here`: Linux, macOS, Windows): they name another system (`windows-latest`, `macos-14`);
+    None for labels that name none (`self-hosted`, a group's) or this one."""
+    for label in labels:
+        system = next((name for prefix, name in _SYSTEMS if label.lower().startswith(prefix)), None)
+        if system is not None and system != here:
+            return f"runs-on {label}: a {system} runner, and this machine runs {here}"
+    return None
 
 
 def read(path: Path, instance_id: str) -> TestResults | None:
@@ -38,6 +64,8 @@ def read(path: Path, instance_id: str) -> TestResults | None:
         entries = data["steps"]
         cases = [_case(entry, instance_id) for entry in entries]
     except (OSError, ValueError, KeyError, TypeError):
+        return None
+    if not cases:  # it ran none: no tests to count
         return None
     failures = tuple(case for case in cases if case.outcome is TestOutcome.FAILED)
     skipped = sum(case.outcome is TestOutcome.SKIPPED for case in cases)

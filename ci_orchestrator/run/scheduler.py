@@ -23,11 +23,13 @@ from ci_orchestrator import notices
 from ci_orchestrator.output.paths import shown_path
 from ci_orchestrator.plan import graph
 from ci_orchestrator.results import Status, StepResult
+from ci_orchestrator.run import job_steps
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
 from ci_orchestrator.run.failure_policy import FailurePolicy
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
 from ci_orchestrator.run.handover import Handover
+from ci_orchestrator.run.job_steps import SKIPPED_EXIT
 from ci_orchestrator.run.junit_files import with_tests
 from ci_orchestrator.run.outcomes import exit_status, step_result
 from ci_orchestrator.run.process_specs import log_path, process_spec
@@ -290,6 +292,9 @@ class _Run:
         started, attempt, log = self.running.pop(event.key)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
+        if step.steps and event.exit_code == SKIPPED_EXIT:  # a job for another system's runner
+            said = job_steps.skipped(log.with_suffix(".steps.json"))
+            status, reason = (Status.SKIPPED, said) if said is not None else (status, reason)
         if status is Status.CANCELLED and self.policy.interrupted_by is None:  # by its matrix's fail-fast
             reason = f"cancelled: {self.policy.stopped_steps.get(step.id, 'run stopping')}"
         paths = self.files.pop(event.key, {})

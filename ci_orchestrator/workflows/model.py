@@ -52,6 +52,7 @@ class Job:
     uses: str | None = None
     with_: Mapping[str, str] = field(default_factory=dict)
     secrets: Mapping[str, str] | str | None = None  # a mapping, or `inherit`
+    runs_on: str | tuple[str, ...] | None = None  # a label or an expression; labels
     # What is noted but not run here: `runs-on`, `container`, `services`, `permissions`,
     # `concurrency`, `environment`, each summed up in one line.
     noted: Mapping[str, str] = field(default_factory=dict)

@@ -209,6 +209,10 @@ def _job(job: Job, workflow: Workflow) -> Iterator[str]:
         yield f"{indent}continue-on-error: {scalar(job.continue_on_error)}"
     if job.timeout_minutes is not None:
         yield f"{indent}{_timeout(job.timeout_minutes)}"
+    if job.runs_on is not None:
+        labels = [job.runs_on] if isinstance(job.runs_on, str) else list(job.runs_on)
+        shown = ", ".join(scalar(label) for label in labels)
+        yield f"{indent}runs-on: [{shown}]  # another system's runner: the job is skipped here"
     if job.env:
         yield from block("env", dict(job.env), indent)
     shell = job.shell or workflow.shell

@@ -257,7 +257,9 @@ class _WorkflowReader:
                 fields["secrets"] = (
                     "inherit" if inherit else self.env(secrets, f"{path}.secrets", "caller-with")
                 )
-        noted = ("runs-on", "container", "services", "permissions", "concurrency", "environment", "snapshot")
+        if "runs-on" in values:
+            fields["runs_on"] = _labels(to_python(values["runs-on"]))
+        noted = ("container", "services", "permissions", "concurrency", "environment", "snapshot")
         fields["noted"] = {key: _summary(values[key]) for key in noted if key in values}
         return Job(id=job_id, location=checker.at(node), **fields)
 
@@ -397,6 +399,15 @@ def _entries(node: Mapping) -> list[tuple[str, Node]]:
 
 def _shown(node: Node) -> str:
     return repr(node.text) if isinstance(node, Scalar) else kind_of(node)
+
+
+def _labels(value: Any) -> str | tuple[str, ...] | None:
+    """`runs-on` as a label (or expression) or labels; a runner group's labels, else None."""
+    if isinstance(value, dict):
+        value = value.get("labels")
+    if isinstance(value, list):
+        return tuple(str(item) for item in value)
+    return None if value is None else str(value)
 
 
 def _summary(node: Node) -> str:

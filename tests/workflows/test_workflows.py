@@ -124,7 +124,7 @@ def test_import_prints_a_playbook_that_validates(tmp_path: Path) -> None:
     done = run_cli(work, "import", "github-workflow", ".github/workflows/t.yml", "--job", "after")
     assert done.returncode == 0, done.stderr
     (work / "imported.yml").write_text(done.stdout)
-    assert "# runs-on: ubuntu-latest" in done.stdout
+    assert "runs-on: [ubuntu-latest]" in done.stdout
     listed = run_cli(work, "list", "imported.yml")
     assert listed.returncode == 0, listed.stderr
     assert "skipped" not in listed.stdout  # --job after: it and what it needs, not `skipped`
@@ -271,8 +271,13 @@ def test_forms_github_accepts_in_real_workflows_are_read(tmp_path: Path) -> None
     ran = run_cli(tmp_path, "run", "forms.yml", "--select", "typecheck")
     assert ran.returncode == 0, ran.stderr
     record = json.loads((tmp_path / ".ci-orchestrator" / "reports" / "run.json").read_text())
-    log = (tmp_path / record["steps"][1]["log"]).read_text()
-    assert "python 3.12\n" in log
+    linux, windows = record["steps"]
+    assert "python 3.13\n" in (tmp_path / linux["log"]).read_text()
+    # runs-on names the runner's system: a Windows runner's combination is not run on Linux.
+    assert (windows["status"], windows["reason"]) == (
+        "skipped",
+        "runs-on windows-2022: a Windows runner, and this machine runs Linux",
+    )
 
 
 FAIL_FAST = """\
