@@ -142,6 +142,9 @@ def playbook_text(workflow: Workflow, options: ImportOptions) -> str:
     for name, value in options.inputs.items():
         variables.setdefault(f"{INPUTS_PREFIX}{name}", value)
     out.append("# github.*: the github context (event_name: --event), inputs.*: the inputs (--input)")
+    missing = [one.name for one in workflow.inputs if one.required and one.default is None]
+    for name in (name for name in missing if name not in options.inputs):
+        out.append(f"# inputs.{name} is required and has no default: give it with --input {name}=VALUE")
     out.extend(block("vars", variables, ""))
     if workflow.env:
         out.extend(block("env", dict(workflow.env), ""))

@@ -413,6 +413,8 @@ def _labels(value: Any) -> str | tuple[str, ...] | None:
 def _summary(node: Node) -> str:
     """A noted key's value in one line: `ubuntu-latest`, `[self-hosted, linux]`, `postgres, redis`."""
     value = to_python(node)
+    if value in ({}, []):
+        return "{}" if value == {} else "[]"
     if isinstance(value, dict):
         if "image" in value:
             return str(value["image"])
