@@ -90,7 +90,9 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         variables=variables,
         matrix_filters=filters,
         shard=shard,
-        select=selection.select,
+        # A repro's exact instances are a selection too: its record must not read as a run of the
+        # whole playbook (the next run's baseline would count the rest as added).
+        select=", ".join(selection.instances) if selection.instances else selection.select,
         planned=frozenset(instance.id for instance in whole.instances),
     )
 

@@ -50,7 +50,7 @@ def history_show(run_id: str) -> str:
         with History.open(_history_path()) as history:
             detail = history.run(run_id)
     if detail is None:
-        raise UsageError(f"no run {run_id!r} in the history")
+        raise UsageError(f"no run {run_id!r} in the history (`ci-orchestrator history` lists the runs)")
     rows = [["STEP", "STATUS", "EXIT", "ATTEMPTS", "DURATION", "REASON"]]
     for step in detail.steps:
         rows.append(

@@ -44,7 +44,11 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
         "prints).",
     ),
     "--timeout": ("DURATION", "Default timeout of each step: seconds, or 90s, 2m, 1h30m."),
-    "--fail-fast/--no-fail-fast": (None, "After a failure, start no new steps (default: on)."),
+    "--fail-fast/--no-fail-fast": (
+        None,
+        "After a failure, start no new steps (default: the settings' fail-fast, else the "
+        "playbook's, else on).",
+    ),
     "--shard": ("I/N", "Run only part I of N balanced parts of the plan."),
     # Help text is wrapped at hyphens too, which would cut a `.ci-orchestrator/...` path in two: the
     # help of the commands that write reports gives the folder, on a line never rewrapped.

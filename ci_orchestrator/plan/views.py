@@ -111,12 +111,12 @@ def render_text(
 
 
 def _together(members: Sequence[Instance], at_once: int | None) -> str:
-    """`3 may run together`, `runs alone`: an exclusive step runs by itself whatever its wave, and
+    """`3 may run together`, `1 instance`: an exclusive step runs by itself whatever its wave, and
     no more than `at_once` (the run's concurrency, 1 with `--sequential`) run at a time."""
     alone = sum(instance.step.allow_parallel is False for instance in members)
     shared = len(members) - alone
-    if len(members) == 1:
-        return "runs alone"
+    if len(members) == 1:  # it may still run beside a step of another wave, unless exclusive
+        return "exclusive: runs alone" if alone else "1 instance"
     if shared <= 1 or at_once == 1:
         return "each runs alone"
     together = (

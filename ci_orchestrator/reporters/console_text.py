@@ -84,8 +84,15 @@ def finish_text(result: StepResult) -> str:
         return f"{text} ({result.reason})" if result.reason else text
     if result.status.is_failure:
         text = f"{text} after {format_seconds(result.duration)}: {failure_message(result)}"
-        return text + (" (continue-on-error)" if result.continue_on_error else "") + _tests(result)
-    return f"{text} in {format_seconds(result.duration)}{_tests(result)}"
+        text += " (continue-on-error)" if result.continue_on_error else ""
+        return text + _attempts(result) + _tests(result)
+    return f"{text} in {format_seconds(result.duration)}{_attempts(result)}{_tests(result)}"
+
+
+def _attempts(result: StepResult) -> str:
+    """` (attempt 2)` for an instance that `retry` ran again: a pass after a failure is seen
+    the first time, not only in the next run's comparison."""
+    return f" (attempt {result.attempts})" if result.attempts > 1 and not result.cached else ""
 
 
 def _tests(result: StepResult) -> str:

@@ -103,27 +103,43 @@ def stop(found: Listening) -> None:
             return
 
 
-def status_text() -> str:
-    """`server status`: a line for each of this user's run servers, this context's first."""
-    found = listening()
+def status_text(found: list[Listening] | None = None) -> str:
+    """`server status`: a line for each of this user's run servers (`found`, by default those
+    listening now), this context's first."""
+    if found is None:
+        found = listening()
     if not found:
         return "no run server"
     rows = [["PID", "VERSION", "PYTHON", "STATE", "DIRECTORY"]]
+    silent = 0
     for item in found:
         if item.running:
             state = f"running {item.running} command{'s' * (item.running != 1)}"
+        elif item.idle is not None:
+            state = f"idle {format_seconds(item.idle)}"
+        elif item.version is None and item.python is None and item.directory is None:
+            state, silent = "no answer", silent + 1
         else:
-            state = "-" if item.idle is None else f"idle {format_seconds(item.idle)}"
+            state = "-"
         where = item.directory or "-"
         mark = "  (this context)" if item.ours else ""
         rows.append([str(item.pid), item.version or "-", item.python or "-", state, where + mark])
     minutes = runtime.IDLE_SECONDS // 60
+    told = (
+        [
+            "No answer: a server that took the connection but did not say what it is (a version"
+            " that does not know `status`, or one stopped or stuck)."
+        ]
+        if silent
+        else []
+    )
     return "\n".join(
         [
             *table(rows),
             "",
             f"Each ends after {minutes} idle minutes. This context's server is the one commands started here",
             "use: `server stop` stops it, `server stop --all` every one.",
+            *told,
         ]
     )
 

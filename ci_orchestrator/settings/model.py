@@ -186,7 +186,7 @@ KEYS: dict[str, tuple[Callable[[object], Any], SettingValue]] = {
     "timeout": (parse_duration, None),
     "cache-size": (checks.size, DEFAULT_CACHE_SIZE),
     "cache-dir": (checks.folder, DEFAULT_CACHE_DIR),
-    "fail-fast": (checks.boolean, True),
+    "fail-fast": (checks.boolean, None),  # unset: the playbook's `fail-fast` decides
     "output": (checks.choice(OutputMode), None),  # `default_mode`: it depends on the CI
     "allow-parallel": (checks.boolean, True),
 }
@@ -195,6 +195,7 @@ _UNSET = {
     "execution": "unset (the playbook's own, else serial)",
     "concurrency": "auto (the playbook's, else the CPUs this process may use)",
     "timeout": "none (the playbook's or step's own, else no limit)",
+    "fail-fast": "unset (the playbook's own, else true)",
 }
 # The engines users migrate from called the concurrency limit `max_parallel_workers`.
 ALIASES = {"max-parallel-workers": "concurrency"}

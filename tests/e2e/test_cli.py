@@ -231,6 +231,19 @@ def test_plan_text_says_exclusive_steps_of_a_wave_run_alone(
     assert f"wave 1  ({shown})" in result.stdout
 
 
+@pytest.mark.parametrize(("allow", "shown"), [("true", "1 instance"), ("false", "exclusive: runs alone")])
+def test_plan_text_says_a_wave_of_one_runs_alone_only_when_it_is_exclusive(
+    workdir: Path, allow: str, shown: str
+) -> None:
+    """A wave of one instance may still run beside a slower step of the wave before it."""
+    (workdir / "ci.yml").write_text(
+        f"name: ci\nsteps:\n  - id: a\n    allow-parallel: {allow}\n    run: echo a\n"
+    )
+    result = invoke("plan", "ci.yml")
+    assert result.exit_code == 0, result.output
+    assert f"wave 1  ({shown})" in result.stdout
+
+
 def test_run_dry_run_prints_the_plan_and_runs_nothing(demo: Path) -> None:
     dry = invoke("run", "demo", "--dry-run")
     assert dry.exit_code == 0, dry.output

@@ -46,6 +46,7 @@ def test_questions_in_an_empty_folder_leave_it_empty(tmp_path: Path) -> None:
     missing = run_cli(tmp_path, "history", "show", "20261125T000000-abcdef", env=env)
     assert missing.returncode == 2
     assert "no run '20261125T000000-abcdef' in the history" in missing.stderr
+    assert "`ci-orchestrator history` lists the runs" in missing.stderr
     stats = run_cli(tmp_path, "cache", "stats", env=env)
     assert stats.returncode == 0, stats.stderr
     assert "entries  0 (no run has stored anything there yet)" in stats.stdout
@@ -379,6 +380,23 @@ def test_repro_never_overwrites_the_record_it_reads(tmp_path: Path) -> None:
         assert "the record repro reads, which it never overwrites" in refused.stderr
         assert own.read_bytes() == written
     assert run_cli(work, "history").stdout == history  # nothing ran
+
+
+def test_a_repro_is_recorded_as_a_selection_so_the_next_run_counts_nothing_as_added(tmp_path: Path) -> None:
+    work = project(tmp_path, MATRIX_PLAYBOOK)
+    assert run_cli(work, "run", "--var", "mode=strict", "--no-fail-fast").returncode == 1
+    again = run_cli(work, "repro", ".ci-orchestrator/reports/run.json", "lint")
+    assert again.returncode == 1, again.stderr
+    rerun = repro_record(work, again)
+    assert rerun["select"] == "lint"
+
+    # The next whole run compares itself with the repro, the newest run: what the repro left out
+    # is neither added nor anything else, and what it failed is fixed.
+    assert run_cli(work, "run").returncode == 0
+    comparison = record(work)["comparison"]
+    assert comparison["baseline"]["run_id"] == rerun["run_id"]
+    assert comparison["added"] == []
+    assert comparison["fixed"] == ["lint"]
 
 
 def test_repro_of_a_misspelt_id_suggests_one(tmp_path: Path) -> None:

@@ -1052,3 +1052,23 @@ def test_a_served_run_hands_outputs_env_and_path_on_as_a_run_by_itself(servers: 
     assert "got from-make made=yes tool ran" in served.out
     record = json.loads((servers.work / ".ci-orchestrator" / "reports" / "run.json").read_text())
     assert record["steps"][0]["outputs"] == {"value": "from-make"}
+
+
+def test_status_says_which_servers_did_not_answer() -> None:
+    """A server that says nothing of itself is `no answer`, with a line saying what that means,
+    not a row of dashes."""
+    from ci_orchestrator.server import control
+
+    found = [
+        control.Listening(
+            key="a", pid=11, ours=True, version="0.1.0", python="3.12.3", directory="/x", idle=3.0
+        ),
+        control.Listening(key="b", pid=12, ours=False),
+    ]
+    lines = control.status_text(found).splitlines()
+    assert lines[1].split()[:4] == ["11", "0.1.0", "3.12.3", "idle"]
+    assert lines[2].split() == ["12", "-", "-", "no", "answer", "-"]
+    assert lines[-1].startswith("No answer: a server that took the connection")
+
+    found.pop()
+    assert "No answer" not in control.status_text(found)

@@ -144,6 +144,24 @@ def test_quiet_gives_a_line_per_step_and_the_log_of_a_failure(tmp_path: Path) ->
     assert lines[-1].startswith("ci failed")
 
 
+def test_a_retried_instance_says_which_attempt_ended_it(tmp_path: Path) -> None:
+    """A pass after a failure (`retry:`) shows on its own line, not only in the next run's
+    comparison with this one."""
+    out = io.StringIO()
+    play(
+        ConsoleReporter(out, mode=OutputMode.QUIET, environ=NO_CI),
+        [
+            step_result("flaky", attempts=2),
+            step_result("broken", Status.FAILED, log=log_file(tmp_path, "broken", "no\n"), attempts=3),
+            step_result("steady"),
+        ],
+    )
+    lines = out.getvalue().splitlines()
+    assert "passed    flaky in 2.0s (attempt 2)" in lines
+    assert "failed    broken after 2.0s: exit code 1 (attempt 3)" in lines
+    assert "passed    steady in 2.0s" in lines
+
+
 def test_quiet_shows_the_end_of_a_long_failed_log_and_where_the_rest_is(tmp_path: Path) -> None:
     secret = "announced-secret-value"
     dots = "".join(f"{i:05d} " + "." * 70 + "\n" for i in range(2000))

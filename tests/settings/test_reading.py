@@ -55,7 +55,10 @@ def test_without_a_file_every_setting_is_a_default(workdir: Path) -> None:
     assert settings.allow_parallel is True
     assert settings.output is OutputMode.QUIET  # a passing step's log stays in its file
     assert settings.cache_dir == DEFAULT_CACHE_DIR
-    assert settings.get("fail-fast").text == "true"
+    # Unset, the playbook's `fail-fast` decides: `config get` must not claim `true` for a run
+    # whose playbook says `fail-fast: false`.
+    assert settings.get("fail-fast").value is None
+    assert settings.get("fail-fast").text == "unset (the playbook's own, else true)"
     assert settings.step_defaults == ()
 
 
