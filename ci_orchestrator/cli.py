@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import functools
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from ci_orchestrator import __version__
-from ci_orchestrator.commands.option_help import ARGUMENTS, OPTIONS
+from ci_orchestrator.commands.option_help import ARGUMENTS, COMMANDS, OPTIONS
 from ci_orchestrator.errors import EXIT_USAGE, OrchestratorError
 from ci_orchestrator.options import RunOptions, Selection, command_line_selection, undecodable_argument
 from ci_orchestrator.output import workflow_commands
@@ -48,15 +49,18 @@ _APP_SETTINGS: dict[str, Any] = {
     "rich_markup_mode": None,
 }
 app = typer.Typer(**_APP_SETTINGS)
+
 report_app = typer.Typer(help="Work with run records.", no_args_is_help=True)
 cache_app = typer.Typer(help="Look after the step cache.", no_args_is_help=True)
 config_app = typer.Typer(help="Read the effective settings.", no_args_is_help=True)
 export_app = typer.Typer(help="Export the playbook for other systems.", no_args_is_help=True)
 server_app = typer.Typer(help="See or stop run servers (ci-orchestrator kept loaded).", no_args_is_help=True)
+import_app = typer.Typer(help="Turn other systems' CI files into playbooks.", no_args_is_help=True)
 app.add_typer(report_app, name="report")
 app.add_typer(cache_app, name="cache")
 app.add_typer(config_app, name="config")
 app.add_typer(export_app, name="export")
+app.add_typer(import_app, name="import")
 app.add_typer(server_app, name="server")
 
 
@@ -95,7 +99,7 @@ JsonOpt = Annotated[str | None, _option("--json")]
 OutputOpt = Annotated[str | None, _option("--output")]
 
 
-@app.command()
+@app.command(help=COMMANDS["run"])
 def run(
     playbook: PlaybookArg = None,
     concurrency: ConcurrencyOpt = None,
@@ -119,18 +123,16 @@ def run(
     profile: ProfileOpt = None,
     config: ConfigOpt = None,
     baseline: Annotated[str | None, _option("--baseline")] = None,
+    event: Annotated[str | None, _option("--event")] = None,
+    input: Annotated[list[str] | None, _option("--input")] = None,
+    secret: Annotated[list[str] | None, _option("--secret")] = None,
 ) -> None:
-    """Run the playbook.
-
-    \b
-    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)
-    Step logs: .ci-orchestrator/logs/RUN_ID/
-    """
     from ci_orchestrator import pipeline
 
     selection = command_line_selection(
         playbook, select, only, matrix, var, shard, profile, config, shard_instances
     )
+    selection = replace(selection, event=event, inputs=tuple(input or ()), secrets=tuple(secret or ()))
     options = RunOptions(
         concurrency=concurrency,
         sequential=sequential,
@@ -186,10 +188,8 @@ def plan(
     typer.echo(pipeline.plan_text(selection, options, fmt=fmt, shards=shards))
 
 
-@app.command(name="list")
+@app.command(name="list", help=COMMANDS["list"])
 def list_steps(playbook: PlaybookArg = None, profile: ProfileOpt = None, config: ConfigOpt = None) -> None:
-    """The steps and groups: id, number, name, stage, tags, parallel mode, needs, matrix, inputs,
-    continue-on-error."""
     from ci_orchestrator.commands import listing
 
     typer.echo(listing.list_text(Selection(playbook=playbook, profile=profile, config=config)))
@@ -214,18 +214,13 @@ def validate(
     raise typer.Exit(EXIT_USAGE if failures else 0)
 
 
-@report_app.command("merge")
+@report_app.command("merge", help=COMMANDS["report merge"])
 def report_merge(
     records: Annotated[list[Path], _argument("records")],
     junit: JunitOpt = None,
     summary: SummaryOpt = None,
     json_path: JsonOpt = None,
 ) -> None:
-    """Merge run records (from shards) into one JUnit file, one summary and one record.
-
-    \b
-    Reports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)
-    """
     from ci_orchestrator import pipeline
 
     raise typer.Exit(pipeline.merge(records, RunOptions(junit=junit, summary=summary, json=json_path)))
@@ -281,8 +276,9 @@ def cache_prune(
     """Evict least recently used entries until the cache fits."""
     from ci_orchestrator.commands import cache_upkeep
 
-    choice = Selection(profile=profile, config=config)
-    typer.echo(cache_upkeep.cache_prune(cache_dir, max_size, choice=choice))
+    typer.echo(
+        cache_upkeep.cache_prune(cache_dir, max_size, choice=Selection(profile=profile, config=config))
+    )
 
 
 @cache_app.command("explain")
@@ -303,13 +299,11 @@ def cache_explain(
     typer.echo(cache_upkeep.cache_explain_words(args, selection, cache_dir))
 
 
-@app.command()
+@app.command(help=COMMANDS["history"])
 def history(
     args: Annotated[list[str] | None, _argument("history")] = None,
     limit: Annotated[int | None, _option("--limit")] = None,
 ) -> None:
-    """Past runs and their steps, from the local run database; `import` and `export` carry it
-    between machines (a CI cache)."""
     from ci_orchestrator.commands import history_view
 
     typer.echo(history_view.history_words(args or [], limit))
@@ -328,7 +322,7 @@ def config_get(
     typer.echo(config_view.config_get(key, profile=profile, config=config, value_only=value))
 
 
-@app.command()
+@app.command(help=COMMANDS["repro"])
 def repro(
     record: Annotated[Path, _argument("record")],
     instance: Annotated[str | None, _argument("instance")] = None,
@@ -343,12 +337,6 @@ def repro(
     matrix: Annotated[list[str] | None, _option("--matrix", key="repro --matrix")] = None,
     var: Annotated[list[str] | None, _option("--var", key="repro --var")] = None,
 ) -> None:
-    """Rerun here the failed instances of a recorded run (or the one named, or a step's failed
-    ones), with its playbook, matrix values and variables; what they need may come from the cache.
-
-    \b
-    Reports: .ci-orchestrator/reports/repro/RUN_ID/ (RUN_ID: the record's; never the record read)
-    """
     from ci_orchestrator.commands import repro as reproducing
 
     options = RunOptions(
@@ -377,28 +365,36 @@ def export_github_workflow(
     typer.echo(export_workflow.export_workflow(Selection(playbook=playbook), shards=shards))
 
 
-@export_app.command("playbook-digest")
+@import_app.command("github-workflow")
+def import_github_workflow(
+    workflow: Annotated[str, _argument("workflow")],
+    job: Annotated[list[str] | None, _option("--job")] = None,
+    event: Annotated[str | None, _option("--event")] = None,
+    input: Annotated[list[str] | None, _option("--input")] = None,
+    secret: Annotated[list[str] | None, _option("--secret")] = None,
+) -> None:
+    """Print a playbook that runs a GitHub workflow's jobs here."""
+    from ci_orchestrator.commands import workflow_import
+
+    typer.echo(workflow_import.import_text(workflow, job, event, input, secret), nl=False)
+
+
+@export_app.command("playbook-digest", help=COMMANDS["export playbook-digest"])
 def export_playbook_digest(playbook: PlaybookArg = None) -> None:
-    """Print the SHA-256 of the playbook's file, found as `run` finds it: a key for another system's
-    cache of the steps' results (the action's actions/cache key)."""
     from ci_orchestrator.commands import playbook_digest
 
     typer.echo(playbook_digest.playbook_digest(Selection(playbook=playbook)))
 
 
-@server_app.command("status")
+@server_app.command("status", help=COMMANDS["server status"])
 def server_status() -> None:
-    """List this user's run servers (each keeps ci-orchestrator loaded for commands started in
-    its context): pid, version, idle time, the directory of its code; this context's first."""
     from ci_orchestrator.server import control
 
     typer.echo(control.status_text())
 
 
-@server_app.command("stop")
+@server_app.command("stop", help=COMMANDS["server stop"])
 def server_stop(every: Annotated[bool, _option("--all", key="server stop --all")] = False) -> None:
-    """Stop this context's run server (the one commands started here use), once the commands it
-    runs are done; with --all, every run server of this user."""
     from ci_orchestrator.server import control
 
     typer.echo(control.stop_servers(every=every))
@@ -450,6 +446,4 @@ def _click_command(name: str | None) -> Any:
 
 
 def _command_name(info: typer.models.CommandInfo) -> str | None:
-    if info.name:
-        return info.name
-    return info.callback.__name__.replace("_", "-") if info.callback else None
+    return info.name or (info.callback.__name__.replace("_", "-") if info.callback else None)

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from ci_orchestrator.playbook.model import Playbook, Step
     from ci_orchestrator.settings.model import Settings
+    from ci_orchestrator.workflows.playbook_text import ImportOptions
 
 STATE_DIR = Path(".ci-orchestrator")
 REPORTS_DIR = STATE_DIR / "reports"
@@ -40,6 +41,18 @@ class Selection:
     shard_instances: str | None = None  # `--shard-instances`: a JSON list, as a github-matrix entry has it
     profile: str | None = None
     config: str | None = None
+    # A GitHub workflow run as a playbook: its event, inputs (KEY=VALUE), secrets' names, jobs.
+    event: str | None = None
+    inputs: tuple[str, ...] = ()
+    secrets: tuple[str, ...] = ()
+    jobs: tuple[str, ...] = ()
+
+    def workflow_options(self) -> ImportOptions:
+        """How a GitHub workflow it names becomes a playbook: its event, inputs, secrets, jobs."""
+        from ci_orchestrator.workflows.playbook_text import ImportOptions
+
+        inputs = parse_pairs(self.inputs, option="--input")
+        return ImportOptions(jobs=self.jobs, event=self.event, inputs=inputs, secrets=self.secrets)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -32,6 +32,7 @@ from ci_orchestrator.plan.checking import checked_plan
 from ci_orchestrator.playbook import loader, lookup
 from ci_orchestrator.results import Observers
 from ci_orchestrator.settings import reading
+from ci_orchestrator.workflows import generated
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -66,7 +67,9 @@ def prepare(selection: Selection, *, root: Path | None = None) -> Prepared:
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
     # Read as far as it can be: every problem, of reading or of a later stage, is reported at once.
-    playbook, problems = loader.read_playbook(loader.find_playbook(selection.playbook, root=root))
+    playbook, problems = loader.read_playbook(
+        generated.playbook_file(selection.playbook, root=root, options=selection.workflow_options())
+    )
     playbook = apply_step_defaults(playbook, config)
     variables = {**playbook.vars, **parse_pairs(selection.variables, option="--var")}
     filters = {
@@ -176,6 +179,8 @@ def run_prepared(prepared: Prepared, options: RunOptions, *, root: Path) -> int:
         log_dir=root / STATE_DIR / "logs" / run_id,
         secrets=secrets,
         durations=recorder.durations(prepared.plan.order),
+        variables=prepared.variables,
+        secret_names=prepared.playbook.secrets,
     )
     # What goes wrong while steps run (an entry refused or damaged, the history lost) is said
     # once the run's output is done: a live view of the running steps is not broken into.
@@ -301,7 +306,7 @@ def cache_status(plan: Plan, cache: StepCache) -> dict[str, str | None]:
     for instance in plan.instances:
         key = cache.key_in_plan(plan, keys, instance)
         # A deferred instance's key holds values known only as it starts (`steps`, `hashFiles`).
-        unknown = key is None or instance.deferred
+        unknown = key is None or instance.known_at_start
         status[instance.id] = None if unknown else ("hit" if key and cache.lookup(key) else "miss")
     return status
 

@@ -22,6 +22,7 @@ RANKS = (
     {"", "errors", "ci", "notices", "results", "units", "cpus", "output"},  # leaves
     {"expressions"},  # the expression language, over plain data
     {"playbook"},  # readers
+    {"workflows"},  # GitHub workflows read into playbooks
     {"settings"},
     {"matrix"},  # shapers
     {"plan"},

@@ -103,16 +103,23 @@ def build_manifest(
     patterns: Sequence[str],
     outputs: Sequence[str],
     junit: Sequence[str] = (),
+    variables: Mapping[str, str] | None = None,
+    secrets: Sequence[str] = (),
 ) -> Manifest:
     """The manifest of an instance whose input files were digested into `inputs`.
 
     `patterns` and `outputs` are the instance's globs with their expressions evaluated (see
-    `instance_patterns`); `upstream_keys` the keys of what it waits for, by instance id.
+    `instance_patterns`); `upstream_keys` the keys of what it waits for, by instance id;
+    `variables` and `secrets` (names) what a job's steps read as `vars`, `inputs`, `github` and
+    `secrets`.
     """
     step = instance.step
+    command = (
+        job_digest(instance, variables or {}, secrets) if step.steps else command_digest(instance, workspace)
+    )
     return Manifest(
         version=CACHE_FORMAT,
-        command=command_digest(instance, workspace),
+        command=command,
         shell=step.shell,
         working_directory=_relative(instance.working_directory, workspace),
         env=_env_digests(instance),
@@ -165,6 +172,24 @@ def command_digest(instance: Instance, workspace: Path) -> str:
         return digest_bytes(json.dumps(["script", script.suffix, content, *instance.args]).encode())
     run = instance.run if instance.run is not None else step.run or ""
     return digest_bytes(json.dumps(["run", run]).encode())
+
+
+def job_digest(instance: Instance, variables: Mapping[str, str], secrets: Sequence[str]) -> str:
+    """The digest of what a job (a step made of steps) runs: its steps as written (their texts
+    are evaluated as each starts), its outputs, the variables and `needs` they may read, and the
+    values of the secrets they may read (digested: never stored)."""
+    step = instance.step
+    steps = [
+        [
+            one.id, one.name, one.run, one.uses, dict(one.with_), one.shell, one.working_directory,
+            dict(one.env), one.condition, one.continue_on_error, one.timeout,
+        ]
+        for one in step.steps
+    ]  # fmt: skip
+    values = {name: digest_bytes(os.environ.get(name, "").encode()) for name in secrets}
+    needs = dict(instance.needs) if step.reads_needs else {}  # else known by the keys upstream
+    data = ["job", steps, dict(step.job_outputs), dict(variables), needs, values]
+    return digest_bytes(_value_json(data).encode())
 
 
 @functools.lru_cache(maxsize=64)  # the same few directories for every instance

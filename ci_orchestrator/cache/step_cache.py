@@ -163,6 +163,8 @@ class StepCache:
                 outputs=outputs,
                 upstream_keys=upstream,
                 junit=junit,
+                variables=whole.variables,
+                secrets=whole.playbook.secrets,
             )
         except OSError as error:
             notices.warn(f"{instance.id}: cannot read its inputs ({error}); it runs uncached")

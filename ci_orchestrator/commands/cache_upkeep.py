@@ -152,7 +152,7 @@ def cache_explain(selection: Selection, step_id: str, cache_dir: str | None) -> 
             key = cache.key_in_plan(plan, keys, instance)
             if instance.id not in wanted:
                 continue
-            if key is not None and instance.deferred:
+            if key is not None and instance.known_at_start:
                 lines.append(
                     f"{instance.id}: its key holds values known only as it starts (steps, needs, hashFiles)"
                 )

@@ -10,6 +10,7 @@ from ci_orchestrator.commands.tables import table
 from ci_orchestrator.options import apply_step_defaults
 from ci_orchestrator.playbook import loader
 from ci_orchestrator.settings import reading
+from ci_orchestrator.workflows import generated
 
 if TYPE_CHECKING:
     from ci_orchestrator.options import Selection
@@ -64,7 +65,7 @@ def list_text(selection: Selection) -> str:
         root, config=Path(selection.config) if selection.config else None, profile=selection.profile
     )
     playbook = apply_step_defaults(
-        loader.load_playbook(loader.find_playbook(selection.playbook, root=root)), config
+        loader.load_playbook(generated.playbook_file(selection.playbook, root=root)), config
     )
     rows = [["ID", "NUMBER", "NAME", "STAGE", "TAGS", "MODE", "NEEDS", "MATRIX", "INPUTS", "ON-ERROR"]]
     for step in playbook.steps:

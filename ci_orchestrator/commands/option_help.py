@@ -102,6 +102,13 @@ OPTIONS: dict[str, tuple[str | None, str]] = {
     "--limit": ("N", "How many runs to list (default 20) or to export (default 100)."),
     "--value": (None, "Print the value alone, a folder as an absolute path (for scripts)."),
     "--version": (None, "Print the version."),
+    "--event": ("NAME", "A GitHub workflow's event: github.event_name (default push)."),
+    "--input": ("KEY=VALUE", "A GitHub workflow's input: inputs.KEY. Repeatable."),
+    "--secret": (
+        "NAME",
+        "A GitHub workflow's secret secrets.NAME, read from the environment, masked. Repeatable.",
+    ),
+    "--job": ("ID", "Only this job of a GitHub workflow, and the jobs it needs. Repeatable."),
 }
 
 # parameter -> (metavar, help); usage shows a metavar in [ ] when the argument is optional.
@@ -125,5 +132,45 @@ ARGUMENTS: dict[str, tuple[str, str]] = {
     "instance": (
         "INSTANCE|STEP",
         "An instance id, or a step id for its failed instances (default: every failed instance).",
+    ),
+    "workflow": ("WORKFLOW.yml", "A GitHub workflow file (.github/workflows/NAME.yml)."),
+}
+
+# command -> its help, where it says more than a line (the others' is their docstring in cli.py).
+# `\b` keeps click from rewrapping the lines after it.
+COMMANDS: dict[str, str] = {
+    "run": (
+        "Run the playbook (or a GitHub workflow's jobs: --select JOB runs one and what it needs).\n\n"
+        "\b\nReports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)\n"
+        "Step logs: .ci-orchestrator/logs/RUN_ID/"
+    ),
+    "report merge": (
+        "Merge run records (from shards) into one JUnit file, one summary and one record.\n\n"
+        "\b\nReports: .ci-orchestrator/reports/ (junit.xml, summary.md, run.json)"
+    ),
+    "repro": (
+        "Rerun here the failed instances of a recorded run (or the one named, or a step's failed "
+        "ones), with its playbook, matrix values and variables; what they need may come from the cache.\n\n"
+        "\b\nReports: .ci-orchestrator/reports/repro/RUN_ID/ (RUN_ID: the record's; never the record read)"
+    ),
+    "list": (
+        "The steps and groups: id, number, name, stage, tags, parallel mode, needs, matrix, inputs, "
+        "continue-on-error."
+    ),
+    "history": (
+        "Past runs and their steps, from the local run database; `import` and `export` carry it "
+        "between machines (a CI cache)."
+    ),
+    "export playbook-digest": (
+        "Print the SHA-256 of the playbook's file, found as `run` finds it: a key for another system's "
+        "cache of the steps' results (the action's actions/cache key)."
+    ),
+    "server status": (
+        "List this user's run servers (each keeps ci-orchestrator loaded for commands started in "
+        "its context): pid, version, idle time, the directory of its code; this context's first."
+    ),
+    "server stop": (
+        "Stop this context's run server (the one commands started here use), once the commands it "
+        "runs are done; with --all, every run server of this user."
     ),
 }

@@ -23,9 +23,12 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-ENV_CONTEXTS = ("matrix", "vars", "env", "runner")  # the playbook's `env`, evaluated for each step
+# The playbook's `env`, evaluated for each step; `github`, `inputs` and `secrets` are those of a
+# GitHub workflow (see `workflows/contexts`).
+ENV_CONTEXTS = ("matrix", "vars", "env", "runner", "github", "inputs", "secrets")
 STEP_CONTEXTS = (*ENV_CONTEXTS, "steps", "needs")
-MATRIX_CONTEXTS = ("vars", "runner")  # a matrix cannot refer to itself or to the env it sets
+# A matrix cannot refer to itself or to the env it sets; `github` and `inputs` as a workflow's.
+MATRIX_CONTEXTS = ("vars", "runner", "github", "inputs")
 LATER_CONTEXTS = frozenset({"steps", "needs"})  # known once what a step waits for has ended
 
 
@@ -61,7 +64,7 @@ def contexts_for(
     """The contexts an instance's expressions see; `variables` are the effective ones (the
     playbook's `vars` overlaid with `--var`); `later` the `steps` and `needs` contexts, once the
     run knows them (empty before)."""
-    return {
+    contexts = {
         "matrix": dict(instance.matrix),
         "vars": dict(variables),
         "env": dict(instance.env),
@@ -70,6 +73,23 @@ def contexts_for(
         "needs": {},
         **(later or {}),
     }
+    # As on GitHub, a job's `if:` reads no secrets.
+    return contexts | workflow_contexts(variables, (), reads_github="github" in (instance.condition or ""))
+
+
+def workflow_contexts(
+    variables: Mapping[str, str], secrets: Sequence[str], *, reads_github: bool
+) -> dict[str, Any]:
+    """`inputs` and `secrets`, and `github` when an expression reads it (git is asked then only)."""
+    from ci_orchestrator.workflows import contexts
+
+    found: dict[str, Any] = {
+        "inputs": contexts.inputs_context(variables),
+        "secrets": contexts.secrets_context(secrets),
+    }
+    if reads_github:
+        found["github"] = contexts.github_context(variables)
+    return found
 
 
 class Expander:
@@ -174,13 +194,18 @@ class Expander:
         checked = all(self.checked(*place, text, contexts=MATRIX_CONTEXTS) for text in templates(step.matrix))
         if not (checked and self.settled(step)):
             return []
-        contexts = {"vars": self.variables, "runner": self.runner}
+        contexts = self.matrix_contexts(step.matrix)
         matrix = step.matrix
         return self.guarded(*place, lambda: combinations(resolved(matrix, contexts)), [])
 
+    def matrix_contexts(self, matrix: MatrixSpec | None) -> dict[str, Any]:
+        reads_github = matrix is not None and any("github" in text for text in templates(matrix))
+        found = workflow_contexts(self.variables, (), reads_github=reads_github)
+        return {"vars": self.variables, "runner": self.runner, **found}
+
     def overridden(self, step: Step, axes: Mapping[str, tuple[str, ...]]) -> list[dict[str, Any]]:
         """The step's combinations with the values of these listed axes replaced."""
-        contexts = {"vars": self.variables, "runner": self.runner}
+        contexts = self.matrix_contexts(step.matrix)
 
         def replaced() -> list[dict[str, Any]]:
             spec = resolved(step.matrix or MatrixSpec(axes={}), contexts)
@@ -241,6 +266,9 @@ class Expander:
         from ci_orchestrator.expressions import evaluation  # lazily: see the module's docstring
 
         contexts: dict[str, Any] = {"matrix": combination, "vars": self.variables, "runner": self.runner}
+        texts = (step.env, step.run, step.name, step.working_directory, step.timeout, step.continue_on_error)
+        reads_github = "github" in repr((*texts, self.playbook.env))
+        contexts |= workflow_contexts(self.variables, self.playbook.secrets, reads_github=reads_github)
         contexts |= later or {}
         deferred = False
 

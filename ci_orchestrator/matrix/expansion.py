@@ -125,6 +125,26 @@ def at_run(
     """The instance as the run starts it: its texts evaluated with the `steps` and `needs`
     contexts (`later`), the env that the steps before it added under its own, and the folders
     they put on PATH; `files` is `hashFiles`. ExpressionError when a text cannot be evaluated now."""
+    found = _resolved(
+        playbook, instance, variables, later=later, env_added=env_added, path=path, runner=runner, files=files
+    )
+    if instance.step.steps:
+        # A job's steps are evaluated as they start, by the job's runner: it takes `needs` along.
+        found = dataclasses.replace(found, needs=dict(later.get("needs", {})))
+    return found
+
+
+def _resolved(
+    playbook: Playbook,
+    instance: Instance,
+    variables: Mapping[str, str],
+    *,
+    later: Mapping[str, Any],
+    env_added: Mapping[str, str],
+    path: tuple[str, ...],
+    runner: Mapping[str, str] | None,
+    files: FileHasher | None,
+) -> Instance:
     if not instance.deferred and not env_added and not path:
         return instance
     step = instance.step

@@ -43,8 +43,6 @@ def combinations(spec: MatrixSpec) -> list[dict[str, Any]]:
         combination = dict(zip(names, values, strict=True))
         if not any(_contains(combination, entry) for entry in spec.exclude):
             base.append(combination)
-    if names and not base:
-        raise PlaybookError("matrix `exclude` removes every combination")
     extra: list[dict[str, Any]] = []
     for entry in spec.include:
         matched = False
@@ -56,6 +54,8 @@ def combinations(spec: MatrixSpec) -> list[dict[str, Any]]:
         if not matched:
             extra.append(dict(entry))
     result = base + extra
+    if names and not result:  # as on GitHub, `include` entries may take the place of all of them
+        raise PlaybookError("matrix `exclude` removes every combination")
     if len(result) > MAX_COMBINATIONS:
         raise PlaybookError(f"matrix has {len(result)} combinations; at most {MAX_COMBINATIONS} are allowed")
     return result

@@ -106,7 +106,7 @@ def read_playbook(path: Path) -> tuple[Playbook, tuple[Problem, ...]]:
     that later stages check the rest. Raises PlaybookError when nothing could be read: no such
     file, not UTF-8, not YAML (or JSON), not a mapping."""
     shown = shown_path(path)
-    text = _read_text(path, shown)
+    text = read_text(path, shown)
     try:
         compose = nodes.compose_json if path.suffix == ".json" else nodes.compose
         document, duplicates = compose(text)
@@ -127,7 +127,7 @@ def read_playbook(path: Path) -> tuple[Playbook, tuple[Problem, ...]]:
     return playbook, problems
 
 
-def _read_text(path: Path, shown: str) -> str:
+def read_text(path: Path, shown: str) -> str:
     where = Location(file=shown)
     if path.is_dir():
         raise PlaybookError("is a folder, not a playbook file", location=where)

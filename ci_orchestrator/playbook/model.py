@@ -50,10 +50,41 @@ class MatrixSpec:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class JobStep:
+    """One step of a job (a step made of steps): a `run:` script or a `uses:` action, run in
+    order with its job's other steps, in one environment. Values keep their `${{ }}`: they are
+    evaluated when the step starts, with what the steps before it gave (`steps.ID.outputs`)."""
+
+    location: Location
+    path: str
+    id: str | None = None
+    name: str | None = None
+    run: str | None = None
+    uses: str | None = None
+    with_: Mapping[str, str] = field(default_factory=dict)
+    shell: str | None = None  # None: the job's
+    working_directory: str | None = None  # None: the job's
+    env: Mapping[str, str] = field(default_factory=dict)
+    condition: str | None = None
+    continue_on_error: bool | str = False
+    timeout: float | str | None = None
+
+    @property
+    def title(self) -> str:
+        """What reports call it: its name, else GitHub's `Run <first line>` or `Run <action>`."""
+        if self.name:
+            return self.name
+        if self.uses is not None:
+            return f"Run {self.uses}"
+        first = (self.run or "").strip().splitlines()
+        return f"Run {first[0]}" if first else "Run"
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Step:
     """One declared step. Values that may hold `${{ }}` stay strings until expansion.
 
-    Exactly one of `run`, `script`, `command` is set. `script` is a path relative to the
+    Exactly one of `run`, `script`, `command`, `steps` is set. `script` is a path relative to the
     playbook's directory (numbered scripts are resolved to their file by the loader).
     """
 
@@ -73,6 +104,7 @@ class Step:
     allow_parallel: bool | None = None  # None: nothing said at this level
     matrix: MatrixSpec | None = None
     max_parallel: int | None = None
+    fail_fast: bool = False  # a failed instance of its matrix stops the others (GitHub's strategy)
     resources: Mapping[str, int] = field(default_factory=dict)
     timeout: float | str | None = None  # seconds, or a `${{ }}` string
     continue_on_error: bool | str = False  # or a `${{ }}` string
@@ -89,11 +121,26 @@ class Step:
     description: str | None = None
     # `shard: all`: a setup step, run in every shard that runs a step waiting for it.
     shard_all: bool = False
+    # A job: steps run in order in one environment instead of `run`/`script`/`command`, and the
+    # outputs it gives from theirs.
+    steps: tuple[JobStep, ...] = ()
+    job_outputs: Mapping[str, str] = field(default_factory=dict)
+    runs_on: tuple[str, ...] = ()  # a job's runner labels (or one `${{ }}`): another system's skip
     # Where each key was written, for errors found after loading (expressions, plan).
     key_locations: Mapping[str, Location] = field(default_factory=dict)
     # The key path of its entry (`steps[1]`, `groups[0].steps[2]`); "" for a numbered script no
     # entry names, and for a step not read from a file.
     path: str = ""
+
+    @property
+    def reads_needs(self) -> bool:
+        """Whether a job's steps or outputs may read the `needs` context (a text names it): known
+        only as the job starts."""
+        if not self.steps:
+            return False
+        texts = [text for one in self.steps for text in (one.run, one.condition, *one.env.values())]
+        texts += [*(text for one in self.steps for text in one.with_.values()), *self.job_outputs.values()]
+        return any("needs" in text for text in texts if isinstance(text, str))
 
     def key_path(self, key: str) -> str:
         """The path of one of its keys as every problem names it, whatever stage finds it: under
@@ -188,7 +235,8 @@ class Instance:
     `deferred`: a text of the step reads `steps` or `needs`, known only once what it waits for
     has ended; such texts are kept as written until the run resolves the instance (see
     `expansion.at_run`), which also gives it what the steps before it handed on: their
-    GITHUB_ENV in `env`, their GITHUB_PATH folders in `path` (first first).
+    GITHUB_ENV in `env`, their GITHUB_PATH folders in `path` (first first), and to a job (a
+    step made of steps) the `needs` context its steps read.
     """
 
     id: str
@@ -205,6 +253,12 @@ class Instance:
     condition: str | None = None
     deferred: bool = False
     path: tuple[str, ...] = ()
+    needs: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def known_at_start(self) -> bool:
+        """Whether some of its values are known only as it starts (`steps`, `needs`, `hashFiles`)."""
+        return self.deferred or self.step.reads_needs
 
     @classmethod
     def as_written(

@@ -18,6 +18,7 @@ from ci_orchestrator.playbook.checks import (
     render_scalar,
     slug,
 )
+from ci_orchestrator.playbook.jobs import read_job_outputs, read_job_steps
 from ci_orchestrator.playbook.model import HEADER_KEYS, MatrixSpec, Step
 from ci_orchestrator.playbook.nodes import Mapping, Scalar, Sequence, to_python, unreadable
 from ci_orchestrator.playbook.scripts import SCRIPT_NAME, ScriptInfo, normalize_number, read_script
@@ -31,13 +32,14 @@ if TYPE_CHECKING:
 
 STEP_KEYS = (
     "id", "name", "run", "script", "command", "args", "needs", "parallel", "group", "allow-parallel",
-    "matrix", "max-parallel", "resources", "timeout", "continue-on-error", "retry", "if", "env",
+    "matrix", "max-parallel", "fail-fast", "resources", "timeout", "continue-on-error", "retry", "if", "env",
     "working-directory", "inputs", "outputs", "junit", "cache", "tags", "stage", "description", "shell",
     "shard",
+    "steps", "job-outputs", "runs-on",
 )  # fmt: skip
 # A matrix's own keys; any other key of it is an axis.
 MATRIX_KEYS = ("include", "exclude")
-_COMMANDS = ("run", "script", "command")
+_COMMANDS = ("run", "script", "command", "steps")
 # Where a script header key lands on the step, for errors found later.
 _METADATA_KEYS = {header: key for key, header in HEADER_KEYS.items()}
 
@@ -101,7 +103,7 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
 
     commands = [key for key in _COMMANDS if key in values]
     if not commands:
-        checker.problem(node, path, "a step needs one of 'run', 'script' or 'command'")
+        checker.problem(node, path, "a step needs one of 'run', 'script', 'command' or 'steps'")
     for extra in commands[1:]:
         checker.problem(entries[extra][0], path, f"{commands[0]!r} and {extra!r} cannot be used together")
     info = None
@@ -112,10 +114,18 @@ def read_step(checker: Checker, node: Node, path: str, context: StepContext) -> 
         if argv is not None and not argv:
             checker.problem(values["command"], f"{path}.command", "must hold at least the program to run")
         fields["command"] = tuple(argv) if argv else None
+    elif "steps" in values:
+        fields["steps"] = read_job_steps(checker, values["steps"], f"{path}.steps")
     elif "script" in values:
         info, script_path = _script(checker, values["script"], f"{path}.script", context)
         fields["script"] = shown_path(script_path) if script_path else None
         fields["number"] = info.number if info else None
+    if "job-outputs" in values:
+        if "steps" not in values:
+            checker.problem(entries["job-outputs"][0], path, "'job-outputs' is only used with 'steps'")
+        fields["job_outputs"] = read_job_outputs(checker, values["job-outputs"], f"{path}.job-outputs") or {}
+    if "runs-on" in values and "steps" not in values:
+        checker.problem(entries["runs-on"][0], path, "'runs-on' is only used with 'steps'")
     if "args" in values:
         if "script" not in values:
             checker.problem(entries["args"][0], path, "'args' is only used with 'script'")
@@ -201,8 +211,8 @@ def read_shell(checker: Checker, node: Node, path: str) -> str | None:
 
 
 def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
-    """GitHub's `matrix:`: axes of non-empty lists, `include`/`exclude` lists of mappings, or one
-    `${{ }}` expression for the whole matrix."""
+    """GitHub's `matrix:`: axes of non-empty lists (or a `${{ }}` giving one), `include` and
+    `exclude` lists of mappings, or one `${{ }}` expression for the whole matrix."""
     if isinstance(node, Scalar) and is_expression(node.text):
         return MatrixSpec(axes={}, expression=node.text)
     if not isinstance(node, Mapping):
@@ -227,6 +237,9 @@ def read_matrix(checker: Checker, node: Node, path: str) -> MatrixSpec | None:
                 continue
             lists[name] = [(item, to_python(item)) for item in value.items if isinstance(item, Mapping)]
         elif name is not None:
+            if isinstance(value, Scalar) and is_expression(value.text):
+                axes[name] = (value.text,)  # the whole list, as `fromJSON` gives it (see `resolved`)
+                continue
             if not isinstance(value, Sequence) or not value.items:
                 shown = "an empty list" if isinstance(value, Sequence) else kind_of(value)
                 checker.problem(value, where, f"an axis must be a non-empty list of values, not {shown}")
@@ -361,6 +374,8 @@ _OPTIONS: dict[str, tuple[str, Callable[[Checker, Node, str], Any]]] = {
     "allow-parallel": ("allow_parallel", Checker.boolean),
     "matrix": ("matrix", read_matrix),
     "max-parallel": ("max_parallel", lambda checker, node, path: checker.integer(node, path, minimum=1)),
+    "fail-fast": ("fail_fast", Checker.boolean),
+    "runs-on": ("runs_on", lambda checker, node, path: tuple(checker.strings(node, path) or ())),
     "resources": ("resources", Checker.resources),
     "timeout": ("timeout", lambda checker, node, path: checker.duration(node, path, expression=True)),
     "continue-on-error": ("continue_on_error", _flag),

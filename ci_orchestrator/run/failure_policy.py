@@ -29,6 +29,8 @@ class FailurePolicy:
         self.stopping: str | None = None  # why nothing new starts: "fail-fast", "interrupted"
         self.interrupted_by: int | None = None
         self.stopped_blocks: dict[str, str] = {}
+        # Steps whose matrix a failed instance stopped (`fail-fast` of the step), with why.
+        self.stopped_steps: dict[str, str] = {}
 
     def skip_reason(
         self,
@@ -41,6 +43,8 @@ class FailurePolicy:
         block = instance.step.block
         if block is not None and block in self.stopped_blocks:
             return self.stopped_blocks[block]
+        if instance.step.id in self.stopped_steps:
+            return self.stopped_steps[instance.step.id]
         failed_need = next(
             (
                 need
@@ -80,6 +84,9 @@ class FailurePolicy:
             return
         if self.fail_fast and self.stopping is None:
             self.stopping = "fail-fast"
+        step = self.plan.by_id[result.id].step
+        if step.fail_fast and step.matrix is not None and step.id not in self.stopped_steps:
+            self.stopped_steps[step.id] = f"fail-fast: '{result.id}' failed"
         block = self.plan.by_id[result.id].step.block
         group = next((g for g in self.plan.playbook.groups if g.name == block), None)
         stops_group = group is not None and group.stop_on_error

@@ -83,7 +83,8 @@ class Handover:
 
     def received(self, instance: Instance, results: Mapping[str, StepResult]) -> Received:
         """What `instance` receives once every instance it waits for has ended."""
-        reads = instance.deferred or _may_read_later(instance.condition)
+        # A job's steps may read `needs` (evaluated in the job's process, as each starts).
+        reads = instance.deferred or _may_read_later(instance.condition) or bool(instance.step.steps)
         if not reads and not self.handing:
             return NOTHING
         by_step: dict[str, list[str]] = {}

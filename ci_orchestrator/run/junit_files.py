@@ -45,7 +45,11 @@ def with_tests(
     result: StepResult, instance: Instance, *, workspace: Path, variables: Mapping[str, str]
 ) -> StepResult:
     """`result` with what its `junit:` files hold, for an instance that ran or came from the
-    cache (its files restored with it); unchanged for another."""
+    cache (its files restored with it), and for a job the steps it ran (`job_steps`);
+    unchanged for another."""
+    steps = _job_steps(result, workspace) if instance.step.steps else None
+    if steps is not None:
+        result = dataclasses.replace(result, tests=steps)
     if not instance.step.junit or result.started is None:
         return result
     from ci_orchestrator.cache.keys import instance_patterns
@@ -65,7 +69,29 @@ def with_tests(
         # An interrupted step had no time to write its files: saying so would be noise.
         quiet=result.status is Status.CANCELLED,
     )
-    return dataclasses.replace(result, tests=tests)
+    return dataclasses.replace(result, tests=tests if steps is None else _joined(steps, tests))
+
+
+def _job_steps(result: StepResult, workspace: Path) -> TestResults | None:
+    """A job's steps, from the file its process wrote beside its log."""
+    if result.log is None or result.status is Status.CACHED:
+        return None
+    from ci_orchestrator.run import job_steps
+
+    log = Path(result.log)
+    log = log if log.is_absolute() else workspace / log
+    return job_steps.read(log.with_suffix(".steps.json"), result.id)
+
+
+def _joined(first: TestResults, second: TestResults) -> TestResults:
+    return TestResults(
+        total=first.total + second.total,
+        passed=first.passed + second.passed,
+        failed=first.failed + second.failed,
+        skipped=first.skipped + second.skipped,
+        failures=(*first.failures, *second.failures)[:MAX_FAILURES],
+        cases=(*first.cases, *second.cases)[:MAX_CASES],
+    )
 
 
 def read_tests(

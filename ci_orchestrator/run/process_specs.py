@@ -35,6 +35,9 @@ class RunContext:
     log_dir: Path
     secrets: tuple[str, ...] = ()
     durations: Mapping[str, float] = field(default_factory=dict)
+    # What a job's steps read as `vars`, `inputs`, `github.*` and `secrets` (names), when it runs.
+    variables: Mapping[str, str] = field(default_factory=dict)
+    secret_names: tuple[str, ...] = ()
 
 
 @functools.cache  # asked for each start of each instance
@@ -128,6 +131,8 @@ def process_spec(
     env["PWD"] = str(cwd)
     error = None
     try:
+        if step.steps:
+            return _job_spec(instance, context, cwd=cwd, env=env, attempt=attempt, timeout=timeout)
         argv = build_argv(
             run=instance.run,
             command=instance.command,
@@ -142,6 +147,43 @@ def process_spec(
         argv, error = (), f"cannot write the step's script: {problem.strerror or problem}"
     except UnicodeEncodeError:  # a `run:` text holding what no file can (from a fromJSON value)
         argv, error = (), "cannot write the step's script: its text is not valid Unicode"
+    return ProcessSpec(
+        key=instance.id,
+        argv=argv,
+        error=error,
+        cwd=cwd,
+        env=env,
+        log_path=log_path(context, instance.id, attempt),
+        timeout=timeout,
+        masks=context.secrets,
+    )
+
+
+def _job_spec(
+    instance: Instance,
+    context: RunContext,
+    *,
+    cwd: Path,
+    env: dict[str, str],
+    attempt: int,
+    timeout: float | None,
+) -> ProcessSpec:
+    """A job instance: its steps run in order by `job_runner` in one process tree."""
+    from ci_orchestrator.run.job_spec import job_argv
+
+    error = None
+    try:
+        argv = job_argv(
+            instance,
+            variables=context.variables,
+            secrets=context.secret_names,
+            workspace=context.workspace,
+            scratch_dir=context.log_dir / "scripts",
+            name=log_name(instance.id),
+            record=log_path(context, instance.id, attempt).with_suffix(".steps.json"),
+        )
+    except OSError as problem:
+        argv, error = (), f"cannot write the job's steps: {problem.strerror or problem}"
     return ProcessSpec(
         key=instance.id,
         argv=argv,

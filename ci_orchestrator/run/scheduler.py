@@ -1,5 +1,5 @@
 """The scheduler: the ready set, slots, pools, exclusive steps, priority (what a failure stops is
-`failure_policy`'s; the run's figures are `totals`').
+`failure_policy`'s, what a ready instance becomes `readiness`', the run's figures `totals`').
 
 Event-driven: instances start the moment what they wait for is done and there is room; the
 loop sleeps only inside `Supervisor.wait()`, which wakes on a process exit, a deadline, a
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import functools
 import heapq
 import os
 from dataclasses import dataclass
@@ -21,27 +20,27 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from ci_orchestrator import notices
-from ci_orchestrator.cache.hash_files import hash_files
-from ci_orchestrator.errors import ExpressionError
-from ci_orchestrator.matrix.expansion import at_run
 from ci_orchestrator.output.paths import shown_path
-from ci_orchestrator.plan import conditions, graph
+from ci_orchestrator.plan import graph
 from ci_orchestrator.results import Status, StepResult
+from ci_orchestrator.run import job_steps
 from ci_orchestrator.run.capacity import Slots
 from ci_orchestrator.run.events import Exited, Signalled, WorkDone
 from ci_orchestrator.run.failure_policy import FailurePolicy
 from ci_orchestrator.run.fresh_thread import on_fresh_thread
 from ci_orchestrator.run.handover import Handover
+from ci_orchestrator.run.job_steps import SKIPPED_EXIT
 from ci_orchestrator.run.junit_files import with_tests
 from ci_orchestrator.run.outcomes import exit_status, step_result
 from ci_orchestrator.run.process_specs import log_path, process_spec
+from ci_orchestrator.run.readiness import NotRun, resolved
 from ci_orchestrator.run.step_files import FilesRead, StepFolders
 from ci_orchestrator.run.storing import Storer
 from ci_orchestrator.run.supervisor import Supervisor
 from ci_orchestrator.run.totals import run_result, utcnow
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
     from datetime import datetime
     from pathlib import Path
 
@@ -149,6 +148,7 @@ class _Run:
                         self.stored(event.key)
                     else:
                         self.exited(event)
+                        self.stop_siblings(supervisor)
                 self.fill(supervisor)
                 self.tell()
         finally:
@@ -167,32 +167,18 @@ class _Run:
 
     def became_ready(self, node: str) -> None:
         instance = self.plan.by_id[node]
-        received = self.handover.received(instance, self.results)
-        try:
-            condition = functools.partial(conditions.holds, later=received.later, files=self.hash_files)
-            skip = self.policy.skip_reason(instance, self.results, condition=condition)
-        except ExpressionError as error:
-            # As on GitHub: an `if:` that cannot be evaluated fails its step; the run goes on.
-            reason = f"if: cannot be evaluated: {error.problems[0].message}"
-            self.finish(step_result(instance, Status.FAILED, reason=reason, log_dir=self.log_dir_shown))
+        found = resolved(
+            instance,
+            plan=self.plan,
+            results=self.results,
+            handover=self.handover,
+            policy=self.policy,
+            workspace=self.context.workspace,
+        )
+        if isinstance(found, NotRun):
+            self.finish(step_result(instance, found.status, reason=found.reason, log_dir=self.log_dir_shown))
             return
-        if skip is not None:
-            self.finish(self.skipped(instance, skip))
-            return
-        try:
-            instance = self.instances[node] = at_run(
-                self.plan.playbook,
-                instance,
-                self.plan.variables,
-                later=received.later,
-                env_added=received.env,
-                path=received.path,
-                files=self.hash_files,
-            )
-        except ExpressionError as error:
-            reason = f"its expressions cannot be evaluated: {error.problems[0].message}"
-            self.finish(step_result(instance, Status.FAILED, reason=reason, log_dir=self.log_dir_shown))
-            return
+        instance = self.instances[node] = found
         if instance is not self.plan.by_id[node]:  # its env may hold what was handed on
             self.handover.hide(instance.env)
         if self.try_cache(instance):
@@ -203,13 +189,6 @@ class _Run:
         else:
             rank = (1, -self.priority[node], self.position[node])
         heapq.heappush(self.ready, (*rank, node))
-
-    def hash_files(self, patterns: Sequence[str]) -> str:
-        """`hashFiles` in the workspace, as the step starts."""
-        try:
-            return hash_files(self.context.workspace, patterns)
-        except OSError as error:
-            raise ExpressionError(f"hashFiles() cannot read a file: {error.strerror or error}") from None
 
     # --- cache -----------------------------------------------------------------------
     def try_cache(self, instance: Instance) -> bool:
@@ -253,6 +232,9 @@ class _Run:
             if self.policy.stopping is not None and not self.policy.runs_anyway(instance):
                 self.finish(self.skipped(instance, self.policy.stopping))
                 continue
+            if (stopped := self.policy.stopped_steps.get(instance.step.id)) is not None:
+                self.finish(self.skipped(instance, stopped))
+                continue
             exclusive = instance.step.allow_parallel is False
             if exclusive and self.running:
                 skipped.append(entry)
@@ -294,6 +276,13 @@ class _Run:
         self.untold.append((instance.id, attempt))
         supervisor.start(spec)
 
+    def stop_siblings(self, supervisor: Supervisor) -> None:
+        """Cancels the running instances of a matrix that a failed instance stopped."""
+        for node in [
+            node for node in self.running if self.instances[node].step.id in self.policy.stopped_steps
+        ]:
+            supervisor.cancel(node)
+
     def timeout_of(self, instance: Instance) -> float | None:
         if instance.timeout is not None:
             return instance.timeout
@@ -311,6 +300,11 @@ class _Run:
             self.handover.announce(event.masks)
         self.slots.release(step, seconds=(event.finished - event.started).total_seconds())
         status, reason = exit_status(event, self.timeout_of(instance))
+        if step.steps and event.exit_code == SKIPPED_EXIT:  # a job for another system's runner
+            said = job_steps.skipped(log.with_suffix(".steps.json"))
+            status, reason = (Status.SKIPPED, said) if said is not None else (status, reason)
+        if status is Status.CANCELLED and self.policy.interrupted_by is None:  # by its matrix's fail-fast
+            reason = f"cancelled: {self.policy.stopped_steps.get(step.id, 'run stopping')}"
         paths = self.files.pop(event.key, {})
         read = self.folders.read(paths) if paths and event.error is None else FilesRead()
         for note in read.notes:

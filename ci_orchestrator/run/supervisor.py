@@ -226,6 +226,12 @@ class Supervisor:
             if step.stop is None:
                 self._terminate(step, _Stop.CANCEL)
 
+    def cancel(self, key: str) -> None:
+        """Stops one running tree as `cancel_all` does."""
+        step = self._steps.get(key)
+        if step is not None and step.stop is None:
+            self._terminate(step, _Stop.CANCEL)
+
     def kill_all_now(self) -> None:
         """SIGKILL every tree at once (a second Ctrl-C); `wait()` reports them cancelled."""
         for step in list(self._steps.values()):

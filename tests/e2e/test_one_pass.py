@@ -53,8 +53,9 @@ MESSY_PROBLEMS = [
     "playbooks/ci.yml:6:12: fail-fast: must be true or false, not 'sometimes'",
     "playbooks/ci.yml:9:10: steps[0].run: matrix has no key 'pyton' (did you mean 'python'?)",
     "playbooks/ci.yml:11:5: steps[0]: unknown key 'timout' (did you mean 'timeout'?)",
-    "playbooks/ci.yml:13:5: steps[1].run: unknown context 'secretz' (available: matrix, vars, env, runner,"
-    " steps, needs) at position 2 in expression 'secretz.TOKEN'",
+    "playbooks/ci.yml:13:5: steps[1].run: unknown context 'secretz' (did you mean 'secrets'? available:"
+    " matrix, vars, env, runner, github, inputs, secrets, steps, needs) at position 2 in expression"
+    " 'secretz.TOKEN'",
     "playbooks/ci.yml:13:10: steps[1].run: vars has no variable 'FLAVOR' (did you mean 'FLAVOUR'?)",
     "playbooks/ci.yml:14:5: steps[1].needs: step 'lint' needs itself",
     "playbooks/ci.yml:16:5: steps[2].run: unexpected end of expression at position 15 in expression"
@@ -65,7 +66,7 @@ MESSY_PROBLEMS = [
     "playbooks/ci.yml:21:5: steps[3].needs: dependency cycle: package -> publish -> package",
     "playbooks/ci.yml:22:15: steps[3].parallel: must be true or false, not 'maybe'",
     "playbooks/ci.yml:26:5: steps[4].resources: unknown resource pool 'net'",
-    "playbooks/ci.yml:27:5: steps[5]: a step needs one of 'run', 'script' or 'command'",
+    "playbooks/ci.yml:27:5: steps[5]: a step needs one of 'run', 'script', 'command' or 'steps'",
     "playbooks/automation/0100_prep.sh:2:3: Timeout: invalid duration 'soon':"
     " use seconds or a form like 90s, 2m, 1h30m",
 ]
@@ -147,7 +148,7 @@ def test_later_stages_check_what_could_be_read_without_cascading_errors(workdir:
         "playbooks/ci.yml:16:9: steps[4].id: 'lint all' is not a valid id: use ASCII letters, digits,"
         " '-', '_' and '.'",
         "playbooks/ci.yml:19:5: steps[5].run: unknown context 'nope' (available: matrix, vars, env, runner,"
-        " steps, needs) at position 2 in expression 'nope.value'",
+        " github, inputs, secrets, steps, needs) at position 2 in expression 'nope.value'",
         "playbooks/ci.yml:22:5: groups[0]: a group needs a 'name'",
         "playbooks/ci.yml:25:14: groups[0].steps[0].run: matrix has no key 'os': the step has no matrix",
         "playbooks/automation/0100_prep.sh:2:3: Timeout: invalid duration 'soon':"

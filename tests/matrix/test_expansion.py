@@ -404,9 +404,7 @@ def located_step(step_id: str, line: int, **fields: Any) -> Any:
 def test_every_expression_error_is_reported_at_once_with_its_place() -> None:
     book = playbook(
         located_step("build", 10, run="make ${{ matrix.os ==  }}"),
-        located_step(
-            "test", 20, env={"TOKEN": "${{ secrets.TOKEN }}"}, condition="${{ success() && nope() }}"
-        ),
+        located_step("test", 20, env={"TOKEN": "${{ job.status }}"}, condition="${{ success() && nope() }}"),
         located_step("docs", 30, run="echo ${{ success() }}", timeout="${{ vars.T }}"),
         vars={"T": "soon"},
     )
@@ -415,7 +413,7 @@ def test_every_expression_error_is_reported_at_once_with_its_place() -> None:
     lines = caught.value.lines()
     assert len(lines) == 4
     assert lines[0].startswith("ci.yml:13:5: steps.build.run: unexpected end of expression")
-    assert lines[1].startswith("ci.yml:24:5: steps.test.env.TOKEN: unknown context 'secrets'")
+    assert lines[1].startswith("ci.yml:24:5: steps.test.env.TOKEN: unknown context 'job'")
     assert lines[2].startswith("ci.yml:25:5: steps.test.if: unknown function 'nope'")
     assert lines[3].startswith("ci.yml:33:5: steps.docs.run: success() can only be used in an if: condition")
     assert caught.value.exit_code == 2
@@ -453,7 +451,7 @@ def test_matrix_errors_are_located_at_the_matrix() -> None:
     assert caught.value.lines() == [
         "ci.yml:8:5: steps.a.matrix: matrix has 300 combinations; at most 256 are allowed",
         "ci.yml:27:5: steps.b.matrix: matrix expression must give an object, got '[1, 2]'",
-        "ci.yml:47:5: steps.c.matrix: unknown context 'matrix' (available: vars, runner) "
+        "ci.yml:47:5: steps.c.matrix: unknown context 'matrix' (available: vars, runner, github, inputs) "
         "at position 2 in expression 'matrix.os'",
     ]
 

@@ -303,7 +303,7 @@ def test_merge_keys_and_anchors_are_followed(workdir: Path) -> None:
         ),
         (
             "name: x\nsteps:\n  - {id: a, needs: []}\n",
-            "playbooks/ci.yml:3:5: steps[0]: a step needs one of 'run', 'script' or 'command'",
+            "playbooks/ci.yml:3:5: steps[0]: a step needs one of 'run', 'script', 'command' or 'steps'",
         ),
         (
             "name: x\nresources: {db: 1}\nsteps:\n  - {id: a, run: x, resources: {db: 0}}\n",
