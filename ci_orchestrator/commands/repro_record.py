@@ -3,7 +3,8 @@ artifact, and a pull request's job writes whatever the code it tests wants. So t
 decides what code runs here:
 
 - The playbook is one of this project's: the one `--playbook` names; else the record's
-  `playbook_path` when it is one of the files in `playbooks/` (what `run NAME` finds); else the
+  `playbook_path` when it is one of the files in `playbooks/` (what `run NAME` finds) or one
+  that `run WORKFLOW.yml` wrote in `.ci-orchestrator/workflows/`; else the
   one playbook there whose `name:` is the record's playbook, said on the console. Anything else
   (a path elsewhere, a file that came with the downloaded artifact) is a usage error that asks
   for `--playbook`.
@@ -26,6 +27,7 @@ from ci_orchestrator import notices
 from ci_orchestrator.errors import OrchestratorError, UsageError
 from ci_orchestrator.options import parse_pairs
 from ci_orchestrator.playbook import loader
+from ci_orchestrator.workflows.generated import GENERATED_DIR
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -108,14 +110,17 @@ def _project_playbook(recorded: RunResult, *, record: Path, root: Path) -> str:
 
 
 def _playbooks(root: Path) -> list[Path]:
-    """The project's playbooks: the files in `playbooks/` that `run NAME` finds."""
-    folder = root / loader.PLAYBOOK_DIR
-    try:
-        return sorted(
-            path for path in folder.iterdir() if path.suffix in loader.EXTENSIONS and path.is_file()
-        )
-    except OSError:  # no such folder, or one that may not be read
-        return []
+    """The project's playbooks: the files in `playbooks/` that `run NAME` finds, and those that
+    `run WORKFLOW.yml` wrote of the project's GitHub workflows in the tool's own folder."""
+    found: list[Path] = []
+    for folder in (root / loader.PLAYBOOK_DIR, root / GENERATED_DIR):
+        try:
+            found += sorted(
+                path for path in folder.iterdir() if path.suffix in loader.EXTENSIONS and path.is_file()
+            )
+        except OSError:  # no such folder, or one that may not be read
+            continue
+    return found
 
 
 def _name(path: Path) -> str | None:
