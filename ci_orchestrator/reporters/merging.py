@@ -42,13 +42,22 @@ def merge_results(results: Sequence[RunResult]) -> RunResult:
     interrupted_by = next((r.interrupted_by for r in reversed(results) if r.interrupted_by is not None), None)
     merged_steps = tuple(steps.values())
     missing, notes = _shard_notes(results)
-    notes += _split_notes(split_twice)
+    # An instance in two shards of a set given once each: the shards split different plans, and
+    # what one ran twice another may have left out, so the merge fails. Where a shard of the set
+    # was given again (the set run again, maybe split otherwise), the later copy is a rerun.
+    given_again = {count for count, indexes in _shards_given(results).items() if max(indexes.values()) > 1}
+    inconsistent = any(
+        copy.shard is not None and copy.shard[1] not in given_again
+        for found in split_twice.values()
+        for copy in found
+    )
+    notes += _split_notes(split_twice, fails=inconsistent)
     status = RunStatus.of(merged_steps, interrupted=interrupted_by is not None)
     return RunResult(
         run_id=_merged_run_id(results),
         playbook=first.playbook,
         playbook_path=first.playbook_path,
-        status=RunStatus.FAILED if (missing or split_twice) and status is RunStatus.PASSED else status,
+        status=RunStatus.FAILED if (missing or inconsistent) and status is RunStatus.PASSED else status,
         started=started,
         finished=finished,
         steps=merged_steps,
@@ -75,10 +84,10 @@ class _Copy:
 
     def replaces(self, kept: _Copy) -> bool:
         """Whether this copy is kept rather than `kept`. Copies of a `shard: all` step that
-        shards of one set ran side by side, or of an instance two shards of a set both ran (the
-        shards split different plans): a failed one (a failure must show), else the longest.
-        Otherwise a rerun: the one that ended last, a failed one of two that ended together."""
-        if self.side_by_side(kept):
+        shards of one set ran side by side: a failed one (a failure must show), else the longest.
+        Otherwise a rerun (a shard run again, or shards that split another plan): the one that
+        ended last, a failed one of two that ended together."""
+        if self.side_by_side(kept) and self.step.shard_all and kept.step.shard_all:
             mine = (self.step.status.is_failure, self.step.duration, self.end)
             return mine > (kept.step.status.is_failure, kept.step.duration, kept.end)
         return (self.end, self.step.status.is_failure) >= (kept.end, kept.step.status.is_failure)
@@ -125,7 +134,7 @@ def _kept_steps(results: Sequence[RunResult]) -> tuple[dict[str, StepResult], di
     return {instance: kept[instance].step for instance in ordered}, split_twice
 
 
-def _split_notes(split_twice: Mapping[str, Sequence[_Copy]]) -> list[str]:
+def _split_notes(split_twice: Mapping[str, Sequence[_Copy]], *, fails: bool) -> list[str]:
     """A note for the instances that shards of one set both ran, naming the first few."""
     if not split_twice:
         return []
@@ -137,8 +146,8 @@ def _split_notes(split_twice: Mapping[str, Sequence[_Copy]]) -> list[str]:
     return [
         f"{'an instance ran' if len(split_twice) == 1 else f'{len(split_twice)} instances ran'} in"
         f" more than one shard of a set: {', '.join(shown)}{more}; the shards split different plans"
-        " (each job split its own playbook or history), so what one ran twice another may have left"
-        " out: the merged run fails"
+        " (each job split its own playbook or history): the copy that ended last is kept, and what"
+        " one ran twice another may have left out" + (": the merged run fails" if fails else "")
     ]
 
 
@@ -153,17 +162,23 @@ def _shard_label(shard: str | None) -> tuple[int, int] | None:
         return None
 
 
-def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:
-    """Whether shards are missing, and a note for each set of N with shards missing or repeated.
-
-    Records without a shard (whole runs, or written before shards were recorded) are not checked.
-    """
+def _shards_given(results: Sequence[RunResult]) -> dict[int, dict[int, int]]:
+    """For each set of N shards, how many times each shard's record was given."""
     seen: dict[int, dict[int, int]] = {}
     for result in results:
         if (label := _shard_label(result.shard)) is not None:
             index, count = label
             counted = seen.setdefault(count, {})
             counted[index] = counted.get(index, 0) + 1
+    return seen
+
+
+def _shard_notes(results: Sequence[RunResult]) -> tuple[bool, list[str]]:
+    """Whether shards are missing, and a note for each set of N with shards missing or repeated.
+
+    Records without a shard (whole runs, or written before shards were recorded) are not checked.
+    """
+    seen = _shards_given(results)
     missing = False
     notes = []
     for count, indexes in sorted(seen.items()):
