@@ -147,6 +147,9 @@ class Supervisor:
         for step in list(self._steps.values()):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 step.process.wait(timeout=MAX_GRACE)
+            # A member SIGKILLed with its group is still ending when its leader is collected:
+            # a tree is reported only once it has ended, here as when a step ends on its own.
+            step.tree.wait_gone(MAX_GRACE)
             self._finish(step)
         self._events.clear()
         for signum, handler in self._previous.items():
