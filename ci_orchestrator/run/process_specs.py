@@ -130,23 +130,25 @@ def process_spec(
     # As a shell sets it, so that a step started without one sees its own directory there too.
     env["PWD"] = str(cwd)
     error = None
+    written = "the job's steps" if step.steps else "the step's script"
     try:
         if step.steps:
-            return _job_spec(instance, context, cwd=cwd, env=env, attempt=attempt, timeout=timeout)
-        argv = build_argv(
-            run=instance.run,
-            command=instance.command,
-            script=step.script,
-            args=instance.args,
-            shell=step.shell,
-            scratch_dir=context.log_dir / "scripts",
-            name=log_name(instance.id),
-            env=env,
-        )
-    except OSError as problem:  # the `run:` script file could not be written
-        argv, error = (), f"cannot write the step's script: {problem.strerror or problem}"
+            argv = _job_argv(instance, context, attempt=attempt)
+        else:
+            argv = build_argv(
+                run=instance.run,
+                command=instance.command,
+                script=step.script,
+                args=instance.args,
+                shell=step.shell,
+                scratch_dir=context.log_dir / "scripts",
+                name=log_name(instance.id),
+                env=env,
+            )
+    except OSError as problem:  # the `run:` script file, or the job's steps, could not be written
+        argv, error = (), f"cannot write {written}: {problem.strerror or problem}"
     except UnicodeEncodeError:  # a `run:` text holding what no file can (from a fromJSON value)
-        argv, error = (), "cannot write the step's script: its text is not valid Unicode"
+        argv, error = (), f"cannot write {written}: its text is not valid Unicode"
     return ProcessSpec(
         key=instance.id,
         argv=argv,
@@ -159,38 +161,16 @@ def process_spec(
     )
 
 
-def _job_spec(
-    instance: Instance,
-    context: RunContext,
-    *,
-    cwd: Path,
-    env: dict[str, str],
-    attempt: int,
-    timeout: float | None,
-) -> ProcessSpec:
-    """A job instance: its steps run in order by `job_runner` in one process tree."""
+def _job_argv(instance: Instance, context: RunContext, *, attempt: int) -> tuple[str, ...]:
+    """A job instance's command: its steps run in order by `job_runner` in one process tree."""
     from ci_orchestrator.run.job_spec import job_argv
 
-    error = None
-    try:
-        argv = job_argv(
-            instance,
-            variables=context.variables,
-            secrets=context.secret_names,
-            workspace=context.workspace,
-            scratch_dir=context.log_dir / "scripts",
-            name=log_name(instance.id),
-            record=log_path(context, instance.id, attempt).with_suffix(".steps.json"),
-        )
-    except OSError as problem:
-        argv, error = (), f"cannot write the job's steps: {problem.strerror or problem}"
-    return ProcessSpec(
-        key=instance.id,
-        argv=argv,
-        error=error,
-        cwd=cwd,
-        env=env,
-        log_path=log_path(context, instance.id, attempt),
-        timeout=timeout,
-        masks=context.secrets,
+    return job_argv(
+        instance,
+        variables=context.variables,
+        secrets=context.secret_names,
+        workspace=context.workspace,
+        scratch_dir=context.log_dir / "scripts",
+        name=log_name(instance.id),
+        record=log_path(context, instance.id, attempt).with_suffix(".steps.json"),
     )
